@@ -1,0 +1,323 @@
+// pinntk command line: `pinntk ntk` and `pinntk train` (README.md has the reference of every flag).
+#include <unistd.h>  // isatty
+
+#include <CLI/CLI.hpp>        // CLI::App
+#include <chrono>             // std::chrono
+#include <cmath>              // std::ceil
+#include <cstdio>             // std::fprintf
+#include <iostream>           // std::cerr
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>            // std::ostringstream
+
+#include "host/backend.hpp"        // make_backend
+#include "host/errors.hpp"         // UsageError
+#include "host/io/npy.hpp"         // npy_bytes
+#include "host/io/output_dir.hpp"  // OutputDir
+#include "host/ntk.hpp"            // analyze_ntk
+#include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
+#include "host/train.hpp"          // train_adam
+
+#ifndef PINNTK_VERSION
+#define PINNTK_VERSION "0.1.0"
+#endif
+
+using nlohmann::json;
+
+namespace pinntk {
+namespace {
+
+// Flags shared by every subcommand; numbers are kept as text and parsed after CLI11 so that "1/80" and "2pi" work.
+struct CommonOptions {
+  std::string problem, eps, omega, domain, lambda, grid, layers, init, checkpoint;
+  int nc = -1, nb = -1;
+  uint64_t seed = 0;
+  std::string device = "auto", precision = "fp64", out;
+  int threads = 0;
+};
+
+void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_problem) {
+  o.problem = default_problem;
+  cmd->add_option("--problem", o.problem, "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | "
+                                          "regression-twoscale")
+      ->capture_default_str();
+  cmd->add_option("--eps", o.eps, "scale parameter, e.g. 0.0125 or 1/80 (default: the preset's)");
+  cmd->add_option("--omega", o.omega, "frequency of the Darcy coefficient a(y) = 1/(2.1 + 2 sin(omega y))");
+  cmd->add_option("--domain", o.domain, "interval a,b (default -pi,pi)");
+  cmd->add_option("--nc", o.nc, "number of collocation (or regression) points");
+  cmd->add_option("--nb", o.nb, "number of boundary rows, alternating between the two ends");
+  cmd->add_option("--lambda", o.lambda, "boundary loss weight (paper eq. 8)");
+  cmd->add_option("--grid", o.grid, "collocation grid: linspace (closed interval, default) | interior");
+  cmd->add_option("--layers", o.layers, "widths, e.g. 1,50,1 (default: the preset's)");
+  cmd->add_option("--init", o.init, "normal | glorot-normal | glorot-uniform (default: the preset's)");
+  cmd->add_option("--checkpoint", o.checkpoint, "load the network from a pinntk-mlp-v1 JSON file");
+  cmd->add_option("--seed", o.seed, "seed of the initialization")->capture_default_str();
+  cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_option("--precision", o.precision, "fp64")->capture_default_str();
+  cmd->add_option("--out", o.out, "output folder")->required();
+  cmd->add_option("--threads", o.threads, "CPU threads (default: all)");
+}
+
+struct Setup {
+  ProblemSpec spec;
+  PointSet pts;
+  Mlp net;
+  std::string init;
+  std::unique_ptr<Backend> backend;
+};
+
+Setup make_setup(const CommonOptions& o) {
+  Setup s;
+  s.spec = problem_preset(o.problem);
+  if (!o.eps.empty()) {
+    if (!uses_eps(s.spec)) throw UsageError("--eps: problem " + o.problem + " has no eps");
+    s.spec.eps = parse_real(o.eps, "--eps");
+    if (!(s.spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
+    if (s.spec.kind == ProblemKind::RegressionTwoscale && o.nc < 0)
+      s.spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (s.spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
+  }
+  if (!o.omega.empty()) s.spec.omega = parse_real(o.omega, "--omega");
+  if (!o.domain.empty()) {
+    const auto ab = parse_domain(o.domain);
+    s.spec.xa = ab.first;
+    s.spec.xb = ab.second;
+  }
+  if (o.nc != -1) s.spec.nc = o.nc;
+  if (o.nb != -1) s.spec.nb = o.nb;
+  if (!o.lambda.empty()) s.spec.lambda = parse_real(o.lambda, "--lambda");
+  if (!o.grid.empty()) {
+    if (o.grid == "linspace") {
+      s.spec.grid = Grid::Linspace;
+    } else if (o.grid == "interior") {
+      s.spec.grid = Grid::Interior;
+    } else {
+      throw UsageError("--grid: unknown grid '" + o.grid + "' (known: linspace, interior)");
+    }
+  }
+  validate(s.spec);
+  if (o.precision != "fp64") throw UsageError("--precision: only fp64 is available in this version");
+  if (o.threads < 0) throw UsageError("--threads must be positive");
+  const std::vector<int> layers = o.layers.empty() ? s.spec.default_layers : parse_layers(o.layers);
+  s.init = o.init.empty() ? s.spec.default_init : o.init;
+  if (!o.checkpoint.empty()) {
+    s.net = load_checkpoint(o.checkpoint);
+    s.init = "checkpoint";
+    if (!o.layers.empty() && s.net.layers != layers)
+      throw UsageError("checkpoint " + o.checkpoint + ": its layers do not match --layers " + o.layers);
+  } else {
+    s.net = init_mlp(layers, s.init, o.seed);
+  }
+  s.pts = build_points(s.spec);
+  s.backend = make_backend(o.device, o.threads);
+  return s;
+}
+
+json run_json(const CommonOptions& o, const Setup& s) {
+  json j;
+  j["pinntk_version"] = PINNTK_VERSION;
+  j["problem"] = s.spec.name;
+  j["eps"] = uses_eps(s.spec) ? json(s.spec.eps) : json(nullptr);
+  if (s.spec.kind == ProblemKind::DarcyTwoscale || s.spec.kind == ProblemKind::DarcyNtk) j["omega"] = s.spec.omega;
+  j["domain"] = {s.spec.xa, s.spec.xb};
+  j["grid"] = grid_name(s.spec.grid);
+  j["layers"] = s.net.layers;
+  j["n_params"] = s.net.n_params();
+  j["init"] = s.init;
+  j["seed"] = o.seed;
+  j["nc"] = s.spec.nc;
+  j["nb"] = s.spec.nb;
+  j["lambda"] = s.spec.lambda;
+  j["device"] = s.backend->name();
+  j["precision"] = "fp64";
+  return j;
+}
+
+json top3(const std::vector<double>& e) { return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size())); }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_matrices) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const NtkScaling scaling = parse_ntk_scaling(scaling_text);
+  Setup s = make_setup(o);
+  OutputDir out(o.out);
+  const int n = s.pts.size(), p = s.net.n_params();
+  if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
+    throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
+  NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices);
+
+  json j = run_json(o, s);
+  j["ntk_scaling"] = ntk_scaling_name(scaling);
+  json ntk;
+  ntk["frobenius_K"] = r.frobenius_K;
+  ntk["frobenius_Kuu"] = r.frobenius_Kuu;
+  ntk["frobenius_Kbb"] = r.frobenius_Kbb;
+  ntk["eigenvalues_K_top"] = top3(r.spectrum_K);
+  ntk["eigenvalues_Kuu_top"] = top3(r.spectrum_Kuu);
+  const double lmin = r.spectrum_Kuu.back();
+  ntk["eigenvalue_Kuu_min"] = lmin;
+  // A rank-deficient K_uu has a smallest computed eigenvalue at rounding level, possibly <= 0: no finite ratio.
+  ntk["condition_Kuu"] = lmin > 0.0 ? json(r.spectrum_Kuu.front() / lmin) : json(nullptr);
+  ntk["spectral_radius_Kbb"] = r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb.front();
+  ntk["gram_trick"] = r.gram_trick;
+  double res2 = 0.0;
+  for (double v : r.residuals) res2 += v * v;
+  j["residual_norm"] = std::sqrt(res2);
+  j["ntk"] = ntk;
+  j["wall_time_s"] = seconds_since(t0);
+
+  out.write("spectrum_K.npy", npy_bytes(r.spectrum_K, {r.spectrum_K.size()}));
+  out.write("spectrum_Kuu.npy", npy_bytes(r.spectrum_Kuu, {r.spectrum_Kuu.size()}));
+  if (save_matrices) {
+    out.write("J.npy", npy_bytes(r.jacobian, {static_cast<size_t>(n), static_cast<size_t>(p)}));
+    // K = J J^T D (Lemma 3.1), not symmetric when the weights of the two blocks differ.
+    std::vector<double> G(static_cast<size_t>(n) * n);
+    s.backend->gram_rows(r.jacobian, n, p, G);
+    const std::vector<double> d = ntk_row_weights(s.pts, scaling);
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < n; ++k) G[static_cast<size_t>(i) * n + k] *= d[k];
+    out.write("K.npy", npy_bytes(G, {static_cast<size_t>(n), static_cast<size_t>(n)}));
+    out.write("residuals.npy", npy_bytes(r.residuals, {r.residuals.size()}));
+  }
+  out.write("summary.json", j.dump(2) + "\n");
+  out.commit();
+  std::fprintf(stderr, "pinntk ntk: %s eps=%g N=%d P=%d device=%s  ||K_uu||_F=%.6e  lambda_1(K_uu)=%.6e  -> %s\n",
+               s.spec.name.c_str(), s.spec.eps, n, p, s.backend->name().c_str(), r.frobenius_Kuu,
+               r.spectrum_Kuu.front(), out.path().c_str());
+  return 0;
+}
+
+// Progress on stderr: a live line on a terminal, a plain line every log_every iterations otherwise.
+class Progress {
+ public:
+  explicit Progress(long log_every) : log_every_(log_every), tty_(isatty(2) != 0) {}
+  void operator()(long it, long total, double loss) {
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? it / elapsed : 0.0;
+    if (tty_) {
+      if (it == total || std::chrono::duration<double>(now - last_).count() > 0.2) {
+        std::fprintf(stderr, "\r  iteration %ld/%ld  loss %.6e  %.0f it/s   ", it, total, loss, rate);
+        if (it == total) std::fprintf(stderr, "\n");
+        last_ = now;
+      }
+    } else if (log_every_ > 0 && (it % log_every_ == 0 || it == total)) {
+      std::fprintf(stderr, "  iteration %ld/%ld  loss %.6e  %.0f it/s\n", it, total, loss, rate);
+    }
+  }
+
+ private:
+  long log_every_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
+int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamConfig& adam, long log_every,
+              long history_every) {
+  TrainConfig cfg;
+  cfg.schedule = parse_schedule(schedule);
+  if (cfg.schedule.empty()) throw UsageError("--schedule: no training phases given");
+  cfg.adam = adam;
+  if (!(adam.beta1 >= 0 && adam.beta1 < 1) || !(adam.beta2 >= 0 && adam.beta2 < 1) || !(adam.eps > 0))
+    throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive");
+  if (log_every < 0 || history_every < 1) throw UsageError("--log-every must be >= 0 and --history-every >= 1");
+  cfg.history_every = history_every;
+  Setup s = make_setup(o);
+  OutputDir out(o.out);
+  std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s\n", s.spec.name.c_str(), s.pts.size(),
+               s.net.n_params(), s.backend->name().c_str());
+  Progress progress(log_every);
+  const TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
+
+  std::ostringstream hist;
+  hist.precision(17);
+  hist << "iteration,lr,loss,loss_pde,loss_boundary,max_error\n";
+  for (const auto& h : res.history)
+    hist << h.iteration << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ',' << h.loss_boundary << ','
+         << h.max_error << '\n';
+  std::ostringstream pred;
+  pred.precision(17);
+  pred << "x,u,exact,error\n";
+  const std::vector<double> x = linspace(s.spec.xa, s.spec.xb, 1000);
+  std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
+  s.backend->evaluate(s.net, x, u, du, d2u);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ex = exact_solution(s.spec, x[i]).v;
+    pred << x[i] << ',' << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
+  }
+  json j = run_json(o, s);
+  json sched = json::array();
+  for (const auto& ph : cfg.schedule) sched.push_back({{"iterations", ph.iterations}, {"lr", ph.lr}});
+  j["optimizer"] = {{"name", "adam"},
+                    {"beta1", adam.beta1},
+                    {"beta2", adam.beta2},
+                    {"eps", adam.eps},
+                    {"schedule", sched}};
+  j["iterations"] = res.iterations;
+  j["final_loss"] = res.final_loss;
+  j["max_error"] = res.max_error;
+  j["wall_time_s"] = res.wall_time_s;
+  j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
+  out.write("history.csv", hist.str());
+  out.write("prediction.csv", pred.str());
+  out.write("checkpoint.json", checkpoint_json(s.net));
+  out.write("summary.json", j.dump(2) + "\n");
+  out.commit();
+  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss,
+               res.max_error, res.wall_time_s, out.path().c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace pinntk
+
+int main(int argc, char** argv) {
+  using namespace pinntk;
+  CLI::App app{"pinntk: physics-informed neural networks and their neural tangent kernel for oscillatory elliptic "
+               "problems"};
+  app.set_version_flag("--version", PINNTK_VERSION);
+  app.require_subcommand(1);
+
+  CommonOptions ntk_opts, train_opts;
+  std::string scaling = "lemma";
+  bool save_matrices = false;
+  CLI::App* ntk = app.add_subcommand("ntk", "residual Jacobian, NTK norms and spectra at the current network");
+  add_common(ntk, ntk_opts, "darcy-ntk");
+  ntk->add_option("--ntk-scaling", scaling, "lemma (1/Nc and lambda/Nb of Lemma 3.1) | none")->capture_default_str();
+  ntk->add_flag("--save-matrices", save_matrices, "also write J.npy, K.npy and residuals.npy");
+
+  std::string schedule = "1000@1e-3";
+  AdamConfig adam;
+  long log_every = 1000, history_every = 100;
+  CLI::App* train = app.add_subcommand("train", "train the PINN with Adam");
+  add_common(train, train_opts, "darcy-twoscale");
+  train->add_option("--schedule", schedule, "phases ITERATIONS@LR, comma-separated")->capture_default_str();
+  train->add_option("--adam-beta1", adam.beta1, "Adam beta1")->capture_default_str();
+  train->add_option("--adam-beta2", adam.beta2, "Adam beta2")->capture_default_str();
+  train->add_option("--adam-eps", adam.eps, "Adam epsilon")->capture_default_str();
+  train->add_option("--log-every", log_every, "progress line every N iterations when stderr is not a terminal")
+      ->capture_default_str();
+  train->add_option("--history-every", history_every, "history.csv row every N iterations")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "pinntk: error: %s (see pinntk --help)\n", e.what());
+    return 2;
+  }
+  try {
+    if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
+    return cmd_train(train_opts, schedule, adam, log_every, history_every);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "pinntk: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pinntk: failed: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,96 @@
+#include "host/ntk.hpp"
+
+#include <cmath>  // std::sqrt
+
+#include "host/errors.hpp"  // UsageError
+
+namespace pinntk {
+
+NtkScaling parse_ntk_scaling(const std::string& text) {
+  if (text == "lemma") return NtkScaling::Lemma;
+  if (text == "none") return NtkScaling::None;
+  throw UsageError("--ntk-scaling: unknown value '" + text + "' (known: lemma, none)");
+}
+
+const char* ntk_scaling_name(NtkScaling s) { return s == NtkScaling::Lemma ? "lemma" : "none"; }
+
+std::vector<double> ntk_row_weights(const PointSet& pts, NtkScaling scaling) {
+  if (scaling == NtkScaling::None) return std::vector<double>(pts.size(), 1.0);
+  return pts.w;
+}
+
+SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int n, int p) {
+  SymmetricSpectrum out;
+  out.eigenvalues.assign(n, 0.0);
+  if (n == 0) return out;
+  out.gram_trick = n > p;
+  const int m = out.gram_trick ? p : n;
+  std::vector<double> G(static_cast<size_t>(m) * m);
+  if (out.gram_trick) {
+    be.gram_cols(Ah, n, p, G);
+  } else {
+    be.gram_rows(Ah, n, p, G);
+  }
+  double f2 = 0.0;
+  for (double g : G) f2 += g * g;
+  out.frobenius = std::sqrt(f2);
+  be.symmetric_eigenvalues(G, m, span<double>(out.eigenvalues.data(), m));
+  return out;
+}
+
+double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p) {
+  double f2 = 0.0;
+  if (n <= p) {
+    std::vector<double> G(static_cast<size_t>(n) * n);
+    be.gram_rows(J, n, p, G);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        const double k = G[static_cast<size_t>(i) * n + j] * d[j];
+        f2 += k * k;
+      }
+  } else {
+    std::vector<double> DJ(J.size()), B(static_cast<size_t>(p) * p), C(static_cast<size_t>(p) * p);
+    for (int i = 0; i < n; ++i)
+      for (int q = 0; q < p; ++q) DJ[static_cast<size_t>(i) * p + q] = d[i] * J[static_cast<size_t>(i) * p + q];
+    be.gram_cols(DJ, n, p, B);
+    be.gram_cols(J, n, p, C);
+    for (size_t q = 0; q < B.size(); ++q) f2 += B[q] * C[q];
+  }
+  return std::sqrt(f2 > 0.0 ? f2 : 0.0);
+}
+
+NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian) {
+  NtkResult res;
+  const int n = pts.size(), p = net.n_params();
+  res.nc = pts.nc;
+  res.nb = pts.nb;
+  res.n_params = p;
+  res.residuals.resize(n);
+  std::vector<double> J(static_cast<size_t>(n) * p);
+  be.residuals_jacobian(net, pts, res.residuals, J);
+
+  const std::vector<double> d = ntk_row_weights(pts, scaling);
+  std::vector<double> Jh(J.size());  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
+  for (int i = 0; i < n; ++i) {
+    const double s = std::sqrt(d[i]);
+    for (int q = 0; q < p; ++q) Jh[static_cast<size_t>(i) * p + q] = s * J[static_cast<size_t>(i) * p + q];
+  }
+  const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
+  res.spectrum_K = all.eigenvalues;
+  res.gram_trick = all.gram_trick;
+  // Collocation and boundary rows are contiguous, and D is constant on each block, so K_uu and K_bb are the
+  // symmetric products of the row blocks of Jh.
+  const std::vector<double> Jhu(Jh.begin(), Jh.begin() + static_cast<size_t>(pts.nc) * p);
+  const std::vector<double> Jhb(Jh.begin() + static_cast<size_t>(pts.nc) * p, Jh.end());
+  const SymmetricSpectrum uu = gram_spectrum(be, Jhu, pts.nc, p);
+  const SymmetricSpectrum bb = gram_spectrum(be, Jhb, pts.nb, p);
+  res.spectrum_Kuu = uu.eigenvalues;
+  res.frobenius_Kuu = uu.frobenius;
+  res.spectrum_Kbb = bb.eigenvalues;
+  res.frobenius_Kbb = bb.frobenius;
+  res.frobenius_K = frobenius_weighted(be, J, d, n, p);
+  if (keep_jacobian) res.jacobian = std::move(J);
+  return res;
+}
+
+}  // namespace pinntk

@@ -1,0 +1,29 @@
+// Adam (Kingma & Ba) with bias correction, the optimizer of the paper's Sections 2 and 4.
+#pragma once
+
+#include <vector>  // std::vector
+
+#include "host/span.hpp"  // span
+
+namespace pinntk {
+
+struct AdamConfig {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+class Adam {
+ public:
+  Adam(int n_params, AdamConfig cfg) : cfg_(cfg), m_(n_params, 0.0), v_(n_params, 0.0) {}
+  // theta -= lr * mhat / (sqrt(vhat) + eps), with step count t starting at 1.
+  void step(span<double> theta, span<const double> grad, double lr);
+  long steps() const { return t_; }
+  const std::vector<double>& m() const { return m_; }
+  const std::vector<double>& v() const { return v_; }
+
+ private:
+  AdamConfig cfg_;
+  std::vector<double> m_, v_;
+  long t_ = 0;
+};
+
+}  // namespace pinntk

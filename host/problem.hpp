@@ -1,0 +1,58 @@
+// The paper's problems (DESIGN.md section 1) as presets, and the per-row coefficient triples, targets and
+// loss weights that the backends consume.
+#pragma once
+
+#include <string>  // std::string
+#include <vector>  // std::vector
+
+#include "cuda/coefficients.cuh"  // Jet3
+
+namespace pinntk {
+
+enum class ProblemKind { PoissonSines, PoissonTwoscale, DarcyTwoscale, DarcyNtk, RegressionTwoscale };
+
+enum class Grid { Linspace, Interior };
+
+struct ProblemSpec {
+  std::string name;
+  ProblemKind kind = ProblemKind::PoissonSines;
+  double eps = 0.0;    // unused by poisson-sines
+  double omega = 1.0;  // Darcy coefficient frequency
+  double xa = 0.0, xb = 0.0;
+  int nc = 0;  // collocation (or regression) points
+  int nb = 0;  // boundary rows, alternating xa, xb, xa, ...
+  double lambda = 0.0;
+  Grid grid = Grid::Linspace;
+  std::vector<int> default_layers;
+  std::string default_init;
+};
+
+// Names accepted by `--problem`.
+std::vector<std::string> problem_names();
+
+// The preset of that name with the paper's settings; throws UsageError for an unknown name.
+ProblemSpec problem_preset(const std::string& name);
+
+// Throws UsageError when a field is out of range (eps <= 0, nc < 1, ...).
+void validate(const ProblemSpec& spec);
+
+bool uses_eps(const ProblemSpec& spec);
+const char* grid_name(Grid g);
+
+// u*, u*', u*'' of the problem's exact solution at x.
+Jet3<double> exact_solution(const ProblemSpec& spec, double x);
+
+// Rows of the least-squares problem: residual r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k at x_k,
+// loss L = 1/2 sum_k w_k r_k^2 (paper eq. 8). Collocation rows first, then boundary rows.
+struct PointSet {
+  int nc = 0, nb = 0;
+  std::vector<double> x, alpha, beta, gamma, f, w;
+  int size() const { return nc + nb; }
+};
+
+PointSet build_points(const ProblemSpec& spec);
+
+// n equispaced points of the closed interval [a, b].
+std::vector<double> linspace(double a, double b, int n);
+
+}  // namespace pinntk

@@ -1,0 +1,40 @@
+// Training loop: Adam over a piecewise-constant learning-rate schedule, with loss history, progress and the
+// max-norm error against the exact solution.
+#pragma once
+
+#include <functional>  // std::function
+#include <vector>      // std::vector
+
+#include "host/backend.hpp"      // Backend
+#include "host/optim/adam.hpp"   // AdamConfig
+#include "host/parse.hpp"        // Phase
+
+namespace pinntk {
+
+struct TrainConfig {
+  std::vector<Phase> schedule;
+  AdamConfig adam;
+  long history_every = 100;  // a history row every this many iterations (and at the end)
+};
+
+struct HistoryRow {
+  long iteration;  // Adam steps taken before this row's loss was evaluated
+  double lr, loss, loss_pde, loss_boundary, max_error;
+};
+
+struct TrainResult {
+  std::vector<HistoryRow> history;
+  long iterations = 0;
+  double final_loss = 0.0, max_error = 0.0, wall_time_s = 0.0;
+};
+
+// Max-norm error of the network against the exact solution at the given points.
+double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std::vector<double>& x);
+
+// Called after every step with (iterations done, total, current loss).
+using ProgressFn = std::function<void(long, long, double)>;
+
+TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
+                       const ProgressFn& progress);
+
+}  // namespace pinntk
