@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs pinntk's build and test dependencies from Debian's packages (run as root, or with sudo available).
+# The CUDA toolkit is optional and not installed here: when nvcc is on PATH the CUDA sources are built too.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake pkg-config \
+  libopenblas-dev liblapacke-dev \
+  libgtest-dev nlohmann-json3-dev libcli11-dev \
+  python3 >/dev/null
+echo "install_deps: done"
