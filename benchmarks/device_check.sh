@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (DEVELOPERS.md): build for sm_90, run the GPU tests (and the CPU suite),
+# compute-sanitizer memcheck and racecheck on a small GPU test, the benchmarks and peers when present, and print
+# a short table last. Logs go under $OUT when set. Needs .devdeps.tar.xz (scripts/device_deps.sh) where the
+# machine has no Debian packages; carry it with the call.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/device_out}"
+mkdir -p "$OUT"
+declare -a TABLE
+row() { TABLE+=("$(printf '%-34s %s' "$1" "$2")"); }
+t0=$(date +%s)
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1
+row "gpu" "$(head -1 "$OUT/gpu.txt")"
+row "nvcc" "$(nvcc --version | tail -1)"
+
+PREFIX=""
+if [ -f .devdeps.tar.xz ]; then
+  rm -rf .devdeps && mkdir -p .devdeps && tar -C .devdeps --strip-components=1 -xJf .devdeps.tar.xz
+  PREFIX="-DCMAKE_PREFIX_PATH=$PWD/.devdeps"
+  export LD_LIBRARY_PATH="$PWD/.devdeps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  export CPATH="$PWD/.devdeps/include:${CPATH:-}"
+fi
+BUILD=build-sm90
+if cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DPINNTK_WERROR=ON $PREFIX \
+     > "$OUT/configure.log" 2>&1 && cmake --build $BUILD -j"$(nproc)" > "$OUT/build.log" 2>&1; then
+  row "build sm_90" "ok ($(( $(date +%s) - t0 )) s)"
+else
+  row "build sm_90" "FAILED (see build.log / configure.log)"
+  tail -30 "$OUT/configure.log" "$OUT/build.log"
+  printf '%s\n' "${TABLE[@]}"
+  exit 1
+fi
+
+ctest --test-dir $BUILD -L gpu --output-on-failure > "$OUT/ctest_gpu.log" 2>&1
+row "ctest -L gpu" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_gpu.log" | tail -1) skipped=$(grep -c 'Skipped' "$OUT/ctest_gpu.log")"
+ctest --test-dir $BUILD -LE gpu -j"$(nproc)" > "$OUT/ctest_cpu.log" 2>&1
+row "ctest (cpu suite)" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
+
+GPU_TESTS=$BUILD/tests/pinntk_gpu_tests
+SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*}"
+for tool in memcheck racecheck; do
+  if compute-sanitizer --tool $tool --error-exitcode 9 $GPU_TESTS "$SMALL" > "$OUT/sanitizer_$tool.log" 2>&1; then
+    row "compute-sanitizer $tool" "clean ($(grep -Eo 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/sanitizer_$tool.log" | tail -1))"
+  else
+    row "compute-sanitizer $tool" "FAILED: $(grep -Eo 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/sanitizer_$tool.log" | tail -1)"
+  fi
+done
+
+if [ -x $BUILD/benchmarks/pinntk-bench ]; then
+  $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
+  row "pinntk-bench" "rc=$? (bench.txt)"
+fi
+if [ -d benchmarks/peers ]; then
+  for peer in benchmarks/peers/*.py; do
+    [ -f "$peer" ] || continue
+    name=$(basename "$peer" .py)
+    timeout 180 python3 "$peer" --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
+    row "peer $name" "rc=$?"
+  done
+fi
+
+echo
+echo "==== device check ($(date -u +%F) $(( $(date +%s) - t0 )) s) ===="
+[ -f "$OUT/bench.txt" ] && tail -40 "$OUT/bench.txt"
+for f in "$OUT"/peer_*.txt; do [ -f "$f" ] && tail -8 "$f"; done
+printf '%s\n' "${TABLE[@]}"

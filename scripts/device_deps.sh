@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Packs the Debian-provided headers and libraries pinntk builds against (OpenBLAS, LAPACKE, GoogleTest,
+# nlohmann-json, CLI11) into .devdeps.tar.xz, for a GPU machine that has the CUDA toolkit and a compiler but
+# cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch=x86_64-linux-gnu
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+d="$stage/devdeps"
+mkdir -p "$d/include" "$d/lib/$arch/cmake" "$d/share/cmake"
+cp -r /usr/include/nlohmann /usr/include/CLI /usr/include/gtest /usr/include/gmock "$d/include/"
+cp /usr/include/lapacke*.h "$d/include/"
+cp -L /usr/include/$arch/cblas.h /usr/include/$arch/openblas_config.h "$d/include/"
+cp -r /usr/lib/$arch/cmake/GTest "$d/lib/$arch/cmake/"
+cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$d/share/cmake/"
+cp /usr/lib/$arch/libgtest*.a /usr/lib/$arch/libgmock*.a "$d/lib/$arch/"
+for lib in libopenblas.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3 libtmglib.so.3 libgfortran.so.5 \
+           libquadmath.so.0; do
+  cp -L "/usr/lib/$arch/$lib" "$d/lib/$arch/"
+done
+ln -s libopenblas.so.0 "$d/lib/$arch/libopenblas.so"
+ln -s liblapacke.so.3 "$d/lib/$arch/liblapacke.so"
+tar -C "$stage" -cJf .devdeps.tar.xz devdeps
+grep -qx '/.devdeps.tar.xz' .git/info/exclude 2>/dev/null || echo '/.devdeps.tar.xz' >> .git/info/exclude
+grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
+ls -la .devdeps.tar.xz
