@@ -42,9 +42,9 @@ GPU_TESTS=$BUILD/tests/pinntk_gpu_tests
 SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*}"
 for tool in memcheck racecheck; do
   if compute-sanitizer --tool $tool --error-exitcode 9 $GPU_TESTS "$SMALL" > "$OUT/sanitizer_$tool.log" 2>&1; then
-    row "compute-sanitizer $tool" "clean ($(grep -Eo 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/sanitizer_$tool.log" | tail -1))"
+    row "compute-sanitizer $tool" "clean ($(grep -Eo '[A-Z]+ SUMMARY: .*' "$OUT/sanitizer_$tool.log" | tail -1))"
   else
-    row "compute-sanitizer $tool" "FAILED: $(grep -Eo 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/sanitizer_$tool.log" | tail -1)"
+    row "compute-sanitizer $tool" "FAILED: $(grep -Eo '[A-Z]+ SUMMARY: .*' "$OUT/sanitizer_$tool.log" | tail -1)"
   fi
 done
 
