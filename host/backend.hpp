@@ -1,20 +1,48 @@
 // Backend: the batch-level operations every compute device provides (DESIGN.md section 4). One virtual call per
-// batch, never per point. The CPU implementation is cpu_backend.cpp; the CUDA one lives in cuda/.
+// batch, never per point. The CPU implementation is cpu_backend.cpp; the CUDA one is cuda/cuda_backend.cu.
 #pragma once
 
 #include <memory>  // std::unique_ptr
 #include <string>  // std::string
+#include <vector>  // std::vector
 
-#include "host/mlp.hpp"      // Mlp
-#include "host/problem.hpp"  // PointSet
-#include "host/span.hpp"     // span
+#include "host/mlp.hpp"         // Mlp
+#include "host/optim/adam.hpp"  // AdamConfig
+#include "host/problem.hpp"     // PointSet
+#include "host/span.hpp"        // span
 
 namespace pinntk {
+
+// What the NTK analysis returns (paper Lemma 3.1, DESIGN.md section 3).
+struct NtkResult {
+  int nc = 0, nb = 0, n_params = 0;
+  bool gram_trick = false;           // spectra and norms came from P x P Grams (N > P)
+  std::vector<double> residuals;     // N
+  std::vector<double> jacobian;      // N x P row-major, kept only when asked
+  std::vector<double> spectrum_K;    // N eigenvalues of K (= those of D^1/2 J J^T D^1/2), descending
+  std::vector<double> spectrum_Kuu;  // Nc, descending
+  std::vector<double> spectrum_Kbb;  // Nb, descending
+  double frobenius_K = 0.0;          // of the non-symmetric K = J J^T D, computed directly
+  double frobenius_Kuu = 0.0, frobenius_Kbb = 0.0;
+};
+
+// Adam training whose state (parameters, moments, points) stays on the backend's device between calls.
+class TrainSession {
+ public:
+  virtual ~TrainSession() = default;
+  // Takes `steps` Adam steps at learning rate lr; returns the loss at the parameters before the last update.
+  virtual double run(long steps, double lr) = 0;
+  // u, u', u'' of the current network at every x.
+  virtual void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) = 0;
+  // The current parameters.
+  virtual void parameters(span<double> theta) = 0;
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "cpu" or "cuda"
+  virtual std::string precision() const { return "fp64"; }
 
   // u, u', u'' of the network at every x.
   virtual void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du,
@@ -33,11 +61,24 @@ class Backend {
 
   // Eigenvalues of the symmetric n x n matrix A, in descending order (A is overwritten).
   virtual void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) = 0;
+
+  // The NTK K = J J^T diag(d) of the residuals: norms and spectra. The default composes the operations above
+  // on host arrays (host/ntk.cpp); a device backend keeps J and K on the device.
+  virtual NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian);
+
+  // The default drives loss_gradient and a host Adam (host/train.cpp).
+  virtual std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg);
 };
 
-// "cpu", "cuda" or "auto"; `threads` > 0 sets the CPU thread count. Throws UsageError when the device cannot be had.
-std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
+// "cpu", "cuda" or "auto" with "fp64" or "fp32"; `threads` > 0 sets the CPU thread count.
+// Throws UsageError when the device or precision cannot be had; "auto" falls back to the CPU with a notice.
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision, int threads);
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// The CUDA backend (cuda/cuda_backend.cu); fp32 when `single` is true. Only in builds with CUDA.
+std::unique_ptr<Backend> make_cuda_backend(bool single);
+// Number of CUDA devices that answer (0 in builds without CUDA).
+int cuda_device_count();
 
 }  // namespace pinntk

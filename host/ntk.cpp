@@ -60,6 +60,11 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
 }
 
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian) {
+  return be.ntk(net, pts, ntk_row_weights(pts, scaling), keep_jacobian);
+}
+
+NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
+  Backend& be = *this;
   NtkResult res;
   const int n = pts.size(), p = net.n_params();
   res.nc = pts.nc;
@@ -69,7 +74,6 @@ NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScali
   std::vector<double> J(static_cast<size_t>(n) * p);
   be.residuals_jacobian(net, pts, res.residuals, J);
 
-  const std::vector<double> d = ntk_row_weights(pts, scaling);
   std::vector<double> Jh(J.size());  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
   for (int i = 0; i < n; ++i) {
     const double s = std::sqrt(d[i]);

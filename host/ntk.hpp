@@ -15,17 +15,7 @@ enum class NtkScaling { Lemma, None };
 NtkScaling parse_ntk_scaling(const std::string& text);
 const char* ntk_scaling_name(NtkScaling s);
 
-struct NtkResult {
-  int nc = 0, nb = 0, n_params = 0;
-  bool gram_trick = false;           // spectra and norms came from P x P Grams (N > P)
-  std::vector<double> residuals;     // N
-  std::vector<double> jacobian;      // N x P row-major, kept only when asked
-  std::vector<double> spectrum_K;    // N eigenvalues of K (= those of D^1/2 J J^T D^1/2), descending
-  std::vector<double> spectrum_Kuu;  // Nc, descending
-  std::vector<double> spectrum_Kbb;  // Nb, descending
-  double frobenius_K = 0.0;          // of the non-symmetric K = J J^T D, computed directly
-  double frobenius_Kuu = 0.0, frobenius_Kbb = 0.0;
-};
+
 
 // Frobenius norm and descending spectrum of Ah Ah^T for row-major Ah (n x p): by syrk on the n x n form when
 // n <= p, else from the p x p Gram Ah^T Ah, whose nonzero eigenvalues and Frobenius norm are the same; the
@@ -41,6 +31,7 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
 // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F on two p x p Grams.
 double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p);
 
+// be.ntk with the row weights of the chosen scaling.
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian);
 
 // The row weights D of the chosen scaling.

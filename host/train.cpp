@@ -1,6 +1,6 @@
 #include "host/train.hpp"
 
-#include <algorithm>  // std::max
+#include <algorithm>  // std::max, std::min
 #include <chrono>     // std::chrono::steady_clock
 #include <cmath>      // std::fabs
 
@@ -14,38 +14,86 @@ double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std
   return e;
 }
 
+namespace {
+
+// The host Adam session of every backend that has no device-resident one.
+class HostTrainSession final : public TrainSession {
+ public:
+  HostTrainSession(Backend& be, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
+      : be_(be), net_(net), pts_(pts), adam_(net.n_params(), cfg), r_(pts.size()), grad_(net.n_params()) {}
+  double run(long steps, double lr) override {
+    double loss = 0.0;
+    for (long s = 0; s < steps; ++s) {
+      loss = be_.loss_gradient(net_, pts_, r_, grad_);
+      adam_.step(net_.theta, grad_, lr);
+    }
+    return loss;
+  }
+  void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
+    be_.evaluate(net_, x, u, du, d2u);
+  }
+  void parameters(span<double> theta) override { std::copy(net_.theta.begin(), net_.theta.end(), theta.begin()); }
+
+ private:
+  Backend& be_;
+  Mlp net_;
+  const PointSet& pts_;
+  Adam adam_;
+  std::vector<double> r_, grad_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
+  return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
+}
+
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<double> grid = linspace(spec.xa, spec.xb, 1000);
   const int n = pts.size();
-  std::vector<double> r(n), grad(net.n_params());
-  Adam adam(net.n_params(), cfg.adam);
+  std::unique_ptr<TrainSession> session = be.train_session(net, pts, cfg.adam);
   TrainResult res;
   long total = 0;
   for (const auto& ph : cfg.schedule) total += ph.iterations;
 
-  auto record = [&](long it, double lr, double loss) {
-    double pde = 0.0;
-    for (int k = 0; k < pts.nc; ++k) pde += 0.5 * pts.w[k] * r[k] * r[k];
-    res.history.push_back({it, lr, loss, pde, loss - pde, max_error(be, net, spec, grid)});
+  std::vector<double> u(n), du(n), d2u(n), ug(grid.size()), dug(grid.size()), d2ug(grid.size());
+  // A history row from the current network: its loss parts and its max-norm error on the grid.
+  auto record = [&](long it, double lr) {
+    session->evaluate(pts.x, u, du, d2u);
+    double pde = 0.0, bnd = 0.0;
+    for (int k = 0; k < n; ++k) {
+      const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
+      (k < pts.nc ? pde : bnd) += 0.5 * pts.w[k] * r * r;
+    }
+    session->evaluate(grid, ug, dug, d2ug);
+    double err = 0.0;
+    for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
+    res.history.push_back({it, lr, pde + bnd, pde, bnd, err});
   };
 
+  const long every = std::max(1L, cfg.history_every);
+  const long log_every = cfg.log_every > 0 ? cfg.log_every : every;
   long it = 0;
   double lr = cfg.schedule.empty() ? 0.0 : cfg.schedule.front().lr;
   for (const auto& ph : cfg.schedule) {
     lr = ph.lr;
-    for (long s = 0; s < ph.iterations; ++s, ++it) {
-      const double loss = be.loss_gradient(net, pts, r, grad);
-      if (cfg.history_every > 0 && it % cfg.history_every == 0) record(it, lr, loss);
-      adam.step(net.theta, grad, lr);
-      if (progress) progress(it + 1, total, loss);
+    long left = ph.iterations;
+    while (left > 0) {
+      if (it % every == 0) record(it, lr);
+      // Run up to the next history row or progress line, whichever comes first.
+      const long chunk = std::min({left, every - it % every, log_every - it % log_every});
+      const double loss = session->run(chunk, lr);
+      it += chunk;
+      left -= chunk;
+      if (progress) progress(it, total, loss);
     }
   }
-  // The loss after the last step.
-  res.final_loss = be.loss_gradient(net, pts, r, grad);
-  record(it, lr, res.final_loss);
+  record(it, lr);  // the network after the last step
+  session->parameters(net.theta);
   res.iterations = it;
+  res.final_loss = res.history.back().loss;
   res.max_error = res.history.back().max_error;
   res.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;

@@ -1,13 +1,13 @@
-// Training loop: Adam over a piecewise-constant learning-rate schedule, with loss history, progress and the
-// max-norm error against the exact solution.
+// Training loop: Adam over a piecewise-constant learning-rate schedule on a backend's TrainSession, with loss
+// history, progress and the max-norm error against the exact solution.
 #pragma once
 
 #include <functional>  // std::function
 #include <vector>      // std::vector
 
-#include "host/backend.hpp"      // Backend
-#include "host/optim/adam.hpp"   // AdamConfig
-#include "host/parse.hpp"        // Phase
+#include "host/backend.hpp"     // Backend, TrainSession
+#include "host/optim/adam.hpp"  // AdamConfig
+#include "host/parse.hpp"       // Phase
 
 namespace pinntk {
 
@@ -15,6 +15,7 @@ struct TrainConfig {
   std::vector<Phase> schedule;
   AdamConfig adam;
   long history_every = 100;  // a history row every this many iterations (and at the end)
+  long log_every = 1000;     // the progress callback fires at least this often
 };
 
 struct HistoryRow {
@@ -31,9 +32,10 @@ struct TrainResult {
 // Max-norm error of the network against the exact solution at the given points.
 double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std::vector<double>& x);
 
-// Called after every step with (iterations done, total, current loss).
+// Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
 
+// Trains net in place (its parameters are replaced by the trained ones).
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress);
 

@@ -52,7 +52,7 @@ void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_prob
   cmd->add_option("--checkpoint", o.checkpoint, "load the network from a pinntk-mlp-v1 JSON file");
   cmd->add_option("--seed", o.seed, "seed of the initialization")->capture_default_str();
   cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();
-  cmd->add_option("--precision", o.precision, "fp64")->capture_default_str();
+  cmd->add_option("--precision", o.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
   cmd->add_option("--out", o.out, "output folder")->required();
   cmd->add_option("--threads", o.threads, "CPU threads (default: all)");
 }
@@ -94,7 +94,6 @@ Setup make_setup(const CommonOptions& o) {
     }
   }
   validate(s.spec);
-  if (o.precision != "fp64") throw UsageError("--precision: only fp64 is available in this version");
   if (o.threads < 0) throw UsageError("--threads must be positive");
   const std::vector<int> layers = o.layers.empty() ? s.spec.default_layers : parse_layers(o.layers);
   s.init = o.init.empty() ? s.spec.default_init : o.init;
@@ -107,7 +106,7 @@ Setup make_setup(const CommonOptions& o) {
     s.net = init_mlp(layers, s.init, o.seed);
   }
   s.pts = build_points(s.spec);
-  s.backend = make_backend(o.device, o.threads);
+  s.backend = make_backend(o.device, o.precision, o.threads);
   return s;
 }
 
@@ -127,7 +126,7 @@ json run_json(const CommonOptions& o, const Setup& s) {
   j["nb"] = s.spec.nb;
   j["lambda"] = s.spec.lambda;
   j["device"] = s.backend->name();
-  j["precision"] = "fp64";
+  j["precision"] = s.backend->precision();
   return j;
 }
 
@@ -223,6 +222,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
     throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive");
   if (log_every < 0 || history_every < 1) throw UsageError("--log-every must be >= 0 and --history-every >= 1");
   cfg.history_every = history_every;
+  cfg.log_every = log_every;
   Setup s = make_setup(o);
   OutputDir out(o.out);
   std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s\n", s.spec.name.c_str(), s.pts.size(),
