@@ -39,7 +39,7 @@ ctest --test-dir $BUILD -LE gpu -j"$(nproc)" > "$OUT/ctest_cpu.log" 2>&1
 row "ctest (cpu suite)" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
 
 GPU_TESTS=$BUILD/tests/pinntk_gpu_tests
-SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*}"
+SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*:GpuSmall.*}"
 for tool in memcheck racecheck; do
   if compute-sanitizer --tool $tool --error-exitcode 9 $GPU_TESTS "$SMALL" > "$OUT/sanitizer_$tool.log" 2>&1; then
     row "compute-sanitizer $tool" "clean ($(grep -Eo '[A-Z]+ SUMMARY: .*' "$OUT/sanitizer_$tool.log" | tail -1))"

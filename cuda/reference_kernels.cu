@@ -29,7 +29,7 @@ __global__ void residuals_jacobian_kernel(MlpShape s, const double* theta, int n
 
 // ---- launchers ----
 
-int device_count() {
+int device_count() {  // NOLINT
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     cudaGetLastError();  // clear the sticky "no driver" error

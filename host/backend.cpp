@@ -28,10 +28,10 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const std::stri
   }
   if (device == "auto") {
     if (cuda_device_count() > 0) return make_cuda_backend(single);
+    if (single) throw UsageError("--precision fp32 needs a CUDA device; the CPU computes in fp64");
 #ifdef PINNTK_HAVE_CUDA
     std::fprintf(stderr, "pinntk: no CUDA device answers; using the CPU\n");
 #endif
-    if (single) throw UsageError("--precision fp32 needs a CUDA device; the CPU computes in fp64");
     return make_cpu_backend(threads);
   }
   throw UsageError("--device: unknown device '" + device + "' (known: auto, cpu, cuda)");

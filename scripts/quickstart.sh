@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 OUT="${1:-results}"
 if [ "${PINNTK_SKIP_DEPS:-0}" != "1" ]; then bash scripts/install_deps.sh; fi
 export PATH="$PATH:/usr/local/cuda/bin"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_BUILD_TESTS=OFF
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)" --target pinntk
 python3 scripts/ntk_sweep.py --pinntk build/pinntk --out "$OUT/ntk_sweep" -- \
   --problem darcy-ntk --layers 1,50,1 --init normal --nc 256

@@ -106,7 +106,6 @@ Setup make_setup(const CommonOptions& o) {
     s.net = init_mlp(layers, s.init, o.seed);
   }
   s.pts = build_points(s.spec);
-  s.backend = make_backend(o.device, o.precision, o.threads);
   return s;
 }
 
@@ -141,6 +140,7 @@ int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_m
   const NtkScaling scaling = parse_ntk_scaling(scaling_text);
   Setup s = make_setup(o);
   OutputDir out(o.out);
+  s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
@@ -225,6 +225,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   cfg.log_every = log_every;
   Setup s = make_setup(o);
   OutputDir out(o.out);
+  s.backend = make_backend(o.device, o.precision, o.threads);
   std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s\n", s.spec.name.c_str(), s.pts.size(),
                s.net.n_params(), s.backend->name().c_str());
   Progress progress(log_every);

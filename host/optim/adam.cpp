@@ -1,6 +1,8 @@
 #include "host/optim/adam.hpp"
 
-#include <cmath>  // std::pow, std::sqrt
+#include <cmath>  // std::pow
+
+#include "cuda/adam_math.cuh"  // adam_update
 
 namespace pinntk {
 
@@ -8,12 +10,8 @@ void Adam::step(span<double> theta, span<const double> grad, double lr) {
   ++t_;
   const double c1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(t_));
   const double c2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(t_));
-  const size_t n = theta.size();
-  for (size_t i = 0; i < n; ++i) {
-    m_[i] = cfg_.beta1 * m_[i] + (1.0 - cfg_.beta1) * grad[i];
-    v_[i] = cfg_.beta2 * v_[i] + (1.0 - cfg_.beta2) * grad[i] * grad[i];
-    theta[i] -= lr * (m_[i] / c1) / (std::sqrt(v_[i] / c2) + cfg_.eps);
-  }
+  const AdamParams a{cfg_.beta1, cfg_.beta2, cfg_.eps};
+  for (size_t i = 0; i < theta.size(); ++i) adam_update(theta[i], m_[i], v_[i], grad[i], lr, a, c1, c2);
 }
 
 }  // namespace pinntk

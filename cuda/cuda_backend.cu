@@ -1,0 +1,393 @@
+// The CUDA backend: the tile kernels (cuda/mlp_tile.cu) for u, u', u'', the Jacobian and the fused loss gradient,
+// cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a device-resident Adam session whose step is
+// captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is never enabled.
+#include <algorithm>  // std::reverse, std::min
+#include <cmath>      // std::sqrt
+#include <memory>     // std::unique_ptr
+#include <stdexcept>  // std::runtime_error
+#include <vector>     // std::vector
+
+#include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
+#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
+#include "cuda/mlp_tile.hpp"       // launch_*
+#include "cuda/nvtx.cuh"           // NvtxRange
+#include "host/backend.hpp"        // Backend, TrainSession
+
+namespace pinntk {
+namespace {
+
+// ---- small kernels of the NTK pipeline ----
+
+// Column-major n x n: copy the lower triangle into the upper one.
+template <class Real>
+__global__ void fill_upper_kernel(Real* C, int n) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * n) return;
+  const int i = static_cast<int>(idx % n), j = static_cast<int>(idx / n);
+  if (i < j) C[idx] = C[j + static_cast<size_t>(i) * n];
+}
+
+// Row-major A (n x k): row i times s[i]^power (power 1 or 1/2).
+template <class Real>
+__global__ void scale_rows_kernel(Real* A, int n, int k, const Real* s, bool sqrt_of_s) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * k) return;
+  const Real f = s[idx / k];
+  A[idx] *= sqrt_of_s ? sqrt(f) : f;
+}
+
+// Column-major n x n: column j times d[j] (K = G D, Lemma 3.1).
+template <class Real>
+__global__ void scale_cols_kernel(Real* C, int n, const Real* d) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * n) return;
+  C[idx] *= d[idx / n];
+}
+
+unsigned grid_for(size_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+template <class Real>
+std::vector<Real> cast_vector(const std::vector<double>& v) {
+  return std::vector<Real>(v.begin(), v.end());
+}
+template <class Real>
+DeviceBuffer<Real> to_device(const std::vector<double>& v) {
+  return DeviceBuffer<Real>(cast_vector<Real>(v));
+}
+template <class Real>
+DeviceBuffer<Real> to_device(span<const double> v) {
+  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
+}
+template <class Real>
+void to_host(const DeviceBuffer<Real>& d, span<double> out) {
+  std::vector<Real> h;
+  d.download(h);
+  std::copy(h.begin(), h.end(), out.begin());
+}
+
+// The rows of a PointSet on the device.
+template <class Real>
+struct DevicePoints {
+  explicit DevicePoints(const PointSet& p)
+      : x(to_device<Real>(p.x)),
+        alpha(to_device<Real>(p.alpha)),
+        beta(to_device<Real>(p.beta)),
+        gamma(to_device<Real>(p.gamma)),
+        f(to_device<Real>(p.f)),
+        w(to_device<Real>(p.w)),
+        n(p.size()) {}
+  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
+  DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
+  int n;
+};
+
+// Stream and library handles, created once per backend.
+struct CudaContext {
+  CudaContext() {
+    PINNTK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    PINNTK_CUBLAS_CHECK(cublasCreate(&blas));
+    PINNTK_CUBLAS_CHECK(cublasSetStream(blas, stream));
+    // Default math: no TF32 for fp32 routines (that needs CUBLAS_TF32_TENSOR_OP_MATH), exact fp64.
+    PINNTK_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+    PINNTK_CUBLAS_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST));
+    PINNTK_CUSOLVER_CHECK(cusolverDnCreate(&solver));
+    PINNTK_CUSOLVER_CHECK(cusolverDnSetStream(solver, stream));
+  }
+  ~CudaContext() {
+    cusolverDnDestroy(solver);
+    cublasDestroy(blas);
+    cudaStreamDestroy(stream);
+  }
+  CudaContext(const CudaContext&) = delete;
+  CudaContext& operator=(const CudaContext&) = delete;
+  void sync() const { PINNTK_CUDA_CHECK(cudaStreamSynchronize(stream)); }
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  cusolverDnHandle_t solver = nullptr;
+};
+
+// Gram of the row-major rows Ah (n x p) on the device: Ah Ah^T when n <= p, else Ah^T Ah (m x m, both triangles).
+template <class Real>
+int device_gram(CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer<Real>& G) {
+  NvtxRange r("syrk");
+  const int m = n <= p ? n : p;
+  G = DeviceBuffer<Real>(static_cast<size_t>(m) * m);
+  if (n <= p) {
+    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas, CUBLAS_OP_T, n, p, Ah, p, G.data(), n));
+  } else {
+    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas, CUBLAS_OP_N, p, n, Ah, p, G.data(), p));
+  }
+  fill_upper_kernel<<<grid_for(G.size(), 256), 256, 0, c.stream>>>(G.data(), m);
+  PINNTK_LAUNCH_CHECK();
+  return m;
+}
+
+// Eigenvalues of the symmetric m x m device matrix A (destroyed), descending, on the host.
+template <class Real>
+std::vector<double> device_eigenvalues(CudaContext& c, Real* A, int m) {
+  NvtxRange r("syevd");
+  DeviceBuffer<Real> W(m);
+  DeviceBuffer<int> info(1);
+  int lwork = 0;
+  PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(c.solver, m, A, W.data(), &lwork));
+  DeviceBuffer<Real> work(static_cast<size_t>(std::max(lwork, 1)));
+  PINNTK_CUSOLVER_CHECK(linalg::syevd(c.solver, m, A, W.data(), work.data(), lwork, info.data()));
+  std::vector<int> h_info;
+  info.download(h_info);
+  if (h_info[0] != 0) throw std::runtime_error("cusolverDn syevd failed: devInfo = " + std::to_string(h_info[0]));
+  std::vector<Real> w;
+  W.download(w);
+  std::vector<double> out(w.rbegin(), w.rend());
+  return out;
+}
+
+template <class Real>
+Real device_nrm2(CudaContext& c, const Real* x, size_t n) {
+  Real r = 0;
+  PINNTK_CUBLAS_CHECK(linalg::nrm2(c.blas, static_cast<int>(n), x, &r));
+  return r;
+}
+
+// ---- the device-resident Adam session ----
+
+template <class Real>
+class CudaTrainSession final : public TrainSession {
+ public:
+  CudaTrainSession(CudaContext& c, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
+      : c_(c),
+        net_(make_net_desc(net.layers)),
+        pts_(pts),
+        plan_(plan_tiles<Real>(net_, pts.size())),
+        theta_(to_device<Real>(net.theta)),
+        m_(std::vector<Real>(net.theta.size(), Real(0))),
+        v_(std::vector<Real>(net.theta.size(), Real(0))),
+        partial_(static_cast<size_t>(plan_.blocks) * net_.P),
+        partial_loss_(plan_.blocks),
+        loss_(1),
+        lr_(1),
+        step_(std::vector<unsigned long long>{0}),
+        adam_{cfg.beta1, cfg.beta2, cfg.eps} {
+    prepare_tile_kernels<Real>();
+    // One Adam step = the fused gradient kernel + the reduction and update kernel, captured once as a graph.
+    PINNTK_CUDA_CHECK(cudaStreamBeginCapture(c_.stream, cudaStreamCaptureModeThreadLocal));
+    enqueue_step();
+    PINNTK_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph_));
+    PINNTK_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  ~CudaTrainSession() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+  }
+
+  double run(long steps, double lr) override {
+    NvtxRange r("adam steps");
+    if (lr != lr_host_) {
+      lr_host_ = lr;
+      PINNTK_CUDA_CHECK(cudaMemcpyAsync(lr_.data(), &lr_host_, sizeof(double), cudaMemcpyHostToDevice, c_.stream));
+    }
+    for (long s = 0; s < steps; ++s) PINNTK_CUDA_CHECK(cudaGraphLaunch(exec_, c_.stream));
+    PINNTK_CUDA_CHECK(cudaMemcpyAsync(&loss_host_, loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream));
+    c_.sync();
+    return loss_host_;
+  }
+
+  void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
+    NvtxRange r("forward");
+    const int n = static_cast<int>(x.size());
+    DeviceBuffer<Real> dx = to_device<Real>(x), du0(n), du1(n), du2(n);
+    launch_eval<Real>(net_, theta_.data(), dx.data(), n, du0.data(), du1.data(), du2.data(), c_.stream);
+    c_.sync();
+    to_host(du0, u);
+    to_host(du1, du);
+    to_host(du2, d2u);
+  }
+
+  void parameters(span<double> theta) override {
+    c_.sync();
+    to_host(theta_, theta);
+  }
+
+ private:
+  void enqueue_step() {
+    launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
+                          step_.data(), c_.stream);
+    launch_reduce_adam<Real>(net_.P, plan_.blocks, partial_.data(), partial_loss_.data(), nullptr, loss_.data(),
+                             theta_.data(), m_.data(), v_.data(), lr_.data(), step_.data(), adam_, c_.stream);
+  }
+
+  CudaContext& c_;
+  NetDesc net_;
+  DevicePoints<Real> pts_;
+  TilePlan plan_;
+  DeviceBuffer<Real> theta_, m_, v_, partial_, partial_loss_;
+  DeviceBuffer<double> loss_, lr_;
+  DeviceBuffer<unsigned long long> step_;
+  AdamParams adam_;
+  double lr_host_ = -1.0, loss_host_ = 0.0;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// ---- the backend ----
+
+template <class Real>
+class CudaBackend final : public Backend {
+ public:
+  std::string name() const override { return "cuda"; }
+  std::string precision() const override { return sizeof(Real) == 8 ? "fp64" : "fp32"; }
+
+  void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
+    NvtxRange r("forward");
+    const NetDesc nd = make_net_desc(net.layers);
+    const int n = static_cast<int>(x.size());
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dx = to_device<Real>(x), d0(n), d1(n), d2(n);
+    launch_eval<Real>(nd, theta.data(), dx.data(), n, d0.data(), d1.data(), d2.data(), c_.stream);
+    c_.sync();
+    to_host(d0, u);
+    to_host(d1, du);
+    to_host(d2, d2u);
+  }
+
+  void residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J) override {
+    const NetDesc nd = make_net_desc(net.layers);
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(pts.size()), dJ(static_cast<size_t>(pts.size()) * nd.P);
+    {
+      NvtxRange range("jacobian");
+      DevicePoints<Real> dp(pts);
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), dJ.data(), c_.stream);
+      c_.sync();
+    }
+    to_host(dr, r);
+    to_host(dJ, J);
+  }
+
+  double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
+    NvtxRange range("gradient");
+    const NetDesc nd = make_net_desc(net.layers);
+    const TilePlan plan = plan_tiles<Real>(nd, pts.size());
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(pts.size()), dg(nd.P);
+    DeviceBuffer<Real> partial(static_cast<size_t>(plan.blocks) * nd.P), partial_loss(plan.blocks);
+    DeviceBuffer<double> loss(1);
+    DevicePoints<Real> dp(pts);
+    launch_gradient<Real>(nd, theta.data(), dp.view(), partial.data(), partial_loss.data(), dr.data(), nullptr,
+                          c_.stream);
+    launch_reduce_adam<Real>(nd.P, plan.blocks, partial.data(), partial_loss.data(), dg.data(), loss.data(), nullptr,
+                             nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, c_.stream);
+    c_.sync();
+    to_host(dr, r);
+    to_host(dg, grad);
+    std::vector<double> l;
+    loss.download(l);
+    return l[0];
+  }
+
+  void gram_rows(span<const double> A, int n, int k, span<double> G) override { gram(A, n, k, G, true); }
+  void gram_cols(span<const double> A, int n, int k, span<double> G) override { gram(A, n, k, G, false); }
+
+  void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
+    DeviceBuffer<Real> dA = to_device<Real>(span<const double>(A.data(), A.size()));
+    const std::vector<double> e = device_eigenvalues(c_, dA.data(), n);
+    std::copy(e.begin(), e.end(), eigenvalues.begin());
+  }
+
+  NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) override {
+    const NetDesc nd = make_net_desc(net.layers);
+    const int n = pts.size(), p = nd.P;
+    NtkResult res;
+    res.nc = pts.nc;
+    res.nb = pts.nb;
+    res.n_params = p;
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(n), J(static_cast<size_t>(n) * p), dd = to_device<Real>(d);
+    {
+      NvtxRange range("jacobian");
+      DevicePoints<Real> dp(pts);
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), J.data(), c_.stream);
+    }
+    res.residuals.resize(n);
+    to_host(dr, res.residuals);
+    if (keep_jacobian) {
+      res.jacobian.resize(J.size());
+      to_host(J, res.jacobian);
+    }
+    const size_t nJ = J.size();
+    DeviceBuffer<Real> G, C;
+    if (n <= p) {
+      // ||J J^T D||_F directly: G = J J^T, columns scaled by d.
+      const int m = device_gram(c_, J.data(), n, p, G);
+      scale_cols_kernel<<<grid_for(G.size(), 256), 256, 0, c_.stream>>>(G.data(), m, dd.data());
+      PINNTK_LAUNCH_CHECK();
+      res.frobenius_K = device_nrm2(c_, G.data(), G.size());
+    } else {
+      device_gram(c_, J.data(), n, p, C);  // C = J^T J
+    }
+    // Jh = D^1/2 J in place; K's spectrum and the blocks' come from Jh (DESIGN.md section 3).
+    scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream>>>(J.data(), n, p, dd.data(), true);
+    PINNTK_LAUNCH_CHECK();
+    auto spectrum = [&](const Real* rows, int nrows, std::vector<double>& eig, double& frob) {
+      eig.assign(nrows, 0.0);
+      if (nrows == 0) return false;
+      const int m = device_gram(c_, rows, nrows, p, G);
+      frob = device_nrm2(c_, G.data(), G.size());
+      const std::vector<double> e = device_eigenvalues(c_, G.data(), m);
+      std::copy(e.begin(), e.end(), eig.begin());
+      return nrows > p;
+    };
+    double frob_ks = 0.0;
+    res.gram_trick = spectrum(J.data(), n, res.spectrum_K, frob_ks);
+    spectrum(J.data(), pts.nc, res.spectrum_Kuu, res.frobenius_Kuu);
+    spectrum(J.data() + static_cast<size_t>(pts.nc) * p, pts.nb, res.spectrum_Kbb, res.frobenius_Kbb);
+    if (n > p) {
+      // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F: scale Jh once more to D J, then B = (D J)^T (D J).
+      scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream>>>(J.data(), n, p, dd.data(), true);
+      PINNTK_LAUNCH_CHECK();
+      device_gram(c_, J.data(), n, p, G);
+      Real f2 = 0;
+      PINNTK_CUBLAS_CHECK(linalg::dot(c_.blas, static_cast<int>(G.size()), G.data(), C.data(), &f2));
+      res.frobenius_K = std::sqrt(std::max(0.0, double(f2)));
+    }
+    c_.sync();
+    return res;
+  }
+
+  std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) override {
+    return std::make_unique<CudaTrainSession<Real>>(c_, net, pts, cfg);
+  }
+
+ private:
+  void gram(span<const double> A, int n, int k, span<double> G, bool rows) {
+    DeviceBuffer<Real> dA = to_device<Real>(A), dG;
+    if (rows) {
+      dG = DeviceBuffer<Real>(static_cast<size_t>(n) * n);
+      PINNTK_CUBLAS_CHECK(linalg::syrk(c_.blas, CUBLAS_OP_T, n, k, dA.data(), k, dG.data(), n));
+      fill_upper_kernel<<<grid_for(dG.size(), 256), 256, 0, c_.stream>>>(dG.data(), n);
+    } else {
+      dG = DeviceBuffer<Real>(static_cast<size_t>(k) * k);
+      PINNTK_CUBLAS_CHECK(linalg::syrk(c_.blas, CUBLAS_OP_N, k, n, dA.data(), k, dG.data(), k));
+      fill_upper_kernel<<<grid_for(dG.size(), 256), 256, 0, c_.stream>>>(dG.data(), k);
+    }
+    PINNTK_LAUNCH_CHECK();
+    c_.sync();
+    to_host(dG, G);  // symmetric: row- and column-major agree
+  }
+
+  CudaContext c_;
+};
+
+}  // namespace
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the "no driver" or "no device" error
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(bool single) {
+  if (single) return std::make_unique<CudaBackend<float>>();
+  return std::make_unique<CudaBackend<double>>();
+}
+
+}  // namespace pinntk

@@ -1,0 +1,353 @@
+#include "cuda/mlp_tile.hpp"
+
+#include <algorithm>  // std::min, std::max
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::to_string
+
+#include "cuda/check.cuh"     // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
+#include "cuda/mlp_math.cuh"  // tanh_jet, tanh_jet_adjoint
+
+namespace pinntk {
+namespace {
+
+enum class Mode { Eval, Jacobian, Gradient };
+
+// ---- kernels ----
+
+// One block per tile of T points. Shared memory per point: the tape (net.tape), two sets of three adjoint vectors
+// (6 maxw) and one loss slot. Threads loop over (point, neuron) in the passes and over (point, parameter) when
+// writing Jacobian rows, so consecutive threads write consecutive entries of a row.
+template <class Real, Mode MODE>
+__global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* __restrict__ theta,
+                                                       DeviceRows<Real> rows, int T, Real* __restrict__ out0,
+                                                       Real* __restrict__ out1, Real* __restrict__ out2,
+                                                       unsigned long long* __restrict__ step) {
+  extern __shared__ unsigned char smem_raw[];
+  Real* tape = reinterpret_cast<Real*>(smem_raw);
+  const int adj_stride = 6 * net.maxw;
+  Real* adj = tape + static_cast<size_t>(T) * net.tape;
+  Real* loss_slot = adj + static_cast<size_t>(T) * adj_stride;
+  const int mw = net.maxw;
+  const int k0 = blockIdx.x * T;
+  const int tv = min(T, rows.n - k0);
+  const int tid = threadIdx.x, nt = blockDim.x;
+
+  // Forward, layer 1: h^0 = x, h'^0 = 1, h''^0 = 0, so z = w x + b, z' = w, z'' = 0 (DESIGN.md section 2).
+  {
+    const int d1 = net.d[1];
+    for (int idx = tid; idx < tv * d1; idx += nt) {
+      const int p = idx / d1, i = idx - p * d1;
+      const Real w = theta[i];
+      const Real t = tanh(w * rows.x[k0 + p] + theta[d1 + i]);
+      Real h1, h2;
+      tanh_jet(t, w, Real(0), h1, h2);
+      Real* L = tape + p * net.tape;
+      L[i] = t;
+      L[d1 + i] = h1;
+      L[2 * d1 + i] = h2;
+      L[3 * d1 + i] = w;
+      L[4 * d1 + i] = Real(0);
+    }
+  }
+  __syncthreads();
+  for (int l = 2; l < net.nl; ++l) {
+    const int din = net.d[l - 1], dout = net.d[l];
+    const Real* W = theta + net.woff[l];
+    const Real* b = W + dout * din;
+    for (int idx = tid; idx < tv * dout; idx += nt) {
+      const int p = idx / dout, i = idx - p * dout;
+      const Real* H = tape + p * net.tape + net.toff[l - 1];
+      const Real* wi = W + i * din;
+      Real z = b[i], zp = Real(0), zpp = Real(0);
+      for (int j = 0; j < din; ++j) {
+        const Real w = wi[j];
+        z += w * H[j];
+        zp += w * H[din + j];
+        zpp += w * H[2 * din + j];
+      }
+      const Real t = tanh(z);
+      Real h1, h2;
+      tanh_jet(t, zp, zpp, h1, h2);
+      Real* L = tape + p * net.tape + net.toff[l];
+      L[i] = t;
+      L[dout + i] = h1;
+      L[2 * dout + i] = h2;
+      L[3 * dout + i] = zp;
+      L[4 * dout + i] = zpp;
+    }
+    __syncthreads();
+  }
+  // Output layer (linear): u, u', u'', then the residual and the reverse-pass seeds (gamma, beta, alpha).
+  {
+    const int din = net.d[net.nl - 1];
+    const Real* W = theta + net.woff[net.nl];
+    for (int p = tid; p < tv; p += nt) {
+      const Real* H = tape + p * net.tape + net.toff[net.nl - 1];
+      Real u = W[din], u1 = Real(0), u2 = Real(0);
+      for (int j = 0; j < din; ++j) {
+        u += W[j] * H[j];
+        u1 += W[j] * H[din + j];
+        u2 += W[j] * H[2 * din + j];
+      }
+      const int k = k0 + p;
+      if (MODE == Mode::Eval) {
+        out0[k] = u;
+        out1[k] = u1;
+        out2[k] = u2;
+      } else {
+        const Real r = rows.alpha[k] * u2 + rows.beta[k] * u1 + rows.gamma[k] * u - rows.f[k];
+        Real c = Real(1);
+        if (MODE == Mode::Jacobian) {
+          out0[k] = r;
+        } else {
+          c = rows.w[k] * r;  // d/dtheta of 1/2 w r^2 is w r d rho/d theta
+          loss_slot[p] = Real(0.5) * c * r;
+          if (out2 != nullptr) out2[k] = r;
+        }
+        Real* A = adj + p * adj_stride;
+        A[0] = c * rows.gamma[k];
+        A[mw] = c * rows.beta[k];
+        A[2 * mw] = c * rows.alpha[k];
+      }
+    }
+  }
+  if (MODE == Mode::Eval) return;  // the whole block leaves together
+  __syncthreads();
+  if (MODE == Mode::Gradient && tid == 0) {
+    Real s = Real(0);
+    for (int p = 0; p < tv; ++p) s += loss_slot[p];
+    out1[blockIdx.x] = s;
+    if (step != nullptr && blockIdx.x == 0) *step += 1;
+  }
+
+  // Reverse (DESIGN.md section 2): parameters of layer l from the adjoints A of z^l, then the adjoints of z^{l-1}.
+  int a_off = 0, b_off = 3 * mw;
+  for (int l = net.nl; l >= 1; --l) {
+    const int din = net.d[l - 1], dout = net.d[l];
+    const int nparam = dout * din + dout;  // W^l then b^l, contiguous in theta
+    const int off = net.woff[l];
+    if (MODE == Mode::Jacobian) {
+      for (int idx = tid; idx < tv * nparam; idx += nt) {
+        const int p = idx / nparam, q = idx - p * nparam;
+        const Real* A = adj + p * adj_stride + a_off;
+        Real g;
+        if (q < dout * din) {
+          const int i = q / din, j = q - i * din;
+          if (l == 1) {
+            g = A[i] * rows.x[k0 + p] + A[mw + i];
+          } else {
+            const Real* H = tape + p * net.tape + net.toff[l - 1];
+            g = A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+          }
+        } else {
+          g = A[q - dout * din];
+        }
+        out1[static_cast<size_t>(k0 + p) * net.P + off + q] = g;
+      }
+    } else {
+      for (int q = tid; q < nparam; q += nt) {
+        Real g = Real(0);
+        if (q < dout * din) {
+          const int i = q / din, j = q - i * din;
+          for (int p = 0; p < tv; ++p) {
+            const Real* A = adj + p * adj_stride + a_off;
+            if (l == 1) {
+              g += A[i] * rows.x[k0 + p] + A[mw + i];
+            } else {
+              const Real* H = tape + p * net.tape + net.toff[l - 1];
+              g += A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+            }
+          }
+        } else {
+          for (int p = 0; p < tv; ++p) g += adj[p * adj_stride + a_off + q - dout * din];
+        }
+        out0[static_cast<size_t>(blockIdx.x) * net.P + off + q] = g;
+      }
+    }
+    if (l > 1) {
+      const Real* W = theta + off;
+      for (int idx = tid; idx < tv * din; idx += nt) {
+        const int p = idx / din, j = idx - p * din;
+        const Real* A = adj + p * adj_stride + a_off;
+        Real* B = adj + p * adj_stride + b_off;
+        Real hb0 = Real(0), hb1 = Real(0), hb2 = Real(0);
+        for (int i = 0; i < dout; ++i) {
+          const Real w = W[i * din + j];
+          hb0 += w * A[i];
+          hb1 += w * A[mw + i];
+          hb2 += w * A[2 * mw + i];
+        }
+        const Real* L = tape + p * net.tape + net.toff[l - 1];
+        tanh_jet_adjoint(L[j], L[3 * din + j], L[4 * din + j], hb0, hb1, hb2, B[j], B[mw + j], B[2 * mw + j]);
+      }
+      const int t = a_off;
+      a_off = b_off;
+      b_off = t;
+    }
+    __syncthreads();
+  }
+}
+
+// One thread per parameter: the sum over blocks in block order, then (optionally) Adam (cuda/adam_math.cuh).
+template <class Real>
+__global__ void reduce_adam_kernel(int P, int blocks, const Real* __restrict__ partial,
+                                   const Real* __restrict__ partial_loss, Real* __restrict__ grad, double* loss,
+                                   Real* __restrict__ theta, Real* __restrict__ m, Real* __restrict__ v,
+                                   const double* lr, const unsigned long long* step, AdamParams adam) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p == 0) {
+    double s = 0.0;
+    for (int b = 0; b < blocks; ++b) s += double(partial_loss[b]);
+    *loss = s;
+  }
+  if (p >= P) return;
+  Real g = Real(0);
+  for (int b = 0; b < blocks; ++b) g += partial[static_cast<size_t>(b) * P + p];
+  if (grad != nullptr) grad[p] = g;
+  if (m != nullptr) {
+    const double t = double(*step);
+    adam_update(theta[p], m[p], v[p], g, *lr, adam, 1.0 - pow(adam.beta1, t), 1.0 - pow(adam.beta2, t));
+  }
+}
+
+// ---- launchers ----
+
+struct DeviceLimits {
+  int sms = 0;
+  size_t smem_optin = 0;
+};
+
+const DeviceLimits& device_limits() {
+  static const DeviceLimits lim = [] {
+    DeviceLimits l;
+    int dev = 0, v = 0;
+    PINNTK_CUDA_CHECK(cudaGetDevice(&dev));
+    PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&l.sms, cudaDevAttrMultiProcessorCount, dev));
+    PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    l.smem_optin = static_cast<size_t>(v);
+    return l;
+  }();
+  return lim;
+}
+
+// Raises the kernel's dynamic shared-memory limit to the device's opt-in maximum, once per kernel (not a stream
+// operation, so it must not first happen inside a graph capture: prepare_tile_kernels runs it up front).
+template <class Real, Mode MODE>
+void allow_large_smem() {
+  static const bool done = [] {
+    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(device_limits().smem_optin)));
+    return true;
+  }();
+  (void)done;
+}
+
+template <class Real, Mode MODE>
+void launch_tile(const NetDesc& net, const TilePlan& plan, const Real* theta, DeviceRows<Real> rows, Real* o0,
+                 Real* o1, Real* o2, unsigned long long* step, cudaStream_t s) {
+  if (rows.n <= 0) return;
+  allow_large_smem<Real, MODE>();
+  mlp_tile_kernel<Real, MODE><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1, o2,
+                                                                         step);
+  PINNTK_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+NetDesc make_net_desc(const std::vector<int>& layers) {
+  const int nl = static_cast<int>(layers.size()) - 1;
+  if (nl < 2) throw std::invalid_argument("CUDA kernels need at least one hidden layer");
+  if (nl > kMaxWeightLayers)
+    throw std::invalid_argument("CUDA kernels take at most " + std::to_string(kMaxWeightLayers - 1) + " hidden layers");
+  if (layers.front() != 1 || layers.back() != 1) throw std::invalid_argument("layers must start and end with 1");
+  NetDesc n;
+  n.nl = nl;
+  int woff = 0, toff = 0;
+  for (int l = 0; l <= nl; ++l) {
+    n.d[l] = layers[l];
+    n.maxw = std::max(n.maxw, layers[l]);
+    if (l == 0) continue;
+    n.woff[l] = woff;
+    woff += layers[l] * layers[l - 1] + layers[l];
+    n.toff[l] = toff;
+    if (l < nl) toff += 5 * layers[l];
+  }
+  n.P = woff;
+  n.tape = toff;
+  return n;
+}
+
+template <class Real>
+TilePlan plan_tiles(const NetDesc& net, int n) {
+  const DeviceLimits& lim = device_limits();
+  const size_t per_point = (static_cast<size_t>(net.tape) + 6 * net.maxw + 1) * sizeof(Real);
+  // Keep two blocks per multiprocessor possible, and aim for two waves of blocks over the chip.
+  const size_t budget = std::min<size_t>(lim.smem_optin, 100 * 1024);
+  if (per_point > lim.smem_optin)
+    throw std::invalid_argument("network too large for the CUDA tile kernel: one point needs " +
+                                std::to_string(per_point) + " bytes of shared memory, the device has " +
+                                std::to_string(lim.smem_optin));
+  const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
+  const int want = (n + 2 * lim.sms - 1) / (2 * lim.sms);
+  TilePlan p;
+  p.T = std::max(1, std::min(tmax, want));
+  p.threads = 256;
+  p.blocks = (n + p.T - 1) / p.T;
+  p.smem = per_point * p.T;
+  return p;
+}
+
+template <class Real>
+void prepare_tile_kernels() {
+  allow_large_smem<Real, Mode::Eval>();
+  allow_large_smem<Real, Mode::Jacobian>();
+  allow_large_smem<Real, Mode::Gradient>();
+}
+
+template <class Real>
+void launch_eval(const NetDesc& net, const Real* theta, const Real* x, int n, Real* u, Real* du, Real* d2u,
+                 cudaStream_t s) {
+  const DeviceRows<Real> rows{x, nullptr, nullptr, nullptr, nullptr, nullptr, n};
+  launch_tile<Real, Mode::Eval>(net, plan_tiles<Real>(net, n), theta, rows, u, du, d2u, nullptr, s);
+}
+
+template <class Real>
+void launch_jacobian(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* r, Real* J,
+                     cudaStream_t s) {
+  launch_tile<Real, Mode::Jacobian>(net, plan_tiles<Real>(net, rows.n), theta, rows, r, J, nullptr, nullptr, s);
+}
+
+template <class Real>
+void launch_gradient(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* partial, Real* partial_loss,
+                     Real* r, unsigned long long* step, cudaStream_t s) {
+  launch_tile<Real, Mode::Gradient>(net, plan_tiles<Real>(net, rows.n), theta, rows, partial, partial_loss, r, step,
+                                    s);
+}
+
+template <class Real>
+void launch_reduce_adam(int P, int blocks, const Real* partial, const Real* partial_loss, Real* grad, double* loss,
+                        Real* theta, Real* m, Real* v, const double* lr, const unsigned long long* step,
+                        AdamParams adam, cudaStream_t s) {
+  if ((m == nullptr) != (v == nullptr) || (m != nullptr && (theta == nullptr || lr == nullptr || step == nullptr)))
+    throw std::invalid_argument("launch_reduce_adam: the Adam update needs theta, m, v, lr and step");
+  const int threads = 128;
+  reduce_adam_kernel<Real><<<(P + threads - 1) / threads, threads, 0, s>>>(P, blocks, partial, partial_loss, grad,
+                                                                           loss, theta, m, v, lr, step, adam);
+  PINNTK_LAUNCH_CHECK();
+}
+
+// ---- explicit instantiations ----
+#define PINNTK_INSTANTIATE(Real)                                                                                  \
+  template TilePlan plan_tiles<Real>(const NetDesc&, int);                                                        \
+  template void prepare_tile_kernels<Real>();                                                                     \
+  template void launch_eval<Real>(const NetDesc&, const Real*, const Real*, int, Real*, Real*, Real*, cudaStream_t); \
+  template void launch_jacobian<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, cudaStream_t);  \
+  template void launch_gradient<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, Real*,          \
+                                      unsigned long long*, cudaStream_t);                                         \
+  template void launch_reduce_adam<Real>(int, int, const Real*, const Real*, Real*, double*, Real*, Real*, Real*,  \
+                                         const double*, const unsigned long long*, AdamParams, cudaStream_t);
+PINNTK_INSTANTIATE(double)
+PINNTK_INSTANTIATE(float)
+#undef PINNTK_INSTANTIATE
+
+}  // namespace pinntk
