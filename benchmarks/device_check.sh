@@ -49,14 +49,14 @@ for tool in memcheck racecheck; do
 done
 
 if [ -x $BUILD/benchmarks/pinntk-bench ]; then
-  $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
+  timeout 240 $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
   row "pinntk-bench" "rc=$? (bench.txt)"
 fi
 if [ -d benchmarks/peers ]; then
-  for peer in benchmarks/peers/*.py; do
+  for peer in benchmarks/peers/*_peer.py; do
     [ -f "$peer" ] || continue
     name=$(basename "$peer" .py)
-    timeout 180 python3 "$peer" --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
+    PYTHONUNBUFFERED=1 timeout 150 python3 "$peer" --device cuda --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
     row "peer $name" "rc=$?"
   done
 fi

@@ -1,0 +1,269 @@
+// pinntk-bench: times the CUDA kernels and library calls with CUDA events (warm-up, then the median of many runs)
+// and prints achieved GB/s and GFLOP/s next to the two floors of DESIGN.md section 6: the fewest bytes over the
+// measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
+// step. Writes every number to --json.
+//
+//   pinntk-bench [--json FILE] [--quick] [--cpu-only]
+#include <cuda_runtime.h>  // cudaEvent_t
+
+#include <algorithm>          // std::sort
+#include <chrono>             // std::chrono
+#include <cstdio>             // std::printf
+#include <cstring>            // std::strcmp
+#include <fstream>            // std::ofstream
+#include <functional>         // std::function
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <string>             // std::string
+#include <vector>             // std::vector
+
+#include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
+#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
+#include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_gradient, launch_reduce_adam
+#include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
+#include "host/problem.hpp"        // problem_preset, build_points
+
+using nlohmann::json;
+using namespace pinntk;
+
+namespace {
+
+// Median milliseconds of fn over `reps` runs, each timed with CUDA events, after `warm` untimed runs.
+double time_ms(const std::function<void()>& fn, int warm, int reps, cudaStream_t s = nullptr) {
+  for (int i = 0; i < warm; ++i) fn();
+  cudaEvent_t a, b;
+  PINNTK_CUDA_CHECK(cudaEventCreate(&a));
+  PINNTK_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<float> t(reps);
+  for (int i = 0; i < reps; ++i) {
+    PINNTK_CUDA_CHECK(cudaEventRecord(a, s));
+    fn();
+    PINNTK_CUDA_CHECK(cudaEventRecord(b, s));
+    PINNTK_CUDA_CHECK(cudaEventSynchronize(b));
+    PINNTK_CUDA_CHECK(cudaEventElapsedTime(&t[i], a, b));
+  }
+  PINNTK_CUDA_CHECK(cudaEventDestroy(a));
+  PINNTK_CUDA_CHECK(cudaEventDestroy(b));
+  std::sort(t.begin(), t.end());
+  return t[reps / 2];
+}
+
+double median_host_us(const std::function<void()>& fn, int warm, int reps) {
+  for (int i = 0; i < warm; ++i) fn();
+  std::vector<double> t(reps);
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t[i] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::sort(t.begin(), t.end());
+  return t[reps / 2];
+}
+
+// Flops of one point's forward and reverse pass (DESIGN.md section 2): per layer 6 din dout for the three
+// forward dot products, 5 din dout for the Jacobian entries (or their accumulation), 6 din dout for the adjoints.
+double flops_per_point(const std::vector<int>& layers) {
+  double f = 0.0;
+  for (size_t l = 1; l < layers.size(); ++l) {
+    const double dd = double(layers[l]) * layers[l - 1];
+    f += 6 * dd + 5 * dd + (l > 1 ? 6 * dd : 0.0);
+  }
+  return f;
+}
+
+struct Ceilings {
+  double copy_gbs = 0, gemm_gflops64 = 0, gemm_gflops32 = 0;
+};
+
+Ceilings measure_ceilings(bool quick) {
+  Ceilings c;
+  const size_t bytes = size_t(1) << 30;
+  DeviceBuffer<char> a(bytes), b(bytes);
+  PINNTK_CUDA_CHECK(cudaMemset(a.data(), 1, bytes));
+  const double ms = time_ms([&] { PINNTK_CUDA_CHECK(cudaMemcpy(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice)); },
+                            2, quick ? 3 : 10);
+  c.copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;  // bytes read plus bytes written
+  cublasHandle_t h;
+  PINNTK_CUBLAS_CHECK(cublasCreate(&h));
+  const int n = 4096;
+  {
+    std::vector<double> host(size_t(n) * n);
+    for (size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001 * double(i));
+    DeviceBuffer<double> A(host), C(size_t(n) * n);
+    const double one = 1, zero = 0;
+    const double t = time_ms([&] {
+      PINNTK_CUBLAS_CHECK(cublasDgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A.data(), n, A.data(), n, &zero, C.data(), n));
+    }, 2, quick ? 3 : 10);
+    c.gemm_gflops64 = 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
+  }
+  {
+    std::vector<float> host(size_t(n) * n);
+    for (size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001f * float(i));
+    DeviceBuffer<float> A(host), C(size_t(n) * n);
+    const float one = 1, zero = 0;
+    const double t = time_ms([&] {
+      PINNTK_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A.data(), n, A.data(), n, &zero, C.data(), n));
+    }, 2, quick ? 3 : 10);
+    c.gemm_gflops32 = 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
+  }
+  cublasDestroy(h);
+  return c;
+}
+
+template <class Real>
+DeviceBuffer<Real> up(const std::vector<double>& v) {
+  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
+}
+
+struct Case {
+  const char* problem;
+  std::vector<int> layers;
+  int nc;
+};
+
+template <class Real>
+json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
+  const char* prec = sizeof(Real) == 8 ? "fp64" : "fp32";
+  ProblemSpec spec = problem_preset(c.problem);
+  spec.nc = c.nc;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp(c.layers, "glorot-normal", 1);
+  const NetDesc nd = make_net_desc(c.layers);
+  const int n = pts.size(), P = nd.P;
+  DeviceBuffer<Real> th = up<Real>(net.theta), x = up<Real>(pts.x), a = up<Real>(pts.alpha), b = up<Real>(pts.beta),
+                     g = up<Real>(pts.gamma), f = up<Real>(pts.f), w = up<Real>(pts.w);
+  const DeviceRows<Real> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+  DeviceBuffer<Real> r(n), J(size_t(n) * P);
+  const int reps = quick ? 5 : 50;
+  const double flop = flops_per_point(c.layers) * n;
+  const double gemm = sizeof(Real) == 8 ? ceil.gemm_gflops64 : ceil.gemm_gflops32;
+
+  json out;
+  out["problem"] = c.problem;
+  out["layers"] = c.layers;
+  out["n"] = n;
+  out["P"] = P;
+  out["precision"] = prec;
+  const TilePlan plan = plan_tiles<Real>(nd, n);
+  out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks}, {"smem", plan.smem}};
+
+  const double tj = time_ms([&] { launch_jacobian<Real>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 3, reps);
+  const double bytes_j = double(n) * P * sizeof(Real);
+  out["jacobian"] = {{"ms", tj}, {"GBps", bytes_j / (tj * 1e-3) / 1e9}, {"GFLOPs", flop / (tj * 1e-3) / 1e9},
+                     {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3}, {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
+
+  DeviceBuffer<Real> partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P);
+  DeviceBuffer<double> loss(1);
+  const double tg = time_ms([&] {
+    launch_gradient<Real>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+    launch_reduce_adam<Real>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr, nullptr,
+                             nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+  }, 3, reps);
+  out["gradient"] = {{"us", tg * 1e3}, {"GFLOPs", flop / (tg * 1e-3) / 1e9}};
+
+  cublasHandle_t h;
+  PINNTK_CUBLAS_CHECK(cublasCreate(&h));
+  DeviceBuffer<Real> K(size_t(n) * n);
+  const double ts = time_ms([&] { PINNTK_CUBLAS_CHECK(linalg::syrk(h, CUBLAS_OP_T, n, P, J.data(), P, K.data(), n)); },
+                            2, quick ? 3 : 20);
+  const double flop_syrk = double(n) * n * P;  // n^2 P multiply-adds over the triangle
+  out["syrk"] = {{"ms", ts}, {"GFLOPs", flop_syrk / (ts * 1e-3) / 1e9}, {"floor_flops_ms", flop_syrk / (gemm * 1e9) * 1e3}};
+  cublasDestroy(h);
+  if (n <= 4096) {
+    cusolverDnHandle_t sh;
+    PINNTK_CUSOLVER_CHECK(cusolverDnCreate(&sh));
+    std::vector<double> host(size_t(n) * n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) host[size_t(i) * n + j] = 1.0 / (1.0 + std::abs(i - j)) + (i == j ? n : 0);
+    DeviceBuffer<Real> A0 = up<Real>(host), A(size_t(n) * n), W(n);
+    DeviceBuffer<int> info(1);
+    int lwork = 0;
+    PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(sh, n, A.data(), W.data(), &lwork));
+    DeviceBuffer<Real> work(size_t(std::max(lwork, 1)));
+    const double te = time_ms([&] {
+      PINNTK_CUDA_CHECK(cudaMemcpy(A.data(), A0.data(), A.size() * sizeof(Real), cudaMemcpyDeviceToDevice));
+      PINNTK_CUSOLVER_CHECK(linalg::syevd(sh, n, A.data(), W.data(), work.data(), lwork, info.data()));
+    }, 1, quick ? 2 : 5);
+    out["syevd"] = {{"ms", te}};
+    cusolverDnDestroy(sh);
+  }
+
+  // A whole Adam step through the device-resident session (a CUDA graph per step), over many steps.
+  auto be = make_cuda_backend(sizeof(Real) == 4);
+  auto session = be->train_session(net, pts, AdamConfig{});
+  const long steps = quick ? 200 : 2000;
+  session->run(50, 1e-4);
+  const double t_step = median_host_us([&] { session->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
+  out["adam_step_us"] = t_step;
+  std::printf("%-15s %-16s N=%-6d P=%-5d %s | J %8.3f ms %7.0f GB/s %6.0f GF/s (floors %.3f/%.3f ms) | grad %7.1f us | "
+              "adam step %6.2f us | syrk %7.3f ms %6.0f GF/s%s\n",
+              c.problem, std::string(json(c.layers).dump()).c_str(), n, P, prec, tj, bytes_j / (tj * 1e-3) / 1e9,
+              flop / (tj * 1e-3) / 1e9, bytes_j / (ceil.copy_gbs * 1e9) * 1e3, flop / (gemm * 1e9) * 1e3, tg * 1e3,
+              t_step, ts, flop_syrk / (ts * 1e-3) / 1e9,
+              out.contains("syevd") ? (" | syevd " + std::to_string(out["syevd"]["ms"].get<double>()) + " ms").c_str() : "");
+  std::fflush(stdout);
+  return out;
+}
+
+json bench_cpu_step(bool quick) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1);
+  auto be = make_cpu_backend(0);
+  auto session = be->train_session(net, pts, AdamConfig{});
+  const long steps = quick ? 5 : 50;
+  const double us = median_host_us([&] { session->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
+  std::printf("cpu backend: darcy-twoscale 4x40 N=1026 fp64 Adam step %.1f us\n", us);
+  return {{"problem", "darcy-twoscale"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"n", pts.size()}, {"adam_step_us", us}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  bool quick = false, cpu_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
+      json_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "--cpu-only")) {
+      cpu_only = true;
+    } else {
+      std::fprintf(stderr, "usage: pinntk-bench [--json FILE] [--quick] [--cpu-only]\n");
+      return 2;
+    }
+  }
+  try {
+    json out;
+    out["cpu"] = bench_cpu_step(quick);
+    if (!cpu_only) {
+      if (cuda_device_count() == 0) {
+        std::fprintf(stderr, "pinntk-bench: no CUDA device answers; only the CPU step was timed\n");
+      } else {
+        cudaDeviceProp prop;
+        PINNTK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+        out["device"] = prop.name;
+        const Ceilings c = measure_ceilings(quick);
+        out["ceilings"] = {{"copy_GBps", c.copy_gbs}, {"dgemm_GFLOPs", c.gemm_gflops64}, {"sgemm_GFLOPs", c.gemm_gflops32}};
+        std::printf("%s: copy %.0f GB/s (read+write), dgemm %.0f GFLOP/s, sgemm %.0f GFLOP/s\n", prop.name, c.copy_gbs,
+                    c.gemm_gflops64, c.gemm_gflops32);
+        const std::vector<Case> cases = {{"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 1024},
+                                         {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 4096},
+                                         {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 16384},
+                                         {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 65536},
+                                         {"darcy-ntk", {1, 50, 1}, 256}};
+        out["cases"] = json::array();
+        for (const auto& cs : cases) {
+          out["cases"].push_back(bench_kernels<double>(cs, c, quick));
+          out["cases"].push_back(bench_kernels<float>(cs, c, quick));
+        }
+      }
+    }
+    if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pinntk-bench: failed: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
