@@ -52,7 +52,7 @@ if [ -x $BUILD/benchmarks/pinntk-bench ]; then
   timeout 240 $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
   row "pinntk-bench" "rc=$? (bench.txt)"
 fi
-if [ -d benchmarks/peers ]; then
+if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
   for peer in benchmarks/peers/*_peer.py; do
     [ -f "$peer" ] || continue
     name=$(basename "$peer" .py)
