@@ -205,6 +205,44 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   return out;
 }
 
+// Points per block against time, for the Jacobian at 65536 points and the fused gradient at 1024 (fp64, 4x40).
+json tile_sweep(bool quick) {
+  json out = json::array();
+  const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
+  const Mlp net = init_mlp(layers, "glorot-normal", 1);
+  const NetDesc nd = make_net_desc(layers);
+  for (int nc : {65536, 1024}) {
+    ProblemSpec spec = problem_preset("darcy-twoscale");
+    spec.nc = nc;
+    const PointSet pts = build_points(spec);
+    const int n = pts.size(), P = nd.P;
+    DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
+                         b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
+    const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+    DeviceBuffer<double> r(n), J(nc > 4096 ? size_t(n) * P : 0), partial(size_t(n) * P), ploss(n), grad(P);
+    DeviceBuffer<double> loss(1);
+    for (int T : {1, 2, 4, 8, 16, 32}) {
+      set_tile_points_override(T);
+      const TilePlan plan = plan_tiles<double>(nd, n);
+      double ms = 0;
+      if (nc > 4096) {
+        ms = time_ms([&] { launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 2, quick ? 3 : 20);
+      } else {
+        ms = time_ms([&] {
+          launch_gradient<double>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+          launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
+                                     nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+        }, 3, quick ? 5 : 50);
+      }
+      std::printf("tile sweep: %s N=%d T=%d (T used %d, %d blocks): %.4f ms\n", nc > 4096 ? "jacobian" : "gradient", n, T,
+                  plan.T, plan.blocks, ms);
+      out.push_back({{"kernel", nc > 4096 ? "jacobian" : "gradient"}, {"n", n}, {"T", plan.T}, {"ms", ms}});
+    }
+    set_tile_points_override(0);
+  }
+  return out;
+}
+
 json bench_cpu_step(bool quick) {
   ProblemSpec spec = problem_preset("darcy-twoscale");
   const PointSet pts = build_points(spec);
@@ -253,6 +291,7 @@ int main(int argc, char** argv) {
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 16384},
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 65536},
                                          {"darcy-ntk", {1, 50, 1}, 256}};
+        out["tile_sweep"] = tile_sweep(quick);
         out["cases"] = json::array();
         for (const auto& cs : cases) {
           out["cases"].push_back(bench_kernels<double>(cs, c, quick));

@@ -35,7 +35,7 @@ fi
 
 ctest --test-dir $BUILD -L gpu --output-on-failure > "$OUT/ctest_gpu.log" 2>&1
 row "ctest -L gpu" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_gpu.log" | tail -1) skipped=$(grep -c 'Skipped' "$OUT/ctest_gpu.log")"
-ctest --test-dir $BUILD -LE gpu -j"$(nproc)" > "$OUT/ctest_cpu.log" 2>&1
+ctest --test-dir $BUILD -LE gpu -j"$(nproc)" --output-on-failure > "$OUT/ctest_cpu.log" 2>&1
 row "ctest (cpu suite)" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
 
 GPU_TESTS=$BUILD/tests/pinntk_gpu_tests

@@ -85,7 +85,8 @@ struct DevicePoints {
 // Stream and library handles, created once per backend.
 struct CudaContext {
   CudaContext() {
-    PINNTK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    // A blocking stream: plain cudaMemcpy (DeviceBuffer::download) on the legacy stream waits for its work.
+    PINNTK_CUDA_CHECK(cudaStreamCreate(&stream));
     PINNTK_CUBLAS_CHECK(cublasCreate(&blas));
     PINNTK_CUBLAS_CHECK(cublasSetStream(blas, stream));
     // Default math: no TF32 for fp32 routines (that needs CUBLAS_TF32_TENSOR_OP_MATH), exact fp64.
@@ -133,6 +134,7 @@ std::vector<double> device_eigenvalues(CudaContext& c, Real* A, int m) {
   PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(c.solver, m, A, W.data(), &lwork));
   DeviceBuffer<Real> work(static_cast<size_t>(std::max(lwork, 1)));
   PINNTK_CUSOLVER_CHECK(linalg::syevd(c.solver, m, A, W.data(), work.data(), lwork, info.data()));
+  c.sync();
   std::vector<int> h_info;
   info.download(h_info);
   if (h_info[0] != 0) throw std::runtime_error("cusolverDn syevd failed: devInfo = " + std::to_string(h_info[0]));
@@ -303,6 +305,7 @@ class CudaBackend final : public Backend {
       NvtxRange range("jacobian");
       DevicePoints<Real> dp(pts);
       launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), J.data(), c_.stream);
+      c_.sync();
     }
     res.residuals.resize(n);
     to_host(dr, res.residuals);

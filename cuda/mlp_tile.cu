@@ -124,44 +124,56 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
   int a_off = 0, b_off = 3 * mw;
   for (int l = net.nl; l >= 1; --l) {
     const int din = net.d[l - 1], dout = net.d[l];
-    const int nparam = dout * din + dout;  // W^l then b^l, contiguous in theta
     const int off = net.woff[l];
+    const int nw = dout * din;
+    // Thread tid starts at weight entry q = tid, i.e. row i = tid / din, column j = tid % din, and advances by nt
+    // entries (di rows and dj columns) per iteration: no division in the loops.
+    const int i0 = tid / din, j0 = tid - i0 * din, di = nt / din, dj = nt - di * din;
     if (MODE == Mode::Jacobian) {
-      for (int idx = tid; idx < tv * nparam; idx += nt) {
-        const int p = idx / nparam, q = idx - p * nparam;
+      for (int p = 0; p < tv; ++p) {
         const Real* A = adj + p * adj_stride + a_off;
-        Real g;
-        if (q < dout * din) {
-          const int i = q / din, j = q - i * din;
-          if (l == 1) {
-            g = A[i] * rows.x[k0 + p] + A[mw + i];
-          } else {
-            const Real* H = tape + p * net.tape + net.toff[l - 1];
-            g = A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+        const Real* H = tape + p * net.tape + (l > 1 ? net.toff[l - 1] : 0);
+        const Real x = rows.x[k0 + p];
+        Real* row = out1 + static_cast<size_t>(k0 + p) * net.P + off;
+        int i = i0, j = j0;
+        for (int q = tid; q < nw; q += nt) {
+          row[q] = (l == 1) ? A[i] * x + A[mw + i]
+                            : A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+          i += di;
+          j += dj;
+          if (j >= din) {
+            j -= din;
+            ++i;
           }
-        } else {
-          g = A[q - dout * din];
         }
-        out1[static_cast<size_t>(k0 + p) * net.P + off + q] = g;
+        for (int q = tid; q < dout; q += nt) row[nw + q] = A[q];
       }
     } else {
-      for (int q = tid; q < nparam; q += nt) {
+      Real* part = out0 + static_cast<size_t>(blockIdx.x) * net.P + off;
+      int i = i0, j = j0;
+      for (int q = tid; q < nw; q += nt) {
         Real g = Real(0);
-        if (q < dout * din) {
-          const int i = q / din, j = q - i * din;
-          for (int p = 0; p < tv; ++p) {
-            const Real* A = adj + p * adj_stride + a_off;
-            if (l == 1) {
-              g += A[i] * rows.x[k0 + p] + A[mw + i];
-            } else {
-              const Real* H = tape + p * net.tape + net.toff[l - 1];
-              g += A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
-            }
+        for (int p = 0; p < tv; ++p) {
+          const Real* A = adj + p * adj_stride + a_off;
+          if (l == 1) {
+            g += A[i] * rows.x[k0 + p] + A[mw + i];
+          } else {
+            const Real* H = tape + p * net.tape + net.toff[l - 1];
+            g += A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
           }
-        } else {
-          for (int p = 0; p < tv; ++p) g += adj[p * adj_stride + a_off + q - dout * din];
         }
-        out0[static_cast<size_t>(blockIdx.x) * net.P + off + q] = g;
+        part[q] = g;
+        i += di;
+        j += dj;
+        if (j >= din) {
+          j -= din;
+          ++i;
+        }
+      }
+      for (int q = tid; q < dout; q += nt) {
+        Real g = Real(0);
+        for (int p = 0; p < tv; ++p) g += adj[p * adj_stride + a_off + q];
+        part[nw + q] = g;
       }
     }
     if (l > 1) {
@@ -188,21 +200,34 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
   }
 }
 
-// One thread per parameter: the sum over blocks in block order, then (optionally) Adam (cuda/adam_math.cuh).
+// Sums the per-block partials in a fixed order (deterministic), then (optionally) Adam (cuda/adam_math.cuh).
+// A block is 32 parameters x kReduceRows: row y sums partials y, y + kReduceRows, ..., then row 0 adds the rows.
+constexpr int kReduceRows = 8;
+
 template <class Real>
-__global__ void reduce_adam_kernel(int P, int blocks, const Real* __restrict__ partial,
-                                   const Real* __restrict__ partial_loss, Real* __restrict__ grad, double* loss,
-                                   Real* __restrict__ theta, Real* __restrict__ m, Real* __restrict__ v,
-                                   const double* lr, const unsigned long long* step, AdamParams adam) {
-  const int p = blockIdx.x * blockDim.x + threadIdx.x;
-  if (p == 0) {
+__global__ void __launch_bounds__(32 * kReduceRows)
+    reduce_adam_kernel(int P, int blocks, const Real* __restrict__ partial, const Real* __restrict__ partial_loss,
+                       Real* __restrict__ grad, double* loss, Real* __restrict__ theta, Real* __restrict__ m,
+                       Real* __restrict__ v, const double* lr, const unsigned long long* step, AdamParams adam) {
+  __shared__ Real rowsum[kReduceRows][32];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int p = blockIdx.x * 32 + tx;
+  if (blockIdx.x == 0 && ty == 1) {
+    // The loss: one warp, lanes stride over the blocks, then a fixed-order shuffle tree.
     double s = 0.0;
-    for (int b = 0; b < blocks; ++b) s += double(partial_loss[b]);
-    *loss = s;
+    for (int b = tx; b < blocks; b += 32) s += double(partial_loss[b]);
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+    if (tx == 0) *loss = s;
   }
-  if (p >= P) return;
   Real g = Real(0);
-  for (int b = 0; b < blocks; ++b) g += partial[static_cast<size_t>(b) * P + p];
+  if (p < P) {
+#pragma unroll 4
+    for (int b = ty; b < blocks; b += kReduceRows) g += partial[static_cast<size_t>(b) * P + p];
+  }
+  rowsum[ty][tx] = g;
+  __syncthreads();
+  if (ty != 0 || p >= P) return;
+  for (int y = 1; y < kReduceRows; ++y) g += rowsum[y][tx];
   if (grad != nullptr) grad[p] = g;
   if (m != nullptr) {
     const double t = double(*step);
@@ -277,6 +302,12 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   return n;
 }
 
+namespace {
+int g_tile_points = 0;  // 0: choose by the rule below
+}  // namespace
+
+void set_tile_points_override(int points) { g_tile_points = points; }
+
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {
   const DeviceLimits& lim = device_limits();
@@ -290,7 +321,7 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
   const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
   const int want = (n + 2 * lim.sms - 1) / (2 * lim.sms);
   TilePlan p;
-  p.T = std::max(1, std::min(tmax, want));
+  p.T = std::max(1, std::min(tmax, g_tile_points > 0 ? g_tile_points : want));
   p.threads = 256;
   p.blocks = (n + p.T - 1) / p.T;
   p.smem = per_point * p.T;
@@ -330,9 +361,9 @@ void launch_reduce_adam(int P, int blocks, const Real* partial, const Real* part
                         AdamParams adam, cudaStream_t s) {
   if ((m == nullptr) != (v == nullptr) || (m != nullptr && (theta == nullptr || lr == nullptr || step == nullptr)))
     throw std::invalid_argument("launch_reduce_adam: the Adam update needs theta, m, v, lr and step");
-  const int threads = 128;
-  reduce_adam_kernel<Real><<<(P + threads - 1) / threads, threads, 0, s>>>(P, blocks, partial, partial_loss, grad,
-                                                                           loss, theta, m, v, lr, step, adam);
+  const dim3 threads(32, kReduceRows);
+  reduce_adam_kernel<Real><<<(P + 31) / 32, threads, 0, s>>>(P, blocks, partial, partial_loss, grad, loss, theta, m,
+                                                              v, lr, step, adam);
   PINNTK_LAUNCH_CHECK();
 }
 

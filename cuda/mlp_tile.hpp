@@ -40,6 +40,8 @@ struct TilePlan {
 };
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n);
+// For benchmarks: force T points per block (0 restores the automatic choice). Not thread-safe.
+void set_tile_points_override(int points);
 
 // Sets the kernels' shared-memory limits; call before capturing launches in a CUDA graph.
 template <class Real>

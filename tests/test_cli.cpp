@@ -50,7 +50,7 @@ TEST(Cli, NtkWritesSummaryAndSpectra) {
   const fs::path out = kTmp / "ntk_ok";
   fs::remove_all(out);
   const CliRun r = pinntk("ntk --problem darcy-ntk --eps 1/20 --nc 64 --layers 1,10,1 --init normal --seed 3 "
-                       "--device auto --save-matrices --out " + out.string());
+                       "--device cpu --save-matrices --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
   EXPECT_EQ(j["problem"], "darcy-ntk");

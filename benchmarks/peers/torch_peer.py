@@ -2,7 +2,6 @@
 """PyTorch peer of pinntk: the same PINN residuals, loss, Adam step, Jacobian and NTK, written with torch.func
 (nested jvp for u' and u'', vmap over points, grad over the flat parameters). See README.md in this folder."""
 
-import math
 import os
 import sys
 import time
@@ -11,7 +10,6 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.func import grad, grad_and_value, jvp, vmap  # noqa: E402
 
@@ -128,7 +126,7 @@ def autograd_step_fn(layers, pts, dev, dtype, theta0):
         d2u, = torch.autograd.grad(du.sum(), x, create_graph=True)
         r = a * d2u[:, 0] + b * du[:, 0] + g * u - f
         loss = 0.5 * torch.sum(w * r * r)
-        loss.backward()
+        loss.backward(inputs=[theta])  # not into x.grad
         opt.step()
         return loss
     return step
