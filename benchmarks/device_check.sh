@@ -48,6 +48,15 @@ for tool in memcheck racecheck; do
   fi
 done
 
+# The CLI on the GPU, and a checkpoint whose NTK numbers the peers recompute independently (--checkpoint --check).
+CK="$OUT/crosscheck"
+$BUILD/pinntk train --problem darcy-twoscale --schedule 1@1e-300 --device cuda --out "$CK/init" > "$OUT/cli.log" 2>&1
+$BUILD/pinntk ntk --problem darcy-twoscale --checkpoint "$CK/init/checkpoint.json" --device cuda --out "$CK/ntk_cuda" >> "$OUT/cli.log" 2>&1
+$BUILD/pinntk ntk --problem darcy-twoscale --checkpoint "$CK/init/checkpoint.json" --device cpu --out "$CK/ntk_cpu" >> "$OUT/cli.log" 2>&1
+row "pinntk ntk cuda vs cpu (||K_uu||_F)" "$(python3 -c "
+import json; a=json.load(open('$CK/ntk_cuda/summary.json'))['ntk']; b=json.load(open('$CK/ntk_cpu/summary.json'))['ntk']
+print('%.17g %.17g rel %.1e' % (a['frobenius_Kuu'], b['frobenius_Kuu'], abs(a['frobenius_Kuu']/b['frobenius_Kuu']-1)))" 2>&1)"
+
 if [ -x $BUILD/benchmarks/pinntk-bench ]; then
   timeout 240 $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
   row "pinntk-bench" "rc=$? (bench.txt)"
@@ -56,10 +65,14 @@ if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
   for peer in benchmarks/peers/*_peer.py; do
     [ -f "$peer" ] || continue
     name=$(basename "$peer" .py)
-    PYTHONUNBUFFERED=1 timeout 150 python3 "$peer" --device cuda --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
+    PYTHONUNBUFFERED=1 timeout 150 python3 "$peer" --device cuda --budget 4 --check --checkpoint "$CK/init/checkpoint.json" \
+      --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
     row "peer $name" "rc=$?"
   done
 fi
+
+# At most 8 files come back from a lent machine: keep the summaries, pack the logs.
+(cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz ./*.log crosscheck 2>/dev/null && rm -rf ./*.log crosscheck)
 
 echo
 echo "==== device check ($(date -u +%F) $(( $(date +%s) - t0 )) s) ===="
