@@ -3,7 +3,9 @@
 // measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
 // step. Writes every number to --json.
 //
-//   pinntk-bench [--json FILE] [--quick] [--cpu-only]
+//   pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]
+// --profile launches only the main kernels once each (4x40: the Jacobian at 65536 points, one Adam step at 1024),
+// for Nsight Compute (benchmarks/profile.sh).
 #include <cuda_runtime.h>  // cudaEvent_t
 
 #include <algorithm>          // std::sort
@@ -240,7 +242,57 @@ json tile_sweep(bool quick) {
     }
     set_tile_points_override(0);
   }
+  // Hidden weights staged in shared memory (the default) against read from global memory, at the default tiles.
+  for (bool staged : {true, false}) {
+    set_weight_staging(staged);
+    ProblemSpec spec = problem_preset("darcy-twoscale");
+    for (int nc : {65536, 1024}) {
+      spec.nc = nc;
+      const PointSet pts = build_points(spec);
+      const int n = pts.size(), P = nd.P;
+      DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
+                           b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
+      const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+      const TilePlan plan = plan_tiles<double>(nd, n);
+      DeviceBuffer<double> r(n), J(size_t(n) * P), partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P), loss(1);
+      const double tj = time_ms([&] { launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 2,
+                                quick ? 3 : 20);
+      const double tg = time_ms([&] {
+        launch_gradient<double>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+        launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
+                                   nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+      }, 3, quick ? 5 : 50);
+      std::printf("weights %s: N=%d T=%d jacobian %.4f ms, gradient+reduce %.4f ms\n",
+                  plan.staged ? "staged in shared memory" : "read from global memory", n, plan.T, tj, tg);
+      out.push_back({{"kernel", "staging"}, {"staged", plan.staged}, {"n", n}, {"T", plan.T}, {"jacobian_ms", tj},
+                     {"gradient_ms", tg}});
+    }
+  }
+  set_weight_staging(true);
   return out;
+}
+
+void profile_launches() {
+  const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
+  const Mlp net = init_mlp(layers, "glorot-normal", 1);
+  const NetDesc nd = make_net_desc(layers);
+  for (int nc : {65536, 1024}) {
+    ProblemSpec spec = problem_preset("darcy-twoscale");
+    spec.nc = nc;
+    const PointSet pts = build_points(spec);
+    const int n = pts.size();
+    DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
+                         b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
+    const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+    if (nc > 4096) {
+      DeviceBuffer<double> r(n), J(size_t(n) * nd.P);
+      launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr);
+    } else {
+      auto session = make_cuda_backend(false)->train_session(net, pts, AdamConfig{});
+      session->run(1, 1e-3);
+    }
+  }
+  PINNTK_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 json bench_cpu_step(bool quick) {
@@ -259,7 +311,7 @@ json bench_cpu_step(bool quick) {
 
 int main(int argc, char** argv) {
   std::string json_path;
-  bool quick = false, cpu_only = false;
+  bool quick = false, cpu_only = false, profile = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
       json_path = argv[++i];
@@ -267,12 +319,18 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (!std::strcmp(argv[i], "--cpu-only")) {
       cpu_only = true;
+    } else if (!std::strcmp(argv[i], "--profile")) {
+      profile = true;
     } else {
-      std::fprintf(stderr, "usage: pinntk-bench [--json FILE] [--quick] [--cpu-only]\n");
+      std::fprintf(stderr, "usage: pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]\n");
       return 2;
     }
   }
   try {
+    if (profile) {
+      profile_launches();
+      return 0;
+    }
     json out;
     out["cpu"] = bench_cpu_step(quick);
     if (!cpu_only) {

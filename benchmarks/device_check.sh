@@ -71,11 +71,19 @@ if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
   done
 fi
 
+if [ "${PINNTK_PROFILE:-0}" = "1" ] && command -v ncu >/dev/null 2>&1; then
+  OUT="$OUT" timeout 120 bash benchmarks/profile.sh $BUILD > "$OUT/profile.txt" 2>&1
+  row "ncu profile" "rc=$? (profile.txt)"
+  rm -f "$OUT/ncu.txt"
+fi
+
 # At most 8 files come back from a lent machine: keep the summaries, pack the logs.
-(cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz ./*.log crosscheck 2>/dev/null && rm -rf ./*.log crosscheck)
+(cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck 2>/dev/null;
+ rm -rf ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck)
 
 echo
 echo "==== device check ($(date -u +%F) $(( $(date +%s) - t0 )) s) ===="
 [ -f "$OUT/bench.txt" ] && tail -40 "$OUT/bench.txt"
+[ -f "$OUT/profile.txt" ] && tail -30 "$OUT/profile.txt"
 for f in "$OUT"/peer_*.txt; do [ -f "$f" ] && tail -8 "$f"; done
 printf '%s\n' "${TABLE[@]}"

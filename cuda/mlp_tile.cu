@@ -17,13 +17,14 @@ enum class Mode { Eval, Jacobian, Gradient };
 // One block per tile of T points. Shared memory per point: the tape (net.tape), two sets of three adjoint vectors
 // (6 maxw) and one loss slot. Threads loop over (point, neuron) in the passes and over (point, parameter) when
 // writing Jacobian rows, so consecutive threads write consecutive entries of a row.
-template <class Real, Mode MODE>
+template <class Real, Mode MODE, bool STAGED>
 __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* __restrict__ theta,
                                                        DeviceRows<Real> rows, int T, Real* __restrict__ out0,
                                                        Real* __restrict__ out1, Real* __restrict__ out2,
                                                        unsigned long long* __restrict__ step) {
   extern __shared__ unsigned char smem_raw[];
-  Real* tape = reinterpret_cast<Real*>(smem_raw);
+  Real* Ws = reinterpret_cast<Real*>(smem_raw);  // staged W^T blocks (STAGED only)
+  Real* tape = Ws + (STAGED ? net.staged : 0);
   const int adj_stride = 6 * net.maxw;
   Real* adj = tape + static_cast<size_t>(T) * net.tape;
   Real* loss_slot = adj + static_cast<size_t>(T) * adj_stride;
@@ -31,6 +32,18 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
   const int k0 = blockIdx.x * T;
   const int tv = min(T, rows.n - k0);
   const int tid = threadIdx.x, nt = blockDim.x;
+
+  if (STAGED) {
+    for (int l = 2; l < net.nl; ++l) {
+      const int din = net.d[l - 1], dout = net.d[l], ld = dout + 1;
+      const Real* W = theta + net.woff[l];
+      Real* S = Ws + net.soff[l];
+      for (int idx = tid; idx < dout * din; idx += nt) {
+        const int i = idx / din, j = idx - i * din;
+        S[j * ld + i] = W[idx];  // coalesced reads; visible after the barrier that ends layer 1
+      }
+    }
+  }
 
   // Forward, layer 1: h^0 = x, h'^0 = 1, h''^0 = 0, so z = w x + b, z' = w, z'' = 0 (DESIGN.md section 2).
   {
@@ -58,9 +71,10 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
       const int p = idx / dout, i = idx - p * dout;
       const Real* H = tape + p * net.tape + net.toff[l - 1];
       const Real* wi = W + i * din;
+      const Real* si = Ws + net.soff[l] + i;
       Real z = b[i], zp = Real(0), zpp = Real(0);
       for (int j = 0; j < din; ++j) {
-        const Real w = wi[j];
+        const Real w = STAGED ? si[j * (dout + 1)] : wi[j];
         z += w * H[j];
         zp += w * H[din + j];
         zpp += w * H[2 * din + j];
@@ -178,13 +192,15 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
     }
     if (l > 1) {
       const Real* W = theta + off;
+      const bool from_smem = STAGED && l < net.nl;
       for (int idx = tid; idx < tv * din; idx += nt) {
         const int p = idx / din, j = idx - p * din;
         const Real* A = adj + p * adj_stride + a_off;
         Real* B = adj + p * adj_stride + b_off;
+        const Real* sj = Ws + (from_smem ? net.soff[l] + j * (dout + 1) : 0);
         Real hb0 = Real(0), hb1 = Real(0), hb2 = Real(0);
         for (int i = 0; i < dout; ++i) {
-          const Real w = W[i * din + j];
+          const Real w = from_smem ? sj[i] : W[i * din + j];
           hb0 += w * A[i];
           hb1 += w * A[mw + i];
           hb2 += w * A[2 * mw + i];
@@ -260,8 +276,11 @@ const DeviceLimits& device_limits() {
 template <class Real, Mode MODE>
 void allow_large_smem() {
   static const bool done = [] {
-    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(device_limits().smem_optin)));
+    const int optin = static_cast<int>(device_limits().smem_optin);
+    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, false>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
     return true;
   }();
   (void)done;
@@ -272,8 +291,13 @@ void launch_tile(const NetDesc& net, const TilePlan& plan, const Real* theta, De
                  Real* o1, Real* o2, unsigned long long* step, cudaStream_t s) {
   if (rows.n <= 0) return;
   allow_large_smem<Real, MODE>();
-  mlp_tile_kernel<Real, MODE><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1, o2,
-                                                                         step);
+  if (plan.staged) {
+    mlp_tile_kernel<Real, MODE, true><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1,
+                                                                                 o2, step);
+  } else {
+    mlp_tile_kernel<Real, MODE, false><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1,
+                                                                                  o2, step);
+  }
   PINNTK_LAUNCH_CHECK();
 }
 
@@ -288,6 +312,11 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   NetDesc n;
   n.nl = nl;
   int woff = 0, toff = 0;
+  for (int l = 0; l <= nl; ++l) n.soff[l] = 0;
+  for (int l = 2; l < nl; ++l) {
+    n.soff[l] = n.staged;
+    n.staged += layers[l - 1] * (layers[l] + 1);
+  }
   for (int l = 0; l <= nl; ++l) {
     n.d[l] = layers[l];
     n.maxw = std::max(n.maxw, layers[l]);
@@ -303,10 +332,12 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
 }
 
 namespace {
-int g_tile_points = 0;  // 0: choose by the rule below
+int g_tile_points = 0;         // 0: choose by the rule below
+bool g_stage_weights = true;   // stage hidden weights in shared memory where they fit
 }  // namespace
 
 void set_tile_points_override(int points) { g_tile_points = points; }
+void set_weight_staging(bool on) { g_stage_weights = on; }
 
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {
@@ -319,12 +350,17 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
                                 std::to_string(per_point) + " bytes of shared memory, the device has " +
                                 std::to_string(lim.smem_optin));
   const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
-  const int want = (n + 2 * lim.sms - 1) / (2 * lim.sms);
+  // Four points per block measured best for the 4x40 network on an H200 (benchmarks/RESULTS.md), for both the
+  // Jacobian at 65536 points and the gradient at 1024; fewer when there are too few points to fill the chip twice.
+  const int want = std::min(4, (n + 2 * lim.sms - 1) / (2 * lim.sms));
   TilePlan p;
   p.T = std::max(1, std::min(tmax, g_tile_points > 0 ? g_tile_points : want));
   p.threads = 256;
   p.blocks = (n + p.T - 1) / p.T;
   p.smem = per_point * p.T;
+  const size_t staged_bytes = static_cast<size_t>(net.staged) * sizeof(Real);
+  p.staged = g_stage_weights && net.staged > 0 && p.smem + staged_bytes <= lim.smem_optin;
+  if (p.staged) p.smem += staged_bytes;
   return p;
 }
 

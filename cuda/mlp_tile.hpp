@@ -20,6 +20,11 @@ struct NetDesc {
   int d[kMaxWeightLayers + 1];   // widths, d[0] = d[nl] = 1
   int woff[kMaxWeightLayers + 1];  // offset of W^l in theta; b^l follows at woff[l] + d[l] d[l-1]
   int toff[kMaxWeightLayers + 1];  // offset of hidden layer l in a point's tape (5 d_l entries: t, h', h'', z', z'')
+  // Hidden-to-hidden weights (layers 2 .. nl-1) staged in shared memory as W^T with rows padded to d_l + 1
+  // entries, so that both the forward pass (consecutive threads take consecutive i) and the adjoint pass
+  // (consecutive j) read without bank conflicts. soff[l] is the offset of layer l's block.
+  int soff[kMaxWeightLayers + 1];
+  int staged = 0;  // entries of all staged blocks
   int P = 0, tape = 0, maxw = 0;
 };
 
@@ -37,11 +42,14 @@ struct DeviceRows {
 struct TilePlan {
   int T = 1, threads = 256, blocks = 0;
   size_t smem = 0;
+  bool staged = false;  // weights staged in shared memory (when they fit)
 };
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n);
 // For benchmarks: force T points per block (0 restores the automatic choice). Not thread-safe.
 void set_tile_points_override(int points);
+// For benchmarks and tests: stage hidden-layer weights in shared memory where they fit (the default) or not.
+void set_weight_staging(bool on);
 
 // Sets the kernels' shared-memory limits; call before capturing launches in a CUDA graph.
 template <class Real>

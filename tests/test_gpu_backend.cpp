@@ -94,6 +94,21 @@ TEST(GpuKernels, KernelsMatchCpuFp64) {
   check_kernels<double>({1, 50, 1}, 5000, 1e-12);
 }
 
+TEST(GpuKernels, EveryTileSizeAndWeightPlacementMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (bool staged : {true, false}) {
+    set_weight_staging(staged);
+    for (int T : {1, 3, 8}) {
+      set_tile_points_override(T);
+      check_kernels<double>({1, 40, 40, 40, 40, 1}, 301, 1e-12);
+      check_kernels<double>({1, 7, 33, 1}, 29, 1e-12);
+      check_kernels<float>({1, 40, 40, 40, 40, 1}, 301, 1e-5);
+    }
+  }
+  set_tile_points_override(0);
+  set_weight_staging(true);
+}
+
 TEST(GpuKernels, KernelsMatchCpuFp32) {
   SKIP_WITHOUT_GPU();
   check_kernels<float>({1, 7, 1}, 37, 1e-5);
