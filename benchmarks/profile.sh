@@ -2,13 +2,13 @@
 # Nsight Compute on the main kernels of one bench case (pinntk-bench --profile: the 4x40 Jacobian at 65536 points
 # and one Adam step at 1024 points, fp64). Reports go under $OUT (or ./profile_out). Clocks are left as they are.
 #   benchmarks/profile.sh [BUILD_DIR]
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build-sm90}"
 OUT="${OUT:-$PWD/profile_out}"
 mkdir -p "$OUT"
 ncu --clock-control none --set basic --kernel-name regex:'mlp_tile_kernel|reduce_adam_kernel' \
     --export "$OUT/pinntk_kernels" --force-overwrite "$BUILD/benchmarks/pinntk-bench" --profile > "$OUT/ncu.txt" 2>&1
-ncu --import "$OUT/pinntk_kernels.ncu-rep" --page details --print-units base > "$OUT/ncu_details.txt" 2>&1 || true
+ncu --import "$OUT/pinntk_kernels.ncu-rep" --page details > "$OUT/ncu_details.txt" 2>&1 || true
 grep -E "mlp_tile_kernel|reduce_adam_kernel|Duration|Memory Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Dynamic Shared" \
   "$OUT/ncu_details.txt" | head -60
