@@ -242,9 +242,12 @@ json tile_sweep(bool quick) {
     }
     set_tile_points_override(0);
   }
-  // Hidden weights staged in shared memory (the default) against read from global memory, at the default tiles.
-  for (bool staged : {true, false}) {
+  // Hidden weights staged in shared memory (the default) against read from global memory, and the compile-time
+  // width path (the default) against the generic one, at the default tiles.
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool staged = variant != 1, fast = variant != 2;
     set_weight_staging(staged);
+    set_fast_paths(fast);
     ProblemSpec spec = problem_preset("darcy-twoscale");
     for (int nc : {65536, 1024}) {
       spec.nc = nc;
@@ -262,13 +265,15 @@ json tile_sweep(bool quick) {
         launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
                                    nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
       }, 3, quick ? 5 : 50);
-      std::printf("weights %s: N=%d T=%d jacobian %.4f ms, gradient+reduce %.4f ms\n",
-                  plan.staged ? "staged in shared memory" : "read from global memory", n, plan.T, tj, tg);
-      out.push_back({{"kernel", "staging"}, {"staged", plan.staged}, {"n", n}, {"T", plan.T}, {"jacobian_ms", tj},
-                     {"gradient_ms", tg}});
+      std::printf("weights %s, %s path: N=%d T=%d jacobian %.4f ms, gradient+reduce %.4f ms\n",
+                  plan.staged ? "staged in shared memory" : "read from global memory", fast ? "width-40" : "generic", n,
+                  plan.T, tj, tg);
+      out.push_back({{"kernel", "variants"}, {"staged", plan.staged}, {"fast_path", fast}, {"n", n}, {"T", plan.T},
+                     {"jacobian_ms", tj}, {"gradient_ms", tg}});
     }
   }
   set_weight_staging(true);
+  set_fast_paths(true);
   return out;
 }
 

@@ -1,11 +1,10 @@
-#include "cuda/mlp_tile.hpp"
-
 #include <algorithm>  // std::min, std::max
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::to_string
 
 #include "cuda/check.cuh"     // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
 #include "cuda/mlp_math.cuh"  // tanh_jet, tanh_jet_adjoint
+#include "cuda/mlp_tile.hpp"
 
 namespace pinntk {
 namespace {
@@ -14,30 +13,156 @@ enum class Mode { Eval, Jacobian, Gradient };
 
 // ---- kernels ----
 
-// One block per tile of T points. Shared memory per point: the tape (net.tape), two sets of three adjoint vectors
-// (6 maxw) and one loss slot. Threads loop over (point, neuron) in the passes and over (point, parameter) when
-// writing Jacobian rows, so consecutive threads write consecutive entries of a row.
-template <class Real, Mode MODE, bool STAGED>
-__global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* __restrict__ theta,
-                                                       DeviceRows<Real> rows, int T, Real* __restrict__ out0,
-                                                       Real* __restrict__ out1, Real* __restrict__ out2,
-                                                       unsigned long long* __restrict__ step) {
+// Layer geometry: read from the NetDesc (WIDTH == 0, any shape), or compile-time constants for networks whose hidden
+// layers all have WIDTH neurons (the fast path: constant offsets and loop bounds, no indexed parameter arrays).
+template <int WIDTH>
+struct Geo {
+  const NetDesc& n;
+  __device__ int nl() const { return n.nl; }
+  __device__ int d(int l) const {  // width of layer l (0 .. nl)
+    if constexpr (WIDTH > 0) return (l == 0 || l == n.nl) ? 1 : WIDTH;
+    return n.d[l];
+  }
+  __device__ int h(int l) const {  // width of hidden layer l (1 .. nl-1)
+    if constexpr (WIDTH > 0) return WIDTH;
+    return n.d[l];
+  }
+  __device__ int woff(int l) const {
+    if constexpr (WIDTH > 0) return l == 1 ? 0 : 2 * WIDTH + (l - 2) * (WIDTH * WIDTH + WIDTH);
+    return n.woff[l];
+  }
+  __device__ int toff(int l) const {
+    if constexpr (WIDTH > 0) return 5 * WIDTH * (l - 1);
+    return n.toff[l];
+  }
+  __device__ int soff(int l) const {
+    if constexpr (WIDTH > 0) return (l - 2) * WIDTH * (WIDTH + 1);
+    return n.soff[l];
+  }
+  __device__ int tape() const {
+    if constexpr (WIDTH > 0) return 5 * WIDTH * (n.nl - 1);
+    return n.tape;
+  }
+  __device__ int maxw() const {
+    if constexpr (WIDTH > 0) return WIDTH;
+    return n.maxw;
+  }
+  __device__ int staged() const {
+    if constexpr (WIDTH > 0) return (n.nl - 2) * WIDTH * (WIDTH + 1);
+    return n.staged;
+  }
+};
+
+// z += sum_j w[j ws] H[j], and the same for the z' and z'' channels (H channel c at H + c hs). N > 0: compile-time
+// trip count.
+template <int N, class Real>
+__device__ inline void forward_dot(int n_rt, const Real* w, int ws, const Real* H, int hs, Real& z, Real& zp,
+                                   Real& zpp) {
+  const int n = N > 0 ? N : n_rt;
+#pragma unroll 8
+  for (int j = 0; j < n; ++j) {
+    const Real x = w[j * ws];
+    z += x * H[j];
+    zp += x * H[hs + j];
+    zpp += x * H[2 * hs + j];
+  }
+}
+
+// hb_c = sum_i w[i ws] A_c[i] for the three adjoint channels (A_c at A + c mw).
+template <int N, class Real>
+__device__ inline void adjoint_dot(int n_rt, const Real* w, int ws, const Real* A, int mw, Real& h0, Real& h1,
+                                   Real& h2) {
+  const int n = N > 0 ? N : n_rt;
+#pragma unroll 8
+  for (int i = 0; i < n; ++i) {
+    const Real x = w[i * ws];
+    h0 += x * A[i];
+    h1 += x * A[mw + i];
+    h2 += x * A[2 * mw + i];
+  }
+}
+
+// Parameter phase of a hidden-to-hidden layer of width W (fast path, blockDim 256): thread (group, j) covers
+// column j of rows group, group + G, ... with G = 256 / W groups. Jacobian: writes the rows of every point;
+// gradient: sums over the tile's points in registers (in chunks of at most 16 rows) and writes the block's partial.
+template <int W, Mode MODE, class Real>
+__device__ inline void hidden_param_rows(int tid, int tv, int P, int k0, int off, const Real* adj, int adj_stride,
+                                         int a_off, int mw, const Real* tape, int tl, int hoff, Real* out0,
+                                         Real* out1) {
+  constexpr int G = 256 / W > 0 ? 256 / W : 1;
+  constexpr int RPT = (W + G - 1) / G;
+  constexpr int CH = RPT < 16 ? RPT : 16;
+  const int grp = tid / W, j = tid - grp * W;
+  if (grp >= G) return;
+  if (MODE == Mode::Jacobian) {
+    for (int p = 0; p < tv; ++p) {
+      const Real* A = adj + p * adj_stride + a_off;
+      const Real* H = tape + p * tl + hoff;
+      const Real h0 = H[j], h1 = H[W + j], h2 = H[2 * W + j];
+      Real* row = out1 + static_cast<size_t>(k0 + p) * P + off;
+#pragma unroll 4
+      for (int r = 0; r < RPT; ++r) {
+        const int i = grp + G * r;
+        if (i < W) row[i * W + j] = A[i] * h0 + A[mw + i] * h1 + A[2 * mw + i] * h2;
+      }
+    }
+  } else {
+    Real* part = out0 + static_cast<size_t>(blockIdx.x) * P + off;
+    for (int r0 = 0; r0 < RPT; r0 += CH) {
+      Real acc[CH];
+#pragma unroll
+      for (int r = 0; r < CH; ++r) acc[r] = Real(0);
+      for (int p = 0; p < tv; ++p) {
+        const Real* A = adj + p * adj_stride + a_off;
+        const Real* H = tape + p * tl + hoff;
+        const Real h0 = H[j], h1 = H[W + j], h2 = H[2 * W + j];
+#pragma unroll
+        for (int r = 0; r < CH; ++r) {
+          const int i = grp + G * (r0 + r);
+          if (i < W) acc[r] += A[i] * h0 + A[mw + i] * h1 + A[2 * mw + i] * h2;
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < CH; ++r) {
+        const int i = grp + G * (r0 + r);
+        if (i < W) part[i * W + j] = acc[r];
+      }
+    }
+  }
+}
+
+// One block per tile of T points. Shared memory: the staged weights (STAGED), then per point the tape, two sets of
+// three adjoint vectors (6 maxw) and one loss slot. Threads loop over (point, neuron) in the passes and over
+// parameters when writing Jacobian rows or partial gradients, so consecutive threads write consecutive entries.
+template <class Real, Mode MODE, bool STAGED, int WIDTH>
+__global__ void __launch_bounds__(256)
+    mlp_tile_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T, Real* __restrict__ out0,
+                    Real* __restrict__ out1, Real* __restrict__ out2, unsigned long long* __restrict__ step) {
+  // The descriptor's arrays are indexed at run time: keep them in shared memory rather than in local memory.
+  __shared__ alignas(NetDesc) unsigned char s_net_raw[sizeof(NetDesc)];
+  NetDesc& s_net = *reinterpret_cast<NetDesc*>(s_net_raw);
+  if (threadIdx.x == 0) s_net = net;
+  __syncthreads();
+  const Geo<WIDTH> g{s_net};
   extern __shared__ unsigned char smem_raw[];
   Real* Ws = reinterpret_cast<Real*>(smem_raw);  // staged W^T blocks (STAGED only)
-  Real* tape = Ws + (STAGED ? net.staged : 0);
-  const int adj_stride = 6 * net.maxw;
-  Real* adj = tape + static_cast<size_t>(T) * net.tape;
+  Real* tape = Ws + (STAGED ? g.staged() : 0);
+  const int tl = g.tape();
+  const int mw = g.maxw();
+  const int adj_stride = 6 * mw;
+  Real* adj = tape + static_cast<size_t>(T) * tl;
   Real* loss_slot = adj + static_cast<size_t>(T) * adj_stride;
-  const int mw = net.maxw;
+  const int nl = g.nl();
+  const int P = s_net.P;
   const int k0 = blockIdx.x * T;
   const int tv = min(T, rows.n - k0);
   const int tid = threadIdx.x, nt = blockDim.x;
 
   if (STAGED) {
-    for (int l = 2; l < net.nl; ++l) {
-      const int din = net.d[l - 1], dout = net.d[l], ld = dout + 1;
-      const Real* W = theta + net.woff[l];
-      Real* S = Ws + net.soff[l];
+    for (int l = 2; l < nl; ++l) {
+      const int din = g.h(l - 1), dout = g.h(l), ld = dout + 1;
+      const Real* W = theta + g.woff(l);
+      Real* S = Ws + g.soff(l);
       for (int idx = tid; idx < dout * din; idx += nt) {
         const int i = idx / din, j = idx - i * din;
         S[j * ld + i] = W[idx];  // coalesced reads; visible after the barrier that ends layer 1
@@ -47,14 +172,14 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
 
   // Forward, layer 1: h^0 = x, h'^0 = 1, h''^0 = 0, so z = w x + b, z' = w, z'' = 0 (DESIGN.md section 2).
   {
-    const int d1 = net.d[1];
+    const int d1 = g.h(1);
     for (int idx = tid; idx < tv * d1; idx += nt) {
       const int p = idx / d1, i = idx - p * d1;
       const Real w = theta[i];
       const Real t = tanh(w * rows.x[k0 + p] + theta[d1 + i]);
       Real h1, h2;
       tanh_jet(t, w, Real(0), h1, h2);
-      Real* L = tape + p * net.tape;
+      Real* L = tape + p * tl;
       L[i] = t;
       L[d1 + i] = h1;
       L[2 * d1 + i] = h2;
@@ -63,26 +188,23 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
     }
   }
   __syncthreads();
-  for (int l = 2; l < net.nl; ++l) {
-    const int din = net.d[l - 1], dout = net.d[l];
-    const Real* W = theta + net.woff[l];
+  for (int l = 2; l < nl; ++l) {
+    const int din = g.h(l - 1), dout = g.h(l);
+    const Real* W = theta + g.woff(l);
     const Real* b = W + dout * din;
     for (int idx = tid; idx < tv * dout; idx += nt) {
       const int p = idx / dout, i = idx - p * dout;
-      const Real* H = tape + p * net.tape + net.toff[l - 1];
-      const Real* wi = W + i * din;
-      const Real* si = Ws + net.soff[l] + i;
+      const Real* H = tape + p * tl + g.toff(l - 1);
       Real z = b[i], zp = Real(0), zpp = Real(0);
-      for (int j = 0; j < din; ++j) {
-        const Real w = STAGED ? si[j * (dout + 1)] : wi[j];
-        z += w * H[j];
-        zp += w * H[din + j];
-        zpp += w * H[2 * din + j];
+      if (STAGED) {
+        forward_dot<WIDTH>(din, Ws + g.soff(l) + i, dout + 1, H, din, z, zp, zpp);
+      } else {
+        forward_dot<WIDTH>(din, W + i * din, 1, H, din, z, zp, zpp);
       }
       const Real t = tanh(z);
       Real h1, h2;
       tanh_jet(t, zp, zpp, h1, h2);
-      Real* L = tape + p * net.tape + net.toff[l];
+      Real* L = tape + p * tl + g.toff(l);
       L[i] = t;
       L[dout + i] = h1;
       L[2 * dout + i] = h2;
@@ -93,16 +215,12 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
   }
   // Output layer (linear): u, u', u'', then the residual and the reverse-pass seeds (gamma, beta, alpha).
   {
-    const int din = net.d[net.nl - 1];
-    const Real* W = theta + net.woff[net.nl];
+    const int din = g.h(nl - 1);
+    const Real* W = theta + g.woff(nl);
     for (int p = tid; p < tv; p += nt) {
-      const Real* H = tape + p * net.tape + net.toff[net.nl - 1];
+      const Real* H = tape + p * tl + g.toff(nl - 1);
       Real u = W[din], u1 = Real(0), u2 = Real(0);
-      for (int j = 0; j < din; ++j) {
-        u += W[j] * H[j];
-        u1 += W[j] * H[din + j];
-        u2 += W[j] * H[2 * din + j];
-      }
+      forward_dot<WIDTH>(din, W, 1, H, din, u, u1, u2);
       const int k = k0 + p;
       if (MODE == Mode::Eval) {
         out0[k] = u;
@@ -128,31 +246,54 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
   if (MODE == Mode::Eval) return;  // the whole block leaves together
   __syncthreads();
   if (MODE == Mode::Gradient && tid == 0) {
-    Real s = Real(0);
-    for (int p = 0; p < tv; ++p) s += loss_slot[p];
-    out1[blockIdx.x] = s;
+    Real sum = Real(0);
+    for (int p = 0; p < tv; ++p) sum += loss_slot[p];
+    out1[blockIdx.x] = sum;
     if (step != nullptr && blockIdx.x == 0) *step += 1;
   }
 
   // Reverse (DESIGN.md section 2): parameters of layer l from the adjoints A of z^l, then the adjoints of z^{l-1}.
   int a_off = 0, b_off = 3 * mw;
-  for (int l = net.nl; l >= 1; --l) {
-    const int din = net.d[l - 1], dout = net.d[l];
-    const int off = net.woff[l];
+  for (int l = nl; l >= 1; --l) {
+    const int din = g.d(l - 1), dout = g.d(l);
+    const int off = g.woff(l);
+    const int hoff = l > 1 ? g.toff(l - 1) : 0;
     const int nw = dout * din;
     // Thread tid starts at weight entry q = tid, i.e. row i = tid / din, column j = tid % din, and advances by nt
     // entries (di rows and dj columns) per iteration: no division in the loops.
     const int i0 = tid / din, j0 = tid - i0 * din, di = nt / din, dj = nt - di * din;
-    if (MODE == Mode::Jacobian) {
+    bool fast_layer = false;
+    if constexpr (WIDTH > 0) fast_layer = l > 1 && l < nl;
+    if constexpr (WIDTH > 0) {
+      if (fast_layer) {
+        // Fast path, hidden-to-hidden weights: thread (group, j) loads H_c[p][j] once per point and reuses it for
+        // its rows i = group, group + G, ... (A_c[p][i] is a broadcast), half the shared-memory traffic of one
+        // entry per thread.
+        hidden_param_rows<WIDTH, MODE>(tid, tv, P, k0, off, adj, adj_stride, a_off, mw, tape, tl, hoff, out0, out1);
+        for (int q = tid; q < dout; q += nt) {
+          Real acc = Real(0);
+          if (MODE == Mode::Jacobian) {
+            for (int p = 0; p < tv; ++p)
+              out1[static_cast<size_t>(k0 + p) * P + off + nw + q] = adj[p * adj_stride + a_off + q];
+          } else {
+            for (int p = 0; p < tv; ++p) acc += adj[p * adj_stride + a_off + q];
+            out0[static_cast<size_t>(blockIdx.x) * P + off + nw + q] = acc;
+          }
+        }
+      }
+    }
+    if (fast_layer) {
+      // done above
+    } else if (MODE == Mode::Jacobian) {
       for (int p = 0; p < tv; ++p) {
         const Real* A = adj + p * adj_stride + a_off;
-        const Real* H = tape + p * net.tape + (l > 1 ? net.toff[l - 1] : 0);
+        const Real* H = tape + p * tl + hoff;
         const Real x = rows.x[k0 + p];
-        Real* row = out1 + static_cast<size_t>(k0 + p) * net.P + off;
+        Real* row = out1 + static_cast<size_t>(k0 + p) * P + off;
         int i = i0, j = j0;
         for (int q = tid; q < nw; q += nt) {
-          row[q] = (l == 1) ? A[i] * x + A[mw + i]
-                            : A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+          row[q] =
+              (l == 1) ? A[i] * x + A[mw + i] : A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
           i += di;
           j += dj;
           if (j >= din) {
@@ -163,20 +304,20 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
         for (int q = tid; q < dout; q += nt) row[nw + q] = A[q];
       }
     } else {
-      Real* part = out0 + static_cast<size_t>(blockIdx.x) * net.P + off;
+      Real* part = out0 + static_cast<size_t>(blockIdx.x) * P + off;
       int i = i0, j = j0;
       for (int q = tid; q < nw; q += nt) {
-        Real g = Real(0);
+        Real acc = Real(0);
         for (int p = 0; p < tv; ++p) {
           const Real* A = adj + p * adj_stride + a_off;
           if (l == 1) {
-            g += A[i] * rows.x[k0 + p] + A[mw + i];
+            acc += A[i] * rows.x[k0 + p] + A[mw + i];
           } else {
-            const Real* H = tape + p * net.tape + net.toff[l - 1];
-            g += A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
+            const Real* H = tape + p * tl + hoff;
+            acc += A[i] * H[j] + A[mw + i] * H[din + j] + A[2 * mw + i] * H[2 * din + j];
           }
         }
-        part[q] = g;
+        part[q] = acc;
         i += di;
         j += dj;
         if (j >= din) {
@@ -185,27 +326,27 @@ __global__ void __launch_bounds__(256) mlp_tile_kernel(NetDesc net, const Real* 
         }
       }
       for (int q = tid; q < dout; q += nt) {
-        Real g = Real(0);
-        for (int p = 0; p < tv; ++p) g += adj[p * adj_stride + a_off + q];
-        part[nw + q] = g;
+        Real acc = Real(0);
+        for (int p = 0; p < tv; ++p) acc += adj[p * adj_stride + a_off + q];
+        part[nw + q] = acc;
       }
     }
     if (l > 1) {
       const Real* W = theta + off;
-      const bool from_smem = STAGED && l < net.nl;
+      const bool from_smem = STAGED && l < nl;
       for (int idx = tid; idx < tv * din; idx += nt) {
         const int p = idx / din, j = idx - p * din;
         const Real* A = adj + p * adj_stride + a_off;
         Real* B = adj + p * adj_stride + b_off;
-        const Real* sj = Ws + (from_smem ? net.soff[l] + j * (dout + 1) : 0);
         Real hb0 = Real(0), hb1 = Real(0), hb2 = Real(0);
-        for (int i = 0; i < dout; ++i) {
-          const Real w = from_smem ? sj[i] : W[i * din + j];
-          hb0 += w * A[i];
-          hb1 += w * A[mw + i];
-          hb2 += w * A[2 * mw + i];
+        if (from_smem) {
+          adjoint_dot<WIDTH>(dout, Ws + g.soff(l) + j * (dout + 1), 1, A, mw, hb0, hb1, hb2);
+        } else if (WIDTH > 0 && l < nl) {
+          adjoint_dot<WIDTH>(dout, W + j, din, A, mw, hb0, hb1, hb2);
+        } else {
+          adjoint_dot<0>(dout, W + j, din, A, mw, hb0, hb1, hb2);
         }
-        const Real* L = tape + p * net.tape + net.toff[l - 1];
+        const Real* L = tape + p * tl + hoff;
         tanh_jet_adjoint(L[j], L[3 * din + j], L[4 * din + j], hb0, hb1, hb2, B[j], B[mw + j], B[2 * mw + j]);
       }
       const int t = a_off;
@@ -271,32 +412,72 @@ const DeviceLimits& device_limits() {
   return lim;
 }
 
-// Raises the kernel's dynamic shared-memory limit to the device's opt-in maximum, once per kernel (not a stream
+// Hidden widths with a compile-time fast path (one switch, below); 0 is the generic path.
+template <int... W>
+struct WidthList {};
+using FastWidths = WidthList<40, 50, 60, 64, 128>;
+
+bool g_fast_paths = true;  // tests and benchmarks can force the generic path
+
+// Raises every tile kernel's dynamic shared-memory limit to the device's opt-in maximum, once (not a stream
 // operation, so it must not first happen inside a graph capture: prepare_tile_kernels runs it up front).
+template <class Real, Mode MODE, int WIDTH>
+void allow_large_smem_one(int optin) {
+  PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, false, WIDTH>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+  PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, true, WIDTH>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+}
+template <class Real, Mode MODE, int... W>
+void allow_large_smem_all(WidthList<W...>, int optin) {
+  allow_large_smem_one<Real, MODE, 0>(optin);
+  (allow_large_smem_one<Real, MODE, W>(optin), ...);
+}
 template <class Real, Mode MODE>
 void allow_large_smem() {
   static const bool done = [] {
-    const int optin = static_cast<int>(device_limits().smem_optin);
-    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, false>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
-    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, true>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+    allow_large_smem_all<Real, MODE>(FastWidths{}, static_cast<int>(device_limits().smem_optin));
     return true;
   }();
   (void)done;
 }
 
+template <class Real, Mode MODE, bool STAGED, int WIDTH>
+void launch_tile_width(const NetDesc& net, const TilePlan& plan, const Real* theta, DeviceRows<Real> rows, Real* o0,
+                       Real* o1, Real* o2, unsigned long long* step, cudaStream_t s) {
+  mlp_tile_kernel<Real, MODE, STAGED, WIDTH>
+      <<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1, o2, step);
+}
+
+template <class Real, Mode MODE, bool STAGED>
+void launch_tile_staged(const NetDesc& net, const TilePlan& plan, const Real* theta, DeviceRows<Real> rows, Real* o0,
+                        Real* o1, Real* o2, unsigned long long* step, cudaStream_t s) {
+  // The single switch from the run-time width to a compiled kernel.
+  switch (g_fast_paths ? net.uniform_width : 0) {
+    case 40:
+      return launch_tile_width<Real, MODE, STAGED, 40>(net, plan, theta, rows, o0, o1, o2, step, s);
+    case 50:
+      return launch_tile_width<Real, MODE, STAGED, 50>(net, plan, theta, rows, o0, o1, o2, step, s);
+    case 60:
+      return launch_tile_width<Real, MODE, STAGED, 60>(net, plan, theta, rows, o0, o1, o2, step, s);
+    case 64:
+      return launch_tile_width<Real, MODE, STAGED, 64>(net, plan, theta, rows, o0, o1, o2, step, s);
+    case 128:
+      return launch_tile_width<Real, MODE, STAGED, 128>(net, plan, theta, rows, o0, o1, o2, step, s);
+    default:
+      return launch_tile_width<Real, MODE, STAGED, 0>(net, plan, theta, rows, o0, o1, o2, step, s);
+  }
+}
+
 template <class Real, Mode MODE>
-void launch_tile(const NetDesc& net, const TilePlan& plan, const Real* theta, DeviceRows<Real> rows, Real* o0,
-                 Real* o1, Real* o2, unsigned long long* step, cudaStream_t s) {
+void launch_tile(const NetDesc& net, const TilePlan& plan, const Real* theta, DeviceRows<Real> rows, Real* o0, Real* o1,
+                 Real* o2, unsigned long long* step, cudaStream_t s) {
   if (rows.n <= 0) return;
   allow_large_smem<Real, MODE>();
   if (plan.staged) {
-    mlp_tile_kernel<Real, MODE, true><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1,
-                                                                                 o2, step);
+    launch_tile_staged<Real, MODE, true>(net, plan, theta, rows, o0, o1, o2, step, s);
   } else {
-    mlp_tile_kernel<Real, MODE, false><<<plan.blocks, plan.threads, plan.smem, s>>>(net, theta, rows, plan.T, o0, o1,
-                                                                                  o2, step);
+    launch_tile_staged<Real, MODE, false>(net, plan, theta, rows, o0, o1, o2, step, s);
   }
   PINNTK_LAUNCH_CHECK();
 }
@@ -328,16 +509,20 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   }
   n.P = woff;
   n.tape = toff;
+  n.uniform_width = layers[1];
+  for (int l = 1; l < nl; ++l)
+    if (layers[l] != layers[1]) n.uniform_width = 0;
   return n;
 }
 
 namespace {
-int g_tile_points = 0;         // 0: choose by the rule below
-bool g_stage_weights = true;   // stage hidden weights in shared memory where they fit
+int g_tile_points = 0;        // 0: choose by the rule below
+bool g_stage_weights = true;  // stage hidden weights in shared memory where they fit
 }  // namespace
 
 void set_tile_points_override(int points) { g_tile_points = points; }
 void set_weight_staging(bool on) { g_stage_weights = on; }
+void set_fast_paths(bool on) { g_fast_paths = on; }
 
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {
@@ -379,16 +564,14 @@ void launch_eval(const NetDesc& net, const Real* theta, const Real* x, int n, Re
 }
 
 template <class Real>
-void launch_jacobian(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* r, Real* J,
-                     cudaStream_t s) {
+void launch_jacobian(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* r, Real* J, cudaStream_t s) {
   launch_tile<Real, Mode::Jacobian>(net, plan_tiles<Real>(net, rows.n), theta, rows, r, J, nullptr, nullptr, s);
 }
 
 template <class Real>
 void launch_gradient(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* partial, Real* partial_loss,
                      Real* r, unsigned long long* step, cudaStream_t s) {
-  launch_tile<Real, Mode::Gradient>(net, plan_tiles<Real>(net, rows.n), theta, rows, partial, partial_loss, r, step,
-                                    s);
+  launch_tile<Real, Mode::Gradient>(net, plan_tiles<Real>(net, rows.n), theta, rows, partial, partial_loss, r, step, s);
 }
 
 template <class Real>
@@ -398,20 +581,20 @@ void launch_reduce_adam(int P, int blocks, const Real* partial, const Real* part
   if ((m == nullptr) != (v == nullptr) || (m != nullptr && (theta == nullptr || lr == nullptr || step == nullptr)))
     throw std::invalid_argument("launch_reduce_adam: the Adam update needs theta, m, v, lr and step");
   const dim3 threads(32, kReduceRows);
-  reduce_adam_kernel<Real><<<(P + 31) / 32, threads, 0, s>>>(P, blocks, partial, partial_loss, grad, loss, theta, m,
-                                                              v, lr, step, adam);
+  reduce_adam_kernel<Real>
+      <<<(P + 31) / 32, threads, 0, s>>>(P, blocks, partial, partial_loss, grad, loss, theta, m, v, lr, step, adam);
   PINNTK_LAUNCH_CHECK();
 }
 
 // ---- explicit instantiations ----
-#define PINNTK_INSTANTIATE(Real)                                                                                  \
-  template TilePlan plan_tiles<Real>(const NetDesc&, int);                                                        \
-  template void prepare_tile_kernels<Real>();                                                                     \
+#define PINNTK_INSTANTIATE(Real)                                                                                     \
+  template TilePlan plan_tiles<Real>(const NetDesc&, int);                                                           \
+  template void prepare_tile_kernels<Real>();                                                                        \
   template void launch_eval<Real>(const NetDesc&, const Real*, const Real*, int, Real*, Real*, Real*, cudaStream_t); \
-  template void launch_jacobian<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, cudaStream_t);  \
-  template void launch_gradient<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, Real*,          \
-                                      unsigned long long*, cudaStream_t);                                         \
-  template void launch_reduce_adam<Real>(int, int, const Real*, const Real*, Real*, double*, Real*, Real*, Real*,  \
+  template void launch_jacobian<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, cudaStream_t);    \
+  template void launch_gradient<Real>(const NetDesc&, const Real*, DeviceRows<Real>, Real*, Real*, Real*,            \
+                                      unsigned long long*, cudaStream_t);                                            \
+  template void launch_reduce_adam<Real>(int, int, const Real*, const Real*, Real*, double*, Real*, Real*, Real*,    \
                                          const double*, const unsigned long long*, AdamParams, cudaStream_t);
 PINNTK_INSTANTIATE(double)
 PINNTK_INSTANTIATE(float)

@@ -25,6 +25,7 @@ struct NetDesc {
   // (consecutive j) read without bank conflicts. soff[l] is the offset of layer l's block.
   int soff[kMaxWeightLayers + 1];
   int staged = 0;  // entries of all staged blocks
+  int uniform_width = 0;  // the hidden width when all hidden layers share it, else 0
   int P = 0, tape = 0, maxw = 0;
 };
 
@@ -50,6 +51,8 @@ TilePlan plan_tiles(const NetDesc& net, int n);
 void set_tile_points_override(int points);
 // For benchmarks and tests: stage hidden-layer weights in shared memory where they fit (the default) or not.
 void set_weight_staging(bool on);
+// For benchmarks and tests: use the compile-time width kernels for widths 40, 50, 60, 64, 128 (the default) or not.
+void set_fast_paths(bool on);
 
 // Sets the kernels' shared-memory limits; call before capturing launches in a CUDA graph.
 template <class Real>

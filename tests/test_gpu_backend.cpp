@@ -94,19 +94,33 @@ TEST(GpuKernels, KernelsMatchCpuFp64) {
   check_kernels<double>({1, 50, 1}, 5000, 1e-12);
 }
 
-TEST(GpuKernels, EveryTileSizeAndWeightPlacementMatchesCpu) {
+TEST(GpuKernels, EveryTileSizeWeightPlacementAndPathMatchesCpu) {
   SKIP_WITHOUT_GPU();
-  for (bool staged : {true, false}) {
-    set_weight_staging(staged);
-    for (int T : {1, 3, 8}) {
-      set_tile_points_override(T);
-      check_kernels<double>({1, 40, 40, 40, 40, 1}, 301, 1e-12);
-      check_kernels<double>({1, 7, 33, 1}, 29, 1e-12);
-      check_kernels<float>({1, 40, 40, 40, 40, 1}, 301, 1e-5);
+  for (bool fast : {true, false}) {
+    set_fast_paths(fast);
+    for (bool staged : {true, false}) {
+      set_weight_staging(staged);
+      for (int T : {1, 3, 8}) {
+        set_tile_points_override(T);
+        check_kernels<double>({1, 40, 40, 40, 40, 1}, 301, 1e-12);
+        check_kernels<double>({1, 7, 33, 1}, 29, 1e-12);
+        check_kernels<float>({1, 40, 40, 40, 40, 1}, 301, 1e-5);
+      }
     }
   }
   set_tile_points_override(0);
   set_weight_staging(true);
+  set_fast_paths(true);
+}
+
+TEST(GpuKernels, EveryFastWidthMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (int w : {40, 50, 60, 64, 128}) {
+    check_kernels<double>({1, w, 1}, 97, 1e-12);
+    check_kernels<double>({1, w, w, 1}, 131, 1e-12);
+    check_kernels<double>({1, w, w, w, 1}, 65, 1e-12);
+    check_kernels<float>({1, w, w, 1}, 131, 1e-5);
+  }
 }
 
 TEST(GpuKernels, KernelsMatchCpuFp32) {
@@ -117,7 +131,8 @@ TEST(GpuKernels, KernelsMatchCpuFp32) {
 }
 
 void check_gradient(bool single, double tol) {
-  for (const auto& layers : std::vector<std::vector<int>>{{1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}}) {
+  for (const auto& layers :
+       std::vector<std::vector<int>>{{1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}, {1, 64, 64, 1}, {1, 128, 128, 1}}) {
     const PointSet pts = points("poisson-twoscale", 333);
     const Mlp net = init_mlp(layers, "glorot-normal", 8);
     std::vector<double> r(pts.size()), g(net.n_params()), rg(pts.size(), NAN), gg(net.n_params(), NAN);
