@@ -406,7 +406,7 @@ const DeviceLimits& device_limits() {
     PINNTK_CUDA_CHECK(cudaGetDevice(&dev));
     PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&l.sms, cudaDevAttrMultiProcessorCount, dev));
     PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    l.smem_optin = static_cast<size_t>(v);
+    l.smem_optin = static_cast<size_t>(v) - 1024;  // room for the kernels' static shared memory
     return l;
   }();
   return lim;
@@ -423,10 +423,15 @@ bool g_fast_paths = true;  // tests and benchmarks can force the generic path
 // operation, so it must not first happen inside a graph capture: prepare_tile_kernels runs it up front).
 template <class Real, Mode MODE, int WIDTH>
 void allow_large_smem_one(int optin) {
-  PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, false, WIDTH>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
-  PINNTK_CUDA_CHECK(cudaFuncSetAttribute(mlp_tile_kernel<Real, MODE, true, WIDTH>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+  // The limit counts dynamic bytes on top of the kernel's static shared memory (its NetDesc copy).
+  auto set = [optin](auto kernel) {
+    cudaFuncAttributes a;
+    PINNTK_CUDA_CHECK(cudaFuncGetAttributes(&a, kernel));
+    PINNTK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           optin - static_cast<int>(a.sharedSizeBytes)));
+  };
+  set(mlp_tile_kernel<Real, MODE, false, WIDTH>);
+  set(mlp_tile_kernel<Real, MODE, true, WIDTH>);
 }
 template <class Real, Mode MODE, int... W>
 void allow_large_smem_all(WidthList<W...>, int optin) {
@@ -436,7 +441,7 @@ void allow_large_smem_all(WidthList<W...>, int optin) {
 template <class Real, Mode MODE>
 void allow_large_smem() {
   static const bool done = [] {
-    allow_large_smem_all<Real, MODE>(FastWidths{}, static_cast<int>(device_limits().smem_optin));
+    allow_large_smem_all<Real, MODE>(FastWidths{}, static_cast<int>(device_limits().smem_optin + 1024));
     return true;
   }();
   (void)done;
