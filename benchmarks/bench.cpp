@@ -23,6 +23,7 @@
 #include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
 #include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_gradient, launch_reduce_adam
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
+#include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
 #include "host/problem.hpp"        // problem_preset, build_points
 
 using nlohmann::json;
@@ -315,6 +316,7 @@ json bench_cpu_step(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ensure_fast_openblas_kernels(argv);
   std::string json_path;
   bool quick = false, cpu_only = false, profile = false;
   for (int i = 1; i < argc; ++i) {

@@ -9,14 +9,11 @@
 #include <vector>     // std::vector
 
 #include "cuda/mlp_math.cuh"  // mlp_forward_point, mlp_reverse_point
-#include "host/backend.hpp"   // Backend
+#include "host/backend.hpp"      // Backend
+#include "host/cpu_batched.hpp"  // batched_loss_gradient
 
 namespace pinntk {
 namespace {
-
-// Points per chunk of the gradient reduction. Partial gradients are summed per chunk and then in chunk order,
-// so the result does not depend on the number of threads.
-constexpr int kChunk = 64;
 
 void fill_symmetric_lower(double* G, int n) {
   for (int i = 0; i < n; ++i)
@@ -69,34 +66,7 @@ class CpuBackend final : public Backend {
   }
 
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
-    const MlpShape s = net.shape();
-    const int n = pts.size();
-    const size_t P = net.n_params();
-    const int nchunks = (n + kChunk - 1) / kChunk;
-    partial_.assign(static_cast<size_t>(nchunks) * P, 0.0);
-#pragma omp parallel
-    {
-      std::vector<double> tape(mlp_tape_size(s)), adj(mlp_adjoint_size(s));
-#pragma omp for schedule(static)
-      for (int c = 0; c < nchunks; ++c) {
-        double* g = partial_.data() + c * P;
-        for (int k = c * kChunk; k < std::min(n, (c + 1) * kChunk); ++k) {
-          double out[3];
-          mlp_forward_point(s, net.theta.data(), pts.x[k], tape.data(), out);
-          const double rk = pts.alpha[k] * out[2] + pts.beta[k] * out[1] + pts.gamma[k] * out[0] - pts.f[k];
-          r[k] = rk;
-          const double c_k = pts.w[k] * rk;  // seed w_k r_k: d/dtheta of 1/2 w_k r_k^2
-          mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), c_k * pts.alpha[k], c_k * pts.beta[k],
-                            c_k * pts.gamma[k], g, true, adj.data());
-        }
-      }
-    }
-    std::fill(grad.begin(), grad.end(), 0.0);
-    for (int c = 0; c < nchunks; ++c)
-      for (size_t p = 0; p < P; ++p) grad[p] += partial_[c * P + p];
-    double loss = 0.0;
-    for (int k = 0; k < n; ++k) loss += 0.5 * pts.w[k] * r[k] * r[k];
-    return loss;
+    return batched_loss_gradient(net, pts, r, grad, ws_);
   }
 
   void gram_rows(span<const double> A, int n, int k, span<double> G) override {
@@ -116,7 +86,7 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  std::vector<double> partial_;
+  BatchedWorkspace ws_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sstream>            // std::ostringstream
 
 #include "host/backend.hpp"        // make_backend
+#include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
 #include "host/errors.hpp"         // UsageError
 #include "host/io/npy.hpp"         // npy_bytes
 #include "host/io/output_dir.hpp"  // OutputDir
@@ -275,6 +276,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
 
 int main(int argc, char** argv) {
   using namespace pinntk;
+  ensure_fast_openblas_kernels(argv);
   CLI::App app{"pinntk: physics-informed neural networks and their neural tangent kernel for oscillatory elliptic "
                "problems"};
   app.set_version_flag("--version", PINNTK_VERSION);

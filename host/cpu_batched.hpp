@@ -1,0 +1,27 @@
+// The CPU loss gradient in batched form: the per-point Taylor-mode forward and reverse passes of DESIGN.md section 2
+// for a chunk of points at once, with the (h, h', h'') channels of all points side by side so that each layer's
+// contractions are three matrix products (OpenBLAS dgemm) and only the tanh jets are elementwise (the shared
+// tanh_jet / tanh_jet_adjoint of cuda/mlp_math.cuh).
+#pragma once
+
+#include <vector>  // std::vector
+
+#include "host/mlp.hpp"      // Mlp
+#include "host/problem.hpp"  // PointSet
+#include "host/span.hpp"     // span
+
+namespace pinntk {
+
+// Buffers reused between calls.
+struct BatchedWorkspace {
+  std::vector<std::vector<double>> h;   // per hidden layer: d_l x 3B, the channels h, h', h''
+  std::vector<std::vector<double>> zd;  // per hidden layer: d_l x 2B, z' and z''
+  std::vector<double> a, b, u;          // adjoints (two ping-pong buffers, maxw x 3B) and the output (3B)
+};
+
+// Loss 1/2 sum w_k r_k^2, its gradient and the residuals; points are taken in chunks of at most `chunk`.
+// The result does not depend on the number of BLAS threads' partitioning of rows and columns.
+double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
+                             BatchedWorkspace& ws, int chunk = 2048);
+
+}  // namespace pinntk
