@@ -31,22 +31,24 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
   } else {
     be.gram_rows(Ah, n, p, G);
   }
-  double f2 = 0.0;
-  for (double g : G) f2 += g * g;
-  out.frobenius = std::sqrt(f2);
+  // Sums of up to N^2 squares: accumulate in long double so that the norm is correct to the last digit (cuBLAS
+  // nrm2 on the GPU is too; a plain double sum of 10^6 terms drifts by about 1e-13).
+  long double f2 = 0.0L;
+  for (double g : G) f2 += static_cast<long double>(g) * g;
+  out.frobenius = static_cast<double>(std::sqrt(f2));
   be.symmetric_eigenvalues(G, m, span<double>(out.eigenvalues.data(), m));
   return out;
 }
 
 double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p) {
-  double f2 = 0.0;
+  long double f2 = 0.0L;  // see gram_spectrum
   if (n <= p) {
     std::vector<double> G(static_cast<size_t>(n) * n);
     be.gram_rows(J, n, p, G);
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j) {
         const double k = G[static_cast<size_t>(i) * n + j] * d[j];
-        f2 += k * k;
+        f2 += static_cast<long double>(k) * k;
       }
   } else {
     std::vector<double> DJ(J.size()), B(static_cast<size_t>(p) * p), C(static_cast<size_t>(p) * p);
@@ -54,9 +56,9 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
       for (int q = 0; q < p; ++q) DJ[static_cast<size_t>(i) * p + q] = d[i] * J[static_cast<size_t>(i) * p + q];
     be.gram_cols(DJ, n, p, B);
     be.gram_cols(J, n, p, C);
-    for (size_t q = 0; q < B.size(); ++q) f2 += B[q] * C[q];
+    for (size_t q = 0; q < B.size(); ++q) f2 += static_cast<long double>(B[q]) * C[q];
   }
-  return std::sqrt(f2 > 0.0 ? f2 : 0.0);
+  return static_cast<double>(std::sqrt(f2 > 0.0L ? f2 : 0.0L));
 }
 
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian) {
