@@ -166,6 +166,7 @@ class CudaTrainSession final : public TrainSession {
         v_(std::vector<Real>(net.theta.size(), Real(0))),
         partial_(static_cast<size_t>(plan_.blocks) * net_.P),
         partial_loss_(plan_.blocks),
+        grad_(static_cast<size_t>(net_.P)),
         loss_(1),
         lr_(1),
         step_(std::vector<unsigned long long>{0}),
@@ -210,6 +211,20 @@ class CudaTrainSession final : public TrainSession {
     to_host(theta_, theta);
   }
 
+  double loss_gradient_at(span<const double> theta, span<double> grad) override {
+    NvtxRange r("gradient");
+    theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
+    launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr, nullptr,
+                          c_.stream);
+    launch_reduce_adam<Real>(net_.P, plan_.blocks, partial_.data(), partial_loss_.data(), grad_.data(), loss_.data(),
+                             nullptr, nullptr, nullptr, nullptr, nullptr, adam_, c_.stream);
+    c_.sync();
+    to_host(grad_, grad);
+    std::vector<double> l;
+    loss_.download(l);
+    return l[0];
+  }
+
  private:
   void enqueue_step() {
     launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
@@ -222,7 +237,7 @@ class CudaTrainSession final : public TrainSession {
   NetDesc net_;
   DevicePoints<Real> pts_;
   TilePlan plan_;
-  DeviceBuffer<Real> theta_, m_, v_, partial_, partial_loss_;
+  DeviceBuffer<Real> theta_, m_, v_, partial_, partial_loss_, grad_;
   DeviceBuffer<double> loss_, lr_;
   DeviceBuffer<unsigned long long> step_;
   AdamParams adam_;

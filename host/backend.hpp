@@ -36,6 +36,9 @@ class TrainSession {
   virtual void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) = 0;
   // The current parameters.
   virtual void parameters(span<double> theta) = 0;
+  // Sets the parameters to theta and returns the loss there, with its gradient in grad (for L-BFGS: only the
+  // parameters, the loss and the gradient cross between host and device).
+  virtual double loss_gradient_at(span<const double> theta, span<double> grad) = 0;
 };
 
 class Backend {

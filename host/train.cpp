@@ -33,6 +33,10 @@ class HostTrainSession final : public TrainSession {
     be_.evaluate(net_, x, u, du, d2u);
   }
   void parameters(span<double> theta) override { std::copy(net_.theta.begin(), net_.theta.end(), theta.begin()); }
+  double loss_gradient_at(span<const double> theta, span<double> grad) override {
+    std::copy(theta.begin(), theta.end(), net_.theta.begin());
+    return be_.loss_gradient(net_, pts_, r_, grad);
+  }
 
  private:
   Backend& be_;
@@ -60,7 +64,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
 
   std::vector<double> u(n), du(n), d2u(n), ug(grid.size()), dug(grid.size()), d2ug(grid.size());
   // A history row from the current network: its loss parts and its max-norm error on the grid.
-  auto record = [&](long it, double lr) {
+  auto record = [&](long it, const char* optimizer, double lr) {
     session->evaluate(pts.x, u, du, d2u);
     double pde = 0.0, bnd = 0.0;
     for (int k = 0; k < n; ++k) {
@@ -70,7 +74,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     session->evaluate(grid, ug, dug, d2ug);
     double err = 0.0;
     for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
-    res.history.push_back({it, lr, pde + bnd, pde, bnd, err});
+    res.history.push_back({it, optimizer, lr, pde + bnd, pde, bnd, err});
   };
 
   const long every = std::max(1L, cfg.history_every);
@@ -81,7 +85,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     lr = ph.lr;
     long left = ph.iterations;
     while (left > 0) {
-      if (it % every == 0) record(it, lr);
+      if (it % every == 0) record(it, "adam", lr);
       // Run up to the next history row or progress line, whichever comes first.
       const long chunk = std::min({left, every - it % every, log_every - it % log_every});
       const double loss = session->run(chunk, lr);
@@ -90,7 +94,27 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
       if (progress) progress(it, total, loss);
     }
   }
-  record(it, lr);  // the network after the last step
+  res.adam_iterations = it;
+  const char* last = "adam";
+  if (cfg.lbfgs.max_iter > 0) {
+    std::vector<double> x(net.n_params()), g(net.n_params());
+    session->parameters(x);
+    record(it, "lbfgs", 0.0);  // where L-BFGS starts
+    const long it0 = it;
+    res.lbfgs = minimize_lbfgs(
+        x, [&](span<const double> theta, span<double> grad) { return session->loss_gradient_at(theta, grad); },
+        cfg.lbfgs, [&](long k, double loss) {
+          // At an accepted iterate the session holds that iterate's parameters.
+          if (k % every == 0) record(it0 + k, "lbfgs", 0.0);
+          if (progress && k % log_every == 0) progress(it0 + k, total + cfg.lbfgs.max_iter, loss);
+        });
+    session->loss_gradient_at(x, g);  // leave the session at the last accepted iterate
+    it += res.lbfgs.iterations;
+    last = "lbfgs";
+    lr = 0.0;
+  }
+  if (res.history.empty() || res.history.back().iteration != it || res.history.back().optimizer != last)
+    record(it, last, lr);  // the final network, unless the last row already is it
   session->parameters(net.theta);
   res.iterations = it;
   res.final_loss = res.history.back().loss;

@@ -6,7 +6,8 @@
 #include <vector>      // std::vector
 
 #include "host/backend.hpp"     // Backend, TrainSession
-#include "host/optim/adam.hpp"  // AdamConfig
+#include "host/optim/adam.hpp"   // AdamConfig
+#include "host/optim/lbfgs.hpp"  // LbfgsConfig, LbfgsResult
 #include "host/parse.hpp"       // Phase
 
 namespace pinntk {
@@ -16,16 +17,19 @@ struct TrainConfig {
   AdamConfig adam;
   long history_every = 100;  // a history row every this many iterations (and at the end)
   long log_every = 1000;     // the progress callback fires at least this often
+  LbfgsConfig lbfgs;         // after the Adam phases when lbfgs.max_iter > 0
 };
 
 struct HistoryRow {
-  long iteration;  // Adam steps taken before this row's loss was evaluated
-  double lr, loss, loss_pde, loss_boundary, max_error;
+  long iteration;  // optimizer iterations (Adam steps, then L-BFGS iterations) before this row's network
+  const char* optimizer;  // "adam" or "lbfgs"
+  double lr, loss, loss_pde, loss_boundary, max_error;  // lr is 0 for L-BFGS rows
 };
 
 struct TrainResult {
   std::vector<HistoryRow> history;
-  long iterations = 0;
+  long iterations = 0, adam_iterations = 0;
+  LbfgsResult lbfgs;  // iterations == 0 when L-BFGS did not run
   double final_loss = 0.0, max_error = 0.0, wall_time_s = 0.0;
 };
 
@@ -35,7 +39,7 @@ double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
 
-// Trains net in place (its parameters are replaced by the trained ones).
+// Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS.
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress);
 

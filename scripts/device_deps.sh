@@ -21,6 +21,7 @@ for lib in libopenblas.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3 libtmgli
 done
 ln -s libopenblas.so.0 "$d/lib/$arch/libopenblas.so"
 ln -s liblapacke.so.3 "$d/lib/$arch/liblapacke.so"
+cp -L /usr/lib/$arch/liblbfgsb.so.0 "$d/lib/$arch/" && ln -s liblbfgsb.so.0 "$d/lib/$arch/liblbfgsb.so"
 tar -C "$stage" -cJf .devdeps.tar.xz devdeps
 grep -qx '/.devdeps.tar.xz' .git/info/exclude 2>/dev/null || echo '/.devdeps.tar.xz' >> .git/info/exclude
 grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
-  libopenblas-dev liblapacke-dev \
+  libopenblas-dev liblapacke-dev liblbfgsb-dev \
   libgtest-dev nlohmann-json3-dev libcli11-dev \
   python3 >/dev/null
 echo "install_deps: done"

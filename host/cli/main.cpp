@@ -214,10 +214,13 @@ class Progress {
 };
 
 int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamConfig& adam, long log_every,
-              long history_every) {
+              long history_every, const LbfgsConfig& lbfgs) {
   TrainConfig cfg;
   cfg.schedule = parse_schedule(schedule);
-  if (cfg.schedule.empty()) throw UsageError("--schedule: no training phases given");
+  if (cfg.schedule.empty() && lbfgs.max_iter == 0) throw UsageError("--schedule: no training phases given");
+  if (lbfgs.max_iter < 0 || lbfgs.history < 1 || !(lbfgs.gtol >= 0) || !(lbfgs.ftol >= 0) || lbfgs.max_fun < 0)
+    throw UsageError("--lbfgs must be >= 0, --lbfgs-history >= 1, --lbfgs-gtol, --lbfgs-ftol, --lbfgs-maxfun >= 0");
+  cfg.lbfgs = lbfgs;
   cfg.adam = adam;
   if (!(adam.beta1 >= 0 && adam.beta1 < 1) || !(adam.beta2 >= 0 && adam.beta2 < 1) || !(adam.eps > 0))
     throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive");
@@ -234,10 +237,10 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
 
   std::ostringstream hist;
   hist.precision(17);
-  hist << "iteration,lr,loss,loss_pde,loss_boundary,max_error\n";
+  hist << "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error\n";
   for (const auto& h : res.history)
-    hist << h.iteration << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ',' << h.loss_boundary << ','
-         << h.max_error << '\n';
+    hist << h.iteration << ',' << h.optimizer << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ','
+         << h.loss_boundary << ',' << h.max_error << '\n';
   std::ostringstream pred;
   pred.precision(17);
   pred << "x,u,exact,error\n";
@@ -251,11 +254,16 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   json j = run_json(o, s);
   json sched = json::array();
   for (const auto& ph : cfg.schedule) sched.push_back({{"iterations", ph.iterations}, {"lr", ph.lr}});
-  j["optimizer"] = {{"name", "adam"},
+  j["optimizer"] = {{"name", lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam"},
                     {"beta1", adam.beta1},
                     {"beta2", adam.beta2},
                     {"eps", adam.eps},
                     {"schedule", sched}};
+  if (lbfgs.max_iter > 0)
+    j["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history},     {"gtol", lbfgs.gtol},
+                  {"ftol", lbfgs.ftol},         {"iterations", res.lbfgs.iterations}, {"evaluations", res.lbfgs.evaluations},
+                  {"stop", res.lbfgs.stop},     {"final_loss", res.lbfgs.loss}};
+  j["adam_iterations"] = res.adam_iterations;
   j["iterations"] = res.iterations;
   j["final_loss"] = res.final_loss;
   j["max_error"] = res.max_error;
@@ -302,6 +310,15 @@ int main(int argc, char** argv) {
   train->add_option("--log-every", log_every, "progress line every N iterations when stderr is not a terminal")
       ->capture_default_str();
   train->add_option("--history-every", history_every, "history.csv row every N iterations")->capture_default_str();
+  LbfgsConfig lbfgs;
+  lbfgs.max_iter = 0;
+  train->add_option("--lbfgs", lbfgs.max_iter, "L-BFGS-B iterations after the Adam phases (0: none)")
+      ->capture_default_str();
+  train->add_option("--lbfgs-history", lbfgs.history, "L-BFGS memory")->capture_default_str();
+  train->add_option("--lbfgs-gtol", lbfgs.gtol, "L-BFGS projected-gradient tolerance")->capture_default_str();
+  train->add_option("--lbfgs-ftol", lbfgs.ftol, "L-BFGS relative loss-reduction tolerance")->capture_default_str();
+  train->add_option("--lbfgs-maxfun", lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -315,7 +332,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
-    return cmd_train(train_opts, schedule, adam, log_every, history_every);
+    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());
     return 2;

@@ -1,0 +1,89 @@
+#include "host/optim/lbfgs.hpp"
+
+#include <cstring>    // std::memcpy, std::strncmp
+#include <limits>     // std::numeric_limits
+#include <stdexcept>  // std::invalid_argument
+
+// liblbfgsb 3.0 (Fortran): every argument by reference, then the hidden lengths of the two character arguments.
+extern "C" void setulb_(const int* n, const int* m, double* x, const double* l, const double* u, const int* nbd,
+                        double* f, double* g, const double* factr, const double* pgtol, double* wa, int* iwa,
+                        char* task, const int* iprint, char* csave, int* lsave, int* isave, double* dsave,
+                        size_t task_len, size_t csave_len);
+
+namespace pinntk {
+namespace {
+
+constexpr size_t kTaskLen = 60;
+
+void set_task(char* task, const char* text) {
+  std::memset(task, ' ', kTaskLen);
+  std::memcpy(task, text, std::strlen(text));
+}
+
+std::string trimmed(const char* task) {
+  std::string s(task, kTaskLen);
+  const auto end = s.find_last_not_of(' ');
+  return end == std::string::npos ? "" : s.substr(0, end + 1);
+}
+
+}  // namespace
+
+LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, const LbfgsConfig& cfg,
+                           const IterateFn& on_iterate) {
+  if (cfg.history < 1 || cfg.max_iter < 0 || !(cfg.gtol >= 0) || !(cfg.ftol >= 0))
+    throw std::invalid_argument("L-BFGS: history must be >= 1, iterations, gtol and ftol non-negative");
+  const int n = static_cast<int>(x.size()), m = cfg.history, iprint = -1;
+  const long max_fun = cfg.max_fun > 0 ? cfg.max_fun : static_cast<long>(1.25 * cfg.max_iter) + 1;
+  const double factr = cfg.ftol / std::numeric_limits<double>::epsilon(), pgtol = cfg.gtol;
+  std::vector<double> lower(n, 0.0), upper(n, 0.0), g(n, 0.0);
+  std::vector<int> nbd(n, 0);  // unbounded
+  std::vector<double> wa(2 * static_cast<size_t>(m) * n + 5 * static_cast<size_t>(n) +
+                         11 * static_cast<size_t>(m) * m + 8 * static_cast<size_t>(m));
+  std::vector<int> iwa(3 * static_cast<size_t>(n));
+  char task[kTaskLen], csave[kTaskLen];
+  int lsave[4] = {0, 0, 0, 0}, isave[44] = {0};
+  double dsave[29] = {0.0};
+  double f = 0.0;
+  std::vector<double> best = x;
+  LbfgsResult res;
+  res.loss = std::numeric_limits<double>::quiet_NaN();
+  set_task(task, "START");
+  set_task(csave, "");
+  if (cfg.max_iter == 0) {
+    res.loss = fg(x, g);
+    res.evaluations = 1;
+    res.stop = "no iterations asked";
+    return res;
+  }
+  for (;;) {
+    setulb_(&n, &m, x.data(), lower.data(), upper.data(), nbd.data(), &f, g.data(), &factr, &pgtol, wa.data(),
+            iwa.data(), task, &iprint, csave, lsave, isave, dsave, kTaskLen, kTaskLen);
+    if (std::strncmp(task, "FG", 2) == 0) {
+      if (res.evaluations >= max_fun) {
+        res.stop = "reached the limit of " + std::to_string(max_fun) + " evaluations";
+        break;
+      }
+      f = fg(x, g);
+      ++res.evaluations;
+      if (res.evaluations == 1) res.loss = f;  // the starting point
+      continue;
+    }
+    if (std::strncmp(task, "NEW_X", 5) == 0) {
+      ++res.iterations;
+      best = x;
+      res.loss = f;
+      if (on_iterate) on_iterate(res.iterations, f);
+      if (res.iterations >= cfg.max_iter) {
+        res.stop = "reached the limit of " + std::to_string(cfg.max_iter) + " iterations";
+        break;
+      }
+      continue;
+    }
+    res.stop = trimmed(task);  // CONVERGENCE: ..., ABNORMAL_TERMINATION_IN_LNSRCH, ERROR: ...
+    break;
+  }
+  x = best;  // the last accepted iterate (a trial point of an unfinished line search is not kept)
+  return res;
+}
+
+}  // namespace pinntk
