@@ -75,6 +75,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     double err = 0.0;
     for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
     res.history.push_back({it, optimizer, lr, pde + bnd, pde, bnd, err});
+    if (cfg.on_record) cfg.on_record(it, *session);
   };
 
   const long every = std::max(1L, cfg.history_every);

@@ -18,6 +18,9 @@ struct TrainConfig {
   long history_every = 100;  // a history row every this many iterations (and at the end)
   long log_every = 1000;     // the progress callback fires at least this often
   LbfgsConfig lbfgs;         // after the Adam phases when lbfgs.max_iter > 0
+  // Called at every history row with the iteration and the session holding that row's network (e.g. to record
+  // the Fourier coefficients of the error, Fig. 1).
+  std::function<void(long, TrainSession&)> on_record;
 };
 
 struct HistoryRow {

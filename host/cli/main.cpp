@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>        // CLI::App
 #include <chrono>             // std::chrono
 #include <cmath>              // std::ceil
+#include <cstdlib>            // std::getenv, std::system
 #include <cstdio>             // std::fprintf
 #include <iostream>           // std::cerr
 #include <nlohmann/json.hpp>  // nlohmann::json
@@ -16,6 +17,7 @@
 #include "host/io/output_dir.hpp"  // OutputDir
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
+#include "host/reproduce.hpp"      // reproduce
 #include "host/train.hpp"          // train_adam
 
 #ifndef PINNTK_VERSION
@@ -279,6 +281,33 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   return 0;
 }
 
+// Runs scripts/plot.py on a finished output folder when python3 with matplotlib is there (else says how).
+void plot_if_possible(const std::string& dir) {
+  const char* env = std::getenv("PINNTK_PLOT_SCRIPT");
+  const std::string script = env ? env : PINNTK_SOURCE_DIR "/scripts/plot.py";
+  if (std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "pinntk reproduce: matplotlib not found; plot later with: python3 %s %s\n", script.c_str(),
+                 dir.c_str());
+    return;
+  }
+  const std::string cmd = "python3 '" + script + "' '" + dir + "' 1>&2";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "pinntk reproduce: plotting failed (%s)\n", cmd.c_str());
+}
+
+int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads) {
+  const auto t0 = std::chrono::steady_clock::now();
+  OutputDir out(out_dir);
+  auto be = make_backend(opt.device, opt.precision, threads);
+  std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
+               be->name().c_str(), be->precision().c_str());
+  const std::string summary = reproduce(opt, *be, out);
+  out.write("summary.json", summary);
+  out.commit();
+  std::fprintf(stderr, "pinntk reproduce: done in %.1f s -> %s\n", seconds_since(t0), out.path().c_str());
+  plot_if_possible(out.path());
+  return 0;
+}
+
 }  // namespace
 }  // namespace pinntk
 
@@ -320,6 +349,21 @@ int main(int argc, char** argv) {
   train->add_option("--lbfgs-maxfun", lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
       ->capture_default_str();
 
+  ReproduceOptions rep;
+  std::string rep_out;
+  int rep_threads = 0;
+  rep.device = "auto";
+  rep.precision = "fp64";
+  CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
+  repro->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all")->required();
+  repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
+  repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
+  repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
+  repro->add_option("--out", rep_out, "output folder")->required();
+  repro->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
+  repro->add_option("--precision", rep.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
+  repro->add_option("--threads", rep_threads, "CPU threads (default: all)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -332,6 +376,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
+    if (repro->parsed()) return cmd_reproduce(rep, rep_out, rep_threads);
     return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());

@@ -43,6 +43,8 @@ OutputDir::~OutputDir() {
 std::string OutputDir::staged(const std::string& name) const { return (fs::path(stage_) / name).string(); }
 
 void OutputDir::write(const std::string& name, const std::string& bytes) {
+  std::error_code ec;
+  fs::create_directories(fs::path(staged(name)).parent_path(), ec);  // names may hold subfolders: "fig2/sweep.csv"
   std::ofstream out(staged(name), std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
@@ -56,7 +58,9 @@ void OutputDir::commit() {
     if (ec) throw std::runtime_error("cannot move results into " + path_ + ": " + ec.message());
   } else {
     for (const auto& entry : fs::directory_iterator(stage_)) {
-      fs::rename(entry.path(), fs::path(path_) / entry.path().filename(), ec);
+      const fs::path dest = fs::path(path_) / entry.path().filename();
+      if (fs::is_directory(dest)) fs::remove_all(dest, ec);  // a subfolder is replaced whole
+      fs::rename(entry.path(), dest, ec);
       if (ec) throw std::runtime_error("cannot move results into " + path_ + ": " + ec.message());
     }
     fs::remove_all(stage_, ec);

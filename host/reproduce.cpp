@@ -1,0 +1,339 @@
+#include "host/reproduce.hpp"
+
+#include <chrono>             // std::chrono
+#include <cmath>              // std::log, std::sqrt, std::hypot
+#include <complex>            // std::complex
+#include <cstdio>             // std::fprintf
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>            // std::ostringstream
+
+#include "host/errors.hpp"  // UsageError
+#include "host/io/npy.hpp"  // npy_bytes
+#include "host/ntk.hpp"     // analyze_ntk
+#include "host/train.hpp"   // train_adam
+
+using nlohmann::json;
+
+namespace pinntk {
+
+Slope loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = x.size();
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mx += std::log(x[i]) / n;
+    my += std::log(y[i]) / n;
+  }
+  double sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
+    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
+  }
+  Slope s;
+  s.slope = sxy / sxx;
+  double rss = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double e = std::log(y[i]) - my - s.slope * (std::log(x[i]) - mx);
+    rss += e * e;
+  }
+  s.stderr_ = n > 2 ? std::sqrt(rss / (n - 2) / sxx) : 0.0;
+  return s;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+TrainConfig adam_config(const std::vector<Phase>& schedule, long lbfgs_iters, long history_every) {
+  TrainConfig cfg;
+  cfg.schedule = schedule;
+  cfg.history_every = history_every;
+  cfg.log_every = 0;
+  cfg.lbfgs.max_iter = lbfgs_iters;
+  return cfg;
+}
+
+// Mean and sample standard deviation.
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x / v.size();
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(s / (v.size() - 1)) : 0.0};
+}
+
+// ---- Figure 2 (Section 4.1): ||K_uu||_F and lambda_1..3 of K_uu against eps, (a) at init, (b) after Adam ----
+json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  std::vector<int> inv_eps;
+  if (opt.quick) {
+    inv_eps = {10, 20, 40, 80};
+  } else {
+    for (int k = 10; k <= 100; k += 5) inv_eps.push_back(k);
+  }
+  const int seeds = opt.seeds > 0 ? opt.seeds : (opt.quick ? 2 : 5);
+  const long steps = opt.quick ? 300 : 10000;
+  std::ostringstream csv;
+  csv << "panel,seed,inv_eps,eps,frobenius_Kuu,lambda1,lambda2,lambda3,spectral_radius_Kbb\n";
+  // values[panel][quantity][seed] -> series over eps
+  const char* qnames[5] = {"frobenius_Kuu", "lambda1", "lambda2", "lambda3", "spectral_radius_Kbb"};
+  std::vector<std::vector<std::vector<std::vector<double>>>> values(
+      2, std::vector<std::vector<std::vector<double>>>(5, std::vector<std::vector<double>>(seeds)));
+  std::vector<double> eps_list;
+  for (int inv : inv_eps) eps_list.push_back(1.0 / inv);
+  for (int panel = 0; panel < 2; ++panel) {
+    for (int seed = 0; seed < seeds; ++seed) {
+      for (int inv : inv_eps) {
+        ProblemSpec spec = problem_preset("darcy-ntk");
+        spec.eps = 1.0 / inv;
+        const PointSet pts = build_points(spec);
+        Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", static_cast<uint64_t>(seed));
+        if (panel == 1) train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr);
+        const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
+        const double q[5] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
+                             r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
+        csv << (panel == 0 ? "a" : "b") << ',' << seed << ',' << inv << ',' << fmt(spec.eps);
+        for (int k = 0; k < 5; ++k) {
+          csv << ',' << fmt(q[k]);
+          values[panel][k][seed].push_back(q[k]);
+        }
+        csv << '\n';
+      }
+      std::fprintf(stderr, "  fig2 (%c) seed %d of %d done (%.0f s)\n", panel == 0 ? 'a' : 'b', seed + 1, seeds,
+                   seconds_since(t0));
+    }
+  }
+  json fits;
+  for (int panel = 0; panel < 2; ++panel) {
+    json p;
+    for (int k = 0; k < 5; ++k) {
+      std::vector<double> per_seed, geo(eps_list.size(), 0.0);
+      for (int s = 0; s < seeds; ++s) {
+        per_seed.push_back(loglog_slope(eps_list, values[panel][k][s]).slope);
+        for (size_t e = 0; e < eps_list.size(); ++e) geo[e] += std::log(values[panel][k][s][e]) / seeds;
+      }
+      for (double& g : geo) g = std::exp(g);
+      const auto ms = mean_std(per_seed);
+      const Slope pooled = loglog_slope(eps_list, geo);
+      p[qnames[k]] = {{"slope_mean_over_seeds", ms.first},
+                      {"slope_std_over_seeds", ms.second},
+                      {"slope_of_geometric_mean", pooled.slope},
+                      {"slope_of_geometric_mean_stderr", pooled.stderr_},
+                      {"per_seed", per_seed}};
+    }
+    fits[panel == 0 ? "a_init_normal" : "b_glorot_adam"] = p;
+  }
+  json j = {{"figure", "fig2"},
+            {"problem", "darcy-ntk"},
+            {"layers", {1, 50, 1}},
+            {"nc", 256},
+            {"ntk_scaling", "lemma"},
+            {"inv_eps", inv_eps},
+            {"seeds", seeds},
+            {"panel_b_adam", {{"iterations", steps}, {"lr", 1e-5}, {"init", "glorot-normal"}}},
+            {"fits", fits},
+            {"paper", "||K_uu||_F and lambda_1..3 grow like eps^-2 (slope -2); rho(K_bb) essentially independent of eps"},
+            {"quick", opt.quick},
+            {"wall_time_s", seconds_since(t0)}};
+  out.write("fig2/sweep.csv", csv.str());
+  out.write("fig2/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
+// ---- Figure 3 (Section 4.1): the full NTK spectrum at eps = 1/80 at initialization and after training ----
+json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const long steps = opt.quick ? 300 : 10000;
+  ProblemSpec spec = problem_preset("darcy-ntk");
+  spec.eps = 1.0 / 80;
+  const PointSet pts = build_points(spec);
+  json j = {{"figure", "fig3"}, {"problem", "darcy-ntk"}, {"eps", spec.eps}, {"layers", {1, 50, 1}}, {"nc", 256},
+            {"ntk_scaling", "lemma"}, {"quick", opt.quick}};
+  std::vector<std::vector<double>> spectra;
+  for (int panel = 0; panel < 2; ++panel) {
+    Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", 0);
+    if (panel == 1) train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr);
+    const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
+    const std::string tag = panel == 0 ? "init" : "trained";
+    out.write("fig3/spectrum_K_" + tag + ".npy", npy_bytes(r.spectrum_K, {r.spectrum_K.size()}));
+    out.write("fig3/spectrum_Kuu_" + tag + ".npy", npy_bytes(r.spectrum_Kuu, {r.spectrum_Kuu.size()}));
+    const double lmax = r.spectrum_K.front(), lmin = r.spectrum_K.back();
+    j[tag] = {{"init", panel == 0 ? "normal" : "glorot-normal"},
+              {"adam_iterations", panel == 0 ? 0 : steps},
+              {"lambda_max", lmax},
+              {"lambda_min", lmin},
+              {"lambda_max_over_lambda_min", lmin > 0 ? json(lmax / lmin) : json(nullptr)},
+              {"lambda_max_over_abs_lambda_min", lmax / std::fabs(lmin)},
+              {"lambda1_over_lambda2", r.spectrum_K[0] / r.spectrum_K[1]},
+              {"eigenvalues_top5", std::vector<double>(r.spectrum_K.begin(), r.spectrum_K.begin() + 5)},
+              {"eigenvalues_above_1e-6_lambda_max",
+               std::count_if(r.spectrum_K.begin(), r.spectrum_K.end(), [&](double e) { return e > 1e-6 * lmax; })}};
+    spectra.push_back(r.spectrum_K);
+  }
+  std::ostringstream csv;
+  csv << "index,eigenvalue_init,eigenvalue_trained\n";
+  for (size_t i = 0; i < spectra[0].size(); ++i)
+    csv << i << ',' << fmt(spectra[0][i]) << ',' << fmt(spectra[1][i]) << '\n';
+  j["paper"] = "at init a handful of large eigenvalues, the rest near 0; after training one dominant eigenvalue; "
+               "lambda_max/lambda_min large in both";
+  j["wall_time_s"] = seconds_since(t0);
+  out.write("fig3/spectra.csv", csv.str());
+  out.write("fig3/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
+// ---- Figure 1 (Section 2, Appendix A): the frequency principle on eq. (4) ----
+json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const ProblemSpec spec = problem_preset("poisson-sines");  // 4x60, Nc = 512, lambda = 80
+  const PointSet pts = build_points(spec);
+  Mlp net = init_mlp(spec.default_layers, spec.default_init, 0);
+  const std::vector<Phase> schedule =
+      opt.quick ? std::vector<Phase>{{100, 1e-2}, {400, 1e-3}}
+                : std::vector<Phase>{{100, 1e-2}, {1000, 1e-3}, {15000, 1e-4}, {30000, 1e-5}, {10000, 1e-6}};
+  const long every = opt.quick ? 5 : 10;
+  // |e_k| of e = u_true - u_NN on the periodic grid x_j = -pi + 2 pi j / Nc (eq. 6), normalized by Nc.
+  const int nc = spec.nc;
+  std::vector<double> grid(nc);
+  for (int j = 0; j < nc; ++j) grid[j] = -M_PI + 2.0 * M_PI * j / nc;
+  const int freqs[4] = {1, 5, 15, 55};
+  std::ostringstream dft;
+  dft << "iteration,e1,e5,e15,e55\n";
+  std::vector<double> u(nc), du(nc), d2u(nc);
+  TrainConfig cfg = adam_config(schedule, 0, every);
+  cfg.on_record = [&](long it, TrainSession& s) {
+    s.evaluate(grid, u, du, d2u);
+    dft << it;
+    for (int m : freqs) {
+      std::complex<double> acc(0.0, 0.0);
+      for (int j = 0; j < nc; ++j)
+        acc += (exact_solution(spec, grid[j]).v - u[j]) * std::polar(1.0, -2.0 * M_PI * m * j / nc);
+      dft << ',' << fmt(std::abs(acc) / nc);
+    }
+    dft << '\n';
+  };
+  long total = 0;
+  for (const auto& p : schedule) total += p.iterations;
+  std::fprintf(stderr, "  fig1: %ld Adam steps on poisson-sines (4x60, Nc = 512)\n", total);
+  const TrainResult res = train_adam(be, net, spec, pts, cfg, nullptr);
+  std::ostringstream hist;
+  hist << "iteration,loss,max_error\n";
+  for (const auto& h : res.history) hist << h.iteration << ',' << fmt(h.loss) << ',' << fmt(h.max_error) << '\n';
+  json sched = json::array();
+  for (const auto& p : schedule) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
+  json j = {{"figure", "fig1"},
+            {"problem", "poisson-sines"},
+            {"layers", spec.default_layers},
+            {"init", spec.default_init},
+            {"nc", spec.nc},
+            {"lambda", spec.lambda},
+            {"schedule", sched},
+            {"dft_every", every},
+            {"dft_grid", "x_j = -pi + 2 pi j / Nc, j = 0..Nc-1; |e_k| = |sum_j e(x_j) exp(-2 pi i k j / Nc)| / Nc"},
+            {"final_loss", res.final_loss},
+            {"max_error", res.max_error},
+            {"paper_max_error", 1.26e-2},
+            {"quick", opt.quick},
+            {"wall_time_s", seconds_since(t0)}};
+  out.write("fig1/dft.csv", dft.str());
+  out.write("fig1/history.csv", hist.str());
+  out.write("fig1/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
+// ---- Figure 4 (Section 4.2): regression, Poisson PINN and Darcy PINN of eq. (26), trial-mean network ----
+json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const int trials = opt.trials > 0 ? opt.trials : (opt.quick ? 2 : 10);
+  const long lbfgs = opt.quick ? 50 : 15000;
+  struct Case {
+    const char* name;
+    const char* problem;
+    std::vector<Phase> full, quick;
+    double paper_max, paper_var;
+  };
+  const std::vector<Case> cases = {
+      {"regression", "regression-twoscale", {{20000, 1e-2}, {10000, 1e-3}}, {{400, 1e-2}, {200, 1e-3}}, 2.65e-3, 3e-7},
+      {"poisson", "poisson-twoscale", {{10000, 1e-4}, {10000, 1e-5}, {20000, 1e-6}, {20000, 1e-7}},
+       {{200, 1e-4}, {100, 1e-5}, {100, 1e-6}, {100, 1e-7}}, 7.20e-2, 1.12e-1},
+      {"darcy", "darcy-twoscale", {{10000, 1e-3}, {10000, 1e-4}, {20000, 1e-5}, {20000, 1e-6}},
+       {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}}, 4.31e-1, 2.83e-1}};
+  json j = {{"figure", "fig4"}, {"eps", 1.0 / 32}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"},
+            {"trials", trials}, {"lbfgs_max_iterations", lbfgs}, {"quick", opt.quick}};
+  for (const auto& c : cases) {
+    const auto tc = Clock::now();
+    const ProblemSpec spec = problem_preset(c.problem);
+    const PointSet pts = build_points(spec);
+    const std::vector<double> x = linspace(spec.xa, spec.xb, 1000);
+    std::vector<std::vector<double>> us;
+    std::ostringstream tcsv;
+    tcsv << "trial,final_loss,max_error,adam_iterations,lbfgs_iterations,lbfgs_stop\n";
+    for (int t = 0; t < trials; ++t) {
+      Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
+      const TrainResult r =
+          train_adam(be, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000), nullptr);
+      std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
+      be.evaluate(net, x, u, du, d2u);
+      us.push_back(u);
+      tcsv << t << ',' << fmt(r.final_loss) << ',' << fmt(r.max_error) << ',' << r.adam_iterations << ','
+           << r.lbfgs.iterations << ",\"" << r.lbfgs.stop << "\"\n";
+      std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
+                   t + 1, trials, r.max_error, r.lbfgs.iterations, r.lbfgs.stop.c_str(), seconds_since(t0));
+    }
+    std::ostringstream pcsv;
+    pcsv << "x,exact,mean_u,error,variance\n";
+    double max_err = 0, mean_var = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      std::vector<double> at(trials);
+      for (int t = 0; t < trials; ++t) at[t] = us[t][i];
+      const auto ms = mean_std(at);
+      const double ex = exact_solution(spec, x[i]).v, var = ms.second * ms.second;
+      max_err = std::max(max_err, std::fabs(ex - ms.first));
+      mean_var += var / x.size();
+      pcsv << fmt(x[i]) << ',' << fmt(ex) << ',' << fmt(ms.first) << ',' << fmt(ex - ms.first) << ',' << fmt(var)
+           << '\n';
+    }
+    json sched = json::array();
+    for (const auto& p : (opt.quick ? c.quick : c.full)) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
+    j[c.name] = {{"problem", c.problem},
+                 {"n", pts.size()},
+                 {"schedule", sched},
+                 {"max_error_of_mean", max_err},
+                 {"mean_variance", mean_var},
+                 {"paper_max_error", c.paper_max},
+                 {"paper_mean_variance", c.paper_var},
+                 {"wall_time_s", seconds_since(tc)}};
+    out.write(std::string("fig4/") + c.name + "_mean.csv", pcsv.str());
+    out.write(std::string("fig4/") + c.name + "_trials.csv", tcsv.str());
+  }
+  j["variance"] = "at each of the 1000 points the sample variance over trials of the error, averaged over points";
+  j["wall_time_s"] = seconds_since(t0);
+  out.write("fig4/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
+}  // namespace
+
+std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const std::vector<std::string> known = {"fig1", "fig2", "fig3", "fig4", "all"};
+  if (std::find(known.begin(), known.end(), opt.what) == known.end())
+    throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all)");
+  if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
+  json all = {{"device", be.name()}, {"precision", be.precision()}, {"quick", opt.quick}};
+  const bool every = opt.what == "all";
+  if (every || opt.what == "fig2") all["fig2"] = figure2(opt, be, out);
+  if (every || opt.what == "fig3") all["fig3"] = figure3(opt, be, out);
+  if (every || opt.what == "fig1") all["fig1"] = figure1(opt, be, out);
+  if (every || opt.what == "fig4") all["fig4"] = figure4(opt, be, out);
+  return all.dump(2) + "\n";
+}
+
+}  // namespace pinntk

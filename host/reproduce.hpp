@@ -1,0 +1,29 @@
+// `pinntk reproduce`: the paper's Figures 1-4 (Sections 2, 4.1, 4.2, Appendix A) as data, with the paper's
+// settings; --quick shrinks iterations, trials and sweeps to a smoke test.
+#pragma once
+
+#include <string>  // std::string
+
+#include "host/backend.hpp"        // Backend
+#include "host/io/output_dir.hpp"  // OutputDir
+
+namespace pinntk {
+
+struct ReproduceOptions {
+  std::string what;  // fig1, fig2, fig3, fig4 or all
+  bool quick = false;
+  int trials = 0;  // fig4 trials (0: 10, quick 2)
+  int seeds = 0;   // fig2 seeds (0: 5, quick 2)
+  std::string device, precision;
+};
+
+// Writes figN/... into out (not committed) and returns a JSON summary of every figure run, as text.
+std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out);
+
+// Least-squares slope of log y against log x and its standard error.
+struct Slope {
+  double slope = 0.0, stderr_ = 0.0;
+};
+Slope loglog_slope(const std::vector<double>& x, const std::vector<double>& y);
+
+}  // namespace pinntk
