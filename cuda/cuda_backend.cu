@@ -211,6 +211,23 @@ class CudaTrainSession final : public TrainSession {
     to_host(theta_, theta);
   }
 
+  long adam_state(span<double> m, span<double> v) override {
+    c_.sync();
+    to_host(m_, m);
+    to_host(v_, v);
+    std::vector<unsigned long long> t;
+    step_.download(t);
+    return static_cast<long>(t[0]);
+  }
+
+  void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
+    c_.sync();
+    theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
+    m_.upload(std::vector<Real>(m.begin(), m.end()));
+    v_.upload(std::vector<Real>(v.begin(), v.end()));
+    step_.upload(std::vector<unsigned long long>{static_cast<unsigned long long>(t)});
+  }
+
   double loss_gradient_at(span<const double> theta, span<double> grad) override {
     NvtxRange r("gradient");
     theta_.upload(std::vector<Real>(theta.begin(), theta.end()));

@@ -39,6 +39,9 @@ class TrainSession {
   // Sets the parameters to theta and returns the loss there, with its gradient in grad (for L-BFGS: only the
   // parameters, the loss and the gradient cross between host and device).
   virtual double loss_gradient_at(span<const double> theta, span<double> grad) = 0;
+  // Adam's moments and step count, to save and restore an interrupted run.
+  virtual long adam_state(span<double> m, span<double> v) = 0;
+  virtual void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) = 0;
 };
 
 class Backend {

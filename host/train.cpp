@@ -3,6 +3,11 @@
 #include <algorithm>  // std::max, std::min
 #include <chrono>     // std::chrono::steady_clock
 #include <cmath>      // std::fabs
+#include <fstream>    // std::ifstream
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>    // std::stringstream
+
+#include "host/errors.hpp"  // UsageError
 
 namespace pinntk {
 
@@ -37,6 +42,15 @@ class HostTrainSession final : public TrainSession {
     std::copy(theta.begin(), theta.end(), net_.theta.begin());
     return be_.loss_gradient(net_, pts_, r_, grad);
   }
+  long adam_state(span<double> m, span<double> v) override {
+    std::copy(adam_.m().begin(), adam_.m().end(), m.begin());
+    std::copy(adam_.v().begin(), adam_.v().end(), v.begin());
+    return adam_.steps();
+  }
+  void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
+    std::copy(theta.begin(), theta.end(), net_.theta.begin());
+    adam_.set_state(m, v, t);
+  }
 
  private:
   Backend& be_;
@@ -47,6 +61,46 @@ class HostTrainSession final : public TrainSession {
 };
 
 }  // namespace
+
+std::string train_state_json(const TrainState& st, const std::string& settings_json) {
+  nlohmann::json j;
+  j["format"] = "pinntk-train-state-v1";
+  j["settings"] = nlohmann::json::parse(settings_json);
+  j["iteration"] = st.iteration;
+  j["adam_step"] = st.adam_step;
+  j["theta"] = st.theta;
+  j["m"] = st.m;
+  j["v"] = st.v;
+  nlohmann::json h = nlohmann::json::array();
+  for (const auto& r : st.history)
+    h.push_back({r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error});
+  j["history"] = h;
+  return j.dump() + "\n";
+}
+
+TrainState load_train_state(const std::string& path, const std::string& settings_json) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--resume: no saved state at " + path + " (it is written every --checkpoint-every steps)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  TrainState st;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(ss.str());
+    if (j.value("format", "") != "pinntk-train-state-v1") throw UsageError("--resume: " + path + " is not a state file");
+    if (j["settings"] != nlohmann::json::parse(settings_json))
+      throw UsageError("--resume: " + path + " was written by a run with other settings; use the same flags");
+    st.iteration = j["iteration"];
+    st.adam_step = j["adam_step"];
+    st.theta = j["theta"].get<std::vector<double>>();
+    st.m = j["m"].get<std::vector<double>>();
+    st.v = j["v"].get<std::vector<double>>();
+    for (const auto& r : j["history"])
+      st.history.push_back({r[0].get<long>(), r[1].get<std::string>(), r[2], r[3], r[4], r[5], r[6]});
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("--resume: " + path + " is damaged (" + e.what() + ")");
+  }
+  return st;
+}
 
 std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
   return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
@@ -81,18 +135,41 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   const long every = std::max(1L, cfg.history_every);
   const long log_every = cfg.log_every > 0 ? cfg.log_every : every;
   long it = 0;
+  if (cfg.resume != nullptr) {
+    const TrainState& st = *cfg.resume;
+    session->set_adam_state(st.theta, st.m, st.v, st.adam_step);
+    it = st.iteration;
+    res.history = st.history;
+  }
+  const long ckpt = cfg.checkpoint_every > 0 ? cfg.checkpoint_every : total + 1;
+  auto save_state = [&]() {
+    TrainState st;
+    st.iteration = it;
+    st.theta.resize(net.n_params());
+    st.m.resize(net.n_params());
+    st.v.resize(net.n_params());
+    session->parameters(st.theta);
+    st.adam_step = session->adam_state(st.m, st.v);
+    st.history = res.history;
+    cfg.on_checkpoint(st);
+  };
+  long done = it;  // iterations already taken before this call (a resumed run)
   double lr = cfg.schedule.empty() ? 0.0 : cfg.schedule.front().lr;
   for (const auto& ph : cfg.schedule) {
     lr = ph.lr;
     long left = ph.iterations;
+    const long skip = std::min(left, done);
+    done -= skip;
+    left -= skip;
     while (left > 0) {
       if (it % every == 0) record(it, "adam", lr);
-      // Run up to the next history row or progress line, whichever comes first.
-      const long chunk = std::min({left, every - it % every, log_every - it % log_every});
+      // Run up to the next history row, progress line or checkpoint, whichever comes first.
+      const long chunk = std::min({left, every - it % every, log_every - it % log_every, ckpt - it % ckpt});
       const double loss = session->run(chunk, lr);
       it += chunk;
       left -= chunk;
       if (progress) progress(it, total, loss);
+      if (cfg.on_checkpoint && it % ckpt == 0 && it < total) save_state();
     }
   }
   res.adam_iterations = it;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>  // std::function
+#include <string>      // std::string
 #include <vector>      // std::vector
 
 #include "host/backend.hpp"     // Backend, TrainSession
@@ -11,6 +12,20 @@
 #include "host/parse.hpp"       // Phase
 
 namespace pinntk {
+
+struct HistoryRow {
+  long iteration;         // optimizer iterations (Adam steps, then L-BFGS iterations) before this row's network
+  std::string optimizer;  // "adam" or "lbfgs"
+  double lr, loss, loss_pde, loss_boundary, max_error;  // lr is 0 for L-BFGS rows
+};
+
+// What an interrupted run needs to continue exactly: the parameters, Adam's state and the history so far.
+struct TrainState {
+  long iteration = 0;  // Adam steps taken
+  long adam_step = 0;  // Adam's step count t
+  std::vector<double> theta, m, v;
+  std::vector<HistoryRow> history;
+};
 
 struct TrainConfig {
   std::vector<Phase> schedule;
@@ -21,12 +36,10 @@ struct TrainConfig {
   // Called at every history row with the iteration and the session holding that row's network (e.g. to record
   // the Fourier coefficients of the error, Fig. 1).
   std::function<void(long, TrainSession&)> on_record;
-};
-
-struct HistoryRow {
-  long iteration;  // optimizer iterations (Adam steps, then L-BFGS iterations) before this row's network
-  const char* optimizer;  // "adam" or "lbfgs"
-  double lr, loss, loss_pde, loss_boundary, max_error;  // lr is 0 for L-BFGS rows
+  // Every checkpoint_every Adam steps (0: never) the state goes to on_checkpoint; resume continues from one.
+  long checkpoint_every = 0;
+  std::function<void(const TrainState&)> on_checkpoint;
+  const TrainState* resume = nullptr;
 };
 
 struct TrainResult {
@@ -41,6 +54,11 @@ double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std
 
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
+
+// Resume files: {"format":"pinntk-train-state-v1","settings":...,"iteration","adam_step","theta","m","v",
+// "history"}. `settings` identifies the run; loading checks it equals the current run's (a UsageError otherwise).
+std::string train_state_json(const TrainState& st, const std::string& settings_json);
+TrainState load_train_state(const std::string& path, const std::string& settings_json);
 
 // Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS.
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,

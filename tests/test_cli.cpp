@@ -165,7 +165,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"device", "ntk --device tpu --out OUT"}, BadCase{"precision", "ntk --precision fp16 --out OUT"},
         BadCase{"unknown_flag", "ntk --frobnicate --out OUT"}, BadCase{"scaling", "ntk --ntk-scaling half --out OUT"},
         BadCase{"init", "ntk --init he --out OUT"}, BadCase{"eps_for_sines", "ntk --problem poisson-sines --eps 0.1 --out OUT"},
-        BadCase{"domain", "ntk --domain 1,0 --out OUT"}),
+        BadCase{"domain", "ntk --domain 1,0 --out OUT"}, BadCase{"resume_missing", "train --resume --out OUT"},
+        BadCase{"reproduce_target", "reproduce fig9 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.

@@ -77,7 +77,7 @@ TEST(Lbfgs, LowersThePinnLossAfterAdam) {
     if (h.iteration == 50) adam_loss = h.loss;
   EXPECT_LT(res.final_loss, 0.1 * adam_loss);
   EXPECT_NEAR(res.final_loss, res.lbfgs.loss, 1e-12 * res.lbfgs.loss);
-  EXPECT_STREQ(res.history.back().optimizer, "lbfgs");
+  EXPECT_EQ(res.history.back().optimizer, "lbfgs");
 }
 
 }  // namespace

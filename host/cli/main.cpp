@@ -5,6 +5,7 @@
 #include <chrono>             // std::chrono
 #include <cmath>              // std::ceil
 #include <cstdlib>            // std::getenv, std::system
+#include <fstream>            // std::ofstream
 #include <cstdio>             // std::fprintf
 #include <iostream>           // std::cerr
 #include <nlohmann/json.hpp>  // nlohmann::json
@@ -216,7 +217,7 @@ class Progress {
 };
 
 int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamConfig& adam, long log_every,
-              long history_every, const LbfgsConfig& lbfgs) {
+              long history_every, const LbfgsConfig& lbfgs, long checkpoint_every, bool resume) {
   TrainConfig cfg;
   cfg.schedule = parse_schedule(schedule);
   if (cfg.schedule.empty() && lbfgs.max_iter == 0) throw UsageError("--schedule: no training phases given");
@@ -229,11 +230,36 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   if (log_every < 0 || history_every < 1) throw UsageError("--log-every must be >= 0 and --history-every >= 1");
   cfg.history_every = history_every;
   cfg.log_every = log_every;
+  if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
   Setup s = make_setup(o);
   OutputDir out(o.out);
   s.backend = make_backend(o.device, o.precision, o.threads);
-  std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s\n", s.spec.name.c_str(), s.pts.size(),
-               s.net.n_params(), s.backend->name().c_str());
+  // The settings that identify this run, for the resume file.
+  json settings = run_json(o, s);
+  settings.erase("device");
+  json sched = json::array();
+  for (const auto& ph : cfg.schedule) sched.push_back({{"iterations", ph.iterations}, {"lr", ph.lr}});
+  settings["adam"] = {{"beta1", adam.beta1}, {"beta2", adam.beta2}, {"eps", adam.eps}, {"schedule", sched}};
+  settings["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history}, {"gtol", lbfgs.gtol},
+                       {"ftol", lbfgs.ftol}, {"max_fun", lbfgs.max_fun}};
+  settings["history_every"] = history_every;
+  const std::string state_path = out.path() + ".resume.json";
+  TrainState resumed;
+  if (resume) {
+    resumed = load_train_state(state_path, settings.dump());
+    cfg.resume = &resumed;
+  }
+  cfg.checkpoint_every = checkpoint_every;
+  cfg.on_checkpoint = [&](const TrainState& st) {
+    std::ofstream f(state_path + ".tmp");
+    f << train_state_json(st, settings.dump());
+    f.close();
+    if (!f || std::rename((state_path + ".tmp").c_str(), state_path.c_str()) != 0)
+      std::fprintf(stderr, "pinntk train: warning: could not write %s\n", state_path.c_str());
+  };
+  std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s%s\n", s.spec.name.c_str(), s.pts.size(),
+               s.net.n_params(), s.backend->name().c_str(),
+               resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
   Progress progress(log_every);
   const TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
 
@@ -254,8 +280,6 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
     pred << x[i] << ',' << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
   }
   json j = run_json(o, s);
-  json sched = json::array();
-  for (const auto& ph : cfg.schedule) sched.push_back({{"iterations", ph.iterations}, {"lr", ph.lr}});
   j["optimizer"] = {{"name", lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam"},
                     {"beta1", adam.beta1},
                     {"beta2", adam.beta2},
@@ -276,6 +300,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   out.write("checkpoint.json", checkpoint_json(s.net));
   out.write("summary.json", j.dump(2) + "\n");
   out.commit();
+  std::remove(state_path.c_str());  // the run is complete: nothing to resume
   std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss,
                res.max_error, res.wall_time_s, out.path().c_str());
   return 0;
@@ -348,6 +373,12 @@ int main(int argc, char** argv) {
   train->add_option("--lbfgs-ftol", lbfgs.ftol, "L-BFGS relative loss-reduction tolerance")->capture_default_str();
   train->add_option("--lbfgs-maxfun", lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
       ->capture_default_str();
+  long checkpoint_every = 5000;
+  bool resume = false;
+  train->add_option("--checkpoint-every", checkpoint_every,
+                    "save the training state to OUT.resume.json every N Adam steps (0: never)")
+      ->capture_default_str();
+  train->add_flag("--resume", resume, "continue from OUT.resume.json (same flags as the interrupted run)");
 
   ReproduceOptions rep;
   std::string rep_out;
@@ -377,7 +408,7 @@ int main(int argc, char** argv) {
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
     if (repro->parsed()) return cmd_reproduce(rep, rep_out, rep_threads);
-    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs);
+    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs, checkpoint_every, resume);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());
     return 2;

@@ -17,6 +17,12 @@ class Adam {
   // theta -= lr * mhat / (sqrt(vhat) + eps), with step count t starting at 1.
   void step(span<double> theta, span<const double> grad, double lr);
   long steps() const { return t_; }
+  // Restores the moments and the step count (resuming an interrupted run).
+  void set_state(span<const double> m, span<const double> v, long t) {
+    m_.assign(m.begin(), m.end());
+    v_.assign(v.begin(), v.end());
+    t_ = t;
+  }
   const std::vector<double>& m() const { return m_; }
   const std::vector<double>& v() const { return v_; }
 
