@@ -166,12 +166,22 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     out.write("fig3/spectrum_K_" + tag + ".npy", npy_bytes(r.spectrum_K, {r.spectrum_K.size()}));
     out.write("fig3/spectrum_Kuu_" + tag + ".npy", npy_bytes(r.spectrum_Kuu, {r.spectrum_Kuu.size()}));
     const double lmax = r.spectrum_K.front(), lmin = r.spectrum_K.back();
+    // K has rank at most min(N, P): with N = 258 > P = 151 the last N - P eigenvalues are exactly zero.
+    const size_t rank = std::min<size_t>(r.spectrum_K.size(), static_cast<size_t>(r.n_params));
+    const double lmin_nz = r.spectrum_K[rank - 1];
+    // Numerical rank: eigenvalues above N eps_machine lambda_max, the level fp64 can resolve.
+    const double tol = r.spectrum_K.size() * 2.220446049250313e-16 * lmax;
+    const size_t nrank = std::count_if(r.spectrum_K.begin(), r.spectrum_K.end(), [&](double e) { return e > tol; });
     j[tag] = {{"init", panel == 0 ? "normal" : "glorot-normal"},
               {"adam_iterations", panel == 0 ? 0 : steps},
               {"lambda_max", lmax},
               {"lambda_min", lmin},
               {"lambda_max_over_lambda_min", lmin > 0 ? json(lmax / lmin) : json(nullptr)},
-              {"lambda_max_over_abs_lambda_min", lmax / std::fabs(lmin)},
+              {"rank_bound", rank},
+              {"numerical_rank", nrank},
+              {"lambda_max_over_smallest_resolved", lmax / r.spectrum_K[nrank - 1]},
+              {"lambda_min_of_the_first_rank", lmin_nz},
+              {"lambda_max_over_lambda_min_of_the_first_rank", lmin_nz > 0 ? json(lmax / lmin_nz) : json(nullptr)},
               {"lambda1_over_lambda2", r.spectrum_K[0] / r.spectrum_K[1]},
               {"eigenvalues_top5", std::vector<double>(r.spectrum_K.begin(), r.spectrum_K.begin() + 5)},
               {"eigenvalues_above_1e-6_lambda_max",
@@ -322,11 +332,15 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 
 }  // namespace
 
-std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+void validate(const ReproduceOptions& opt) {
   const std::vector<std::string> known = {"fig1", "fig2", "fig3", "fig4", "all"};
   if (std::find(known.begin(), known.end(), opt.what) == known.end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
+}
+
+std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  validate(opt);
   json all = {{"device", be.name()}, {"precision", be.precision()}, {"quick", opt.quick}};
   const bool every = opt.what == "all";
   if (every || opt.what == "fig2") all["fig2"] = figure2(opt, be, out);

@@ -17,6 +17,9 @@ struct ReproduceOptions {
   std::string device, precision;
 };
 
+// Throws UsageError for an unknown target or a negative count.
+void validate(const ReproduceOptions& opt);
+
 // Writes figN/... into out (not committed) and returns a JSON summary of every figure run, as text.
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out);
 

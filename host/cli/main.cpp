@@ -128,8 +128,8 @@ json run_json(const CommonOptions& o, const Setup& s) {
   j["nc"] = s.spec.nc;
   j["nb"] = s.spec.nb;
   j["lambda"] = s.spec.lambda;
-  j["device"] = s.backend->name();
-  j["precision"] = s.backend->precision();
+  j["device"] = s.backend ? s.backend->name() : o.device;
+  j["precision"] = s.backend ? s.backend->precision() : o.precision;
   return j;
 }
 
@@ -233,8 +233,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
   Setup s = make_setup(o);
   OutputDir out(o.out);
-  s.backend = make_backend(o.device, o.precision, o.threads);
-  // The settings that identify this run, for the resume file.
+  // The settings that identify this run, for the resume file (read before the backend: a bad resume is one error).
   json settings = run_json(o, s);
   settings.erase("device");
   json sched = json::array();
@@ -249,6 +248,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
     resumed = load_train_state(state_path, settings.dump());
     cfg.resume = &resumed;
   }
+  s.backend = make_backend(o.device, o.precision, o.threads);
   cfg.checkpoint_every = checkpoint_every;
   cfg.on_checkpoint = [&](const TrainState& st) {
     std::ofstream f(state_path + ".tmp");
@@ -321,6 +321,7 @@ void plot_if_possible(const std::string& dir) {
 
 int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads) {
   const auto t0 = std::chrono::steady_clock::now();
+  validate(opt);
   OutputDir out(out_dir);
   auto be = make_backend(opt.device, opt.precision, threads);
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
