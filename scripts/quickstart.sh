@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, build, then an NTK analysis over eps (paper Fig. 2a setting) and a
-# short Adam training of the paper's Darcy problem (Sec. 4.2), all written under ${1:-results}.
+# The main job on a fresh machine: install, build, and reproduce the paper's figures into ${1:-results}:
+# in full when a CUDA GPU answers (minutes), as the --quick smoke test on a CPU-only machine (a few minutes).
+# Plots are drawn when python3 has matplotlib (apt-get install python3-matplotlib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-results}"
@@ -8,8 +9,10 @@ if [ "${PINNTK_SKIP_DEPS:-0}" != "1" ]; then bash scripts/install_deps.sh; fi
 export PATH="$PATH:/usr/local/cuda/bin"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)" --target pinntk
-python3 scripts/ntk_sweep.py --pinntk build/pinntk --out "$OUT/ntk_sweep" -- \
-  --problem darcy-ntk --layers 1,50,1 --init normal --nc 256
-build/pinntk train --problem darcy-twoscale --eps 1/32 --schedule 2000@1e-3,2000@1e-4 --log-every 500 \
-  --out "$OUT/darcy_train"
-echo "results in $OUT/"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  build/pinntk reproduce all --out "$OUT"
+else
+  echo "quickstart: no GPU answers: the quick reproduction (the full one: build/pinntk reproduce all --out DIR)"
+  build/pinntk reproduce all --quick --out "$OUT"
+fi
+echo "results in $OUT/ (summary.json, fig1..fig4/)"
