@@ -78,6 +78,17 @@ struct Ceilings {
   double copy_gbs = 0, gemm_gflops64 = 0, gemm_gflops32 = 0;
 };
 
+// GFLOP/s of a 4096^3 product C = A A^T through cuBLAS, on sine data (never zeros).
+template <class Real>
+double gemm_rate(cublasHandle_t h, bool quick) {
+  const int n = 4096;
+  std::vector<Real> host(size_t(n) * n);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = Real(std::sin(0.001 * double(i)));
+  DeviceBuffer<Real> A(host), C(size_t(n) * n);
+  const double t = time_ms([&] { PINNTK_CUBLAS_CHECK(linalg::gemm_nt(h, n, A.data(), C.data())); }, 2, quick ? 3 : 10);
+  return 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
+}
+
 Ceilings measure_ceilings(bool quick) {
   Ceilings c;
   const size_t bytes = size_t(1) << 30;
@@ -88,27 +99,8 @@ Ceilings measure_ceilings(bool quick) {
   c.copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;  // bytes read plus bytes written
   cublasHandle_t h;
   PINNTK_CUBLAS_CHECK(cublasCreate(&h));
-  const int n = 4096;
-  {
-    std::vector<double> host(size_t(n) * n);
-    for (size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001 * double(i));
-    DeviceBuffer<double> A(host), C(size_t(n) * n);
-    const double one = 1, zero = 0;
-    const double t = time_ms([&] {
-      PINNTK_CUBLAS_CHECK(cublasDgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A.data(), n, A.data(), n, &zero, C.data(), n));
-    }, 2, quick ? 3 : 10);
-    c.gemm_gflops64 = 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
-  }
-  {
-    std::vector<float> host(size_t(n) * n);
-    for (size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001f * float(i));
-    DeviceBuffer<float> A(host), C(size_t(n) * n);
-    const float one = 1, zero = 0;
-    const double t = time_ms([&] {
-      PINNTK_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A.data(), n, A.data(), n, &zero, C.data(), n));
-    }, 2, quick ? 3 : 10);
-    c.gemm_gflops32 = 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
-  }
+  c.gemm_gflops64 = gemm_rate<double>(h, quick);
+  c.gemm_gflops32 = gemm_rate<float>(h, quick);
   cublasDestroy(h);
   return c;
 }
@@ -117,6 +109,22 @@ template <class Real>
 DeviceBuffer<Real> up(const std::vector<double>& v) {
   return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
 }
+
+// A network and a problem's rows on the device.
+template <class Real>
+struct DeviceCase {
+  DeviceCase(const Mlp& net, const PointSet& pts)
+      : th(up<Real>(net.theta)),
+        x(up<Real>(pts.x)),
+        a(up<Real>(pts.alpha)),
+        b(up<Real>(pts.beta)),
+        g(up<Real>(pts.gamma)),
+        f(up<Real>(pts.f)),
+        w(up<Real>(pts.w)),
+        rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), pts.size()} {}
+  DeviceBuffer<Real> th, x, a, b, g, f, w;
+  DeviceRows<Real> rows;
+};
 
 struct Case {
   const char* problem;
@@ -133,9 +141,9 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   const Mlp net = init_mlp(c.layers, "glorot-normal", 1);
   const NetDesc nd = make_net_desc(c.layers);
   const int n = pts.size(), P = nd.P;
-  DeviceBuffer<Real> th = up<Real>(net.theta), x = up<Real>(pts.x), a = up<Real>(pts.alpha), b = up<Real>(pts.beta),
-                     g = up<Real>(pts.gamma), f = up<Real>(pts.f), w = up<Real>(pts.w);
-  const DeviceRows<Real> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+  const DeviceCase<Real> dc(net, pts);
+  const Real* th = dc.th.data();
+  const DeviceRows<Real>& rows = dc.rows;
   DeviceBuffer<Real> r(n), J(size_t(n) * P);
   const int reps = quick ? 5 : 50;
   const double flop = flops_per_point(c.layers) * n;
@@ -150,7 +158,7 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   const TilePlan plan = plan_tiles<Real>(nd, n);
   out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks}, {"smem", plan.smem}};
 
-  const double tj = time_ms([&] { launch_jacobian<Real>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 3, reps);
+  const double tj = time_ms([&] { launch_jacobian<Real>(nd, th, rows, r.data(), J.data(), nullptr); }, 3, reps);
   const double bytes_j = double(n) * P * sizeof(Real);
   out["jacobian"] = {{"ms", tj}, {"GBps", bytes_j / (tj * 1e-3) / 1e9}, {"GFLOPs", flop / (tj * 1e-3) / 1e9},
                      {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3}, {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
@@ -158,7 +166,7 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   DeviceBuffer<Real> partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P);
   DeviceBuffer<double> loss(1);
   const double tg = time_ms([&] {
-    launch_gradient<Real>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+    launch_gradient<Real>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
     launch_reduce_adam<Real>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr, nullptr,
                              nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
   }, 3, reps);
@@ -219,9 +227,9 @@ json tile_sweep(bool quick) {
     spec.nc = nc;
     const PointSet pts = build_points(spec);
     const int n = pts.size(), P = nd.P;
-    DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
-                         b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
-    const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+    const DeviceCase<double> dc(net, pts);
+    const double* th = dc.th.data();
+    const DeviceRows<double>& rows = dc.rows;
     DeviceBuffer<double> r(n), J(nc > 4096 ? size_t(n) * P : 0), partial(size_t(n) * P), ploss(n), grad(P);
     DeviceBuffer<double> loss(1);
     for (int T : {1, 2, 4, 8, 16, 32}) {
@@ -229,10 +237,10 @@ json tile_sweep(bool quick) {
       const TilePlan plan = plan_tiles<double>(nd, n);
       double ms = 0;
       if (nc > 4096) {
-        ms = time_ms([&] { launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 2, quick ? 3 : 20);
+        ms = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2, quick ? 3 : 20);
       } else {
         ms = time_ms([&] {
-          launch_gradient<double>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+          launch_gradient<double>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
           launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
                                      nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
         }, 3, quick ? 5 : 50);
@@ -254,15 +262,15 @@ json tile_sweep(bool quick) {
       spec.nc = nc;
       const PointSet pts = build_points(spec);
       const int n = pts.size(), P = nd.P;
-      DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
-                           b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
-      const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+      const DeviceCase<double> dc(net, pts);
+      const double* th = dc.th.data();
+      const DeviceRows<double>& rows = dc.rows;
       const TilePlan plan = plan_tiles<double>(nd, n);
       DeviceBuffer<double> r(n), J(size_t(n) * P), partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P), loss(1);
-      const double tj = time_ms([&] { launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr); }, 2,
+      const double tj = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2,
                                 quick ? 3 : 20);
       const double tg = time_ms([&] {
-        launch_gradient<double>(nd, th.data(), rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
+        launch_gradient<double>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
         launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
                                    nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
       }, 3, quick ? 5 : 50);
@@ -287,12 +295,12 @@ void profile_launches() {
     spec.nc = nc;
     const PointSet pts = build_points(spec);
     const int n = pts.size();
-    DeviceBuffer<double> th = up<double>(net.theta), x = up<double>(pts.x), a = up<double>(pts.alpha),
-                         b = up<double>(pts.beta), g = up<double>(pts.gamma), f = up<double>(pts.f), w = up<double>(pts.w);
-    const DeviceRows<double> rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), n};
+    const DeviceCase<double> dc(net, pts);
+    const double* th = dc.th.data();
+    const DeviceRows<double>& rows = dc.rows;
     if (nc > 4096) {
       DeviceBuffer<double> r(n), J(size_t(n) * nd.P);
-      launch_jacobian<double>(nd, th.data(), rows, r.data(), J.data(), nullptr);
+      launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr);
     } else {
       auto session = make_cuda_backend(false)->train_session(net, pts, AdamConfig{});
       session->run(1, 1e-3);

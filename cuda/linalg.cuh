@@ -46,6 +46,15 @@ inline cublasStatus_t syrk(cublasHandle_t h, cublasOperation_t op, int n, int k,
   const float one = 1.0f, zero = 0.0f;
   return cublasSsyrk(h, CUBLAS_FILL_MODE_LOWER, op, n, k, &one, A, lda, &zero, C, ldc);
 }
+// C = A A^T for square n x n A (benchmarks' matrix-product ceiling).
+inline cublasStatus_t gemm_nt(cublasHandle_t h, int n, const double* A, double* C) {
+  const double one = 1.0, zero = 0.0;
+  return cublasDgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A, n, A, n, &zero, C, n);
+}
+inline cublasStatus_t gemm_nt(cublasHandle_t h, int n, const float* A, float* C) {
+  const float one = 1.0f, zero = 0.0f;
+  return cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, A, n, A, n, &zero, C, n);
+}
 inline cublasStatus_t nrm2(cublasHandle_t h, int n, const double* x, double* r) { return cublasDnrm2(h, n, x, 1, r); }
 inline cublasStatus_t nrm2(cublasHandle_t h, int n, const float* x, float* r) { return cublasSnrm2(h, n, x, 1, r); }
 inline cublasStatus_t dot(cublasHandle_t h, int n, const double* x, const double* y, double* r) {
