@@ -2,7 +2,10 @@
 
 #include <chrono>             // std::chrono
 #include <cmath>              // std::log, std::sqrt, std::hypot
+#include <atomic>             // std::atomic
 #include <complex>            // std::complex
+#include <exception>          // std::exception_ptr
+#include <thread>             // std::thread
 #include <cstdio>             // std::fprintf
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
@@ -56,9 +59,16 @@ TrainConfig adam_config(const std::vector<Phase>& schedule, long lbfgs_iters, lo
   TrainConfig cfg;
   cfg.schedule = schedule;
   cfg.history_every = history_every;
-  cfg.log_every = 0;
+  cfg.log_every = 5000;
   cfg.lbfgs.max_iter = lbfgs_iters;
   return cfg;
+}
+
+// A progress line for long trainings (every 5000 iterations, see adam_config).
+ProgressFn progress_line(const std::string& label) {
+  return [label](long it, long total, double loss) {
+    if (it % 5000 == 0) std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e\n", label.c_str(), it, total, loss);
+  };
 }
 
 // Mean and sample standard deviation.
@@ -233,7 +243,7 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   long total = 0;
   for (const auto& p : schedule) total += p.iterations;
   std::fprintf(stderr, "  fig1: %ld Adam steps on poisson-sines (4x60, Nc = 512)\n", total);
-  const TrainResult res = train_adam(be, net, spec, pts, cfg, nullptr);
+  const TrainResult res = train_adam(be, net, spec, pts, cfg, progress_line("fig1"));
   std::ostringstream hist;
   hist << "iteration,loss,max_error\n";
   for (const auto& h : res.history) hist << h.iteration << ',' << fmt(h.loss) << ',' << fmt(h.max_error) << '\n';
@@ -286,18 +296,44 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     std::vector<std::vector<double>> us;
     std::ostringstream tcsv;
     tcsv << "trial,final_loss,max_error,adam_iterations,lbfgs_iterations,lbfgs_stop\n";
-    for (int t = 0; t < trials; ++t) {
+    // Trials are independent seeds. With --concurrent-trials K on the CUDA backend, K host threads each drive
+    // their own backend (stream and handles) so that the trials' kernels overlap on the device.
+    std::vector<TrainResult> results(trials);
+    us.assign(trials, std::vector<double>(x.size()));
+    auto run_trial = [&](Backend& b, int t) {
       Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
-      const TrainResult r =
-          train_adam(be, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000), nullptr);
-      std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
-      be.evaluate(net, x, u, du, d2u);
-      us.push_back(u);
-      tcsv << t << ',' << fmt(r.final_loss) << ',' << fmt(r.max_error) << ',' << r.adam_iterations << ','
-           << r.lbfgs.iterations << ",\"" << r.lbfgs.stop << "\"\n";
+      results[t] = train_adam(b, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000),
+                              progress_line(std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1)));
+      std::vector<double> du(x.size()), d2u(x.size());
+      b.evaluate(net, x, us[t], du, d2u);
       std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
-                   t + 1, trials, r.max_error, r.lbfgs.iterations, r.lbfgs.stop.c_str(), seconds_since(t0));
+                   t + 1, trials, results[t].max_error, results[t].lbfgs.iterations, results[t].lbfgs.stop.c_str(),
+                   seconds_since(t0));
+    };
+    const int workers = be.name() == "cuda" ? std::max(1, std::min(opt.concurrent_trials, trials)) : 1;
+    if (workers == 1) {
+      for (int t = 0; t < trials; ++t) run_trial(be, t);
+    } else {
+      std::vector<std::thread> pool;
+      std::atomic<int> next{0};
+      std::vector<std::exception_ptr> errors(workers);
+      for (int wkr = 0; wkr < workers; ++wkr)
+        pool.emplace_back([&, wkr] {
+          try {
+            auto own = make_cuda_backend(be.precision() == "fp32");
+            for (int t = next++; t < trials; t = next++) run_trial(*own, t);
+          } catch (...) {
+            errors[wkr] = std::current_exception();
+          }
+        });
+      for (auto& th : pool) th.join();
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
     }
+    for (int t = 0; t < trials; ++t)
+      tcsv << t << ',' << fmt(results[t].final_loss) << ',' << fmt(results[t].max_error) << ','
+           << results[t].adam_iterations << ',' << results[t].lbfgs.iterations << ",\"" << results[t].lbfgs.stop
+           << "\"\n";
     std::ostringstream pcsv;
     pcsv << "x,exact,mean_u,error,variance\n";
     double max_err = 0, mean_var = 0;
@@ -314,6 +350,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     json sched = json::array();
     for (const auto& p : (opt.quick ? c.quick : c.full)) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
     j[c.name] = {{"problem", c.problem},
+                 {"concurrent_trials", workers},
                  {"n", pts.size()},
                  {"schedule", sched},
                  {"max_error_of_mean", max_err},
@@ -337,6 +374,7 @@ void validate(const ReproduceOptions& opt) {
   if (std::find(known.begin(), known.end(), opt.what) == known.end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
+  if (opt.concurrent_trials < 1) throw UsageError("--concurrent-trials must be at least 1");
 }
 
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {

@@ -14,6 +14,7 @@ struct ReproduceOptions {
   bool quick = false;
   int trials = 0;  // fig4 trials (0: 10, quick 2)
   int seeds = 0;   // fig2 seeds (0: 5, quick 2)
+  int concurrent_trials = 1;  // fig4 trials trained at once on the CUDA backend (one host thread and stream each)
   std::string device, precision;
 };
 

@@ -391,6 +391,9 @@ int main(int argc, char** argv) {
   repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
   repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
+  repro->add_option("--concurrent-trials", rep.concurrent_trials,
+                    "fig4 trials trained at once on the GPU, each on its own stream (default 1)")
+      ->capture_default_str();
   repro->add_option("--out", rep_out, "output folder")->required();
   repro->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
   repro->add_option("--precision", rep.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
