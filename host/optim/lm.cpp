@@ -1,0 +1,151 @@
+#include "host/optim/lm.hpp"
+
+#include <cblas.h>    // cblas_dgemv
+#include <lapacke.h>  // LAPACKE_dpotrf, LAPACKE_dpotrs
+
+#include <algorithm>  // std::max
+#include <cmath>      // std::sqrt, std::isfinite, std::pow
+
+#include "host/errors.hpp"  // UsageError
+
+namespace pinntk {
+
+double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
+  const int n = pts.size();
+  std::vector<double> u(n), du(n), d2u(n);
+  be.evaluate(net, pts.x, u, du, d2u);
+  double l = 0.0;
+  for (int k = 0; k < n; ++k) {
+    const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
+    l += 0.5 * pts.w[k] * r * r;
+  }
+  return l;
+}
+
+GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form)
+    : be_(be), n_(pts.size()), p_(net.n_params()) {
+  if (form != "auto" && form != "sample" && form != "parameter")
+    throw UsageError("--lm-form: unknown form '" + form + "' (known: auto, sample, parameter)");
+  sample_ = form == "sample" || (form == "auto" && n_ <= p_);
+  rh_.resize(n_);
+  Jh_.resize(static_cast<size_t>(n_) * p_);
+  be.residuals_jacobian(net, pts, rh_, Jh_);
+  for (int k = 0; k < n_; ++k) {
+    const double s = std::sqrt(pts.w[k]);
+    rh_[k] *= s;
+    for (int q = 0; q < p_; ++q) Jh_[static_cast<size_t>(k) * p_ + q] *= s;
+    loss_ += 0.5 * rh_[k] * rh_[k];
+  }
+  if (sample_) {
+    G_.resize(static_cast<size_t>(n_) * n_);
+    be.gram_rows(Jh_, n_, p_, G_);  // the NTK K_s = Jh Jh^T
+  } else {
+    G_.resize(static_cast<size_t>(p_) * p_);
+    be.gram_cols(Jh_, n_, p_, G_);
+    g_.resize(p_);
+    cblas_dgemv(CblasRowMajor, CblasTrans, n_, p_, 1.0, Jh_.data(), p_, rh_.data(), 1, 0.0, g_.data(), 1);
+  }
+}
+
+double GaussNewtonSystem::max_diagonal() const {
+  const int m = sample_ ? n_ : p_;
+  double d = 0.0;
+  for (int i = 0; i < m; ++i) d = std::max(d, G_[static_cast<size_t>(i) * m + i]);
+  return d;
+}
+
+bool GaussNewtonSystem::solve(double mu, std::vector<double>& delta) const {
+  const int m = sample_ ? n_ : p_;
+  std::vector<double> A = G_;
+  for (int i = 0; i < m; ++i) A[static_cast<size_t>(i) * m + i] += mu;
+  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, A.data(), m) != 0) return false;
+  std::vector<double> b = sample_ ? rh_ : g_;
+  if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', m, 1, A.data(), m, b.data(), 1) != 0) return false;
+  delta.assign(p_, 0.0);
+  if (sample_) {
+    // delta = -Jh^T y with (Jh Jh^T + mu I) y = rh.
+    cblas_dgemv(CblasRowMajor, CblasTrans, n_, p_, -1.0, Jh_.data(), p_, b.data(), 1, 0.0, delta.data(), 1);
+  } else {
+    for (int q = 0; q < p_; ++q) delta[q] = -b[q];
+  }
+  for (double v : delta)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+double GaussNewtonSystem::predicted_reduction(const std::vector<double>& delta) const {
+  std::vector<double> v = rh_;  // rh + Jh delta
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, n_, p_, 1.0, Jh_.data(), p_, delta.data(), 1, 1.0, v.data(), 1);
+  double m = 0.0;
+  for (double x : v) m += 0.5 * x * x;
+  return loss_ - m;
+}
+
+double GaussNewtonSystem::condition_number() const {
+  const int m = sample_ ? n_ : p_;
+  std::vector<double> A = G_, e(m);
+  be_.symmetric_eigenvalues(A, m, e);
+  // The smallest eigenvalue above the rounding level m eps lambda_max: the part of the spectrum fp64 resolves.
+  const double floor = m * 2.220446049250313e-16 * e.front();
+  double lmin = e.front();
+  for (double v : e)
+    if (v > floor) lmin = std::min(lmin, v);
+  return e.front() / lmin;
+}
+
+LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
+                     const std::function<void(const LmRow&, const Mlp&)>& on_iterate) {
+  LmResult res;
+  auto sys = std::make_unique<GaussNewtonSystem>(be, net, pts, cfg.form);
+  res.form = sys->sample_form() ? "sample" : "parameter";
+  const double scale = std::max(sys->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
+  double mu = cfg.mu0 * scale, nu = 2.0;
+  res.loss = sys->loss();
+  res.stop = "reached the limit of " + std::to_string(cfg.max_iter) + " iterations";
+  std::vector<double> delta;
+  Mlp trial = net;
+  for (long it = 1; it <= cfg.max_iter; ++it) {
+    res.iterations = it;
+    LmRow row{it, res.loss, mu, NAN, false, NAN};
+    if (!sys->solve(mu, delta)) {
+      ++res.cholesky_failures;
+      ++res.rejected;
+      mu *= nu;
+      nu *= 2.0;
+    } else {
+      for (size_t q = 0; q < delta.size(); ++q) trial.theta[q] = net.theta[q] + delta[q];
+      const double new_loss = loss_of(be, trial, pts);
+      const double pred = sys->predicted_reduction(delta);
+      row.rho = pred > 0.0 ? (res.loss - new_loss) / pred : -1.0;
+      if (std::isfinite(new_loss) && row.rho > 0.0) {
+        net.theta = trial.theta;
+        res.loss = new_loss;
+        ++res.accepted;
+        row.accepted = true;
+        mu *= std::max(1.0 / 3.0, 1.0 - std::pow(2.0 * row.rho - 1.0, 3));
+        nu = 2.0;
+        sys = std::make_unique<GaussNewtonSystem>(be, net, pts, cfg.form);
+      } else {
+        ++res.rejected;
+        mu *= nu;
+        nu *= 2.0;
+      }
+    }
+    row.loss = res.loss;
+    if (cfg.cond_every > 0 && it % cfg.cond_every == 0) row.cond = sys->condition_number();
+    res.rows.push_back(row);
+    if (on_iterate) on_iterate(row, net);
+    if (res.loss <= cfg.loss_tol) {
+      res.stop = "loss below the tolerance " + std::to_string(cfg.loss_tol);
+      break;
+    }
+    if (mu > cfg.mu_max * scale || mu < cfg.mu_min * scale) {
+      res.stop = "damping left its bounds (mu / max diag = " + std::to_string(mu / scale) + ")";
+      break;
+    }
+  }
+  res.mu = mu;
+  return res;
+}
+
+}  // namespace pinntk

@@ -1,0 +1,70 @@
+// Levenberg-Marquardt in function space: the damped Gauss-Newton step that inverts the NTK's spectrum instead of
+// crawling along its small eigenvalues. With rh = D^1/2 r and Jh = D^1/2 J (D the loss weights, L = 1/2 |rh|^2):
+//   sample space (N <= P):    delta = -Jh^T (Jh Jh^T + mu I)^-1 rh     (Jh Jh^T is the NTK K_s)
+//   parameter space (N > P):  (Jh^T Jh + mu I) delta = -Jh^T rh
+// both by Cholesky (LAPACKE dpotrf/dpotrs). The damping follows Nielsen's gain-ratio rule; a failed Cholesky raises
+// mu instead of stopping.
+#pragma once
+
+#include <functional>  // std::function
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+#include "host/backend.hpp"  // Backend
+
+namespace pinntk {
+
+struct LmConfig {
+  long max_iter = 0;
+  double mu0 = 1e-3;          // initial damping, relative to the largest diagonal entry of the Gram
+  double loss_tol = 0.0;      // stop when the loss falls below it
+  double mu_max = 1e20;       // stop when the relative damping leaves [mu_min, mu_max]
+  double mu_min = 1e-20;
+  std::string form = "auto";  // "auto", "sample" or "parameter"
+  long cond_every = 0;        // the NTK condition number every this many iterations (0: never)
+};
+
+struct LmRow {
+  long iteration;
+  double loss, mu, rho;  // mu absolute; rho the gain ratio of the step tried at this iteration
+  bool accepted;
+  double cond;  // lambda_max / lambda_min of the Gram when computed, else NaN
+};
+
+struct LmResult {
+  long iterations = 0, accepted = 0, rejected = 0, cholesky_failures = 0;
+  double loss = 0.0, mu = 0.0;
+  std::string form, stop;
+  std::vector<LmRow> rows;
+};
+
+// One Levenberg-Marquardt step's linear algebra at fixed parameters (built once per accepted point).
+class GaussNewtonSystem {
+ public:
+  GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form);
+  double loss() const { return loss_; }
+  bool sample_form() const { return sample_; }
+  double max_diagonal() const;
+  // delta for damping mu; false when the Cholesky factorization fails (mu too small for the rounding).
+  bool solve(double mu, std::vector<double>& delta) const;
+  // L - 1/2 |rh + Jh delta|^2: the reduction the Gauss-Newton model predicts.
+  double predicted_reduction(const std::vector<double>& delta) const;
+  // lambda_max over the smallest eigenvalue of the Gram above the rounding level (the NTK's resolved spectrum).
+  double condition_number() const;
+
+ private:
+  Backend& be_;
+  int n_, p_;
+  bool sample_;
+  double loss_ = 0.0;
+  std::vector<double> Jh_, rh_, G_, g_;  // g = Jh^T rh (parameter form)
+};
+
+// The loss 1/2 sum w r^2 of net (a forward pass only).
+double loss_of(Backend& be, const Mlp& net, const PointSet& pts);
+
+// Runs LM from net (replaced by the last accepted iterate). on_iterate sees each iteration's row.
+LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
+                     const std::function<void(const LmRow&, const Mlp&)>& on_iterate = nullptr);
+
+}  // namespace pinntk

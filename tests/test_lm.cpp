@@ -1,0 +1,134 @@
+// Levenberg-Marquardt: exact on linear least squares as mu -> 0, both solve forms agree, monotone on a PINN.
+#include <gtest/gtest.h>
+#include <lapacke.h>  // LAPACKE_dgels
+
+#include <cmath>  // std::sqrt
+
+#include "host/optim/lm.hpp"  // GaussNewtonSystem, minimize_lm
+
+namespace pinntk {
+namespace {
+
+// A backend whose "residuals" are linear in theta, r = A theta - b: Gauss-Newton is exact for it.
+class LinearBackend final : public Backend {
+ public:
+  LinearBackend(int n, int p) : n_(n), p_(p), A_(static_cast<size_t>(n) * p), b_(n), cpu_(make_cpu_backend(0)) {
+    for (int i = 0; i < n * p; ++i) A_[i] = std::sin(1.3 * i) + 0.2 * std::cos(0.7 * i * i);
+    for (int i = 0; i < n; ++i) b_[i] = std::cos(0.9 * i);
+  }
+  std::string name() const override { return "linear"; }
+  void evaluate(const Mlp&, span<const double>, span<double>, span<double>, span<double>) override {}
+  void residuals_jacobian(const Mlp& net, const PointSet&, span<double> r, span<double> J) override {
+    std::copy(A_.begin(), A_.end(), J.begin());
+    for (int i = 0; i < n_; ++i) {
+      r[i] = -b_[i];
+      for (int q = 0; q < p_; ++q) r[i] += A_[static_cast<size_t>(i) * p_ + q] * net.theta[q];
+    }
+  }
+  double loss_gradient(const Mlp&, const PointSet&, span<double>, span<double>) override { return 0.0; }
+  void gram_rows(span<const double> A, int n, int k, span<double> G) override { cpu_->gram_rows(A, n, k, G); }
+  void gram_cols(span<const double> A, int n, int k, span<double> G) override { cpu_->gram_cols(A, n, k, G); }
+  void symmetric_eigenvalues(span<double> A, int n, span<double> e) override { cpu_->symmetric_eigenvalues(A, n, e); }
+  int n_, p_;
+  std::vector<double> A_, b_;
+  std::unique_ptr<Backend> cpu_;
+};
+
+PointSet unit_rows(int n) {
+  PointSet p;
+  p.nc = n;
+  p.x.assign(n, 0.0);
+  p.alpha = p.beta = p.gamma = p.f = p.x;
+  p.w.assign(n, 1.0);
+  return p;
+}
+
+// Parameters for the linear backend: only the size of theta matters, and it must match the shape's count.
+Mlp params(int hidden) {
+  Mlp net;
+  net.layers = {1, hidden, 1};
+  net.theta.assign(net.n_params(), 0.1);
+  return net;
+}
+
+TEST(Lm, OverdeterminedLinearLeastSquaresIsSolvedExactly) {
+  Mlp net = params(2);
+  const int n = 30, p = net.n_params();  // N > P = 7: the parameter form
+  LinearBackend be(n, p);
+  GaussNewtonSystem sys(be, net, unit_rows(n), "auto");
+  EXPECT_FALSE(sys.sample_form());
+  std::vector<double> delta;
+  ASSERT_TRUE(sys.solve(1e-13 * sys.max_diagonal(), delta));
+  // Reference: argmin |A x - b| by LAPACK's QR least squares.
+  std::vector<double> A = be.A_, b = be.b_;
+  ASSERT_EQ(LAPACKE_dgels(LAPACK_ROW_MAJOR, 'N', n, p, 1, A.data(), p, b.data(), 1), 0);
+  for (int q = 0; q < p; ++q) EXPECT_NEAR(net.theta[q] + delta[q], b[q], 1e-9 * (1 + std::fabs(b[q])));
+}
+
+TEST(Lm, UnderdeterminedLinearStepIsTheMinimumNormSolution) {
+  Mlp net = params(6);
+  const int n = 6, p = net.n_params();  // N < P = 19: the sample form, delta = -A^T (A A^T)^-1 r
+  LinearBackend be(n, p);
+  GaussNewtonSystem sys(be, net, unit_rows(n), "auto");
+  EXPECT_TRUE(sys.sample_form());
+  std::vector<double> delta;
+  ASSERT_TRUE(sys.solve(1e-14 * sys.max_diagonal(), delta));
+  std::vector<double> A = be.A_, rhs(p, 0.0);
+  for (int i = 0; i < n; ++i) {  // rhs = b - A theta, then the minimum-norm solution of A delta = rhs
+    rhs[i] = be.b_[i];
+    for (int q = 0; q < p; ++q) rhs[i] -= be.A_[static_cast<size_t>(i) * p + q] * net.theta[q];
+  }
+  ASSERT_EQ(LAPACKE_dgels(LAPACK_ROW_MAJOR, 'N', n, p, 1, A.data(), p, rhs.data(), 1), 0);
+  for (int q = 0; q < p; ++q) EXPECT_NEAR(delta[q], rhs[q], 1e-8 * (1 + std::fabs(rhs[q])));
+}
+
+TEST(Lm, SampleAndParameterFormsGiveTheSameStep) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.eps = 1.0 / 8;
+  spec.nc = 40;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp({1, 6, 5, 1}, "glorot-normal", 1);  // P = 53 > N = 42 and both forms are possible
+  auto be = make_cpu_backend(0);
+  GaussNewtonSystem s(*be, net, pts, "sample"), q(*be, net, pts, "parameter");
+  EXPECT_NEAR(s.loss(), q.loss(), 1e-14 * s.loss());
+  for (double rel : {1e-6, 1e-3, 1.0}) {
+    std::vector<double> ds, dq;
+    ASSERT_TRUE(s.solve(rel * s.max_diagonal(), ds));
+    ASSERT_TRUE(q.solve(rel * s.max_diagonal(), dq));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < ds.size(); ++i) {
+      num += (ds[i] - dq[i]) * (ds[i] - dq[i]);
+      den += dq[i] * dq[i];
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-8) << "mu/max diag = " << rel;
+  }
+}
+
+TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
+  ProblemSpec spec = problem_preset("poisson-twoscale");
+  spec.eps = 1.0 / 4;
+  spec.nc = 64;
+  const PointSet pts = build_points(spec);
+  Mlp net = init_mlp({1, 10, 10, 1}, "glorot-normal", 3);
+  auto be = make_cpu_backend(0);
+  const double start = loss_of(*be, net, pts);
+  LmConfig cfg;
+  cfg.max_iter = 60;
+  cfg.cond_every = 20;
+  const LmResult r = minimize_lm(*be, net, pts, cfg);
+  EXPECT_GT(r.accepted, 10);
+  double last = start;
+  for (const auto& row : r.rows) {
+    EXPECT_LE(row.loss, last);
+    if (row.accepted) {
+      EXPECT_LT(row.loss, last);
+    }
+    last = row.loss;
+  }
+  EXPECT_LT(r.loss, 0.5 * start);  // a hard start: Glorot init is far from the solution
+  EXPECT_NEAR(loss_of(*be, net, pts), r.loss, 1e-12 * r.loss);
+  EXPECT_TRUE(std::isfinite(r.rows[19].cond));
+}
+
+}  // namespace
+}  // namespace pinntk
