@@ -62,6 +62,24 @@ class HostTrainSession final : public TrainSession {
 
 }  // namespace
 
+HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
+                       const std::string& optimizer, double lr) {
+  const int n = pts.size();
+  std::vector<double> u(n), du(n), d2u(n);
+  eval(pts.x, u, du, d2u);
+  double pde = 0.0, bnd = 0.0;
+  for (int k = 0; k < n; ++k) {
+    const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
+    (k < pts.nc ? pde : bnd) += 0.5 * pts.w[k] * r * r;
+  }
+  const std::vector<double> grid = linspace(spec.xa, spec.xb, 1000);
+  std::vector<double> ug(grid.size()), dug(grid.size()), d2ug(grid.size());
+  eval(grid, ug, dug, d2ug);
+  double err = 0.0;
+  for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
+  return {it, optimizer, lr, pde + bnd, pde, bnd, err};
+}
+
 std::string train_state_json(const TrainState& st, const std::string& settings_json) {
   nlohmann::json j;
   j["format"] = "pinntk-train-state-v1";
@@ -109,26 +127,17 @@ std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const Point
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<double> grid = linspace(spec.xa, spec.xb, 1000);
-  const int n = pts.size();
   std::unique_ptr<TrainSession> session = be.train_session(net, pts, cfg.adam);
   TrainResult res;
   long total = 0;
   for (const auto& ph : cfg.schedule) total += ph.iterations;
 
-  std::vector<double> u(n), du(n), d2u(n), ug(grid.size()), dug(grid.size()), d2ug(grid.size());
-  // A history row from the current network: its loss parts and its max-norm error on the grid.
   auto record = [&](long it, const char* optimizer, double lr) {
-    session->evaluate(pts.x, u, du, d2u);
-    double pde = 0.0, bnd = 0.0;
-    for (int k = 0; k < n; ++k) {
-      const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
-      (k < pts.nc ? pde : bnd) += 0.5 * pts.w[k] * r * r;
-    }
-    session->evaluate(grid, ug, dug, d2ug);
-    double err = 0.0;
-    for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
-    res.history.push_back({it, optimizer, lr, pde + bnd, pde, bnd, err});
+    res.history.push_back(history_row(
+        [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
+          session->evaluate(x, u, du, d2u);
+        },
+        spec, pts, it, optimizer, lr));
     if (cfg.on_record) cfg.on_record(it, *session);
   };
 

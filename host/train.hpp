@@ -55,6 +55,12 @@ double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
 
+// u, u', u'' of some network at the points x.
+using EvalFn = std::function<void(span<const double>, span<double>, span<double>, span<double>)>;
+// A history row of the network that eval evaluates: loss parts on pts, max-norm error on 1000 points.
+HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
+                       const std::string& optimizer, double lr);
+
 // Resume files: {"format":"pinntk-train-state-v1","settings":...,"iteration","adam_step","theta","m","v",
 // "history"}. `settings` identifies the run; loading checks it equals the current run's (a UsageError otherwise).
 std::string train_state_json(const TrainState& st, const std::string& settings_json);

@@ -104,6 +104,22 @@ TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
+TEST(Cli, LevenbergMarquardtWithContinuation) {
+  const fs::path out = kTmp / "lm_ok";
+  fs::remove_all(out);
+  const CliRun r = pinntk("train --problem darcy-twoscale --nc 48 --layers 1,8,8,1 --schedule 20@1e-3 --optimizer lm "
+                          "--eps-continuation 1/4,1/8 --lm-iters 6,8 --history-every 5 --device cpu --out " +
+                          out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
+  EXPECT_EQ(j["lm"]["stages"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["eps"].get<double>(), 0.125);
+  EXPECT_EQ(j["iterations"], 20 + 6 + 8);
+  EXPECT_EQ(count_lines(slurp(out / "lm_history.csv")), 1 + 6 + 8);
+  const std::string hist = slurp(out / "history.csv");
+  EXPECT_NE(hist.find(",lm,"), std::string::npos);
+}
+
 TEST(Cli, SameSeedSameNumbersAcrossThreadCounts) {
   const std::string common = "ntk --problem darcy-ntk --nc 40 --layers 1,20,1 --seed 5 --save-matrices --out ";
   ASSERT_EQ(pinntk(common + (kTmp / "t1").string() + " --threads 1").code, 0);
@@ -166,7 +182,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"unknown_flag", "ntk --frobnicate --out OUT"}, BadCase{"scaling", "ntk --ntk-scaling half --out OUT"},
         BadCase{"init", "ntk --init he --out OUT"}, BadCase{"eps_for_sines", "ntk --problem poisson-sines --eps 0.1 --out OUT"},
         BadCase{"domain", "ntk --domain 1,0 --out OUT"}, BadCase{"resume_missing", "train --resume --out OUT"},
-        BadCase{"reproduce_target", "reproduce fig9 --out OUT"}),
+        BadCase{"reproduce_target", "reproduce fig9 --out OUT"},
+        BadCase{"optimizer", "train --optimizer sgd --out OUT"},
+        BadCase{"lm_iters", "train --optimizer lm --eps-continuation 1/8,1/16 --lm-iters 1,2,3 --out OUT"},
+        BadCase{"continuation_without_lm", "train --eps-continuation 1/8 --out OUT"},
+        BadCase{"lm_with_lbfgs", "train --optimizer lm --lbfgs 10 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.

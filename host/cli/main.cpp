@@ -18,6 +18,7 @@
 #include "host/io/output_dir.hpp"  // OutputDir
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
+#include "host/optim/lm.hpp"       // train_lm
 #include "host/reproduce.hpp"      // reproduce
 #include "host/train.hpp"          // train_adam
 
@@ -216,11 +217,54 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
 };
 
+// Options of the Levenberg-Marquardt optimizer (issue: function-space LM).
+struct LmOptions {
+  std::string optimizer = "adam", iters = "500", continuation;
+  LmConfig cfg;
+};
+
+// Stages of eps continuation with their LM iteration counts.
+std::vector<LmStage> lm_stages(const LmOptions& lo, const ProblemSpec& spec) {
+  std::vector<double> eps;
+  if (!lo.continuation.empty()) {
+    if (!uses_eps(spec)) throw UsageError("--eps-continuation: problem " + spec.name + " has no eps");
+    std::stringstream in(lo.continuation);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      const double e = parse_real(item, "--eps-continuation");
+      if (!(e > 0)) throw UsageError("--eps-continuation: every eps must be positive");
+      eps.push_back(e);
+    }
+  } else {
+    eps.push_back(spec.eps);
+  }
+  std::vector<long> its;
+  std::stringstream in(lo.iters);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 0) throw UsageError("--lm-iters: '" + lo.iters + "' is not a list of counts");
+    its.push_back(v);
+  }
+  if (its.size() != 1 && its.size() != eps.size())
+    throw UsageError("--lm-iters: give one count, or one per --eps-continuation stage");
+  std::vector<LmStage> stages;
+  for (size_t i = 0; i < eps.size(); ++i) stages.push_back({eps[i], its.size() == 1 ? its[0] : its[i]});
+  return stages;
+}
+
 int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamConfig& adam, long log_every,
-              long history_every, const LbfgsConfig& lbfgs, long checkpoint_every, bool resume) {
+              long history_every, const LbfgsConfig& lbfgs, long checkpoint_every, bool resume, const LmOptions& lo) {
   TrainConfig cfg;
   cfg.schedule = parse_schedule(schedule);
-  if (cfg.schedule.empty() && lbfgs.max_iter == 0) throw UsageError("--schedule: no training phases given");
+  if (lo.optimizer != "adam" && lo.optimizer != "lm")
+    throw UsageError("--optimizer: unknown optimizer '" + lo.optimizer + "' (known: adam, lm)");
+  const bool use_lm = lo.optimizer == "lm";
+  if (cfg.schedule.empty() && lbfgs.max_iter == 0 && !use_lm) throw UsageError("--schedule: no training phases given");
+  if (use_lm && lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
+  if (use_lm && resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
+  if (!use_lm && !lo.continuation.empty()) throw UsageError("--eps-continuation needs --optimizer lm");
   if (lbfgs.max_iter < 0 || lbfgs.history < 1 || !(lbfgs.gtol >= 0) || !(lbfgs.ftol >= 0) || lbfgs.max_fun < 0)
     throw UsageError("--lbfgs must be >= 0, --lbfgs-history >= 1, --lbfgs-gtol, --lbfgs-ftol, --lbfgs-maxfun >= 0");
   cfg.lbfgs = lbfgs;
@@ -231,7 +275,16 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   cfg.history_every = history_every;
   cfg.log_every = log_every;
   if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
+  if (!(lo.cfg.mu0 > 0) || !(lo.cfg.loss_tol >= 0)) throw UsageError("--lm-mu0 must be positive, --lm-tol >= 0");
   Setup s = make_setup(o);
+  std::vector<LmStage> stages;
+  if (use_lm) {
+    stages = lm_stages(lo, s.spec);
+    if (s.spec.eps != stages.front().eps) {  // the Adam warm start and LM begin at the first stage's eps
+      s.spec.eps = stages.front().eps;
+      s.pts = build_points(s.spec);
+    }
+  }
   OutputDir out(o.out);
   // The settings that identify this run, for the resume file (read before the backend: a bad resume is one error).
   json settings = run_json(o, s);
@@ -261,7 +314,35 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
                s.net.n_params(), s.backend->name().c_str(),
                resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
   Progress progress(log_every);
-  const TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
+  TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
+  LmTrainResult lm;
+  std::ostringstream lmcsv;
+  if (use_lm) {
+    lmcsv.precision(17);
+    lmcsv << "stage,eps,iteration,loss,mu,rho,accepted,cond\n";
+    long total = res.iterations;
+    for (const auto& st : stages) total += st.iterations;
+    long it = res.iterations;
+    LmConfig lcfg = lo.cfg;
+    if (lcfg.cond_every == 0) lcfg.cond_every = history_every;
+    auto eval_of = [&](const Mlp& m) {
+      return [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
+        s.backend->evaluate(m, x, u, du, d2u);
+      };
+    };
+    lm = train_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, [&](size_t st, const LmRow& row, const Mlp& m) {
+      ++it;
+      lmcsv << st << ',' << s.spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
+            << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
+      if (it % history_every == 0) res.history.push_back(history_row(eval_of(m), s.spec, s.pts, it, "lm", row.mu));
+      progress(it, total, row.loss);
+    });
+    res.history.push_back(history_row(eval_of(s.net), s.spec, s.pts, it, "lm", lm.stages.back().mu));
+    res.iterations = it;
+    res.final_loss = res.history.back().loss;
+    res.max_error = res.history.back().max_error;
+    res.wall_time_s += lm.wall_time_s;
+  }
 
   std::ostringstream hist;
   hist.precision(17);
@@ -289,6 +370,19 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
     j["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history},     {"gtol", lbfgs.gtol},
                   {"ftol", lbfgs.ftol},         {"iterations", res.lbfgs.iterations}, {"evaluations", res.lbfgs.evaluations},
                   {"stop", res.lbfgs.stop},     {"final_loss", res.lbfgs.loss}};
+  if (use_lm) {
+    json st = json::array();
+    for (size_t i = 0; i < lm.stages.size(); ++i) {
+      const LmResult& r = lm.stages[i];
+      st.push_back({{"eps", stages[i].eps},         {"iterations", r.iterations},   {"accepted", r.accepted},
+                    {"rejected", r.rejected},       {"cholesky_failures", r.cholesky_failures},
+                    {"final_loss", r.loss},         {"final_mu", r.mu},             {"form", r.form},
+                    {"stop", r.stop}});
+    }
+    j["lm"] = {{"mu0_relative", lo.cfg.mu0}, {"loss_tol", lo.cfg.loss_tol}, {"stages", st},
+               {"wall_time_s", lm.wall_time_s}};
+    j["eps"] = s.spec.eps;  // the last stage's
+  }
   j["adam_iterations"] = res.adam_iterations;
   j["iterations"] = res.iterations;
   j["final_loss"] = res.final_loss;
@@ -296,6 +390,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   j["wall_time_s"] = res.wall_time_s;
   j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
   out.write("history.csv", hist.str());
+  if (use_lm) out.write("lm_history.csv", lmcsv.str());
   out.write("prediction.csv", pred.str());
   out.write("checkpoint.json", checkpoint_json(s.net));
   out.write("summary.json", j.dump(2) + "\n");
@@ -380,6 +475,20 @@ int main(int argc, char** argv) {
                     "save the training state to OUT.resume.json every N Adam steps (0: never)")
       ->capture_default_str();
   train->add_flag("--resume", resume, "continue from OUT.resume.json (same flags as the interrupted run)");
+  LmOptions lmo;
+  train->add_option("--optimizer", lmo.optimizer, "adam (then --lbfgs) | lm (Levenberg-Marquardt after --schedule)")
+      ->capture_default_str();
+  train->add_option("--lm-iters", lmo.iters, "LM iterations, or one count per --eps-continuation stage")
+      ->capture_default_str();
+  train->add_option("--lm-mu0", lmo.cfg.mu0, "initial damping relative to the Gram's largest diagonal")
+      ->capture_default_str();
+  train->add_option("--lm-tol", lmo.cfg.loss_tol, "stop LM when the loss falls below this")->capture_default_str();
+  train->add_option("--lm-form", lmo.cfg.form, "auto | sample (N x N, the NTK) | parameter (P x P)")
+      ->capture_default_str();
+  train->add_option("--lm-cond-every", lmo.cfg.cond_every,
+                    "NTK condition number every N LM iterations (0: every --history-every)")
+      ->capture_default_str();
+  train->add_option("--eps-continuation", lmo.continuation, "e.g. 1/8,1/16,1/32: LM stages, each from the last");
 
   ReproduceOptions rep;
   std::string rep_out;
@@ -412,7 +521,7 @@ int main(int argc, char** argv) {
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
     if (repro->parsed()) return cmd_reproduce(rep, rep_out, rep_threads);
-    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs, checkpoint_every, resume);
+    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs, checkpoint_every, resume, lmo);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());
     return 2;

@@ -4,6 +4,7 @@
 #include <lapacke.h>  // LAPACKE_dpotrf, LAPACKE_dpotrs
 
 #include <algorithm>  // std::max
+#include <chrono>     // std::chrono
 #include <cmath>      // std::sqrt, std::isfinite, std::pow
 
 #include "host/errors.hpp"  // UsageError
@@ -145,6 +146,30 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
     }
   }
   res.mu = mu;
+  return res;
+}
+
+}  // namespace pinntk
+
+namespace pinntk {
+
+LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
+                       const std::vector<LmStage>& stages,
+                       const std::function<void(size_t, const LmRow&, const Mlp&)>& on_row) {
+  const auto t0 = std::chrono::steady_clock::now();
+  LmTrainResult res;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    if (spec.eps != stages[s].eps) {
+      spec.eps = stages[s].eps;
+      pts = build_points(spec);
+    }
+    LmConfig c = cfg;
+    c.max_iter = stages[s].iterations;
+    res.stages.push_back(
+        minimize_lm(be, net, pts, c, [&](const LmRow& row, const Mlp& m) { if (on_row) on_row(s, row, m); }));
+    res.iterations += res.stages.back().iterations;
+  }
+  res.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }
 

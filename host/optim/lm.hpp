@@ -68,3 +68,25 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate = nullptr);
 
 }  // namespace pinntk
+
+namespace pinntk {
+
+// One stage of an LM run: the problem at this eps, trained for `iterations` LM iterations.
+struct LmStage {
+  double eps;
+  long iterations;
+};
+
+struct LmTrainResult {
+  std::vector<LmResult> stages;
+  long iterations = 0;
+  double wall_time_s = 0.0;
+};
+
+// LM over a sequence of eps (continuation, each stage warm-started from the last); spec and pts are the first
+// stage's on entry and the last stage's on return. on_row sees every iteration with its stage index.
+LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
+                       const std::vector<LmStage>& stages,
+                       const std::function<void(size_t, const LmRow&, const Mlp&)>& on_row);
+
+}  // namespace pinntk
