@@ -91,7 +91,7 @@ std::string train_state_json(const TrainState& st, const std::string& settings_j
   j["v"] = st.v;
   nlohmann::json h = nlohmann::json::array();
   for (const auto& r : st.history)
-    h.push_back({r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error});
+    h.push_back({r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error, r.time_s});
   j["history"] = h;
   return j.dump() + "\n";
 }
@@ -113,7 +113,7 @@ TrainState load_train_state(const std::string& path, const std::string& settings
     st.m = j["m"].get<std::vector<double>>();
     st.v = j["v"].get<std::vector<double>>();
     for (const auto& r : j["history"])
-      st.history.push_back({r[0].get<long>(), r[1].get<std::string>(), r[2], r[3], r[4], r[5], r[6]});
+      st.history.push_back({r[0].get<long>(), r[1].get<std::string>(), r[2], r[3], r[4], r[5], r[6], r[7]});
   } catch (const nlohmann::json::exception& e) {
     throw UsageError("--resume: " + path + " is damaged (" + e.what() + ")");
   }
@@ -138,6 +138,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
           session->evaluate(x, u, du, d2u);
         },
         spec, pts, it, optimizer, lr));
+    res.history.back().time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (cfg.on_record) cfg.on_record(it, *session);
   };
 

@@ -323,6 +323,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
     long total = res.iterations;
     for (const auto& st : stages) total += st.iterations;
     long it = res.iterations;
+    const auto lm_t0 = std::chrono::steady_clock::now();
     LmConfig lcfg = lo.cfg;
     if (lcfg.cond_every == 0) lcfg.cond_every = history_every;
     auto eval_of = [&](const Mlp& m) {
@@ -334,10 +335,14 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
       ++it;
       lmcsv << st << ',' << s.spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
             << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
-      if (it % history_every == 0) res.history.push_back(history_row(eval_of(m), s.spec, s.pts, it, "lm", row.mu));
+      if (it % history_every == 0) {
+        res.history.push_back(history_row(eval_of(m), s.spec, s.pts, it, "lm", row.mu));
+        res.history.back().time_s = res.wall_time_s + seconds_since(lm_t0);
+      }
       progress(it, total, row.loss);
     });
     res.history.push_back(history_row(eval_of(s.net), s.spec, s.pts, it, "lm", lm.stages.back().mu));
+    res.history.back().time_s = res.wall_time_s + seconds_since(lm_t0);
     res.iterations = it;
     res.final_loss = res.history.back().loss;
     res.max_error = res.history.back().max_error;
@@ -346,10 +351,10 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
 
   std::ostringstream hist;
   hist.precision(17);
-  hist << "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error\n";
+  hist << "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error,time_s\n";
   for (const auto& h : res.history)
     hist << h.iteration << ',' << h.optimizer << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ','
-         << h.loss_boundary << ',' << h.max_error << '\n';
+         << h.loss_boundary << ',' << h.max_error << ',' << h.time_s << '\n';
   std::ostringstream pred;
   pred.precision(17);
   pred << "x,u,exact,error\n";
