@@ -10,10 +10,11 @@
 namespace pinntk {
 
 struct ReproduceOptions {
-  std::string what;  // fig1, fig2, fig3, fig4 or all
+  std::string what;  // fig1, fig2, fig3, fig4, all (the paper) or lm (beyond it: Levenberg-Marquardt)
   bool quick = false;
   int trials = 0;  // fig4 trials (0: 10, quick 2)
   int seeds = 0;   // fig2 seeds (0: 5, quick 2)
+  bool lm_eps32_only = false;  // lm: skip the eps = 1/64 and 1/128 runs
   int concurrent_trials = 1;  // fig4 trials trained at once on the CUDA backend (one host thread and stream each)
   std::string device, precision;
 };

@@ -111,12 +111,33 @@ def fig4(d):
     fig.savefig(os.path.join(d, "fig4.png"), dpi=120)
 
 
+def lm(d):
+    """Max-norm error against wall time for every run of `pinntk reproduce lm`."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path in sorted(os.listdir(d)):
+        if not path.endswith("_history.csv"):
+            continue
+        rows = read_csv(os.path.join(d, path))
+        t = [float(r["time_s"]) for r in rows]
+        e = [float(r["max_error"]) for r in rows]
+        ax.semilogy(t, e, lw=1, label=path[: -len("_history.csv")])
+    for level, label in ((7.20e-2, "paper Poisson, Adam+L-BFGS"), (4.31e-1, "paper Darcy, Adam+L-BFGS")):
+        ax.axhline(level, ls=":", lw=0.8, color="gray")
+        ax.text(0, level, label, fontsize=7, va="bottom")
+    ax.set_xlabel("wall time (s)")
+    ax.set_ylabel("max-norm error")
+    ax.set_title("Levenberg-Marquardt on the Sec. 4.2 PINNs, eps = 1/32")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "lm.png"), dpi=120)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     drawn = []
-    for name, fn in (("fig1", fig1), ("fig2", fig2), ("fig3", fig3), ("fig4", fig4)):
+    for name, fn in (("fig1", fig1), ("fig2", fig2), ("fig3", fig3), ("fig4", fig4), ("lm", lm)):
         d = os.path.join(out, name)
         if os.path.isdir(d):
             fn(d)

@@ -47,4 +47,19 @@ TEST(Reproduce, QuickRunWritesSaneFigures) {
   }
 }
 
+TEST(Reproduce, QuickLevenbergMarquardtStudy) {
+  const fs::path out = fs::path(PINNTK_TEST_TMP) / "reproduce_lm_quick";
+  fs::remove_all(out);
+  const std::string cmd = std::string(PINNTK_BIN) + " reproduce lm --quick --device cpu --out " + out.string() +
+                          " > " + out.string() + ".log 2>&1";
+  ASSERT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0) << "see " << out.string() << ".log";
+  const auto j = load(out / "lm/summary.json");
+  for (const char* run : {"poisson_lm", "darcy_continuation"}) {
+    EXPECT_TRUE(std::isfinite(j[run]["max_error"].get<double>())) << run;
+    EXPECT_GT(j[run]["lm_iterations"].get<long>(), 0) << run;
+    EXPECT_TRUE(fs::exists(out / (std::string("lm/") + run + "_history.csv"))) << run;
+  }
+  EXPECT_TRUE(fs::exists(out / "lm/runs.csv"));
+}
+
 }  // namespace

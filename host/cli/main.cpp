@@ -317,36 +317,12 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
   LmTrainResult lm;
   std::ostringstream lmcsv;
+  lmcsv.precision(17);
   if (use_lm) {
-    lmcsv.precision(17);
-    lmcsv << "stage,eps,iteration,loss,mu,rho,accepted,cond\n";
-    long total = res.iterations;
-    for (const auto& st : stages) total += st.iterations;
-    long it = res.iterations;
-    const auto lm_t0 = std::chrono::steady_clock::now();
     LmConfig lcfg = lo.cfg;
     if (lcfg.cond_every == 0) lcfg.cond_every = history_every;
-    auto eval_of = [&](const Mlp& m) {
-      return [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
-        s.backend->evaluate(m, x, u, du, d2u);
-      };
-    };
-    lm = train_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, [&](size_t st, const LmRow& row, const Mlp& m) {
-      ++it;
-      lmcsv << st << ',' << s.spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
-            << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
-      if (it % history_every == 0) {
-        res.history.push_back(history_row(eval_of(m), s.spec, s.pts, it, "lm", row.mu));
-        res.history.back().time_s = res.wall_time_s + seconds_since(lm_t0);
-      }
-      progress(it, total, row.loss);
-    });
-    res.history.push_back(history_row(eval_of(s.net), s.spec, s.pts, it, "lm", lm.stages.back().mu));
-    res.history.back().time_s = res.wall_time_s + seconds_since(lm_t0);
-    res.iterations = it;
-    res.final_loss = res.history.back().loss;
-    res.max_error = res.history.back().max_error;
-    res.wall_time_s += lm.wall_time_s;
+    lm = continue_with_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, history_every, res, &lmcsv,
+                          std::ref(progress));
   }
 
   std::ostringstream hist;
@@ -501,7 +477,8 @@ int main(int argc, char** argv) {
   rep.device = "auto";
   rep.precision = "fp64";
   CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
-  repro->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all")->required();
+  repro->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm")->required();
+  repro->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
   repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
   repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");

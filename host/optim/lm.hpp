@@ -10,7 +10,10 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
+#include <ostream>  // std::ostream
+
 #include "host/backend.hpp"  // Backend
+#include "host/train.hpp"    // TrainResult, ProgressFn, history_row
 
 namespace pinntk {
 
@@ -88,5 +91,16 @@ struct LmTrainResult {
 LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
                        const std::vector<LmStage>& stages,
                        const std::function<void(size_t, const LmRow&, const Mlp&)>& on_row);
+
+}  // namespace pinntk
+
+namespace pinntk {
+
+// Continues an Adam run's result `res` with LM stages on net: history rows every history_every iterations
+// (optimizer "lm", lr = mu, time since the Adam start) and a line per iteration
+// "stage,eps,iteration,loss,mu,rho,accepted,cond" into lm_csv when not null (its header first).
+LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
+                               const std::vector<LmStage>& stages, long history_every, TrainResult& res,
+                               std::ostream* lm_csv, const ProgressFn& progress);
 
 }  // namespace pinntk
