@@ -29,15 +29,6 @@ __global__ void residuals_jacobian_kernel(MlpShape s, const double* theta, int n
 
 // ---- launchers ----
 
-int device_count() {  // NOLINT
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
-  }
-  return n;
-}
-
 void residuals_jacobian(const std::vector<int>& layers, const std::vector<double>& theta, const Rows& rows,
                         std::vector<double>& r, std::vector<double>& J) {
   const int n = static_cast<int>(rows.x.size());

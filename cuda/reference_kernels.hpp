@@ -6,9 +6,6 @@
 
 namespace pinntk::cuda_ref {
 
-// Number of CUDA devices that answer; 0 without a driver or device (never throws).
-int device_count();
-
 // The rows of a residual problem, as host arrays of equal length N.
 struct Rows {
   std::vector<double> x, alpha, beta, gamma, f;

@@ -11,14 +11,6 @@
 
 namespace pinntk {
 
-double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std::vector<double>& x) {
-  std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
-  be.evaluate(net, x, u, du, d2u);
-  double e = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) e = std::max(e, std::fabs(u[i] - exact_solution(spec, x[i]).v));
-  return e;
-}
-
 namespace {
 
 // The host Adam session of every backend that has no device-resident one.

@@ -50,9 +50,6 @@ struct TrainResult {
   double final_loss = 0.0, max_error = 0.0, wall_time_s = 0.0;
 };
 
-// Max-norm error of the network against the exact solution at the given points.
-double max_error(Backend& be, const Mlp& net, const ProblemSpec& spec, const std::vector<double>& x);
-
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
 
