@@ -110,6 +110,13 @@ DeviceBuffer<Real> up(const std::vector<double>& v) {
   return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
 }
 
+// The rows of darcy-twoscale (eps = 1/32) with nc collocation points: the benchmarks' problem.
+PointSet darcy_points(int nc) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.nc = nc;
+  return build_points(spec);
+}
+
 // A network and a problem's rows on the device.
 template <class Real>
 struct DeviceCase {
@@ -223,9 +230,7 @@ json tile_sweep(bool quick) {
   const Mlp net = init_mlp(layers, "glorot-normal", 1);
   const NetDesc nd = make_net_desc(layers);
   for (int nc : {65536, 1024}) {
-    ProblemSpec spec = problem_preset("darcy-twoscale");
-    spec.nc = nc;
-    const PointSet pts = build_points(spec);
+    const PointSet pts = darcy_points(nc);
     const int n = pts.size(), P = nd.P;
     const DeviceCase<double> dc(net, pts);
     const double* th = dc.th.data();
@@ -257,10 +262,8 @@ json tile_sweep(bool quick) {
     const bool staged = variant != 1, fast = variant != 2;
     set_weight_staging(staged);
     set_fast_paths(fast);
-    ProblemSpec spec = problem_preset("darcy-twoscale");
     for (int nc : {65536, 1024}) {
-      spec.nc = nc;
-      const PointSet pts = build_points(spec);
+      const PointSet pts = darcy_points(nc);
       const int n = pts.size(), P = nd.P;
       const DeviceCase<double> dc(net, pts);
       const double* th = dc.th.data();
@@ -291,9 +294,7 @@ void profile_launches() {
   const Mlp net = init_mlp(layers, "glorot-normal", 1);
   const NetDesc nd = make_net_desc(layers);
   for (int nc : {65536, 1024}) {
-    ProblemSpec spec = problem_preset("darcy-twoscale");
-    spec.nc = nc;
-    const PointSet pts = build_points(spec);
+    const PointSet pts = darcy_points(nc);
     const int n = pts.size();
     const DeviceCase<double> dc(net, pts);
     const double* th = dc.th.data();

@@ -14,6 +14,7 @@
 #include "host/io/npy.hpp"  // npy_bytes
 #include "host/ntk.hpp"       // analyze_ntk
 #include "host/optim/lm.hpp"  // continue_with_lm
+#include "host/timing.hpp"  // seconds_since
 #include "host/train.hpp"   // train_adam
 
 using nlohmann::json;
@@ -46,8 +47,6 @@ Slope loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string fmt(double v) {
   std::ostringstream s;

@@ -8,6 +8,7 @@
 #include <sstream>    // std::stringstream
 
 #include "host/errors.hpp"  // UsageError
+#include "host/timing.hpp"  // seconds_since
 
 namespace pinntk {
 
@@ -130,7 +131,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
           session->evaluate(x, u, du, d2u);
         },
         spec, pts, it, optimizer, lr));
-    res.history.back().time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    res.history.back().time_s = seconds_since(t0);
     if (cfg.on_record) cfg.on_record(it, *session);
   };
 
@@ -199,7 +200,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   res.iterations = it;
   res.final_loss = res.history.back().loss;
   res.max_error = res.history.back().max_error;
-  res.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.wall_time_s = seconds_since(t0);
   return res;
 }
 

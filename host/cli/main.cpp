@@ -20,6 +20,7 @@
 #include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
 #include "host/optim/lm.hpp"       // train_lm
 #include "host/reproduce.hpp"      // reproduce
+#include "host/timing.hpp"         // seconds_since
 #include "host/train.hpp"          // train_adam
 
 #ifndef PINNTK_VERSION
@@ -135,10 +136,6 @@ json run_json(const CommonOptions& o, const Setup& s) {
 }
 
 json top3(const std::vector<double>& e) { return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size())); }
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_matrices) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 #include <cmath>      // std::sqrt, std::isfinite, std::pow
 
 #include "host/errors.hpp"  // UsageError
+#include "host/timing.hpp"  // seconds_since
 
 namespace pinntk {
 
@@ -169,7 +170,7 @@ LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, 
         minimize_lm(be, net, pts, c, [&](const LmRow& row, const Mlp& m) { if (on_row) on_row(s, row, m); }));
     res.iterations += res.stages.back().iterations;
   }
-  res.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.wall_time_s = seconds_since(t0);
   return res;
 }
 
@@ -181,7 +182,7 @@ LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSe
                                const std::vector<LmStage>& stages, long history_every, TrainResult& res,
                                std::ostream* lm_csv, const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return res.wall_time_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto elapsed = [&] { return res.wall_time_s + seconds_since(t0); };
   long total = res.iterations, it = res.iterations;
   for (const auto& st : stages) total += st.iterations;
   auto eval_of = [&be](const Mlp& m) {
