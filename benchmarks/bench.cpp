@@ -1,7 +1,7 @@
 // pinntk-bench: times the CUDA kernels and library calls with CUDA events (warm-up, then the median of many runs)
 // and prints achieved GB/s and GFLOP/s next to the two floors of DESIGN.md section 6: the fewest bytes over the
 // measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
-// step. Writes every number to --json.
+// step and a Levenberg-Marquardt iteration on both backends. Writes every number to --json.
 //
 //   pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]
 // --profile launches only the main kernels once each (4x40: the Jacobian at 65536 points, one Adam step at 1024),
@@ -322,6 +322,34 @@ json bench_cpu_step(bool quick) {
   return {{"problem", "darcy-twoscale"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"n", pts.size()}, {"adam_step_us", us}};
 }
 
+// One Levenberg-Marquardt iteration (issue goal: under 2 ms for 4x40, Nc = 1024, fp64 on a GPU): a rejected one
+// is a damped Cholesky solve plus the trial loss (try_step); an accepted one adds the relinearization at the new
+// point (Jacobian, Gram, accept). A large damping keeps the repeated accepted steps small.
+json bench_lm(Backend& be, int nc, bool quick) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.nc = nc;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1);
+  auto s = be.lm_session(net, pts, pts.size() <= static_cast<int>(net.n_params()));
+  const double mu = s->max_diagonal();
+  std::vector<double> theta(net.theta.size());
+  double l = 0, p = 0;
+  const bool cpu = be.name() == "cpu";
+  const int reps = cpu ? (quick ? 2 : 3) : (quick ? 5 : 30);
+  const double rejected = median_host_us([&] { s->try_step(mu, l, p); }, 1, reps);
+  const double accepted = median_host_us([&] {
+    s->try_step(mu, l, p);
+    s->accept(theta);
+  }, 1, reps);
+  std::printf("lm iteration: %s %s darcy-twoscale 4x40 N=%d (%s form): rejected %.3f ms, accepted %.3f ms\n",
+              be.name().c_str(), be.precision().c_str(), pts.size(), s->sample_form() ? "sample" : "parameter",
+              rejected * 1e-3, accepted * 1e-3);
+  std::fflush(stdout);
+  return {{"backend", be.name()}, {"precision", be.precision()}, {"n", pts.size()},
+          {"form", s->sample_form() ? "sample" : "parameter"}, {"rejected_ms", rejected * 1e-3},
+          {"accepted_ms", accepted * 1e-3}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -349,6 +377,8 @@ int main(int argc, char** argv) {
     }
     json out;
     out["cpu"] = bench_cpu_step(quick);
+    out["lm"] = json::array();
+    out["lm"].push_back(bench_lm(*make_cpu_backend(0), 1024, quick));
     if (!cpu_only) {
       if (cuda_device_count() == 0) {
         std::fprintf(stderr, "pinntk-bench: no CUDA device answers; only the CPU step was timed\n");
@@ -365,6 +395,10 @@ int main(int argc, char** argv) {
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 16384},
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 65536},
                                          {"darcy-ntk", {1, 50, 1}, 256}};
+        for (const bool single : {false, true}) {
+          auto gpu = make_cuda_backend(single);
+          for (const int nc : {1024, 4096}) out["lm"].push_back(bench_lm(*gpu, nc, quick));
+        }
         out["tile_sweep"] = tile_sweep(quick);
         out["cases"] = json::array();
         for (const auto& cs : cases) {

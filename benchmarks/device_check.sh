@@ -57,6 +57,20 @@ row "pinntk ntk cuda vs cpu (||K_uu||_F)" "$(python3 -c "
 import json; a=json.load(open('$CK/ntk_cuda/summary.json'))['ntk']; b=json.load(open('$CK/ntk_cpu/summary.json'))['ntk']
 print('%.17g %.17g rel %.1e' % (a['frobenius_Kuu'], b['frobenius_Kuu'], abs(a['frobenius_Kuu']/b['frobenius_Kuu']-1)))" 2>&1)"
 
+# Levenberg-Marquardt on the device (cuSOLVER potrf/potrs): a short run through the CLI, timed.
+LMT0=$(date +%s.%N)
+$BUILD/pinntk train --problem darcy-twoscale --eps 1/32 --optimizer lm --lm-iters 200 --schedule 1@1e-300 --device cuda \
+  --out "$CK/lm" >> "$OUT/cli.log" 2>&1
+row "pinntk train --optimizer lm (200 it)" "rc=$? $(python3 -c "
+import json; s=json.load(open('$CK/lm/summary.json')); print('loss %.3e max error %.3e' % (s['final_loss'], s['max_error']))" 2>&1) \
+$(python3 -c "print('%.1f s' % ($(date +%s.%N) - $LMT0))")"
+# The whole LM study (Poisson and Darcy at eps = 1/32, Darcy at 1/64 and 1/128) when asked: minutes of device time.
+if [ "${PINNTK_DEVICE_LM:-0}" = "1" ]; then
+  timeout "${PINNTK_DEVICE_LM_TIMEOUT:-240}" $BUILD/pinntk reproduce lm --device cuda --out "$OUT/repro_lm" \
+    > "$OUT/repro_lm.log" 2>&1
+  row "pinntk reproduce lm (cuda)" "rc=$? (repro_lm/lm/runs.csv)"
+fi
+
 if [ -x $BUILD/benchmarks/pinntk-bench ]; then
   timeout 240 $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
   row "pinntk-bench" "rc=$? (bench.txt)"
@@ -83,7 +97,9 @@ fi
 
 echo
 echo "==== device check ($(date -u +%F) $(( $(date +%s) - t0 )) s) ===="
-[ -f "$OUT/bench.txt" ] && tail -40 "$OUT/bench.txt"
+[ -f "$OUT/bench.txt" ] && tail -40 "$OUT/bench.txt" | grep -v '^lm iteration'
+[ -f "$OUT/bench.txt" ] && grep '^lm iteration' "$OUT/bench.txt"
+[ -f "$OUT/repro_lm/lm/runs.csv" ] && cat "$OUT/repro_lm/lm/runs.csv"
 [ -f "$OUT/profile.txt" ] && tail -30 "$OUT/profile.txt"
 for f in "$OUT"/peer_*.txt; do [ -f "$f" ] && tail -8 "$f"; done
 printf '%s\n' "${TABLE[@]}"

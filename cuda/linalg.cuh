@@ -1,5 +1,5 @@
 // cuBLAS and cuSOLVER: checked calls, handles, and the fp64/fp32 overloads the backend needs (syrk, nrm2, dot,
-// syevd). Every call goes through PINNTK_CUBLAS_CHECK or PINNTK_CUSOLVER_CHECK; syevd also checks devInfo.
+// syevd, and for Levenberg-Marquardt gemv, iamax, axpy, potrf, potrs). Every call goes through PINNTK_CUBLAS_CHECK or PINNTK_CUSOLVER_CHECK; syevd also checks devInfo.
 #pragma once
 
 #include <cublas_v2.h>   // cublasDsyrk, cublasSsyrk, ...
@@ -74,6 +74,49 @@ inline cusolverStatus_t syevd(cusolverDnHandle_t h, int n, double* A, double* W,
 }
 inline cusolverStatus_t syevd(cusolverDnHandle_t h, int n, float* A, float* W, float* work, int lwork, int* info) {
   return cusolverDnSsyevd(h, CUSOLVER_EIG_MODE_NOVECTOR, CUBLAS_FILL_MODE_LOWER, n, A, n, W, work, lwork, info);
+}
+
+// y = alpha op(A) x + beta y, column-major A (m x n).
+inline cublasStatus_t gemv(cublasHandle_t h, cublasOperation_t op, int m, int n, double alpha, const double* A,
+                           int lda, const double* x, double beta, double* y) {
+  return cublasDgemv(h, op, m, n, &alpha, A, lda, x, 1, &beta, y, 1);
+}
+inline cublasStatus_t gemv(cublasHandle_t h, cublasOperation_t op, int m, int n, float alpha, const float* A, int lda,
+                           const float* x, float beta, float* y) {
+  return cublasSgemv(h, op, m, n, &alpha, A, lda, x, 1, &beta, y, 1);
+}
+// 1-based index of the largest |x_i| over n entries with stride inc.
+inline cublasStatus_t iamax(cublasHandle_t h, int n, const double* x, int inc, int* i) {
+  return cublasIdamax(h, n, x, inc, i);
+}
+inline cublasStatus_t iamax(cublasHandle_t h, int n, const float* x, int inc, int* i) {
+  return cublasIsamax(h, n, x, inc, i);
+}
+inline cublasStatus_t axpy(cublasHandle_t h, int n, double alpha, const double* x, double* y) {
+  return cublasDaxpy(h, n, &alpha, x, 1, y, 1);
+}
+inline cublasStatus_t axpy(cublasHandle_t h, int n, float alpha, const float* x, float* y) {
+  return cublasSaxpy(h, n, &alpha, x, 1, y, 1);
+}
+// Cholesky A = L L^T of the lower triangle of the column-major n x n A; devInfo > 0 when A is not positive definite.
+inline cusolverStatus_t potrf_buffer(cusolverDnHandle_t h, int n, double* A, int* lwork) {
+  return cusolverDnDpotrf_bufferSize(h, CUBLAS_FILL_MODE_LOWER, n, A, n, lwork);
+}
+inline cusolverStatus_t potrf_buffer(cusolverDnHandle_t h, int n, float* A, int* lwork) {
+  return cusolverDnSpotrf_bufferSize(h, CUBLAS_FILL_MODE_LOWER, n, A, n, lwork);
+}
+inline cusolverStatus_t potrf(cusolverDnHandle_t h, int n, double* A, double* work, int lwork, int* info) {
+  return cusolverDnDpotrf(h, CUBLAS_FILL_MODE_LOWER, n, A, n, work, lwork, info);
+}
+inline cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* A, float* work, int lwork, int* info) {
+  return cusolverDnSpotrf(h, CUBLAS_FILL_MODE_LOWER, n, A, n, work, lwork, info);
+}
+// Solves L L^T x = b in place of b (one right-hand side) with potrf's factor.
+inline cusolverStatus_t potrs(cusolverDnHandle_t h, int n, const double* A, double* b, int* info) {
+  return cusolverDnDpotrs(h, CUBLAS_FILL_MODE_LOWER, n, 1, A, n, b, n, info);
+}
+inline cusolverStatus_t potrs(cusolverDnHandle_t h, int n, const float* A, float* b, int* info) {
+  return cusolverDnSpotrs(h, CUBLAS_FILL_MODE_LOWER, n, 1, A, n, b, n, info);
 }
 
 }  // namespace pinntk::linalg

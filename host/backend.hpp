@@ -44,6 +44,27 @@ class TrainSession {
   virtual void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) = 0;
 };
 
+// Levenberg-Marquardt's linear algebra (host/optim/lm.hpp) with J, the residuals and the Gram kept on the
+// backend's device: per iteration only mu goes down and a few scalars come back. With rh = D^1/2 r, Jh = D^1/2 J:
+//   sample form:    delta = -Jh^T (Jh Jh^T + mu I)^-1 rh   (Jh Jh^T is the NTK)
+//   parameter form: (Jh^T Jh + mu I) delta = -Jh^T rh
+class LmSession {
+ public:
+  virtual ~LmSession() = default;
+  virtual bool sample_form() const = 0;
+  // L = 1/2 |rh|^2 at the current parameters.
+  virtual double loss() const = 0;
+  // The largest diagonal entry of the Gram (the scale of mu).
+  virtual double max_diagonal() const = 0;
+  // Solves for delta at damping mu by Cholesky and evaluates theta + delta. false when the factorization fails
+  // or delta is not finite; else trial_loss = L(theta + delta) and predicted = L - 1/2 |rh + Jh delta|^2.
+  virtual bool try_step(double mu, double& trial_loss, double& predicted) = 0;
+  // Moves to theta + delta of the last successful try_step, linearizes there and writes the parameters to theta.
+  virtual void accept(span<double> theta) = 0;
+  // The Gram's eigenvalues, descending (the NTK's spectrum in the sample form).
+  virtual std::vector<double> gram_eigenvalues() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -74,6 +95,10 @@ class Backend {
 
   // The default drives loss_gradient and a host Adam (host/train.cpp).
   virtual std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg);
+
+  // The default composes the operations above on host arrays with a LAPACKE Cholesky (host/optim/lm.cpp); the
+  // CUDA backend keeps everything on the device and factors with cuSOLVER potrf/potrs.
+  virtual std::unique_ptr<LmSession> lm_session(const Mlp& net, const PointSet& pts, bool sample_form);
 };
 
 // "cpu", "cuda" or "auto" with "fp64" or "fp32"; `threads` > 0 sets the CPU thread count.

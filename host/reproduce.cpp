@@ -1,5 +1,6 @@
 #include "host/reproduce.hpp"
 
+#include <algorithm>          // std::find_if
 #include <chrono>             // std::chrono
 #include <cmath>              // std::log, std::sqrt, std::hypot
 #include <atomic>             // std::atomic
@@ -394,6 +395,20 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       runs.push_back({"darcy_64", "darcy-twoscale", e64, 2048, {}, {{e16, 200}, {e32, 300}, {e64, 500}}, 0.0});
       runs.push_back({"darcy_128", "darcy-twoscale", e128, 4096, {}, {{e32, 200}, {e64, 300}, {e128, 500}}, 0.0});
     }
+  }
+  if (!opt.lm_runs.empty()) {
+    std::vector<Run> picked;
+    std::stringstream names(opt.lm_runs);
+    for (std::string name; std::getline(names, name, ',');) {
+      auto it = std::find_if(runs.begin(), runs.end(), [&](const Run& r) { return r.name == name; });
+      if (it == runs.end()) {
+        std::string known;
+        for (const auto& r : runs) known += (known.empty() ? "" : ", ") + r.name;
+        throw UsageError("--lm-runs: unknown run '" + name + "' (known here: " + known + ")");
+      }
+      picked.push_back(*it);
+    }
+    runs = picked;
   }
   std::ostringstream table;
   table << "run,problem,eps,nc,adam_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_s,paper_max_error\n";

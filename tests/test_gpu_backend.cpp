@@ -9,7 +9,7 @@
 #include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_eval
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/ntk.hpp"            // analyze_ntk
-#include "host/optim/lm.hpp"       // GaussNewtonSystem
+#include "host/optim/lm.hpp"       // minimize_lm, LmConfig
 #include "host/train.hpp"          // train_adam
 
 namespace pinntk {
@@ -216,22 +216,51 @@ TEST(GpuBackend, TrainingMatchesCpuStepForStep) {
 }
 
 TEST(GpuBackend, LevenbergMarquardtStepMatchesCpu) {
-  // The GPU forms J and the Gram (the Cholesky solve runs on the host for both backends today).
+  // The device session (syrk, potrf/potrs, gemv on the GPU) against the host one (LAPACKE) on the same network.
   SKIP_WITHOUT_GPU();
   ProblemSpec spec = problem_preset("darcy-twoscale");
   spec.nc = 200;
   const PointSet pts = build_points(spec);
-  const Mlp net = init_mlp({1, 20, 20, 1}, "glorot-normal", 5);
+  const Mlp net = init_mlp({1, 20, 20, 1}, "glorot-normal", 5);  // P = 481 > N = 202: both forms apply
   auto cpu = make_cpu_backend(0);
   auto gpu = make_cuda_backend(false);
-  for (const char* form : {"sample", "parameter"}) {
-    GaussNewtonSystem a(*cpu, net, pts, form), b(*gpu, net, pts, form);
-    EXPECT_NEAR(b.loss(), a.loss(), 1e-12 * a.loss());
-    std::vector<double> da, db;
-    ASSERT_TRUE(a.solve(1e-3 * a.max_diagonal(), da));
-    ASSERT_TRUE(b.solve(1e-3 * a.max_diagonal(), db));
-    EXPECT_LT(rel_error(db, da), 1e-9) << form;
+  for (const bool sample : {true, false}) {
+    auto a = cpu->lm_session(net, pts, sample), b = gpu->lm_session(net, pts, sample);
+    EXPECT_EQ(b->sample_form(), sample);
+    EXPECT_NEAR(b->loss(), a->loss(), 1e-12 * a->loss());
+    EXPECT_NEAR(b->max_diagonal(), a->max_diagonal(), 1e-12 * a->max_diagonal());
+    std::vector<double> ta(net.theta.size()), tb(net.theta.size());
+    for (const double rel : {1e-2, 1e-4}) {
+      const double mu = rel * a->max_diagonal();
+      double la = 0, pa = 0, lb = 0, pb = 0;
+      ASSERT_TRUE(a->try_step(mu, la, pa));
+      ASSERT_TRUE(b->try_step(mu, lb, pb));
+      EXPECT_NEAR(lb, la, 1e-9 * la) << "sample " << sample << ", mu/max diag " << rel;
+      EXPECT_NEAR(pb, pa, 1e-9 * std::fabs(pa)) << "sample " << sample << ", mu/max diag " << rel;
+      a->accept(ta);
+      b->accept(tb);
+      std::vector<double> da(ta.size()), db(tb.size());  // the steps taken since the start
+      for (size_t q = 0; q < ta.size(); ++q) da[q] = ta[q] - net.theta[q], db[q] = tb[q] - net.theta[q];
+      EXPECT_LT(rel_error(db, da), 1e-8) << "sample " << sample << ", mu/max diag " << rel;
+      EXPECT_NEAR(b->loss(), a->loss(), 1e-9 * a->loss());
+    }
+    // The spectrum the condition-number rows come from.
+    const std::vector<double> ea = a->gram_eigenvalues(), eb = b->gram_eigenvalues();
+    ASSERT_EQ(ea.size(), eb.size());
+    EXPECT_NEAR(eb.front(), ea.front(), 1e-10 * ea.front());
   }
+  // A negative-definite system: potrf's devInfo reports it and the step fails without throwing.
+  auto b = gpu->lm_session(net, pts, true);
+  double l = 0, p = 0;
+  EXPECT_FALSE(b->try_step(-1e3 * b->max_diagonal(), l, p));
+  EXPECT_TRUE(b->try_step(1e-3 * b->max_diagonal(), l, p));  // and the session still works
+  // A full LM run on the device descends as the host one does.
+  LmConfig cfg;
+  cfg.max_iter = 15;
+  Mlp na = net, nb = net;
+  const LmResult ra = minimize_lm(*cpu, na, pts, cfg), rb = minimize_lm(*gpu, nb, pts, cfg);
+  EXPECT_EQ(rb.accepted, ra.accepted);
+  EXPECT_NEAR(rb.loss, ra.loss, 1e-6 * ra.loss);
 }
 
 }  // namespace

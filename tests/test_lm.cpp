@@ -130,5 +130,29 @@ TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
   EXPECT_TRUE(std::isfinite(r.rows[19].cond));
 }
 
+TEST(Lm, SessionReportsAFailedCholeskyAndGoesOn) {
+  ProblemSpec spec = problem_preset("poisson-twoscale");
+  spec.eps = 1.0 / 4;
+  spec.nc = 30;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp({1, 8, 1}, "glorot-normal", 2);
+  auto be = make_cpu_backend(0);
+  for (const bool sample : {true, false}) {
+    auto s = be->lm_session(net, pts, sample);
+    EXPECT_EQ(s->sample_form(), sample);
+    EXPECT_NEAR(s->loss(), loss_of(*be, net, pts), 1e-12 * s->loss());
+    double l = 0, p = 0;
+    EXPECT_FALSE(s->try_step(-10 * s->max_diagonal(), l, p));  // G - 10 max(diag) I is negative definite
+    ASSERT_TRUE(s->try_step(1e-3 * s->max_diagonal(), l, p));
+    EXPECT_GT(p, 0.0);  // the Gauss-Newton model predicts a decrease
+    std::vector<double> theta(net.theta.size());
+    s->accept(theta);
+    Mlp moved = net;
+    moved.theta = theta;
+    EXPECT_NEAR(loss_of(*be, moved, pts), l, 1e-12 * l);  // the trial loss is the loss where the session moved
+    EXPECT_NEAR(s->loss(), l, 1e-12 * l);
+  }
+}
+
 }  // namespace
 }  // namespace pinntk

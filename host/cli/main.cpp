@@ -476,6 +476,7 @@ int main(int argc, char** argv) {
   CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
   repro->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm")->required();
   repro->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
+  repro->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
   repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
   repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");

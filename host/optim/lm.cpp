@@ -6,6 +6,7 @@
 #include <algorithm>  // std::max
 #include <chrono>     // std::chrono
 #include <cmath>      // std::sqrt, std::isfinite, std::pow
+#include <memory>     // std::unique_ptr
 
 #include "host/errors.hpp"  // UsageError
 #include "host/timing.hpp"  // seconds_since
@@ -24,11 +25,24 @@ double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
   return l;
 }
 
-GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form)
-    : be_(be), n_(pts.size()), p_(net.n_params()) {
+bool lm_sample_form(const std::string& form, int n, int p) {
   if (form != "auto" && form != "sample" && form != "parameter")
     throw UsageError("--lm-form: unknown form '" + form + "' (known: auto, sample, parameter)");
-  sample_ = form == "sample" || (form == "auto" && n_ <= p_);
+  return form == "sample" || (form == "auto" && n <= p);
+}
+
+double resolved_condition_number(const std::vector<double>& e) {
+  if (e.empty()) return NAN;
+  const double floor = static_cast<double>(e.size()) * 2.220446049250313e-16 * e.front();
+  double lmin = e.front();
+  for (double v : e)
+    if (v > floor) lmin = std::min(lmin, v);
+  return e.front() / lmin;
+}
+
+GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form)
+    : be_(be), n_(pts.size()), p_(net.n_params()) {
+  sample_ = lm_sample_form(form, n_, p_);
   rh_.resize(n_);
   Jh_.resize(static_cast<size_t>(n_) * p_);
   be.residuals_jacobian(net, pts, rh_, Jh_);
@@ -83,50 +97,81 @@ double GaussNewtonSystem::predicted_reduction(const std::vector<double>& delta) 
   return loss_ - m;
 }
 
-double GaussNewtonSystem::condition_number() const {
+std::vector<double> GaussNewtonSystem::gram_eigenvalues() const {
   const int m = sample_ ? n_ : p_;
   std::vector<double> A = G_, e(m);
   be_.symmetric_eigenvalues(A, m, e);
-  // The smallest eigenvalue above the rounding level m eps lambda_max: the part of the spectrum fp64 resolves.
-  const double floor = m * 2.220446049250313e-16 * e.front();
-  double lmin = e.front();
-  for (double v : e)
-    if (v > floor) lmin = std::min(lmin, v);
-  return e.front() / lmin;
+  return e;
+}
+
+namespace {
+
+// The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
+class HostLmSession final : public LmSession {
+ public:
+  HostLmSession(Backend& be, const Mlp& net, const PointSet& pts, bool sample)
+      : be_(be), pts_(pts), form_(sample ? "sample" : "parameter"), net_(net), trial_(net),
+        sys_(std::make_unique<GaussNewtonSystem>(be, net, pts, form_)) {}
+  bool sample_form() const override { return sys_->sample_form(); }
+  double loss() const override { return sys_->loss(); }
+  double max_diagonal() const override { return sys_->max_diagonal(); }
+  bool try_step(double mu, double& trial_loss, double& predicted) override {
+    if (!sys_->solve(mu, delta_)) return false;
+    for (size_t q = 0; q < delta_.size(); ++q) trial_.theta[q] = net_.theta[q] + delta_[q];
+    trial_loss = loss_of(be_, trial_, pts_);
+    predicted = sys_->predicted_reduction(delta_);
+    return true;
+  }
+  void accept(span<double> theta) override {
+    net_.theta = trial_.theta;
+    sys_ = std::make_unique<GaussNewtonSystem>(be_, net_, pts_, form_);
+    std::copy(net_.theta.begin(), net_.theta.end(), theta.begin());
+  }
+  std::vector<double> gram_eigenvalues() override { return sys_->gram_eigenvalues(); }
+
+ private:
+  Backend& be_;
+  const PointSet& pts_;
+  std::string form_;
+  Mlp net_, trial_;
+  std::unique_ptr<GaussNewtonSystem> sys_;
+  std::vector<double> delta_;
+};
+
+}  // namespace
+
+std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& pts, bool sample_form) {
+  return std::make_unique<HostLmSession>(*this, net, pts, sample_form);
 }
 
 LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate) {
   LmResult res;
-  auto sys = std::make_unique<GaussNewtonSystem>(be, net, pts, cfg.form);
-  res.form = sys->sample_form() ? "sample" : "parameter";
-  const double scale = std::max(sys->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
+  const std::unique_ptr<LmSession> sess =
+      be.lm_session(net, pts, lm_sample_form(cfg.form, pts.size(), static_cast<int>(net.n_params())));
+  res.form = sess->sample_form() ? "sample" : "parameter";
+  const double scale = std::max(sess->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
   double mu = cfg.mu0 * scale, nu = 2.0;
-  res.loss = sys->loss();
+  res.loss = sess->loss();
   res.stop = "reached the limit of " + std::to_string(cfg.max_iter) + " iterations";
-  std::vector<double> delta;
-  Mlp trial = net;
   for (long it = 1; it <= cfg.max_iter; ++it) {
     res.iterations = it;
     LmRow row{it, res.loss, mu, NAN, false, NAN};
-    if (!sys->solve(mu, delta)) {
+    double new_loss = 0.0, pred = 0.0;
+    if (!sess->try_step(mu, new_loss, pred)) {
       ++res.cholesky_failures;
       ++res.rejected;
       mu *= nu;
       nu *= 2.0;
     } else {
-      for (size_t q = 0; q < delta.size(); ++q) trial.theta[q] = net.theta[q] + delta[q];
-      const double new_loss = loss_of(be, trial, pts);
-      const double pred = sys->predicted_reduction(delta);
       row.rho = pred > 0.0 ? (res.loss - new_loss) / pred : -1.0;
       if (std::isfinite(new_loss) && row.rho > 0.0) {
-        net.theta = trial.theta;
+        sess->accept(net.theta);
         res.loss = new_loss;
         ++res.accepted;
         row.accepted = true;
         mu *= std::max(1.0 / 3.0, 1.0 - std::pow(2.0 * row.rho - 1.0, 3));
         nu = 2.0;
-        sys = std::make_unique<GaussNewtonSystem>(be, net, pts, cfg.form);
       } else {
         ++res.rejected;
         mu *= nu;
@@ -134,7 +179,7 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
       }
     }
     row.loss = res.loss;
-    if (cfg.cond_every > 0 && it % cfg.cond_every == 0) row.cond = sys->condition_number();
+    if (cfg.cond_every > 0 && it % cfg.cond_every == 0) row.cond = resolved_condition_number(sess->gram_eigenvalues());
     res.rows.push_back(row);
     if (on_iterate) on_iterate(row, net);
     if (res.loss <= cfg.loss_tol) {

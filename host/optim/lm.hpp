@@ -2,8 +2,8 @@
 // crawling along its small eigenvalues. With rh = D^1/2 r and Jh = D^1/2 J (D the loss weights, L = 1/2 |rh|^2):
 //   sample space (N <= P):    delta = -Jh^T (Jh Jh^T + mu I)^-1 rh     (Jh Jh^T is the NTK K_s)
 //   parameter space (N > P):  (Jh^T Jh + mu I) delta = -Jh^T rh
-// both by Cholesky (LAPACKE dpotrf/dpotrs). The damping follows Nielsen's gain-ratio rule; a failed Cholesky raises
-// mu instead of stopping.
+// both by Cholesky (LAPACKE dpotrf/dpotrs on the host, cuSOLVER potrf/potrs on the GPU: Backend::lm_session). The
+// damping follows Nielsen's gain-ratio rule; a failed Cholesky raises mu instead of stopping.
 #pragma once
 
 #include <functional>  // std::function
@@ -41,7 +41,15 @@ struct LmResult {
   std::vector<LmRow> rows;
 };
 
-// One Levenberg-Marquardt step's linear algebra at fixed parameters (built once per accepted point).
+// The form an LM run uses: "sample", "parameter", or "auto" (sample when n <= p). Throws UsageError otherwise.
+bool lm_sample_form(const std::string& form, int n, int p);
+
+// lambda_max over the smallest eigenvalue above the rounding level m eps lambda_max (the part of the spectrum the
+// arithmetic resolves); e descending, m its size.
+double resolved_condition_number(const std::vector<double>& e);
+
+// One Levenberg-Marquardt step's linear algebra at fixed parameters on host arrays (built once per accepted
+// point); the default Backend::lm_session runs on it.
 class GaussNewtonSystem {
  public:
   GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form);
@@ -52,8 +60,8 @@ class GaussNewtonSystem {
   bool solve(double mu, std::vector<double>& delta) const;
   // L - 1/2 |rh + Jh delta|^2: the reduction the Gauss-Newton model predicts.
   double predicted_reduction(const std::vector<double>& delta) const;
-  // lambda_max over the smallest eigenvalue of the Gram above the rounding level (the NTK's resolved spectrum).
-  double condition_number() const;
+  // The Gram's eigenvalues, descending.
+  std::vector<double> gram_eigenvalues() const;
 
  private:
   Backend& be_;
