@@ -74,9 +74,8 @@ class CudaLmSession final : public LmSession {
       PINNTK_CUBLAS_CHECK(linalg::gemv(c_.blas, CUBLAS_OP_N, p_, n_, Real(-1), J_.data(), p_, b_.data(), Real(0),
                                        delta_.data()));
     } else {
-      PINNTK_CUDA_CHECK(cudaMemcpyAsync(delta_.data(), b_.data(), p_ * sizeof(Real), cudaMemcpyDeviceToDevice,
-                                        c_.stream));
-      PINNTK_CUBLAS_CHECK(linalg::axpy(c_.blas, p_, Real(-2), b_.data(), delta_.data()));  // -b
+      PINNTK_CUDA_CHECK(cudaMemsetAsync(delta_.data(), 0, p_ * sizeof(Real), c_.stream));
+      PINNTK_CUBLAS_CHECK(linalg::axpy(c_.blas, p_, Real(-1), b_.data(), delta_.data()));  // delta = -b
     }
     if (!std::isfinite(static_cast<double>(device_nrm2(c_, delta_.data(), delta_.size())))) return false;
     // The predicted reduction L - 1/2 |rh + Jh delta|^2.

@@ -263,5 +263,28 @@ TEST(GpuBackend, LevenbergMarquardtStepMatchesCpu) {
   EXPECT_NEAR(rb.loss, ra.loss, 1e-6 * ra.loss);
 }
 
+TEST(GpuBackend, LevenbergMarquardtInSinglePrecisionDescends) {
+  // fp32 on the device (Cholesky of an fp32 Gram): the accepted steps lower the loss, and failed factorizations
+  // only raise mu.
+  SKIP_WITHOUT_GPU();
+  ProblemSpec spec = problem_preset("poisson-twoscale");
+  spec.eps = 1.0 / 4;
+  spec.nc = 64;
+  const PointSet pts = build_points(spec);
+  Mlp net = init_mlp({1, 10, 10, 1}, "glorot-normal", 3);
+  auto gpu = make_cuda_backend(true);
+  const double start = loss_of(*gpu, net, pts);
+  LmConfig cfg;
+  cfg.max_iter = 40;
+  const LmResult r = minimize_lm(*gpu, net, pts, cfg);
+  EXPECT_GT(r.accepted, 5);
+  EXPECT_LT(r.loss, 0.5 * start);
+  double last = start * (1 + 1e-5);
+  for (const auto& row : r.rows) {
+    EXPECT_LE(row.loss, last);
+    last = row.loss;
+  }
+}
+
 }  // namespace
 }  // namespace pinntk
