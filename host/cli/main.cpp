@@ -273,6 +273,8 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   cfg.log_every = log_every;
   if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
   if (!(lo.cfg.mu0 > 0) || !(lo.cfg.loss_tol >= 0)) throw UsageError("--lm-mu0 must be positive, --lm-tol >= 0");
+  if (lo.cfg.damping != "nielsen" && lo.cfg.damping != "delayed")
+    throw UsageError("--lm-damping: unknown rule '" + lo.cfg.damping + "' (known: nielsen, delayed)");
   Setup s = make_setup(o);
   std::vector<LmStage> stages;
   if (use_lm) {
@@ -459,6 +461,8 @@ int main(int argc, char** argv) {
   train->add_option("--lm-iters", lmo.iters, "LM iterations, or one count per --eps-continuation stage")
       ->capture_default_str();
   train->add_option("--lm-mu0", lmo.cfg.mu0, "initial damping relative to the Gram's largest diagonal")
+      ->capture_default_str();
+  train->add_option("--lm-damping", lmo.cfg.damping, "nielsen | delayed (mu / 3 on acceptance, * 2 on rejection)")
       ->capture_default_str();
   train->add_option("--lm-tol", lmo.cfg.loss_tol, "stop LM when the loss falls below this")->capture_default_str();
   train->add_option("--lm-form", lmo.cfg.form, "auto | sample (N x N, the NTK) | parameter (P x P)")

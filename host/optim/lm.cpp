@@ -152,6 +152,13 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
   res.form = sess->sample_form() ? "sample" : "parameter";
   const double scale = std::max(sess->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
   double mu = cfg.mu0 * scale, nu = 2.0;
+  if (cfg.damping != "nielsen" && cfg.damping != "delayed")
+    throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
+  const bool nielsen = cfg.damping == "nielsen";
+  auto raise = [&] {  // after a rejected step or a failed factorization
+    mu *= nielsen ? nu : 2.0;
+    if (nielsen) nu *= 2.0;
+  };
   res.loss = sess->loss();
   res.stop = "reached the limit of " + std::to_string(cfg.max_iter) + " iterations";
   for (long it = 1; it <= cfg.max_iter; ++it) {
@@ -161,8 +168,7 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
     if (!sess->try_step(mu, new_loss, pred)) {
       ++res.cholesky_failures;
       ++res.rejected;
-      mu *= nu;
-      nu *= 2.0;
+      raise();
     } else {
       row.rho = pred > 0.0 ? (res.loss - new_loss) / pred : -1.0;
       if (std::isfinite(new_loss) && row.rho > 0.0) {
@@ -170,12 +176,11 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
         res.loss = new_loss;
         ++res.accepted;
         row.accepted = true;
-        mu *= std::max(1.0 / 3.0, 1.0 - std::pow(2.0 * row.rho - 1.0, 3));
+        mu *= nielsen ? std::max(1.0 / 3.0, 1.0 - std::pow(2.0 * row.rho - 1.0, 3)) : 1.0 / 3.0;
         nu = 2.0;
       } else {
         ++res.rejected;
-        mu *= nu;
-        nu *= 2.0;
+        raise();
       }
     }
     row.loss = res.loss;

@@ -19,12 +19,15 @@ namespace pinntk {
 
 struct LmConfig {
   long max_iter = 0;
-  double mu0 = 1e-3;          // initial damping, relative to the largest diagonal entry of the Gram
+  double mu0 = 1e-6;          // initial damping, relative to the largest diagonal entry of the Gram
   double loss_tol = 0.0;      // stop when the loss falls below it
   double mu_max = 1e20;       // stop when the relative damping leaves [mu_min, mu_max]
   double mu_min = 1e-20;
   std::string form = "auto";  // "auto", "sample" or "parameter"
   long cond_every = 0;        // the NTK condition number every this many iterations (0: never)
+  // "nielsen": accepted steps scale mu by max(1/3, 1 - (2 rho - 1)^3), rejections by 2, 4, 8, ... in a row;
+  // "delayed": delayed gratification (Transtrum and Sethna), mu / 3 on acceptance, mu * 2 on rejection.
+  std::string damping = "nielsen";
 };
 
 struct LmRow {
