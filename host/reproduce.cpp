@@ -374,19 +374,21 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 }
 
 // ---- Beyond the paper: Levenberg-Marquardt on the Section 4.2 PINNs, with and without warm start and continuation ----
-json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
-  const auto t0 = Clock::now();
-  struct Run {
-    std::string name, problem;
-    double eps;
-    int nc;
-    std::vector<Phase> warm;
-    std::vector<LmStage> stages;  // none: the baseline, Adam then L-BFGS as in the paper
-    double paper;  // Adam + L-BFGS max error of the trial mean (Sec. 4.2), 0 when the paper has none
-    long lbfgs = 0;
-  };
+// One run of the LM study.
+struct LmRun {
+  std::string name, problem;
+  double eps;
+  int nc;
+  std::vector<Phase> warm;
+  std::vector<LmStage> stages;  // none: the baseline, Adam then L-BFGS as in the paper
+  double paper;  // Adam + L-BFGS max error of the trial mean (Sec. 4.2), 0 when the paper has none
+  long lbfgs = 0;
+};
+
+// The LM study's runs for these options (--quick, --lm-eps32-only, --lm-runs); UsageError for an unknown name.
+std::vector<LmRun> lm_study_runs(const ReproduceOptions& opt) {
   const double e8 = 1.0 / 8, e16 = 1.0 / 16, e32 = 1.0 / 32, e64 = 1.0 / 64, e128 = 1.0 / 128;
-  std::vector<Run> runs;
+  std::vector<LmRun> runs;
   if (opt.quick) {
     runs = {{"poisson_lm", "poisson-twoscale", e8, 64, {}, {{e8, 8}}, 7.20e-2},
             {"darcy_continuation", "darcy-twoscale", e8, 64, {{20, 1e-3}}, {{1.0 / 4, 5}, {e8, 5}}, 4.31e-1}};
@@ -406,10 +408,10 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     }
   }
   if (!opt.lm_runs.empty()) {
-    std::vector<Run> picked;
+    std::vector<LmRun> picked;
     std::stringstream names(opt.lm_runs);
     for (std::string name; std::getline(names, name, ',');) {
-      auto it = std::find_if(runs.begin(), runs.end(), [&](const Run& r) { return r.name == name; });
+      auto it = std::find_if(runs.begin(), runs.end(), [&](const LmRun& r) { return r.name == name; });
       if (it == runs.end()) {
         std::string known;
         for (const auto& r : runs) known += (known.empty() ? "" : ", ") + r.name;
@@ -419,6 +421,12 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     }
     runs = picked;
   }
+  return runs;
+}
+
+json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const std::vector<LmRun> runs = lm_study_runs(opt);
   std::ostringstream table;
   table << "run,problem,eps,nc,adam_iterations,lbfgs_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_s,paper_max_error\n";
   json j = {{"figure", "lm"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"}, {"quick", opt.quick}};
@@ -481,6 +489,8 @@ void validate(const ReproduceOptions& opt) {
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all, lm)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
   if (opt.concurrent_trials < 1) throw UsageError("--concurrent-trials must be at least 1");
+  if (!opt.lm_runs.empty() && opt.what != "lm") throw UsageError("--lm-runs is for the target lm");
+  if (opt.what == "lm") lm_study_runs(opt);  // checks --lm-runs
 }
 
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {

@@ -186,7 +186,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"optimizer", "train --optimizer sgd --out OUT"},
         BadCase{"lm_iters", "train --optimizer lm --eps-continuation 1/8,1/16 --lm-iters 1,2,3 --out OUT"},
         BadCase{"continuation_without_lm", "train --eps-continuation 1/8 --out OUT"},
-        BadCase{"lm_with_lbfgs", "train --optimizer lm --lbfgs 10 --out OUT"}),
+        BadCase{"lm_with_lbfgs", "train --optimizer lm --lbfgs 10 --out OUT"},
+        BadCase{"lm_damping", "train --optimizer lm --lm-damping fast --out OUT"},
+        BadCase{"lm_runs", "reproduce lm --quick --lm-runs darcy_2 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.
