@@ -4,6 +4,7 @@
 
 #include <cmath>  // std::sqrt
 
+#include "host/errors.hpp"     // UsageError
 #include "host/optim/lm.hpp"  // GaussNewtonSystem, minimize_lm
 
 namespace pinntk {
@@ -128,6 +129,42 @@ TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
   EXPECT_LT(r.loss, 0.5 * start);  // a hard start: Glorot init is far from the solution
   EXPECT_NEAR(loss_of(*be, net, pts), r.loss, 1e-12 * r.loss);
   EXPECT_TRUE(std::isfinite(r.rows[19].cond));
+}
+
+TEST(Lm, DampingRulesMoveMuAsDocumented) {
+  ProblemSpec spec = problem_preset("poisson-twoscale");
+  spec.eps = 1.0 / 4;
+  spec.nc = 40;
+  const PointSet pts = build_points(spec);
+  auto be = make_cpu_backend(0);
+  for (const char* rule : {"nielsen", "delayed"}) {
+    Mlp net = init_mlp({1, 8, 8, 1}, "glorot-normal", 4);
+    LmConfig cfg;
+    cfg.max_iter = 30;
+    cfg.damping = rule;
+    const LmResult r = minimize_lm(*be, net, pts, cfg);
+    ASSERT_GT(r.accepted, 0) << rule;
+    ASSERT_GT(r.rejected, 0) << rule;
+    int run = 0;  // rejections in a row before this row
+    for (size_t i = 0; i + 1 < r.rows.size(); ++i) {
+      const LmRow& a = r.rows[i];
+      const double ratio = r.rows[i + 1].mu / a.mu;
+      if (a.accepted) {
+        const double want = std::string(rule) == "delayed" ? 1.0 / 3 : std::max(1.0 / 3, 1 - std::pow(2 * a.rho - 1, 3));
+        EXPECT_NEAR(ratio, want, 1e-12) << rule << " row " << i;
+        run = 0;
+      } else {
+        const double want = std::string(rule) == "delayed" ? 2.0 : std::pow(2.0, run + 1);  // Nielsen: 2, 4, 8, ...
+        EXPECT_NEAR(ratio, want, 1e-12 * want) << rule << " row " << i;
+        ++run;
+      }
+    }
+  }
+  LmConfig bad;
+  bad.max_iter = 1;
+  bad.damping = "fast";
+  Mlp net = init_mlp({1, 4, 1}, "glorot-normal", 0);
+  EXPECT_THROW(minimize_lm(*be, net, pts, bad), UsageError);
 }
 
 TEST(Lm, SessionReportsAFailedCholeskyAndGoesOn) {

@@ -147,13 +147,13 @@ std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& p
 LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate) {
   LmResult res;
+  if (cfg.damping != "nielsen" && cfg.damping != "delayed")
+    throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
   const std::unique_ptr<LmSession> sess =
       be.lm_session(net, pts, lm_sample_form(cfg.form, pts.size(), static_cast<int>(net.n_params())));
   res.form = sess->sample_form() ? "sample" : "parameter";
   const double scale = std::max(sess->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
   double mu = cfg.mu0 * scale, nu = 2.0;
-  if (cfg.damping != "nielsen" && cfg.damping != "delayed")
-    throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
   const bool nielsen = cfg.damping == "nielsen";
   auto raise = [&] {  // after a rejected step or a failed factorization
     mu *= nielsen ? nu : 2.0;
