@@ -189,7 +189,8 @@ int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_m
   return 0;
 }
 
-// Progress on stderr: a live line on a terminal, a plain line every log_every iterations otherwise.
+// Progress on stderr: a live line on a terminal; otherwise a plain line every log_every iterations, and at least
+// once a minute when iterations are slow (LM at thousands of points).
 class Progress {
  public:
   explicit Progress(long log_every) : log_every_(log_every), tty_(isatty(2) != 0) {}
@@ -197,14 +198,16 @@ class Progress {
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? it / elapsed : 0.0;
+    const double since = std::chrono::duration<double>(now - last_).count();
     if (tty_) {
-      if (it == total || std::chrono::duration<double>(now - last_).count() > 0.2) {
-        std::fprintf(stderr, "\r  iteration %ld/%ld  loss %.6e  %.0f it/s   ", it, total, loss, rate);
+      if (it == total || since > 0.2) {
+        std::fprintf(stderr, "\r  iteration %ld/%ld  loss %.6e  %.*f it/s   ", it, total, loss, rate < 10 ? 2 : 0, rate);
         if (it == total) std::fprintf(stderr, "\n");
         last_ = now;
       }
-    } else if (log_every_ > 0 && (it % log_every_ == 0 || it == total)) {
-      std::fprintf(stderr, "  iteration %ld/%ld  loss %.6e  %.0f it/s\n", it, total, loss, rate);
+    } else if (log_every_ > 0 && (it % log_every_ == 0 || it == total || since > 60.0)) {
+      std::fprintf(stderr, "  iteration %ld/%ld  loss %.6e  %.*f it/s\n", it, total, loss, rate < 10 ? 2 : 0, rate);
+      last_ = now;
     }
   }
 
