@@ -2,7 +2,9 @@
 # One call on a lent GPU machine (DEVELOPERS.md): build for sm_90, run the GPU tests (and the CPU suite),
 # compute-sanitizer memcheck and racecheck on a small GPU test, the benchmarks and peers when present, and print
 # a short table last. Logs go under $OUT when set. Needs .devdeps.tar.xz (scripts/device_deps.sh) where the
-# machine has no Debian packages; carry it with the call.
+# machine has no Debian packages; carry it with the call. Switches: PINNTK_SKIP_PEERS=1 (no PyTorch/JAX peers),
+# PINNTK_PROFILE=1 (ncu report), PINNTK_DEVICE_LM=1 (the whole `pinntk reproduce lm` study on the GPU, within
+# PINNTK_DEVICE_LM_TIMEOUT seconds, default 240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device_out}"
