@@ -70,7 +70,8 @@ $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $LMT0))")"
 if [ "${PINNTK_DEVICE_LM:-0}" = "1" ]; then
   timeout "${PINNTK_DEVICE_LM_TIMEOUT:-240}" $BUILD/pinntk reproduce lm --device cuda --out "$OUT/repro_lm" \
     > "$OUT/repro_lm.log" 2>&1
-  row "pinntk reproduce lm (cuda)" "rc=$? (repro_lm/lm/runs.csv)"
+  row "pinntk reproduce lm (cuda)" "rc=$? (lm_runs.csv; the rest in logs.tar.gz)"
+  cp "$OUT/repro_lm/lm/runs.csv" "$OUT/lm_runs.csv" 2>/dev/null
 fi
 
 if [ -x $BUILD/benchmarks/pinntk-bench ]; then
@@ -94,14 +95,15 @@ if [ "${PINNTK_PROFILE:-0}" = "1" ] && command -v ncu >/dev/null 2>&1; then
 fi
 
 # At most 8 files come back from a lent machine: keep the summaries, pack the logs.
-(cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck 2>/dev/null;
- rm -rf ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck)
+(cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck repro_lm \
+   gpu.txt 2>/dev/null;
+ rm -rf ./*.log ./*.ncu-rep ./ncu_details.txt crosscheck repro_lm gpu.txt)
 
 echo
 echo "==== device check ($(date -u +%F) $(( $(date +%s) - t0 )) s) ===="
 [ -f "$OUT/bench.txt" ] && tail -40 "$OUT/bench.txt" | grep -v '^lm iteration'
 [ -f "$OUT/bench.txt" ] && grep '^lm iteration' "$OUT/bench.txt"
-[ -f "$OUT/repro_lm/lm/runs.csv" ] && cat "$OUT/repro_lm/lm/runs.csv"
+[ -f "$OUT/lm_runs.csv" ] && cut -d, -f1,3,4,7,9,11 "$OUT/lm_runs.csv"
 [ -f "$OUT/profile.txt" ] && tail -30 "$OUT/profile.txt"
 for f in "$OUT"/peer_*.txt; do [ -f "$f" ] && tail -8 "$f"; done
 printf '%s\n' "${TABLE[@]}"
