@@ -20,10 +20,12 @@
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_points.hpp"  // DevicePoints, to_device, enqueue_loss_gradient
 #include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
 #include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_gradient, launch_reduce_adam
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
+#include "host/optim/lm.hpp"        // lm_sample_form
 #include "host/problem.hpp"        // problem_preset, build_points
 
 using nlohmann::json;
@@ -105,11 +107,6 @@ Ceilings measure_ceilings(bool quick) {
   return c;
 }
 
-template <class Real>
-DeviceBuffer<Real> up(const std::vector<double>& v) {
-  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
-}
-
 // The rows of darcy-twoscale (eps = 1/32) with nc collocation points: the benchmarks' problem.
 PointSet darcy_points(int nc) {
   ProblemSpec spec = problem_preset("darcy-twoscale");
@@ -120,16 +117,9 @@ PointSet darcy_points(int nc) {
 // A network and a problem's rows on the device.
 template <class Real>
 struct DeviceCase {
-  DeviceCase(const Mlp& net, const PointSet& pts)
-      : th(up<Real>(net.theta)),
-        x(up<Real>(pts.x)),
-        a(up<Real>(pts.alpha)),
-        b(up<Real>(pts.beta)),
-        g(up<Real>(pts.gamma)),
-        f(up<Real>(pts.f)),
-        w(up<Real>(pts.w)),
-        rows{x.data(), a.data(), b.data(), g.data(), f.data(), w.data(), pts.size()} {}
-  DeviceBuffer<Real> th, x, a, b, g, f, w;
+  DeviceCase(const Mlp& net, const PointSet& p) : th(cudaimpl::to_device<Real>(net.theta)), pts(p), rows(pts.view()) {}
+  DeviceBuffer<Real> th;
+  cudaimpl::DevicePoints<Real> pts;
   DeviceRows<Real> rows;
 };
 
@@ -173,9 +163,8 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   DeviceBuffer<Real> partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P);
   DeviceBuffer<double> loss(1);
   const double tg = time_ms([&] {
-    launch_gradient<Real>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
-    launch_reduce_adam<Real>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr, nullptr,
-                             nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+    cudaimpl::enqueue_loss_gradient<Real>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr, grad.data(),
+                                          loss.data(), nullptr);
   }, 3, reps);
   out["gradient"] = {{"us", tg * 1e3}, {"GFLOPs", flop / (tg * 1e-3) / 1e9}};
 
@@ -193,7 +182,7 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
     std::vector<double> host(size_t(n) * n);
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j) host[size_t(i) * n + j] = 1.0 / (1.0 + std::abs(i - j)) + (i == j ? n : 0);
-    DeviceBuffer<Real> A0 = up<Real>(host), A(size_t(n) * n), W(n);
+    DeviceBuffer<Real> A0 = cudaimpl::to_device<Real>(host), A(size_t(n) * n), W(n);
     DeviceBuffer<int> info(1);
     int lwork = 0;
     PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(sh, n, A.data(), W.data(), &lwork));
@@ -245,9 +234,8 @@ json tile_sweep(bool quick) {
         ms = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2, quick ? 3 : 20);
       } else {
         ms = time_ms([&] {
-          launch_gradient<double>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
-          launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
-                                     nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+          cudaimpl::enqueue_loss_gradient<double>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr,
+                                                  grad.data(), loss.data(), nullptr);
         }, 3, quick ? 5 : 50);
       }
       std::printf("tile sweep: %s N=%d T=%d (T used %d, %d blocks): %.4f ms\n", nc > 4096 ? "jacobian" : "gradient", n, T,
@@ -273,9 +261,8 @@ json tile_sweep(bool quick) {
       const double tj = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2,
                                 quick ? 3 : 20);
       const double tg = time_ms([&] {
-        launch_gradient<double>(nd, th, rows, partial.data(), ploss.data(), nullptr, nullptr, nullptr);
-        launch_reduce_adam<double>(P, plan.blocks, partial.data(), ploss.data(), grad.data(), loss.data(), nullptr,
-                                   nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, nullptr);
+        cudaimpl::enqueue_loss_gradient<double>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr,
+                                                grad.data(), loss.data(), nullptr);
       }, 3, quick ? 5 : 50);
       std::printf("weights %s, %s path: N=%d T=%d jacobian %.4f ms, gradient+reduce %.4f ms\n",
                   plan.staged ? "staged in shared memory" : "read from global memory", fast ? "width-40" : "generic", n,
@@ -330,7 +317,7 @@ json bench_lm(Backend& be, int nc, bool quick) {
   spec.nc = nc;
   const PointSet pts = build_points(spec);
   const Mlp net = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1);
-  auto s = be.lm_session(net, pts, pts.size() <= static_cast<int>(net.n_params()));
+  auto s = be.lm_session(net, pts, lm_sample_form("auto", pts.size(), static_cast<int>(net.n_params())));
   const double mu = s->max_diagonal();
   std::vector<double> theta(net.theta.size());
   double l = 0, p = 0;

@@ -1,5 +1,5 @@
-// What the CUDA backend's translation units share: the stream and library handles, points on the device, host
-// and device copies, and the Gram and spectrum steps of the NTK pipeline (cuBLAS syrk, cuSOLVER syevd).
+// What the CUDA backend's translation units share: the stream and library handles and the Gram and spectrum steps
+// of the NTK pipeline (cuBLAS syrk, cuSOLVER syevd); points on the device and copies come from device_points.hpp.
 #pragma once
 
 #include <algorithm>  // std::copy, std::max
@@ -9,11 +9,9 @@
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_points.hpp"  // DevicePoints, to_device, to_host, enqueue_loss_gradient
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
-#include "cuda/mlp_tile.hpp"       // DeviceRows
 #include "cuda/nvtx.cuh"           // NvtxRange
-#include "host/problem.hpp"        // PointSet
-#include "host/span.hpp"           // span
 
 namespace pinntk::cudaimpl {
 
@@ -46,41 +44,6 @@ __global__ void scale_cols_kernel(Real* C, int n, const Real* d) {
 }
 
 inline unsigned grid_for(size_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
-
-template <class Real>
-std::vector<Real> cast_vector(const std::vector<double>& v) {
-  return std::vector<Real>(v.begin(), v.end());
-}
-template <class Real>
-DeviceBuffer<Real> to_device(const std::vector<double>& v) {
-  return DeviceBuffer<Real>(cast_vector<Real>(v));
-}
-template <class Real>
-DeviceBuffer<Real> to_device(span<const double> v) {
-  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
-}
-template <class Real>
-void to_host(const DeviceBuffer<Real>& d, span<double> out) {
-  std::vector<Real> h;
-  d.download(h);
-  std::copy(h.begin(), h.end(), out.begin());
-}
-
-// The rows of a PointSet on the device.
-template <class Real>
-struct DevicePoints {
-  explicit DevicePoints(const PointSet& p)
-      : x(to_device<Real>(p.x)),
-        alpha(to_device<Real>(p.alpha)),
-        beta(to_device<Real>(p.beta)),
-        gamma(to_device<Real>(p.gamma)),
-        f(to_device<Real>(p.f)),
-        w(to_device<Real>(p.w)),
-        n(p.size()) {}
-  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
-  DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
-  int n;
-};
 
 // Stream and library handles, created once per backend.
 struct CudaContext {

@@ -96,10 +96,8 @@ class CudaTrainSession final : public TrainSession {
   double loss_gradient_at(span<const double> theta, span<double> grad) override {
     NvtxRange r("gradient");
     theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
-    launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr, nullptr,
-                          c_.stream);
-    launch_reduce_adam<Real>(net_.P, plan_.blocks, partial_.data(), partial_loss_.data(), grad_.data(), loss_.data(),
-                             nullptr, nullptr, nullptr, nullptr, nullptr, adam_, c_.stream);
+    enqueue_loss_gradient<Real>(net_, plan_.blocks, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(),
+                                nullptr, grad_.data(), loss_.data(), c_.stream);
     c_.sync();
     to_host(grad_, grad);
     std::vector<double> l;
@@ -169,10 +167,8 @@ class CudaBackend final : public Backend {
     DeviceBuffer<Real> partial(static_cast<size_t>(plan.blocks) * nd.P), partial_loss(plan.blocks);
     DeviceBuffer<double> loss(1);
     DevicePoints<Real> dp(pts);
-    launch_gradient<Real>(nd, theta.data(), dp.view(), partial.data(), partial_loss.data(), dr.data(), nullptr,
-                          c_.stream);
-    launch_reduce_adam<Real>(nd.P, plan.blocks, partial.data(), partial_loss.data(), dg.data(), loss.data(), nullptr,
-                             nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, c_.stream);
+    enqueue_loss_gradient<Real>(nd, plan.blocks, theta.data(), dp.view(), partial.data(), partial_loss.data(), dr.data(),
+                                dg.data(), loss.data(), c_.stream);
     c_.sync();
     to_host(dr, r);
     to_host(dg, grad);
@@ -261,16 +257,7 @@ class CudaBackend final : public Backend {
  private:
   void gram(span<const double> A, int n, int k, span<double> G, bool rows) {
     DeviceBuffer<Real> dA = to_device<Real>(A), dG;
-    if (rows) {
-      dG = DeviceBuffer<Real>(static_cast<size_t>(n) * n);
-      PINNTK_CUBLAS_CHECK(linalg::syrk(c_.blas, CUBLAS_OP_T, n, k, dA.data(), k, dG.data(), n));
-      fill_upper_kernel<<<grid_for(dG.size(), 256), 256, 0, c_.stream>>>(dG.data(), n);
-    } else {
-      dG = DeviceBuffer<Real>(static_cast<size_t>(k) * k);
-      PINNTK_CUBLAS_CHECK(linalg::syrk(c_.blas, CUBLAS_OP_N, k, n, dA.data(), k, dG.data(), k));
-      fill_upper_kernel<<<grid_for(dG.size(), 256), 256, 0, c_.stream>>>(dG.data(), k);
-    }
-    PINNTK_LAUNCH_CHECK();
+    device_gram(c_, dA.data(), n, k, dG, rows);
     c_.sync();
     to_host(dG, G);  // symmetric: row- and column-major agree
   }

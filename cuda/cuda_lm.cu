@@ -132,10 +132,8 @@ class CudaLmSession final : public LmSession {
   }
 
   double loss_at(const Real* theta) {
-    launch_gradient<Real>(net_, theta, pts_.view(), partial_.data(), partial_loss_.data(), nullptr, nullptr,
-                          c_.stream);
-    launch_reduce_adam<Real>(p_, plan_.blocks, partial_.data(), partial_loss_.data(), grad_.data(), trial_loss_.data(),
-                             nullptr, nullptr, nullptr, nullptr, nullptr, AdamParams{0.9, 0.999, 1e-8}, c_.stream);
+    enqueue_loss_gradient<Real>(net_, plan_.blocks, theta, pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
+                                grad_.data(), trial_loss_.data(), c_.stream);
     double l = 0.0;
     PINNTK_CUDA_CHECK(cudaMemcpyAsync(&l, trial_loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream));
     c_.sync();

@@ -1,0 +1,63 @@
+// Host-side helpers of the CUDA backend that plain C++ (the benchmarks) can use too: copies between host vectors
+// and device buffers, a PointSet's rows on the device, and the loss and gradient without an Adam update.
+#pragma once
+
+#include <cuda_runtime.h>  // cudaStream_t
+
+#include <algorithm>  // std::copy
+#include <vector>     // std::vector
+
+#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/mlp_tile.hpp"       // DeviceRows, NetDesc, launch_gradient, launch_reduce_adam
+#include "host/problem.hpp"        // PointSet
+#include "host/span.hpp"           // span
+
+namespace pinntk::cudaimpl {
+
+template <class Real>
+std::vector<Real> cast_vector(const std::vector<double>& v) {
+  return std::vector<Real>(v.begin(), v.end());
+}
+template <class Real>
+DeviceBuffer<Real> to_device(const std::vector<double>& v) {
+  return DeviceBuffer<Real>(cast_vector<Real>(v));
+}
+template <class Real>
+DeviceBuffer<Real> to_device(span<const double> v) {
+  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
+}
+template <class Real>
+void to_host(const DeviceBuffer<Real>& d, span<double> out) {
+  std::vector<Real> h;
+  d.download(h);
+  std::copy(h.begin(), h.end(), out.begin());
+}
+
+// The rows of a PointSet on the device.
+template <class Real>
+struct DevicePoints {
+  explicit DevicePoints(const PointSet& p)
+      : x(to_device<Real>(p.x)),
+        alpha(to_device<Real>(p.alpha)),
+        beta(to_device<Real>(p.beta)),
+        gamma(to_device<Real>(p.gamma)),
+        f(to_device<Real>(p.f)),
+        w(to_device<Real>(p.w)),
+        n(p.size()) {}
+  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
+  DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
+  int n;
+};
+
+// L = 1/2 sum w r^2 at theta into *loss, its gradient into grad and the residuals into r when r is not null: the
+// fused gradient kernel (per-block partials: blocks x P and blocks), then their reduction in a fixed order, without
+// an Adam update.
+template <class Real>
+void enqueue_loss_gradient(const NetDesc& net, int blocks, const Real* theta, DeviceRows<Real> rows, Real* partial,
+                           Real* partial_loss, Real* r, Real* grad, double* loss, cudaStream_t s) {
+  launch_gradient<Real>(net, theta, rows, partial, partial_loss, r, nullptr, s);
+  launch_reduce_adam<Real>(net.P, blocks, partial, partial_loss, grad, loss, nullptr, nullptr, nullptr, nullptr, nullptr,
+                           AdamParams{0.9, 0.999, 1e-8}, s);
+}
+
+}  // namespace pinntk::cudaimpl
