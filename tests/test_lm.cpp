@@ -44,6 +44,14 @@ PointSet unit_rows(int n) {
   return p;
 }
 
+// The rows of a small PINN: preset `problem` at eps with nc collocation points.
+PointSet rows_of(const std::string& problem, double eps, int nc) {
+  ProblemSpec spec = problem_preset(problem);
+  spec.eps = eps;
+  spec.nc = nc;
+  return build_points(spec);
+}
+
 // Parameters for the linear backend: only the size of theta matters, and it must match the shape's count.
 Mlp params(int hidden) {
   Mlp net;
@@ -84,10 +92,7 @@ TEST(Lm, UnderdeterminedLinearStepIsTheMinimumNormSolution) {
 }
 
 TEST(Lm, SampleAndParameterFormsGiveTheSameStep) {
-  ProblemSpec spec = problem_preset("darcy-twoscale");
-  spec.eps = 1.0 / 8;
-  spec.nc = 40;
-  const PointSet pts = build_points(spec);
+  const PointSet pts = rows_of("darcy-twoscale", 1.0 / 8, 40);
   const Mlp net = init_mlp({1, 6, 5, 1}, "glorot-normal", 1);  // P = 53 > N = 42 and both forms are possible
   auto be = make_cpu_backend(0);
   GaussNewtonSystem s(*be, net, pts, "sample"), q(*be, net, pts, "parameter");
@@ -106,10 +111,7 @@ TEST(Lm, SampleAndParameterFormsGiveTheSameStep) {
 }
 
 TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
-  ProblemSpec spec = problem_preset("poisson-twoscale");
-  spec.eps = 1.0 / 4;
-  spec.nc = 64;
-  const PointSet pts = build_points(spec);
+  const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 64);
   Mlp net = init_mlp({1, 10, 10, 1}, "glorot-normal", 3);
   auto be = make_cpu_backend(0);
   const double start = loss_of(*be, net, pts);
@@ -132,10 +134,7 @@ TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
 }
 
 TEST(Lm, DampingRulesMoveMuAsDocumented) {
-  ProblemSpec spec = problem_preset("poisson-twoscale");
-  spec.eps = 1.0 / 4;
-  spec.nc = 40;
-  const PointSet pts = build_points(spec);
+  const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 40);
   auto be = make_cpu_backend(0);
   for (const char* rule : {"nielsen", "delayed"}) {
     Mlp net = init_mlp({1, 8, 8, 1}, "glorot-normal", 4);
@@ -168,10 +167,7 @@ TEST(Lm, DampingRulesMoveMuAsDocumented) {
 }
 
 TEST(Lm, SessionReportsAFailedCholeskyAndGoesOn) {
-  ProblemSpec spec = problem_preset("poisson-twoscale");
-  spec.eps = 1.0 / 4;
-  spec.nc = 30;
-  const PointSet pts = build_points(spec);
+  const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 30);
   const Mlp net = init_mlp({1, 8, 1}, "glorot-normal", 2);
   auto be = make_cpu_backend(0);
   for (const bool sample : {true, false}) {

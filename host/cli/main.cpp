@@ -275,9 +275,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   cfg.history_every = history_every;
   cfg.log_every = log_every;
   if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
-  if (!(lo.cfg.mu0 > 0) || !(lo.cfg.loss_tol >= 0)) throw UsageError("--lm-mu0 must be positive, --lm-tol >= 0");
-  if (lo.cfg.damping != "nielsen" && lo.cfg.damping != "delayed")
-    throw UsageError("--lm-damping: unknown rule '" + lo.cfg.damping + "' (known: nielsen, delayed)");
+  validate(lo.cfg);  // the LM options, before any output
   Setup s = make_setup(o);
   std::vector<LmStage> stages;
   if (use_lm) {

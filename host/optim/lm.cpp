@@ -25,6 +25,13 @@ double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
   return l;
 }
 
+void validate(const LmConfig& cfg) {
+  if (!(cfg.mu0 > 0) || !(cfg.loss_tol >= 0)) throw UsageError("--lm-mu0 must be positive, --lm-tol >= 0");
+  if (cfg.damping != "nielsen" && cfg.damping != "delayed")
+    throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
+  lm_sample_form(cfg.form, 0, 0);
+}
+
 bool lm_sample_form(const std::string& form, int n, int p) {
   if (form != "auto" && form != "sample" && form != "parameter")
     throw UsageError("--lm-form: unknown form '" + form + "' (known: auto, sample, parameter)");
@@ -147,8 +154,7 @@ std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& p
 LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate) {
   LmResult res;
-  if (cfg.damping != "nielsen" && cfg.damping != "delayed")
-    throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
+  validate(cfg);
   const std::unique_ptr<LmSession> sess =
       be.lm_session(net, pts, lm_sample_form(cfg.form, pts.size(), static_cast<int>(net.n_params())));
   res.form = sess->sample_form() ? "sample" : "parameter";

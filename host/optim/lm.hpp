@@ -44,6 +44,9 @@ struct LmResult {
   std::vector<LmRow> rows;
 };
 
+// Throws UsageError unless mu0 > 0, loss_tol >= 0, and damping and form name known rules.
+void validate(const LmConfig& cfg);
+
 // The form an LM run uses: "sample", "parameter", or "auto" (sample when n <= p). Throws UsageError otherwise.
 bool lm_sample_form(const std::string& form, int n, int p);
 
