@@ -11,6 +11,7 @@
 #include "cuda/mlp_math.cuh"  // mlp_forward_point, mlp_reverse_point
 #include "host/backend.hpp"      // Backend
 #include "host/cpu_batched.hpp"  // batched_loss_gradient
+#include "host/errors.hpp"       // NumericalError
 
 namespace pinntk {
 namespace {
@@ -81,7 +82,10 @@ class CpuBackend final : public Backend {
 
   void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
     const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, A.data(), n, eigenvalues.data());
-    if (info != 0) throw std::runtime_error("LAPACKE_dsyevd failed with info = " + std::to_string(info));
+    if (info > 0)
+      throw NumericalError("the symmetric eigensolver (LAPACK dsyevd) did not converge (info " + std::to_string(info) +
+                           "): the kernel is too ill-scaled for double precision");
+    if (info < 0) throw std::runtime_error("LAPACKE_dsyevd: argument " + std::to_string(-info) + " is invalid");
     std::sort(eigenvalues.begin(), eigenvalues.end(), std::greater<double>());
   }
 

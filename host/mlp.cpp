@@ -1,11 +1,10 @@
 #include "host/mlp.hpp"
 
 #include <cmath>                // std::sqrt, std::isfinite
-#include <fstream>              // std::ifstream
 #include <nlohmann/json.hpp>    // nlohmann::json
-#include <sstream>              // std::stringstream
 
-#include "host/errors.hpp"  // UsageError
+#include "host/errors.hpp"    // UsageError
+#include "host/io/files.hpp"  // read_regular_file
 #include "host/rng.hpp"     // Rng
 
 namespace pinntk {
@@ -123,11 +122,8 @@ Mlp checkpoint_from_json(const std::string& text, const std::string& origin) {
 }
 
 Mlp load_checkpoint(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("checkpoint " + path + ": cannot open for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return checkpoint_from_json(ss.str(), path);
+  // The largest network (widths of 4096) has about 5e7 numbers of at most 25 characters each.
+  return checkpoint_from_json(read_regular_file(path, "checkpoint", size_t{2} << 30), path);
 }
 
 }  // namespace pinntk

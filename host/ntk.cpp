@@ -1,10 +1,27 @@
 #include "host/ntk.hpp"
 
-#include <cmath>  // std::sqrt
+#include <algorithm>   // std::sort, std::min
+#include <cmath>       // std::sqrt, std::isfinite
+#include <functional>  // std::greater
 
-#include "host/errors.hpp"  // UsageError
+#include "host/errors.hpp"  // UsageError, NumericalError
 
 namespace pinntk {
+namespace {
+
+constexpr const char* kNotFinite =
+    "the NTK's entries are not finite in double precision (the problem's coefficients or the network's weights are "
+    "too large)";
+
+}  // namespace
+
+double ntk_memory_bytes(long n, long p, bool save_matrices) {
+  const double dn = static_cast<double>(n), dp = static_cast<double>(p), m = std::min(dn, dp);
+  // J, D^1/2 J and its row blocks, D J (n > p); the largest Gram, its copy for the eigensolver, two p x p Grams.
+  double doubles = 4.0 * dn * dp + 2.0 * m * m + (n > p ? 2.0 * dp * dp : 0.0) + 8.0 * dn;
+  if (save_matrices) doubles += dn * dp + 2.0 * dn * dn;  // J.npy's bytes, K and K.npy's bytes
+  return 8.0 * doubles;
+}
 
 NtkScaling parse_ntk_scaling(const std::string& text) {
   if (text == "lemma") return NtkScaling::Lemma;
@@ -36,7 +53,11 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
   long double f2 = 0.0L;
   for (double g : G) f2 += static_cast<long double>(g) * g;
   out.frobenius = static_cast<double>(std::sqrt(f2));
+  if (!std::isfinite(out.frobenius)) throw NumericalError(kNotFinite);
   be.symmetric_eigenvalues(G, m, span<double>(out.eigenvalues.data(), m));
+  // With the Gram trick the n - p zeros follow the computed eigenvalues, the smallest of which may be rounding
+  // noise below zero: sort the whole list.
+  std::sort(out.eigenvalues.begin(), out.eigenvalues.end(), std::greater<double>());
   return out;
 }
 
@@ -58,11 +79,19 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
     be.gram_cols(J, n, p, C);
     for (size_t q = 0; q < B.size(); ++q) f2 += static_cast<long double>(B[q]) * C[q];
   }
-  return static_cast<double>(std::sqrt(f2 > 0.0L ? f2 : 0.0L));
+  const double f = static_cast<double>(std::sqrt(f2 > 0.0L ? f2 : 0.0L));
+  if (!std::isfinite(f)) throw NumericalError(kNotFinite);
+  return f;
 }
 
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian) {
-  return be.ntk(net, pts, ntk_row_weights(pts, scaling), keep_jacobian);
+  NtkResult r = be.ntk(net, pts, ntk_row_weights(pts, scaling), keep_jacobian);
+  // Every backend's numbers pass here, the device's too.
+  const bool finite = std::isfinite(r.frobenius_K) && std::isfinite(r.frobenius_Kuu) && std::isfinite(r.frobenius_Kbb);
+  for (const auto* e : {&r.spectrum_K, &r.spectrum_Kuu, &r.spectrum_Kbb, &r.residuals})
+    for (double v : *e)
+      if (!finite || !std::isfinite(v)) throw NumericalError(kNotFinite);
+  return r;
 }
 
 NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {

@@ -10,15 +10,6 @@
 namespace pinntk {
 namespace {
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(text);
-  while (std::getline(in, item, sep)) out.push_back(item);
-  if (!text.empty() && text.back() == sep) out.emplace_back();
-  return out;
-}
-
 std::string trim(const std::string& s) {
   const auto a = s.find_first_not_of(" \t");
   if (a == std::string::npos) return "";
@@ -51,6 +42,35 @@ bool parse_atom(const std::string& s, double& value) {
 
 }  // namespace
 
+std::vector<std::string> split_list(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, sep)) out.push_back(item);
+  if (!text.empty() && text.back() == sep) out.emplace_back();
+  return out;
+}
+
+long parse_count(const std::string& text, const std::string& what, long min) {
+  const std::string s = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0 || v < min || v > kMaxIterations)
+    throw UsageError(what + ": '" + text + "' is not a count in [" + std::to_string(min) + ", 10^12]");
+  return v;
+}
+
+uint64_t parse_seed(const std::string& text) {
+  const std::string s = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || *end != '\0' || errno != 0)
+    throw UsageError("--seed: '" + text + "' is not an integer in [0, 18446744073709551615]");
+  return v;
+}
+
 double parse_real(const std::string& text, const std::string& what) {
   const std::string s = trim(text);
   const auto slash = s.find('/');
@@ -69,7 +89,7 @@ double parse_real(const std::string& text, const std::string& what) {
 
 std::vector<int> parse_layers(const std::string& text) {
   std::vector<int> layers;
-  for (const auto& item : split(text, ',')) {
+  for (const auto& item : split_list(text, ',')) {
     const std::string s = trim(item);
     char* end = nullptr;
     errno = 0;
@@ -89,7 +109,8 @@ std::vector<int> parse_layers(const std::string& text) {
 std::vector<Phase> parse_schedule(const std::string& text) {
   std::vector<Phase> phases;
   if (trim(text).empty()) return phases;
-  for (const auto& item : split(text, ',')) {
+  long total = 0;
+  for (const auto& item : split_list(text, ',')) {
     const std::string s = trim(item);
     const auto at = s.find('@');
     if (at == std::string::npos)
@@ -98,8 +119,10 @@ std::vector<Phase> parse_schedule(const std::string& text) {
     const std::string its = s.substr(0, at);
     errno = 0;
     const long n = std::strtol(its.c_str(), &end, 10);
-    if (its.empty() || *end != '\0' || errno != 0 || n <= 0)
-      throw UsageError("--schedule: '" + its + "' in phase '" + s + "' is not a positive iteration count");
+    if (its.empty() || *end != '\0' || errno != 0 || n <= 0 || n > kMaxIterations)
+      throw UsageError("--schedule: '" + its + "' in phase '" + s + "' is not an iteration count in [1, 10^12]");
+    total += n;
+    if (total > kMaxIterations) throw UsageError("--schedule: more than 10^12 iterations in all");
     double lr = 0.0;
     if (!parse_atom(s.substr(at + 1), lr) || !(lr > 0.0))
       throw UsageError("--schedule: '" + s.substr(at + 1) + "' in phase '" + s + "' is not a positive learning rate");
@@ -109,7 +132,7 @@ std::vector<Phase> parse_schedule(const std::string& text) {
 }
 
 std::pair<double, double> parse_domain(const std::string& text) {
-  const auto parts = split(text, ',');
+  const auto parts = split_list(text, ',');
   if (parts.size() != 2) throw UsageError("--domain: expected two ends 'a,b' (e.g. -pi,pi), got '" + text + "'");
   const double a = parse_real(parts[0], "--domain");
   const double b = parse_real(parts[1], "--domain");

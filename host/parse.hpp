@@ -1,11 +1,24 @@
 // Parsers for command-line values: numbers with fractions and pi, layer lists, Adam schedules, intervals.
 #pragma once
 
+#include <cstdint>  // uint64_t
 #include <string>   // std::string
 #include <utility>  // std::pair
 #include <vector>   // std::vector
 
 namespace pinntk {
+
+// The items of a comma-separated list, an empty item where two separators meet or one ends the text.
+std::vector<std::string> split_list(const std::string& text, char sep = ',');
+
+// A count of at most 10^12 ("500"), a UsageError naming `what` otherwise.
+long parse_count(const std::string& text, const std::string& what, long min);
+
+// A seed: a decimal integer in [0, 2^64 - 1] ("-1" and out-of-range values are refused).
+uint64_t parse_seed(const std::string& text);
+
+// The largest iteration count or schedule total accepted.
+constexpr long kMaxIterations = 1000000000000L;
 
 // "0.0125", "1/80", "pi", "-pi", "2pi", "2*pi", "pi/2". Throws UsageError naming `what` otherwise.
 double parse_real(const std::string& text, const std::string& what);
@@ -18,7 +31,7 @@ struct Phase {
   long iterations;
   double lr;
 };
-// "10000@1e-4,10000@1e-5" -> phases; empty text gives no phases.
+// "10000@1e-4,10000@1e-5" -> phases; empty text gives no phases. The total is at most kMaxIterations.
 std::vector<Phase> parse_schedule(const std::string& text);
 
 // "-pi,pi" -> {-pi, pi} with a < b.

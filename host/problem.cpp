@@ -1,6 +1,7 @@
 #include "host/problem.hpp"
 
-#include <cmath>  // M_PI, std::isfinite
+#include <cmath>    // M_PI, std::isfinite
+#include <utility>  // std::pair
 
 #include "host/errors.hpp"  // UsageError
 
@@ -69,9 +70,11 @@ void validate(const ProblemSpec& s) {
     throw UsageError("--eps must be positive, got " + std::to_string(s.eps));
   if (!(s.omega > 0.0 && std::isfinite(s.omega))) throw UsageError("--omega must be positive");
   if (!(s.xa < s.xb)) throw UsageError("--domain: the left end must be smaller than the right end");
+  if (!std::isfinite(s.xb - s.xa)) throw UsageError("--domain: the interval's length is beyond double precision");
   if (s.nc < 1) throw UsageError("--nc must be at least 1, got " + std::to_string(s.nc));
-  if (s.nc > 1 << 24) throw UsageError("--nc exceeds the limit of 16777216 points");
   if (s.nb < 0) throw UsageError("--nb must be non-negative, got " + std::to_string(s.nb));
+  if (static_cast<long>(s.nc) + s.nb > 1L << 24)
+    throw UsageError("--nc + --nb exceeds the limit of 16777216 points");
   if (!(s.lambda >= 0.0 && std::isfinite(s.lambda)))
     throw UsageError("--lambda must be non-negative, got " + std::to_string(s.lambda));
   if (s.kind == ProblemKind::RegressionTwoscale && s.nb != 0)
@@ -145,6 +148,16 @@ PointSet build_points(const ProblemSpec& s) {
     p.f[k] = exact_solution(s, p.x[k]).v;
     p.w[k] = s.lambda / s.nb;
   }
+  // An eps, omega or domain at the edge of double precision overflows the coefficients or the forcing (e.g. the
+  // 1/eps^2 of u*'' at eps = 1e-300): refuse it here rather than train on infinities.
+  const std::pair<const char*, const std::vector<double>*> rows[] = {
+      {"point", &p.x}, {"coefficient", &p.alpha}, {"coefficient", &p.beta}, {"coefficient", &p.gamma},
+      {"forcing", &p.f}, {"loss weight", &p.w}};
+  for (const auto& r : rows)
+    for (int k = 0; k < n; ++k)
+      if (!std::isfinite((*r.second)[k]))
+        throw UsageError("problem " + s.name + ": the " + r.first + " at row " + std::to_string(k) +
+                         " is not finite in double precision (eps, omega or the domain out of range)");
   return p;
 }
 

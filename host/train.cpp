@@ -1,14 +1,18 @@
 #include "host/train.hpp"
 
+#include <unistd.h>  // access
+
 #include <algorithm>  // std::max, std::min
 #include <chrono>     // std::chrono::steady_clock
-#include <cmath>      // std::fabs
+#include <cmath>      // std::fabs, std::isfinite
+#include <cstdio>     // std::snprintf
 #include <fstream>    // std::ifstream
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>    // std::stringstream
 
-#include "host/errors.hpp"  // UsageError
-#include "host/timing.hpp"  // seconds_since
+#include "host/errors.hpp"    // UsageError, NumericalError
+#include "host/io/files.hpp"  // read_regular_file
+#include "host/timing.hpp"    // seconds_since
 
 namespace pinntk {
 
@@ -69,7 +73,10 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
   std::vector<double> ug(grid.size()), dug(grid.size()), d2ug(grid.size());
   eval(grid, ug, dug, d2ug);
   double err = 0.0;
-  for (size_t i = 0; i < grid.size(); ++i) err = std::max(err, std::fabs(ug[i] - exact_solution(spec, grid[i]).v));
+  for (size_t i = 0; i < grid.size(); ++i) {
+    const double e = std::fabs(ug[i] - exact_solution(spec, grid[i]).v);
+    if (!(e <= err)) err = e;  // a NaN error stays NaN (std::max would drop it and report 0)
+  }
   return {it, optimizer, lr, pde + bnd, pde, bnd, err};
 }
 
@@ -89,26 +96,73 @@ std::string train_state_json(const TrainState& st, const std::string& settings_j
   return j.dump() + "\n";
 }
 
-TrainState load_train_state(const std::string& path, const std::string& settings_json) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("--resume: no saved state at " + path + " (it is written every --checkpoint-every steps)");
-  std::stringstream ss;
-  ss << in.rdbuf();
+namespace {
+
+// The checks of a resume file's fields; `what` prefixes every message.
+struct StateReader {
+  std::string what;
+  long integer(const nlohmann::json& v, const std::string& name, long lo, long hi) const {
+    if (!v.is_number_integer() || v.get<long>() < lo || v.get<long>() > hi)
+      throw UsageError(what + ": \"" + name + "\" must be an integer in [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "]");
+    return v.get<long>();
+  }
+  double finite(const nlohmann::json& v, const std::string& name) const {
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      throw UsageError(what + ": \"" + name + "\" must hold finite numbers");
+    return v.get<double>();
+  }
+  std::vector<double> vector(const nlohmann::json& j, const char* name, long n) const {
+    if (!j.contains(name) || !j[name].is_array() || static_cast<long>(j[name].size()) != n)
+      throw UsageError(what + ": \"" + name + "\" must hold " + std::to_string(n) + " numbers (the network's " +
+                       "parameter count)");
+    std::vector<double> out;
+    out.reserve(n);
+    for (const auto& v : j[name]) out.push_back(finite(v, name));
+    return out;
+  }
+};
+
+}  // namespace
+
+TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
+                            long adam_iterations) {
+  if (access(path.c_str(), F_OK) != 0)
+    throw UsageError("--resume: no saved state at " + path + " (it is written every --checkpoint-every steps)");
+  // Bounded: the numbers of theta, m and v and the history rows, at well under 100 bytes each.
+  const size_t limit = (size_t{1} << 30) + 300 * static_cast<size_t>(n_params);
+  const std::string text = read_regular_file(path, "--resume", limit);
+  const StateReader in{"--resume: " + path};
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "pinntk-train-state-v1")
+    throw UsageError(in.what + " is not a pinntk-train-state-v1 file");
+  if (!j.contains("settings") || j["settings"] != nlohmann::json::parse(settings_json))
+    throw UsageError(in.what + " was written by a run with other settings; use the same flags");
   TrainState st;
-  try {
-    const nlohmann::json j = nlohmann::json::parse(ss.str());
-    if (j.value("format", "") != "pinntk-train-state-v1") throw UsageError("--resume: " + path + " is not a state file");
-    if (j["settings"] != nlohmann::json::parse(settings_json))
-      throw UsageError("--resume: " + path + " was written by a run with other settings; use the same flags");
-    st.iteration = j["iteration"];
-    st.adam_step = j["adam_step"];
-    st.theta = j["theta"].get<std::vector<double>>();
-    st.m = j["m"].get<std::vector<double>>();
-    st.v = j["v"].get<std::vector<double>>();
-    for (const auto& r : j["history"])
-      st.history.push_back({r[0].get<long>(), r[1].get<std::string>(), r[2], r[3], r[4], r[5], r[6], r[7]});
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError("--resume: " + path + " is damaged (" + e.what() + ")");
+  st.iteration = in.integer(j.value("iteration", nlohmann::json()), "iteration", 0, adam_iterations);
+  // Adam's step count is the number of Adam steps taken: the schedule's phases change lr, never reset it.
+  st.adam_step = in.integer(j.value("adam_step", nlohmann::json()), "adam_step", st.iteration, st.iteration);
+  st.theta = in.vector(j, "theta", n_params);
+  st.m = in.vector(j, "m", n_params);
+  st.v = in.vector(j, "v", n_params);
+  for (double v : st.v)
+    if (v < 0.0) throw UsageError(in.what + ": \"v\" (Adam's second moments) must be non-negative");
+  if (!j.contains("history") || !j["history"].is_array())
+    throw UsageError(in.what + ": \"history\" must be a list of rows");
+  long last = 0;
+  for (const auto& r : j["history"]) {
+    if (!r.is_array() || r.size() != 8 || !r[1].is_string() || r[1].get<std::string>() != "adam")
+      throw UsageError(in.what + ": every \"history\" row must be [iteration, \"adam\", lr, loss, loss_pde, "
+                                 "loss_boundary, max_error, time_s]");
+    HistoryRow h{in.integer(r[0], "history", last, st.iteration), "adam", 0, 0, 0, 0, 0};
+    last = h.iteration;
+    h.lr = in.finite(r[2], "history");
+    h.loss = in.finite(r[3], "history");
+    h.loss_pde = in.finite(r[4], "history");
+    h.loss_boundary = in.finite(r[5], "history");
+    h.max_error = in.finite(r[6], "history");
+    h.time_s = in.finite(r[7], "history");
+    st.history.push_back(h);
   }
   return st;
 }
@@ -117,6 +171,23 @@ std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const Point
   return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
 }
 
+namespace {
+
+bool all_finite(span<const double> x) {
+  for (double v : x)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+// Adam's state at the start of a chunk of steps: what the search for the first non-finite loss replays from.
+struct Snapshot {
+  long it = -1;  // -1: none taken
+  long t = 0;
+  std::vector<double> theta, m, v;
+};
+
+}  // namespace
+
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -124,6 +195,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   TrainResult res;
   long total = 0;
   for (const auto& ph : cfg.schedule) total += ph.iterations;
+  const size_t np = static_cast<size_t>(net.n_params());
 
   auto record = [&](long it, const char* optimizer, double lr) {
     res.history.push_back(history_row(
@@ -132,7 +204,17 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
         },
         spec, pts, it, optimizer, lr));
     res.history.back().time_s = seconds_since(t0);
+    const HistoryRow& h = res.history.back();
+    if (!std::isfinite(h.loss) || !std::isfinite(h.max_error)) return false;  // the caller decides what it means
     if (cfg.on_record) cfg.on_record(it, *session);
+    return true;
+  };
+  auto lr_at = [&](long it) {  // the schedule's learning rate of the step from iteration it
+    for (const auto& ph : cfg.schedule) {
+      if (it < ph.iterations) return ph.lr;
+      it -= ph.iterations;
+    }
+    return cfg.schedule.empty() ? 0.0 : cfg.schedule.back().lr;
   };
 
   const long every = std::max(1L, cfg.history_every);
@@ -145,43 +227,94 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     res.history = st.history;
   }
   const long ckpt = cfg.checkpoint_every > 0 ? cfg.checkpoint_every : total + 1;
+  Snapshot prev, cur;
+  auto snapshot = [&](Snapshot& s) {
+    s.it = it;
+    s.theta.resize(np);
+    s.m.resize(np);
+    s.v.resize(np);
+    session->parameters(s.theta);
+    s.t = session->adam_state(s.m, s.v);
+  };
   auto save_state = [&]() {
     TrainState st;
-    st.iteration = it;
-    st.theta.resize(net.n_params());
-    st.m.resize(net.n_params());
-    st.v.resize(net.n_params());
-    session->parameters(st.theta);
-    st.adam_step = session->adam_state(st.m, st.v);
+    st.iteration = cur.it;
+    st.adam_step = cur.t;
+    st.theta = cur.theta;
+    st.m = cur.m;
+    st.v = cur.v;
     st.history = res.history;
-    cfg.on_checkpoint(st);
+    // A state that is no longer finite is not saved: the next chunk finds the divergence.
+    if (all_finite(st.theta) && all_finite(st.m) && all_finite(st.v)) cfg.on_checkpoint(st);
   };
+  // The loss stopped being finite somewhere after the older snapshot (a NaN or infinity, once in the parameters,
+  // stays there). Replay from it step by step to the first network with a non-finite loss, keep the one before.
+  auto stop_diverged = [&](long upto) {
+    const Snapshot& from = prev.it >= 0 ? prev : cur;
+    session->set_adam_state(from.theta, from.m, from.v, from.t);
+    std::vector<double> now(np), last;
+    long k = from.it;
+    for (; k < upto; ++k) {
+      session->parameters(now);
+      const double loss = session->run(1, lr_at(k));  // the loss of `now`
+      if (!std::isfinite(loss)) break;
+      last = now;
+    }
+    if (last.empty())
+      throw NumericalError("the loss of the network at iteration " + std::to_string(k) +
+                           " is not finite (the problem's scale overflows double precision)");
+    res.diverged_at = k;
+    char lr_text[32];
+    std::snprintf(lr_text, sizeof lr_text, "%g", lr_at(k - 1));
+    res.diverged = "Adam: the loss is not finite at iteration " + std::to_string(k) + " (learning rate " +
+                   lr_text + "); kept the network of iteration " + std::to_string(k - 1) +
+                   ", the last with a finite loss";
+    session->set_adam_state(last, from.m, from.v, from.t);  // from here on only evaluated: the moments do not matter
+    while (!res.history.empty() && res.history.back().iteration >= k - 1) res.history.pop_back();
+    it = k - 1;
+    if (!record(it, "adam", lr_at(it)))  // the replay disagrees with the run: refuse rather than report it
+      throw NumericalError(res.diverged + ", whose loss is not finite either");
+  };
+
+  snapshot(cur);
   long done = it;  // iterations already taken before this call (a resumed run)
   double lr = cfg.schedule.empty() ? 0.0 : cfg.schedule.front().lr;
   for (const auto& ph : cfg.schedule) {
+    if (!res.diverged.empty()) break;
     lr = ph.lr;
     long left = ph.iterations;
     const long skip = std::min(left, done);
     done -= skip;
     left -= skip;
     while (left > 0) {
-      if (it % every == 0) record(it, "adam", lr);
+      if (it % every == 0 && !record(it, "adam", lr)) {
+        res.history.pop_back();
+        stop_diverged(it + 1);
+        break;
+      }
       // Run up to the next history row, progress line or checkpoint, whichever comes first.
       const long chunk = std::min({left, every - it % every, log_every - it % log_every, ckpt - it % ckpt});
       const double loss = session->run(chunk, lr);
+      if (!std::isfinite(loss)) {
+        stop_diverged(it + chunk);
+        break;
+      }
       it += chunk;
       left -= chunk;
+      std::swap(prev, cur);
+      snapshot(cur);
       if (progress) progress(it, total, loss);
       if (cfg.on_checkpoint && it % ckpt == 0 && it < total) save_state();
     }
   }
   res.adam_iterations = it;
   const char* last = "adam";
-  if (cfg.lbfgs.max_iter > 0) {
-    std::vector<double> x(net.n_params()), g(net.n_params());
+  if (cfg.lbfgs.max_iter > 0 && res.diverged.empty()) {
+    std::vector<double> x(np), g(np);
     session->parameters(x);
-    record(it, "lbfgs", 0.0);  // where L-BFGS starts
     const long it0 = it;
+    if (!record(it, "lbfgs", 0.0))  // where L-BFGS starts
+      throw NumericalError("the loss of the network at iteration " + std::to_string(it) + " is not finite");
     res.lbfgs = minimize_lbfgs(
         x, [&](span<const double> theta, span<double> grad) { return session->loss_gradient_at(theta, grad); },
         cfg.lbfgs, [&](long k, double loss) {
@@ -193,6 +326,12 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     it += res.lbfgs.iterations;
     last = "lbfgs";
     lr = 0.0;
+    if (res.lbfgs.non_finite) {
+      res.diverged_at = it + 1;
+      res.diverged = "L-BFGS: the loss or its gradient is not finite at a trial point of iteration " +
+                     std::to_string(it + 1) + "; kept the network of iteration " + std::to_string(it) +
+                     ", its last accepted iterate";
+    }
   }
   if (res.history.empty() || res.history.back().iteration != it || res.history.back().optimizer != last)
     record(it, last, lr);  // the final network, unless the last row already is it

@@ -48,6 +48,10 @@ struct TrainResult {
   long iterations = 0, adam_iterations = 0;
   LbfgsResult lbfgs;  // iterations == 0 when L-BFGS did not run
   double final_loss = 0.0, max_error = 0.0, wall_time_s = 0.0;
+  // Non-empty when the loss or gradient stopped being finite: where and why, in one line. The run stopped there;
+  // the network, iterations, history and final numbers are those of the last network with a finite loss.
+  std::string diverged;
+  long diverged_at = -1;  // the iteration whose network first had a non-finite loss
 };
 
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
@@ -60,11 +64,15 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
                        const std::string& optimizer, double lr);
 
 // Resume files: {"format":"pinntk-train-state-v1","settings":...,"iteration","adam_step","theta","m","v",
-// "history"}. `settings` identifies the run; loading checks it equals the current run's (a UsageError otherwise).
+// "history"}. `settings` identifies the run; loading checks it equals the current run's, and every field against
+// the network (n_params) and the schedule (adam_iterations), a UsageError otherwise.
 std::string train_state_json(const TrainState& st, const std::string& settings_json);
-TrainState load_train_state(const std::string& path, const std::string& settings_json);
+TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
+                            long adam_iterations);
 
-// Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS.
+// Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS. A loss or
+// gradient that is not finite stops the run (TrainResult::diverged); NumericalError when even the initial network's
+// loss is not finite.
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress);
 

@@ -1,11 +1,13 @@
 // The pinntk executable end to end: good runs write complete outputs, bad input gets one line and no output.
 #include <gtest/gtest.h>
 #include <sys/wait.h>  // WEXITSTATUS
+#include <unistd.h>    // geteuid, usleep
 
 #include <cstdlib>            // std::system
 #include <cstring>            // std::memcpy
 #include <filesystem>         // std::filesystem
 #include <fstream>            // std::ifstream
+#include <functional>         // std::function
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::stringstream
 
@@ -136,6 +138,106 @@ TEST(Cli, SameSeedSameNumbersAcrossThreadCounts) {
   }
 }
 
+TEST(Cli, ADivergedRunExitsThreeAndKeepsTheLastFiniteNetwork) {
+  const fs::path out = kTmp / "diverged";
+  fs::remove_all(out);
+  const CliRun r = pinntk("train --nc 64 --layers 1,10,10,1 --schedule 20@1e-3,200@1e300 --history-every 5 "
+                          "--device cpu --out " + out.string());
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("pinntk: diverged: Adam: the loss is not finite at iteration"), std::string::npos) << r.err;
+  const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
+  EXPECT_EQ(j["status"], "diverged");
+  const long at = j["diverged"]["iteration"];
+  EXPECT_GT(at, 20);
+  EXPECT_EQ(j["iterations"], at - 1);
+  ASSERT_TRUE(j["final_loss"].is_number());  // NaN would be written as null
+  ASSERT_TRUE(j["max_error"].is_number());
+  EXPECT_GT(j["max_error"].get<double>(), 0.0);
+  const std::string hist = slurp(out / "history.csv");
+  EXPECT_EQ(hist.find("nan"), std::string::npos) << hist;
+  EXPECT_EQ(slurp(out / "prediction.csv").find("nan"), std::string::npos);
+  // The kept network is a checkpoint pinntk itself loads.
+  const CliRun again = pinntk("ntk --problem darcy-twoscale --nc 16 --checkpoint " + (out / "checkpoint.json").string() +
+                              " --device cpu --out " + (kTmp / "diverged_ntk").string());
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
+TEST(Cli, AKernelBeyondDoublePrecisionExitsThreeWithoutOutput) {
+  const fs::path out = kTmp / "ntk_overflow";
+  fs::remove_all(out);
+  const CliRun r = pinntk("ntk --omega 1e300 --nc 32 --device cpu --out " + out.string());
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, ResultsLandOnAMountPoint) {
+  // The container's documented use: --out is a mount point, so its parent is another file system.
+  const fs::path vol = kTmp / "volume";
+  std::system(("umount " + vol.string() + " 2>/dev/null").c_str());
+  fs::remove_all(vol);
+  fs::create_directories(vol);
+  if (geteuid() != 0 || std::system(("mount -t tmpfs -o size=16m tmpfs " + vol.string() + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "mounting a tmpfs needs root";
+  const CliRun r = pinntk("train --nc 32 --layers 1,6,1 --schedule 20@1e-3 --device cpu --out " + vol.string());
+  const bool landed = fs::exists(vol / "summary.json") && fs::exists(vol / "checkpoint.json");
+  std::system(("umount " + vol.string()).c_str());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(landed);
+}
+
+TEST(Cli, AWritableOutUnderAReadOnlyParent) {
+  // The container's /results: owned by the user who runs pinntk, under a root-owned folder.
+  if (geteuid() != 0 || std::system("id nobody >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs root and user nobody";
+  const fs::path parent = kTmp / "rootowned";
+  fs::remove_all(parent);
+  fs::create_directories(parent / "results");
+  fs::permissions(kTmp, fs::perms::others_exec, fs::perm_options::add);
+  fs::permissions(parent, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  ASSERT_EQ(std::system(("chown nobody " + (parent / "results").string()).c_str()), 0);
+  const std::string cmd = "su nobody -s /bin/sh -c '" + std::string(PINNTK_BIN) +
+                          " train --nc 16 --layers 1,4,1 --schedule 10@1e-3 --device cpu --out " +
+                          (parent / "results").string() + "' 2>/dev/null";
+  if (std::system(("su nobody -s /bin/sh -c 'test -x " + std::string(PINNTK_BIN) + "'").c_str()) != 0)
+    GTEST_SKIP() << "the build is not readable by nobody";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0);
+  EXPECT_TRUE(fs::exists(parent / "results" / "summary.json"));
+}
+
+TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
+  const fs::path out = kTmp / "resume_checked";
+  fs::remove_all(out);
+  const std::string flags = "train --nc 16 --layers 1,4,1 --schedule 1000000000@1e-4 --checkpoint-every 100 "
+                            "--threads 1 --device cpu --out " + out.string();
+  const fs::path pid = kTmp / "resume_checked.pid";
+  ASSERT_EQ(std::system((std::string(PINNTK_BIN) + " " + flags + " >/dev/null 2>&1 & echo $! > " + pid.string()).c_str()),
+            0);
+  for (int i = 0; i < 600 && !fs::exists(out / "resume.json"); ++i) usleep(100000);
+  // While it runs, a second run on the same folder is refused at once.
+  const CliRun second = pinntk("ntk --nc 8 --device cpu --out " + out.string());
+  std::system(("kill -9 $(cat " + pid.string() + ") 2>/dev/null").c_str());
+  usleep(200000);
+  EXPECT_EQ(second.code, 2);
+  EXPECT_NE(second.err.find("another pinntk run"), std::string::npos) << second.err;
+  ASSERT_TRUE(fs::exists(out / "resume.json"));
+  const auto state = nlohmann::json::parse(slurp(out / "resume.json"));
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const char* expect) {
+    nlohmann::json j = state;
+    edit(j);
+    std::ofstream(out / "resume.json") << j.dump();
+    const CliRun r = pinntk(flags + " --resume");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+  };
+  refused([](nlohmann::json& j) { j["theta"] = std::vector<double>(13000, 0.1); }, "\"theta\" must hold 13 numbers");
+  refused([](nlohmann::json& j) { j["m"] = std::vector<double>(2, 0.1); }, "\"m\" must hold 13 numbers");
+  refused([](nlohmann::json& j) { j["iteration"] = -5; }, "\"iteration\"");
+  refused([](nlohmann::json& j) { j["adam_step"] = -5; }, "\"adam_step\"");
+}
+
 struct BadCase {
   const char* name;
   const char* args;
@@ -188,7 +290,30 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"continuation_without_lm", "train --eps-continuation 1/8 --out OUT"},
         BadCase{"lm_with_lbfgs", "train --optimizer lm --lbfgs 10 --out OUT"},
         BadCase{"lm_damping", "train --optimizer lm --lm-damping fast --out OUT"},
-        BadCase{"lm_runs", "reproduce lm --quick --lm-runs darcy_2 --out OUT"}),
+        BadCase{"lm_runs", "reproduce lm --quick --lm-runs darcy_2 --out OUT"},
+        // Empty values and sentinels are refused, not read as "not given"; a refused run creates no folder.
+        BadCase{"eps_empty", "ntk --eps '' --out OUT/sub"}, BadCase{"layers_empty", "ntk --layers '' --out OUT/sub"},
+        BadCase{"checkpoint_empty", "ntk --checkpoint '' --out OUT/sub"},
+        BadCase{"nb_negative", "ntk --nb -1 --out OUT/sub"}, BadCase{"trials_zero", "reproduce fig4 --trials 0 --out OUT"},
+        BadCase{"seed_negative", "ntk --seed -1 --out OUT"},
+        BadCase{"seed_overflow", "ntk --seed 18446744073709551616 --out OUT"},
+        BadCase{"schedule_overflow", "train --schedule 9223372036854775807@1e-3,10@1e-3 --out OUT"},
+        BadCase{"schedule_total", "train --schedule 999999999999@1e-3,999999999999@1e-3 --out OUT"},
+        BadCase{"lm_cond_every", "train --optimizer lm --lm-cond-every -1 --out OUT"},
+        BadCase{"lm_mu0_inf", "train --optimizer lm --lm-mu0 inf --out OUT"},
+        BadCase{"lm_iters_trailing", "train --optimizer lm --lm-iters 5, --out OUT"},
+        BadCase{"threads_negative", "reproduce fig3 --threads -3 --out OUT"},
+        BadCase{"lbfgs_history", "train --lbfgs 10 --lbfgs-history 2147483647 --out OUT"},
+        BadCase{"checkpoint_device", "ntk --checkpoint /dev/zero --out OUT"},
+        // Sizes: checked before any work, memory estimated before any allocation.
+        BadCase{"nb_huge", "ntk --nb 2147483647 --out OUT"},
+        BadCase{"points_over_limit", "ntk --nc 16777216 --layers 1,10,10,1 --out OUT"},
+        BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 64 --out OUT"},
+        BadCase{"memory_limit", "ntk --nc 512 --layers 1,64,64,1 --memory-limit 1M --out OUT"},
+        BadCase{"memory_limit_text", "ntk --memory-limit lots --out OUT"},
+        BadCase{"regression_eps_tiny", "ntk --problem regression-twoscale --eps 1e-7 --out OUT"},
+        BadCase{"domain_overflow", "train --domain -1e308,1e308 --out OUT"},
+        BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.

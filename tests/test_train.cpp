@@ -17,6 +17,7 @@ TEST(Train, ResumedRunEqualsUninterruptedRun) {
   TrainConfig cfg;
   cfg.schedule = {{25, 1e-3}, {35, 1e-4}};
   cfg.history_every = 10;
+  cfg.lbfgs.max_iter = 0;  // Adam only: resuming is the subject, not 15000 L-BFGS iterations (the default) twice
   cfg.checkpoint_every = 20;
   std::vector<TrainState> saved;
   cfg.on_checkpoint = [&](const TrainState& st) { saved.push_back(st); };
@@ -30,9 +31,10 @@ TEST(Train, ResumedRunEqualsUninterruptedRun) {
   // Through the file format too: what a crashed process leaves behind.
   const std::string path = std::string(PINNTK_TEST_TMP) + "/state.json";
   { std::ofstream(path) << train_state_json(saved[1], "{\"run\":1}"); }
-  const TrainState st = load_train_state(path, "{\"run\":1}");
-  EXPECT_THROW(load_train_state(path, "{\"run\":2}"), UsageError);
-  EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}"), UsageError);
+  const long np = init.n_params();
+  const TrainState st = load_train_state(path, "{\"run\":1}", np, 60);
+  EXPECT_THROW(load_train_state(path, "{\"run\":2}", np, 60), UsageError);
+  EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}", np, 60), UsageError);
 
   TrainConfig again = cfg;
   again.resume = &st;

@@ -3,7 +3,8 @@
 
 #include <CLI/CLI.hpp>        // CLI::App
 #include <chrono>             // std::chrono
-#include <cmath>              // std::ceil
+#include <cmath>              // std::ceil, std::isfinite
+#include <numeric>            // std::accumulate
 #include <cstdlib>            // std::getenv, std::system
 #include <fstream>            // std::ofstream
 #include <cstdio>             // std::fprintf
@@ -15,7 +16,9 @@
 #include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
 #include "host/errors.hpp"         // UsageError
 #include "host/io/npy.hpp"         // npy_bytes
+#include "host/io/files.hpp"       // replace_file
 #include "host/io/output_dir.hpp"  // OutputDir
+#include "host/memory.hpp"         // require_memory, parse_bytes
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
 #include "host/optim/lm.hpp"       // train_lm
@@ -32,13 +35,18 @@ using nlohmann::json;
 namespace pinntk {
 namespace {
 
+// Exit statuses (README "Errors"): 0 done, 1 internal failure, 2 bad input, 3 a number not finite.
+constexpr int kExitInternal = 1, kExitUsage = 2, kExitNumerical = 3;
+
 // Flags shared by every subcommand; numbers are kept as text and parsed after CLI11 so that "1/80" and "2pi" work.
 struct CommonOptions {
-  std::string problem, eps, omega, domain, lambda, grid, layers, init, checkpoint;
-  int nc = -1, nb = -1;
+  std::string problem, eps, omega, domain, lambda, grid, layers, init, checkpoint, memory_limit;
+  int nc = 0, nb = 0;
+  CLI::Option *nc_given = nullptr, *nb_given = nullptr;  // counts tell "given" from "not given", not sentinels
+  std::string seed_text = "0";
   uint64_t seed = 0;
   std::string device = "auto", precision = "fp64", out;
-  int threads = 0;
+  int threads = 0;  // 0: all (not given)
 };
 
 void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_problem) {
@@ -49,19 +57,27 @@ void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_prob
   cmd->add_option("--eps", o.eps, "scale parameter, e.g. 0.0125 or 1/80 (default: the preset's)");
   cmd->add_option("--omega", o.omega, "frequency of the Darcy coefficient a(y) = 1/(2.1 + 2 sin(omega y))");
   cmd->add_option("--domain", o.domain, "interval a,b (default -pi,pi)");
-  cmd->add_option("--nc", o.nc, "number of collocation (or regression) points");
-  cmd->add_option("--nb", o.nb, "number of boundary rows, alternating between the two ends");
+  o.nc_given = cmd->add_option("--nc", o.nc, "number of collocation (or regression) points");
+  o.nb_given = cmd->add_option("--nb", o.nb, "number of boundary rows, alternating between the two ends");
   cmd->add_option("--lambda", o.lambda, "boundary loss weight (paper eq. 8)");
   cmd->add_option("--grid", o.grid, "collocation grid: linspace (closed interval, default) | interior");
   cmd->add_option("--layers", o.layers, "widths, e.g. 1,50,1 (default: the preset's)");
   cmd->add_option("--init", o.init, "normal | glorot-normal | glorot-uniform (default: the preset's)");
   cmd->add_option("--checkpoint", o.checkpoint, "load the network from a pinntk-mlp-v1 JSON file");
-  cmd->add_option("--seed", o.seed, "seed of the initialization")->capture_default_str();
+  cmd->add_option("--seed", o.seed_text, "seed of the initialization, in [0, 2^64 - 1]")->capture_default_str();
   cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();
   cmd->add_option("--precision", o.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
   cmd->add_option("--out", o.out, "output folder")->required();
-  cmd->add_option("--threads", o.threads, "CPU threads (default: all)");
+  cmd->add_option("--threads", o.threads, "CPU threads (0, the default: all)");
+  cmd->add_option("--memory-limit", o.memory_limit,
+                  "refuse runs estimated to need more host memory, e.g. 8G (default: the available memory)");
 }
+
+void check_threads(int threads) {
+  if (threads < 0 || threads > 4096) throw UsageError("--threads must lie in [0, 4096] (0: all cores)");
+}
+
+uint64_t memory_budget(const std::string& text) { return text.empty() ? 0 : parse_bytes(text, "--memory-limit"); }
 
 struct Setup {
   ProblemSpec spec;
@@ -78,8 +94,11 @@ Setup make_setup(const CommonOptions& o) {
     if (!uses_eps(s.spec)) throw UsageError("--eps: problem " + o.problem + " has no eps");
     s.spec.eps = parse_real(o.eps, "--eps");
     if (!(s.spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
-    if (s.spec.kind == ProblemKind::RegressionTwoscale && o.nc < 0)
+    if (s.spec.kind == ProblemKind::RegressionTwoscale && o.nc_given->count() == 0) {
+      if (!(2.0 * M_PI / (s.spec.eps / 2.0) <= 1 << 24))
+        throw UsageError("--eps " + o.eps + ": the regression's ceil(4 pi / eps) points exceed the limit of 16777216");
       s.spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (s.spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
+    }
   }
   if (!o.omega.empty()) s.spec.omega = parse_real(o.omega, "--omega");
   if (!o.domain.empty()) {
@@ -87,8 +106,8 @@ Setup make_setup(const CommonOptions& o) {
     s.spec.xa = ab.first;
     s.spec.xb = ab.second;
   }
-  if (o.nc != -1) s.spec.nc = o.nc;
-  if (o.nb != -1) s.spec.nb = o.nb;
+  if (o.nc_given->count() > 0) s.spec.nc = o.nc;
+  if (o.nb_given->count() > 0) s.spec.nb = o.nb;
   if (!o.lambda.empty()) s.spec.lambda = parse_real(o.lambda, "--lambda");
   if (!o.grid.empty()) {
     if (o.grid == "linspace") {
@@ -100,7 +119,7 @@ Setup make_setup(const CommonOptions& o) {
     }
   }
   validate(s.spec);
-  if (o.threads < 0) throw UsageError("--threads must be positive");
+  check_threads(o.threads);
   const std::vector<int> layers = o.layers.empty() ? s.spec.default_layers : parse_layers(o.layers);
   s.init = o.init.empty() ? s.spec.default_init : o.init;
   if (!o.checkpoint.empty()) {
@@ -109,7 +128,7 @@ Setup make_setup(const CommonOptions& o) {
     if (!o.layers.empty() && s.net.layers != layers)
       throw UsageError("checkpoint " + o.checkpoint + ": its layers do not match --layers " + o.layers);
   } else {
-    s.net = init_mlp(layers, s.init, o.seed);
+    s.net = init_mlp(layers, s.init, parse_seed(o.seed_text));
   }
   s.pts = build_points(s.spec);
   return s;
@@ -126,7 +145,7 @@ json run_json(const CommonOptions& o, const Setup& s) {
   j["layers"] = s.net.layers;
   j["n_params"] = s.net.n_params();
   j["init"] = s.init;
-  j["seed"] = o.seed;
+  j["seed"] = parse_seed(o.seed_text);
   j["nc"] = s.spec.nc;
   j["nb"] = s.spec.nb;
   j["lambda"] = s.spec.lambda;
@@ -140,12 +159,17 @@ json top3(const std::vector<double>& e) { return std::vector<double>(e.begin(), 
 int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_matrices) {
   const auto t0 = std::chrono::steady_clock::now();
   const NtkScaling scaling = parse_ntk_scaling(scaling_text);
+  const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   OutputDir out(o.out);
-  s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
+  require_memory(ntk_memory_bytes(n, p, save_matrices), budget, "ntk",
+                 "the " + std::to_string(n) + " x " + std::to_string(p) + " Jacobian, its scaled copies and the Grams",
+                 "use fewer points (--nc) or a smaller network, or raise --memory-limit");
+  s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
+  out.open();
   NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices);
 
   json j = run_json(o, s);
@@ -228,9 +252,7 @@ std::vector<LmStage> lm_stages(const LmOptions& lo, const ProblemSpec& spec) {
   std::vector<double> eps;
   if (!lo.continuation.empty()) {
     if (!uses_eps(spec)) throw UsageError("--eps-continuation: problem " + spec.name + " has no eps");
-    std::stringstream in(lo.continuation);
-    std::string item;
-    while (std::getline(in, item, ',')) {
+    for (const auto& item : split_list(lo.continuation)) {
       const double e = parse_real(item, "--eps-continuation");
       if (!(e > 0)) throw UsageError("--eps-continuation: every eps must be positive");
       eps.push_back(e);
@@ -239,14 +261,7 @@ std::vector<LmStage> lm_stages(const LmOptions& lo, const ProblemSpec& spec) {
     eps.push_back(spec.eps);
   }
   std::vector<long> its;
-  std::stringstream in(lo.iters);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 0) throw UsageError("--lm-iters: '" + lo.iters + "' is not a list of counts");
-    its.push_back(v);
-  }
+  for (const auto& item : split_list(lo.iters)) its.push_back(parse_count(item, "--lm-iters", 0));
   if (its.size() != 1 && its.size() != eps.size())
     throw UsageError("--lm-iters: give one count, or one per --eps-continuation stage");
   std::vector<LmStage> stages;
@@ -265,17 +280,24 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   if (use_lm && lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
   if (use_lm && resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
   if (!use_lm && !lo.continuation.empty()) throw UsageError("--eps-continuation needs --optimizer lm");
-  if (lbfgs.max_iter < 0 || lbfgs.history < 1 || !(lbfgs.gtol >= 0) || !(lbfgs.ftol >= 0) || lbfgs.max_fun < 0)
-    throw UsageError("--lbfgs must be >= 0, --lbfgs-history >= 1, --lbfgs-gtol, --lbfgs-ftol, --lbfgs-maxfun >= 0");
+  if (lbfgs.max_iter < 0 || lbfgs.max_iter > kMaxIterations || lbfgs.max_fun < 0 || lbfgs.max_fun > kMaxIterations)
+    throw UsageError("--lbfgs and --lbfgs-maxfun must lie in [0, 10^12]");
+  if (lbfgs.history < 1 || lbfgs.history > kMaxHistory) throw UsageError("--lbfgs-history must lie in [1, 10000]");
+  if (!(lbfgs.gtol >= 0) || !(lbfgs.ftol >= 0) || !std::isfinite(lbfgs.gtol) || !std::isfinite(lbfgs.ftol))
+    throw UsageError("--lbfgs-gtol and --lbfgs-ftol must be finite numbers >= 0");
   cfg.lbfgs = lbfgs;
   cfg.adam = adam;
-  if (!(adam.beta1 >= 0 && adam.beta1 < 1) || !(adam.beta2 >= 0 && adam.beta2 < 1) || !(adam.eps > 0))
-    throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive");
-  if (log_every < 0 || history_every < 1) throw UsageError("--log-every must be >= 0 and --history-every >= 1");
+  if (!(adam.beta1 >= 0 && adam.beta1 < 1) || !(adam.beta2 >= 0 && adam.beta2 < 1) || !(adam.eps > 0) ||
+      !std::isfinite(adam.eps))
+    throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive and finite");
+  if (log_every < 0 || history_every < 1 || log_every > kMaxIterations || history_every > kMaxIterations)
+    throw UsageError("--log-every must lie in [0, 10^12] and --history-every in [1, 10^12]");
   cfg.history_every = history_every;
   cfg.log_every = log_every;
-  if (checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
+  if (checkpoint_every < 0 || checkpoint_every > kMaxIterations)
+    throw UsageError("--checkpoint-every must lie in [0, 10^12]");
   validate(lo.cfg);  // the LM options, before any output
+  const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   std::vector<LmStage> stages;
   if (use_lm) {
@@ -284,6 +306,19 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
       s.spec.eps = stages.front().eps;
       s.pts = build_points(s.spec);
     }
+  }
+  {
+    const double n = s.pts.size(), p = s.net.n_params();
+    // Adam: parameters, moments, gradient and two snapshots; the rows and their residuals; the CPU's batches.
+    double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(),
+                                                                                    s.net.layers.end(), 0.0);
+    if (lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), lbfgs.history);
+    if (use_lm) {  // J and its scaled copy, the Gram and its factor (every stage has the same rows)
+      const double m = lm_sample_form(lo.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
+      need += 8.0 * (2.0 * n * p + 2.0 * m * m);
+    }
+    require_memory(need, budget, "train", "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : ""),
+                   "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   }
   OutputDir out(o.out);
   // The settings that identify this run, for the resume file (read before the backend: a bad resume is one error).
@@ -295,20 +330,23 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   settings["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history}, {"gtol", lbfgs.gtol},
                        {"ftol", lbfgs.ftol}, {"max_fun", lbfgs.max_fun}};
   settings["history_every"] = history_every;
-  const std::string state_path = out.path() + ".resume.json";
+  const std::string state_path = out.file("resume.json");
+  long adam_total = 0;
+  for (const auto& ph : cfg.schedule) adam_total += ph.iterations;
   TrainState resumed;
   if (resume) {
-    resumed = load_train_state(state_path, settings.dump());
+    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), adam_total);
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
+  out.open();
   cfg.checkpoint_every = checkpoint_every;
   cfg.on_checkpoint = [&](const TrainState& st) {
-    std::ofstream f(state_path + ".tmp");
-    f << train_state_json(st, settings.dump());
-    f.close();
-    if (!f || std::rename((state_path + ".tmp").c_str(), state_path.c_str()) != 0)
-      std::fprintf(stderr, "pinntk train: warning: could not write %s\n", state_path.c_str());
+    try {
+      replace_file(state_path, train_state_json(st, settings.dump()));
+    } catch (const std::exception& e) {  // a full disk: the run goes on, resumable from the previous state
+      std::fprintf(stderr, "pinntk train: warning: %s\n", e.what());
+    }
   };
   std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s%s\n", s.spec.name.c_str(), s.pts.size(),
                s.net.n_params(), s.backend->name().c_str(),
@@ -318,7 +356,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   LmTrainResult lm;
   std::ostringstream lmcsv;
   lmcsv.precision(17);
-  if (use_lm) {
+  if (use_lm && res.diverged.empty()) {
     LmConfig lcfg = lo.cfg;
     if (lcfg.cond_every == 0) lcfg.cond_every = history_every;
     lm = continue_with_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, history_every, res, &lmcsv,
@@ -331,6 +369,7 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   for (const auto& h : res.history)
     hist << h.iteration << ',' << h.optimizer << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ','
          << h.loss_boundary << ',' << h.max_error << ',' << h.time_s << '\n';
+  const bool diverged = !res.diverged.empty();
   std::ostringstream pred;
   pred.precision(17);
   pred << "x,u,exact,error\n";
@@ -364,6 +403,8 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
                {"wall_time_s", lm.wall_time_s}};
     j["eps"] = s.spec.eps;  // the last stage's
   }
+  j["status"] = diverged ? "diverged" : "complete";
+  if (diverged) j["diverged"] = {{"iteration", res.diverged_at}, {"reason", res.diverged}};
   j["adam_iterations"] = res.adam_iterations;
   j["iterations"] = res.iterations;
   j["final_loss"] = res.final_loss;
@@ -376,7 +417,12 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   out.write("checkpoint.json", checkpoint_json(s.net));
   out.write("summary.json", j.dump(2) + "\n");
   out.commit();
-  std::remove(state_path.c_str());  // the run is complete: nothing to resume
+  std::remove(state_path.c_str());  // the run has ended: nothing to resume
+  if (diverged) {
+    std::fprintf(stderr, "pinntk: diverged: %s (results of that network in %s)\n", res.diverged.c_str(),
+                 out.path().c_str());
+    return kExitNumerical;
+  }
   std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss,
                res.max_error, res.wall_time_s, out.path().c_str());
   return 0;
@@ -398,12 +444,24 @@ void plot_if_possible(const std::string& dir) {
 int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads) {
   const auto t0 = std::chrono::steady_clock::now();
   validate(opt);
+  check_threads(threads);
   OutputDir out(out_dir);
   auto be = make_backend(opt.device, opt.precision, threads);
+  out.open();
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
                be->name().c_str(), be->precision().c_str());
-  const std::string summary = reproduce(opt, *be, out);
-  out.write("summary.json", summary);
+  json summary = json::parse(reproduce(opt, *be, out));
+  // Figures of earlier runs into the same folder stay: their files and their entries in summary.json.
+  std::vector<std::string> scope;
+  for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
+    if (summary.contains(fig)) scope.push_back(std::string(fig) + "/");
+  const json before = json::parse(out.previous("summary.json").empty() ? "{}" : out.previous("summary.json"), nullptr,
+                                  false);
+  if (before.is_object())
+    for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
+      if (!summary.contains(fig) && before.contains(fig)) summary[fig] = before[fig];
+  out.replace_only(scope);
+  out.write("summary.json", summary.dump(2) + "\n");
   out.commit();
   std::fprintf(stderr, "pinntk reproduce: done in %.1f s -> %s\n", seconds_since(t0), out.path().c_str());
   plot_if_possible(out.path());
@@ -483,15 +541,23 @@ int main(int argc, char** argv) {
   repro->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
   repro->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
   repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
-  repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
-  repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
+  CLI::Option* trials_opt = repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
+  CLI::Option* seeds_opt = repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
   repro->add_option("--concurrent-trials", rep.concurrent_trials,
                     "fig4 trials trained at once on the GPU, each on its own stream (default 1)")
       ->capture_default_str();
   repro->add_option("--out", rep_out, "output folder")->required();
   repro->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
   repro->add_option("--precision", rep.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
-  repro->add_option("--threads", rep_threads, "CPU threads (default: all)");
+  repro->add_option("--threads", rep_threads, "CPU threads (0, the default: all)");
+
+  // A flag given with an empty value ("--eps ''") is a mistake, not "not given"; only --schedule "" has a meaning
+  // (no Adam phases).
+  const CLI::Validator non_empty([](std::string& v) { return v.empty() ? std::string("empty value") : std::string(); },
+                                 "NON-EMPTY");
+  for (CLI::App* sub : {ntk, train, repro})
+    for (CLI::Option* opt : sub->get_options())
+      if (opt->get_expected_min() > 0 && opt->get_name() != "--schedule") opt->check(non_empty);
 
   try {
     app.parse(argc, argv);
@@ -501,17 +567,28 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "pinntk: error: %s (see pinntk --help)\n", e.what());
-    return 2;
+    return kExitUsage;
   }
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
-    if (repro->parsed()) return cmd_reproduce(rep, rep_out, rep_threads);
+    if (repro->parsed()) {
+      if ((trials_opt->count() > 0 && (rep.trials < 1 || rep.trials > 10000)) ||
+          (seeds_opt->count() > 0 && (rep.seeds < 1 || rep.seeds > 10000)))
+        throw UsageError("--trials and --seeds must lie in [1, 10000]");
+      return cmd_reproduce(rep, rep_out, rep_threads);
+    }
     return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs, checkpoint_every, resume, lmo);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());
-    return 2;
+    return kExitUsage;
+  } catch (const NumericalError& e) {
+    std::fprintf(stderr, "pinntk: not finite: %s\n", e.what());
+    return kExitNumerical;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "pinntk: failed: out of memory (lower --nc or the network, or set --memory-limit)\n");
+    return kExitInternal;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pinntk: failed: %s\n", e.what());
-    return 1;
+    return kExitInternal;
   }
 }

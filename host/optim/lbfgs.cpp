@@ -1,8 +1,12 @@
 #include "host/optim/lbfgs.hpp"
 
+#include <algorithm>  // std::all_of
+#include <cmath>      // std::isfinite
 #include <cstring>    // std::memcpy, std::strncmp
 #include <limits>     // std::numeric_limits
 #include <stdexcept>  // std::invalid_argument
+
+#include "host/errors.hpp"  // NumericalError
 
 // liblbfgsb 3.0 (Fortran): every argument by reference, then the hidden lengths of the two character arguments.
 extern "C" void setulb_(const int* n, const int* m, double* x, const double* l, const double* u, const int* nbd,
@@ -28,10 +32,15 @@ std::string trimmed(const char* task) {
 
 }  // namespace
 
+double lbfgs_workspace_bytes(long n, long m) {
+  const double dn = static_cast<double>(n), dm = static_cast<double>(m);
+  return 8.0 * (2.0 * dm * dn + 5.0 * dn + 11.0 * dm * dm + 8.0 * dm + 4.0 * dn) + 4.0 * 3.0 * dn;
+}
+
 LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, const LbfgsConfig& cfg,
                            const IterateFn& on_iterate) {
-  if (cfg.history < 1 || cfg.max_iter < 0 || !(cfg.gtol >= 0) || !(cfg.ftol >= 0))
-    throw std::invalid_argument("L-BFGS: history must be >= 1, iterations, gtol and ftol non-negative");
+  if (cfg.history < 1 || cfg.history > kMaxHistory || cfg.max_iter < 0 || !(cfg.gtol >= 0) || !(cfg.ftol >= 0))
+    throw std::invalid_argument("L-BFGS: history must be in [1, 10000], iterations, gtol and ftol non-negative");
   const int n = static_cast<int>(x.size()), m = cfg.history, iprint = -1;
   const long max_fun = cfg.max_fun > 0 ? cfg.max_fun : static_cast<long>(1.25 * cfg.max_iter) + 1;
   const double factr = cfg.ftol / std::numeric_limits<double>::epsilon(), pgtol = cfg.gtol;
@@ -65,6 +74,12 @@ LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, con
       }
       f = fg(x, g);
       ++res.evaluations;
+      if (!std::isfinite(f) || !std::all_of(g.begin(), g.end(), [](double v) { return std::isfinite(v); })) {
+        if (res.evaluations == 1) throw NumericalError("L-BFGS: the loss or its gradient at the start is not finite");
+        res.stop = "the loss or its gradient is not finite at a trial point";
+        res.non_finite = true;
+        break;
+      }
       if (res.evaluations == 1) res.loss = f;  // the starting point
       continue;
     }

@@ -12,6 +12,9 @@ namespace pinntk {
 
 // Defaults as DeepXDE's L-BFGS: history 100, gtol 1e-8, ftol 0, 15000 iterations, 1.25 x that many evaluations.
 // The line search of liblbfgsb 3.0 stops after 20 steps (DeepXDE's SciPy allows 50); that is not adjustable.
+// The largest memory accepted: L-BFGS-B's workspace grows like 11 m^2 + 2 m n doubles.
+constexpr int kMaxHistory = 10000;
+
 struct LbfgsConfig {
   int history = 100;
   double gtol = 1e-8;  // projected-gradient tolerance (pgtol)
@@ -24,14 +27,19 @@ struct LbfgsResult {
   long iterations = 0, evaluations = 0;
   double loss = 0.0;
   std::string stop;  // why it stopped, from L-BFGS-B's task string or the iteration/evaluation limits
+  bool non_finite = false;  // stopped because the loss or gradient at a trial point was not finite
 };
+
+// Bytes of L-BFGS-B's workspace for n parameters and memory m.
+double lbfgs_workspace_bytes(long n, long m);
 
 // Loss and gradient at x (the gradient written into g).
 using LossGradientFn = std::function<double(span<const double> x, span<double> g)>;
 // Called after every accepted iterate with (iteration, loss).
 using IterateFn = std::function<void(long, double)>;
 
-// Minimizes from x (replaced by the last accepted iterate).
+// Minimizes from x (replaced by the last accepted iterate). A non-finite loss or gradient stops it (non_finite);
+// NumericalError when that happens at the starting point.
 LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, const LbfgsConfig& cfg,
                            const IterateFn& on_iterate = nullptr);
 

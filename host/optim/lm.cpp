@@ -26,7 +26,9 @@ double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
 }
 
 void validate(const LmConfig& cfg) {
-  if (!(cfg.mu0 > 0) || !(cfg.loss_tol >= 0)) throw UsageError("--lm-mu0 must be positive, --lm-tol >= 0");
+  if (!(cfg.mu0 > 0) || !std::isfinite(cfg.mu0)) throw UsageError("--lm-mu0 must be a positive finite number");
+  if (!(cfg.loss_tol >= 0) || !std::isfinite(cfg.loss_tol)) throw UsageError("--lm-tol must be a finite number >= 0");
+  if (cfg.cond_every < 0) throw UsageError("--lm-cond-every must be >= 0");
   if (cfg.damping != "nielsen" && cfg.damping != "delayed")
     throw UsageError("--lm-damping: unknown rule '" + cfg.damping + "' (known: nielsen, delayed)");
   lm_sample_form(cfg.form, 0, 0);
@@ -97,11 +99,16 @@ bool GaussNewtonSystem::solve(double mu, std::vector<double>& delta) const {
 }
 
 double GaussNewtonSystem::predicted_reduction(const std::vector<double>& delta) const {
-  std::vector<double> v = rh_;  // rh + Jh delta
-  cblas_dgemv(CblasRowMajor, CblasNoTrans, n_, p_, 1.0, Jh_.data(), p_, delta.data(), 1, 1.0, v.data(), 1);
-  double m = 0.0;
-  for (double x : v) m += 0.5 * x * x;
-  return loss_ - m;
+  // L - 1/2 |rh + v|^2 = -rh.v - 1/2 |v|^2 with v = Jh delta, formed without L: near convergence it is far below L
+  // and the difference of the two would lose its digits (the CUDA session, cuda/cuda_lm.cu, does the same).
+  std::vector<double> v(n_);
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, n_, p_, 1.0, Jh_.data(), p_, delta.data(), 1, 0.0, v.data(), 1);
+  double rv = 0.0, vv = 0.0;
+  for (int k = 0; k < n_; ++k) {
+    rv += rh_[k] * v[k];
+    vv += v[k] * v[k];
+  }
+  return -rv - 0.5 * vv;
 }
 
 std::vector<double> GaussNewtonSystem::gram_eigenvalues() const {
@@ -158,6 +165,8 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
   const std::unique_ptr<LmSession> sess =
       be.lm_session(net, pts, lm_sample_form(cfg.form, pts.size(), static_cast<int>(net.n_params())));
   res.form = sess->sample_form() ? "sample" : "parameter";
+  if (!std::isfinite(sess->loss()) || !std::isfinite(sess->max_diagonal()))
+    throw NumericalError("LM: the loss or the Gram at the starting network is not finite");
   const double scale = std::max(sess->max_diagonal(), 1e-300);  // mu is relative to the Gram's largest diagonal
   double mu = cfg.mu0 * scale, nu = 2.0;
   const bool nielsen = cfg.damping == "nielsen";

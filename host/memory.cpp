@@ -1,0 +1,86 @@
+#include "host/memory.hpp"
+
+#include <cerrno>    // errno
+#include <cmath>     // std::isfinite
+#include <cstdio>    // std::snprintf
+#include <cstdlib>   // std::strtod
+#include <fstream>   // std::ifstream
+#include <limits>    // std::numeric_limits
+#include <sstream>   // std::istringstream
+
+#include "host/errors.hpp"  // UsageError
+
+namespace pinntk {
+namespace {
+
+// A cgroup's limit minus its usage, or max when unlimited or unreadable.
+uint64_t cgroup_room(const char* limit_file, const char* usage_file) {
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  std::ifstream lim(limit_file), use(usage_file);
+  std::string l;
+  uint64_t u = 0;
+  if (!(lim >> l) || l == "max" || !(use >> u)) return kNone;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(l.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v >= (uint64_t{1} << 62)) return kNone;  // v1 reports "unlimited" as ~2^63
+  return v > u ? v - u : 0;
+}
+
+}  // namespace
+
+uint64_t available_memory_bytes() {
+  uint64_t avail = std::numeric_limits<uint64_t>::max();
+  std::ifstream info("/proc/meminfo");
+  std::string line;
+  while (std::getline(info, line)) {
+    std::istringstream in(line);
+    std::string key;
+    uint64_t kb = 0;
+    if (in >> key >> kb && key == "MemAvailable:") avail = kb * 1024;
+  }
+  avail = std::min(avail, cgroup_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"));
+  avail = std::min(avail, cgroup_room("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                      "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
+  return avail;
+}
+
+uint64_t parse_bytes(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  double scale = 1.0;
+  const std::string unit = end ? std::string(end) : "";
+  if (unit == "K" || unit == "k") scale = 1024.0;
+  else if (unit == "M") scale = 1024.0 * 1024;
+  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty()) throw UsageError(what + ": cannot read '" + text + "' as a size (e.g. 8G, 512M)");
+  const double bytes = v * scale;
+  if (text.empty() || end == text.c_str() || errno != 0 || !std::isfinite(bytes) || !(bytes >= 1.0) || bytes > 1.8e19)
+    throw UsageError(what + ": cannot read '" + text + "' as a positive size (e.g. 8G, 512M)");
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string format_bytes(double bytes) {
+  char buf[32];
+  if (bytes >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+  } else if (bytes >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f kB", bytes / 1e3);
+  }
+  return buf;
+}
+
+void require_memory(double need, uint64_t budget, const std::string& command, const std::string& what,
+                    const std::string& hint) {
+  const bool given = budget != 0;
+  const double have = static_cast<double>(given ? budget : available_memory_bytes());
+  if (need <= have) return;
+  throw UsageError(command + ": needs about " + format_bytes(need) + " of memory (" + what + "), more than the " +
+                   format_bytes(have) + (given ? " of --memory-limit" : " available") + "; " + hint);
+}
+
+}  // namespace pinntk

@@ -1,0 +1,373 @@
+// Reliability classes: result sets replaced as a whole and never a user's file, temporary files that follow no
+// planted symlink and leave nothing on a full disk, bounded reads, resume files checked field by field, and runs
+// whose loss stops being finite stopped with the last finite network kept.
+#include <gtest/gtest.h>
+#include <signal.h>        // signal, SIGXFSZ
+#include <sys/resource.h>  // setrlimit
+
+#include <cmath>              // std::isfinite
+#include <filesystem>         // std::filesystem
+#include <fstream>            // std::ofstream
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>            // std::stringstream
+
+#include "host/errors.hpp"         // UsageError, NumericalError
+#include "host/io/files.hpp"       // replace_file, read_regular_file
+#include "host/io/output_dir.hpp"  // OutputDir
+#include "host/ntk.hpp"            // gram_spectrum
+#include "host/optim/lbfgs.hpp"    // minimize_lbfgs
+#include "host/train.hpp"          // train_adam, load_train_state
+
+namespace fs = std::filesystem;
+
+namespace pinntk {
+namespace {
+
+fs::path fresh(const std::string& name) {
+  const fs::path p = fs::path(PINNTK_TEST_TMP) / "reliability" / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void put(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+// --- result sets -----------------------------------------------------------------------------------------------
+
+TEST(OutputDir, ARefusedOrFailedRunLeavesNoFolder) {
+  const fs::path root = fresh("refused");
+  { OutputDir out((root / "a" / "b").string()); }  // checked only
+  EXPECT_FALSE(fs::exists(root));
+  {
+    OutputDir out((root / "a" / "b").string());
+    out.open();
+    EXPECT_TRUE(fs::is_directory(root / "a" / "b"));
+    out.write("summary.json", "{}");
+  }  // never committed: the folders it made go again
+  EXPECT_FALSE(fs::exists(root));
+}
+
+TEST(OutputDir, ReplacesItsOwnFilesAndNeverAUsersFile) {
+  const fs::path dir = fresh("replace");
+  {
+    OutputDir out(dir.string());
+    out.write("J.npy", "J");
+    out.write("sub/a.csv", "a1");
+    out.write("summary.json", "{\"run\":1}");
+    out.commit();
+  }
+  put(dir / "notes.txt", "mine");
+  put(dir / "sub" / "mine.txt", "mine too");
+  {
+    OutputDir out(dir.string());
+    out.write("sub/a.csv", "a2");
+    out.write("summary.json", "{\"run\":2}");
+    out.commit();
+  }
+  EXPECT_FALSE(fs::exists(dir / "J.npy"));  // the earlier run's file the new one does not write
+  EXPECT_EQ(slurp(dir / "sub" / "a.csv"), "a2");
+  EXPECT_EQ(slurp(dir / "summary.json"), "{\"run\":2}");
+  EXPECT_EQ(slurp(dir / "notes.txt"), "mine");
+  EXPECT_EQ(slurp(dir / "sub" / "mine.txt"), "mine too");
+  for (const auto& e : fs::directory_iterator(dir))  // no staging folder, journal or temporary left
+    EXPECT_TRUE(e.path().filename() == ".pinntk-manifest.json" || e.path().filename().string()[0] != '.')
+        << e.path();
+}
+
+TEST(OutputDir, AScopedCommitKeepsTheOtherPartsOfTheSet) {
+  const fs::path dir = fresh("scope");
+  {
+    OutputDir out(dir.string());
+    out.write("fig2/sweep.csv", "2");
+    out.write("fig3/spectra.csv", "3");
+    out.write("summary.json", "{}");
+    out.commit();
+  }
+  {
+    OutputDir out(dir.string());
+    out.replace_only({"fig3/"});
+    EXPECT_EQ(out.previous("summary.json"), "{}");
+    out.write("fig3/other.csv", "3b");
+    out.write("summary.json", "{\"fig3\":1}");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(dir / "fig2" / "sweep.csv"), "2");
+  EXPECT_FALSE(fs::exists(dir / "fig3" / "spectra.csv"));
+  EXPECT_EQ(slurp(dir / "fig3" / "other.csv"), "3b");
+  // The kept file stays in the manifest: a later full replacement removes it.
+  {
+    OutputDir out(dir.string());
+    out.write("summary.json", "{}");
+    out.commit();
+  }
+  EXPECT_FALSE(fs::exists(dir / "fig2"));
+}
+
+TEST(OutputDir, OneWriterAtATime) {
+  const fs::path dir = fresh("lock");
+  OutputDir first(dir.string());
+  first.open();
+  OutputDir second(dir.string());
+  EXPECT_THROW(second.open(), UsageError);
+}
+
+// The folder as a run killed in the middle of its commit leaves it: the earlier set {checkpoint, stale, summary}
+// is being replaced by {checkpoint, history, summary}. With removals pending, summary.json is already gone; with
+// removals done, checkpoint.json is already installed.
+void interrupted_commit(const fs::path& dir, bool removals_done) {
+  {
+    OutputDir out(dir.string());
+    out.write("checkpoint.json", "old");
+    out.write("stale.csv", "old");
+    out.write("summary.json", "old");
+    out.commit();
+  }
+  nlohmann::json j = {{"stage", ".pinntk-stage-424242"},
+                      {"install", {"checkpoint.json", "history.csv", "summary.json"}},
+                      {"remove", {"summary.json", "checkpoint.json", "stale.csv"}},
+                      {"manifest", {"checkpoint.json", "history.csv", "summary.json"}}};
+  fs::remove(dir / "summary.json");
+  put(dir / ".pinntk-stage-424242" / "history.csv", "new");
+  put(dir / ".pinntk-stage-424242" / "summary.json", "new");
+  if (removals_done) {
+    fs::remove(dir / "stale.csv");
+    fs::remove(dir / "checkpoint.json");
+    put(dir / "checkpoint.json", "new");
+    j["removed"] = j["remove"];
+    j["remove"] = nlohmann::json::array();
+  } else {
+    put(dir / ".pinntk-stage-424242" / "checkpoint.json", "new");
+  }
+  put(dir / ".pinntk-commit.json", j.dump());
+  put(dir / ".pinntk-stage-777" / "x", "an older crash");
+  put(dir / "resume.json.tmp-31337", "truncated");
+}
+
+TEST(OutputDir, TheNextRunCompletesAnInterruptedCommitAndDropsLeftovers) {
+  for (bool removals_done : {false, true}) {
+    const fs::path dir = fresh(removals_done ? "interrupted_installing" : "interrupted_removing");
+    interrupted_commit(dir, removals_done);
+    {
+      OutputDir out(dir.string());
+      out.open();
+    }
+    EXPECT_EQ(slurp(dir / "checkpoint.json"), "new");
+    EXPECT_EQ(slurp(dir / "history.csv"), "new");
+    EXPECT_EQ(slurp(dir / "summary.json"), "new");
+    EXPECT_FALSE(fs::exists(dir / "stale.csv"));
+    for (const char* gone : {".pinntk-commit.json", ".pinntk-stage-424242", ".pinntk-stage-777", "resume.json.tmp-31337"})
+      EXPECT_FALSE(fs::exists(dir / gone)) << gone;
+  }
+}
+
+TEST(OutputDir, AnEditedManifestCannotReachOutsideTheFolder) {
+  const fs::path dir = fresh("escape");
+  put(dir.parent_path() / "escape_victim.txt", "precious");
+  put(dir / ".pinntk-manifest.json",
+      R"({"format":"pinntk-manifest-v1","files":["../escape_victim.txt"]})");
+  OutputDir out(dir.string());
+  out.write("summary.json", "{}");
+  EXPECT_THROW(out.commit(), UsageError);
+  EXPECT_EQ(slurp(dir.parent_path() / "escape_victim.txt"), "precious");
+}
+
+// --- files -----------------------------------------------------------------------------------------------------
+
+TEST(Files, APlantedSymlinkIsReplacedNotFollowed) {
+  const fs::path dir = fresh("symlink");
+  fs::create_directories(dir);
+  put(dir / "victim.txt", "precious");
+  const fs::path target = dir / "state.json";
+  fs::create_symlink(dir / "victim.txt", target.string() + ".tmp-" + std::to_string(getpid()));
+  fs::create_symlink(dir / "victim.txt", target);
+  replace_file(target.string(), "state");
+  EXPECT_EQ(slurp(dir / "victim.txt"), "precious");
+  EXPECT_FALSE(fs::is_symlink(target));
+  EXPECT_EQ(slurp(target), "state");
+}
+
+TEST(Files, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
+  const fs::path dir = fresh("full");
+  fs::create_directories(dir);
+  const fs::path target = dir / "state.json";
+  put(target, "old state");
+  // A file-size limit stands in for a full disk: write() fails part way (EFBIG) instead of killing the process.
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit tiny = old;
+  tiny.rlim_cur = 1000;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  EXPECT_THROW(replace_file(target.string(), std::string(5000, 'x')), std::runtime_error);
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_EQ(slurp(target), "old state");
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename() != "state.json";
+  EXPECT_EQ(entries, 0);
+}
+
+TEST(Files, ReadsOnlyBoundedRegularFiles) {
+  EXPECT_THROW(read_regular_file("/dev/zero", "checkpoint", 1 << 20), UsageError);
+  EXPECT_THROW(read_regular_file(PINNTK_TEST_TMP, "checkpoint", 1 << 20), UsageError);
+  const fs::path p = fresh("bounded");
+  put(p, std::string(100, 'a'));
+  EXPECT_THROW(read_regular_file(p.string(), "checkpoint", 99), UsageError);
+  EXPECT_EQ(read_regular_file(p.string(), "checkpoint", 100).size(), 100u);
+}
+
+// --- resume files ----------------------------------------------------------------------------------------------
+
+class ResumeFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    st.iteration = 40;
+    st.adam_step = 40;
+    st.theta.assign(kParams, 0.5);
+    st.m.assign(kParams, 0.1);
+    st.v.assign(kParams, 0.2);
+    st.history.push_back({0, "adam", 1e-3, 1.0, 0.9, 0.1, 0.5, 0.01});
+    st.history.push_back({20, "adam", 1e-3, 0.5, 0.4, 0.1, 0.3, 0.02});
+  }
+  // Writes the state with one field edited and loads it against a 60-step schedule.
+  TrainState load_edited(const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json j = nlohmann::json::parse(train_state_json(st, "{\"run\":1}"));
+    edit(j);
+    const fs::path p = fresh("state.json");
+    put(p, j.dump());
+    return load_train_state(p.string(), "{\"run\":1}", kParams, 60);
+  }
+  static constexpr long kParams = 7;
+  TrainState st;
+};
+
+TEST_F(ResumeFile, AnIntactFileLoads) {
+  const TrainState back = load_edited([](nlohmann::json&) {});
+  EXPECT_EQ(back.theta, st.theta);
+  EXPECT_EQ(back.history.size(), 2u);
+}
+
+TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
+  using J = nlohmann::json;
+  const std::vector<std::function<void(J&)>> edits = {
+      [](J& j) { j["theta"] = std::vector<double>(7000, 1.0); },  // would overflow the parameter vector
+      [](J& j) { j["theta"] = std::vector<double>(3, 1.0); },
+      [](J& j) { j["m"] = std::vector<double>(6, 1.0); },
+      [](J& j) { j["v"] = std::vector<double>(8, 1.0); },
+      [](J& j) { j["v"][0] = -1.0; },
+      [](J& j) { j["theta"][2] = nullptr; },  // how NaN is written
+      [](J& j) { j["iteration"] = -1; },
+      [](J& j) { j["iteration"] = 61; },
+      [](J& j) { j["iteration"] = 40.5; },
+      [](J& j) { j["adam_step"] = -3; },
+      [](J& j) { j["adam_step"] = 39; },
+      [](J& j) { j.erase("m"); },
+      [](J& j) { j["history"][1][0] = 50; },  // after the state's own iteration
+      [](J& j) { j["history"][0] = J::array({0, "adam"}); },
+      [](J& j) { j["history"][1][3] = "loss"; },
+      [](J& j) { j["format"] = "pinntk-mlp-v1"; },
+  };
+  for (size_t i = 0; i < edits.size(); ++i) EXPECT_THROW(load_edited(edits[i]), UsageError) << "edit " << i;
+}
+
+// --- runs whose loss stops being finite ------------------------------------------------------------------------
+
+TEST(Divergence, AdamStopsAtTheFirstNonFiniteLossAndKeepsTheNetworkBefore) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.nc = 40;
+  const PointSet pts = build_points(spec);
+  auto be = make_cpu_backend(1);
+  TrainConfig cfg;
+  cfg.schedule = {{30, 1e-3}, {30, 1e300}};  // finite for 30 steps, then far too large a step
+  cfg.history_every = 7;
+  cfg.lbfgs.max_iter = 0;
+  Mlp net = init_mlp({1, 6, 6, 1}, "glorot-normal", 3);
+  const TrainResult r = train_adam(*be, net, spec, pts, cfg, nullptr);
+  ASSERT_FALSE(r.diverged.empty());
+  EXPECT_GT(r.diverged_at, 30);
+  EXPECT_EQ(r.iterations, r.diverged_at - 1);
+  EXPECT_NE(r.diverged.find("iteration " + std::to_string(r.diverged_at)), std::string::npos) << r.diverged;
+  for (double v : net.theta) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+  EXPECT_TRUE(std::isfinite(r.max_error));
+  for (const auto& h : r.history) {
+    EXPECT_LE(h.iteration, r.iterations);
+    EXPECT_TRUE(std::isfinite(h.loss) && std::isfinite(h.max_error));
+  }
+  EXPECT_EQ(r.history.back().iteration, r.iterations);
+  // The kept network is the one Adam held after diverged_at - 1 steps: the same run stopped there agrees.
+  TrainConfig shorter = cfg;
+  shorter.schedule = {{30, 1e-3}, {r.iterations - 30, 1e300}};
+  Mlp again = init_mlp({1, 6, 6, 1}, "glorot-normal", 3);
+  const TrainResult s = train_adam(*be, again, spec, pts, shorter, nullptr);
+  EXPECT_TRUE(s.diverged.empty());
+  EXPECT_EQ(again.theta, net.theta);  // same path, backend and thread count
+}
+
+TEST(Divergence, ANonFiniteInitialLossIsANumericalError) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.nc = 16;
+  const PointSet pts = build_points(spec);
+  auto be = make_cpu_backend(1);
+  TrainConfig cfg;
+  cfg.schedule = {{5, 1e-3}};
+  cfg.lbfgs.max_iter = 0;
+  Mlp net = init_mlp({1, 4, 1}, "glorot-normal", 1);
+  net.theta[0] = 1e300;  // tanh saturates, but the output layer's weight below overflows the residual
+  net.theta.back() = 1e300;
+  net.theta[net.theta.size() - 2] = 1e300;
+  EXPECT_THROW(train_adam(*be, net, spec, pts, cfg, nullptr), NumericalError);
+}
+
+TEST(Divergence, LbfgsStopsAtANonFiniteTrialPoint) {
+  // f(x) = 1000 x^2 for x >= 1, infinite below: the first line search overshoots.
+  std::vector<double> x = {1.5};
+  LbfgsConfig cfg;
+  cfg.max_iter = 50;
+  const LbfgsResult r = minimize_lbfgs(x, [](span<const double> v, span<double> g) -> double {
+    if (v[0] < 1.0) {
+      g[0] = NAN;
+      return HUGE_VAL;
+    }
+    g[0] = 2.0 * v[0] * 1000.0;
+    return 1000.0 * v[0] * v[0];
+  }, cfg);
+  EXPECT_TRUE(r.non_finite) << r.stop;
+  EXPECT_TRUE(std::isfinite(r.loss));
+  EXPECT_GE(x[0], 1.0);
+}
+
+TEST(Divergence, TheProblemRefusesCoefficientsBeyondDoublePrecision) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.omega = 1e308;  // a'(y)/eps overflows
+  spec.nc = 16;
+  EXPECT_THROW(build_points(spec), UsageError);
+  ProblemSpec wide = problem_preset("poisson-twoscale");
+  wide.xa = -1e308;
+  wide.xb = 1e308;
+  EXPECT_THROW(build_points(wide), UsageError);
+}
+
+TEST(Ntk, SpectraWithTheGramTrickAreInDescendingOrder) {
+  // n > p: the Gram trick appends n - p zeros after the computed eigenvalues, whose smallest may round below 0.
+  auto be = make_cpu_backend(1);
+  const int n = 9, p = 3;
+  std::vector<double> A(static_cast<size_t>(n) * p, 0.0);
+  for (int i = 0; i < n; ++i) A[static_cast<size_t>(i) * p] = 1.0 + i;  // rank one: two zero eigenvalues of the Gram
+  for (int i = 0; i < n; ++i) A[static_cast<size_t>(i) * p + 1] = 1e-9 * (1.0 + i);
+  const SymmetricSpectrum s = gram_spectrum(*be, A, n, p);
+  ASSERT_TRUE(s.gram_trick);
+  for (int i = 1; i < n; ++i) EXPECT_GE(s.eigenvalues[i - 1], s.eigenvalues[i]) << i;
+}
+
+}  // namespace
+}  // namespace pinntk
