@@ -19,8 +19,9 @@
 #include <vector>             // std::vector
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
-#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
 #include "cuda/device_points.hpp"  // DevicePoints, to_device, enqueue_loss_gradient
+#include "cuda/handles.cuh"        // make_blas, make_solver, make_solver_params
 #include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
 #include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_gradient, launch_reduce_adam
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
@@ -86,7 +87,7 @@ double gemm_rate(cublasHandle_t h, bool quick) {
   const int n = 4096;
   std::vector<Real> host(size_t(n) * n);
   for (size_t i = 0; i < host.size(); ++i) host[i] = Real(std::sin(0.001 * double(i)));
-  DeviceBuffer<Real> A(host), C(size_t(n) * n);
+  DeviceBuffer<Real> A(host, kLegacyStream), C(size_t(n) * n, kLegacyStream);
   const double t = time_ms([&] { PINNTK_CUBLAS_CHECK(linalg::gemm_nt(h, n, A.data(), C.data())); }, 2, quick ? 3 : 10);
   return 2.0 * n * double(n) * n / (t * 1e-3) / 1e9;
 }
@@ -94,16 +95,14 @@ double gemm_rate(cublasHandle_t h, bool quick) {
 Ceilings measure_ceilings(bool quick) {
   Ceilings c;
   const size_t bytes = size_t(1) << 30;
-  DeviceBuffer<char> a(bytes), b(bytes);
+  DeviceBuffer<char> a(bytes, kLegacyStream), b(bytes, kLegacyStream);
   PINNTK_CUDA_CHECK(cudaMemset(a.data(), 1, bytes));
   const double ms = time_ms([&] { PINNTK_CUDA_CHECK(cudaMemcpy(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice)); },
                             2, quick ? 3 : 10);
   c.copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;  // bytes read plus bytes written
-  cublasHandle_t h;
-  PINNTK_CUBLAS_CHECK(cublasCreate(&h));
-  c.gemm_gflops64 = gemm_rate<double>(h, quick);
-  c.gemm_gflops32 = gemm_rate<float>(h, quick);
-  cublasDestroy(h);
+  const cudaimpl::UniqueBlas h = cudaimpl::make_blas(nullptr);
+  c.gemm_gflops64 = gemm_rate<double>(h.get(), quick);
+  c.gemm_gflops32 = gemm_rate<float>(h.get(), quick);
   return c;
 }
 
@@ -117,7 +116,8 @@ PointSet darcy_points(int nc) {
 // A network and a problem's rows on the device.
 template <class Real>
 struct DeviceCase {
-  DeviceCase(const Mlp& net, const PointSet& p) : th(cudaimpl::to_device<Real>(net.theta)), pts(p), rows(pts.view()) {}
+  DeviceCase(const Mlp& net, const PointSet& p)
+      : th(cudaimpl::to_device<Real>(net.theta, kLegacyStream)), pts(p, kLegacyStream), rows(pts.view()) {}
   DeviceBuffer<Real> th;
   cudaimpl::DevicePoints<Real> pts;
   DeviceRows<Real> rows;
@@ -141,7 +141,7 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   const DeviceCase<Real> dc(net, pts);
   const Real* th = dc.th.data();
   const DeviceRows<Real>& rows = dc.rows;
-  DeviceBuffer<Real> r(n), J(size_t(n) * P);
+  DeviceBuffer<Real> r(n, kLegacyStream), J(size_t(n) * P, kLegacyStream);
   const int reps = quick ? 5 : 50;
   const double flop = flops_per_point(c.layers) * n;
   const double gemm = sizeof(Real) == 8 ? ceil.gemm_gflops64 : ceil.gemm_gflops32;
@@ -160,39 +160,42 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   out["jacobian"] = {{"ms", tj}, {"GBps", bytes_j / (tj * 1e-3) / 1e9}, {"GFLOPs", flop / (tj * 1e-3) / 1e9},
                      {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3}, {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
 
-  DeviceBuffer<Real> partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P);
-  DeviceBuffer<double> loss(1);
+  DeviceBuffer<Real> partial(size_t(plan.blocks) * P, kLegacyStream), ploss(plan.blocks, kLegacyStream),
+      grad(P, kLegacyStream);
+  DeviceBuffer<double> loss(1, kLegacyStream);
   const double tg = time_ms([&] {
     cudaimpl::enqueue_loss_gradient<Real>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr, grad.data(),
                                           loss.data(), nullptr);
   }, 3, reps);
   out["gradient"] = {{"us", tg * 1e3}, {"GFLOPs", flop / (tg * 1e-3) / 1e9}};
 
-  cublasHandle_t h;
-  PINNTK_CUBLAS_CHECK(cublasCreate(&h));
-  DeviceBuffer<Real> K(size_t(n) * n);
-  const double ts = time_ms([&] { PINNTK_CUBLAS_CHECK(linalg::syrk(h, CUBLAS_OP_T, n, P, J.data(), P, K.data(), n)); },
-                            2, quick ? 3 : 20);
+  const cudaimpl::UniqueBlas h = cudaimpl::make_blas(nullptr);
+  DeviceBuffer<Real> K(size_t(n) * n, kLegacyStream);
+  const double ts = time_ms(
+      [&] { PINNTK_CUBLAS_CHECK(linalg::syrk(h.get(), CUBLAS_OP_T, n, P, J.data(), P, K.data(), n)); }, 2,
+      quick ? 3 : 20);
   const double flop_syrk = double(n) * n * P;  // n^2 P multiply-adds over the triangle
   out["syrk"] = {{"ms", ts}, {"GFLOPs", flop_syrk / (ts * 1e-3) / 1e9}, {"floor_flops_ms", flop_syrk / (gemm * 1e9) * 1e3}};
-  cublasDestroy(h);
   if (n <= 4096) {
-    cusolverDnHandle_t sh;
-    PINNTK_CUSOLVER_CHECK(cusolverDnCreate(&sh));
+    const cudaimpl::UniqueSolver sh = cudaimpl::make_solver(nullptr);
     std::vector<double> host(size_t(n) * n);
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j) host[size_t(i) * n + j] = 1.0 / (1.0 + std::abs(i - j)) + (i == j ? n : 0);
-    DeviceBuffer<Real> A0 = cudaimpl::to_device<Real>(host), A(size_t(n) * n), W(n);
-    DeviceBuffer<int> info(1);
-    int lwork = 0;
-    PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(sh, n, A.data(), W.data(), &lwork));
-    DeviceBuffer<Real> work(size_t(std::max(lwork, 1)));
+    const cudaimpl::UniqueSolverParams params = cudaimpl::make_solver_params();
+    DeviceBuffer<Real> A0 = cudaimpl::to_device<Real>(host, kLegacyStream), A(size_t(n) * n, kLegacyStream),
+                       W(n, kLegacyStream);
+    DeviceBuffer<int> info(1, kLegacyStream);
+    size_t device_bytes = 0, host_bytes = 0;
+    PINNTK_CUSOLVER_CHECK(
+        linalg::syevd_buffer(sh.get(), params.get(), n, A.data(), W.data(), &device_bytes, &host_bytes));
+    DeviceBuffer<unsigned char> work(std::max<size_t>(device_bytes, 1), kLegacyStream);
+    std::vector<unsigned char> host_work(std::max<size_t>(host_bytes, 1));
     const double te = time_ms([&] {
       PINNTK_CUDA_CHECK(cudaMemcpy(A.data(), A0.data(), A.size() * sizeof(Real), cudaMemcpyDeviceToDevice));
-      PINNTK_CUSOLVER_CHECK(linalg::syevd(sh, n, A.data(), W.data(), work.data(), lwork, info.data()));
+      PINNTK_CUSOLVER_CHECK(linalg::syevd(sh.get(), params.get(), n, A.data(), W.data(), work.data(), device_bytes,
+                                          host_work.data(), host_bytes, info.data()));
     }, 1, quick ? 2 : 5);
     out["syevd"] = {{"ms", te}};
-    cusolverDnDestroy(sh);
   }
 
   // A whole Adam step through the device-resident session (a CUDA graph per step), over many steps.
@@ -224,8 +227,9 @@ json tile_sweep(bool quick) {
     const DeviceCase<double> dc(net, pts);
     const double* th = dc.th.data();
     const DeviceRows<double>& rows = dc.rows;
-    DeviceBuffer<double> r(n), J(nc > 4096 ? size_t(n) * P : 0), partial(size_t(n) * P), ploss(n), grad(P);
-    DeviceBuffer<double> loss(1);
+    DeviceBuffer<double> r(n, kLegacyStream), J(nc > 4096 ? size_t(n) * P : 0, kLegacyStream),
+        partial(size_t(n) * P, kLegacyStream), ploss(n, kLegacyStream), grad(P, kLegacyStream);
+    DeviceBuffer<double> loss(1, kLegacyStream);
     for (int T : {1, 2, 4, 8, 16, 32}) {
       set_tile_points_override(T);
       const TilePlan plan = plan_tiles<double>(nd, n);
@@ -257,7 +261,9 @@ json tile_sweep(bool quick) {
       const double* th = dc.th.data();
       const DeviceRows<double>& rows = dc.rows;
       const TilePlan plan = plan_tiles<double>(nd, n);
-      DeviceBuffer<double> r(n), J(size_t(n) * P), partial(size_t(plan.blocks) * P), ploss(plan.blocks), grad(P), loss(1);
+      DeviceBuffer<double> r(n, kLegacyStream), J(size_t(n) * P, kLegacyStream),
+          partial(size_t(plan.blocks) * P, kLegacyStream), ploss(plan.blocks, kLegacyStream), grad(P, kLegacyStream),
+          loss(1, kLegacyStream);
       const double tj = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2,
                                 quick ? 3 : 20);
       const double tg = time_ms([&] {
@@ -287,10 +293,11 @@ void profile_launches() {
     const double* th = dc.th.data();
     const DeviceRows<double>& rows = dc.rows;
     if (nc > 4096) {
-      DeviceBuffer<double> r(n), J(size_t(n) * nd.P);
+      DeviceBuffer<double> r(n, kLegacyStream), J(size_t(n) * nd.P, kLegacyStream);
       launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr);
     } else {
-      auto session = make_cuda_backend(false)->train_session(net, pts, AdamConfig{});
+      const auto be = make_cuda_backend(false);  // named: it lives as long as the session that uses it
+      auto session = be->train_session(net, pts, AdamConfig{});
       session->run(1, 1e-3);
     }
   }

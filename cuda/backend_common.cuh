@@ -1,15 +1,19 @@
-// What the CUDA backend's translation units share: the stream and library handles and the Gram and spectrum steps
-// of the NTK pipeline (cuBLAS syrk, cuSOLVER syevd); points on the device and copies come from device_points.hpp.
+// What the CUDA backend's translation units share: the stream, memory pool and library handles, and the Gram and
+// spectrum steps of the NTK pipeline (cuBLAS syrk, cuSOLVER syevd); points on the device and copies come from
+// device_points.hpp.
 #pragma once
 
-#include <algorithm>  // std::copy, std::max
-#include <stdexcept>  // std::runtime_error
+#include <algorithm>  // std::max
+#include <climits>    // INT_MAX
+#include <cstdint>    // int64_t
+#include <stdexcept>  // std::runtime_error, std::length_error
 #include <string>     // std::to_string
 #include <vector>     // std::vector
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
-#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/device_points.hpp"  // DevicePoints, to_device, to_host, enqueue_loss_gradient
+#include "cuda/handles.cuh"        // UniqueStream, UniqueMemPool, UniqueBlas, UniqueSolver, make_*
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
 #include "cuda/nvtx.cuh"           // NvtxRange
 
@@ -43,70 +47,95 @@ __global__ void scale_cols_kernel(Real* C, int n, const Real* d) {
   C[idx] *= d[idx / n];
 }
 
-inline unsigned grid_for(size_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+// Blocks of `threads` for n elements; a grid's x dimension holds at most 2^31 - 1 blocks.
+inline unsigned grid_for(size_t n, int threads) {
+  const size_t blocks = (n + threads - 1) / threads;
+  if (blocks > static_cast<size_t>(INT_MAX))
+    throw std::length_error("CUDA backend: " + std::to_string(n) + " elements exceed one kernel grid");
+  return static_cast<unsigned>(blocks);
+}
 
-// Stream and library handles, created once per backend.
-struct CudaContext {
-  CudaContext() {
-    // A blocking stream: plain cudaMemcpy (DeviceBuffer::download) on the legacy stream waits for its work.
-    PINNTK_CUDA_CHECK(cudaStreamCreate(&stream));
-    PINNTK_CUBLAS_CHECK(cublasCreate(&blas));
-    PINNTK_CUBLAS_CHECK(cublasSetStream(blas, stream));
-    // Default math: no TF32 for fp32 routines (that needs CUBLAS_TF32_TENSOR_OP_MATH), exact fp64.
-    PINNTK_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
-    PINNTK_CUBLAS_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST));
-    PINNTK_CUSOLVER_CHECK(cusolverDnCreate(&solver));
-    PINNTK_CUSOLVER_CHECK(cusolverDnSetStream(solver, stream));
-  }
+// n as an int, for the kernels and launchers that count points in int; a clear refusal beyond.
+inline int int_count(size_t n, const char* what) {
+  if (n > static_cast<size_t>(INT_MAX))
+    throw std::length_error(std::string("CUDA backend: ") + what + " has " + std::to_string(n) +
+                            " entries, more than the 2^31 - 1 it takes");
+  return static_cast<int>(n);
+}
+
+// One backend's non-blocking stream, memory pool and library handles (cuda/handles.cuh says why each is so). Every
+// member owns its handle, so a failed creation releases those made before it. The sessions share the context with
+// their backend (std::shared_ptr): a session may outlive the backend that made it.
+class CudaContext {
+ public:
+  CudaContext()
+      : stream_(make_stream()),
+        pool_(make_mem_pool()),
+        blas_(make_blas(stream_.get())),
+        solver_(make_solver(stream_.get())),
+        params_(make_solver_params()) {}
+  // The frees still queued on the stream complete before the pool goes; no throw from a destructor.
   ~CudaContext() {
-    cusolverDnDestroy(solver);
-    cublasDestroy(blas);
-    cudaStreamDestroy(stream);
+    if (cudaStreamSynchronize(stream_.get()) != cudaSuccess) static_cast<void>(cudaGetLastError());
   }
   CudaContext(const CudaContext&) = delete;
   CudaContext& operator=(const CudaContext&) = delete;
-  void sync() const { PINNTK_CUDA_CHECK(cudaStreamSynchronize(stream)); }
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  cusolverDnHandle_t solver = nullptr;
+
+  cudaStream_t stream() const { return stream_.get(); }
+  cublasHandle_t blas() const { return blas_.get(); }
+  cusolverDnHandle_t solver() const { return solver_.get(); }
+  cusolverDnParams_t params() const { return params_.get(); }
+  // Where this backend's DeviceBuffers live: allocated, copied and freed on its stream, from its pool.
+  StreamOrder order() const { return {stream_.get(), pool_.get()}; }
+  void sync() const { PINNTK_CUDA_CHECK(cudaStreamSynchronize(stream_.get())); }
+
+ private:
+  UniqueStream stream_;  // declared first: destroyed last
+  UniqueMemPool pool_;
+  UniqueBlas blas_;
+  UniqueSolver solver_;
+  UniqueSolverParams params_;
 };
 
 // Gram of the row-major rows Ah (n x p) on the device: Ah Ah^T when `rows`, else Ah^T Ah (m x m, both triangles).
 // G is reallocated only when its size changes.
 template <class Real>
-int device_gram(CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer<Real>& G, bool rows) {
+int device_gram(const CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer<Real>& G, bool rows) {
   NvtxRange r("syrk");
   const int m = rows ? n : p;
-  if (G.size() != static_cast<size_t>(m) * m) G = DeviceBuffer<Real>(static_cast<size_t>(m) * m);
+  if (G.size() != static_cast<size_t>(m) * m) G = DeviceBuffer<Real>(static_cast<size_t>(m) * m, c.order());
   if (rows) {
-    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas, CUBLAS_OP_T, n, p, Ah, p, G.data(), n));
+    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas(), CUBLAS_OP_T, n, p, Ah, p, G.data(), n));
   } else {
-    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas, CUBLAS_OP_N, p, n, Ah, p, G.data(), p));
+    PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas(), CUBLAS_OP_N, p, n, Ah, p, G.data(), p));
   }
-  fill_upper_kernel<<<grid_for(G.size(), 256), 256, 0, c.stream>>>(G.data(), m);
+  fill_upper_kernel<<<grid_for(G.size(), 256), 256, 0, c.stream()>>>(G.data(), m);
   PINNTK_LAUNCH_CHECK();
   return m;
 }
 // The smaller of the two Grams: Ah Ah^T when n <= p, else Ah^T Ah.
 template <class Real>
-int device_gram(CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer<Real>& G) {
+int device_gram(const CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer<Real>& G) {
   return device_gram(c, Ah, n, p, G, n <= p);
 }
 
-// Eigenvalues of the symmetric m x m device matrix A (destroyed), descending, on the host.
+// Eigenvalues of the symmetric m x m device matrix A (destroyed), descending, on the host. The 64-bit cuSOLVER API
+// sizes its workspace in bytes (size_t), where the 32-bit one's int element count could wrap for the largest Grams.
 template <class Real>
-std::vector<double> device_eigenvalues(CudaContext& c, Real* A, int m) {
+std::vector<double> device_eigenvalues(const CudaContext& c, Real* A, int m) {
   NvtxRange r("syevd");
-  DeviceBuffer<Real> W(m);
-  DeviceBuffer<int> info(1);
-  int lwork = 0;
-  PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(c.solver, m, A, W.data(), &lwork));
-  DeviceBuffer<Real> work(static_cast<size_t>(std::max(lwork, 1)));
-  PINNTK_CUSOLVER_CHECK(linalg::syevd(c.solver, m, A, W.data(), work.data(), lwork, info.data()));
-  c.sync();
+  if (m == 0) return {};
+  DeviceBuffer<Real> W(m, c.order());
+  DeviceBuffer<int> info(1, c.order());
+  size_t device_bytes = 0, host_bytes = 0;
+  PINNTK_CUSOLVER_CHECK(linalg::syevd_buffer(c.solver(), c.params(), m, A, W.data(), &device_bytes, &host_bytes));
+  DeviceBuffer<unsigned char> work(std::max<size_t>(device_bytes, 1), c.order());
+  std::vector<unsigned char> host_work(std::max<size_t>(host_bytes, 1));
+  PINNTK_CUSOLVER_CHECK(linalg::syevd(c.solver(), c.params(), m, A, W.data(), work.data(), device_bytes,
+                                      host_work.data(), host_bytes, info.data()));
   std::vector<int> h_info;
-  info.download(h_info);
-  if (h_info[0] != 0) throw std::runtime_error("cusolverDn syevd failed: devInfo = " + std::to_string(h_info[0]));
+  info.download(h_info);  // after the stream's work: host_work stays alive until here
+  if (h_info[0] != 0) throw std::runtime_error("cusolverDnXsyevd failed: devInfo = " + std::to_string(h_info[0]));
   std::vector<Real> w;
   W.download(w);
   std::vector<double> out(w.rbegin(), w.rend());
@@ -114,9 +143,16 @@ std::vector<double> device_eigenvalues(CudaContext& c, Real* A, int m) {
 }
 
 template <class Real>
-Real device_nrm2(CudaContext& c, const Real* x, size_t n) {
+Real device_nrm2(const CudaContext& c, const Real* x, size_t n) {
   Real r = 0;
-  PINNTK_CUBLAS_CHECK(linalg::nrm2(c.blas, static_cast<int>(n), x, &r));
+  PINNTK_CUBLAS_CHECK(linalg::nrm2(c.blas(), static_cast<int64_t>(n), x, &r));
+  return r;
+}
+
+template <class Real>
+Real device_dot(const CudaContext& c, const Real* x, const Real* y, size_t n) {
+  Real r = 0;
+  PINNTK_CUBLAS_CHECK(linalg::dot(c.blas(), static_cast<int64_t>(n), x, y, &r));
   return r;
 }
 

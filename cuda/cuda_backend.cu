@@ -1,15 +1,17 @@
 // The CUDA backend: the tile kernels (cuda/mlp_tile.cu) for u, u', u'', the Jacobian and the fused loss gradient,
 // cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a device-resident Adam session whose step is
 // captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is never enabled.
-#include <algorithm>  // std::reverse, std::min
+#include <algorithm>  // std::copy, std::max
 #include <cmath>      // std::sqrt
-#include <memory>     // std::unique_ptr
-#include <stdexcept>  // std::runtime_error
+#include <memory>     // std::unique_ptr, std::shared_ptr
+#include <string>     // std::string
+#include <utility>    // std::move
 #include <vector>     // std::vector
 
 #include "cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
 #include "cuda/cuda_lm.hpp"         // make_cuda_lm_session
-#include "host/backend.hpp"        // Backend, TrainSession
+#include "cuda/handles.cuh"         // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
+#include "host/backend.hpp"         // Backend, TrainSession
 
 namespace pinntk {
 namespace {
@@ -21,63 +23,55 @@ using namespace cudaimpl;  // NOLINT(google-build-using-namespace): the backend'
 template <class Real>
 class CudaTrainSession final : public TrainSession {
  public:
-  CudaTrainSession(CudaContext& c, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
-      : c_(c),
+  CudaTrainSession(std::shared_ptr<const CudaContext> ctx, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
+      : ctx_(std::move(ctx)),
+        c_(*ctx_),
         net_(make_net_desc(net.layers)),
-        pts_(pts),
+        pts_(pts, c_.order()),
         plan_(plan_tiles<Real>(net_, pts.size())),
-        theta_(to_device<Real>(net.theta)),
-        m_(std::vector<Real>(net.theta.size(), Real(0))),
-        v_(std::vector<Real>(net.theta.size(), Real(0))),
-        partial_(static_cast<size_t>(plan_.blocks) * net_.P),
-        partial_loss_(plan_.blocks),
-        grad_(static_cast<size_t>(net_.P)),
-        loss_(1),
-        lr_(1),
-        step_(std::vector<unsigned long long>{0}),
+        theta_(to_device<Real>(net.theta, c_.order())),
+        m_(std::vector<Real>(net.theta.size(), Real(0)), c_.order()),
+        v_(std::vector<Real>(net.theta.size(), Real(0)), c_.order()),
+        partial_(static_cast<size_t>(plan_.blocks) * net_.P, c_.order()),
+        partial_loss_(plan_.blocks, c_.order()),
+        grad_(static_cast<size_t>(net_.P), c_.order()),
+        loss_(1, c_.order()),
+        lr_(1, c_.order()),
+        step_(std::vector<unsigned long long>{0}, c_.order()),
         adam_{cfg.beta1, cfg.beta2, cfg.eps} {
+    // Kernel attributes are set (and the kernels loaded) before the capture, which must contain stream work only.
     prepare_tile_kernels<Real>();
-    // One Adam step = the fused gradient kernel + the reduction and update kernel, captured once as a graph.
-    PINNTK_CUDA_CHECK(cudaStreamBeginCapture(c_.stream, cudaStreamCaptureModeThreadLocal));
-    enqueue_step();
-    PINNTK_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph_));
-    PINNTK_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
-  }
-  ~CudaTrainSession() override {
-    if (exec_) cudaGraphExecDestroy(exec_);
-    if (graph_) cudaGraphDestroy(graph_);
+    // One Adam step = the fused gradient kernel + the reduction and update kernel, captured once as a graph. The
+    // owners release the graph when instantiation throws, and the session's buffers when anything here does.
+    graph_ = capture_graph(c_.stream(), [this] { enqueue_step(); });
+    exec_ = instantiate(graph_);
   }
 
   double run(long steps, double lr) override {
     NvtxRange r("adam steps");
     if (lr != lr_host_) {
       lr_host_ = lr;
-      PINNTK_CUDA_CHECK(cudaMemcpyAsync(lr_.data(), &lr_host_, sizeof(double), cudaMemcpyHostToDevice, c_.stream));
+      PINNTK_CUDA_CHECK(cudaMemcpyAsync(lr_.data(), &lr_host_, sizeof(double), cudaMemcpyHostToDevice, c_.stream()));
     }
-    for (long s = 0; s < steps; ++s) PINNTK_CUDA_CHECK(cudaGraphLaunch(exec_, c_.stream));
-    PINNTK_CUDA_CHECK(cudaMemcpyAsync(&loss_host_, loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream));
+    for (long s = 0; s < steps; ++s) PINNTK_CUDA_CHECK(cudaGraphLaunch(exec_.get(), c_.stream()));
+    PINNTK_CUDA_CHECK(cudaMemcpyAsync(&loss_host_, loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream()));
     c_.sync();
     return loss_host_;
   }
 
   void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
     NvtxRange r("forward");
-    const int n = static_cast<int>(x.size());
-    DeviceBuffer<Real> dx = to_device<Real>(x), du0(n), du1(n), du2(n);
-    launch_eval<Real>(net_, theta_.data(), dx.data(), n, du0.data(), du1.data(), du2.data(), c_.stream);
-    c_.sync();
-    to_host(du0, u);
+    const int n = int_count(x.size(), "evaluate's x");
+    DeviceBuffer<Real> dx = to_device<Real>(x, c_.order()), du0(n, c_.order()), du1(n, c_.order()), du2(n, c_.order());
+    launch_eval<Real>(net_, theta_.data(), dx.data(), n, du0.data(), du1.data(), du2.data(), c_.stream());
+    to_host(du0, u);  // downloads wait for the stream's work
     to_host(du1, du);
     to_host(du2, d2u);
   }
 
-  void parameters(span<double> theta) override {
-    c_.sync();
-    to_host(theta_, theta);
-  }
+  void parameters(span<double> theta) override { to_host(theta_, theta); }
 
   long adam_state(span<double> m, span<double> v) override {
-    c_.sync();
     to_host(m_, m);
     to_host(v_, v);
     std::vector<unsigned long long> t;
@@ -85,8 +79,8 @@ class CudaTrainSession final : public TrainSession {
     return static_cast<long>(t[0]);
   }
 
+  // Uploads are ordered after the steps already queued on the stream.
   void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
-    c_.sync();
     theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
     m_.upload(std::vector<Real>(m.begin(), m.end()));
     v_.upload(std::vector<Real>(v.begin(), v.end()));
@@ -97,8 +91,7 @@ class CudaTrainSession final : public TrainSession {
     NvtxRange r("gradient");
     theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
     enqueue_loss_gradient<Real>(net_, plan_.blocks, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(),
-                                nullptr, grad_.data(), loss_.data(), c_.stream);
-    c_.sync();
+                                nullptr, grad_.data(), loss_.data(), c_.stream());
     to_host(grad_, grad);
     std::vector<double> l;
     loss_.download(l);
@@ -108,12 +101,13 @@ class CudaTrainSession final : public TrainSession {
  private:
   void enqueue_step() {
     launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
-                          step_.data(), c_.stream);
+                          step_.data(), c_.stream());
     launch_reduce_adam<Real>(net_.P, plan_.blocks, partial_.data(), partial_loss_.data(), nullptr, loss_.data(),
-                             theta_.data(), m_.data(), v_.data(), lr_.data(), step_.data(), adam_, c_.stream);
+                             theta_.data(), m_.data(), v_.data(), lr_.data(), step_.data(), adam_, c_.stream());
   }
 
-  CudaContext& c_;
+  std::shared_ptr<const CudaContext> ctx_;  // declared first: outlives every buffer below
+  const CudaContext& c_;
   NetDesc net_;
   DevicePoints<Real> pts_;
   TilePlan plan_;
@@ -122,8 +116,8 @@ class CudaTrainSession final : public TrainSession {
   DeviceBuffer<unsigned long long> step_;
   AdamParams adam_;
   double lr_host_ = -1.0, loss_host_ = 0.0;
-  cudaGraph_t graph_ = nullptr;
-  cudaGraphExec_t exec_ = nullptr;
+  UniqueGraph graph_;
+  UniqueGraphExec exec_;
 };
 
 // ---- the backend ----
@@ -131,28 +125,31 @@ class CudaTrainSession final : public TrainSession {
 template <class Real>
 class CudaBackend final : public Backend {
  public:
+  CudaBackend() : ctx_(std::make_shared<const CudaContext>()), c_(*ctx_) {}
   std::string name() const override { return "cuda"; }
   std::string precision() const override { return sizeof(Real) == 8 ? "fp64" : "fp32"; }
 
   void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
     NvtxRange r("forward");
     const NetDesc nd = make_net_desc(net.layers);
-    const int n = static_cast<int>(x.size());
-    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dx = to_device<Real>(x), d0(n), d1(n), d2(n);
-    launch_eval<Real>(nd, theta.data(), dx.data(), n, d0.data(), d1.data(), d2.data(), c_.stream);
-    c_.sync();
-    to_host(d0, u);
+    const int n = int_count(x.size(), "evaluate's x");
+    const StreamOrder o = c_.order();
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dx = to_device<Real>(x, o), d0(n, o), d1(n, o), d2(n, o);
+    launch_eval<Real>(nd, theta.data(), dx.data(), n, d0.data(), d1.data(), d2.data(), c_.stream());
+    to_host(d0, u);  // downloads wait for the stream's work
     to_host(d1, du);
     to_host(d2, d2u);
   }
 
   void residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J) override {
     const NetDesc nd = make_net_desc(net.layers);
-    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(pts.size()), dJ(static_cast<size_t>(pts.size()) * nd.P);
+    const StreamOrder o = c_.order();
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o),
+                       dJ(static_cast<size_t>(pts.size()) * nd.P, o);
     {
       NvtxRange range("jacobian");
-      DevicePoints<Real> dp(pts);
-      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), dJ.data(), c_.stream);
+      DevicePoints<Real> dp(pts, o);
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), dJ.data(), c_.stream());
       c_.sync();
     }
     to_host(dr, r);
@@ -163,13 +160,13 @@ class CudaBackend final : public Backend {
     NvtxRange range("gradient");
     const NetDesc nd = make_net_desc(net.layers);
     const TilePlan plan = plan_tiles<Real>(nd, pts.size());
-    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(pts.size()), dg(nd.P);
-    DeviceBuffer<Real> partial(static_cast<size_t>(plan.blocks) * nd.P), partial_loss(plan.blocks);
-    DeviceBuffer<double> loss(1);
-    DevicePoints<Real> dp(pts);
-    enqueue_loss_gradient<Real>(nd, plan.blocks, theta.data(), dp.view(), partial.data(), partial_loss.data(), dr.data(),
-                                dg.data(), loss.data(), c_.stream);
-    c_.sync();
+    const StreamOrder o = c_.order();
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o), dg(nd.P, o);
+    DeviceBuffer<Real> partial(static_cast<size_t>(plan.blocks) * nd.P, o), partial_loss(plan.blocks, o);
+    DeviceBuffer<double> loss(1, o);
+    DevicePoints<Real> dp(pts, o);
+    enqueue_loss_gradient<Real>(nd, plan.blocks, theta.data(), dp.view(), partial.data(), partial_loss.data(),
+                                dr.data(), dg.data(), loss.data(), c_.stream());
     to_host(dr, r);
     to_host(dg, grad);
     std::vector<double> l;
@@ -181,7 +178,7 @@ class CudaBackend final : public Backend {
   void gram_cols(span<const double> A, int n, int k, span<double> G) override { gram(A, n, k, G, false); }
 
   void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
-    DeviceBuffer<Real> dA = to_device<Real>(span<const double>(A.data(), A.size()));
+    DeviceBuffer<Real> dA = to_device<Real>(span<const double>(A.data(), A.size()), c_.order());
     const std::vector<double> e = device_eigenvalues(c_, dA.data(), n);
     std::copy(e.begin(), e.end(), eigenvalues.begin());
   }
@@ -189,15 +186,17 @@ class CudaBackend final : public Backend {
   NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) override {
     const NetDesc nd = make_net_desc(net.layers);
     const int n = pts.size(), p = nd.P;
+    const StreamOrder o = c_.order();
     NtkResult res;
     res.nc = pts.nc;
     res.nb = pts.nb;
     res.n_params = p;
-    DeviceBuffer<Real> theta = to_device<Real>(net.theta), dr(n), J(static_cast<size_t>(n) * p), dd = to_device<Real>(d);
+    DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(n, o), J(static_cast<size_t>(n) * p, o),
+                       dd = to_device<Real>(d, o);
     {
       NvtxRange range("jacobian");
-      DevicePoints<Real> dp(pts);
-      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), J.data(), c_.stream);
+      DevicePoints<Real> dp(pts, o);
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), J.data(), c_.stream());
       c_.sync();
     }
     res.residuals.resize(n);
@@ -209,16 +208,17 @@ class CudaBackend final : public Backend {
     const size_t nJ = J.size();
     DeviceBuffer<Real> G, C;
     if (n <= p) {
-      // ||J J^T D||_F directly: G = J J^T, columns scaled by d.
+      // ||J J^T D||_F directly: G = J J^T, columns scaled by d. G has m^2 entries, past 2^31 from m = 46341 on:
+      // device_nrm2 counts them in 64 bits.
       const int m = device_gram(c_, J.data(), n, p, G);
-      scale_cols_kernel<<<grid_for(G.size(), 256), 256, 0, c_.stream>>>(G.data(), m, dd.data());
+      scale_cols_kernel<<<grid_for(G.size(), 256), 256, 0, c_.stream()>>>(G.data(), m, dd.data());
       PINNTK_LAUNCH_CHECK();
       res.frobenius_K = device_nrm2(c_, G.data(), G.size());
     } else {
       device_gram(c_, J.data(), n, p, C);  // C = J^T J
     }
     // Jh = D^1/2 J in place; K's spectrum and the blocks' come from Jh (DESIGN.md section 3).
-    scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream>>>(J.data(), n, p, dd.data(), true);
+    scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream()>>>(J.data(), n, p, dd.data(), true);
     PINNTK_LAUNCH_CHECK();
     auto spectrum = [&](const Real* rows, int nrows, std::vector<double>& eig, double& frob) {
       eig.assign(nrows, 0.0);
@@ -235,11 +235,10 @@ class CudaBackend final : public Backend {
     spectrum(J.data() + static_cast<size_t>(pts.nc) * p, pts.nb, res.spectrum_Kbb, res.frobenius_Kbb);
     if (n > p) {
       // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F: scale Jh once more to D J, then B = (D J)^T (D J).
-      scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream>>>(J.data(), n, p, dd.data(), true);
+      scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream()>>>(J.data(), n, p, dd.data(), true);
       PINNTK_LAUNCH_CHECK();
       device_gram(c_, J.data(), n, p, G);
-      Real f2 = 0;
-      PINNTK_CUBLAS_CHECK(linalg::dot(c_.blas, static_cast<int>(G.size()), G.data(), C.data(), &f2));
+      const Real f2 = device_dot(c_, G.data(), C.data(), G.size());
       res.frobenius_K = std::sqrt(std::max(0.0, double(f2)));
     }
     c_.sync();
@@ -247,22 +246,23 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) override {
-    return std::make_unique<CudaTrainSession<Real>>(c_, net, pts, cfg);
+    return std::make_unique<CudaTrainSession<Real>>(ctx_, net, pts, cfg);
   }
 
   std::unique_ptr<LmSession> lm_session(const Mlp& net, const PointSet& pts, bool sample_form) override {
-    return make_cuda_lm_session<Real>(c_, net, pts, sample_form);
+    return make_cuda_lm_session<Real>(ctx_, net, pts, sample_form);
   }
 
  private:
   void gram(span<const double> A, int n, int k, span<double> G, bool rows) {
-    DeviceBuffer<Real> dA = to_device<Real>(A), dG;
+    DeviceBuffer<Real> dA = to_device<Real>(A, c_.order()), dG;
     device_gram(c_, dA.data(), n, k, dG, rows);
-    c_.sync();
     to_host(dG, G);  // symmetric: row- and column-major agree
   }
 
-  CudaContext c_;
+  // Shared with the sessions, which may outlive the backend (a session made from a temporary backend).
+  std::shared_ptr<const CudaContext> ctx_;
+  const CudaContext& c_;
 };
 
 }  // namespace

@@ -2,7 +2,7 @@
 // device (cuBLAS syrk and gemv, cuSOLVER potrf/potrs); per iteration mu goes down and four scalars come back.
 #pragma once
 
-#include <memory>  // std::unique_ptr
+#include <memory>  // std::unique_ptr, std::shared_ptr
 
 #include "host/backend.hpp"  // LmSession
 #include "host/mlp.hpp"      // Mlp
@@ -10,9 +10,11 @@
 
 namespace pinntk::cudaimpl {
 
-struct CudaContext;
+class CudaContext;
 
+// The session shares the backend's context (stream, pool, handles) and keeps it alive.
 template <class Real>
-std::unique_ptr<LmSession> make_cuda_lm_session(CudaContext& c, const Mlp& net, const PointSet& pts, bool sample_form);
+std::unique_ptr<LmSession> make_cuda_lm_session(std::shared_ptr<const CudaContext> ctx, const Mlp& net,
+                                                const PointSet& pts, bool sample_form);
 
 }  // namespace pinntk::cudaimpl

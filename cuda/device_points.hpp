@@ -5,9 +5,11 @@
 #include <cuda_runtime.h>  // cudaStream_t
 
 #include <algorithm>  // std::copy
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::to_string
 #include <vector>     // std::vector
 
-#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/mlp_tile.hpp"       // DeviceRows, NetDesc, launch_gradient, launch_reduce_adam
 #include "host/problem.hpp"        // PointSet
 #include "host/span.hpp"           // span
@@ -19,15 +21,17 @@ std::vector<Real> cast_vector(const std::vector<double>& v) {
   return std::vector<Real>(v.begin(), v.end());
 }
 template <class Real>
-DeviceBuffer<Real> to_device(const std::vector<double>& v) {
-  return DeviceBuffer<Real>(cast_vector<Real>(v));
+DeviceBuffer<Real> to_device(const std::vector<double>& v, StreamOrder o) {
+  return DeviceBuffer<Real>(cast_vector<Real>(v), o);
 }
 template <class Real>
-DeviceBuffer<Real> to_device(span<const double> v) {
-  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
+DeviceBuffer<Real> to_device(span<const double> v, StreamOrder o) {
+  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()), o);
 }
 template <class Real>
 void to_host(const DeviceBuffer<Real>& d, span<double> out) {
+  if (out.size() < d.size())
+    throw std::invalid_argument("to_host: " + std::to_string(d.size()) + " values into " + std::to_string(out.size()));
   std::vector<Real> h;
   d.download(h);
   std::copy(h.begin(), h.end(), out.begin());
@@ -36,13 +40,13 @@ void to_host(const DeviceBuffer<Real>& d, span<double> out) {
 // The rows of a PointSet on the device.
 template <class Real>
 struct DevicePoints {
-  explicit DevicePoints(const PointSet& p)
-      : x(to_device<Real>(p.x)),
-        alpha(to_device<Real>(p.alpha)),
-        beta(to_device<Real>(p.beta)),
-        gamma(to_device<Real>(p.gamma)),
-        f(to_device<Real>(p.f)),
-        w(to_device<Real>(p.w)),
+  DevicePoints(const PointSet& p, StreamOrder o)
+      : x(to_device<Real>(p.x, o)),
+        alpha(to_device<Real>(p.alpha, o)),
+        beta(to_device<Real>(p.beta, o)),
+        gamma(to_device<Real>(p.gamma, o)),
+        f(to_device<Real>(p.f, o)),
+        w(to_device<Real>(p.w, o)),
         n(p.size()) {}
   DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
   DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
@@ -56,8 +60,8 @@ template <class Real>
 void enqueue_loss_gradient(const NetDesc& net, int blocks, const Real* theta, DeviceRows<Real> rows, Real* partial,
                            Real* partial_loss, Real* r, Real* grad, double* loss, cudaStream_t s) {
   launch_gradient<Real>(net, theta, rows, partial, partial_loss, r, nullptr, s);
-  launch_reduce_adam<Real>(net.P, blocks, partial, partial_loss, grad, loss, nullptr, nullptr, nullptr, nullptr, nullptr,
-                           AdamParams{0.9, 0.999, 1e-8}, s);
+  launch_reduce_adam<Real>(net.P, blocks, partial, partial_loss, grad, loss, nullptr, nullptr, nullptr, nullptr,
+                           nullptr, AdamParams{0.9, 0.999, 1e-8}, s);
 }
 
 }  // namespace pinntk::cudaimpl

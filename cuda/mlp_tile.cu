@@ -1,5 +1,6 @@
 #include <algorithm>  // std::min, std::max
-#include <stdexcept>  // std::invalid_argument
+#include <climits>    // INT_MAX
+#include <stdexcept>  // std::invalid_argument, std::length_error
 #include <string>     // std::to_string
 
 #include "cuda/check.cuh"     // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
@@ -495,6 +496,16 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   if (nl > kMaxWeightLayers)
     throw std::invalid_argument("CUDA kernels take at most " + std::to_string(kMaxWeightLayers - 1) + " hidden layers");
   if (layers.front() != 1 || layers.back() != 1) throw std::invalid_argument("layers must start and end with 1");
+  // P, the offsets and the tape are ints on the device: refuse a shape whose counts would wrap.
+  long long params = 0, staged = 0, tape = 0;
+  for (int l = 1; l <= nl; ++l) {
+    if (layers[l] < 1) throw std::invalid_argument("layer widths must be positive");
+    params += static_cast<long long>(layers[l]) * layers[l - 1] + layers[l];
+    if (l >= 2 && l < nl) staged += static_cast<long long>(layers[l - 1]) * (layers[l] + 1);
+    if (l < nl) tape += 5LL * layers[l];
+  }
+  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX)
+    throw std::length_error("network too large for the CUDA kernels: " + std::to_string(params) + " parameters");
   NetDesc n;
   n.nl = nl;
   int woff = 0, toff = 0;
@@ -542,11 +553,12 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
   const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
   // Four points per block measured best for the 4x40 network on an H200 (benchmarks/RESULTS.md), for both the
   // Jacobian at 65536 points and the gradient at 1024; fewer when there are too few points to fill the chip twice.
-  const int want = std::min(4, (n + 2 * lim.sms - 1) / (2 * lim.sms));
+  const int want =
+      static_cast<int>(std::min<long long>(4, (static_cast<long long>(n) + 2 * lim.sms - 1) / (2 * lim.sms)));
   TilePlan p;
   p.T = std::max(1, std::min(tmax, g_tile_points > 0 ? g_tile_points : want));
   p.threads = 256;
-  p.blocks = (n + p.T - 1) / p.T;
+  p.blocks = static_cast<int>((static_cast<long long>(n) + p.T - 1) / p.T);
   p.smem = per_point * p.T;
   const size_t staged_bytes = static_cast<size_t>(net.staged) * sizeof(Real);
   p.staged = g_stage_weights && net.staged > 0 && p.smem + staged_bytes <= lim.smem_optin;
@@ -559,6 +571,13 @@ void prepare_tile_kernels() {
   allow_large_smem<Real, Mode::Eval>();
   allow_large_smem<Real, Mode::Jacobian>();
   allow_large_smem<Real, Mode::Gradient>();
+  // Loads the reduction kernel too (lazy loading would otherwise load it at its first launch, inside a capture).
+  static const bool loaded = [] {
+    cudaFuncAttributes a;
+    PINNTK_CUDA_CHECK(cudaFuncGetAttributes(&a, reduce_adam_kernel<Real>));
+    return true;
+  }();
+  static_cast<void>(loaded);
 }
 
 template <class Real>

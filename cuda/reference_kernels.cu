@@ -1,19 +1,18 @@
-#include "cuda/reference_kernels.hpp"
-
 #include <stdexcept>  // std::invalid_argument
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
-#include "cuda/device_buffer.cuh"  // DeviceBuffer
+#include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
 #include "cuda/mlp_math.cuh"       // mlp_forward_point, mlp_reverse_point
+#include "cuda/reference_kernels.hpp"
 
 namespace pinntk::cuda_ref {
 namespace {
 
 // ---- kernels ----
 
-__global__ void residuals_jacobian_kernel(MlpShape s, const double* theta, int n, const double* x,
-                                          const double* alpha, const double* beta, const double* gamma,
-                                          const double* f, double* r, double* J, double* scratch, int scratch_per) {
+__global__ void residuals_jacobian_kernel(MlpShape s, const double* theta, int n, const double* x, const double* alpha,
+                                          const double* beta, const double* gamma, const double* f, double* r,
+                                          double* J, double* scratch, int scratch_per) {
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= n) return;
   const int P = mlp_param_count(s);
@@ -35,20 +34,21 @@ void residuals_jacobian(const std::vector<int>& layers, const std::vector<double
   if (layers.size() < 2 || rows.alpha.size() != rows.x.size() || rows.beta.size() != rows.x.size() ||
       rows.gamma.size() != rows.x.size() || rows.f.size() != rows.x.size())
     throw std::invalid_argument("cuda_ref::residuals_jacobian: inconsistent shapes");
-  DeviceBuffer<int> d_layers(layers);
+  DeviceBuffer<int> d_layers(layers, kLegacyStream);  // one thread, the legacy default stream
   const MlpShape host_shape{layers.data(), static_cast<int>(layers.size()) - 1};
   const int P = mlp_param_count(host_shape);
   if (static_cast<int>(theta.size()) != P) throw std::invalid_argument("cuda_ref::residuals_jacobian: theta size");
   const int scratch_per = mlp_tape_size(host_shape) + mlp_adjoint_size(host_shape);
-  DeviceBuffer<double> d_theta(theta), d_x(rows.x), d_a(rows.alpha), d_b(rows.beta), d_g(rows.gamma), d_f(rows.f);
-  DeviceBuffer<double> d_r(n), d_J(static_cast<size_t>(n) * P), d_scratch(static_cast<size_t>(n) * scratch_per);
+  DeviceBuffer<double> d_theta(theta, kLegacyStream), d_x(rows.x, kLegacyStream), d_a(rows.alpha, kLegacyStream),
+      d_b(rows.beta, kLegacyStream), d_g(rows.gamma, kLegacyStream), d_f(rows.f, kLegacyStream);
+  DeviceBuffer<double> d_r(n, kLegacyStream), d_J(static_cast<size_t>(n) * P, kLegacyStream),
+      d_scratch(static_cast<size_t>(n) * scratch_per, kLegacyStream);
   if (n > 0) {
     const int block = 128;
     const MlpShape dev_shape{d_layers.data(), host_shape.nl};
-    residuals_jacobian_kernel<<<(n + block - 1) / block, block>>>(dev_shape, d_theta.data(), n, d_x.data(),
-                                                                 d_a.data(), d_b.data(), d_g.data(), d_f.data(),
-                                                                 d_r.data(), d_J.data(), d_scratch.data(),
-                                                                 scratch_per);
+    residuals_jacobian_kernel<<<(n + block - 1) / block, block>>>(dev_shape, d_theta.data(), n, d_x.data(), d_a.data(),
+                                                                  d_b.data(), d_g.data(), d_f.data(), d_r.data(),
+                                                                  d_J.data(), d_scratch.data(), scratch_per);
     PINNTK_LAUNCH_CHECK();
     PINNTK_CUDA_CHECK(cudaDeviceSynchronize());
   }

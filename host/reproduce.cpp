@@ -21,6 +21,15 @@
 using nlohmann::json;
 
 namespace pinntk {
+namespace {
+
+// A figure is the paper's experiment only when its trainings ran to the end: a diverged one stops the figure.
+TrainResult finite_run(TrainResult r, const std::string& what) {
+  if (!r.diverged.empty()) throw NumericalError(what + ": " + r.diverged);
+  return r;
+}
+
+}  // namespace
 
 Slope loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
   const size_t n = x.size();
@@ -112,7 +121,9 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
         spec.eps = 1.0 / inv;
         const PointSet pts = build_points(spec);
         Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", static_cast<uint64_t>(seed));
-        if (panel == 1) train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr);
+        if (panel == 1)
+          finite_run(train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr),
+                     "fig2 seed " + std::to_string(seed) + " 1/eps = " + std::to_string(inv));
         const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
         const double q[5] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
                              r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
@@ -176,7 +187,7 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   std::vector<std::vector<double>> spectra;
   for (int panel = 0; panel < 2; ++panel) {
     Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", 0);
-    if (panel == 1) train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr);
+    if (panel == 1) finite_run(train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr), "fig3");
     const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
     const std::string tag = panel == 0 ? "init" : "trained";
     out.write("fig3/spectrum_K_" + tag + ".npy", npy_bytes(r.spectrum_K, {r.spectrum_K.size()}));
@@ -249,7 +260,7 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   long total = 0;
   for (const auto& p : schedule) total += p.iterations;
   std::fprintf(stderr, "  fig1: %ld Adam steps on poisson-sines (4x60, Nc = 512)\n", total);
-  const TrainResult res = train_adam(be, net, spec, pts, cfg, progress_line("fig1"));
+  const TrainResult res = finite_run(train_adam(be, net, spec, pts, cfg, progress_line("fig1")), "fig1");
   std::ostringstream hist;
   hist << "iteration,loss,max_error\n";
   for (const auto& h : res.history) hist << h.iteration << ',' << fmt(h.loss) << ',' << fmt(h.max_error) << '\n';
@@ -308,8 +319,10 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     us.assign(trials, std::vector<double>(x.size()));
     auto run_trial = [&](Backend& b, int t) {
       Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
-      results[t] = train_adam(b, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000),
-                              progress_line(std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1)));
+      const std::string name = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
+      results[t] = finite_run(
+          train_adam(b, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000), progress_line(name)),
+          name);
       std::vector<double> du(x.size()), d2u(x.size());
       b.evaluate(net, x, us[t], du, d2u);
       std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
@@ -436,8 +449,9 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     spec.eps = r.stages.empty() ? r.eps : r.stages.front().eps;
     PointSet pts = build_points(spec);
     Mlp net = init_mlp(opt.quick ? std::vector<int>{1, 10, 10, 1} : spec.default_layers, "glorot-normal", 0);
-    TrainResult res = train_adam(be, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
-                                 progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)")));
+    TrainResult res = finite_run(train_adam(be, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
+                                            progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)"))),
+                                 "lm study " + r.name);
     LmConfig cfg;
     cfg.cond_every = 100;
     std::ostringstream lmcsv;

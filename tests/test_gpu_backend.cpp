@@ -1,12 +1,21 @@
 // The CUDA backend against the CPU backend on random networks and points (label gpu; skipped without a device).
 // fp64 agrees to about 1e-12 relative, fp32 to about 1e-5. Kernel outputs are poisoned with NaN before each launch
-// so that an unwritten entry fails.
+// so that an unwritten entry fails. Also: sessions saved and resumed, several host threads each driving a backend
+// (reproduce --concurrent-trials), and counts past 2^31 in the library calls.
 #include <gtest/gtest.h>
 
-#include <cmath>  // std::isfinite, std::sqrt
+#include <cmath>      // std::isfinite, std::sqrt, std::fabs
+#include <cstdint>    // int64_t, INT32_MAX, SIZE_MAX
+#include <cstring>    // std::memcpy
+#include <stdexcept>  // std::length_error, std::invalid_argument
+#include <string>     // std::string
+#include <thread>     // std::thread
+#include <vector>     // std::vector
 
-#include "cuda/device_buffer.cuh"  // DeviceBuffer
-#include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_eval
+#include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
+#include "cuda/handles.cuh"        // make_blas
+#include "cuda/linalg.cuh"         // linalg::nrm2, linalg::dot
+#include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_eval, make_net_desc
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/optim/lm.hpp"       // minimize_lm, LmConfig
@@ -36,14 +45,14 @@ PointSet points(const char* problem, int nc) {
 
 template <class Real>
 DeviceBuffer<Real> poisoned(size_t n) {
-  DeviceBuffer<Real> b(n);
+  DeviceBuffer<Real> b(n, kLegacyStream);
   if (n > 0) PINNTK_CUDA_CHECK(cudaMemset(b.data(), 0xff, n * sizeof(Real)));  // all-ones bits: NaN
   return b;
 }
 
 template <class Real>
 DeviceBuffer<Real> up(const std::vector<double>& v) {
-  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()));
+  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()), kLegacyStream);
 }
 
 template <class Real>
@@ -132,8 +141,8 @@ TEST(GpuKernels, KernelsMatchCpuFp32) {
 }
 
 void check_gradient(bool single, double tol) {
-  for (const auto& layers :
-       std::vector<std::vector<int>>{{1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}, {1, 64, 64, 1}, {1, 128, 128, 1}}) {
+  for (const auto& layers : std::vector<std::vector<int>>{
+           {1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}, {1, 64, 64, 1}, {1, 128, 128, 1}}) {
     const PointSet pts = points("poisson-twoscale", 333);
     const Mlp net = init_mlp(layers, "glorot-normal", 8);
     std::vector<double> r(pts.size()), g(net.n_params()), rg(pts.size(), NAN), gg(net.n_params(), NAN);
@@ -185,7 +194,8 @@ void check_ntk(const char* problem, int nc, const std::vector<int>& layers) {
   EXPECT_NEAR(b.frobenius_Kuu, a.frobenius_Kuu, 1e-11 * a.frobenius_Kuu);
   EXPECT_NEAR(b.frobenius_Kbb, a.frobenius_Kbb, 1e-11 * a.frobenius_Kbb);
   ASSERT_EQ(b.spectrum_K.size(), a.spectrum_K.size());
-  for (size_t i = 0; i < a.spectrum_K.size(); ++i) EXPECT_NEAR(b.spectrum_K[i], a.spectrum_K[i], 1e-11 * a.spectrum_K[0]);
+  for (size_t i = 0; i < a.spectrum_K.size(); ++i)
+    EXPECT_NEAR(b.spectrum_K[i], a.spectrum_K[i], 1e-11 * a.spectrum_K[0]);
   for (size_t i = 0; i < a.spectrum_Kuu.size(); ++i)
     EXPECT_NEAR(b.spectrum_Kuu[i], a.spectrum_Kuu[i], 1e-11 * a.spectrum_Kuu[0]);
 }
@@ -204,6 +214,8 @@ TEST(GpuBackend, TrainingMatchesCpuStepForStep) {
   TrainConfig cfg;
   cfg.schedule = {{30, 1e-3}, {20, 1e-4}};
   cfg.history_every = 10;
+  // Adam only: 15000 L-BFGS iterations (the default) would carry the two backends' rounding differences far apart.
+  cfg.lbfgs.max_iter = 0;
   Mlp a = init_mlp({1, 20, 20, 1}, "glorot-normal", 6), b = a;
   auto cpu = make_cpu_backend(0);
   auto gpu = make_cuda_backend(false);
@@ -284,6 +296,193 @@ TEST(GpuBackend, LevenbergMarquardtInSinglePrecisionDescends) {
     EXPECT_LE(row.loss, last);
     last = row.loss;
   }
+}
+
+TEST(GpuBackend, LevenbergMarquardtPredictedReductionKeepsItsDigits) {
+  // At a large damping the step is tiny and the predicted reduction L - 1/2 |rh + Jh delta|^2 is about 5e-8 L: as a
+  // difference of the two it keeps no fp32 digit (emulated: 100% off). Formed as -rh.v - 1/2 |v|^2 (v = Jh delta),
+  // fp32 agrees with the host's fp64 to about 1e-5 (emulated with J perturbed by 1e-5: 6e-5).
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 200);
+  const Mlp net = init_mlp({1, 20, 20, 1}, "glorot-normal", 5);
+  auto cpu = make_cpu_backend(0);
+  for (const bool single : {false, true}) {
+    auto gpu = make_cuda_backend(single);
+    for (const bool sample : {true, false}) {
+      auto a = cpu->lm_session(net, pts, sample), b = gpu->lm_session(net, pts, sample);
+      const double mu = 1e6 * a->max_diagonal();
+      double la = 0, pa = 0, lb = 0, pb = 0;
+      ASSERT_TRUE(a->try_step(mu, la, pa));
+      ASSERT_TRUE(b->try_step(mu, lb, pb));
+      ASSERT_GT(pa, 0.0);
+      EXPECT_LT(pa, 1e-4 * a->loss());  // the regime where the difference form cancels
+      EXPECT_NEAR(pb, pa, (single ? 1e-3 : 1e-9) * pa) << "fp32 " << single << ", sample " << sample;
+    }
+  }
+}
+
+TEST(GpuBackend, ResumedSessionMatchesUninterruptedBitwise) {
+  // adam_state / set_adam_state: a new session set to a saved state takes the same steps as the session that went
+  // on, bit for bit (same backend, same kernels, fixed reduction order; fp32 values round-trip through double).
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 257);
+  const std::vector<int> layers = {1, 20, 20, 1};
+  const Mlp net = init_mlp(layers, "glorot-normal", 6);
+  const size_t P = net.theta.size();
+  for (const bool single : {false, true}) {
+    auto gpu = make_cuda_backend(single);
+    auto a = gpu->train_session(net, pts, AdamConfig{});
+    a->run(17, 1e-3);
+    std::vector<double> theta(P), m(P), v(P);
+    a->parameters(theta);
+    const long t = a->adam_state(m, v);
+    EXPECT_EQ(t, 17);
+    const double la = a->run(23, 1e-4);
+    // Another network and other steps first: set_adam_state must replace all of it.
+    auto b = gpu->train_session(init_mlp(layers, "glorot-normal", 99), pts, AdamConfig{});
+    b->run(5, 1e-2);
+    b->set_adam_state(theta, m, v, t);
+    const double lb = b->run(23, 1e-4);
+    EXPECT_EQ(lb, la) << "fp32 " << single;
+    std::vector<double> ta(P), tb(P), ma(P), mb(P), va(P), vb(P);
+    a->parameters(ta);
+    b->parameters(tb);
+    EXPECT_EQ(tb, ta) << "fp32 " << single;
+    EXPECT_EQ(b->adam_state(mb, vb), a->adam_state(ma, va));
+    EXPECT_EQ(mb, ma);
+    EXPECT_EQ(vb, va);
+  }
+}
+
+TEST(GpuBackend, SessionLossGradientAtMatchesCpu) {
+  // L-BFGS's call: the session's parameters become theta, and the loss and gradient there match the CPU backend's.
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("poisson-twoscale", 333);
+  const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
+  const Mlp start = init_mlp(layers, "glorot-normal", 8), at = init_mlp(layers, "glorot-normal", 21);
+  const size_t P = start.theta.size();
+  std::vector<double> r(pts.size()), g(P);
+  const double loss = make_cpu_backend(0)->loss_gradient(at, pts, r, g);
+  for (const bool single : {false, true}) {
+    const double tol = single ? 1e-4 : 1e-12;
+    auto gpu = make_cuda_backend(single);
+    auto s = gpu->train_session(start, pts, AdamConfig{});
+    s->run(3, 1e-3);  // moves the parameters and the moments away from `at`
+    std::vector<double> gg(P, NAN), th(P);
+    const double lg = s->loss_gradient_at(at.theta, gg);
+    EXPECT_NEAR(lg, loss, tol * loss) << "fp32 " << single;
+    EXPECT_LT(rel_error(gg, g), tol) << "fp32 " << single;
+    s->parameters(th);
+    if (single) {
+      EXPECT_LT(rel_error(th, at.theta), 1e-7);  // theta rounded to fp32
+    } else {
+      EXPECT_EQ(th, at.theta);
+    }
+    EXPECT_TRUE(std::isfinite(s->run(2, 1e-4)));  // and Adam goes on from there
+  }
+}
+
+TEST(GpuBackend, FailedSessionLeavesBackendUsable) {
+  // A session whose construction throws (one point of a 1x3000 network needs more shared memory than a block has)
+  // releases what it allocated, and the backend goes on working.
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 64);
+  auto gpu = make_cuda_backend(false);
+  EXPECT_THROW(gpu->train_session(init_mlp({1, 3000, 1}, "glorot-normal", 1), pts, AdamConfig{}),
+               std::invalid_argument);
+  auto s = gpu->train_session(init_mlp({1, 10, 1}, "glorot-normal", 1), pts, AdamConfig{});
+  EXPECT_TRUE(std::isfinite(s->run(5, 1e-3)));
+}
+
+// What one fig4-like trial leaves: losses, parameters, values and gradients along the way.
+std::vector<double> concurrent_trial(const PointSet& pts, int seed) {
+  const std::vector<int> layers = {1, 16, 16, 1};
+  const Mlp net = init_mlp(layers, "glorot-normal", static_cast<uint64_t>(seed));
+  const std::vector<double> x = linspace(-3.0, 3.0, 101);
+  std::vector<double> out, u(x.size()), du(x.size()), d2u(x.size()), theta(net.theta.size()), g(net.theta.size());
+  auto be = make_cuda_backend(false);                  // stream, pool and handles made and destroyed
+  auto s = be->train_session(net, pts, AdamConfig{});  // a graph captured
+  for (int k = 0; k < 4; ++k) {
+    out.push_back(s->run(10, 1e-3));  // graph launches
+    s->evaluate(x, u, du, d2u);       // allocations, copies and frees
+    out.insert(out.end(), u.begin(), u.end());
+  }
+  s->parameters(theta);
+  out.push_back(s->loss_gradient_at(theta, g));  // L-BFGS's path
+  out.insert(out.end(), g.begin(), g.end());
+  Mlp moved = net;
+  moved.theta = theta;
+  std::vector<double> r(pts.size());
+  out.push_back(be->loss_gradient(moved, pts, r, g));  // the backend's own buffers
+  out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
+TEST(GpuConcurrency, TwoThreadsTrainingAtOnceMatchOneAfterTheOther) {
+  // reproduce --concurrent-trials: host threads each drive their own backend. Backends and sessions are made and
+  // destroyed trial after trial, so that one thread's graph capture meets the other's copies, frees and handle
+  // destruction; every result must equal that of the same trials run one after the other, bit for bit.
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 129);
+  const int per_thread = 6;
+  std::vector<std::vector<double>> alone(2 * per_thread), together(2 * per_thread);
+  for (int t = 0; t < 2 * per_thread; ++t) alone[t] = concurrent_trial(pts, t);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < 2; ++w)
+    pool.emplace_back([&, w] {
+      try {
+        for (int t = w * per_thread; t < (w + 1) * per_thread; ++t) together[t] = concurrent_trial(pts, t);
+      } catch (const std::exception& e) {
+        errors[w] = e.what();
+      }
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+  for (int t = 0; t < 2 * per_thread; ++t) EXPECT_EQ(together[t], alone[t]) << "trial " << t;
+}
+
+// ---- sizes past 2^31 ----
+
+TEST(GpuSizes, CountsThatWouldWrapAreRefused) {
+  // Host-side checks, no device needed: a network whose parameter count overflows the kernels' int, a buffer
+  // whose byte count overflows size_t, an upload of the wrong length.
+  EXPECT_THROW(make_net_desc({1, 50000, 50000, 1}), std::length_error);
+  EXPECT_THROW(DeviceBuffer<double>(SIZE_MAX / 4, kLegacyStream), std::length_error);
+  DeviceBuffer<double> empty;
+  EXPECT_THROW(empty.upload(std::vector<double>(3, 1.0)), std::invalid_argument);
+}
+
+// nrm2 and dot over the m^2 entries of an m x m Gram with m = 46341, past 2^31: the count an int would wrap
+// (negative: cuBLAS returns 0 and frobenius_K silently became 0).
+template <class Real>
+void check_counts_past_int(const unsigned char byte) {
+  const int64_t m = 46341, count = m * m;
+  ASSERT_GT(count, int64_t(INT32_MAX));
+  size_t free_bytes = 0, total = 0;
+  PINNTK_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  if (free_bytes < static_cast<size_t>(count) * sizeof(Real) + (size_t(1) << 30))
+    GTEST_SKIP() << "needs " << count * sizeof(Real) / (1 << 20) << " MiB of free device memory";
+  DeviceBuffer<Real> x(static_cast<size_t>(count), kLegacyStream);
+  PINNTK_CUDA_CHECK(cudaMemset(x.data(), byte, x.size() * sizeof(Real)));
+  PINNTK_CUDA_CHECK(cudaDeviceSynchronize());
+  Real c = 0;
+  std::memcpy(&c, std::vector<unsigned char>(sizeof(Real), byte).data(), sizeof(Real));  // every entry's value
+  const cudaimpl::UniqueBlas h = cudaimpl::make_blas(nullptr);
+  Real nrm = 0, dot = 0;
+  PINNTK_CUBLAS_CHECK(linalg::nrm2(h.get(), count, x.data(), &nrm));
+  PINNTK_CUBLAS_CHECK(linalg::dot(h.get(), count, x.data(), x.data(), &dot));
+  const double want = std::fabs(double(c)) * std::sqrt(double(count));
+  // Loose: 2^31 equal fp32 terms add up with a systematic rounding bias; a wrapped count is off by 100%.
+  EXPECT_NEAR(double(nrm), want, 1e-2 * want);
+  EXPECT_NEAR(double(dot), want * want, 1e-2 * want * want);
+}
+
+TEST(GpuSizes, Nrm2AndDotCountPast2To31Entries) {
+  SKIP_WITHOUT_GPU();
+  check_counts_past_int<float>(0x3f);   // 0x3f3f3f3f: 0.747 (8.6 GB)
+  check_counts_past_int<double>(0x3f);  // 0x3f3f...: 4.8e-4 (17.2 GB)
 }
 
 }  // namespace

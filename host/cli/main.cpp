@@ -168,8 +168,8 @@ int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_m
   require_memory(ntk_memory_bytes(n, p, save_matrices), budget, "ntk",
                  "the " + std::to_string(n) + " x " + std::to_string(p) + " Jacobian, its scaled copies and the Grams",
                  "use fewer points (--nc) or a smaller network, or raise --memory-limit");
+  out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
-  out.open();
   NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices);
 
   json j = run_json(o, s);
@@ -333,13 +333,13 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   const std::string state_path = out.file("resume.json");
   long adam_total = 0;
   for (const auto& ph : cfg.schedule) adam_total += ph.iterations;
+  out.open();  // before the backend: a refusal of the folder is the only line; the lock guards resume.json too
   TrainState resumed;
   if (resume) {
     resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), adam_total);
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
-  out.open();
   cfg.checkpoint_every = checkpoint_every;
   cfg.on_checkpoint = [&](const TrainState& st) {
     try {
@@ -446,8 +446,8 @@ int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads)
   validate(opt);
   check_threads(threads);
   OutputDir out(out_dir);
+  out.open();  // before the backend: a refusal of the folder is the only line
   auto be = make_backend(opt.device, opt.precision, threads);
-  out.open();
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
                be->name().c_str(), be->precision().c_str());
   json summary = json::parse(reproduce(opt, *be, out));
