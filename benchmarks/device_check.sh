@@ -66,6 +66,10 @@ $BUILD/pinntk train --problem darcy-twoscale --eps 1/32 --optimizer lm --lm-iter
 row "pinntk train --optimizer lm (200 it)" "rc=$? $(python3 -c "
 import json; s=json.load(open('$CK/lm/summary.json')); print('loss %.3e max error %.3e' % (s['final_loss'], s['max_error']))" 2>&1) \
 $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $LMT0))")"
+# fig4 with two trials trained at once from two host threads (own stream, handles and memory pool each).
+timeout 180 $BUILD/pinntk reproduce fig4 --quick --concurrent-trials 2 --device cuda --out "$CK/fig4_concurrent" \
+  > "$OUT/fig4_concurrent.log" 2>&1
+row "reproduce fig4 --quick --concurrent-trials 2" "rc=$? $(tail -1 "$OUT/fig4_concurrent.log" | cut -c1-80)"
 # The whole LM study (Poisson and Darcy at eps = 1/32, Darcy at 1/64 and 1/128) when asked: minutes of device time.
 if [ "${PINNTK_DEVICE_LM:-0}" = "1" ]; then
   timeout "${PINNTK_DEVICE_LM_TIMEOUT:-240}" $BUILD/pinntk reproduce lm --device cuda --out "$OUT/repro_lm" \

@@ -16,6 +16,7 @@
 #include "cuda/handles.cuh"        // UniqueStream, UniqueMemPool, UniqueBlas, UniqueSolver, make_*
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
 #include "cuda/nvtx.cuh"           // NvtxRange
+#include "host/errors.hpp"         // NumericalError
 
 namespace pinntk::cudaimpl {
 
@@ -135,7 +136,10 @@ std::vector<double> device_eigenvalues(const CudaContext& c, Real* A, int m) {
                                       host_work.data(), host_bytes, info.data()));
   std::vector<int> h_info;
   info.download(h_info);  // after the stream's work: host_work stays alive until here
-  if (h_info[0] != 0) throw std::runtime_error("cusolverDnXsyevd failed: devInfo = " + std::to_string(h_info[0]));
+  if (h_info[0] > 0)  // as LAPACK's dsyevd on the CPU backend: the user's input, not a bug
+    throw NumericalError("the symmetric eigensolver (cuSOLVER syevd) did not converge (devInfo " +
+                         std::to_string(h_info[0]) + "): the kernel is too ill-scaled for the precision");
+  if (h_info[0] < 0) throw std::runtime_error("cusolverDnXsyevd: argument " + std::to_string(-h_info[0]) + " is invalid");
   std::vector<Real> w;
   W.download(w);
   std::vector<double> out(w.rbegin(), w.rend());

@@ -20,7 +20,9 @@ struct BatchedWorkspace {
 };
 
 // Loss 1/2 sum w_k r_k^2, its gradient and the residuals; points are taken in chunks of at most `chunk`.
-// The result does not depend on the number of BLAS threads' partitioning of rows and columns.
+// The last digits depend on the chunk size, the OpenBLAS kernel family and the thread count (where a point's
+// column falls in gemm's register tiling decides its summation order): compare results of two of them with a
+// tolerance, and bitwise only for the same ones.
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
                              BatchedWorkspace& ws, int chunk = 2048);
 

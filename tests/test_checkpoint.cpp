@@ -17,6 +17,7 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   const Mlp back = checkpoint_from_json(checkpoint_json(net), "test");
   EXPECT_EQ(back.layers, net.layers);
   ASSERT_EQ(back.theta.size(), net.theta.size());
+  // Bit for bit: no arithmetic, only printing and parsing (shortest round-trip digits).
   for (size_t i = 0; i < net.theta.size(); ++i) EXPECT_EQ(back.theta[i], net.theta[i]) << i;
 }
 
@@ -49,7 +50,7 @@ TEST(Checkpoint, BadFilesAreRejected) {
 TEST(Init, DeterministicPerSeedAndScaled) {
   const Mlp a = init_mlp({1, 64, 64, 1}, "glorot-normal", 7), b = init_mlp({1, 64, 64, 1}, "glorot-normal", 7);
   const Mlp c = init_mlp({1, 64, 64, 1}, "glorot-normal", 8);
-  EXPECT_EQ(a.theta, b.theta);
+  EXPECT_EQ(a.theta, b.theta);  // bit for bit: the same seed through the same generator, no BLAS
   EXPECT_NE(a.theta, c.theta);
   // W^2 (64 x 64): variance 2/128; biases zero.
   const int off = weight_offset(a.layers, 2);

@@ -271,7 +271,8 @@ TEST(GpuBackend, LevenbergMarquardtStepMatchesCpu) {
   cfg.max_iter = 15;
   Mlp na = net, nb = net;
   const LmResult ra = minimize_lm(*cpu, na, pts, cfg), rb = minimize_lm(*gpu, nb, pts, cfg);
-  EXPECT_EQ(rb.accepted, ra.accepted);
+  // cuBLAS and OpenBLAS sum in other orders: a borderline gain ratio may be accepted on one and not the other.
+  EXPECT_NEAR(rb.accepted, ra.accepted, 1);
   EXPECT_NEAR(rb.loss, ra.loss, 1e-6 * ra.loss);
 }
 

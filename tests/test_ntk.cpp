@@ -39,6 +39,7 @@ TEST(Ntk, SymmetricFormIsSymmetricPsdWithTraceOfRowNorms) {
   double trace = 0.0;
   for (int i = 0; i < n; ++i) {
     trace += K[i * n + i];
+    // Bit for bit: gram_rows computes one triangle (dsyrk) and copies it to the other, no second rounding path.
     for (int j = 0; j < n; ++j) EXPECT_EQ(K[i * n + j], K[j * n + i]);
   }
   EXPECT_NEAR(trace, trace_ref, 1e-13 * trace_ref);
