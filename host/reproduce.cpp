@@ -79,10 +79,20 @@ TrainConfig adam_config(const std::vector<Phase>& schedule, long lbfgs_iters, lo
   return cfg;
 }
 
-// A progress line for long trainings (every 5000 iterations, see adam_config).
+// "about 2 min 10 s left" from the time `elapsed` that `done` of `total` equal units took.
+std::string time_left(double elapsed, double done, double total) {
+  if (done <= 0 || total <= done) return "";
+  const long s = std::lround(elapsed / done * (total - done));
+  return ", about " + (s >= 60 ? std::to_string(s / 60) + " min " : std::string()) + std::to_string(s % 60) + " s left";
+}
+
+// A progress line for long trainings (every 5000 iterations, see adam_config), with the time left.
 ProgressFn progress_line(const std::string& label) {
-  return [label](long it, long total, double loss) {
-    if (it % 5000 == 0) std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e\n", label.c_str(), it, total, loss);
+  const auto t0 = Clock::now();
+  return [label, t0](long it, long total, double loss) {
+    if (it % 5000 == 0)
+      std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e%s\n", label.c_str(), it, total, loss,
+                   time_left(seconds_since(t0), it, total).c_str());
   };
 }
 
@@ -98,14 +108,15 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 // ---- Figure 2 (Section 4.1): ||K_uu||_F and lambda_1..3 of K_uu against eps, (a) at init, (b) after Adam ----
 json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "fig2");
   std::vector<int> inv_eps;
-  if (opt.quick) {
+  if (quick) {
     inv_eps = {10, 20, 40, 80};
   } else {
     for (int k = 10; k <= 100; k += 5) inv_eps.push_back(k);
   }
-  const int seeds = opt.seeds > 0 ? opt.seeds : (opt.quick ? 2 : 5);
-  const long steps = opt.quick ? 300 : 10000;
+  const int seeds = opt.seeds > 0 ? opt.seeds : (quick ? 2 : 5);
+  const long steps = quick ? 300 : 10000;
   std::ostringstream csv;
   csv << "panel,seed,inv_eps,eps,frobenius_Kuu,lambda1,lambda2,lambda3,spectral_radius_Kbb\n";
   // values[panel][quantity][seed] -> series over eps
@@ -114,7 +125,10 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       2, std::vector<std::vector<std::vector<double>>>(5, std::vector<std::vector<double>>(seeds)));
   std::vector<double> eps_list;
   for (int inv : inv_eps) eps_list.push_back(1.0 / inv);
+  std::fprintf(stderr, "  fig2: %zu values of eps x %d seeds; (a) at initialization, (b) after %ld Adam steps each%s\n",
+               inv_eps.size(), seeds, steps, quick ? " (quick)" : " (the paper's settings)");
   for (int panel = 0; panel < 2; ++panel) {
+    const auto tp = Clock::now();
     for (int seed = 0; seed < seeds; ++seed) {
       for (int inv : inv_eps) {
         ProblemSpec spec = problem_preset("darcy-ntk");
@@ -134,8 +148,10 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
         }
         csv << '\n';
       }
-      std::fprintf(stderr, "  fig2 (%c) seed %d of %d done (%.0f s)\n", panel == 0 ? 'a' : 'b', seed + 1, seeds,
-                   seconds_since(t0));
+      std::fprintf(stderr, "  fig2 (%c) seed %d of %d done (%.0f s)%s\n", panel == 0 ? 'a' : 'b', seed + 1, seeds,
+                   seconds_since(t0),
+                   panel == 0 ? (seed + 1 == seeds ? ", panel (b) next: the trainings take most of the time" : "")
+                              : time_left(seconds_since(tp), seed + 1, seeds).c_str());
     }
   }
   json fits;
@@ -168,7 +184,7 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
             {"panel_b_adam", {{"iterations", steps}, {"lr", 1e-5}, {"init", "glorot-normal"}}},
             {"fits", fits},
             {"paper", "||K_uu||_F and lambda_1..3 grow like eps^-2 (slope -2); rho(K_bb) essentially independent of eps"},
-            {"quick", opt.quick},
+            {"quick", quick},
             {"wall_time_s", seconds_since(t0)}};
   out.write("fig2/sweep.csv", csv.str());
   out.write("fig2/summary.json", j.dump(2) + "\n");
@@ -178,12 +194,13 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 // ---- Figure 3 (Section 4.1): the full NTK spectrum at eps = 1/80 at initialization and after training ----
 json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
-  const long steps = opt.quick ? 300 : 10000;
+  const bool quick = quick_for(opt, "fig3");
+  const long steps = quick ? 300 : 10000;
   ProblemSpec spec = problem_preset("darcy-ntk");
   spec.eps = 1.0 / 80;
   const PointSet pts = build_points(spec);
   json j = {{"figure", "fig3"}, {"problem", "darcy-ntk"}, {"eps", spec.eps}, {"layers", {1, 50, 1}}, {"nc", 256},
-            {"ntk_scaling", "lemma"}, {"quick", opt.quick}};
+            {"ntk_scaling", "lemma"}, {"quick", quick}};
   std::vector<std::vector<double>> spectra;
   for (int panel = 0; panel < 2; ++panel) {
     Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", 0);
@@ -230,13 +247,14 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 // ---- Figure 1 (Section 2, Appendix A): the frequency principle on eq. (4) ----
 json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "fig1");
   const ProblemSpec spec = problem_preset("poisson-sines");  // 4x60, Nc = 512, lambda = 80
   const PointSet pts = build_points(spec);
   Mlp net = init_mlp(spec.default_layers, spec.default_init, 0);
   const std::vector<Phase> schedule =
-      opt.quick ? std::vector<Phase>{{100, 1e-2}, {400, 1e-3}}
+      quick ? std::vector<Phase>{{100, 1e-2}, {400, 1e-3}}
                 : std::vector<Phase>{{100, 1e-2}, {1000, 1e-3}, {15000, 1e-4}, {30000, 1e-5}, {10000, 1e-6}};
-  const long every = opt.quick ? 5 : 10;
+  const long every = quick ? 5 : 10;
   // |e_k| of e = u_true - u_NN on the periodic grid x_j = -pi + 2 pi j / Nc (eq. 6), normalized by Nc.
   const int nc = spec.nc;
   std::vector<double> grid(nc);
@@ -278,7 +296,7 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
             {"final_loss", res.final_loss},
             {"max_error", res.max_error},
             {"paper_max_error", 1.26e-2},
-            {"quick", opt.quick},
+            {"quick", quick},
             {"wall_time_s", seconds_since(t0)}};
   out.write("fig1/dft.csv", dft.str());
   out.write("fig1/history.csv", hist.str());
@@ -289,12 +307,13 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 // ---- Figure 4 (Section 4.2): regression, Poisson PINN and Darcy PINN of eq. (26), trial-mean network ----
 json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
-  const int trials = opt.trials > 0 ? opt.trials : (opt.quick ? 2 : 10);
-  const long lbfgs = opt.quick ? 50 : kPaperLbfgsIterations;
+  const bool quick = quick_for(opt, "fig4");
+  const int trials = opt.trials > 0 ? opt.trials : (quick ? 2 : 10);
+  const long lbfgs = quick ? 50 : kPaperLbfgsIterations;
   struct Case {
     const char* name;
     const char* problem;
-    std::vector<Phase> full, quick;
+    std::vector<Phase> full_schedule, quick_schedule;
     double paper_max, paper_var;
   };
   const std::vector<Case> cases = {
@@ -304,7 +323,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       {"darcy", "darcy-twoscale", kDarcySchedule, {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}}, 4.31e-1,
        2.83e-1}};
   json j = {{"figure", "fig4"}, {"eps", 1.0 / 32}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"},
-            {"trials", trials}, {"lbfgs_max_iterations", lbfgs}, {"quick", opt.quick}};
+            {"trials", trials}, {"lbfgs_max_iterations", lbfgs}, {"quick", quick}};
   for (const auto& c : cases) {
     const auto tc = Clock::now();
     const ProblemSpec spec = problem_preset(c.problem);
@@ -321,7 +340,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
       const std::string name = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
       results[t] = finite_run(
-          train_adam(b, net, spec, pts, adam_config(opt.quick ? c.quick : c.full, lbfgs, 1000), progress_line(name)),
+          train_adam(b, net, spec, pts, adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000), progress_line(name)),
           name);
       std::vector<double> du(x.size()), d2u(x.size());
       b.evaluate(net, x, us[t], du, d2u);
@@ -367,7 +386,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
            << '\n';
     }
     json sched = json::array();
-    for (const auto& p : (opt.quick ? c.quick : c.full)) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
+    for (const auto& p : (quick ? c.quick_schedule : c.full_schedule)) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
     j[c.name] = {{"problem", c.problem},
                  {"concurrent_trials", workers},
                  {"n", pts.size()},
@@ -402,7 +421,7 @@ struct LmRun {
 std::vector<LmRun> lm_study_runs(const ReproduceOptions& opt) {
   const double e8 = 1.0 / 8, e16 = 1.0 / 16, e32 = 1.0 / 32, e64 = 1.0 / 64, e128 = 1.0 / 128;
   std::vector<LmRun> runs;
-  if (opt.quick) {
+  if (quick_for(opt, "lm")) {
     runs = {{"poisson_lm", "poisson-twoscale", e8, 64, {}, {{e8, 8}}, 7.20e-2},
             {"darcy_continuation", "darcy-twoscale", e8, 64, {{20, 1e-3}}, {{1.0 / 4, 5}, {e8, 5}}, 4.31e-1}};
   } else {
@@ -439,16 +458,17 @@ std::vector<LmRun> lm_study_runs(const ReproduceOptions& opt) {
 
 json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "lm");
   const std::vector<LmRun> runs = lm_study_runs(opt);
   std::ostringstream table;
   table << "run,problem,eps,nc,adam_iterations,lbfgs_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_s,paper_max_error\n";
-  json j = {{"figure", "lm"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"}, {"quick", opt.quick}};
+  json j = {{"figure", "lm"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"}, {"quick", quick}};
   for (const auto& r : runs) {
     ProblemSpec spec = problem_preset(r.problem);
     spec.nc = r.nc;
     spec.eps = r.stages.empty() ? r.eps : r.stages.front().eps;
     PointSet pts = build_points(spec);
-    Mlp net = init_mlp(opt.quick ? std::vector<int>{1, 10, 10, 1} : spec.default_layers, "glorot-normal", 0);
+    Mlp net = init_mlp(quick ? std::vector<int>{1, 10, 10, 1} : spec.default_layers, "glorot-normal", 0);
     TrainResult res = finite_run(train_adam(be, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
                                             progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)"))),
                                  "lm study " + r.name);
@@ -497,7 +517,20 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 
 }  // namespace
 
+bool quick_for(const ReproduceOptions& opt, const std::string& fig) {
+  if (!opt.quick) return false;
+  for (const auto& f : split_list(opt.full))
+    if (f == fig) return false;
+  return true;
+}
+
 void validate(const ReproduceOptions& opt) {
+  if (!opt.full.empty()) {
+    if (!opt.quick) throw UsageError("--full names the figures that --quick leaves at the paper's settings");
+    for (const auto& f : split_list(opt.full))
+      if (f != "fig1" && f != "fig2" && f != "fig3" && f != "fig4" && f != "lm")
+        throw UsageError("--full: unknown figure '" + f + "' (known: fig1, fig2, fig3, fig4, lm)");
+  }
   const std::vector<std::string> known = {"fig1", "fig2", "fig3", "fig4", "all", "lm"};
   if (std::find(known.begin(), known.end(), opt.what) == known.end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all, lm)");
@@ -510,6 +543,7 @@ void validate(const ReproduceOptions& opt) {
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   validate(opt);
   json all = {{"device", be.name()}, {"precision", be.precision()}, {"quick", opt.quick}};
+  if (!opt.full.empty()) all["full"] = split_list(opt.full);
   const bool every = opt.what == "all";
   if (every || opt.what == "fig2") all["fig2"] = figure2(opt, be, out);
   if (every || opt.what == "fig3") all["fig3"] = figure3(opt, be, out);

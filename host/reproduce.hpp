@@ -12,6 +12,7 @@ namespace pinntk {
 struct ReproduceOptions {
   std::string what;  // fig1, fig2, fig3, fig4, all (the paper) or lm (beyond it: Levenberg-Marquardt)
   bool quick = false;
+  std::string full;  // with quick: these figures (e.g. "fig2,fig3") at the paper's settings all the same
   int trials = 0;  // fig4 trials (0: 10, quick 2)
   int seeds = 0;   // fig2 seeds (0: 5, quick 2)
   bool lm_eps32_only = false;  // lm: skip the eps = 1/64 and 1/128 runs
@@ -20,8 +21,11 @@ struct ReproduceOptions {
   std::string device, precision;
 };
 
-// Throws UsageError for an unknown target or a negative count.
+// Throws UsageError for an unknown target, a negative count or an unknown figure in `full`.
 void validate(const ReproduceOptions& opt);
+
+// Whether figure `fig` ("fig1" .. "fig4", "lm") runs in its quick form under these options.
+bool quick_for(const ReproduceOptions& opt, const std::string& fig);
 
 // Writes figN/... into out (not committed) and returns a JSON summary of every figure run, as text.
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out);

@@ -303,6 +303,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"lm_mu0_inf", "train --optimizer lm --lm-mu0 inf --out OUT"},
         BadCase{"lm_iters_trailing", "train --optimizer lm --lm-iters 5, --out OUT"},
         BadCase{"threads_negative", "reproduce fig3 --threads -3 --out OUT"},
+        BadCase{"full_unknown", "reproduce all --quick --full fig2,fig9 --out OUT"},
+        BadCase{"full_without_quick", "reproduce all --full fig2 --out OUT"},
         BadCase{"lbfgs_history", "train --lbfgs 10 --lbfgs-history 2147483647 --out OUT"},
         BadCase{"checkpoint_device", "ntk --checkpoint /dev/zero --out OUT"},
         // Sizes: checked before any work, memory estimated before any allocation.

@@ -1,5 +1,5 @@
 // pinntk command line: `pinntk ntk` and `pinntk train` (README.md has the reference of every flag).
-#include <unistd.h>  // isatty
+#include <unistd.h>  // isatty, access
 
 #include <CLI/CLI.hpp>        // CLI::App
 #include <chrono>             // std::chrono
@@ -22,6 +22,7 @@
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
 #include "host/optim/lm.hpp"       // train_lm
+#include "host/report.hpp"         // headlines, index_markdown
 #include "host/reproduce.hpp"      // reproduce
 #include "host/timing.hpp"         // seconds_since
 #include "host/train.hpp"          // train_adam
@@ -428,17 +429,26 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   return 0;
 }
 
-// Runs scripts/plot.py on a finished output folder when python3 with matplotlib is there (else says how).
-void plot_if_possible(const std::string& dir) {
+// Runs scripts/plot.py on a finished output folder with the first python3 that has matplotlib ($PINNTK_PYTHON,
+// python3 on the PATH, then the system's /usr/bin/python3, where Debian's python3-matplotlib lives); false when
+// none has it or plotting failed (it says so, and how to plot later).
+bool plot_if_possible(const std::string& dir) {
   const char* env = std::getenv("PINNTK_PLOT_SCRIPT");
   const std::string script = env ? env : PINNTK_SOURCE_DIR "/scripts/plot.py";
-  if (std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
-    std::fprintf(stderr, "pinntk reproduce: matplotlib not found; plot later with: python3 %s %s\n", script.c_str(),
-                 dir.c_str());
-    return;
+  std::vector<std::string> pythons;
+  if (const char* py = std::getenv("PINNTK_PYTHON")) pythons.push_back(py);
+  pythons.push_back("python3");
+  pythons.push_back("/usr/bin/python3");
+  for (const auto& py : pythons) {
+    if (std::system(("'" + py + "' -c 'import matplotlib, numpy' >/dev/null 2>&1").c_str()) != 0) continue;
+    const std::string cmd = "'" + py + "' '" + script + "' '" + dir + "' 1>&2";
+    if (std::system(cmd.c_str()) == 0) return true;
+    std::fprintf(stderr, "pinntk reproduce: plotting failed (%s)\n", cmd.c_str());
+    return false;
   }
-  const std::string cmd = "python3 '" + script + "' '" + dir + "' 1>&2";
-  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "pinntk reproduce: plotting failed (%s)\n", cmd.c_str());
+  std::fprintf(stderr, "pinntk reproduce: no python3 with numpy and matplotlib (apt-get install python3-matplotlib); "
+                       "plot later with: python3 %s %s\n", script.c_str(), dir.c_str());
+  return false;
 }
 
 int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads) {
@@ -462,9 +472,18 @@ int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads)
       if (!summary.contains(fig) && before.contains(fig)) summary[fig] = before[fig];
   out.replace_only(scope);
   out.write("summary.json", summary.dump(2) + "\n");
+  out.write("README.md", index_markdown(summary));
   out.commit();
   std::fprintf(stderr, "pinntk reproduce: done in %.1f s -> %s\n", seconds_since(t0), out.path().c_str());
   plot_if_possible(out.path());
+  std::string pictures;
+  for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"}) {
+    const std::string png = out.path() + "/" + fig + "/" + fig + ".png";
+    if (summary.contains(fig) && access(png.c_str(), R_OK) == 0) pictures += "  " + png + "\n";
+  }
+  std::fprintf(stderr, "pinntk reproduce: headline numbers beside the paper's\n%s", headline_lines(headlines(summary)).c_str());
+  if (!pictures.empty()) std::fprintf(stderr, "pinntk reproduce: pictures\n%s", pictures.c_str());
+  std::fprintf(stderr, "pinntk reproduce: index page %s/README.md\n", out.path().c_str());
   return 0;
 }
 
@@ -541,6 +560,7 @@ int main(int argc, char** argv) {
   repro->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
   repro->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
   repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
+  repro->add_option("--full", rep.full, "with --quick: these figures at the paper's settings, e.g. fig2,fig3");
   CLI::Option* trials_opt = repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   CLI::Option* seeds_opt = repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
   repro->add_option("--concurrent-trials", rep.concurrent_trials,
