@@ -11,8 +11,8 @@
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/mlp_tile.hpp"       // DeviceRows, NetDesc, launch_gradient, launch_reduce_adam
-#include "host/problem.hpp"        // PointSet
-#include "host/span.hpp"           // span
+#include "common/point_set.hpp"     // PointSet
+#include "common/span.hpp"           // span
 
 namespace pinntk::cudaimpl {
 

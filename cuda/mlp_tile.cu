@@ -4,7 +4,7 @@
 #include <string>     // std::to_string
 
 #include "cuda/check.cuh"     // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
-#include "cuda/mlp_math.cuh"  // tanh_jet, tanh_jet_adjoint
+#include "common/mlp_math.hpp"  // tanh_jet, tanh_jet_adjoint
 #include "cuda/mlp_tile.hpp"
 
 namespace pinntk {

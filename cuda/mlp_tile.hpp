@@ -8,7 +8,7 @@
 
 #include <vector>  // std::vector
 
-#include "cuda/adam_math.cuh"  // AdamParams
+#include "common/adam_math.hpp"  // AdamParams
 
 namespace pinntk {
 

@@ -2,7 +2,8 @@
 
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
-#include "cuda/mlp_math.cuh"       // mlp_forward_point, mlp_reverse_point
+#include "common/mlp_math.hpp"       // mlp_forward_point, mlp_reverse_point
+#include "common/residual.hpp"       // row_residual
 #include "cuda/reference_kernels.hpp"
 
 namespace pinntk::cuda_ref {
@@ -20,7 +21,7 @@ __global__ void residuals_jacobian_kernel(MlpShape s, const double* theta, int n
   double* adj = tape + mlp_tape_size(s);
   double out[3];
   mlp_forward_point(s, theta, x[k], tape, out);
-  r[k] = alpha[k] * out[2] + beta[k] * out[1] + gamma[k] * out[0] - f[k];
+  r[k] = row_residual(alpha[k], beta[k], gamma[k], f[k], out[0], out[1], out[2]);
   mlp_reverse_point(s, theta, x[k], tape, alpha[k], beta[k], gamma[k], J + static_cast<size_t>(k) * P, false, adj);
 }
 

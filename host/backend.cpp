@@ -2,7 +2,7 @@
 
 #include <cstdio>  // std::fprintf
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 
 namespace pinntk {
 

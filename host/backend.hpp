@@ -9,7 +9,7 @@
 #include "host/mlp.hpp"         // Mlp
 #include "host/optim/adam.hpp"  // AdamConfig
 #include "host/problem.hpp"     // PointSet
-#include "host/span.hpp"        // span
+#include "common/span.hpp"        // span
 
 namespace pinntk {
 

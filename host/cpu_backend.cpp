@@ -8,10 +8,11 @@
 #include <stdexcept>  // std::runtime_error
 #include <vector>     // std::vector
 
-#include "cuda/mlp_math.cuh"  // mlp_forward_point, mlp_reverse_point
+#include "common/mlp_math.hpp"  // mlp_forward_point, mlp_reverse_point
+#include "common/residual.hpp"  // row_residual
 #include "host/backend.hpp"      // Backend
 #include "host/cpu_batched.hpp"  // batched_loss_gradient
-#include "host/errors.hpp"       // NumericalError
+#include "common/errors.hpp"       // NumericalError
 
 namespace pinntk {
 namespace {
@@ -59,7 +60,7 @@ class CpuBackend final : public Backend {
       for (int k = 0; k < n; ++k) {
         double out[3];
         mlp_forward_point(s, net.theta.data(), pts.x[k], tape.data(), out);
-        r[k] = pts.alpha[k] * out[2] + pts.beta[k] * out[1] + pts.gamma[k] * out[0] - pts.f[k];
+        r[k] = row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], out[0], out[1], out[2]);
         mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), pts.alpha[k], pts.beta[k], pts.gamma[k],
                           J.data() + k * P, false, adj.data());
       }

@@ -5,7 +5,8 @@
 #include <algorithm>  // std::fill, std::min, std::swap
 #include <cmath>      // std::tanh
 
-#include "cuda/mlp_math.cuh"  // tanh_jet, tanh_jet_adjoint
+#include "common/mlp_math.hpp"  // tanh_jet, tanh_jet_adjoint
+#include "common/residual.hpp"  // row_residual, row_loss
 
 namespace pinntk {
 
@@ -84,9 +85,9 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     for (int p = 0; p < B; ++p) {
       const int k = k0 + p;
       const double u = U[p] + Wo[dl], u1 = U[B + p], u2 = U[2 * B + p];
-      const double rk = pts.alpha[k] * u2 + pts.beta[k] * u1 + pts.gamma[k] * u - pts.f[k];
+      const double rk = row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], u, u1, u2);
       r[k] = rk;
-      loss += 0.5 * pts.w[k] * rk * rk;
+      loss += row_loss(pts.w[k], rk);
       const double c = pts.w[k] * rk;
       A[p] = c * pts.gamma[k];
       A[B + p] = c * pts.beta[k];

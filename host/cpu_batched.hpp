@@ -8,7 +8,7 @@
 
 #include "host/mlp.hpp"      // Mlp
 #include "host/problem.hpp"  // PointSet
-#include "host/span.hpp"     // span
+#include "common/span.hpp"     // span
 
 namespace pinntk {
 

@@ -8,7 +8,7 @@
 #include <limits>    // std::numeric_limits
 #include <sstream>   // std::istringstream
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 
 namespace pinntk {
 namespace {

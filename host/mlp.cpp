@@ -3,7 +3,7 @@
 #include <cmath>                // std::sqrt, std::isfinite
 #include <nlohmann/json.hpp>    // nlohmann::json
 
-#include "host/errors.hpp"    // UsageError
+#include "common/errors.hpp"    // UsageError
 #include "host/io/files.hpp"  // read_regular_file
 #include "host/rng.hpp"     // Rng
 

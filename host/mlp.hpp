@@ -6,7 +6,7 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
-#include "cuda/mlp_math.cuh"  // MlpShape
+#include "common/mlp_math.hpp"  // MlpShape
 
 namespace pinntk {
 

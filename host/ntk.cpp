@@ -4,7 +4,7 @@
 #include <cmath>       // std::sqrt, std::isfinite
 #include <functional>  // std::greater
 
-#include "host/errors.hpp"  // UsageError, NumericalError
+#include "common/errors.hpp"  // UsageError, NumericalError
 
 namespace pinntk {
 namespace {

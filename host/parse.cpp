@@ -5,7 +5,7 @@
 #include <cstdlib>  // std::strtod, std::strtol
 #include <sstream>  // std::istringstream
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 
 namespace pinntk {
 namespace {

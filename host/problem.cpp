@@ -3,7 +3,7 @@
 #include <cmath>    // M_PI, std::isfinite
 #include <utility>  // std::pair
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 
 namespace pinntk {
 

@@ -5,7 +5,8 @@
 #include <string>  // std::string
 #include <vector>  // std::vector
 
-#include "cuda/coefficients.cuh"  // Jet3
+#include "common/coefficients.hpp"  // Jet3
+#include "common/point_set.hpp"     // PointSet
 
 namespace pinntk {
 
@@ -41,14 +42,6 @@ const char* grid_name(Grid g);
 
 // u*, u*', u*'' of the problem's exact solution at x.
 Jet3<double> exact_solution(const ProblemSpec& spec, double x);
-
-// Rows of the least-squares problem: residual r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k at x_k,
-// loss L = 1/2 sum_k w_k r_k^2 (paper eq. 8). Collocation rows first, then boundary rows.
-struct PointSet {
-  int nc = 0, nb = 0;
-  std::vector<double> x, alpha, beta, gamma, f, w;
-  int size() const { return nc + nb; }
-};
 
 PointSet build_points(const ProblemSpec& spec);
 

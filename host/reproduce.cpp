@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/io/npy.hpp"  // npy_bytes
 #include "host/ntk.hpp"       // analyze_ntk
 #include "host/optim/lm.hpp"  // continue_with_lm

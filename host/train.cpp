@@ -10,7 +10,8 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>    // std::stringstream
 
-#include "host/errors.hpp"    // UsageError, NumericalError
+#include "common/errors.hpp"    // UsageError, NumericalError
+#include "common/residual.hpp"  // row_residual, row_loss
 #include "host/io/files.hpp"  // read_regular_file
 #include "host/timing.hpp"    // seconds_since
 
@@ -66,8 +67,8 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
   eval(pts.x, u, du, d2u);
   double pde = 0.0, bnd = 0.0;
   for (int k = 0; k < n; ++k) {
-    const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
-    (k < pts.nc ? pde : bnd) += 0.5 * pts.w[k] * r * r;
+    const double r = row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], u[k], du[k], d2u[k]);
+    (k < pts.nc ? pde : bnd) += row_loss(pts.w[k], r);
   }
   const std::vector<double> grid = linspace(spec.xa, spec.xb, 1000);
   std::vector<double> ug(grid.size()), dug(grid.size()), d2ug(grid.size());

@@ -3,7 +3,7 @@
 
 #include <cmath>  // std::sqrt
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/mlp.hpp"     // init_mlp, checkpoint_json
 
 namespace pinntk {

@@ -4,7 +4,7 @@
 
 #include <cmath>  // std::sqrt
 
-#include "host/errors.hpp"     // UsageError
+#include "common/errors.hpp"     // UsageError
 #include "host/optim/lm.hpp"  // GaussNewtonSystem, minimize_lm
 
 namespace pinntk {

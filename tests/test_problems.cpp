@@ -3,7 +3,7 @@
 
 #include <cmath>  // std::sin, std::cos
 
-#include "host/errors.hpp"   // UsageError
+#include "common/errors.hpp"   // UsageError
 #include "host/parse.hpp"    // parse_real, parse_layers, parse_schedule
 #include "host/problem.hpp"  // problem_preset, build_points
 

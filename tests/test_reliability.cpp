@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::stringstream
 
-#include "host/errors.hpp"         // UsageError, NumericalError
+#include "common/errors.hpp"         // UsageError, NumericalError
 #include "host/io/files.hpp"       // replace_file, read_regular_file
 #include "host/io/output_dir.hpp"  // OutputDir
 #include "host/ntk.hpp"            // gram_spectrum

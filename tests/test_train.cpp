@@ -3,7 +3,7 @@
 
 #include <fstream>  // std::ofstream
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/train.hpp"   // train_adam, TrainState
 
 namespace pinntk {

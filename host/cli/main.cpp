@@ -14,7 +14,7 @@
 
 #include "host/backend.hpp"        // make_backend
 #include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
-#include "host/errors.hpp"         // UsageError
+#include "common/errors.hpp"         // UsageError
 #include "host/io/npy.hpp"         // npy_bytes
 #include "host/io/files.hpp"       // replace_file
 #include "host/io/output_dir.hpp"  // OutputDir

@@ -9,7 +9,7 @@
 #include <cstring>    // std::strerror
 #include <stdexcept>  // std::runtime_error
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
 
 namespace pinntk {
 namespace {

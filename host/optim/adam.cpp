@@ -2,7 +2,7 @@
 
 #include <cmath>  // std::pow
 
-#include "cuda/adam_math.cuh"  // adam_update
+#include "common/adam_math.hpp"  // adam_update
 
 namespace pinntk {
 

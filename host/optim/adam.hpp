@@ -3,7 +3,7 @@
 
 #include <vector>  // std::vector
 
-#include "host/span.hpp"  // span
+#include "common/span.hpp"  // span
 
 namespace pinntk {
 

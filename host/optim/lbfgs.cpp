@@ -6,7 +6,7 @@
 #include <limits>     // std::numeric_limits
 #include <stdexcept>  // std::invalid_argument
 
-#include "host/errors.hpp"  // NumericalError
+#include "common/errors.hpp"  // NumericalError
 
 // liblbfgsb 3.0 (Fortran): every argument by reference, then the hidden lengths of the two character arguments.
 extern "C" void setulb_(const int* n, const int* m, double* x, const double* l, const double* u, const int* nbd,

@@ -6,7 +6,7 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "host/span.hpp"  // span
+#include "common/span.hpp"  // span
 
 namespace pinntk {
 

@@ -8,7 +8,8 @@
 #include <cmath>      // std::sqrt, std::isfinite, std::pow
 #include <memory>     // std::unique_ptr
 
-#include "host/errors.hpp"  // UsageError
+#include "common/errors.hpp"  // UsageError
+#include "common/residual.hpp"  // row_residual, row_loss
 #include "host/timing.hpp"  // seconds_since
 
 namespace pinntk {
@@ -19,8 +20,7 @@ double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
   be.evaluate(net, pts.x, u, du, d2u);
   double l = 0.0;
   for (int k = 0; k < n; ++k) {
-    const double r = pts.alpha[k] * d2u[k] + pts.beta[k] * du[k] + pts.gamma[k] * u[k] - pts.f[k];
-    l += 0.5 * pts.w[k] * r * r;
+    l += row_loss(pts.w[k], row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], u[k], du[k], d2u[k]));
   }
   return l;
 }

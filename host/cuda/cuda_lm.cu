@@ -10,8 +10,8 @@
 #include <utility>    // std::swap, std::move
 #include <vector>     // std::vector
 
-#include "cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
-#include "cuda/cuda_lm.hpp"
+#include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
+#include "host/cuda/cuda_lm.hpp"
 
 namespace pinntk::cudaimpl {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <cmath>  // tanh
 
-#include "cuda/hd.hpp"  // PINNTK_HD
+#include "common/hd.hpp"  // PINNTK_HD
 
 namespace pinntk {
 

@@ -16,7 +16,7 @@
 #include "cuda/handles.cuh"        // UniqueStream, UniqueMemPool, UniqueBlas, UniqueSolver, make_*
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
 #include "cuda/nvtx.cuh"           // NvtxRange
-#include "host/errors.hpp"         // NumericalError
+#include "common/errors.hpp"         // NumericalError
 
 namespace pinntk::cudaimpl {
 

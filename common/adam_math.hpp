@@ -4,7 +4,7 @@
 
 #include <cmath>  // sqrt
 
-#include "cuda/hd.hpp"  // PINNTK_HD
+#include "common/hd.hpp"  // PINNTK_HD
 
 namespace pinntk {
 

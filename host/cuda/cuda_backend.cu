@@ -8,8 +8,8 @@
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
-#include "cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
-#include "cuda/cuda_lm.hpp"         // make_cuda_lm_session
+#include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
+#include "host/cuda/cuda_lm.hpp"         // make_cuda_lm_session
 #include "cuda/handles.cuh"         // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
 #include "host/backend.hpp"         // Backend, TrainSession
 

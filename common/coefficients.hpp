@@ -3,7 +3,7 @@
 
 #include <cmath>  // sin, cos
 
-#include "cuda/hd.hpp"  // PINNTK_HD
+#include "common/hd.hpp"  // PINNTK_HD
 
 namespace pinntk {
 
