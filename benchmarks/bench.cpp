@@ -2,28 +2,37 @@
 // and prints achieved GB/s and GFLOP/s next to the two floors of DESIGN.md section 6: the fewest bytes over the
 // measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
 // step and a Levenberg-Marquardt iteration on both backends. Writes every number to --json.
+// As llm.c's dev/cuda: every kernel variant (points per block, weight placement, width path, fused or separate
+// reduction and update) is first checked against its reference (the CPU backend, or for the fused variant the
+// separate kernels) with |a - b| <= atol + rtol |ref|, and a variant that fails stops the run before any timing.
 //
 //   pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]
 // --profile launches only the main kernels once each (4x40: the Jacobian at 65536 points, one Adam step at 1024),
 // for Nsight Compute (benchmarks/profile.sh).
 #include <cuda_runtime.h>  // cudaEvent_t
 
-#include <algorithm>          // std::sort
+#include <algorithm>          // std::sort, std::max
 #include <chrono>             // std::chrono
+#include <cmath>              // std::fabs
 #include <cstdio>             // std::printf
 #include <cstring>            // std::strcmp
 #include <fstream>            // std::ofstream
 #include <functional>         // std::function
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <stdexcept>          // std::runtime_error
 #include <string>             // std::string
 #include <vector>             // std::vector
 
+#include "cuda/adam.hpp"           // launch_adam_update, launch_reduce_gradient_adam
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
 #include "cuda/device_points.hpp"  // DevicePoints, to_device, enqueue_loss_gradient
-#include "cuda/handles.cuh"        // make_blas, make_solver, make_solver_params
+#include "cuda/handles.cuh"        // make_blas, make_solver, make_solver_params, make_event
+#include "cuda/jacobian.hpp"       // launch_jacobian
 #include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
-#include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_gradient, launch_reduce_adam
+#include "cuda/loss_gradient.hpp"  // GradientWorkspace
+#include "cuda/reduce.hpp"         // launch_reduce_gradient
+#include "cuda/tile_plan.hpp"      // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
 #include "host/optim/lm.hpp"        // lm_sample_form
@@ -37,21 +46,116 @@ namespace {
 // Median milliseconds of fn over `reps` runs, each timed with CUDA events, after `warm` untimed runs.
 double time_ms(const std::function<void()>& fn, int warm, int reps, cudaStream_t s = nullptr) {
   for (int i = 0; i < warm; ++i) fn();
-  cudaEvent_t a, b;
-  PINNTK_CUDA_CHECK(cudaEventCreate(&a));
-  PINNTK_CUDA_CHECK(cudaEventCreate(&b));
+  const cudaimpl::UniqueEvent a = cudaimpl::make_event(), b = cudaimpl::make_event();
   std::vector<float> t(reps);
   for (int i = 0; i < reps; ++i) {
-    PINNTK_CUDA_CHECK(cudaEventRecord(a, s));
+    PINNTK_CUDA_CHECK(cudaEventRecord(a.get(), s));
     fn();
-    PINNTK_CUDA_CHECK(cudaEventRecord(b, s));
-    PINNTK_CUDA_CHECK(cudaEventSynchronize(b));
-    PINNTK_CUDA_CHECK(cudaEventElapsedTime(&t[i], a, b));
+    PINNTK_CUDA_CHECK(cudaEventRecord(b.get(), s));
+    PINNTK_CUDA_CHECK(cudaEventSynchronize(b.get()));
+    PINNTK_CUDA_CHECK(cudaEventElapsedTime(&t[i], a.get(), b.get()));
   }
-  PINNTK_CUDA_CHECK(cudaEventDestroy(a));
-  PINNTK_CUDA_CHECK(cudaEventDestroy(b));
   std::sort(t.begin(), t.end());
   return t[reps / 2];
+}
+
+// ---- validation before timing (llm.c dev/cuda) ----
+
+// Tolerances of a device result against its reference: |a - b| <= atol + rtol |ref|, with atol = atol_abs plus a
+// fraction atol_of_max of max |ref|.
+struct Tol {
+  double atol_of_max, rtol, atol_abs = 0.0;
+};
+template <class Real>
+Tol tol_for() {
+  return sizeof(Real) == 8 ? Tol{1e-11, 1e-9} : Tol{1e-4, 1e-3};
+}
+
+// Throws, naming the variant and the worst entry, when a differs from ref beyond tol; else prints one line.
+void validate(const std::string& what, const std::vector<double>& a, const std::vector<double>& ref, Tol tol) {
+  if (a.size() != ref.size())
+    throw std::runtime_error(what + ": " + std::to_string(a.size()) + " values against " + std::to_string(ref.size()));
+  double scale = 0.0;
+  for (double v : ref) scale = std::max(scale, std::fabs(v));
+  const double atol = tol.atol_abs + tol.atol_of_max * scale;
+  size_t worst = 0, bad = 0;
+  double worst_excess = -INFINITY;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double bound = atol + tol.rtol * std::fabs(ref[i]), err = std::fabs(a[i] - ref[i]);
+    const double excess = std::isfinite(a[i]) ? err - bound : INFINITY;
+    if (excess > 0) ++bad;
+    if (excess > worst_excess) worst_excess = excess, worst = i;
+  }
+  if (bad > 0)
+    throw std::runtime_error(what + ": " + std::to_string(bad) + " of " + std::to_string(ref.size()) +
+                             " values off the reference, worst at " + std::to_string(worst) + ": " +
+                             std::to_string(a[worst]) + " against " + std::to_string(ref[worst]));
+  std::printf("  ok: %s matches its reference (%zu values)\n", what.c_str(), ref.size());
+}
+
+template <class Real>
+std::vector<double> download(const DeviceBuffer<Real>& d) {
+  std::vector<Real> h;
+  d.download(h);
+  return std::vector<double>(h.begin(), h.end());
+}
+
+// Rows 0, stride, 2 stride, ... of pts (all of them when stride is 1): the rows a Jacobian is checked at.
+PointSet every_nth_row(const PointSet& pts, int stride) {
+  PointSet s;
+  for (int k = 0; k < pts.size(); k += stride) {
+    s.x.push_back(pts.x[k]);
+    s.alpha.push_back(pts.alpha[k]);
+    s.beta.push_back(pts.beta[k]);
+    s.gamma.push_back(pts.gamma[k]);
+    s.f.push_back(pts.f[k]);
+    s.w.push_back(pts.w[k]);
+  }
+  s.nc = static_cast<int>(s.x.size());
+  return s;
+}
+
+// The CPU backend's results for a network and rows: the reference of the tile kernels.
+struct Reference {
+  Reference(const Mlp& net, const PointSet& pts) : n(pts.size()), stride(std::max(1, pts.size() / 2048)) {
+    auto cpu = make_cpu_backend(0);
+    const PointSet rows = every_nth_row(pts, stride);
+    r.resize(rows.size());
+    J.resize(static_cast<size_t>(rows.size()) * net.n_params());
+    cpu->residuals_jacobian(net, rows, r, J);
+    r_all.resize(n);
+    grad.resize(net.n_params());
+    loss = cpu->loss_gradient(net, pts, r_all, grad);
+  }
+  int n, stride;  // J and r at rows 0, stride, 2 stride, ...
+  std::vector<double> r, J, r_all, grad;
+  double loss = 0;
+};
+
+// The Jacobian (n x P, row-major on the device) and residuals at the reference's rows, against the reference.
+template <class Real>
+void validate_jacobian(const std::string& what, const Reference& ref, const DeviceBuffer<Real>& r,
+                       const DeviceBuffer<Real>& J, int P) {
+  const std::vector<double> rd = download(r);
+  const size_t rows = ref.r.size();
+  std::vector<double> rs(rows), Js(rows * P);
+  std::vector<Real> row(P);
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t k = i * ref.stride;
+    rs[i] = rd[k];
+    PINNTK_CUDA_CHECK(cudaMemcpy(row.data(), J.data() + k * P, P * sizeof(Real), cudaMemcpyDeviceToHost));
+    std::copy(row.begin(), row.end(), Js.begin() + i * P);
+  }
+  validate(what + " residuals", rs, ref.r, tol_for<Real>());
+  validate(what + " Jacobian", Js, ref.J, tol_for<Real>());
+}
+
+// The loss and gradient of enqueue_loss_gradient against the reference.
+template <class Real>
+void validate_gradient(const std::string& what, const Reference& ref, const DeviceBuffer<Real>& grad,
+                       const DeviceBuffer<double>& loss) {
+  validate(what + " gradient", download(grad), ref.grad, tol_for<Real>());
+  validate(what + " loss", download(loss), {ref.loss}, tol_for<Real>());
 }
 
 double median_host_us(const std::function<void()>& fn, int warm, int reps) {
@@ -129,6 +233,54 @@ struct Case {
   int nc;
 };
 
+// The reduction of the partials and the Adam update: fused in one kernel (the session's variant) against the
+// reduction and the update as two kernels, which are its reference (bit for bit: the same sums, the same update).
+template <class Real>
+json bench_reduce_adam(const std::string& tag, const GradientWorkspace<Real>& ws, const Real* th,
+                       const DeviceRows<Real>& rows, bool quick) {
+  const int P = ws.plan().net.P;
+  std::vector<double> host_theta(P);
+  {
+    std::vector<Real> t(P);
+    PINNTK_CUDA_CHECK(cudaMemcpy(t.data(), th, P * sizeof(Real), cudaMemcpyDeviceToHost));
+    std::copy(t.begin(), t.end(), host_theta.begin());
+  }
+  const std::vector<double> zeros(P, 0.0);
+  const AdamParams adam{0.9, 0.999, 1e-8};
+  DeviceBuffer<Real> grad(P, kLegacyStream);
+  DeviceBuffer<double> loss(1, kLegacyStream), lr(std::vector<double>{1e-4}, kLegacyStream);
+  DeviceBuffer<unsigned long long> step(std::vector<unsigned long long>{1}, kLegacyStream);
+  launch_gradient_partials<Real>(th, rows, ws, nullptr, nullptr, nullptr);
+  // One update each from the same partials and state: the fused kernel against the two.
+  const auto up = [](const std::vector<double>& h) { return cudaimpl::to_device<Real>(h, kLegacyStream); };
+  DeviceBuffer<Real> t1 = up(host_theta), m1 = up(zeros), v1 = up(zeros);
+  DeviceBuffer<Real> t2 = up(host_theta), m2 = up(zeros), v2 = up(zeros);
+  launch_reduce_gradient_adam<Real>(ws, loss.data(), t1.data(), m1.data(), v1.data(), lr.data(), step.data(), adam,
+                                    nullptr);
+  launch_reduce_gradient<Real>(ws, grad.data(), loss.data(), nullptr);
+  launch_adam_update<Real>(P, grad.data(), t2.data(), m2.data(), v2.data(), lr.data(), step.data(), adam, nullptr);
+  const Tol exact{0.0, 0.0};
+  validate(tag + " fused reduction + Adam: theta", download(t1), download(t2), exact);
+  validate(tag + " fused reduction + Adam: m", download(m1), download(m2), exact);
+  validate(tag + " fused reduction + Adam: v", download(v1), download(v2), exact);
+  const int reps = quick ? 5 : 50;
+  const double fused = time_ms(
+      [&] {
+        launch_reduce_gradient_adam<Real>(ws, loss.data(), t1.data(), m1.data(), v1.data(), lr.data(), step.data(),
+                                          adam, nullptr);
+      },
+      3, reps);
+  const double split = time_ms(
+      [&] {
+        launch_reduce_gradient<Real>(ws, grad.data(), loss.data(), nullptr);
+        launch_adam_update<Real>(P, grad.data(), t2.data(), m2.data(), v2.data(), lr.data(), step.data(), adam,
+                                 nullptr);
+      },
+      3, reps);
+  std::printf("  reduction + Adam update: fused %.2f us, reduction then update %.2f us\n", fused * 1e3, split * 1e3);
+  return {{"fused_us", fused * 1e3}, {"separate_us", split * 1e3}};
+}
+
 template <class Real>
 json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   const char* prec = sizeof(Real) == 8 ? "fp64" : "fp32";
@@ -142,6 +294,7 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   const Real* th = dc.th.data();
   const DeviceRows<Real>& rows = dc.rows;
   DeviceBuffer<Real> r(n, kLegacyStream), J(size_t(n) * P, kLegacyStream);
+  const Reference ref(net, pts);
   const int reps = quick ? 5 : 50;
   const double flop = flops_per_point(c.layers) * n;
   const double gemm = sizeof(Real) == 8 ? ceil.gemm_gflops64 : ceil.gemm_gflops32;
@@ -152,22 +305,28 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   out["n"] = n;
   out["P"] = P;
   out["precision"] = prec;
-  const TilePlan plan = plan_tiles<Real>(nd, n);
-  out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks}, {"smem", plan.smem}};
+  const GradientWorkspace<Real> ws(nd, n, kLegacyStream);
+  const TilePlan& plan = ws.plan().tiles;
+  out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks}, {"smem", plan.smem},
+                 {"staged", plan.staged}, {"width", plan.width}};
+  const std::string tag = std::string(c.problem) + " " + json(c.layers).dump() + " N=" + std::to_string(n) + " " + prec;
 
+  launch_jacobian<Real>(nd, th, rows, r.data(), J.data(), nullptr);
+  validate_jacobian(tag, ref, r, J, P);
   const double tj = time_ms([&] { launch_jacobian<Real>(nd, th, rows, r.data(), J.data(), nullptr); }, 3, reps);
   const double bytes_j = double(n) * P * sizeof(Real);
   out["jacobian"] = {{"ms", tj}, {"GBps", bytes_j / (tj * 1e-3) / 1e9}, {"GFLOPs", flop / (tj * 1e-3) / 1e9},
                      {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3}, {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
 
-  DeviceBuffer<Real> partial(size_t(plan.blocks) * P, kLegacyStream), ploss(plan.blocks, kLegacyStream),
-      grad(P, kLegacyStream);
+  DeviceBuffer<Real> grad(P, kLegacyStream);
   DeviceBuffer<double> loss(1, kLegacyStream);
-  const double tg = time_ms([&] {
-    cudaimpl::enqueue_loss_gradient<Real>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr, grad.data(),
-                                          loss.data(), nullptr);
-  }, 3, reps);
+  cudaimpl::enqueue_loss_gradient<Real>(th, rows, ws, nullptr, grad.data(), loss.data(), nullptr);
+  validate_gradient(tag, ref, grad, loss);
+  const double tg = time_ms(
+      [&] { cudaimpl::enqueue_loss_gradient<Real>(th, rows, ws, nullptr, grad.data(), loss.data(), nullptr); }, 3,
+      reps);
   out["gradient"] = {{"us", tg * 1e3}, {"GFLOPs", flop / (tg * 1e-3) / 1e9}};
+  out["reduce_adam"] = bench_reduce_adam<Real>(tag, ws, th, rows, quick);
 
   const cudaimpl::UniqueBlas h = cudaimpl::make_blas(nullptr);
   DeviceBuffer<Real> K(size_t(n) * n, kLegacyStream);
@@ -201,6 +360,18 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   // A whole Adam step through the device-resident session (a CUDA graph per step), over many steps.
   auto be = make_cuda_backend(sizeof(Real) == 4);
   auto session = be->train_session(net, pts, AdamConfig{});
+  {
+    // Its first steps against the CPU backend's session (in fp32 an Adam step moves a parameter whose gradient
+    // is near 0 by up to lr either way: the tolerance allows that much for each step).
+    auto cpu_session = make_cpu_backend(0)->train_session(net, pts, AdamConfig{});
+    const double lr = 1e-4;
+    session->run(2, lr);
+    cpu_session->run(2, lr);
+    std::vector<double> a(P), b(P);
+    session->parameters(a);
+    cpu_session->parameters(b);
+    validate(tag + " Adam session, 2 steps", a, b, sizeof(Real) == 8 ? Tol{1e-9, 1e-9} : Tol{0.0, 1e-5, 2 * 2 * lr});
+  }
   const long steps = quick ? 200 : 2000;
   session->run(50, 1e-4);
   const double t_step = median_host_us([&] { session->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
@@ -215,66 +386,92 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   return out;
 }
 
+// The benchmarks' rows (darcy_points) at nc collocation points, on the device and with their CPU reference.
+struct SweepCase {
+  SweepCase(const Mlp& net, int nc)
+      : pts(darcy_points(nc)), n(pts.size()), dc(net, pts), th(dc.th.data()), ref(net, pts) {}
+  PointSet pts;
+  int n;
+  DeviceCase<double> dc;
+  const double* th;
+  Reference ref;
+};
+
 // Points per block against time, for the Jacobian at 65536 points and the fused gradient at 1024 (fp64, 4x40).
+// Each variant's result is checked against the CPU backend before it is timed.
 json tile_sweep(bool quick) {
   json out = json::array();
   const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
   const Mlp net = init_mlp(layers, "glorot-normal", 1);
   const NetDesc nd = make_net_desc(layers);
   for (int nc : {65536, 1024}) {
-    const PointSet pts = darcy_points(nc);
-    const int n = pts.size(), P = nd.P;
-    const DeviceCase<double> dc(net, pts);
-    const double* th = dc.th.data();
-    const DeviceRows<double>& rows = dc.rows;
-    DeviceBuffer<double> r(n, kLegacyStream), J(nc > 4096 ? size_t(n) * P : 0, kLegacyStream),
-        partial(size_t(n) * P, kLegacyStream), ploss(n, kLegacyStream), grad(P, kLegacyStream);
+    const SweepCase sc(net, nc);
+    const int n = sc.n, P = nd.P;
+    DeviceBuffer<double> r(n, kLegacyStream), J(nc > 4096 ? size_t(n) * P : 0, kLegacyStream), grad(P, kLegacyStream);
     DeviceBuffer<double> loss(1, kLegacyStream);
     for (int T : {1, 2, 4, 8, 16, 32}) {
       set_tile_points_override(T);
       const TilePlan plan = plan_tiles<double>(nd, n);
+      const std::string tag = "tile sweep N=" + std::to_string(n) + " T=" + std::to_string(plan.T);
       double ms = 0;
       if (nc > 4096) {
-        ms = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2, quick ? 3 : 20);
+        launch_jacobian<double>(nd, sc.th, sc.dc.rows, r.data(), J.data(), nullptr);
+        validate_jacobian(tag, sc.ref, r, J, P);
+        ms = time_ms([&] { launch_jacobian<double>(nd, sc.th, sc.dc.rows, r.data(), J.data(), nullptr); }, 2,
+                     quick ? 3 : 20);
       } else {
-        ms = time_ms([&] {
-          cudaimpl::enqueue_loss_gradient<double>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr,
-                                                  grad.data(), loss.data(), nullptr);
-        }, 3, quick ? 5 : 50);
+        const GradientWorkspace<double> ws(nd, n, kLegacyStream);  // planned with this T
+        cudaimpl::enqueue_loss_gradient<double>(sc.th, sc.dc.rows, ws, nullptr, grad.data(), loss.data(), nullptr);
+        validate_gradient(tag, sc.ref, grad, loss);
+        ms = time_ms(
+            [&] {
+              cudaimpl::enqueue_loss_gradient<double>(sc.th, sc.dc.rows, ws, nullptr, grad.data(), loss.data(),
+                                                      nullptr);
+            },
+            3, quick ? 5 : 50);
       }
-      std::printf("tile sweep: %s N=%d T=%d (T used %d, %d blocks): %.4f ms\n", nc > 4096 ? "jacobian" : "gradient", n, T,
-                  plan.T, plan.blocks, ms);
+      std::printf("tile sweep: %s N=%d T=%d (T used %d, %d blocks): %.4f ms\n", nc > 4096 ? "jacobian" : "gradient", n,
+                  T, plan.T, plan.blocks, ms);
       out.push_back({{"kernel", nc > 4096 ? "jacobian" : "gradient"}, {"n", n}, {"T", plan.T}, {"ms", ms}});
     }
     set_tile_points_override(0);
   }
   // Hidden weights staged in shared memory (the default) against read from global memory, and the compile-time
   // width path (the default) against the generic one, at the default tiles.
-  for (int variant = 0; variant < 3; ++variant) {
-    const bool staged = variant != 1, fast = variant != 2;
-    set_weight_staging(staged);
-    set_fast_paths(fast);
-    for (int nc : {65536, 1024}) {
-      const PointSet pts = darcy_points(nc);
-      const int n = pts.size(), P = nd.P;
-      const DeviceCase<double> dc(net, pts);
-      const double* th = dc.th.data();
-      const DeviceRows<double>& rows = dc.rows;
-      const TilePlan plan = plan_tiles<double>(nd, n);
-      DeviceBuffer<double> r(n, kLegacyStream), J(size_t(n) * P, kLegacyStream),
-          partial(size_t(plan.blocks) * P, kLegacyStream), ploss(plan.blocks, kLegacyStream), grad(P, kLegacyStream),
-          loss(1, kLegacyStream);
-      const double tj = time_ms([&] { launch_jacobian<double>(nd, th, rows, r.data(), J.data(), nullptr); }, 2,
+  for (int nc : {65536, 1024}) {
+    const SweepCase sc(net, nc);
+    const int n = sc.n, P = nd.P;
+    DeviceBuffer<double> r(n, kLegacyStream), J(size_t(n) * P, kLegacyStream), grad(P, kLegacyStream),
+        loss(1, kLegacyStream);
+    for (int variant = 0; variant < 3; ++variant) {
+      const bool staged = variant != 1, fast = variant != 2;
+      set_weight_staging(staged);
+      set_fast_paths(fast);
+      const GradientWorkspace<double> ws(nd, n, kLegacyStream);
+      const TilePlan& plan = ws.plan().tiles;
+      const std::string tag = std::string("variant N=") + std::to_string(n) + (plan.staged ? " staged" : " global") +
+                              (plan.width > 0 ? " width-" + std::to_string(plan.width) : " generic");
+      launch_jacobian<double>(nd, sc.th, sc.dc.rows, r.data(), J.data(), nullptr);
+      validate_jacobian(tag, sc.ref, r, J, P);
+      cudaimpl::enqueue_loss_gradient<double>(sc.th, sc.dc.rows, ws, nullptr, grad.data(), loss.data(), nullptr);
+      validate_gradient(tag, sc.ref, grad, loss);
+      const double tj = time_ms([&] { launch_jacobian<double>(nd, sc.th, sc.dc.rows, r.data(), J.data(), nullptr); }, 2,
                                 quick ? 3 : 20);
-      const double tg = time_ms([&] {
-        cudaimpl::enqueue_loss_gradient<double>(nd, plan.blocks, th, rows, partial.data(), ploss.data(), nullptr,
-                                                grad.data(), loss.data(), nullptr);
-      }, 3, quick ? 5 : 50);
+      const double tg = time_ms(
+          [&] {
+            cudaimpl::enqueue_loss_gradient<double>(sc.th, sc.dc.rows, ws, nullptr, grad.data(), loss.data(), nullptr);
+          },
+          3, quick ? 5 : 50);
       std::printf("weights %s, %s path: N=%d T=%d jacobian %.4f ms, gradient+reduce %.4f ms\n",
                   plan.staged ? "staged in shared memory" : "read from global memory", fast ? "width-40" : "generic", n,
                   plan.T, tj, tg);
-      out.push_back({{"kernel", "variants"}, {"staged", plan.staged}, {"fast_path", fast}, {"n", n}, {"T", plan.T},
-                     {"jacobian_ms", tj}, {"gradient_ms", tg}});
+      out.push_back({{"kernel", "variants"},
+                     {"staged", plan.staged},
+                     {"fast_path", fast},
+                     {"n", n},
+                     {"T", plan.T},
+                     {"jacobian_ms", tj},
+                     {"gradient_ms", tg}});
     }
   }
   set_weight_staging(true);

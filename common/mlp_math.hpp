@@ -8,6 +8,13 @@
 
 #include "common/hd.hpp"  // PINNTK_HD
 
+// The kernels unroll the dot products by 8 (benchmarks/NOTES.md, v4); the host compiler sees no pragma.
+#if defined(__CUDA_ARCH__)
+#define PINNTK_UNROLL_8 _Pragma("unroll 8")
+#else
+#define PINNTK_UNROLL_8
+#endif
+
 namespace pinntk {
 
 // Network shape: layers[0] = 1 (input x), layers[1..nl-1] hidden widths, layers[nl] = 1 (output u).
@@ -59,12 +66,48 @@ PINNTK_HD inline void tanh_jet_adjoint(T t, T zp, T zpp, T hb0, T hb1, T hb2, T&
   zb2 = hb2 * s;
 }
 
+// The first hidden layer at one neuron (DESIGN.md section 2): it sees h^0 = x, h'^0 = 1, h''^0 = 0, so
+// z = w x + b, z' = w, z'' = 0 (the caller's tape keeps z' = w and z'' = 0), and t = tanh z with its jet h', h''.
+template <class T>
+PINNTK_HD inline void first_layer_jet(T w, T b, T x, T& t, T& h1, T& h2) {
+  t = tanh(w * x + b);
+  tanh_jet(t, w, T(0), h1, h2);
+}
+
+// Three dot products sharing their weights: s_c += sum_j w[j ws] v[c vs + j] for the channels c = 0, 1, 2.
+// The forward pass takes w a row of W^l and v the jet (h, h', h'') of layer l-1 (z = W h for each channel); the
+// reverse pass takes w a column of W^l (ws = d_{l-1}) and v the adjoints (A, A', A'') of z^l (hb = W^T A).
+// N > 0: a compile-time trip count (the kernels' width fast path), else n.
+template <int N = 0, class T>
+PINNTK_HD inline void jet_dot(int n_rt, const T* w, int ws, const T* v, int vs, T& s0, T& s1, T& s2) {
+  const int n = N > 0 ? N : n_rt;
+  PINNTK_UNROLL_8
+  for (int j = 0; j < n; ++j) {
+    const T x = w[j * ws];
+    s0 += x * v[j];
+    s1 += x * v[vs + j];
+    s2 += x * v[2 * vs + j];
+  }
+}
+
+// d rho / d W^l_ij (DESIGN.md section 2): the adjoints (a0, a1, a2) of (z_i, z'_i, z''_i) against the jet
+// (h_j, h'_j, h''_j) of layer l-1.
+template <class T>
+PINNTK_HD inline T weight_adjoint(T a0, T a1, T a2, T h0, T h1, T h2) {
+  return a0 * h0 + a1 * h1 + a2 * h2;
+}
+// The same for layer 1, whose input jet is (x, 1, 0).
+template <class T>
+PINNTK_HD inline T first_layer_weight_adjoint(T a0, T a1, T x) {
+  return a0 * x + a1;
+}
+
 // Forward pass at x: returns u, u', u'' in out[0..2] and fills the tape for mlp_reverse_point.
 template <class T>
 PINNTK_HD inline void mlp_forward_point(MlpShape s, const T* theta, T x, T* tape, T* out) {
   const T* p = theta;
   out[0] = out[1] = out[2] = T(0);
-  // Layer 1 sees h^0 = x, h'^0 = 1, h''^0 = 0, so z = w x + b, z' = w, z'' = 0.
+  // Layer 1 sees h^0 = x, h'^0 = 1, h''^0 = 0 (first_layer_jet); without a hidden layer u = w x + b.
   const int d1 = s.layers[1];
   if (s.nl == 1) {
     out[0] = p[0] * x + p[1];
@@ -75,9 +118,8 @@ PINNTK_HD inline void mlp_forward_point(MlpShape s, const T* theta, T x, T* tape
   T* cur = tape;
   for (int i = 0; i < d1; ++i) {
     const T w = p[i];
-    const T t = tanh(w * x + p[d1 + i]);
-    T h1, h2;
-    tanh_jet(t, w, T(0), h1, h2);
+    T t, h1, h2;
+    first_layer_jet(w, p[d1 + i], x, t, h1, h2);
     cur[i] = t;
     cur[d1 + i] = h1;
     cur[2 * d1 + i] = h2;
@@ -95,12 +137,7 @@ PINNTK_HD inline void mlp_forward_point(MlpShape s, const T* theta, T x, T* tape
     T* next = output ? nullptr : prev + 5 * din;
     for (int i = 0; i < dout; ++i) {
       T z = b[i], zp = T(0), zpp = T(0);
-      const T* wi = W + i * din;
-      for (int j = 0; j < din; ++j) {
-        z += wi[j] * prev[j];
-        zp += wi[j] * prev[din + j];
-        zpp += wi[j] * prev[2 * din + j];
-      }
+      jet_dot(din, W + i * din, 1, prev, din, z, zp, zpp);
       if (output) {
         out[0] = z;
         out[1] = zp;
@@ -147,12 +184,11 @@ PINNTK_HD inline void mlp_reverse_point(MlpShape s, const T* theta, T x, const T
       const T a0 = A[i], a1 = A[mw + i], a2 = A[2 * mw + i];
       T* gw = row + off_W + i * din;
       if (l == 1) {
-        // h^0 = x, h'^0 = 1, h''^0 = 0.
-        const T g = a0 * x + a1;
+        const T g = first_layer_weight_adjoint(a0, a1, x);
         gw[0] = accumulate ? gw[0] + g : g;
       } else {
         for (int j = 0; j < din; ++j) {
-          const T g = a0 * prev[j] + a1 * prev[din + j] + a2 * prev[2 * din + j];
+          const T g = weight_adjoint(a0, a1, a2, prev[j], prev[din + j], prev[2 * din + j]);
           gw[j] = accumulate ? gw[j] + g : g;
         }
       }
@@ -161,14 +197,8 @@ PINNTK_HD inline void mlp_reverse_point(MlpShape s, const T* theta, T x, const T
     if (l > 1) {
       for (int j = 0; j < din; ++j) {
         T hb0 = T(0), hb1 = T(0), hb2 = T(0);
-        for (int i = 0; i < dout; ++i) {
-          const T w = W[i * din + j];
-          hb0 += w * A[i];
-          hb1 += w * A[mw + i];
-          hb2 += w * A[2 * mw + i];
-        }
-        tanh_jet_adjoint(prev[j], prev[3 * din + j], prev[4 * din + j], hb0, hb1, hb2, B[j], B[mw + j],
-                         B[2 * mw + j]);
+        jet_dot(dout, W + j, din, A, mw, hb0, hb1, hb2);
+        tanh_jet_adjoint(prev[j], prev[3 * din + j], prev[4 * din + j], hb0, hb1, hb2, B[j], B[mw + j], B[2 * mw + j]);
       }
       T* tmp = A;
       A = B;

@@ -9,10 +9,12 @@
 #include <string>     // std::to_string
 #include <vector>     // std::vector
 
+#include "common/point_set.hpp"    // PointSet
+#include "common/span.hpp"         // span
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
-#include "cuda/mlp_tile.hpp"       // DeviceRows, NetDesc, launch_gradient, launch_reduce_adam
-#include "common/point_set.hpp"     // PointSet
-#include "common/span.hpp"           // span
+#include "cuda/loss_gradient.hpp"  // GradientWorkspace, launch_gradient_partials
+#include "cuda/reduce.hpp"         // launch_reduce_gradient
+#include "cuda/tile_plan.hpp"      // DeviceRows
 
 namespace pinntk::cudaimpl {
 
@@ -54,14 +56,13 @@ struct DevicePoints {
 };
 
 // L = 1/2 sum w r^2 at theta into *loss, its gradient into grad and the residuals into r when r is not null: the
-// fused gradient kernel (per-block partials: blocks x P and blocks), then their reduction in a fixed order, without
-// an Adam update.
+// loss-gradient kernel (per-block partials into ws, planned for these rows), then their reduction in a fixed order,
+// without an Adam update.
 template <class Real>
-void enqueue_loss_gradient(const NetDesc& net, int blocks, const Real* theta, DeviceRows<Real> rows, Real* partial,
-                           Real* partial_loss, Real* r, Real* grad, double* loss, cudaStream_t s) {
-  launch_gradient<Real>(net, theta, rows, partial, partial_loss, r, nullptr, s);
-  launch_reduce_adam<Real>(net.P, blocks, partial, partial_loss, grad, loss, nullptr, nullptr, nullptr, nullptr,
-                           nullptr, AdamParams{0.9, 0.999, 1e-8}, s);
+void enqueue_loss_gradient(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
+                           Real* grad, double* loss, cudaStream_t s) {
+  launch_gradient_partials<Real>(theta, rows, ws, r, nullptr, s);
+  launch_reduce_gradient<Real>(ws, grad, loss, s);
 }
 
 }  // namespace pinntk::cudaimpl

@@ -1,5 +1,5 @@
-// RAII owners of the CUDA backend's stream, cuBLAS and cuSOLVER handles, memory pool and graphs, and the capture of
-// a CUDA graph. Several host threads may each drive a backend of their own on one device (reproduce
+// RAII owners of the CUDA backend's stream, cuBLAS and cuSOLVER handles, memory pool, graphs and (for timing) events,
+// and the capture of a CUDA graph. Several host threads may each drive a backend of their own on one device (reproduce
 // --concurrent-trials: each worker captures its Adam step while the others copy, free and destroy), so:
 //  - streams are non-blocking: a blocking stream synchronizes with the legacy default stream, and while it captures,
 //    any legacy-stream operation of another thread fails (cudaErrorStreamCaptureImplicit) and breaks the capture;
@@ -56,6 +56,7 @@ using UniqueSolver = Unique<cusolverDnHandle_t, &cusolverDnDestroy>;
 using UniqueSolverParams = Unique<cusolverDnParams_t, &cusolverDnDestroyParams>;
 using UniqueGraph = Unique<cudaGraph_t, &cudaGraphDestroy>;
 using UniqueGraphExec = Unique<cudaGraphExec_t, &cudaGraphExecDestroy>;
+using UniqueEvent = Unique<cudaEvent_t, &cudaEventDestroy>;
 
 // Each make_* creates under the mutex and hands the handle to its owner before anything else can throw.
 
@@ -123,6 +124,14 @@ inline UniqueSolverParams make_solver_params() {
   cusolverDnParams_t raw = nullptr;
   PINNTK_CUSOLVER_CHECK(cusolverDnCreateParams(&raw));
   return UniqueSolverParams(raw);
+}
+
+// An event for timing (benchmarks/bench.cpp).
+inline UniqueEvent make_event() {
+  cudaEvent_t raw = nullptr;
+  const std::lock_guard<std::mutex> lock(device_sync_mutex());
+  PINNTK_CUDA_CHECK(cudaEventCreate(&raw));
+  return UniqueEvent(raw);
 }
 
 // Captures into a graph what enqueue() puts on stream s. When enqueue throws, the capture is ended and its partial

@@ -1,4 +1,4 @@
-// Reference CUDA kernels: the shared per-point math (cuda/mlp_math.cuh) run one thread per point, with the tape
+// Reference CUDA kernels: the shared per-point math (common/mlp_math.hpp) run one thread per point, with the tape
 // in global memory. Simple and slow on purpose: the yardstick the tuned kernels are checked against on the GPU.
 #pragma once
 

@@ -1,5 +1,6 @@
 // Backend: the batch-level operations every compute device provides (DESIGN.md section 4). One virtual call per
-// batch, never per point. The CPU implementation is cpu_backend.cpp; the CUDA one is cuda/cuda_backend.cu.
+// batch, never per point. The CPU implementation is cpu_backend.cpp; the CUDA one is host/cuda/cuda_backend.cu. The
+// composed operations (ntk, train_session, lm_session) have defaults on host arrays in backend_defaults.cpp.
 #pragma once
 
 #include <memory>  // std::unique_ptr
@@ -90,13 +91,14 @@ class Backend {
   virtual void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) = 0;
 
   // The NTK K = J J^T diag(d) of the residuals: norms and spectra. The default composes the operations above
-  // on host arrays (host/ntk.cpp); a device backend keeps J and K on the device.
+  // on host arrays (host/backend_defaults.cpp); a device backend keeps J and K on the device.
   virtual NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian);
 
-  // The default drives loss_gradient and a host Adam (host/train.cpp).
+  // The default drives loss_gradient and a host Adam (host/backend_defaults.cpp).
   virtual std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg);
 
-  // The default composes the operations above on host arrays with a LAPACKE Cholesky (host/optim/lm.cpp); the
+  // The default composes the operations above on host arrays with a LAPACKE Cholesky (GaussNewtonSystem of
+  // host/optim/lm.hpp, in host/backend_defaults.cpp); the
   // CUDA backend keeps everything on the device and factors with cuSOLVER potrf/potrs.
   virtual std::unique_ptr<LmSession> lm_session(const Mlp& net, const PointSet& pts, bool sample_form);
 };
@@ -107,7 +109,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const std::stri
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
-// The CUDA backend (cuda/cuda_backend.cu); fp32 when `single` is true. Only in builds with CUDA.
+// The CUDA backend (host/cuda/cuda_backend.cu); fp32 when `single` is true. Only in builds with CUDA.
 std::unique_ptr<Backend> make_cuda_backend(bool single);
 // Number of CUDA devices that answer (0 in builds without CUDA).
 int cuda_device_count();

@@ -5,7 +5,7 @@
 #include <algorithm>  // std::fill, std::min, std::swap
 #include <cmath>      // std::tanh
 
-#include "common/mlp_math.hpp"  // tanh_jet, tanh_jet_adjoint
+#include "common/mlp_math.hpp"  // first_layer_jet, first_layer_weight_adjoint, tanh_jet, tanh_jet_adjoint
 #include "common/residual.hpp"  // row_residual, row_loss
 
 namespace pinntk {
@@ -36,16 +36,15 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     ws.u.resize(B3);
     const double* x = pts.x.data() + k0;
 
-    // Forward, layer 1: z = w x + b, z' = w, z'' = 0.
+    // Forward, layer 1 (first_layer_jet): z = w x + b, z' = w, z'' = 0.
     {
       const int d1 = d[1];
       const double* W = theta + woff[1];
       double *H = ws.h[1].data(), *Z = ws.zd[1].data();
       for (int i = 0; i < d1; ++i)
         for (int p = 0; p < B; ++p) {
-          const double t = std::tanh(W[i] * x[p] + W[d1 + i]);
-          double h1, h2;
-          tanh_jet(t, W[i], 0.0, h1, h2);
+          double t, h1, h2;
+          first_layer_jet(W[i], W[d1 + i], x[p], t, h1, h2);
           H[i * B3 + p] = t;
           H[i * B3 + B + p] = h1;
           H[i * B3 + 2 * B + p] = h2;
@@ -107,22 +106,24 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
       if (l == 1) {
         for (int i = 0; i < dout; ++i) {
           double s = 0.0;
-          for (int p = 0; p < B; ++p) s += A[i * B3 + p] * x[p] + A[i * B3 + B + p];  // h^0 = x, h'^0 = 1, h''^0 = 0
+          for (int p = 0; p < B; ++p) s += first_layer_weight_adjoint(A[i * B3 + p], A[i * B3 + B + p], x[p]);
           gW[i] += s;
         }
         break;
       }
-      // dRho/dW = sum over points and channels of A_c h_c^T: one product over the 3B columns.
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dout, din, B3, 1.0, A, B3, ws.h[l - 1].data(), B3, 1.0,
-                  gW, din);
+      // dRho/dW = sum over points and channels of A_c h_c^T: one product over the 3B columns. The contractions of
+      // the hidden layers are dgemm here, not the per-point weight_adjoint and jet_dot of common/mlp_math.hpp:
+      // sharing those would give up the BLAS products (and their summation order).
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dout, din, B3, 1.0, A, B3, ws.h[l - 1].data(), B3, 1.0, gW,
+                  din);
       double* HB = ws.b.data();
       cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, din, B3, dout, 1.0, W, din, A, B3, 0.0, HB, B3);
       const double *H = ws.h[l - 1].data(), *Z = ws.zd[l - 1].data();
       for (int j = 0; j < din; ++j)
         for (int p = 0; p < B; ++p) {
           double zb0, zb1, zb2;
-          tanh_jet_adjoint(H[j * B3 + p], Z[j * 2 * B + p], Z[j * 2 * B + B + p], HB[j * B3 + p],
-                           HB[j * B3 + B + p], HB[j * B3 + 2 * B + p], zb0, zb1, zb2);
+          tanh_jet_adjoint(H[j * B3 + p], Z[j * 2 * B + p], Z[j * 2 * B + B + p], HB[j * B3 + p], HB[j * B3 + B + p],
+                           HB[j * B3 + 2 * B + p], zb0, zb1, zb2);
           HB[j * B3 + p] = zb0;
           HB[j * B3 + B + p] = zb1;
           HB[j * B3 + 2 * B + p] = zb2;

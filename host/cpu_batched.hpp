@@ -1,7 +1,8 @@
 // The CPU loss gradient in batched form: the per-point Taylor-mode forward and reverse passes of DESIGN.md section 2
 // for a chunk of points at once, with the (h, h', h'') channels of all points side by side so that each layer's
-// contractions are three matrix products (OpenBLAS dgemm) and only the tanh jets are elementwise (the shared
-// tanh_jet / tanh_jet_adjoint of cuda/mlp_math.cuh).
+// contractions are three matrix products (OpenBLAS dgemm) and only the tanh jets and the first layer are
+// elementwise (the shared first_layer_jet, first_layer_weight_adjoint, tanh_jet and tanh_jet_adjoint of
+// common/mlp_math.hpp).
 #pragma once
 
 #include <vector>  // std::vector

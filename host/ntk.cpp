@@ -94,38 +94,4 @@ NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScali
   return r;
 }
 
-NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
-  Backend& be = *this;
-  NtkResult res;
-  const int n = pts.size(), p = net.n_params();
-  res.nc = pts.nc;
-  res.nb = pts.nb;
-  res.n_params = p;
-  res.residuals.resize(n);
-  std::vector<double> J(static_cast<size_t>(n) * p);
-  be.residuals_jacobian(net, pts, res.residuals, J);
-
-  std::vector<double> Jh(J.size());  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
-  for (int i = 0; i < n; ++i) {
-    const double s = std::sqrt(d[i]);
-    for (int q = 0; q < p; ++q) Jh[static_cast<size_t>(i) * p + q] = s * J[static_cast<size_t>(i) * p + q];
-  }
-  const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
-  res.spectrum_K = all.eigenvalues;
-  res.gram_trick = all.gram_trick;
-  // Collocation and boundary rows are contiguous, and D is constant on each block, so K_uu and K_bb are the
-  // symmetric products of the row blocks of Jh.
-  const std::vector<double> Jhu(Jh.begin(), Jh.begin() + static_cast<size_t>(pts.nc) * p);
-  const std::vector<double> Jhb(Jh.begin() + static_cast<size_t>(pts.nc) * p, Jh.end());
-  const SymmetricSpectrum uu = gram_spectrum(be, Jhu, pts.nc, p);
-  const SymmetricSpectrum bb = gram_spectrum(be, Jhb, pts.nb, p);
-  res.spectrum_Kuu = uu.eigenvalues;
-  res.frobenius_Kuu = uu.frobenius;
-  res.spectrum_Kbb = bb.eigenvalues;
-  res.frobenius_Kbb = bb.frobenius;
-  res.frobenius_K = frobenius_weighted(be, J, d, n, p);
-  if (keep_jacobian) res.jacobian = std::move(J);
-  return res;
-}
-
 }  // namespace pinntk

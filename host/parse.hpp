@@ -6,6 +6,8 @@
 #include <utility>  // std::pair
 #include <vector>   // std::vector
 
+#include "host/optim/schedule.hpp"  // Phase, kMaxIterations
+
 namespace pinntk {
 
 // The items of a comma-separated list, an empty item where two separators meet or one ends the text.
@@ -17,20 +19,12 @@ long parse_count(const std::string& text, const std::string& what, long min);
 // A seed: a decimal integer in [0, 2^64 - 1] ("-1" and out-of-range values are refused).
 uint64_t parse_seed(const std::string& text);
 
-// The largest iteration count or schedule total accepted.
-constexpr long kMaxIterations = 1000000000000L;
-
 // "0.0125", "1/80", "pi", "-pi", "2pi", "2*pi", "pi/2". Throws UsageError naming `what` otherwise.
 double parse_real(const std::string& text, const std::string& what);
 
 // "1,50,1" -> {1, 50, 1}; checks the shape of a scalar-in, scalar-out MLP with at least one hidden layer.
 std::vector<int> parse_layers(const std::string& text);
 
-// One phase of a piecewise-constant learning-rate schedule.
-struct Phase {
-  long iterations;
-  double lr;
-};
 // "10000@1e-4,10000@1e-5" -> phases; empty text gives no phases. The total is at most kMaxIterations.
 std::vector<Phase> parse_schedule(const std::string& text);
 

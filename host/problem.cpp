@@ -3,7 +3,8 @@
 #include <cmath>    // M_PI, std::isfinite
 #include <utility>  // std::pair
 
-#include "common/errors.hpp"  // UsageError
+#include "common/errors.hpp"    // UsageError
+#include "common/residual.hpp"  // row_residual
 
 namespace pinntk {
 
@@ -138,7 +139,8 @@ PointSet build_points(const ProblemSpec& s) {
         break;
     }
     const Jet3<double> u = exact_solution(s, x);
-    p.f[i] = p.alpha[i] * u.d2 + p.beta[i] * u.d1 + p.gamma[i] * u.v;  // manufactured forcing
+    // Manufactured forcing: the operator applied to the exact solution, i.e. its residual against a zero target.
+    p.f[i] = row_residual(p.alpha[i], p.beta[i], p.gamma[i], 0.0, u.v, u.d1, u.d2);
     p.w[i] = regression ? 2.0 / s.nc : 1.0 / s.nc;  // regression loss has no 1/2
   }
   for (int j = 0; j < s.nb; ++j) {

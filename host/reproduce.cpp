@@ -11,12 +11,15 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
 
-#include "common/errors.hpp"  // UsageError
-#include "host/io/npy.hpp"  // npy_bytes
-#include "host/ntk.hpp"       // analyze_ntk
-#include "host/optim/lm.hpp"  // continue_with_lm
-#include "host/timing.hpp"  // seconds_since
-#include "host/train.hpp"   // train_adam
+#include "common/errors.hpp"               // UsageError
+#include "host/io/history_csv.hpp"         // history_csv
+#include "host/io/npy.hpp"                 // npy_bytes
+#include "host/io/optimizer_json.hpp"      // schedule_json
+#include "host/ntk.hpp"                    // analyze_ntk
+#include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
+#include "host/parse.hpp"                  // split_list
+#include "host/timing.hpp"                 // seconds_since
+#include "host/train.hpp"                  // train_adam
 
 using nlohmann::json;
 
@@ -275,22 +278,15 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     }
     dft << '\n';
   };
-  long total = 0;
-  for (const auto& p : schedule) total += p.iterations;
-  std::fprintf(stderr, "  fig1: %ld Adam steps on poisson-sines (4x60, Nc = 512)\n", total);
+  std::fprintf(stderr, "  fig1: %ld Adam steps on poisson-sines (4x60, Nc = 512)\n", total_iterations(schedule));
   const TrainResult res = finite_run(train_adam(be, net, spec, pts, cfg, progress_line("fig1")), "fig1");
-  std::ostringstream hist;
-  hist << "iteration,loss,max_error\n";
-  for (const auto& h : res.history) hist << h.iteration << ',' << fmt(h.loss) << ',' << fmt(h.max_error) << '\n';
-  json sched = json::array();
-  for (const auto& p : schedule) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
   json j = {{"figure", "fig1"},
             {"problem", "poisson-sines"},
             {"layers", spec.default_layers},
             {"init", spec.default_init},
             {"nc", spec.nc},
             {"lambda", spec.lambda},
-            {"schedule", sched},
+            {"schedule", schedule_json(schedule)},
             {"dft_every", every},
             {"dft_grid", "x_j = -pi + 2 pi j / Nc, j = 0..Nc-1; |e_k| = |sum_j e(x_j) exp(-2 pi i k j / Nc)| / Nc"},
             {"final_loss", res.final_loss},
@@ -299,7 +295,8 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
             {"quick", quick},
             {"wall_time_s", seconds_since(t0)}};
   out.write("fig1/dft.csv", dft.str());
-  out.write("fig1/history.csv", hist.str());
+  out.write("fig1/history.csv",
+            history_csv(res.history, {HistoryColumn::Iteration, HistoryColumn::Loss, HistoryColumn::MaxError}));
   out.write("fig1/summary.json", j.dump(2) + "\n");
   return j;
 }
@@ -385,12 +382,10 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       pcsv << fmt(x[i]) << ',' << fmt(ex) << ',' << fmt(ms.first) << ',' << fmt(ex - ms.first) << ',' << fmt(var)
            << '\n';
     }
-    json sched = json::array();
-    for (const auto& p : (quick ? c.quick_schedule : c.full_schedule)) sched.push_back({{"iterations", p.iterations}, {"lr", p.lr}});
     j[c.name] = {{"problem", c.problem},
                  {"concurrent_trials", workers},
                  {"n", pts.size()},
-                 {"schedule", sched},
+                 {"schedule", schedule_json(quick ? c.quick_schedule : c.full_schedule)},
                  {"max_error_of_mean", max_err},
                  {"mean_variance", mean_var},
                  {"paper_max_error", c.paper_max},
@@ -441,8 +436,7 @@ std::vector<LmRun> lm_study_runs(const ReproduceOptions& opt) {
   }
   if (!opt.lm_runs.empty()) {
     std::vector<LmRun> picked;
-    std::stringstream names(opt.lm_runs);
-    for (std::string name; std::getline(names, name, ',');) {
+    for (const std::string& name : split_list(opt.lm_runs)) {
       auto it = std::find_if(runs.begin(), runs.end(), [&](const LmRun& r) { return r.name == name; });
       if (it == runs.end()) {
         std::string known;
@@ -487,12 +481,9 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       accepted += st.accepted;
       lm_its += st.iterations;
     }
-    std::ostringstream hist;
-    hist << "iteration,optimizer,loss,max_error,time_s\n";
-    for (const auto& h : res.history)
-      hist << h.iteration << ',' << h.optimizer << ',' << fmt(h.loss) << ',' << fmt(h.max_error) << ',' << fmt(h.time_s)
-           << '\n';
-    out.write("lm/" + r.name + "_history.csv", hist.str());
+    out.write("lm/" + r.name + "_history.csv",
+              history_csv(res.history, {HistoryColumn::Iteration, HistoryColumn::Optimizer, HistoryColumn::Loss,
+                                        HistoryColumn::MaxError, HistoryColumn::Time}));
     if (!r.stages.empty()) out.write("lm/" + r.name + "_lm.csv", lmcsv.str());
     table << r.name << ',' << r.problem << ',' << fmt(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
           << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ',' << fmt(res.final_loss) << ','

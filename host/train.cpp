@@ -6,9 +6,7 @@
 #include <chrono>     // std::chrono::steady_clock
 #include <cmath>      // std::fabs, std::isfinite
 #include <cstdio>     // std::snprintf
-#include <fstream>    // std::ifstream
 #include <nlohmann/json.hpp>  // nlohmann::json
-#include <sstream>    // std::stringstream
 
 #include "common/errors.hpp"    // UsageError, NumericalError
 #include "common/residual.hpp"  // row_residual, row_loss
@@ -16,49 +14,6 @@
 #include "host/timing.hpp"    // seconds_since
 
 namespace pinntk {
-
-namespace {
-
-// The host Adam session of every backend that has no device-resident one.
-class HostTrainSession final : public TrainSession {
- public:
-  HostTrainSession(Backend& be, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
-      : be_(be), net_(net), pts_(pts), adam_(net.n_params(), cfg), r_(pts.size()), grad_(net.n_params()) {}
-  double run(long steps, double lr) override {
-    double loss = 0.0;
-    for (long s = 0; s < steps; ++s) {
-      loss = be_.loss_gradient(net_, pts_, r_, grad_);
-      adam_.step(net_.theta, grad_, lr);
-    }
-    return loss;
-  }
-  void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
-    be_.evaluate(net_, x, u, du, d2u);
-  }
-  void parameters(span<double> theta) override { std::copy(net_.theta.begin(), net_.theta.end(), theta.begin()); }
-  double loss_gradient_at(span<const double> theta, span<double> grad) override {
-    std::copy(theta.begin(), theta.end(), net_.theta.begin());
-    return be_.loss_gradient(net_, pts_, r_, grad);
-  }
-  long adam_state(span<double> m, span<double> v) override {
-    std::copy(adam_.m().begin(), adam_.m().end(), m.begin());
-    std::copy(adam_.v().begin(), adam_.v().end(), v.begin());
-    return adam_.steps();
-  }
-  void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
-    std::copy(theta.begin(), theta.end(), net_.theta.begin());
-    adam_.set_state(m, v, t);
-  }
-
- private:
-  Backend& be_;
-  Mlp net_;
-  const PointSet& pts_;
-  Adam adam_;
-  std::vector<double> r_, grad_;
-};
-
-}  // namespace
 
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
                        const std::string& optimizer, double lr) {
@@ -168,10 +123,6 @@ TrainState load_train_state(const std::string& path, const std::string& settings
   return st;
 }
 
-std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
-  return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
-}
-
 namespace {
 
 bool all_finite(span<const double> x) {
@@ -192,10 +143,11 @@ struct Snapshot {
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  validate(cfg.adam);
+  validate(cfg.lbfgs);
   std::unique_ptr<TrainSession> session = be.train_session(net, pts, cfg.adam);
   TrainResult res;
-  long total = 0;
-  for (const auto& ph : cfg.schedule) total += ph.iterations;
+  const long total = total_iterations(cfg.schedule);
   const size_t np = static_cast<size_t>(net.n_params());
 
   auto record = [&](long it, const char* optimizer, double lr) {

@@ -6,10 +6,10 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "host/backend.hpp"     // Backend, TrainSession
-#include "host/optim/adam.hpp"   // AdamConfig
-#include "host/optim/lbfgs.hpp"  // LbfgsConfig, LbfgsResult
-#include "host/parse.hpp"       // Phase
+#include "host/backend.hpp"         // Backend, TrainSession
+#include "host/optim/adam.hpp"      // AdamConfig
+#include "host/optim/lbfgs.hpp"     // LbfgsConfig, LbfgsResult
+#include "host/optim/schedule.hpp"  // Phase
 
 namespace pinntk {
 
@@ -72,7 +72,7 @@ TrainState load_train_state(const std::string& path, const std::string& settings
 
 // Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS. A loss or
 // gradient that is not finite stops the run (TrainResult::diverged); NumericalError when even the initial network's
-// loss is not finite.
+// loss is not finite; UsageError when validate refuses cfg.adam or cfg.lbfgs.
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress);
 

@@ -13,9 +13,11 @@
 #include <vector>     // std::vector
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
+#include "cuda/eval.hpp"           // launch_eval
 #include "cuda/handles.cuh"        // make_blas
+#include "cuda/jacobian.hpp"       // launch_jacobian
 #include "cuda/linalg.cuh"         // linalg::nrm2, linalg::dot
-#include "cuda/mlp_tile.hpp"       // launch_jacobian, launch_eval, make_net_desc
+#include "cuda/tile_plan.hpp"      // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/optim/lm.hpp"       // minimize_lm, LmConfig

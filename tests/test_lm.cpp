@@ -1,19 +1,25 @@
-// Levenberg-Marquardt: exact on linear least squares as mu -> 0, both solve forms agree, monotone on a PINN.
+// Levenberg-Marquardt on every fp64 backend (tests/backend_suite.hpp): exact on linear least squares as mu -> 0, both
+// solve forms agree, monotone on a PINN.
 #include <gtest/gtest.h>
 #include <lapacke.h>  // LAPACKE_dgels
 
-#include <cmath>  // std::sqrt
+#include <cmath>    // std::sqrt, std::sin, std::cos
+#include <memory>   // std::unique_ptr
+#include <utility>  // std::move
 
-#include "common/errors.hpp"     // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/optim/lm.hpp"  // GaussNewtonSystem, minimize_lm
+#include "tests/backend_suite.hpp"
 
-namespace pinntk {
+namespace pinntk::testing {
 namespace {
 
-// A backend whose "residuals" are linear in theta, r = A theta - b: Gauss-Newton is exact for it.
+// A backend whose "residuals" are linear in theta, r = A theta - b: Gauss-Newton is exact for it. Its Grams and
+// eigenvalues are those of the backend under test.
 class LinearBackend final : public Backend {
  public:
-  LinearBackend(int n, int p) : n_(n), p_(p), A_(static_cast<size_t>(n) * p), b_(n), cpu_(make_cpu_backend(0)) {
+  LinearBackend(int n, int p, std::unique_ptr<Backend> inner)
+      : n_(n), p_(p), A_(static_cast<size_t>(n) * p), b_(n), inner_(std::move(inner)) {
     for (int i = 0; i < n * p; ++i) A_[i] = std::sin(1.3 * i) + 0.2 * std::cos(0.7 * i * i);
     for (int i = 0; i < n; ++i) b_[i] = std::cos(0.9 * i);
   }
@@ -27,12 +33,12 @@ class LinearBackend final : public Backend {
     }
   }
   double loss_gradient(const Mlp&, const PointSet&, span<double>, span<double>) override { return 0.0; }
-  void gram_rows(span<const double> A, int n, int k, span<double> G) override { cpu_->gram_rows(A, n, k, G); }
-  void gram_cols(span<const double> A, int n, int k, span<double> G) override { cpu_->gram_cols(A, n, k, G); }
-  void symmetric_eigenvalues(span<double> A, int n, span<double> e) override { cpu_->symmetric_eigenvalues(A, n, e); }
+  void gram_rows(span<const double> A, int n, int k, span<double> G) override { inner_->gram_rows(A, n, k, G); }
+  void gram_cols(span<const double> A, int n, int k, span<double> G) override { inner_->gram_cols(A, n, k, G); }
+  void symmetric_eigenvalues(span<double> A, int n, span<double> e) override { inner_->symmetric_eigenvalues(A, n, e); }
   int n_, p_;
   std::vector<double> A_, b_;
-  std::unique_ptr<Backend> cpu_;
+  std::unique_ptr<Backend> inner_;
 };
 
 PointSet unit_rows(int n) {
@@ -60,10 +66,10 @@ Mlp params(int hidden) {
   return net;
 }
 
-TEST(Lm, OverdeterminedLinearLeastSquaresIsSolvedExactly) {
+TEST_P(Lm, OverdeterminedLinearLeastSquaresIsSolvedExactly) {
   Mlp net = params(2);
   const int n = 30, p = net.n_params();  // N > P = 7: the parameter form
-  LinearBackend be(n, p);
+  LinearBackend be(n, p, backend());
   GaussNewtonSystem sys(be, net, unit_rows(n), "auto");
   EXPECT_FALSE(sys.sample_form());
   std::vector<double> delta;
@@ -74,10 +80,10 @@ TEST(Lm, OverdeterminedLinearLeastSquaresIsSolvedExactly) {
   for (int q = 0; q < p; ++q) EXPECT_NEAR(net.theta[q] + delta[q], b[q], 1e-9 * (1 + std::fabs(b[q])));
 }
 
-TEST(Lm, UnderdeterminedLinearStepIsTheMinimumNormSolution) {
+TEST_P(Lm, UnderdeterminedLinearStepIsTheMinimumNormSolution) {
   Mlp net = params(6);
   const int n = 6, p = net.n_params();  // N < P = 19: the sample form, delta = -A^T (A A^T)^-1 r
-  LinearBackend be(n, p);
+  LinearBackend be(n, p, backend());
   GaussNewtonSystem sys(be, net, unit_rows(n), "auto");
   EXPECT_TRUE(sys.sample_form());
   std::vector<double> delta;
@@ -91,10 +97,10 @@ TEST(Lm, UnderdeterminedLinearStepIsTheMinimumNormSolution) {
   for (int q = 0; q < p; ++q) EXPECT_NEAR(delta[q], rhs[q], 1e-8 * (1 + std::fabs(rhs[q])));
 }
 
-TEST(Lm, SampleAndParameterFormsGiveTheSameStep) {
+TEST_P(Lm, SampleAndParameterFormsGiveTheSameStep) {
   const PointSet pts = rows_of("darcy-twoscale", 1.0 / 8, 40);
   const Mlp net = init_mlp({1, 6, 5, 1}, "glorot-normal", 1);  // P = 53 > N = 42 and both forms are possible
-  auto be = make_cpu_backend(0);
+  auto be = backend();
   GaussNewtonSystem s(*be, net, pts, "sample"), q(*be, net, pts, "parameter");
   EXPECT_NEAR(s.loss(), q.loss(), 1e-14 * s.loss());
   for (double rel : {1e-6, 1e-3, 1.0}) {
@@ -110,10 +116,10 @@ TEST(Lm, SampleAndParameterFormsGiveTheSameStep) {
   }
 }
 
-TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
+TEST_P(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
   const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 64);
   Mlp net = init_mlp({1, 10, 10, 1}, "glorot-normal", 3);
-  auto be = make_cpu_backend(0);
+  auto be = backend();
   const double start = loss_of(*be, net, pts);
   LmConfig cfg;
   cfg.max_iter = 60;
@@ -133,9 +139,9 @@ TEST(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
   EXPECT_TRUE(std::isfinite(r.rows[19].cond));
 }
 
-TEST(Lm, DampingRulesMoveMuAsDocumented) {
+TEST_P(Lm, DampingRulesMoveMuAsDocumented) {
   const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 40);
-  auto be = make_cpu_backend(0);
+  auto be = backend();
   for (const char* rule : {"nielsen", "delayed"}) {
     Mlp net = init_mlp({1, 8, 8, 1}, "glorot-normal", 4);
     LmConfig cfg;
@@ -166,10 +172,10 @@ TEST(Lm, DampingRulesMoveMuAsDocumented) {
   EXPECT_THROW(minimize_lm(*be, net, pts, bad), UsageError);
 }
 
-TEST(Lm, SessionReportsAFailedCholeskyAndGoesOn) {
+TEST_P(Lm, SessionReportsAFailedCholeskyAndGoesOn) {
   const PointSet pts = rows_of("poisson-twoscale", 1.0 / 4, 30);
   const Mlp net = init_mlp({1, 8, 1}, "glorot-normal", 2);
-  auto be = make_cpu_backend(0);
+  auto be = backend();
   for (const bool sample : {true, false}) {
     auto s = be->lm_session(net, pts, sample);
     EXPECT_EQ(s->sample_form(), sample);
@@ -188,4 +194,4 @@ TEST(Lm, SessionReportsAFailedCholeskyAndGoesOn) {
 }
 
 }  // namespace
-}  // namespace pinntk
+}  // namespace pinntk::testing

@@ -1,6 +1,7 @@
 // Reliability classes: result sets replaced as a whole and never a user's file, temporary files that follow no
 // planted symlink and leave nothing on a full disk, bounded reads, resume files checked field by field, and runs
-// whose loss stops being finite stopped with the last finite network kept.
+// whose loss stops being finite stopped with the last finite network kept (L-BFGS here; Adam on every backend in
+// test_train.cpp).
 #include <gtest/gtest.h>
 #include <signal.h>        // signal, SIGXFSZ
 #include <sys/resource.h>  // setrlimit
@@ -11,12 +12,11 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::stringstream
 
-#include "common/errors.hpp"         // UsageError, NumericalError
+#include "common/errors.hpp"       // UsageError
 #include "host/io/files.hpp"       // replace_file, read_regular_file
 #include "host/io/output_dir.hpp"  // OutputDir
-#include "host/ntk.hpp"            // gram_spectrum
 #include "host/optim/lbfgs.hpp"    // minimize_lbfgs
-#include "host/train.hpp"          // train_adam, load_train_state
+#include "host/train.hpp"          // TrainState, train_state_json, load_train_state
 
 namespace fs = std::filesystem;
 
@@ -281,53 +281,6 @@ TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
 
 // --- runs whose loss stops being finite ------------------------------------------------------------------------
 
-TEST(Divergence, AdamStopsAtTheFirstNonFiniteLossAndKeepsTheNetworkBefore) {
-  ProblemSpec spec = problem_preset("darcy-twoscale");
-  spec.nc = 40;
-  const PointSet pts = build_points(spec);
-  auto be = make_cpu_backend(1);
-  TrainConfig cfg;
-  cfg.schedule = {{30, 1e-3}, {30, 1e300}};  // finite for 30 steps, then far too large a step
-  cfg.history_every = 7;
-  cfg.lbfgs.max_iter = 0;
-  Mlp net = init_mlp({1, 6, 6, 1}, "glorot-normal", 3);
-  const TrainResult r = train_adam(*be, net, spec, pts, cfg, nullptr);
-  ASSERT_FALSE(r.diverged.empty());
-  EXPECT_GT(r.diverged_at, 30);
-  EXPECT_EQ(r.iterations, r.diverged_at - 1);
-  EXPECT_NE(r.diverged.find("iteration " + std::to_string(r.diverged_at)), std::string::npos) << r.diverged;
-  for (double v : net.theta) EXPECT_TRUE(std::isfinite(v));
-  EXPECT_TRUE(std::isfinite(r.final_loss));
-  EXPECT_TRUE(std::isfinite(r.max_error));
-  for (const auto& h : r.history) {
-    EXPECT_LE(h.iteration, r.iterations);
-    EXPECT_TRUE(std::isfinite(h.loss) && std::isfinite(h.max_error));
-  }
-  EXPECT_EQ(r.history.back().iteration, r.iterations);
-  // The kept network is the one Adam held after diverged_at - 1 steps: the same run stopped there agrees.
-  TrainConfig shorter = cfg;
-  shorter.schedule = {{30, 1e-3}, {r.iterations - 30, 1e300}};
-  Mlp again = init_mlp({1, 6, 6, 1}, "glorot-normal", 3);
-  const TrainResult s = train_adam(*be, again, spec, pts, shorter, nullptr);
-  EXPECT_TRUE(s.diverged.empty());
-  EXPECT_EQ(again.theta, net.theta);  // same path, backend and thread count
-}
-
-TEST(Divergence, ANonFiniteInitialLossIsANumericalError) {
-  ProblemSpec spec = problem_preset("darcy-twoscale");
-  spec.nc = 16;
-  const PointSet pts = build_points(spec);
-  auto be = make_cpu_backend(1);
-  TrainConfig cfg;
-  cfg.schedule = {{5, 1e-3}};
-  cfg.lbfgs.max_iter = 0;
-  Mlp net = init_mlp({1, 4, 1}, "glorot-normal", 1);
-  net.theta[0] = 1e300;  // tanh saturates, but the output layer's weight below overflows the residual
-  net.theta.back() = 1e300;
-  net.theta[net.theta.size() - 2] = 1e300;
-  EXPECT_THROW(train_adam(*be, net, spec, pts, cfg, nullptr), NumericalError);
-}
-
 TEST(Divergence, LbfgsStopsAtANonFiniteTrialPoint) {
   // f(x) = 1000 x^2 for x >= 1, infinite below: the first line search overshoots.
   std::vector<double> x = {1.5};
@@ -355,18 +308,6 @@ TEST(Divergence, TheProblemRefusesCoefficientsBeyondDoublePrecision) {
   wide.xa = -1e308;
   wide.xb = 1e308;
   EXPECT_THROW(build_points(wide), UsageError);
-}
-
-TEST(Ntk, SpectraWithTheGramTrickAreInDescendingOrder) {
-  // n > p: the Gram trick appends n - p zeros after the computed eigenvalues, whose smallest may round below 0.
-  auto be = make_cpu_backend(1);
-  const int n = 9, p = 3;
-  std::vector<double> A(static_cast<size_t>(n) * p, 0.0);
-  for (int i = 0; i < n; ++i) A[static_cast<size_t>(i) * p] = 1.0 + i;  // rank one: two zero eigenvalues of the Gram
-  for (int i = 0; i < n; ++i) A[static_cast<size_t>(i) * p + 1] = 1e-9 * (1.0 + i);
-  const SymmetricSpectrum s = gram_spectrum(*be, A, n, p);
-  ASSERT_TRUE(s.gram_trick);
-  for (int i = 1; i < n; ++i) EXPECT_GE(s.eigenvalues[i - 1], s.eigenvalues[i]) << i;
 }
 
 }  // namespace

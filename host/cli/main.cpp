@@ -1,31 +1,33 @@
-// pinntk command line: `pinntk ntk` and `pinntk train` (README.md has the reference of every flag).
+// pinntk command line: `pinntk ntk`, `pinntk train` and `pinntk reproduce` (README.md has the reference of every
+// flag). Each subcommand has an options struct, a function that adds its flags and one that runs it.
 #include <unistd.h>  // isatty, access
 
 #include <CLI/CLI.hpp>        // CLI::App
 #include <chrono>             // std::chrono
-#include <cmath>              // std::ceil, std::isfinite
-#include <numeric>            // std::accumulate
+#include <cmath>              // std::ceil, std::sqrt
+#include <cstdio>             // std::fprintf, std::remove
 #include <cstdlib>            // std::getenv, std::system
-#include <fstream>            // std::ofstream
-#include <cstdio>             // std::fprintf
-#include <iostream>           // std::cerr
+#include <functional>         // std::ref
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <numeric>            // std::accumulate
 #include <sstream>            // std::ostringstream
 
-#include "host/backend.hpp"        // make_backend
-#include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
-#include "common/errors.hpp"         // UsageError
-#include "host/io/npy.hpp"         // npy_bytes
-#include "host/io/files.hpp"       // replace_file
-#include "host/io/output_dir.hpp"  // OutputDir
-#include "host/memory.hpp"         // require_memory, parse_bytes
-#include "host/ntk.hpp"            // analyze_ntk
-#include "host/parse.hpp"          // parse_real, parse_layers, parse_schedule
-#include "host/optim/lm.hpp"       // train_lm
-#include "host/report.hpp"         // headlines, index_markdown
-#include "host/reproduce.hpp"      // reproduce
-#include "host/timing.hpp"         // seconds_since
-#include "host/train.hpp"          // train_adam
+#include "common/errors.hpp"               // UsageError, NumericalError
+#include "host/backend.hpp"                // make_backend
+#include "host/blas_setup.hpp"             // ensure_fast_openblas_kernels
+#include "host/io/files.hpp"               // replace_file
+#include "host/io/history_csv.hpp"         // history_csv
+#include "host/io/npy.hpp"                 // npy_bytes
+#include "host/io/optimizer_json.hpp"      // adam_json, lbfgs_json
+#include "host/io/output_dir.hpp"          // OutputDir
+#include "host/memory.hpp"                 // require_memory, parse_bytes
+#include "host/ntk.hpp"                    // analyze_ntk
+#include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
+#include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, split_list
+#include "host/report.hpp"                 // headlines, index_markdown
+#include "host/reproduce.hpp"              // reproduce
+#include "host/timing.hpp"                 // seconds_since
+#include "host/train.hpp"                  // train_adam
 
 #ifndef PINNTK_VERSION
 #define PINNTK_VERSION "0.1.0"
@@ -157,9 +159,24 @@ json run_json(const CommonOptions& o, const Setup& s) {
 
 json top3(const std::vector<double>& e) { return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size())); }
 
-int cmd_ntk(const CommonOptions& o, const std::string& scaling_text, bool save_matrices) {
+// `pinntk ntk`'s flags.
+struct NtkOptions {
+  CommonOptions common;
+  std::string scaling = "lemma";
+  bool save_matrices = false;
+};
+
+void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
+  add_common(cmd, n.common, "darcy-ntk");
+  cmd->add_option("--ntk-scaling", n.scaling, "lemma (1/Nc and lambda/Nb of Lemma 3.1) | none")->capture_default_str();
+  cmd->add_flag("--save-matrices", n.save_matrices, "also write J.npy, K.npy and residuals.npy");
+}
+
+int cmd_ntk(const NtkOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
-  const NtkScaling scaling = parse_ntk_scaling(scaling_text);
+  const CommonOptions& o = opts.common;
+  const bool save_matrices = opts.save_matrices;
+  const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   OutputDir out(o.out);
@@ -270,78 +287,197 @@ std::vector<LmStage> lm_stages(const LmOptions& lo, const ProblemSpec& spec) {
   return stages;
 }
 
-int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamConfig& adam, long log_every,
-              long history_every, const LbfgsConfig& lbfgs, long checkpoint_every, bool resume, const LmOptions& lo) {
+// L-BFGS's defaults with no iterations: `pinntk train` runs it only when --lbfgs asks.
+LbfgsConfig lbfgs_off() {
+  LbfgsConfig c;
+  c.max_iter = 0;
+  return c;
+}
+
+// `pinntk train`'s flags.
+struct TrainOptions {
+  CommonOptions common;
+  std::string schedule = "1000@1e-3";  // phases ITERATIONS@LR, parsed by parse_schedule
+  AdamConfig adam;
+  LbfgsConfig lbfgs = lbfgs_off();
+  long log_every = 1000, history_every = 100, checkpoint_every = 5000;
+  bool resume = false;
+  LmOptions lm;
+  bool use_lm() const { return lm.optimizer == "lm"; }
+};
+
+void add_train_options(CLI::App* cmd, TrainOptions& t) {
+  add_common(cmd, t.common, "darcy-twoscale");
+  cmd->add_option("--schedule", t.schedule, "phases ITERATIONS@LR, comma-separated")->capture_default_str();
+  cmd->add_option("--adam-beta1", t.adam.beta1, "Adam beta1")->capture_default_str();
+  cmd->add_option("--adam-beta2", t.adam.beta2, "Adam beta2")->capture_default_str();
+  cmd->add_option("--adam-eps", t.adam.eps, "Adam epsilon")->capture_default_str();
+  cmd->add_option("--log-every", t.log_every, "progress line every N iterations when stderr is not a terminal")
+      ->capture_default_str();
+  cmd->add_option("--history-every", t.history_every, "history.csv row every N iterations")->capture_default_str();
+  cmd->add_option("--lbfgs", t.lbfgs.max_iter, "L-BFGS-B iterations after the Adam phases (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--lbfgs-history", t.lbfgs.history, "L-BFGS memory")->capture_default_str();
+  cmd->add_option("--lbfgs-gtol", t.lbfgs.gtol, "L-BFGS projected-gradient tolerance")->capture_default_str();
+  cmd->add_option("--lbfgs-ftol", t.lbfgs.ftol, "L-BFGS relative loss-reduction tolerance")->capture_default_str();
+  cmd->add_option("--lbfgs-maxfun", t.lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", t.checkpoint_every,
+                  "save the training state to OUT.resume.json every N Adam steps (0: never)")
+      ->capture_default_str();
+  cmd->add_flag("--resume", t.resume, "continue from OUT.resume.json (same flags as the interrupted run)");
+  LmOptions& lmo = t.lm;
+  cmd->add_option("--optimizer", lmo.optimizer, "adam (then --lbfgs) | lm (Levenberg-Marquardt after --schedule)")
+      ->capture_default_str();
+  cmd->add_option("--lm-iters", lmo.iters, "LM iterations, or one count per --eps-continuation stage")
+      ->capture_default_str();
+  cmd->add_option("--lm-mu0", lmo.cfg.mu0, "initial damping relative to the Gram's largest diagonal")
+      ->capture_default_str();
+  cmd->add_option("--lm-damping", lmo.cfg.damping, "nielsen | delayed (mu / 3 on acceptance, * 2 on rejection)")
+      ->capture_default_str();
+  cmd->add_option("--lm-tol", lmo.cfg.loss_tol, "stop LM when the loss falls below this")->capture_default_str();
+  cmd->add_option("--lm-form", lmo.cfg.form, "auto | sample (N x N, the NTK) | parameter (P x P)")
+      ->capture_default_str();
+  cmd->add_option("--lm-cond-every", lmo.cfg.cond_every,
+                  "NTK condition number every N LM iterations (0: every --history-every)")
+      ->capture_default_str();
+  cmd->add_option("--eps-continuation", lmo.continuation, "e.g. 1/8,1/16,1/32: LM stages, each from the last");
+}
+
+// The training's configuration; every flag is checked here, before any work or output.
+TrainConfig train_config(const TrainOptions& t) {
   TrainConfig cfg;
-  cfg.schedule = parse_schedule(schedule);
+  cfg.schedule = parse_schedule(t.schedule);
+  const LmOptions& lo = t.lm;
   if (lo.optimizer != "adam" && lo.optimizer != "lm")
     throw UsageError("--optimizer: unknown optimizer '" + lo.optimizer + "' (known: adam, lm)");
-  const bool use_lm = lo.optimizer == "lm";
-  if (cfg.schedule.empty() && lbfgs.max_iter == 0 && !use_lm) throw UsageError("--schedule: no training phases given");
-  if (use_lm && lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
-  if (use_lm && resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
+  const bool use_lm = t.use_lm();
+  if (cfg.schedule.empty() && t.lbfgs.max_iter == 0 && !use_lm) throw UsageError("--schedule: no training phases given");
+  if (use_lm && t.lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
+  if (use_lm && t.resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
   if (!use_lm && !lo.continuation.empty()) throw UsageError("--eps-continuation needs --optimizer lm");
-  if (lbfgs.max_iter < 0 || lbfgs.max_iter > kMaxIterations || lbfgs.max_fun < 0 || lbfgs.max_fun > kMaxIterations)
-    throw UsageError("--lbfgs and --lbfgs-maxfun must lie in [0, 10^12]");
-  if (lbfgs.history < 1 || lbfgs.history > kMaxHistory) throw UsageError("--lbfgs-history must lie in [1, 10000]");
-  if (!(lbfgs.gtol >= 0) || !(lbfgs.ftol >= 0) || !std::isfinite(lbfgs.gtol) || !std::isfinite(lbfgs.ftol))
-    throw UsageError("--lbfgs-gtol and --lbfgs-ftol must be finite numbers >= 0");
-  cfg.lbfgs = lbfgs;
-  cfg.adam = adam;
-  if (!(adam.beta1 >= 0 && adam.beta1 < 1) || !(adam.beta2 >= 0 && adam.beta2 < 1) || !(adam.eps > 0) ||
-      !std::isfinite(adam.eps))
-    throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive and finite");
-  if (log_every < 0 || history_every < 1 || log_every > kMaxIterations || history_every > kMaxIterations)
+  validate(t.lbfgs);
+  validate(t.adam);
+  if (t.log_every < 0 || t.history_every < 1 || t.log_every > kMaxIterations || t.history_every > kMaxIterations)
     throw UsageError("--log-every must lie in [0, 10^12] and --history-every in [1, 10^12]");
-  cfg.history_every = history_every;
-  cfg.log_every = log_every;
-  if (checkpoint_every < 0 || checkpoint_every > kMaxIterations)
+  if (t.checkpoint_every < 0 || t.checkpoint_every > kMaxIterations)
     throw UsageError("--checkpoint-every must lie in [0, 10^12]");
-  validate(lo.cfg);  // the LM options, before any output
+  validate(lo.cfg);
+  cfg.adam = t.adam;
+  cfg.lbfgs = t.lbfgs;
+  cfg.history_every = t.history_every;
+  cfg.log_every = t.log_every;
+  cfg.checkpoint_every = t.checkpoint_every;
+  return cfg;
+}
+
+// Host memory of a training: Adam's parameters, moments, gradient and two snapshots; the rows and their residuals;
+// the CPU's batches; L-BFGS's workspace; LM's J and its scaled copy, the Gram and its factor (every stage has the
+// same rows).
+double train_memory_bytes(const TrainOptions& t, const Setup& s) {
+  const double n = s.pts.size(), p = s.net.n_params();
+  double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(),
+                                                                                  s.net.layers.end(), 0.0);
+  if (t.lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), t.lbfgs.history);
+  if (t.use_lm()) {
+    const double m = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
+    need += 8.0 * (2.0 * n * p + 2.0 * m * m);
+  }
+  return need;
+}
+
+// The settings that identify a training, for its resume file: a resumed run must have the same.
+json train_settings(const TrainOptions& t, const Setup& s, const TrainConfig& cfg) {
+  json settings = run_json(t.common, s);
+  settings.erase("device");
+  settings["adam"] = adam_json(t.adam, cfg.schedule);
+  settings["lbfgs"] = lbfgs_json(t.lbfgs);
+  settings["lbfgs"]["max_fun"] = t.lbfgs.max_fun;
+  settings["history_every"] = t.history_every;
+  return settings;
+}
+
+// prediction.csv: the network against the exact solution on 1000 points.
+std::string prediction_csv(Backend& be, const Mlp& net, const ProblemSpec& spec) {
+  std::ostringstream pred;
+  pred.precision(17);
+  pred << "x,u,exact,error\n";
+  const std::vector<double> x = linspace(spec.xa, spec.xb, 1000);
+  std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
+  be.evaluate(net, x, u, du, d2u);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ex = exact_solution(spec, x[i]).v;
+    pred << x[i] << ',' << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
+  }
+  return pred.str();
+}
+
+// summary.json of a training: the run, the optimizers' settings and what they did.
+json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg, const TrainResult& res,
+                   const std::vector<LmStage>& stages, const LmTrainResult& lm) {
+  json j = run_json(t.common, s);
+  j["optimizer"] = adam_json(t.adam, cfg.schedule);
+  j["optimizer"]["name"] = t.lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam";
+  if (t.lbfgs.max_iter > 0) {
+    json& l = j["lbfgs"] = lbfgs_json(t.lbfgs);
+    l["iterations"] = res.lbfgs.iterations;
+    l["evaluations"] = res.lbfgs.evaluations;
+    l["stop"] = res.lbfgs.stop;
+    l["final_loss"] = res.lbfgs.loss;
+  }
+  if (t.use_lm()) {
+    json st = json::array();
+    for (size_t i = 0; i < lm.stages.size(); ++i) {
+      const LmResult& r = lm.stages[i];
+      st.push_back({{"eps", stages[i].eps},         {"iterations", r.iterations},   {"accepted", r.accepted},
+                    {"rejected", r.rejected},       {"cholesky_failures", r.cholesky_failures},
+                    {"final_loss", r.loss},         {"final_mu", r.mu},             {"form", r.form},
+                    {"stop", r.stop}});
+    }
+    j["lm"] = {{"mu0_relative", t.lm.cfg.mu0}, {"loss_tol", t.lm.cfg.loss_tol}, {"stages", st},
+               {"wall_time_s", lm.wall_time_s}};
+    j["eps"] = s.spec.eps;  // the last stage's
+  }
+  const bool diverged = !res.diverged.empty();
+  j["status"] = diverged ? "diverged" : "complete";
+  if (diverged) j["diverged"] = {{"iteration", res.diverged_at}, {"reason", res.diverged}};
+  j["adam_iterations"] = res.adam_iterations;
+  j["iterations"] = res.iterations;
+  j["final_loss"] = res.final_loss;
+  j["max_error"] = res.max_error;
+  j["wall_time_s"] = res.wall_time_s;
+  j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
+  return j;
+}
+
+int cmd_train(const TrainOptions& t) {
+  const CommonOptions& o = t.common;
+  TrainConfig cfg = train_config(t);
+  const bool use_lm = t.use_lm();
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   std::vector<LmStage> stages;
   if (use_lm) {
-    stages = lm_stages(lo, s.spec);
+    stages = lm_stages(t.lm, s.spec);
     if (s.spec.eps != stages.front().eps) {  // the Adam warm start and LM begin at the first stage's eps
       s.spec.eps = stages.front().eps;
       s.pts = build_points(s.spec);
     }
   }
-  {
-    const double n = s.pts.size(), p = s.net.n_params();
-    // Adam: parameters, moments, gradient and two snapshots; the rows and their residuals; the CPU's batches.
-    double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(),
-                                                                                    s.net.layers.end(), 0.0);
-    if (lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), lbfgs.history);
-    if (use_lm) {  // J and its scaled copy, the Gram and its factor (every stage has the same rows)
-      const double m = lm_sample_form(lo.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
-      need += 8.0 * (2.0 * n * p + 2.0 * m * m);
-    }
-    require_memory(need, budget, "train", "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : ""),
-                   "use fewer points (--nc) or a smaller network, or raise --memory-limit");
-  }
+  require_memory(train_memory_bytes(t, s), budget, "train",
+                 "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : ""),
+                 "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   OutputDir out(o.out);
-  // The settings that identify this run, for the resume file (read before the backend: a bad resume is one error).
-  json settings = run_json(o, s);
-  settings.erase("device");
-  json sched = json::array();
-  for (const auto& ph : cfg.schedule) sched.push_back({{"iterations", ph.iterations}, {"lr", ph.lr}});
-  settings["adam"] = {{"beta1", adam.beta1}, {"beta2", adam.beta2}, {"eps", adam.eps}, {"schedule", sched}};
-  settings["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history}, {"gtol", lbfgs.gtol},
-                       {"ftol", lbfgs.ftol}, {"max_fun", lbfgs.max_fun}};
-  settings["history_every"] = history_every;
+  // Read before the backend: a bad resume is one error.
+  const json settings = train_settings(t, s, cfg);
   const std::string state_path = out.file("resume.json");
-  long adam_total = 0;
-  for (const auto& ph : cfg.schedule) adam_total += ph.iterations;
   out.open();  // before the backend: a refusal of the folder is the only line; the lock guards resume.json too
   TrainState resumed;
-  if (resume) {
-    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), adam_total);
+  if (t.resume) {
+    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule));
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
-  cfg.checkpoint_every = checkpoint_every;
   cfg.on_checkpoint = [&](const TrainState& st) {
     try {
       replace_file(state_path, train_state_json(st, settings.dump()));
@@ -351,75 +487,27 @@ int cmd_train(const CommonOptions& o, const std::string& schedule, const AdamCon
   };
   std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s%s\n", s.spec.name.c_str(), s.pts.size(),
                s.net.n_params(), s.backend->name().c_str(),
-               resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
-  Progress progress(log_every);
+               t.resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
+  Progress progress(t.log_every);
   TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
   LmTrainResult lm;
   std::ostringstream lmcsv;
   lmcsv.precision(17);
   if (use_lm && res.diverged.empty()) {
-    LmConfig lcfg = lo.cfg;
-    if (lcfg.cond_every == 0) lcfg.cond_every = history_every;
-    lm = continue_with_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, history_every, res, &lmcsv,
+    LmConfig lcfg = t.lm.cfg;
+    if (lcfg.cond_every == 0) lcfg.cond_every = t.history_every;
+    lm = continue_with_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, t.history_every, res, &lmcsv,
                           std::ref(progress));
   }
 
-  std::ostringstream hist;
-  hist.precision(17);
-  hist << "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error,time_s\n";
-  for (const auto& h : res.history)
-    hist << h.iteration << ',' << h.optimizer << ',' << h.lr << ',' << h.loss << ',' << h.loss_pde << ','
-         << h.loss_boundary << ',' << h.max_error << ',' << h.time_s << '\n';
-  const bool diverged = !res.diverged.empty();
-  std::ostringstream pred;
-  pred.precision(17);
-  pred << "x,u,exact,error\n";
-  const std::vector<double> x = linspace(s.spec.xa, s.spec.xb, 1000);
-  std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
-  s.backend->evaluate(s.net, x, u, du, d2u);
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double ex = exact_solution(s.spec, x[i]).v;
-    pred << x[i] << ',' << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
-  }
-  json j = run_json(o, s);
-  j["optimizer"] = {{"name", lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam"},
-                    {"beta1", adam.beta1},
-                    {"beta2", adam.beta2},
-                    {"eps", adam.eps},
-                    {"schedule", sched}};
-  if (lbfgs.max_iter > 0)
-    j["lbfgs"] = {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history},     {"gtol", lbfgs.gtol},
-                  {"ftol", lbfgs.ftol},         {"iterations", res.lbfgs.iterations}, {"evaluations", res.lbfgs.evaluations},
-                  {"stop", res.lbfgs.stop},     {"final_loss", res.lbfgs.loss}};
-  if (use_lm) {
-    json st = json::array();
-    for (size_t i = 0; i < lm.stages.size(); ++i) {
-      const LmResult& r = lm.stages[i];
-      st.push_back({{"eps", stages[i].eps},         {"iterations", r.iterations},   {"accepted", r.accepted},
-                    {"rejected", r.rejected},       {"cholesky_failures", r.cholesky_failures},
-                    {"final_loss", r.loss},         {"final_mu", r.mu},             {"form", r.form},
-                    {"stop", r.stop}});
-    }
-    j["lm"] = {{"mu0_relative", lo.cfg.mu0}, {"loss_tol", lo.cfg.loss_tol}, {"stages", st},
-               {"wall_time_s", lm.wall_time_s}};
-    j["eps"] = s.spec.eps;  // the last stage's
-  }
-  j["status"] = diverged ? "diverged" : "complete";
-  if (diverged) j["diverged"] = {{"iteration", res.diverged_at}, {"reason", res.diverged}};
-  j["adam_iterations"] = res.adam_iterations;
-  j["iterations"] = res.iterations;
-  j["final_loss"] = res.final_loss;
-  j["max_error"] = res.max_error;
-  j["wall_time_s"] = res.wall_time_s;
-  j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
-  out.write("history.csv", hist.str());
+  out.write("history.csv", history_csv(res.history, all_history_columns()));
   if (use_lm) out.write("lm_history.csv", lmcsv.str());
-  out.write("prediction.csv", pred.str());
+  out.write("prediction.csv", prediction_csv(*s.backend, s.net, s.spec));
   out.write("checkpoint.json", checkpoint_json(s.net));
-  out.write("summary.json", j.dump(2) + "\n");
+  out.write("summary.json", train_summary(t, s, cfg, res, stages, lm).dump(2) + "\n");
   out.commit();
   std::remove(state_path.c_str());  // the run has ended: nothing to resume
-  if (diverged) {
+  if (!res.diverged.empty()) {
     std::fprintf(stderr, "pinntk: diverged: %s (results of that network in %s)\n", res.diverged.c_str(),
                  out.path().c_str());
     return kExitNumerical;
@@ -451,13 +539,45 @@ bool plot_if_possible(const std::string& dir) {
   return false;
 }
 
-int cmd_reproduce(ReproduceOptions opt, const std::string& out_dir, int threads) {
+// `pinntk reproduce`'s flags.
+struct ReproduceCliOptions {
+  ReproduceOptions rep;
+  std::string out;
+  int threads = 0;
+  CLI::Option *trials_given = nullptr, *seeds_given = nullptr;
+};
+
+void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
+  ReproduceOptions& rep = r.rep;
+  rep.device = "auto";
+  rep.precision = "fp64";
+  cmd->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm")->required();
+  cmd->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
+  cmd->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
+  cmd->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
+  cmd->add_option("--full", rep.full, "with --quick: these figures at the paper's settings, e.g. fig2,fig3");
+  r.trials_given = cmd->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
+  r.seeds_given = cmd->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
+  cmd->add_option("--concurrent-trials", rep.concurrent_trials,
+                  "fig4 trials trained at once on the GPU, each on its own stream (default 1)")
+      ->capture_default_str();
+  cmd->add_option("--out", r.out, "output folder")->required();
+  cmd->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_option("--precision", rep.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
+  cmd->add_option("--threads", r.threads, "CPU threads (0, the default: all)");
+}
+
+int cmd_reproduce(const ReproduceCliOptions& r) {
+  const ReproduceOptions& opt = r.rep;
+  if ((r.trials_given->count() > 0 && (opt.trials < 1 || opt.trials > 10000)) ||
+      (r.seeds_given->count() > 0 && (opt.seeds < 1 || opt.seeds > 10000)))
+    throw UsageError("--trials and --seeds must lie in [1, 10000]");
   const auto t0 = std::chrono::steady_clock::now();
   validate(opt);
-  check_threads(threads);
-  OutputDir out(out_dir);
+  check_threads(r.threads);
+  OutputDir out(r.out);
   out.open();  // before the backend: a refusal of the folder is the only line
-  auto be = make_backend(opt.device, opt.precision, threads);
+  auto be = make_backend(opt.device, opt.precision, r.threads);
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
                be->name().c_str(), be->precision().c_str());
   json summary = json::parse(reproduce(opt, *be, out));
@@ -498,78 +618,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", PINNTK_VERSION);
   app.require_subcommand(1);
 
-  CommonOptions ntk_opts, train_opts;
-  std::string scaling = "lemma";
-  bool save_matrices = false;
+  NtkOptions ntk_opts;
   CLI::App* ntk = app.add_subcommand("ntk", "residual Jacobian, NTK norms and spectra at the current network");
-  add_common(ntk, ntk_opts, "darcy-ntk");
-  ntk->add_option("--ntk-scaling", scaling, "lemma (1/Nc and lambda/Nb of Lemma 3.1) | none")->capture_default_str();
-  ntk->add_flag("--save-matrices", save_matrices, "also write J.npy, K.npy and residuals.npy");
-
-  std::string schedule = "1000@1e-3";
-  AdamConfig adam;
-  long log_every = 1000, history_every = 100;
+  add_ntk_options(ntk, ntk_opts);
+  TrainOptions train_opts;
   CLI::App* train = app.add_subcommand("train", "train the PINN with Adam");
-  add_common(train, train_opts, "darcy-twoscale");
-  train->add_option("--schedule", schedule, "phases ITERATIONS@LR, comma-separated")->capture_default_str();
-  train->add_option("--adam-beta1", adam.beta1, "Adam beta1")->capture_default_str();
-  train->add_option("--adam-beta2", adam.beta2, "Adam beta2")->capture_default_str();
-  train->add_option("--adam-eps", adam.eps, "Adam epsilon")->capture_default_str();
-  train->add_option("--log-every", log_every, "progress line every N iterations when stderr is not a terminal")
-      ->capture_default_str();
-  train->add_option("--history-every", history_every, "history.csv row every N iterations")->capture_default_str();
-  LbfgsConfig lbfgs;
-  lbfgs.max_iter = 0;
-  train->add_option("--lbfgs", lbfgs.max_iter, "L-BFGS-B iterations after the Adam phases (0: none)")
-      ->capture_default_str();
-  train->add_option("--lbfgs-history", lbfgs.history, "L-BFGS memory")->capture_default_str();
-  train->add_option("--lbfgs-gtol", lbfgs.gtol, "L-BFGS projected-gradient tolerance")->capture_default_str();
-  train->add_option("--lbfgs-ftol", lbfgs.ftol, "L-BFGS relative loss-reduction tolerance")->capture_default_str();
-  train->add_option("--lbfgs-maxfun", lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
-      ->capture_default_str();
-  long checkpoint_every = 5000;
-  bool resume = false;
-  train->add_option("--checkpoint-every", checkpoint_every,
-                    "save the training state to OUT.resume.json every N Adam steps (0: never)")
-      ->capture_default_str();
-  train->add_flag("--resume", resume, "continue from OUT.resume.json (same flags as the interrupted run)");
-  LmOptions lmo;
-  train->add_option("--optimizer", lmo.optimizer, "adam (then --lbfgs) | lm (Levenberg-Marquardt after --schedule)")
-      ->capture_default_str();
-  train->add_option("--lm-iters", lmo.iters, "LM iterations, or one count per --eps-continuation stage")
-      ->capture_default_str();
-  train->add_option("--lm-mu0", lmo.cfg.mu0, "initial damping relative to the Gram's largest diagonal")
-      ->capture_default_str();
-  train->add_option("--lm-damping", lmo.cfg.damping, "nielsen | delayed (mu / 3 on acceptance, * 2 on rejection)")
-      ->capture_default_str();
-  train->add_option("--lm-tol", lmo.cfg.loss_tol, "stop LM when the loss falls below this")->capture_default_str();
-  train->add_option("--lm-form", lmo.cfg.form, "auto | sample (N x N, the NTK) | parameter (P x P)")
-      ->capture_default_str();
-  train->add_option("--lm-cond-every", lmo.cfg.cond_every,
-                    "NTK condition number every N LM iterations (0: every --history-every)")
-      ->capture_default_str();
-  train->add_option("--eps-continuation", lmo.continuation, "e.g. 1/8,1/16,1/32: LM stages, each from the last");
-
-  ReproduceOptions rep;
-  std::string rep_out;
-  int rep_threads = 0;
-  rep.device = "auto";
-  rep.precision = "fp64";
+  add_train_options(train, train_opts);
+  ReproduceCliOptions rep_opts;
   CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
-  repro->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm")->required();
-  repro->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
-  repro->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
-  repro->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
-  repro->add_option("--full", rep.full, "with --quick: these figures at the paper's settings, e.g. fig2,fig3");
-  CLI::Option* trials_opt = repro->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
-  CLI::Option* seeds_opt = repro->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
-  repro->add_option("--concurrent-trials", rep.concurrent_trials,
-                    "fig4 trials trained at once on the GPU, each on its own stream (default 1)")
-      ->capture_default_str();
-  repro->add_option("--out", rep_out, "output folder")->required();
-  repro->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
-  repro->add_option("--precision", rep.precision, "fp64 | fp32 (CUDA only)")->capture_default_str();
-  repro->add_option("--threads", rep_threads, "CPU threads (0, the default: all)");
+  add_reproduce_options(repro, rep_opts);
 
   // A flag given with an empty value ("--eps ''") is a mistake, not "not given"; only --schedule "" has a meaning
   // (no Adam phases).
@@ -590,14 +647,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   try {
-    if (ntk->parsed()) return cmd_ntk(ntk_opts, scaling, save_matrices);
-    if (repro->parsed()) {
-      if ((trials_opt->count() > 0 && (rep.trials < 1 || rep.trials > 10000)) ||
-          (seeds_opt->count() > 0 && (rep.seeds < 1 || rep.seeds > 10000)))
-        throw UsageError("--trials and --seeds must lie in [1, 10000]");
-      return cmd_reproduce(rep, rep_out, rep_threads);
-    }
-    return cmd_train(train_opts, schedule, adam, log_every, history_every, lbfgs, checkpoint_every, resume, lmo);
+    if (ntk->parsed()) return cmd_ntk(ntk_opts);
+    if (repro->parsed()) return cmd_reproduce(rep_opts);
+    return cmd_train(train_opts);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());
     return kExitUsage;

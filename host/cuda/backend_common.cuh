@@ -10,51 +10,16 @@
 #include <string>     // std::to_string
 #include <vector>     // std::vector
 
+#include "common/errors.hpp"       // NumericalError
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/device_points.hpp"  // DevicePoints, to_device, to_host, enqueue_loss_gradient
 #include "cuda/handles.cuh"        // UniqueStream, UniqueMemPool, UniqueBlas, UniqueSolver, make_*
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
+#include "cuda/matrix_ops.hpp"     // launch_fill_upper
 #include "cuda/nvtx.cuh"           // NvtxRange
-#include "common/errors.hpp"         // NumericalError
 
 namespace pinntk::cudaimpl {
-
-// ---- small kernels of the NTK pipeline ----
-
-// Column-major n x n: copy the lower triangle into the upper one.
-template <class Real>
-__global__ void fill_upper_kernel(Real* C, int n) {
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(n) * n) return;
-  const int i = static_cast<int>(idx % n), j = static_cast<int>(idx / n);
-  if (i < j) C[idx] = C[j + static_cast<size_t>(i) * n];
-}
-
-// Row-major A (n x k): row i times s[i]^power (power 1 or 1/2).
-template <class Real>
-__global__ void scale_rows_kernel(Real* A, int n, int k, const Real* s, bool sqrt_of_s) {
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(n) * k) return;
-  const Real f = s[idx / k];
-  A[idx] *= sqrt_of_s ? sqrt(f) : f;
-}
-
-// Column-major n x n: column j times d[j] (K = G D, Lemma 3.1).
-template <class Real>
-__global__ void scale_cols_kernel(Real* C, int n, const Real* d) {
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(n) * n) return;
-  C[idx] *= d[idx / n];
-}
-
-// Blocks of `threads` for n elements; a grid's x dimension holds at most 2^31 - 1 blocks.
-inline unsigned grid_for(size_t n, int threads) {
-  const size_t blocks = (n + threads - 1) / threads;
-  if (blocks > static_cast<size_t>(INT_MAX))
-    throw std::length_error("CUDA backend: " + std::to_string(n) + " elements exceed one kernel grid");
-  return static_cast<unsigned>(blocks);
-}
 
 // n as an int, for the kernels and launchers that count points in int; a clear refusal beyond.
 inline int int_count(size_t n, const char* what) {
@@ -110,8 +75,7 @@ int device_gram(const CudaContext& c, const Real* Ah, int n, int p, DeviceBuffer
   } else {
     PINNTK_CUBLAS_CHECK(linalg::syrk(c.blas(), CUBLAS_OP_N, p, n, Ah, p, G.data(), p));
   }
-  fill_upper_kernel<<<grid_for(G.size(), 256), 256, 0, c.stream()>>>(G.data(), m);
-  PINNTK_LAUNCH_CHECK();
+  launch_fill_upper(G.data(), m, c.stream());
   return m;
 }
 // The smaller of the two Grams: Ah Ah^T when n <= p, else Ah^T Ah.
@@ -136,10 +100,11 @@ std::vector<double> device_eigenvalues(const CudaContext& c, Real* A, int m) {
                                       host_work.data(), host_bytes, info.data()));
   std::vector<int> h_info;
   info.download(h_info);  // after the stream's work: host_work stays alive until here
-  if (h_info[0] > 0)  // as LAPACK's dsyevd on the CPU backend: the user's input, not a bug
+  if (h_info[0] > 0)      // as LAPACK's dsyevd on the CPU backend: the user's input, not a bug
     throw NumericalError("the symmetric eigensolver (cuSOLVER syevd) did not converge (devInfo " +
                          std::to_string(h_info[0]) + "): the kernel is too ill-scaled for the precision");
-  if (h_info[0] < 0) throw std::runtime_error("cusolverDnXsyevd: argument " + std::to_string(-h_info[0]) + " is invalid");
+  if (h_info[0] < 0)
+    throw std::runtime_error("cusolverDnXsyevd: argument " + std::to_string(-h_info[0]) + " is invalid");
   std::vector<Real> w;
   W.download(w);
   std::vector<double> out(w.rbegin(), w.rend());

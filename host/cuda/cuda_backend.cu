@@ -1,6 +1,7 @@
-// The CUDA backend: the tile kernels (cuda/mlp_tile.cu) for u, u', u'', the Jacobian and the fused loss gradient,
-// cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a device-resident Adam session whose step is
-// captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is never enabled.
+// The CUDA backend: the tile kernels of cuda/ for u, u', u'' (eval.cu), the Jacobian (jacobian.cu) and the loss
+// gradient (loss_gradient.cu, reduce.cu), cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a
+// device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
+// never enabled.
 #include <algorithm>  // std::copy, std::max
 #include <cmath>      // std::sqrt
 #include <memory>     // std::unique_ptr, std::shared_ptr
@@ -8,10 +9,15 @@
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
+#include "cuda/adam.hpp"                 // launch_reduce_gradient_adam
+#include "cuda/eval.hpp"                 // launch_eval
+#include "cuda/handles.cuh"              // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
+#include "cuda/jacobian.hpp"             // launch_jacobian
+#include "cuda/loss_gradient.hpp"        // GradientWorkspace, launch_gradient_partials
+#include "cuda/matrix_ops.hpp"           // launch_scale_rows, launch_scale_cols
+#include "host/backend.hpp"              // Backend, TrainSession
 #include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
 #include "host/cuda/cuda_lm.hpp"         // make_cuda_lm_session
-#include "cuda/handles.cuh"         // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
-#include "host/backend.hpp"         // Backend, TrainSession
 
 namespace pinntk {
 namespace {
@@ -28,21 +34,18 @@ class CudaTrainSession final : public TrainSession {
         c_(*ctx_),
         net_(make_net_desc(net.layers)),
         pts_(pts, c_.order()),
-        plan_(plan_tiles<Real>(net_, pts.size())),
+        ws_(net_, pts.size(), c_.order()),
         theta_(to_device<Real>(net.theta, c_.order())),
         m_(std::vector<Real>(net.theta.size(), Real(0)), c_.order()),
         v_(std::vector<Real>(net.theta.size(), Real(0)), c_.order()),
-        partial_(static_cast<size_t>(plan_.blocks) * net_.P, c_.order()),
-        partial_loss_(plan_.blocks, c_.order()),
         grad_(static_cast<size_t>(net_.P), c_.order()),
         loss_(1, c_.order()),
         lr_(1, c_.order()),
         step_(std::vector<unsigned long long>{0}, c_.order()),
         adam_{cfg.beta1, cfg.beta2, cfg.eps} {
-    // Kernel attributes are set (and the kernels loaded) before the capture, which must contain stream work only.
-    prepare_tile_kernels<Real>();
-    // One Adam step = the fused gradient kernel + the reduction and update kernel, captured once as a graph. The
-    // owners release the graph when instantiation throws, and the session's buffers when anything here does.
+    // One Adam step = the loss-gradient kernel + the fused reduction and update kernel, captured once as a graph
+    // (ws_'s plan set the kernels' attributes and loaded them: the capture contains stream work only). The owners
+    // release the graph when instantiation throws, and the session's buffers when anything here does.
     graph_ = capture_graph(c_.stream(), [this] { enqueue_step(); });
     exec_ = instantiate(graph_);
   }
@@ -90,8 +93,7 @@ class CudaTrainSession final : public TrainSession {
   double loss_gradient_at(span<const double> theta, span<double> grad) override {
     NvtxRange r("gradient");
     theta_.upload(std::vector<Real>(theta.begin(), theta.end()));
-    enqueue_loss_gradient<Real>(net_, plan_.blocks, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(),
-                                nullptr, grad_.data(), loss_.data(), c_.stream());
+    enqueue_loss_gradient<Real>(theta_.data(), pts_.view(), ws_, nullptr, grad_.data(), loss_.data(), c_.stream());
     to_host(grad_, grad);
     std::vector<double> l;
     loss_.download(l);
@@ -99,19 +101,19 @@ class CudaTrainSession final : public TrainSession {
   }
 
  private:
+  // The fused reduction and update: one kernel less per step than launch_reduce_gradient + launch_adam_update.
   void enqueue_step() {
-    launch_gradient<Real>(net_, theta_.data(), pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
-                          step_.data(), c_.stream());
-    launch_reduce_adam<Real>(net_.P, plan_.blocks, partial_.data(), partial_loss_.data(), nullptr, loss_.data(),
-                             theta_.data(), m_.data(), v_.data(), lr_.data(), step_.data(), adam_, c_.stream());
+    launch_gradient_partials<Real>(theta_.data(), pts_.view(), ws_, nullptr, step_.data(), c_.stream());
+    launch_reduce_gradient_adam<Real>(ws_, loss_.data(), theta_.data(), m_.data(), v_.data(), lr_.data(), step_.data(),
+                                      adam_, c_.stream());
   }
 
   std::shared_ptr<const CudaContext> ctx_;  // declared first: outlives every buffer below
   const CudaContext& c_;
   NetDesc net_;
   DevicePoints<Real> pts_;
-  TilePlan plan_;
-  DeviceBuffer<Real> theta_, m_, v_, partial_, partial_loss_, grad_;
+  GradientWorkspace<Real> ws_;  // the tiling of every gradient launch and the partials sized for it
+  DeviceBuffer<Real> theta_, m_, v_, grad_;
   DeviceBuffer<double> loss_, lr_;
   DeviceBuffer<unsigned long long> step_;
   AdamParams adam_;
@@ -159,14 +161,12 @@ class CudaBackend final : public Backend {
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
     NvtxRange range("gradient");
     const NetDesc nd = make_net_desc(net.layers);
-    const TilePlan plan = plan_tiles<Real>(nd, pts.size());
     const StreamOrder o = c_.order();
     DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o), dg(nd.P, o);
-    DeviceBuffer<Real> partial(static_cast<size_t>(plan.blocks) * nd.P, o), partial_loss(plan.blocks, o);
+    const GradientWorkspace<Real> ws(nd, pts.size(), o);
     DeviceBuffer<double> loss(1, o);
     DevicePoints<Real> dp(pts, o);
-    enqueue_loss_gradient<Real>(nd, plan.blocks, theta.data(), dp.view(), partial.data(), partial_loss.data(),
-                                dr.data(), dg.data(), loss.data(), c_.stream());
+    enqueue_loss_gradient<Real>(theta.data(), dp.view(), ws, dr.data(), dg.data(), loss.data(), c_.stream());
     to_host(dr, r);
     to_host(dg, grad);
     std::vector<double> l;
@@ -205,21 +205,18 @@ class CudaBackend final : public Backend {
       res.jacobian.resize(J.size());
       to_host(J, res.jacobian);
     }
-    const size_t nJ = J.size();
     DeviceBuffer<Real> G, C;
     if (n <= p) {
       // ||J J^T D||_F directly: G = J J^T, columns scaled by d. G has m^2 entries, past 2^31 from m = 46341 on:
       // device_nrm2 counts them in 64 bits.
       const int m = device_gram(c_, J.data(), n, p, G);
-      scale_cols_kernel<<<grid_for(G.size(), 256), 256, 0, c_.stream()>>>(G.data(), m, dd.data());
-      PINNTK_LAUNCH_CHECK();
+      launch_scale_cols(G.data(), m, dd.data(), c_.stream());
       res.frobenius_K = device_nrm2(c_, G.data(), G.size());
     } else {
       device_gram(c_, J.data(), n, p, C);  // C = J^T J
     }
     // Jh = D^1/2 J in place; K's spectrum and the blocks' come from Jh (DESIGN.md section 3).
-    scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream()>>>(J.data(), n, p, dd.data(), true);
-    PINNTK_LAUNCH_CHECK();
+    launch_scale_rows(J.data(), n, p, dd.data(), true, c_.stream());
     auto spectrum = [&](const Real* rows, int nrows, std::vector<double>& eig, double& frob) {
       eig.assign(nrows, 0.0);
       if (nrows == 0) return false;
@@ -235,8 +232,7 @@ class CudaBackend final : public Backend {
     spectrum(J.data() + static_cast<size_t>(pts.nc) * p, pts.nb, res.spectrum_Kbb, res.frobenius_Kbb);
     if (n > p) {
       // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F: scale Jh once more to D J, then B = (D J)^T (D J).
-      scale_rows_kernel<<<grid_for(nJ, 256), 256, 0, c_.stream()>>>(J.data(), n, p, dd.data(), true);
-      PINNTK_LAUNCH_CHECK();
+      launch_scale_rows(J.data(), n, p, dd.data(), true, c_.stream());
       device_gram(c_, J.data(), n, p, G);
       const Real f2 = device_dot(c_, G.data(), C.data(), G.size());
       res.frobenius_K = std::sqrt(std::max(0.0, double(f2)));

@@ -10,20 +10,14 @@
 #include <utility>    // std::swap, std::move
 #include <vector>     // std::vector
 
+#include "cuda/jacobian.hpp"             // launch_jacobian
+#include "cuda/loss_gradient.hpp"        // GradientWorkspace
+#include "cuda/matrix_ops.hpp"           // launch_damped_copy, launch_scale_rows
 #include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
 #include "host/cuda/cuda_lm.hpp"
 
 namespace pinntk::cudaimpl {
 namespace {
-
-// A (column-major m x m) = G + mu I.
-template <class Real>
-__global__ void damped_copy_kernel(Real* A, const Real* G, int m, Real mu) {
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(m) * m) return;
-  const Real g = G[idx];
-  A[idx] = idx % (static_cast<size_t>(m) + 1) == 0 ? g + mu : g;
-}
 
 template <class Real>
 class CudaLmSession final : public LmSession {
@@ -33,7 +27,7 @@ class CudaLmSession final : public LmSession {
         c_(*ctx_),
         net_(make_net_desc(net.layers)),
         pts_(pts, c_.order()),
-        plan_(plan_tiles<Real>(net_, pts.size())),
+        ws_(net_, pts.size(), c_.order()),
         n_(pts.size()),
         p_(net_.P),
         m_(sample ? n_ : p_),
@@ -47,12 +41,9 @@ class CudaLmSession final : public LmSession {
         g_(sample ? 0 : static_cast<size_t>(p_), c_.order()),
         J_(static_cast<size_t>(n_) * p_, c_.order()),
         A_(static_cast<size_t>(m_) * m_, c_.order()),
-        partial_(static_cast<size_t>(plan_.blocks) * p_, c_.order()),
-        partial_loss_(plan_.blocks, c_.order()),
         grad_(static_cast<size_t>(p_), c_.order()),
         trial_loss_(1, c_.order()),
         info_(1, c_.order()) {
-    prepare_tile_kernels<Real>();
     PINNTK_CUSOLVER_CHECK(
         linalg::potrf_buffer(c_.solver(), c_.params(), m_, A_.data(), &work_bytes_, &host_work_bytes_));
     work_ = DeviceBuffer<unsigned char>(std::max<size_t>(work_bytes_, 1), c_.order());
@@ -66,8 +57,7 @@ class CudaLmSession final : public LmSession {
 
   bool try_step(double mu, double& trial_loss, double& predicted) override {
     NvtxRange r("lm step");
-    damped_copy_kernel<<<grid_for(A_.size(), 256), 256, 0, c_.stream()>>>(A_.data(), G_.data(), m_, Real(mu));
-    PINNTK_LAUNCH_CHECK();
+    launch_damped_copy(A_.data(), G_.data(), m_, Real(mu), c_.stream());
     PINNTK_CUSOLVER_CHECK(linalg::potrf(c_.solver(), c_.params(), m_, A_.data(), work_.data(), work_bytes_,
                                         host_work_.data(), host_work_bytes_, info_.data()));
     if (device_info() != 0) return false;  // not positive definite at this mu: the caller raises it
@@ -119,10 +109,8 @@ class CudaLmSession final : public LmSession {
     NvtxRange r("lm linearize");
     launch_jacobian<Real>(net_, theta_.data(), pts_.view(), rh_.data(), J_.data(), c_.stream());
     // Jh = D^1/2 J and rh = D^1/2 r, row by row.
-    scale_rows_kernel<<<grid_for(J_.size(), 256), 256, 0, c_.stream()>>>(J_.data(), n_, p_, pts_.w.data(), true);
-    PINNTK_LAUNCH_CHECK();
-    scale_rows_kernel<<<grid_for(rh_.size(), 256), 256, 0, c_.stream()>>>(rh_.data(), n_, 1, pts_.w.data(), true);
-    PINNTK_LAUNCH_CHECK();
+    launch_scale_rows(J_.data(), n_, p_, pts_.w.data(), true, c_.stream());
+    launch_scale_rows(rh_.data(), n_, 1, pts_.w.data(), true, c_.stream());
     const double nr = static_cast<double>(device_nrm2(c_, rh_.data(), rh_.size()));
     loss_ = 0.5 * nr * nr;
     device_gram(c_, J_.data(), n_, p_, G_, sample_);
@@ -141,8 +129,7 @@ class CudaLmSession final : public LmSession {
   }
 
   double loss_at(const Real* theta) {
-    enqueue_loss_gradient<Real>(net_, plan_.blocks, theta, pts_.view(), partial_.data(), partial_loss_.data(), nullptr,
-                                grad_.data(), trial_loss_.data(), c_.stream());
+    enqueue_loss_gradient<Real>(theta, pts_.view(), ws_, nullptr, grad_.data(), trial_loss_.data(), c_.stream());
     double l = 0.0;
     PINNTK_CUDA_CHECK(cudaMemcpyAsync(&l, trial_loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream()));
     c_.sync();
@@ -160,10 +147,10 @@ class CudaLmSession final : public LmSession {
   const CudaContext& c_;
   NetDesc net_;
   DevicePoints<Real> pts_;
-  TilePlan plan_;
+  GradientWorkspace<Real> ws_;  // the trial loss's tiling and partials
   int n_, p_, m_;
   bool sample_;
-  DeviceBuffer<Real> theta_, trial_, delta_, rh_, v_, b_, g_, J_, G_, A_, partial_, partial_loss_, grad_;
+  DeviceBuffer<Real> theta_, trial_, delta_, rh_, v_, b_, g_, J_, G_, A_, grad_;
   DeviceBuffer<double> trial_loss_;
   DeviceBuffer<int> info_;
   // potrf's workspace (64-bit API: bytes), on the device and on the host; the host one outlives every call.

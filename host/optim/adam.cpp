@@ -1,10 +1,17 @@
 #include "host/optim/adam.hpp"
 
-#include <cmath>  // std::pow
+#include <cmath>  // std::pow, std::isfinite
 
 #include "common/adam_math.hpp"  // adam_update
+#include "common/errors.hpp"     // UsageError
 
 namespace pinntk {
+
+void validate(const AdamConfig& cfg) {
+  if (!(cfg.beta1 >= 0 && cfg.beta1 < 1) || !(cfg.beta2 >= 0 && cfg.beta2 < 1) || !(cfg.eps > 0) ||
+      !std::isfinite(cfg.eps))
+    throw UsageError("--adam-beta1 and --adam-beta2 must lie in [0, 1) and --adam-eps must be positive and finite");
+}
 
 void Adam::step(span<double> theta, span<const double> grad, double lr) {
   ++t_;

@@ -11,6 +11,9 @@ struct AdamConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// Throws UsageError unless beta1 and beta2 lie in [0, 1) and eps is positive and finite.
+void validate(const AdamConfig& cfg);
+
 class Adam {
  public:
   Adam(int n_params, AdamConfig cfg) : cfg_(cfg), m_(n_params, 0.0), v_(n_params, 0.0) {}

@@ -4,9 +4,9 @@
 #include <cmath>      // std::isfinite
 #include <cstring>    // std::memcpy, std::strncmp
 #include <limits>     // std::numeric_limits
-#include <stdexcept>  // std::invalid_argument
 
-#include "common/errors.hpp"  // NumericalError
+#include "common/errors.hpp"         // NumericalError, UsageError
+#include "host/optim/schedule.hpp"  // kMaxIterations
 
 // liblbfgsb 3.0 (Fortran): every argument by reference, then the hidden lengths of the two character arguments.
 extern "C" void setulb_(const int* n, const int* m, double* x, const double* l, const double* u, const int* nbd,
@@ -32,6 +32,14 @@ std::string trimmed(const char* task) {
 
 }  // namespace
 
+void validate(const LbfgsConfig& cfg) {
+  if (cfg.max_iter < 0 || cfg.max_iter > kMaxIterations || cfg.max_fun < 0 || cfg.max_fun > kMaxIterations)
+    throw UsageError("--lbfgs and --lbfgs-maxfun must lie in [0, 10^12]");
+  if (cfg.history < 1 || cfg.history > kMaxHistory) throw UsageError("--lbfgs-history must lie in [1, 10000]");
+  if (!(cfg.gtol >= 0) || !(cfg.ftol >= 0) || !std::isfinite(cfg.gtol) || !std::isfinite(cfg.ftol))
+    throw UsageError("--lbfgs-gtol and --lbfgs-ftol must be finite numbers >= 0");
+}
+
 double lbfgs_workspace_bytes(long n, long m) {
   const double dn = static_cast<double>(n), dm = static_cast<double>(m);
   return 8.0 * (2.0 * dm * dn + 5.0 * dn + 11.0 * dm * dm + 8.0 * dm + 4.0 * dn) + 4.0 * 3.0 * dn;
@@ -39,8 +47,7 @@ double lbfgs_workspace_bytes(long n, long m) {
 
 LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, const LbfgsConfig& cfg,
                            const IterateFn& on_iterate) {
-  if (cfg.history < 1 || cfg.history > kMaxHistory || cfg.max_iter < 0 || !(cfg.gtol >= 0) || !(cfg.ftol >= 0))
-    throw std::invalid_argument("L-BFGS: history must be in [1, 10000], iterations, gtol and ftol non-negative");
+  validate(cfg);
   const int n = static_cast<int>(x.size()), m = cfg.history, iprint = -1;
   const long max_fun = cfg.max_fun > 0 ? cfg.max_fun : static_cast<long>(1.25 * cfg.max_iter) + 1;
   const double factr = cfg.ftol / std::numeric_limits<double>::epsilon(), pgtol = cfg.gtol;

@@ -23,6 +23,10 @@ struct LbfgsConfig {
   long max_fun = 0;  // 0: 1.25 max_iter
 };
 
+// Throws UsageError unless max_iter and max_fun lie in [0, 10^12], history in [1, kMaxHistory], and gtol and ftol
+// are finite and non-negative.
+void validate(const LbfgsConfig& cfg);
+
 struct LbfgsResult {
   long iterations = 0, evaluations = 0;
   double loss = 0.0;
@@ -39,7 +43,7 @@ using LossGradientFn = std::function<double(span<const double> x, span<double> g
 using IterateFn = std::function<void(long, double)>;
 
 // Minimizes from x (replaced by the last accepted iterate). A non-finite loss or gradient stops it (non_finite);
-// NumericalError when that happens at the starting point.
+// NumericalError when that happens at the starting point, UsageError for a config that validate refuses.
 LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, const LbfgsConfig& cfg,
                            const IterateFn& on_iterate = nullptr);
 

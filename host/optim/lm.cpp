@@ -3,14 +3,12 @@
 #include <cblas.h>    // cblas_dgemv
 #include <lapacke.h>  // LAPACKE_dpotrf, LAPACKE_dpotrs
 
-#include <algorithm>  // std::max
-#include <chrono>     // std::chrono
-#include <cmath>      // std::sqrt, std::isfinite, std::pow
+#include <algorithm>  // std::max, std::min
+#include <cmath>      // std::sqrt, std::isfinite, std::pow, NAN
 #include <memory>     // std::unique_ptr
 
-#include "common/errors.hpp"  // UsageError
+#include "common/errors.hpp"    // UsageError, NumericalError
 #include "common/residual.hpp"  // row_residual, row_loss
-#include "host/timing.hpp"  // seconds_since
 
 namespace pinntk {
 
@@ -59,7 +57,7 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
     const double s = std::sqrt(pts.w[k]);
     rh_[k] *= s;
     for (int q = 0; q < p_; ++q) Jh_[static_cast<size_t>(k) * p_ + q] *= s;
-    loss_ += 0.5 * rh_[k] * rh_[k];
+    loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
   }
   if (sample_) {
     G_.resize(static_cast<size_t>(n_) * n_);
@@ -118,46 +116,6 @@ std::vector<double> GaussNewtonSystem::gram_eigenvalues() const {
   return e;
 }
 
-namespace {
-
-// The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
-class HostLmSession final : public LmSession {
- public:
-  HostLmSession(Backend& be, const Mlp& net, const PointSet& pts, bool sample)
-      : be_(be), pts_(pts), form_(sample ? "sample" : "parameter"), net_(net), trial_(net),
-        sys_(std::make_unique<GaussNewtonSystem>(be, net, pts, form_)) {}
-  bool sample_form() const override { return sys_->sample_form(); }
-  double loss() const override { return sys_->loss(); }
-  double max_diagonal() const override { return sys_->max_diagonal(); }
-  bool try_step(double mu, double& trial_loss, double& predicted) override {
-    if (!sys_->solve(mu, delta_)) return false;
-    for (size_t q = 0; q < delta_.size(); ++q) trial_.theta[q] = net_.theta[q] + delta_[q];
-    trial_loss = loss_of(be_, trial_, pts_);
-    predicted = sys_->predicted_reduction(delta_);
-    return true;
-  }
-  void accept(span<double> theta) override {
-    net_.theta = trial_.theta;
-    sys_ = std::make_unique<GaussNewtonSystem>(be_, net_, pts_, form_);
-    std::copy(net_.theta.begin(), net_.theta.end(), theta.begin());
-  }
-  std::vector<double> gram_eigenvalues() override { return sys_->gram_eigenvalues(); }
-
- private:
-  Backend& be_;
-  const PointSet& pts_;
-  std::string form_;
-  Mlp net_, trial_;
-  std::unique_ptr<GaussNewtonSystem> sys_;
-  std::vector<double> delta_;
-};
-
-}  // namespace
-
-std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& pts, bool sample_form) {
-  return std::make_unique<HostLmSession>(*this, net, pts, sample_form);
-}
-
 LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate) {
   LmResult res;
@@ -213,67 +171,6 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
   }
   res.mu = mu;
   return res;
-}
-
-}  // namespace pinntk
-
-namespace pinntk {
-
-LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
-                       const std::vector<LmStage>& stages,
-                       const std::function<void(size_t, const LmRow&, const Mlp&)>& on_row) {
-  const auto t0 = std::chrono::steady_clock::now();
-  LmTrainResult res;
-  for (size_t s = 0; s < stages.size(); ++s) {
-    if (spec.eps != stages[s].eps) {
-      spec.eps = stages[s].eps;
-      pts = build_points(spec);
-    }
-    LmConfig c = cfg;
-    c.max_iter = stages[s].iterations;
-    res.stages.push_back(
-        minimize_lm(be, net, pts, c, [&](const LmRow& row, const Mlp& m) { if (on_row) on_row(s, row, m); }));
-    res.iterations += res.stages.back().iterations;
-  }
-  res.wall_time_s = seconds_since(t0);
-  return res;
-}
-
-}  // namespace pinntk
-
-namespace pinntk {
-
-LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
-                               const std::vector<LmStage>& stages, long history_every, TrainResult& res,
-                               std::ostream* lm_csv, const ProgressFn& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return res.wall_time_s + seconds_since(t0); };
-  long total = res.iterations, it = res.iterations;
-  for (const auto& st : stages) total += st.iterations;
-  auto eval_of = [&be](const Mlp& m) {
-    return [&be, &m](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
-      be.evaluate(m, x, u, du, d2u);
-    };
-  };
-  if (lm_csv != nullptr) *lm_csv << "stage,eps,iteration,loss,mu,rho,accepted,cond\n";
-  LmTrainResult lm = train_lm(be, net, spec, pts, cfg, stages, [&](size_t st, const LmRow& row, const Mlp& m) {
-    ++it;
-    if (lm_csv != nullptr)
-      *lm_csv << st << ',' << spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
-              << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
-    if (history_every > 0 && it % history_every == 0) {
-      res.history.push_back(history_row(eval_of(m), spec, pts, it, "lm", row.mu));
-      res.history.back().time_s = elapsed();
-    }
-    if (progress) progress(it, total, row.loss);
-  });
-  res.history.push_back(history_row(eval_of(net), spec, pts, it, "lm", lm.stages.empty() ? 0.0 : lm.stages.back().mu));
-  res.history.back().time_s = elapsed();
-  res.iterations = it;
-  res.final_loss = res.history.back().loss;
-  res.max_error = res.history.back().max_error;
-  res.wall_time_s += lm.wall_time_s;
-  return lm;
 }
 
 }  // namespace pinntk

@@ -3,17 +3,15 @@
 //   sample space (N <= P):    delta = -Jh^T (Jh Jh^T + mu I)^-1 rh     (Jh Jh^T is the NTK K_s)
 //   parameter space (N > P):  (Jh^T Jh + mu I) delta = -Jh^T rh
 // both by Cholesky (LAPACKE dpotrf/dpotrs on the host, cuSOLVER potrf/potrs on the GPU: Backend::lm_session). The
-// damping follows Nielsen's gain-ratio rule; a failed Cholesky raises mu instead of stopping.
+// damping follows Nielsen's gain-ratio rule; a failed Cholesky raises mu instead of stopping. LM after Adam and over
+// a sequence of eps is host/optim/lm_continuation.hpp.
 #pragma once
 
 #include <functional>  // std::function
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include <ostream>  // std::ostream
-
-#include "host/backend.hpp"  // Backend
-#include "host/train.hpp"    // TrainResult, ProgressFn, history_row
+#include "host/backend.hpp"  // Backend, LmSession, Mlp, PointSet
 
 namespace pinntk {
 
@@ -83,38 +81,5 @@ double loss_of(Backend& be, const Mlp& net, const PointSet& pts);
 // Runs LM from net (replaced by the last accepted iterate). on_iterate sees each iteration's row.
 LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig& cfg,
                      const std::function<void(const LmRow&, const Mlp&)>& on_iterate = nullptr);
-
-}  // namespace pinntk
-
-namespace pinntk {
-
-// One stage of an LM run: the problem at this eps, trained for `iterations` LM iterations.
-struct LmStage {
-  double eps;
-  long iterations;
-};
-
-struct LmTrainResult {
-  std::vector<LmResult> stages;
-  long iterations = 0;
-  double wall_time_s = 0.0;
-};
-
-// LM over a sequence of eps (continuation, each stage warm-started from the last); spec and pts are the first
-// stage's on entry and the last stage's on return. on_row sees every iteration with its stage index.
-LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
-                       const std::vector<LmStage>& stages,
-                       const std::function<void(size_t, const LmRow&, const Mlp&)>& on_row);
-
-}  // namespace pinntk
-
-namespace pinntk {
-
-// Continues an Adam run's result `res` with LM stages on net: history rows every history_every iterations
-// (optimizer "lm", lr = mu, time since the Adam start) and a line per iteration
-// "stage,eps,iteration,loss,mu,rho,accepted,cond" into lm_csv when not null (its header first).
-LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, const LmConfig& cfg,
-                               const std::vector<LmStage>& stages, long history_every, TrainResult& res,
-                               std::ostream* lm_csv, const ProgressFn& progress);
 
 }  // namespace pinntk

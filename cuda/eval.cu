@@ -1,0 +1,54 @@
+// The evaluation tile kernel: the forward pass of cuda/tile_phases.cuh and the output layer, no reverse pass. Its
+// tiles are those of the other tile kernels (plan_tiles), adjoint space included, so that all share one plan.
+#include "cuda/eval.hpp"
+#include "cuda/launch.cuh"         // require
+#include "cuda/tile_dispatch.cuh"  // launch_tile
+#include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_output
+
+namespace pinntk {
+namespace {
+
+using namespace tile;  // NOLINT(google-build-using-namespace): the tile phases
+
+// ---- kernel ----
+
+template <class Real, bool STAGED, int WIDTH>
+__global__ void __launch_bounds__(256)
+    eval_kernel(NetDesc net, const Real* __restrict__ theta, const Real* x, int n, int T, Real* __restrict__ u,
+                Real* __restrict__ du, Real* __restrict__ d2u) {
+  const Tile<Real, STAGED, WIDTH> t = tile_begin<Real, STAGED, WIDTH>(net, n, T);
+  tile_forward(t, theta, x);
+  for (int p = t.tid; p < t.tv; p += t.nt) {
+    Real u0, u1, u2;
+    tile_output(t, theta, p, u0, u1, u2);
+    const int k = t.k0 + p;
+    u[k] = u0;
+    du[k] = u1;
+    d2u[k] = u2;
+  }
+}
+
+}  // namespace
+
+// ---- launcher ----
+
+template <class Real>
+void launch_eval(const NetDesc& net, const Real* theta, const Real* x, int n, Real* u, Real* du, Real* d2u,
+                 cudaStream_t s) {
+  require(n >= 0, "launch_eval", "negative number of points");
+  if (n == 0) return;
+  require(theta != nullptr && x != nullptr, "launch_eval", "theta and x are needed");
+  require(u != nullptr && du != nullptr && d2u != nullptr, "launch_eval", "u, du and d2u are needed");
+  const TilePlan plan = plan_tiles<Real>(net, n);
+  const auto kernel_of = [](auto staged, auto width) {
+    return eval_kernel<Real, decltype(staged)::value, decltype(width)::value>;
+  };
+  launch_tile(plan, s, kernel_of, net, theta, x, n, plan.T, u, du, d2u);
+}
+
+// ---- explicit instantiations ----
+template void launch_eval<double>(const NetDesc&, const double*, const double*, int, double*, double*, double*,
+                                  cudaStream_t);
+template void launch_eval<float>(const NetDesc&, const float*, const float*, int, float*, float*, float*, cudaStream_t);
+
+}  // namespace pinntk

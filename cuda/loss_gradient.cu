@@ -1,0 +1,168 @@
+// The loss-gradient tile kernel: forward pass, residuals and loss terms, then the reverse pass seeded with
+// w r (gamma, beta, alpha) (DESIGN.md section 2), summing each parameter's derivative over the tile's points into
+// the block's partial gradient. The tile phases are cuda/tile_phases.cuh.
+#include "common/mlp_math.hpp"  // weight_adjoint, first_layer_weight_adjoint
+#include "common/residual.hpp"  // row_loss
+#include "cuda/adam.hpp"        // prepare_adam_kernels
+#include "cuda/launch.cuh"      // require
+#include "cuda/loss_gradient.hpp"
+#include "cuda/reduce.hpp"         // prepare_reduce_kernels
+#include "cuda/tile_dispatch.cuh"  // launch_tile, prepare_tile
+#include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_residual, tile_reverse, ...
+
+namespace pinntk {
+namespace {
+
+using namespace tile;  // NOLINT(google-build-using-namespace): the tile phases
+
+// ---- kernel ----
+
+// The bias entries of layer L's partial: the adjoints of z^l summed over the tile's points.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void gradient_bias_partials(const Tile<Real, STAGED, WIDTH>& t, const ReverseLayer& L,
+                                              Real* partial) {
+  for (int q = t.tid; q < L.dout; q += t.nt) {
+    Real acc = Real(0);
+    for (int p = 0; p < t.tv; ++p) acc += t.adj[p * t.adj_stride + L.a_off + q];
+    partial[static_cast<size_t>(blockIdx.x) * t.P + L.off + L.nw + q] = acc;
+  }
+}
+
+// Parameter phase of layer L, fast path for a hidden-to-hidden layer of width W (HiddenRows): each thread sums its
+// entries over the tile's points in registers, in chunks of at most 16 rows.
+template <int W, class Real, bool STAGED>
+__device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W>& t, const ReverseLayer& L, Real* partial) {
+  constexpr int RPT = HiddenRows<W>::RPT;
+  constexpr int CH = RPT < 16 ? RPT : 16;
+  const HiddenRows<W> m(t.tid);
+  if (m.active()) {
+    const int mw = t.mw;
+    Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
+    for (int r0 = 0; r0 < RPT; r0 += CH) {
+      Real acc[CH];
+#pragma unroll
+      for (int r = 0; r < CH; ++r) acc[r] = Real(0);
+      for (int p = 0; p < t.tv; ++p) {
+        const Real* A = t.adj + p * t.adj_stride + L.a_off;
+        const Real* H = t.tape + p * t.tl + L.hoff;
+        const Real h0 = H[m.j], h1 = H[W + m.j], h2 = H[2 * W + m.j];
+#pragma unroll
+        for (int r = 0; r < CH; ++r) {
+          const int i = m.row(r0 + r);
+          if (i < W) acc[r] += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], h0, h1, h2);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < CH; ++r) {
+        const int i = m.row(r0 + r);
+        if (i < W) part[i * W + m.j] = acc[r];
+      }
+    }
+  }
+  gradient_bias_partials(t, L, partial);
+}
+
+// Parameter phase of layer L, any shape: thread tid sums entries tid, tid + nt, ... over the tile's points.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH>& t, const ReverseLayer& L, const Real* x,
+                                         Real* partial) {
+  const int din = L.din, mw = t.mw;
+  Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
+  EntryWalk e(t.tid, t.nt, din);
+  for (int q = t.tid; q < L.nw; q += t.nt) {
+    const int i = e.i, j = e.j;
+    Real acc = Real(0);
+    for (int p = 0; p < t.tv; ++p) {
+      const Real* A = t.adj + p * t.adj_stride + L.a_off;
+      if (L.l == 1) {
+        acc += first_layer_weight_adjoint(A[i], A[mw + i], x[t.k0 + p]);
+      } else {
+        const Real* H = t.tape + p * t.tl + L.hoff;
+        acc += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], H[j], H[din + j], H[2 * din + j]);
+      }
+    }
+    part[q] = acc;
+    e.next();
+  }
+  gradient_bias_partials(t, L, partial);
+}
+
+template <class Real, bool STAGED, int WIDTH>
+__global__ void __launch_bounds__(256)
+    loss_gradient_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T,
+                         Real* __restrict__ partial, Real* __restrict__ partial_loss, Real* __restrict__ r,
+                         unsigned long long* __restrict__ step) {
+  const Tile<Real, STAGED, WIDTH> t = tile_begin<Real, STAGED, WIDTH>(net, rows.n, T);
+  tile_forward(t, theta, rows.x);
+  for (int p = t.tid; p < t.tv; p += t.nt) {
+    const int k = t.k0 + p;
+    const Real res = tile_residual(t, theta, rows, p);
+    const Real c = rows.w[k] * res;  // d/dtheta of 1/2 w r^2 is w r d rho/d theta
+    t.loss_slot[p] = row_loss(rows.w[k], res);
+    if (r != nullptr) r[k] = res;
+    tile_seed_adjoint(t, p, c, rows, k);
+  }
+  __syncthreads();
+  if (t.tid == 0) {
+    Real sum = Real(0);
+    for (int p = 0; p < t.tv; ++p) sum += t.loss_slot[p];
+    partial_loss[blockIdx.x] = sum;
+    if (step != nullptr && blockIdx.x == 0) *step += 1;
+  }
+  tile_reverse(t, theta, [&](const ReverseLayer& L) {
+    if constexpr (WIDTH > 0) {
+      if (L.l > 1 && L.l < t.nl) return gradient_hidden_partials(t, L, partial);
+    }
+    gradient_partials(t, L, rows.x, partial);
+  });
+}
+
+template <class Real>
+auto loss_gradient_variant() {
+  return [](auto staged, auto width) {
+    return loss_gradient_kernel<Real, decltype(staged)::value, decltype(width)::value>;
+  };
+}
+
+}  // namespace
+
+// ---- plan and launcher ----
+
+template <class Real>
+GradientPlan plan_gradient(const NetDesc& net, int n) {
+  require(n >= 0, "plan_gradient", "negative number of points");
+  GradientPlan plan;
+  plan.net = net;
+  plan.tiles = plan_tiles<Real>(net, n);
+  plan.n = n;
+  if (n > 0) prepare_tile(plan.tiles, loss_gradient_variant<Real>());
+  prepare_reduce_kernels<Real>();
+  prepare_adam_kernels<Real>();
+  return plan;
+}
+
+template <class Real>
+void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
+                              unsigned long long* step, cudaStream_t s) {
+  const GradientPlan& plan = ws.plan();
+  require(rows.n == plan.n, "launch_gradient_partials",
+          "the workspace was planned for " + std::to_string(plan.n) + " rows, not " + std::to_string(rows.n));
+  if (rows.n == 0) return;
+  require(theta != nullptr, "launch_gradient_partials", "theta is needed");
+  require(rows.x != nullptr && rows.alpha != nullptr && rows.beta != nullptr && rows.gamma != nullptr &&
+              rows.f != nullptr && rows.w != nullptr,
+          "launch_gradient_partials", "the rows need x, alpha, beta, gamma, f and w");
+  launch_tile(plan.tiles, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T, ws.partial(),
+              ws.partial_loss(), r, step);
+}
+
+// ---- explicit instantiations ----
+#define PINNTK_INSTANTIATE(Real)                                                                                     \
+  template GradientPlan plan_gradient<Real>(const NetDesc&, int);                                                    \
+  template void launch_gradient_partials<Real>(const Real*, DeviceRows<Real>, const GradientWorkspace<Real>&, Real*, \
+                                               unsigned long long*, cudaStream_t);
+PINNTK_INSTANTIATE(double)
+PINNTK_INSTANTIATE(float)
+#undef PINNTK_INSTANTIATE
+
+}  // namespace pinntk

@@ -1,0 +1,282 @@
+// The phases every tile kernel is made of, as named device functions (tiny-cuda-nn's threadblock_* helpers): a
+// block takes a tile of T points and runs the per-point math of DESIGN.md section 2 (common/mlp_math.hpp) for all
+// of them, with its threads spread over points and neurons.
+//   tile_begin          the block's view of its tile: the NetDesc in shared memory, the shared-memory layout
+//   tile_stage_weights  hidden-to-hidden weights into shared memory as padded W^T (STAGED)
+//   tile_forward        the staged weights, then the Taylor-mode forward pass of the hidden layers into the tape
+//   tile_output         u, u', u'' of one point (the linear output layer)
+//   tile_residual       the residual of one point's row (common/residual.hpp)
+//   tile_seed_adjoint   the reverse pass's seeds of one point (gamma, beta, alpha) times c
+//   tile_reverse        for each layer from the top: the operation's parameter phase, then tile_adjoint (the
+//                       adjoints of the layer below)
+// and the thread mappings the operations' parameter phases share (EntryWalk, HiddenRows). The operations
+// themselves are cuda/eval.cu, cuda/jacobian.cu and cuda/loss_gradient.cu.
+//
+// Shared memory of a block: the staged weights (STAGED), then per point the tape (5 entries per hidden neuron),
+// two sets of three adjoint vectors (6 maxw) and one loss slot; plan_tiles (cuda/tile_plan.cu) sizes it.
+#pragma once
+
+#include "common/mlp_math.hpp"  // first_layer_jet, jet_dot, tanh_jet, tanh_jet_adjoint
+#include "common/residual.hpp"  // row_residual
+#include "cuda/tile_plan.hpp"   // NetDesc, DeviceRows
+
+namespace pinntk::tile {
+
+// Layer geometry: read from the NetDesc (WIDTH == 0, any shape), or compile-time constants for networks whose hidden
+// layers all have WIDTH neurons (the fast path: constant offsets and loop bounds, no indexed parameter arrays).
+template <int WIDTH>
+struct Geo {
+  const NetDesc& n;
+  __device__ int nl() const { return n.nl; }
+  __device__ int d(int l) const {  // width of layer l (0 .. nl)
+    if constexpr (WIDTH > 0) return (l == 0 || l == n.nl) ? 1 : WIDTH;
+    return n.d[l];
+  }
+  __device__ int h(int l) const {  // width of hidden layer l (1 .. nl-1)
+    if constexpr (WIDTH > 0) return WIDTH;
+    return n.d[l];
+  }
+  __device__ int woff(int l) const {
+    if constexpr (WIDTH > 0) return l == 1 ? 0 : 2 * WIDTH + (l - 2) * (WIDTH * WIDTH + WIDTH);
+    return n.woff[l];
+  }
+  __device__ int toff(int l) const {
+    if constexpr (WIDTH > 0) return 5 * WIDTH * (l - 1);
+    return n.toff[l];
+  }
+  __device__ int soff(int l) const {
+    if constexpr (WIDTH > 0) return (l - 2) * WIDTH * (WIDTH + 1);
+    return n.soff[l];
+  }
+  __device__ int tape() const {
+    if constexpr (WIDTH > 0) return 5 * WIDTH * (n.nl - 1);
+    return n.tape;
+  }
+  __device__ int maxw() const {
+    if constexpr (WIDTH > 0) return WIDTH;
+    return n.maxw;
+  }
+  __device__ int staged() const {
+    if constexpr (WIDTH > 0) return (n.nl - 2) * WIDTH * (WIDTH + 1);
+    return n.staged;
+  }
+};
+
+// A block's tile: its geometry, its shared memory and its points k0 .. k0 + tv - 1.
+template <class Real, bool STAGED, int WIDTH>
+struct Tile {
+  Geo<WIDTH> g;
+  Real* Ws;         // staged W^T blocks (STAGED only)
+  Real* tape;       // T tapes of tl entries
+  Real* adj;        // T adjoint sets of adj_stride = 6 mw entries: A at a_off, the layer below at b_off
+  Real* loss_slot;  // T loss terms
+  int tl, mw, adj_stride, nl, P, k0, tv, tid, nt;
+};
+
+// Call first, from every thread: copies the descriptor to shared memory (its arrays are indexed at run time: keep
+// them in shared rather than in local memory) and lays out the dynamic shared memory for T points of n.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline Tile<Real, STAGED, WIDTH> tile_begin(const NetDesc& net, int n, int T) {
+  __shared__ alignas(NetDesc) unsigned char s_net_raw[sizeof(NetDesc)];
+  NetDesc& s_net = *reinterpret_cast<NetDesc*>(s_net_raw);
+  if (threadIdx.x == 0) s_net = net;
+  __syncthreads();
+  const Geo<WIDTH> g{s_net};
+  extern __shared__ unsigned char smem_raw[];
+  Real* Ws = reinterpret_cast<Real*>(smem_raw);
+  Real* tape = Ws + (STAGED ? g.staged() : 0);
+  const int tl = g.tape();
+  const int mw = g.maxw();
+  const int adj_stride = 6 * mw;
+  Real* adj = tape + static_cast<size_t>(T) * tl;
+  Real* loss_slot = adj + static_cast<size_t>(T) * adj_stride;
+  const int k0 = blockIdx.x * T;
+  const int tv = min(T, n - k0);
+  const int tid = threadIdx.x, nt = blockDim.x;
+  return {g, Ws, tape, adj, loss_slot, tl, mw, adj_stride, g.nl(), s_net.P, k0, tv, tid, nt};
+}
+
+// Hidden-to-hidden weights into shared memory as W^T, rows padded to d_l + 1 (NetDesc::soff): coalesced reads,
+// visible after the barrier that ends layer 1 of tile_forward.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void tile_stage_weights(const Tile<Real, STAGED, WIDTH>& t, const Real* theta) {
+  if constexpr (STAGED) {
+    for (int l = 2; l < t.nl; ++l) {
+      const int din = t.g.h(l - 1), dout = t.g.h(l), ld = dout + 1;
+      const Real* W = theta + t.g.woff(l);
+      Real* S = t.Ws + t.g.soff(l);
+      for (int idx = t.tid; idx < dout * din; idx += t.nt) {
+        const int i = idx / din, j = idx - i * din;
+        S[j * ld + i] = W[idx];
+      }
+    }
+  }
+}
+
+// The forward pass of the hidden layers for the tile's points at x[k0 ..]: each neuron's t, h', h'', z', z'' into
+// the point's tape (DESIGN.md section 2), after staging the weights (tile_stage_weights). Ends with a barrier.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void tile_forward(const Tile<Real, STAGED, WIDTH>& t, const Real* theta, const Real* x) {
+  tile_stage_weights(t, theta);
+  const Geo<WIDTH>& g = t.g;
+  {
+    const int d1 = g.h(1);
+    for (int idx = t.tid; idx < t.tv * d1; idx += t.nt) {
+      const int p = idx / d1, i = idx - p * d1;
+      const Real w = theta[i];
+      Real th, h1, h2;
+      first_layer_jet(w, theta[d1 + i], x[t.k0 + p], th, h1, h2);
+      Real* L = t.tape + p * t.tl;
+      L[i] = th;
+      L[d1 + i] = h1;
+      L[2 * d1 + i] = h2;
+      L[3 * d1 + i] = w;
+      L[4 * d1 + i] = Real(0);
+    }
+  }
+  __syncthreads();
+  for (int l = 2; l < t.nl; ++l) {
+    const int din = g.h(l - 1), dout = g.h(l);
+    const Real* W = theta + g.woff(l);
+    const Real* b = W + dout * din;
+    for (int idx = t.tid; idx < t.tv * dout; idx += t.nt) {
+      const int p = idx / dout, i = idx - p * dout;
+      const Real* H = t.tape + p * t.tl + g.toff(l - 1);
+      Real z = b[i], zp = Real(0), zpp = Real(0);
+      if (STAGED) {
+        jet_dot<WIDTH>(din, t.Ws + g.soff(l) + i, dout + 1, H, din, z, zp, zpp);
+      } else {
+        jet_dot<WIDTH>(din, W + i * din, 1, H, din, z, zp, zpp);
+      }
+      const Real th = tanh(z);
+      Real h1, h2;
+      tanh_jet(th, zp, zpp, h1, h2);
+      Real* L = t.tape + p * t.tl + g.toff(l);
+      L[i] = th;
+      L[dout + i] = h1;
+      L[2 * dout + i] = h2;
+      L[3 * dout + i] = zp;
+      L[4 * dout + i] = zpp;
+    }
+    __syncthreads();
+  }
+}
+
+// u, u', u'' of the tile's point p: the linear output layer on the top hidden layer's jet.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void tile_output(const Tile<Real, STAGED, WIDTH>& t, const Real* theta, int p, Real& u, Real& u1,
+                                   Real& u2) {
+  const int din = t.g.h(t.nl - 1);
+  const Real* W = theta + t.g.woff(t.nl);
+  const Real* H = t.tape + p * t.tl + t.g.toff(t.nl - 1);
+  u = W[din];
+  u1 = Real(0);
+  u2 = Real(0);
+  jet_dot<WIDTH>(din, W, 1, H, din, u, u1, u2);
+}
+
+// The residual r = alpha u'' + beta u' + gamma u - f of the tile's point p, row k0 + p.
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline Real tile_residual(const Tile<Real, STAGED, WIDTH>& t, const Real* theta,
+                                     const DeviceRows<Real>& rows, int p) {
+  Real u, u1, u2;
+  tile_output(t, theta, p, u, u1, u2);
+  const int k = t.k0 + p;
+  return row_residual(rows.alpha[k], rows.beta[k], rows.gamma[k], rows.f[k], u, u1, u2);
+}
+
+// The reverse pass's seeds of point p (row k): the adjoints of (u, u', u'') are c (gamma, beta, alpha), c = 1 for
+// d rho / d theta and c = w r for the gradient of 1/2 w r^2 (DESIGN.md section 2).
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void tile_seed_adjoint(const Tile<Real, STAGED, WIDTH>& t, int p, Real c,
+                                         const DeviceRows<Real>& rows, int k) {
+  Real* A = t.adj + p * t.adj_stride;
+  A[0] = c * rows.gamma[k];
+  A[t.mw] = c * rows.beta[k];
+  A[2 * t.mw] = c * rows.alpha[k];
+}
+
+// Weight layer l of the reverse pass: its shape and parameters, and where its adjoints A (of z^l, z'^l, z''^l)
+// are in every point's adjoint set.
+struct ReverseLayer {
+  int l, din, dout;
+  int off;   // W^l in theta (and in a Jacobian row or a partial gradient); b^l follows at off + nw
+  int hoff;  // layer l-1's jet in the tape (l > 1)
+  int nw;    // dout din weights
+  int a_off;
+};
+
+// The adjoints of z^{l-1} (into b_off of every point's adjoint set) from those of z^l at L.a_off: hb = W^T A
+// (jet_dot), then through the tanh jet (tanh_jet_adjoint).
+template <class Real, bool STAGED, int WIDTH>
+__device__ inline void tile_adjoint(const Tile<Real, STAGED, WIDTH>& t, const Real* theta, const ReverseLayer& L,
+                                    int b_off) {
+  const int din = L.din, dout = L.dout, mw = t.mw;
+  const Real* W = theta + L.off;
+  const bool from_smem = STAGED && L.l < t.nl;
+  for (int idx = t.tid; idx < t.tv * din; idx += t.nt) {
+    const int p = idx / din, j = idx - p * din;
+    const Real* A = t.adj + p * t.adj_stride + L.a_off;
+    Real* B = t.adj + p * t.adj_stride + b_off;
+    Real hb0 = Real(0), hb1 = Real(0), hb2 = Real(0);
+    if (from_smem) {
+      jet_dot<WIDTH>(dout, t.Ws + t.g.soff(L.l) + j * (dout + 1), 1, A, mw, hb0, hb1, hb2);
+    } else if (WIDTH > 0 && L.l < t.nl) {
+      jet_dot<WIDTH>(dout, W + j, din, A, mw, hb0, hb1, hb2);
+    } else {
+      jet_dot<0>(dout, W + j, din, A, mw, hb0, hb1, hb2);
+    }
+    const Real* H = t.tape + p * t.tl + L.hoff;
+    tanh_jet_adjoint(H[j], H[3 * din + j], H[4 * din + j], hb0, hb1, hb2, B[j], B[mw + j], B[2 * mw + j]);
+  }
+}
+
+// The reverse pass (DESIGN.md section 2), after the seeds and a barrier: for l = nl .. 1, params(ReverseLayer) —
+// the operation's parameter phase, from the adjoints of z^l — then the adjoints of z^{l-1}; a barrier per layer.
+template <class Real, bool STAGED, int WIDTH, class ParamPhase>
+__device__ inline void tile_reverse(const Tile<Real, STAGED, WIDTH>& t, const Real* theta, ParamPhase params) {
+  int a_off = 0, b_off = 3 * t.mw;
+  for (int l = t.nl; l >= 1; --l) {
+    const ReverseLayer L{
+        l, t.g.d(l - 1), t.g.d(l), t.g.woff(l), l > 1 ? t.g.toff(l - 1) : 0, t.g.d(l) * t.g.d(l - 1), a_off};
+    params(L);
+    if (l > 1) {
+      tile_adjoint(t, theta, L, b_off);
+      const int tmp = a_off;
+      a_off = b_off;
+      b_off = tmp;
+    }
+    __syncthreads();
+  }
+}
+
+// Generic parameter phase: thread tid starts at weight entry q = tid, i.e. row i = tid / din, column j = tid % din,
+// and advances by nt entries (di rows and dj columns) per step: no division in the loops.
+struct EntryWalk {
+  int i, j, di, dj, din;
+  __device__ EntryWalk(int tid, int nt, int d)
+      : i(tid / d), j(tid - (tid / d) * d), di(nt / d), dj(nt - (nt / d) * d), din(d) {}
+  __device__ void next() {
+    i += di;
+    j += dj;
+    if (j >= din) {
+      j -= din;
+      ++i;
+    }
+  }
+};
+
+// Fast-path parameter phase of a hidden-to-hidden layer of width W (blockDim 256): thread (grp, j) covers column j
+// of rows grp, grp + G, ... (G = 256 / W groups), so it loads H_c[p][j] once per point and reuses it for all its
+// rows (A_c[p][i] is a broadcast): half the shared-memory traffic of one entry per thread.
+template <int W>
+struct HiddenRows {
+  static constexpr int G = 256 / W > 0 ? 256 / W : 1;
+  static constexpr int RPT = (W + G - 1) / G;  // rows per thread
+  int grp, j;
+  __device__ explicit HiddenRows(int tid) : grp(tid / W), j(tid - (tid / W) * W) {}
+  __device__ bool active() const { return grp < G; }
+  __device__ int row(int r) const { return grp + G * r; }
+};
+
+}  // namespace pinntk::tile

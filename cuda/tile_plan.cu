@@ -1,0 +1,109 @@
+// The network descriptor of the tile kernels and the cut of a launch into tiles (plan_tiles): points per block,
+// shared memory, weight placement and compiled variant, chosen once per plan.
+#include <algorithm>  // std::min, std::max
+#include <climits>    // INT_MAX
+#include <stdexcept>  // std::invalid_argument, std::length_error
+#include <string>     // std::to_string
+
+#include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
+#include "cuda/tile_dispatch.cuh"  // dispatch_width
+#include "cuda/tile_plan.hpp"
+
+namespace pinntk {
+
+NetDesc make_net_desc(const std::vector<int>& layers) {
+  const int nl = static_cast<int>(layers.size()) - 1;
+  if (nl < 2) throw std::invalid_argument("CUDA kernels need at least one hidden layer");
+  if (nl > kMaxWeightLayers)
+    throw std::invalid_argument("CUDA kernels take at most " + std::to_string(kMaxWeightLayers - 1) + " hidden layers");
+  if (layers.front() != 1 || layers.back() != 1) throw std::invalid_argument("layers must start and end with 1");
+  // P, the offsets and the tape are ints on the device: refuse a shape whose counts would wrap.
+  long long params = 0, staged = 0, tape = 0;
+  for (int l = 1; l <= nl; ++l) {
+    if (layers[l] < 1) throw std::invalid_argument("layer widths must be positive");
+    params += static_cast<long long>(layers[l]) * layers[l - 1] + layers[l];
+    if (l >= 2 && l < nl) staged += static_cast<long long>(layers[l - 1]) * (layers[l] + 1);
+    if (l < nl) tape += 5LL * layers[l];
+  }
+  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX)
+    throw std::length_error("network too large for the CUDA kernels: " + std::to_string(params) + " parameters");
+  NetDesc n;
+  n.nl = nl;
+  int woff = 0, toff = 0;
+  for (int l = 0; l <= nl; ++l) n.soff[l] = 0;
+  for (int l = 2; l < nl; ++l) {
+    n.soff[l] = n.staged;
+    n.staged += layers[l - 1] * (layers[l] + 1);
+  }
+  for (int l = 0; l <= nl; ++l) {
+    n.d[l] = layers[l];
+    n.maxw = std::max(n.maxw, layers[l]);
+    if (l == 0) continue;
+    n.woff[l] = woff;
+    woff += layers[l] * layers[l - 1] + layers[l];
+    n.toff[l] = toff;
+    if (l < nl) toff += 5 * layers[l];
+  }
+  n.P = woff;
+  n.tape = toff;
+  n.uniform_width = layers[1];
+  for (int l = 1; l < nl; ++l)
+    if (layers[l] != layers[1]) n.uniform_width = 0;
+  return n;
+}
+
+const DeviceLimits& device_limits() {
+  static const DeviceLimits lim = [] {
+    DeviceLimits l;
+    int dev = 0, v = 0;
+    PINNTK_CUDA_CHECK(cudaGetDevice(&dev));
+    PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&l.sms, cudaDevAttrMultiProcessorCount, dev));
+    PINNTK_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    l.smem_optin = static_cast<size_t>(v) - 1024;  // room for the kernels' static shared memory
+    return l;
+  }();
+  return lim;
+}
+
+namespace {
+int g_tile_points = 0;        // 0: choose by the rule below
+bool g_stage_weights = true;  // stage hidden weights in shared memory where they fit
+bool g_fast_paths = true;     // tests and benchmarks can force the generic path
+}  // namespace
+
+void set_tile_points_override(int points) { g_tile_points = points; }
+void set_weight_staging(bool on) { g_stage_weights = on; }
+void set_fast_paths(bool on) { g_fast_paths = on; }
+
+template <class Real>
+TilePlan plan_tiles(const NetDesc& net, int n) {
+  const DeviceLimits& lim = device_limits();
+  const size_t per_point = (static_cast<size_t>(net.tape) + 6 * net.maxw + 1) * sizeof(Real);
+  // Keep two blocks per multiprocessor possible, and aim for two waves of blocks over the chip.
+  const size_t budget = std::min<size_t>(lim.smem_optin, 100 * 1024);
+  if (per_point > lim.smem_optin)
+    throw std::invalid_argument("network too large for the CUDA tile kernel: one point needs " +
+                                std::to_string(per_point) + " bytes of shared memory, the device has " +
+                                std::to_string(lim.smem_optin));
+  const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
+  // Four points per block measured best for the 4x40 network on an H200 (benchmarks/RESULTS.md), for both the
+  // Jacobian at 65536 points and the gradient at 1024; fewer when there are too few points to fill the chip twice.
+  const int want =
+      static_cast<int>(std::min<long long>(4, (static_cast<long long>(n) + 2 * lim.sms - 1) / (2 * lim.sms)));
+  TilePlan p;
+  p.T = std::max(1, std::min(tmax, g_tile_points > 0 ? g_tile_points : want));
+  p.threads = 256;
+  p.blocks = static_cast<int>((static_cast<long long>(n) + p.T - 1) / p.T);
+  p.smem = per_point * p.T;
+  const size_t staged_bytes = static_cast<size_t>(net.staged) * sizeof(Real);
+  p.staged = g_stage_weights && net.staged > 0 && p.smem + staged_bytes <= lim.smem_optin;
+  if (p.staged) p.smem += staged_bytes;
+  // The compile-time width kernel where one is compiled for the network's width (the switch of tile_dispatch.cuh).
+  if (g_fast_paths) tile::dispatch_width(net.uniform_width, [&](auto width) { p.width = decltype(width)::value; });
+  return p;
+}
+
+template TilePlan plan_tiles<double>(const NetDesc&, int);
+template TilePlan plan_tiles<float>(const NetDesc&, int);
+
+}  // namespace pinntk

@@ -1,0 +1,134 @@
+// The default implementations of Backend's composed operations (host/backend.hpp): the NTK analysis, the Adam
+// session and the Levenberg-Marquardt session, all on host arrays over the backend's batch operations. A backend
+// that keeps its data on a device (host/cuda/) overrides them.
+#include <algorithm>  // std::copy
+#include <cmath>      // std::sqrt
+#include <memory>     // std::unique_ptr, std::make_unique
+#include <string>     // std::string
+#include <utility>    // std::move
+#include <vector>     // std::vector
+
+#include "host/backend.hpp"     // Backend, TrainSession, LmSession, NtkResult
+#include "host/ntk.hpp"         // gram_spectrum, frobenius_weighted
+#include "host/optim/adam.hpp"  // Adam
+#include "host/optim/lm.hpp"    // GaussNewtonSystem, loss_of
+
+namespace pinntk {
+namespace {
+
+// The host Adam session of every backend that has no device-resident one.
+class HostTrainSession final : public TrainSession {
+ public:
+  HostTrainSession(Backend& be, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
+      : be_(be), net_(net), pts_(pts), adam_(net.n_params(), cfg), r_(pts.size()), grad_(net.n_params()) {}
+  double run(long steps, double lr) override {
+    double loss = 0.0;
+    for (long s = 0; s < steps; ++s) {
+      loss = be_.loss_gradient(net_, pts_, r_, grad_);
+      adam_.step(net_.theta, grad_, lr);
+    }
+    return loss;
+  }
+  void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
+    be_.evaluate(net_, x, u, du, d2u);
+  }
+  void parameters(span<double> theta) override { std::copy(net_.theta.begin(), net_.theta.end(), theta.begin()); }
+  double loss_gradient_at(span<const double> theta, span<double> grad) override {
+    std::copy(theta.begin(), theta.end(), net_.theta.begin());
+    return be_.loss_gradient(net_, pts_, r_, grad);
+  }
+  long adam_state(span<double> m, span<double> v) override {
+    std::copy(adam_.m().begin(), adam_.m().end(), m.begin());
+    std::copy(adam_.v().begin(), adam_.v().end(), v.begin());
+    return adam_.steps();
+  }
+  void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
+    std::copy(theta.begin(), theta.end(), net_.theta.begin());
+    adam_.set_state(m, v, t);
+  }
+
+ private:
+  Backend& be_;
+  Mlp net_;
+  const PointSet& pts_;
+  Adam adam_;
+  std::vector<double> r_, grad_;
+};
+
+// The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
+class HostLmSession final : public LmSession {
+ public:
+  HostLmSession(Backend& be, const Mlp& net, const PointSet& pts, bool sample)
+      : be_(be), pts_(pts), form_(sample ? "sample" : "parameter"), net_(net), trial_(net),
+        sys_(std::make_unique<GaussNewtonSystem>(be, net, pts, form_)) {}
+  bool sample_form() const override { return sys_->sample_form(); }
+  double loss() const override { return sys_->loss(); }
+  double max_diagonal() const override { return sys_->max_diagonal(); }
+  bool try_step(double mu, double& trial_loss, double& predicted) override {
+    if (!sys_->solve(mu, delta_)) return false;
+    for (size_t q = 0; q < delta_.size(); ++q) trial_.theta[q] = net_.theta[q] + delta_[q];
+    trial_loss = loss_of(be_, trial_, pts_);
+    predicted = sys_->predicted_reduction(delta_);
+    return true;
+  }
+  void accept(span<double> theta) override {
+    net_.theta = trial_.theta;
+    sys_ = std::make_unique<GaussNewtonSystem>(be_, net_, pts_, form_);
+    std::copy(net_.theta.begin(), net_.theta.end(), theta.begin());
+  }
+  std::vector<double> gram_eigenvalues() override { return sys_->gram_eigenvalues(); }
+
+ private:
+  Backend& be_;
+  const PointSet& pts_;
+  std::string form_;
+  Mlp net_, trial_;
+  std::unique_ptr<GaussNewtonSystem> sys_;
+  std::vector<double> delta_;
+};
+
+}  // namespace
+
+NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
+  Backend& be = *this;
+  NtkResult res;
+  const int n = pts.size(), p = net.n_params();
+  res.nc = pts.nc;
+  res.nb = pts.nb;
+  res.n_params = p;
+  res.residuals.resize(n);
+  std::vector<double> J(static_cast<size_t>(n) * p);
+  be.residuals_jacobian(net, pts, res.residuals, J);
+
+  std::vector<double> Jh(J.size());  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
+  for (int i = 0; i < n; ++i) {
+    const double s = std::sqrt(d[i]);
+    for (int q = 0; q < p; ++q) Jh[static_cast<size_t>(i) * p + q] = s * J[static_cast<size_t>(i) * p + q];
+  }
+  const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
+  res.spectrum_K = all.eigenvalues;
+  res.gram_trick = all.gram_trick;
+  // Collocation and boundary rows are contiguous, and D is constant on each block, so K_uu and K_bb are the
+  // symmetric products of the row blocks of Jh.
+  const std::vector<double> Jhu(Jh.begin(), Jh.begin() + static_cast<size_t>(pts.nc) * p);
+  const std::vector<double> Jhb(Jh.begin() + static_cast<size_t>(pts.nc) * p, Jh.end());
+  const SymmetricSpectrum uu = gram_spectrum(be, Jhu, pts.nc, p);
+  const SymmetricSpectrum bb = gram_spectrum(be, Jhb, pts.nb, p);
+  res.spectrum_Kuu = uu.eigenvalues;
+  res.frobenius_Kuu = uu.frobenius;
+  res.spectrum_Kbb = bb.eigenvalues;
+  res.frobenius_Kbb = bb.frobenius;
+  res.frobenius_K = frobenius_weighted(be, J, d, n, p);
+  if (keep_jacobian) res.jacobian = std::move(J);
+  return res;
+}
+
+std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
+  return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
+}
+
+std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& pts, bool sample_form) {
+  return std::make_unique<HostLmSession>(*this, net, pts, sample_form);
+}
+
+}  // namespace pinntk
