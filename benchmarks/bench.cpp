@@ -35,7 +35,7 @@
 #include "cuda/tile_plan.hpp"      // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
 #include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
-#include "host/optim/lm.hpp"        // lm_sample_form
+#include "host/optim/lm.hpp"       // lm_sample_form
 #include "host/problem.hpp"        // problem_preset, build_points
 
 using nlohmann::json;
@@ -307,34 +307,38 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   out["precision"] = prec;
   const GradientWorkspace<Real> ws(nd, n, kLegacyStream);
   const TilePlan& plan = ws.plan().tiles;
-  out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks}, {"smem", plan.smem},
-                 {"staged", plan.staged}, {"width", plan.width}};
+  out["tile"] = {{"points_per_block", plan.T}, {"threads", plan.threads}, {"blocks", plan.blocks},
+                 {"smem", plan.smem},          {"staged", plan.staged},   {"width", plan.width}};
   const std::string tag = std::string(c.problem) + " " + json(c.layers).dump() + " N=" + std::to_string(n) + " " + prec;
 
   launch_jacobian<Real>(nd, th, rows, r.data(), J.data(), nullptr);
   validate_jacobian(tag, ref, r, J, P);
   const double tj = time_ms([&] { launch_jacobian<Real>(nd, th, rows, r.data(), J.data(), nullptr); }, 3, reps);
   const double bytes_j = double(n) * P * sizeof(Real);
-  out["jacobian"] = {{"ms", tj}, {"GBps", bytes_j / (tj * 1e-3) / 1e9}, {"GFLOPs", flop / (tj * 1e-3) / 1e9},
-                     {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3}, {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
+  out["jacobian"] = {{"ms", tj},
+                     {"GBps", bytes_j / (tj * 1e-3) / 1e9},
+                     {"GFLOPs", flop / (tj * 1e-3) / 1e9},
+                     {"floor_bytes_ms", bytes_j / (ceil.copy_gbs * 1e9) * 1e3},
+                     {"floor_flops_ms", flop / (gemm * 1e9) * 1e3}};
 
   DeviceBuffer<Real> grad(P, kLegacyStream);
   DeviceBuffer<double> loss(1, kLegacyStream);
   cudaimpl::enqueue_loss_gradient<Real>(th, rows, ws, nullptr, grad.data(), loss.data(), nullptr);
   validate_gradient(tag, ref, grad, loss);
-  const double tg = time_ms(
-      [&] { cudaimpl::enqueue_loss_gradient<Real>(th, rows, ws, nullptr, grad.data(), loss.data(), nullptr); }, 3,
-      reps);
+  const double tg =
+      time_ms([&] { cudaimpl::enqueue_loss_gradient<Real>(th, rows, ws, nullptr, grad.data(), loss.data(), nullptr); },
+              3, reps);
   out["gradient"] = {{"us", tg * 1e3}, {"GFLOPs", flop / (tg * 1e-3) / 1e9}};
   out["reduce_adam"] = bench_reduce_adam<Real>(tag, ws, th, rows, quick);
 
   const cudaimpl::UniqueBlas h = cudaimpl::make_blas(nullptr);
   DeviceBuffer<Real> K(size_t(n) * n, kLegacyStream);
-  const double ts = time_ms(
-      [&] { PINNTK_CUBLAS_CHECK(linalg::syrk(h.get(), CUBLAS_OP_T, n, P, J.data(), P, K.data(), n)); }, 2,
-      quick ? 3 : 20);
+  const double ts =
+      time_ms([&] { PINNTK_CUBLAS_CHECK(linalg::syrk(h.get(), CUBLAS_OP_T, n, P, J.data(), P, K.data(), n)); }, 2,
+              quick ? 3 : 20);
   const double flop_syrk = double(n) * n * P;  // n^2 P multiply-adds over the triangle
-  out["syrk"] = {{"ms", ts}, {"GFLOPs", flop_syrk / (ts * 1e-3) / 1e9}, {"floor_flops_ms", flop_syrk / (gemm * 1e9) * 1e3}};
+  out["syrk"] = {
+      {"ms", ts}, {"GFLOPs", flop_syrk / (ts * 1e-3) / 1e9}, {"floor_flops_ms", flop_syrk / (gemm * 1e9) * 1e3}};
   if (n <= 4096) {
     const cudaimpl::UniqueSolver sh = cudaimpl::make_solver(nullptr);
     std::vector<double> host(size_t(n) * n);
@@ -349,11 +353,13 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
         linalg::syevd_buffer(sh.get(), params.get(), n, A.data(), W.data(), &device_bytes, &host_bytes));
     DeviceBuffer<unsigned char> work(std::max<size_t>(device_bytes, 1), kLegacyStream);
     std::vector<unsigned char> host_work(std::max<size_t>(host_bytes, 1));
-    const double te = time_ms([&] {
-      PINNTK_CUDA_CHECK(cudaMemcpy(A.data(), A0.data(), A.size() * sizeof(Real), cudaMemcpyDeviceToDevice));
-      PINNTK_CUSOLVER_CHECK(linalg::syevd(sh.get(), params.get(), n, A.data(), W.data(), work.data(), device_bytes,
-                                          host_work.data(), host_bytes, info.data()));
-    }, 1, quick ? 2 : 5);
+    const double te = time_ms(
+        [&] {
+          PINNTK_CUDA_CHECK(cudaMemcpy(A.data(), A0.data(), A.size() * sizeof(Real), cudaMemcpyDeviceToDevice));
+          PINNTK_CUSOLVER_CHECK(linalg::syevd(sh.get(), params.get(), n, A.data(), W.data(), work.data(), device_bytes,
+                                              host_work.data(), host_bytes, info.data()));
+        },
+        1, quick ? 2 : 5);
     out["syevd"] = {{"ms", te}};
   }
 
@@ -376,12 +382,13 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   session->run(50, 1e-4);
   const double t_step = median_host_us([&] { session->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
   out["adam_step_us"] = t_step;
-  std::printf("%-15s %-16s N=%-6d P=%-5d %s | J %8.3f ms %7.0f GB/s %6.0f GF/s (floors %.3f/%.3f ms) | grad %7.1f us | "
-              "adam step %6.2f us | syrk %7.3f ms %6.0f GF/s%s\n",
-              c.problem, std::string(json(c.layers).dump()).c_str(), n, P, prec, tj, bytes_j / (tj * 1e-3) / 1e9,
-              flop / (tj * 1e-3) / 1e9, bytes_j / (ceil.copy_gbs * 1e9) * 1e3, flop / (gemm * 1e9) * 1e3, tg * 1e3,
-              t_step, ts, flop_syrk / (ts * 1e-3) / 1e9,
-              out.contains("syevd") ? (" | syevd " + std::to_string(out["syevd"]["ms"].get<double>()) + " ms").c_str() : "");
+  std::printf(
+      "%-15s %-16s N=%-6d P=%-5d %s | J %8.3f ms %7.0f GB/s %6.0f GF/s (floors %.3f/%.3f ms) | grad %7.1f us | "
+      "adam step %6.2f us | syrk %7.3f ms %6.0f GF/s%s\n",
+      c.problem, std::string(json(c.layers).dump()).c_str(), n, P, prec, tj, bytes_j / (tj * 1e-3) / 1e9,
+      flop / (tj * 1e-3) / 1e9, bytes_j / (ceil.copy_gbs * 1e9) * 1e3, flop / (gemm * 1e9) * 1e3, tg * 1e3, t_step, ts,
+      flop_syrk / (ts * 1e-3) / 1e9,
+      out.contains("syevd") ? (" | syevd " + std::to_string(out["syevd"]["ms"].get<double>()) + " ms").c_str() : "");
   std::fflush(stdout);
   return out;
 }
@@ -528,16 +535,21 @@ json bench_lm(Backend& be, int nc, bool quick) {
   const bool cpu = be.name() == "cpu";
   const int reps = cpu ? (quick ? 2 : 3) : (quick ? 5 : 30);
   const double rejected = median_host_us([&] { s->try_step(mu, l, p); }, 1, reps);
-  const double accepted = median_host_us([&] {
-    s->try_step(mu, l, p);
-    s->accept(theta);
-  }, 1, reps);
+  const double accepted = median_host_us(
+      [&] {
+        s->try_step(mu, l, p);
+        s->accept(theta);
+      },
+      1, reps);
   std::printf("lm iteration: %s %s darcy-twoscale 4x40 N=%d (%s form): rejected %.3f ms, accepted %.3f ms\n",
               be.name().c_str(), be.precision().c_str(), pts.size(), s->sample_form() ? "sample" : "parameter",
               rejected * 1e-3, accepted * 1e-3);
   std::fflush(stdout);
-  return {{"backend", be.name()}, {"precision", be.precision()}, {"n", pts.size()},
-          {"form", s->sample_form() ? "sample" : "parameter"}, {"rejected_ms", rejected * 1e-3},
+  return {{"backend", be.name()},
+          {"precision", be.precision()},
+          {"n", pts.size()},
+          {"form", s->sample_form() ? "sample" : "parameter"},
+          {"rejected_ms", rejected * 1e-3},
           {"accepted_ms", accepted * 1e-3}};
 }
 
@@ -578,7 +590,8 @@ int main(int argc, char** argv) {
         PINNTK_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
         out["device"] = prop.name;
         const Ceilings c = measure_ceilings(quick);
-        out["ceilings"] = {{"copy_GBps", c.copy_gbs}, {"dgemm_GFLOPs", c.gemm_gflops64}, {"sgemm_GFLOPs", c.gemm_gflops32}};
+        out["ceilings"] = {
+            {"copy_GBps", c.copy_gbs}, {"dgemm_GFLOPs", c.gemm_gflops64}, {"sgemm_GFLOPs", c.gemm_gflops32}};
         std::printf("%s: copy %.0f GB/s (read+write), dgemm %.0f GFLOP/s, sgemm %.0f GFLOP/s\n", prop.name, c.copy_gbs,
                     c.gemm_gflops64, c.gemm_gflops32);
         const std::vector<Case> cases = {{"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 1024},

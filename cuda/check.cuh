@@ -10,15 +10,15 @@
 namespace pinntk {
 
 inline void cuda_throw(cudaError_t err, const char* call, const char* file, int line) {
-  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
-                           cudaGetErrorString(err));
+  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call +
+                           " failed: " + cudaGetErrorString(err));
 }
 
 }  // namespace pinntk
 
-#define PINNTK_CUDA_CHECK(call)                                              \
-  do {                                                                       \
-    const cudaError_t pinntk_err_ = (call);                                  \
+#define PINNTK_CUDA_CHECK(call)                                                                   \
+  do {                                                                                            \
+    const cudaError_t pinntk_err_ = (call);                                                       \
     if (pinntk_err_ != cudaSuccess) ::pinntk::cuda_throw(pinntk_err_, #call, __FILE__, __LINE__); \
   } while (0)
 

@@ -1,9 +1,9 @@
 #include <stdexcept>  // std::invalid_argument
 
+#include "common/mlp_math.hpp"     // mlp_forward_point, mlp_reverse_point
+#include "common/residual.hpp"     // row_residual
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK, PINNTK_LAUNCH_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
-#include "common/mlp_math.hpp"       // mlp_forward_point, mlp_reverse_point
-#include "common/residual.hpp"       // row_residual
 #include "cuda/reference_kernels.hpp"
 
 namespace pinntk::cuda_ref {

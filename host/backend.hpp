@@ -7,10 +7,10 @@
 #include <string>  // std::string
 #include <vector>  // std::vector
 
+#include "common/span.hpp"      // span
 #include "host/mlp.hpp"         // Mlp
 #include "host/optim/adam.hpp"  // AdamConfig
 #include "host/problem.hpp"     // PointSet
-#include "common/span.hpp"        // span
 
 namespace pinntk {
 
@@ -73,8 +73,7 @@ class Backend {
   virtual std::string precision() const { return "fp64"; }
 
   // u, u', u'' of the network at every x.
-  virtual void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du,
-                        span<double> d2u) = 0;
+  virtual void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du, span<double> d2u) = 0;
 
   // Residuals r_k = rho_k - f_k and the Jacobian rows d rho_k / d theta, row-major N x P.
   virtual void residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J) = 0;

@@ -59,7 +59,11 @@ class HostTrainSession final : public TrainSession {
 class HostLmSession final : public LmSession {
  public:
   HostLmSession(Backend& be, const Mlp& net, const PointSet& pts, bool sample)
-      : be_(be), pts_(pts), form_(sample ? "sample" : "parameter"), net_(net), trial_(net),
+      : be_(be),
+        pts_(pts),
+        form_(sample ? "sample" : "parameter"),
+        net_(net),
+        trial_(net),
         sys_(std::make_unique<GaussNewtonSystem>(be, net, pts, form_)) {}
   bool sample_form() const override { return sys_->sample_form(); }
   double loss() const override { return sys_->loss(); }

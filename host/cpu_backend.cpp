@@ -3,16 +3,16 @@
 #include <lapacke.h>  // LAPACKE_dsyevd
 #include <omp.h>      // omp_set_num_threads
 
-#include <algorithm>  // std::sort, std::min
-#include <functional> // std::greater
-#include <stdexcept>  // std::runtime_error
-#include <vector>     // std::vector
+#include <algorithm>   // std::sort, std::min
+#include <functional>  // std::greater
+#include <stdexcept>   // std::runtime_error
+#include <vector>      // std::vector
 
-#include "common/mlp_math.hpp"  // mlp_forward_point, mlp_reverse_point
-#include "common/residual.hpp"  // row_residual
+#include "common/errors.hpp"     // NumericalError
+#include "common/mlp_math.hpp"   // mlp_forward_point, mlp_reverse_point
+#include "common/residual.hpp"   // row_residual
 #include "host/backend.hpp"      // Backend
 #include "host/cpu_batched.hpp"  // batched_loss_gradient
-#include "common/errors.hpp"       // NumericalError
 
 namespace pinntk {
 namespace {

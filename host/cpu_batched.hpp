@@ -7,9 +7,9 @@
 
 #include <vector>  // std::vector
 
+#include "common/span.hpp"   // span
 #include "host/mlp.hpp"      // Mlp
 #include "host/problem.hpp"  // PointSet
-#include "common/span.hpp"     // span
 
 namespace pinntk {
 

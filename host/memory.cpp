@@ -1,12 +1,12 @@
 #include "host/memory.hpp"
 
-#include <cerrno>    // errno
-#include <cmath>     // std::isfinite
-#include <cstdio>    // std::snprintf
-#include <cstdlib>   // std::strtod
-#include <fstream>   // std::ifstream
-#include <limits>    // std::numeric_limits
-#include <sstream>   // std::istringstream
+#include <cerrno>   // errno
+#include <cmath>    // std::isfinite
+#include <cstdio>   // std::snprintf
+#include <cstdlib>  // std::strtod
+#include <fstream>  // std::ifstream
+#include <limits>   // std::numeric_limits
+#include <sstream>  // std::istringstream
 
 #include "common/errors.hpp"  // UsageError
 
@@ -40,8 +40,8 @@ uint64_t available_memory_bytes() {
     if (in >> key >> kb && key == "MemAvailable:") avail = kb * 1024;
   }
   avail = std::min(avail, cgroup_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"));
-  avail = std::min(avail, cgroup_room("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                      "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
+  avail = std::min(
+      avail, cgroup_room("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
   return avail;
 }
 
@@ -51,11 +51,16 @@ uint64_t parse_bytes(const std::string& text, const std::string& what) {
   const double v = std::strtod(text.c_str(), &end);
   double scale = 1.0;
   const std::string unit = end ? std::string(end) : "";
-  if (unit == "K" || unit == "k") scale = 1024.0;
-  else if (unit == "M") scale = 1024.0 * 1024;
-  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty()) throw UsageError(what + ": cannot read '" + text + "' as a size (e.g. 8G, 512M)");
+  if (unit == "K" || unit == "k")
+    scale = 1024.0;
+  else if (unit == "M")
+    scale = 1024.0 * 1024;
+  else if (unit == "G")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty())
+    throw UsageError(what + ": cannot read '" + text + "' as a size (e.g. 8G, 512M)");
   const double bytes = v * scale;
   if (text.empty() || end == text.c_str() || errno != 0 || !std::isfinite(bytes) || !(bytes >= 1.0) || bytes > 1.8e19)
     throw UsageError(what + ": cannot read '" + text + "' as a positive size (e.g. 8G, 512M)");

@@ -1,11 +1,11 @@
 #include "host/mlp.hpp"
 
-#include <cmath>                // std::sqrt, std::isfinite
-#include <nlohmann/json.hpp>    // nlohmann::json
+#include <cmath>              // std::sqrt, std::isfinite
+#include <nlohmann/json.hpp>  // nlohmann::json
 
-#include "common/errors.hpp"    // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/io/files.hpp"  // read_regular_file
-#include "host/rng.hpp"     // Rng
+#include "host/rng.hpp"       // Rng
 
 namespace pinntk {
 

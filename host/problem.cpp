@@ -74,8 +74,7 @@ void validate(const ProblemSpec& s) {
   if (!std::isfinite(s.xb - s.xa)) throw UsageError("--domain: the interval's length is beyond double precision");
   if (s.nc < 1) throw UsageError("--nc must be at least 1, got " + std::to_string(s.nc));
   if (s.nb < 0) throw UsageError("--nb must be non-negative, got " + std::to_string(s.nb));
-  if (static_cast<long>(s.nc) + s.nb > 1L << 24)
-    throw UsageError("--nc + --nb exceeds the limit of 16777216 points");
+  if (static_cast<long>(s.nc) + s.nb > 1L << 24) throw UsageError("--nc + --nb exceeds the limit of 16777216 points");
   if (!(s.lambda >= 0.0 && std::isfinite(s.lambda)))
     throw UsageError("--lambda must be non-negative, got " + std::to_string(s.lambda));
   if (s.kind == ProblemKind::RegressionTwoscale && s.nb != 0)
@@ -153,8 +152,8 @@ PointSet build_points(const ProblemSpec& s) {
   // An eps, omega or domain at the edge of double precision overflows the coefficients or the forcing (e.g. the
   // 1/eps^2 of u*'' at eps = 1e-300): refuse it here rather than train on infinities.
   const std::pair<const char*, const std::vector<double>*> rows[] = {
-      {"point", &p.x}, {"coefficient", &p.alpha}, {"coefficient", &p.beta}, {"coefficient", &p.gamma},
-      {"forcing", &p.f}, {"loss weight", &p.w}};
+      {"point", &p.x},           {"coefficient", &p.alpha}, {"coefficient", &p.beta},
+      {"coefficient", &p.gamma}, {"forcing", &p.f},         {"loss weight", &p.w}};
   for (const auto& r : rows)
     for (int k = 0; k < n; ++k)
       if (!std::isfinite((*r.second)[k]))

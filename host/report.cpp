@@ -52,15 +52,15 @@ const Figure kFigures[] = {
 std::vector<Headline> of_figure(const std::string& key, const json& f) {
   std::vector<Headline> h;
   if (key == "fig1") {
-    h.push_back({"Fig. 1", "max-norm error after Adam, eq. (4)", num(at(f, {"max_error"})), num(at(f, {"paper_max_error"}))});
+    h.push_back(
+        {"Fig. 1", "max-norm error after Adam, eq. (4)", num(at(f, {"max_error"})), num(at(f, {"paper_max_error"}))});
   } else if (key == "fig2") {
     for (const auto& [panel, name] : {std::pair<const char*, const char*>{"a_init_normal", "Fig. 2a"},
                                       std::pair<const char*, const char*>{"b_glorot_adam", "Fig. 2b"}}) {
-      h.push_back({name, "slope of ||K_uu||_F against eps (log-log)", slope(at(f, {"fits", panel, "frobenius_Kuu"})),
-                   "-2"});
+      h.push_back(
+          {name, "slope of ||K_uu||_F against eps (log-log)", slope(at(f, {"fits", panel, "frobenius_Kuu"})), "-2"});
       h.push_back({name, "slope of lambda_1(K_uu)", slope(at(f, {"fits", panel, "lambda1"})), "-2"});
-      h.push_back({name, "slope of rho(K_bb)", slope(at(f, {"fits", panel, "spectral_radius_Kbb"})),
-                   "about 0"});
+      h.push_back({name, "slope of rho(K_bb)", slope(at(f, {"fits", panel, "spectral_radius_Kbb"})), "about 0"});
     }
   } else if (key == "fig3") {
     h.push_back({"Fig. 3a", "eigenvalues above 1e-6 lambda_max at init",
@@ -89,7 +89,9 @@ std::vector<Headline> of_figure(const std::string& key, const json& f) {
   return h;
 }
 
-const char* form(const json& f) { return f.is_object() && f.value("quick", false) ? "in its quick form" : "at the paper's settings"; }
+const char* form(const json& f) {
+  return f.is_object() && f.value("quick", false) ? "in its quick form" : "at the paper's settings";
+}
 
 // A Markdown table cell: its own "|" (as in ||K_uu||_F) must not end the cell.
 std::string cell(const std::string& text) {

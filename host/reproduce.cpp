@@ -1,15 +1,15 @@
 #include "host/reproduce.hpp"
 
 #include <algorithm>          // std::find_if
+#include <atomic>             // std::atomic
 #include <chrono>             // std::chrono
 #include <cmath>              // std::log, std::sqrt, std::hypot
-#include <atomic>             // std::atomic
 #include <complex>            // std::complex
-#include <exception>          // std::exception_ptr
-#include <thread>             // std::thread
 #include <cstdio>             // std::fprintf
+#include <exception>          // std::exception_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
+#include <thread>             // std::thread
 
 #include "common/errors.hpp"               // UsageError
 #include "host/io/history_csv.hpp"         // history_csv
@@ -177,18 +177,19 @@ json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     }
     fits[panel == 0 ? "a_init_normal" : "b_glorot_adam"] = p;
   }
-  json j = {{"figure", "fig2"},
-            {"problem", "darcy-ntk"},
-            {"layers", {1, 50, 1}},
-            {"nc", 256},
-            {"ntk_scaling", "lemma"},
-            {"inv_eps", inv_eps},
-            {"seeds", seeds},
-            {"panel_b_adam", {{"iterations", steps}, {"lr", 1e-5}, {"init", "glorot-normal"}}},
-            {"fits", fits},
-            {"paper", "||K_uu||_F and lambda_1..3 grow like eps^-2 (slope -2); rho(K_bb) essentially independent of eps"},
-            {"quick", quick},
-            {"wall_time_s", seconds_since(t0)}};
+  json j = {
+      {"figure", "fig2"},
+      {"problem", "darcy-ntk"},
+      {"layers", {1, 50, 1}},
+      {"nc", 256},
+      {"ntk_scaling", "lemma"},
+      {"inv_eps", inv_eps},
+      {"seeds", seeds},
+      {"panel_b_adam", {{"iterations", steps}, {"lr", 1e-5}, {"init", "glorot-normal"}}},
+      {"fits", fits},
+      {"paper", "||K_uu||_F and lambda_1..3 grow like eps^-2 (slope -2); rho(K_bb) essentially independent of eps"},
+      {"quick", quick},
+      {"wall_time_s", seconds_since(t0)}};
   out.write("fig2/sweep.csv", csv.str());
   out.write("fig2/summary.json", j.dump(2) + "\n");
   return j;
@@ -202,8 +203,8 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   ProblemSpec spec = problem_preset("darcy-ntk");
   spec.eps = 1.0 / 80;
   const PointSet pts = build_points(spec);
-  json j = {{"figure", "fig3"}, {"problem", "darcy-ntk"}, {"eps", spec.eps}, {"layers", {1, 50, 1}}, {"nc", 256},
-            {"ntk_scaling", "lemma"}, {"quick", quick}};
+  json j = {{"figure", "fig3"}, {"problem", "darcy-ntk"}, {"eps", spec.eps}, {"layers", {1, 50, 1}},
+            {"nc", 256},        {"ntk_scaling", "lemma"}, {"quick", quick}};
   std::vector<std::vector<double>> spectra;
   for (int panel = 0; panel < 2; ++panel) {
     Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", 0);
@@ -239,8 +240,9 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   csv << "index,eigenvalue_init,eigenvalue_trained\n";
   for (size_t i = 0; i < spectra[0].size(); ++i)
     csv << i << ',' << fmt(spectra[0][i]) << ',' << fmt(spectra[1][i]) << '\n';
-  j["paper"] = "at init a handful of large eigenvalues, the rest near 0; after training one dominant eigenvalue; "
-               "lambda_max/lambda_min large in both";
+  j["paper"] =
+      "at init a handful of large eigenvalues, the rest near 0; after training one dominant eigenvalue; "
+      "lambda_max/lambda_min large in both";
   j["wall_time_s"] = seconds_since(t0);
   out.write("fig3/spectra.csv", csv.str());
   out.write("fig3/summary.json", j.dump(2) + "\n");
@@ -256,7 +258,7 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   Mlp net = init_mlp(spec.default_layers, spec.default_init, 0);
   const std::vector<Phase> schedule =
       quick ? std::vector<Phase>{{100, 1e-2}, {400, 1e-3}}
-                : std::vector<Phase>{{100, 1e-2}, {1000, 1e-3}, {15000, 1e-4}, {30000, 1e-5}, {10000, 1e-6}};
+            : std::vector<Phase>{{100, 1e-2}, {1000, 1e-3}, {15000, 1e-4}, {30000, 1e-5}, {10000, 1e-6}};
   const long every = quick ? 5 : 10;
   // |e_k| of e = u_true - u_NN on the periodic grid x_j = -pi + 2 pi j / Nc (eq. 6), normalized by Nc.
   const int nc = spec.nc;
@@ -315,12 +317,21 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   };
   const std::vector<Case> cases = {
       {"regression", "regression-twoscale", {{20000, 1e-2}, {10000, 1e-3}}, {{400, 1e-2}, {200, 1e-3}}, 2.65e-3, 3e-7},
-      {"poisson", "poisson-twoscale", kPoissonSchedule, {{200, 1e-4}, {100, 1e-5}, {100, 1e-6}, {100, 1e-7}}, 7.20e-2,
+      {"poisson",
+       "poisson-twoscale",
+       kPoissonSchedule,
+       {{200, 1e-4}, {100, 1e-5}, {100, 1e-6}, {100, 1e-7}},
+       7.20e-2,
        1.12e-1},
-      {"darcy", "darcy-twoscale", kDarcySchedule, {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}}, 4.31e-1,
+      {"darcy",
+       "darcy-twoscale",
+       kDarcySchedule,
+       {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}},
+       4.31e-1,
        2.83e-1}};
-  json j = {{"figure", "fig4"}, {"eps", 1.0 / 32}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"},
-            {"trials", trials}, {"lbfgs_max_iterations", lbfgs}, {"quick", quick}};
+  json j = {{"figure", "fig4"},        {"eps", 1.0 / 32},  {"layers", {1, 40, 40, 40, 40, 1}},
+            {"init", "glorot-normal"}, {"trials", trials}, {"lbfgs_max_iterations", lbfgs},
+            {"quick", quick}};
   for (const auto& c : cases) {
     const auto tc = Clock::now();
     const ProblemSpec spec = problem_preset(c.problem);
@@ -336,9 +347,10 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     auto run_trial = [&](Backend& b, int t) {
       Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
       const std::string name = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
-      results[t] = finite_run(
-          train_adam(b, net, spec, pts, adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000), progress_line(name)),
-          name);
+      results[t] =
+          finite_run(train_adam(b, net, spec, pts, adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000),
+                                progress_line(name)),
+                     name);
       std::vector<double> du(x.size()), d2u(x.size());
       b.evaluate(net, x, us[t], du, d2u);
       std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
@@ -400,15 +412,15 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   return j;
 }
 
-// ---- Beyond the paper: Levenberg-Marquardt on the Section 4.2 PINNs, with and without warm start and continuation ----
-// One run of the LM study.
+// ---- Beyond the paper: Levenberg-Marquardt on the Section 4.2 PINNs, with and without warm start and continuation
+// ---- One run of the LM study.
 struct LmRun {
   std::string name, problem;
   double eps;
   int nc;
   std::vector<Phase> warm;
   std::vector<LmStage> stages;  // none: the baseline, Adam then L-BFGS as in the paper
-  double paper;  // Adam + L-BFGS max error of the trial mean (Sec. 4.2), 0 when the paper has none
+  double paper;                 // Adam + L-BFGS max error of the trial mean (Sec. 4.2), 0 when the paper has none
   long lbfgs = 0;
 };
 
@@ -455,7 +467,8 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   const bool quick = quick_for(opt, "lm");
   const std::vector<LmRun> runs = lm_study_runs(opt);
   std::ostringstream table;
-  table << "run,problem,eps,nc,adam_iterations,lbfgs_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_s,paper_max_error\n";
+  table << "run,problem,eps,nc,adam_iterations,lbfgs_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_"
+           "s,paper_max_error\n";
   json j = {{"figure", "lm"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"}, {"quick", quick}};
   for (const auto& r : runs) {
     ProblemSpec spec = problem_preset(r.problem);
@@ -473,7 +486,8 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     LmTrainResult lm;
     if (!r.stages.empty()) {
       lm = continue_with_lm(be, net, spec, pts, cfg, r.stages, 10, res, &lmcsv, [&](long it, long total, double loss) {
-        if (it % 100 == 0) std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e\n", r.name.c_str(), it, total, loss);
+        if (it % 100 == 0)
+          std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e\n", r.name.c_str(), it, total, loss);
       });
     }
     long accepted = 0, lm_its = 0;
@@ -486,11 +500,16 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
                                         HistoryColumn::MaxError, HistoryColumn::Time}));
     if (!r.stages.empty()) out.write("lm/" + r.name + "_lm.csv", lmcsv.str());
     table << r.name << ',' << r.problem << ',' << fmt(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
-          << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ',' << fmt(res.final_loss) << ','
-          << fmt(res.wall_time_s) << ',' << (r.paper > 0 ? fmt(r.paper) : "") << '\n';
-    j[r.name] = {{"problem", r.problem},      {"eps", r.eps},         {"nc", r.nc},
-                 {"adam_iterations", res.adam_iterations},             {"lm_iterations", lm_its},
-                 {"accepted", accepted},      {"max_error", res.max_error}, {"final_loss", res.final_loss},
+          << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ','
+          << fmt(res.final_loss) << ',' << fmt(res.wall_time_s) << ',' << (r.paper > 0 ? fmt(r.paper) : "") << '\n';
+    j[r.name] = {{"problem", r.problem},
+                 {"eps", r.eps},
+                 {"nc", r.nc},
+                 {"adam_iterations", res.adam_iterations},
+                 {"lm_iterations", lm_its},
+                 {"accepted", accepted},
+                 {"max_error", res.max_error},
+                 {"final_loss", res.final_loss},
                  {"wall_time_s", res.wall_time_s},
                  {"stop", lm.stages.empty() ? res.lbfgs.stop : lm.stages.back().stop},
                  {"lbfgs_iterations", res.lbfgs.iterations},
@@ -498,8 +517,9 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     std::fprintf(stderr, "  lm %s: max error %.3e, loss %.3e, %.0f s\n", r.name.c_str(), res.max_error, res.final_loss,
                  res.wall_time_s);
   }
-  j["note"] = "single runs (seed 0), max-norm error of the network itself on 1000 points; the paper's numbers are of "
-              "the 10-trial mean after Adam + L-BFGS";
+  j["note"] =
+      "single runs (seed 0), max-norm error of the network itself on 1000 points; the paper's numbers are of "
+      "the 10-trial mean after Adam + L-BFGS";
   j["wall_time_s"] = seconds_since(t0);
   out.write("lm/runs.csv", table.str());
   out.write("lm/summary.json", j.dump(2) + "\n");

@@ -12,12 +12,12 @@ namespace pinntk {
 struct ReproduceOptions {
   std::string what;  // fig1, fig2, fig3, fig4, all (the paper) or lm (beyond it: Levenberg-Marquardt)
   bool quick = false;
-  std::string full;  // with quick: these figures (e.g. "fig2,fig3") at the paper's settings all the same
-  int trials = 0;  // fig4 trials (0: 10, quick 2)
-  int seeds = 0;   // fig2 seeds (0: 5, quick 2)
+  std::string full;            // with quick: these figures (e.g. "fig2,fig3") at the paper's settings all the same
+  int trials = 0;              // fig4 trials (0: 10, quick 2)
+  int seeds = 0;               // fig2 seeds (0: 5, quick 2)
   bool lm_eps32_only = false;  // lm: skip the eps = 1/64 and 1/128 runs
-  std::string lm_runs;          // lm: comma-separated run names to run (empty: all)
-  int concurrent_trials = 1;  // fig4 trials trained at once on the CUDA backend (one host thread and stream each)
+  std::string lm_runs;         // lm: comma-separated run names to run (empty: all)
+  int concurrent_trials = 1;   // fig4 trials trained at once on the CUDA backend (one host thread and stream each)
   std::string device, precision;
 };
 

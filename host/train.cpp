@@ -2,16 +2,16 @@
 
 #include <unistd.h>  // access
 
-#include <algorithm>  // std::max, std::min
-#include <chrono>     // std::chrono::steady_clock
-#include <cmath>      // std::fabs, std::isfinite
-#include <cstdio>     // std::snprintf
+#include <algorithm>          // std::max, std::min
+#include <chrono>             // std::chrono::steady_clock
+#include <cmath>              // std::fabs, std::isfinite
+#include <cstdio>             // std::snprintf
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "common/errors.hpp"    // UsageError, NumericalError
 #include "common/residual.hpp"  // row_residual, row_loss
-#include "host/io/files.hpp"  // read_regular_file
-#include "host/timing.hpp"    // seconds_since
+#include "host/io/files.hpp"    // read_regular_file
+#include "host/timing.hpp"      // seconds_since
 
 namespace pinntk {
 
@@ -108,8 +108,9 @@ TrainState load_train_state(const std::string& path, const std::string& settings
   long last = 0;
   for (const auto& r : j["history"]) {
     if (!r.is_array() || r.size() != 8 || !r[1].is_string() || r[1].get<std::string>() != "adam")
-      throw UsageError(in.what + ": every \"history\" row must be [iteration, \"adam\", lr, loss, loss_pde, "
-                                 "loss_boundary, max_error, time_s]");
+      throw UsageError(in.what +
+                       ": every \"history\" row must be [iteration, \"adam\", lr, loss, loss_pde, "
+                       "loss_boundary, max_error, time_s]");
     HistoryRow h{in.integer(r[0], "history", last, st.iteration), "adam", 0, 0, 0, 0, 0};
     last = h.iteration;
     h.lr = in.finite(r[2], "history");
@@ -151,11 +152,9 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   const size_t np = static_cast<size_t>(net.n_params());
 
   auto record = [&](long it, const char* optimizer, double lr) {
-    res.history.push_back(history_row(
-        [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
-          session->evaluate(x, u, du, d2u);
-        },
-        spec, pts, it, optimizer, lr));
+    res.history.push_back(history_row([&](span<const double> x, span<double> u, span<double> du,
+                                          span<double> d2u) { session->evaluate(x, u, du, d2u); },
+                                      spec, pts, it, optimizer, lr));
     res.history.back().time_s = seconds_since(t0);
     const HistoryRow& h = res.history.back();
     if (!std::isfinite(h.loss) || !std::isfinite(h.max_error)) return false;  // the caller decides what it means
@@ -219,9 +218,8 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
     res.diverged_at = k;
     char lr_text[32];
     std::snprintf(lr_text, sizeof lr_text, "%g", lr_at(k - 1));
-    res.diverged = "Adam: the loss is not finite at iteration " + std::to_string(k) + " (learning rate " +
-                   lr_text + "); kept the network of iteration " + std::to_string(k - 1) +
-                   ", the last with a finite loss";
+    res.diverged = "Adam: the loss is not finite at iteration " + std::to_string(k) + " (learning rate " + lr_text +
+                   "); kept the network of iteration " + std::to_string(k - 1) + ", the last with a finite loss";
     session->set_adam_state(last, from.m, from.v, from.t);  // from here on only evaluated: the moments do not matter
     while (!res.history.empty() && res.history.back().iteration >= k - 1) res.history.pop_back();
     it = k - 1;
@@ -270,7 +268,8 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
       throw NumericalError("the loss of the network at iteration " + std::to_string(it) + " is not finite");
     res.lbfgs = minimize_lbfgs(
         x, [&](span<const double> theta, span<double> grad) { return session->loss_gradient_at(theta, grad); },
-        cfg.lbfgs, [&](long k, double loss) {
+        cfg.lbfgs,
+        [&](long k, double loss) {
           // At an accepted iterate the session holds that iterate's parameters.
           if (k % every == 0) record(it0 + k, "lbfgs", 0.0);
           if (progress && k % log_every == 0) progress(it0 + k, total + cfg.lbfgs.max_iter, loss);

@@ -17,7 +17,7 @@ struct HistoryRow {
   long iteration;         // optimizer iterations (Adam steps, then L-BFGS iterations) before this row's network
   std::string optimizer;  // "adam" or "lbfgs"
   double lr, loss, loss_pde, loss_boundary, max_error;  // lr is 0 for L-BFGS rows, mu for LM rows
-  double time_s = 0.0;  // wall time since the training started
+  double time_s = 0.0;                                  // wall time since the training started
 };
 
 // What an interrupted run needs to continue exactly: the parameters, Adam's state and the history so far.

@@ -4,7 +4,7 @@
 #include <cmath>  // std::sqrt
 
 #include "common/errors.hpp"  // UsageError
-#include "host/mlp.hpp"     // init_mlp, checkpoint_json
+#include "host/mlp.hpp"       // init_mlp, checkpoint_json
 
 namespace pinntk {
 namespace {

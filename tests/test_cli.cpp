@@ -51,8 +51,10 @@ int count_lines(const std::string& s) {
 TEST(Cli, NtkWritesSummaryAndSpectra) {
   const fs::path out = kTmp / "ntk_ok";
   fs::remove_all(out);
-  const CliRun r = pinntk("ntk --problem darcy-ntk --eps 1/20 --nc 64 --layers 1,10,1 --init normal --seed 3 "
-                       "--device cpu --save-matrices --out " + out.string());
+  const CliRun r = pinntk(
+      "ntk --problem darcy-ntk --eps 1/20 --nc 64 --layers 1,10,1 --init normal --seed 3 "
+      "--device cpu --save-matrices --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
   EXPECT_EQ(j["problem"], "darcy-ntk");
@@ -88,8 +90,10 @@ TEST(Cli, NtkWritesSummaryAndSpectra) {
 TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   const fs::path out = kTmp / "train_ok";
   fs::remove_all(out);
-  const CliRun r = pinntk("train --problem poisson-twoscale --eps 1/4 --nc 64 --layers 1,12,1 --schedule 30@1e-2,20@1e-3 "
-                       "--history-every 10 --log-every 25 --out " + out.string());
+  const CliRun r = pinntk(
+      "train --problem poisson-twoscale --eps 1/4 --nc 64 --layers 1,12,1 --schedule 30@1e-2,20@1e-3 "
+      "--history-every 10 --log-every 25 --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("iteration 50/50"), std::string::npos) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
@@ -102,16 +106,17 @@ TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   EXPECT_EQ(count_lines(slurp(out / "prediction.csv")), 1001);
   // Training from the written checkpoint with zero-length... instead evaluate its NTK: it must load.
   const CliRun again = pinntk("ntk --problem poisson-twoscale --eps 1/4 --nc 16 --checkpoint " +
-                           (out / "checkpoint.json").string() + " --out " + (kTmp / "ntk_from_ckpt").string());
+                              (out / "checkpoint.json").string() + " --out " + (kTmp / "ntk_from_ckpt").string());
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
 TEST(Cli, LevenbergMarquardtWithContinuation) {
   const fs::path out = kTmp / "lm_ok";
   fs::remove_all(out);
-  const CliRun r = pinntk("train --problem darcy-twoscale --nc 48 --layers 1,8,8,1 --schedule 20@1e-3 --optimizer lm "
-                          "--eps-continuation 1/4,1/8 --lm-iters 6,8 --history-every 5 --device cpu --out " +
-                          out.string());
+  const CliRun r = pinntk(
+      "train --problem darcy-twoscale --nc 48 --layers 1,8,8,1 --schedule 20@1e-3 --optimizer lm "
+      "--eps-continuation 1/4,1/8 --lm-iters 6,8 --history-every 5 --device cpu --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
   EXPECT_EQ(j["lm"]["stages"].size(), 2u);
@@ -141,8 +146,10 @@ TEST(Cli, SameSeedSameNumbersAcrossThreadCounts) {
 TEST(Cli, ADivergedRunExitsThreeAndKeepsTheLastFiniteNetwork) {
   const fs::path out = kTmp / "diverged";
   fs::remove_all(out);
-  const CliRun r = pinntk("train --nc 64 --layers 1,10,10,1 --schedule 20@1e-3,200@1e300 --history-every 5 "
-                          "--device cpu --out " + out.string());
+  const CliRun r = pinntk(
+      "train --nc 64 --layers 1,10,10,1 --schedule 20@1e-3,200@1e300 --history-every 5 "
+      "--device cpu --out " +
+      out.string());
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.err.find("pinntk: diverged: Adam: the loss is not finite at iteration"), std::string::npos) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
@@ -157,8 +164,9 @@ TEST(Cli, ADivergedRunExitsThreeAndKeepsTheLastFiniteNetwork) {
   EXPECT_EQ(hist.find("nan"), std::string::npos) << hist;
   EXPECT_EQ(slurp(out / "prediction.csv").find("nan"), std::string::npos);
   // The kept network is a checkpoint pinntk itself loads.
-  const CliRun again = pinntk("ntk --problem darcy-twoscale --nc 16 --checkpoint " + (out / "checkpoint.json").string() +
-                              " --device cpu --out " + (kTmp / "diverged_ntk").string());
+  const CliRun again =
+      pinntk("ntk --problem darcy-twoscale --nc 16 --checkpoint " + (out / "checkpoint.json").string() +
+             " --device cpu --out " + (kTmp / "diverged_ntk").string());
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
@@ -209,11 +217,13 @@ TEST(Cli, AWritableOutUnderAReadOnlyParent) {
 TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
   const fs::path out = kTmp / "resume_checked";
   fs::remove_all(out);
-  const std::string flags = "train --nc 16 --layers 1,4,1 --schedule 1000000000@1e-4 --checkpoint-every 100 "
-                            "--threads 1 --device cpu --out " + out.string();
+  const std::string flags =
+      "train --nc 16 --layers 1,4,1 --schedule 1000000000@1e-4 --checkpoint-every 100 "
+      "--threads 1 --device cpu --out " +
+      out.string();
   const fs::path pid = kTmp / "resume_checked.pid";
-  ASSERT_EQ(std::system((std::string(PINNTK_BIN) + " " + flags + " >/dev/null 2>&1 & echo $! > " + pid.string()).c_str()),
-            0);
+  ASSERT_EQ(
+      std::system((std::string(PINNTK_BIN) + " " + flags + " >/dev/null 2>&1 & echo $! > " + pid.string()).c_str()), 0);
   for (int i = 0; i < 600 && !fs::exists(out / "resume.json"); ++i) usleep(100000);
   // While it runs, a second run on the same folder is refused at once.
   const CliRun second = pinntk("ntk --nc 8 --device cpu --out " + out.string());
@@ -271,18 +281,18 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"eps_zero", "ntk --eps 0 --out OUT"}, BadCase{"eps_negative", "ntk --eps -1/80 --out OUT"},
         BadCase{"eps_text", "ntk --eps abc --out OUT"}, BadCase{"unknown_problem", "ntk --problem heat --out OUT"},
-        BadCase{"layers_first", "ntk --layers 2,50,1 --out OUT"}, BadCase{"layers_last", "ntk --layers 1,50,3 --out OUT"},
-        BadCase{"zero_width", "ntk --layers 1,0,1 --out OUT"}, BadCase{"nc_zero", "ntk --nc 0 --out OUT"},
-        BadCase{"lambda_negative", "ntk --lambda -1 --out OUT"},
+        BadCase{"layers_first", "ntk --layers 2,50,1 --out OUT"},
+        BadCase{"layers_last", "ntk --layers 1,50,3 --out OUT"}, BadCase{"zero_width", "ntk --layers 1,0,1 --out OUT"},
+        BadCase{"nc_zero", "ntk --nc 0 --out OUT"}, BadCase{"lambda_negative", "ntk --lambda -1 --out OUT"},
         BadCase{"schedule", "train --schedule 100@ --out OUT"},
         BadCase{"schedule_rate", "train --schedule 100@-1e-3 --out OUT"},
         BadCase{"ckpt_missing", "ntk --checkpoint /nonexistent.json --out OUT"},
         BadCase{"ckpt_shape", "ntk --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --layers 1,50,1 --out OUT"},
         BadCase{"ckpt_nan", "ntk --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_nan.json --out OUT"},
-        BadCase{"out_unwritable", "ntk --nc 8 --out /proc/pinntk_out"},
-        BadCase{"device", "ntk --device tpu --out OUT"}, BadCase{"precision", "ntk --precision fp16 --out OUT"},
-        BadCase{"unknown_flag", "ntk --frobnicate --out OUT"}, BadCase{"scaling", "ntk --ntk-scaling half --out OUT"},
-        BadCase{"init", "ntk --init he --out OUT"}, BadCase{"eps_for_sines", "ntk --problem poisson-sines --eps 0.1 --out OUT"},
+        BadCase{"out_unwritable", "ntk --nc 8 --out /proc/pinntk_out"}, BadCase{"device", "ntk --device tpu --out OUT"},
+        BadCase{"precision", "ntk --precision fp16 --out OUT"}, BadCase{"unknown_flag", "ntk --frobnicate --out OUT"},
+        BadCase{"scaling", "ntk --ntk-scaling half --out OUT"}, BadCase{"init", "ntk --init he --out OUT"},
+        BadCase{"eps_for_sines", "ntk --problem poisson-sines --eps 0.1 --out OUT"},
         BadCase{"domain", "ntk --domain 1,0 --out OUT"}, BadCase{"resume_missing", "train --resume --out OUT"},
         BadCase{"reproduce_target", "reproduce fig9 --out OUT"},
         BadCase{"optimizer", "train --optimizer sgd --out OUT"},
@@ -294,7 +304,8 @@ INSTANTIATE_TEST_SUITE_P(
         // Empty values and sentinels are refused, not read as "not given"; a refused run creates no folder.
         BadCase{"eps_empty", "ntk --eps '' --out OUT/sub"}, BadCase{"layers_empty", "ntk --layers '' --out OUT/sub"},
         BadCase{"checkpoint_empty", "ntk --checkpoint '' --out OUT/sub"},
-        BadCase{"nb_negative", "ntk --nb -1 --out OUT/sub"}, BadCase{"trials_zero", "reproduce fig4 --trials 0 --out OUT"},
+        BadCase{"nb_negative", "ntk --nb -1 --out OUT/sub"},
+        BadCase{"trials_zero", "reproduce fig4 --trials 0 --out OUT"},
         BadCase{"seed_negative", "ntk --seed -1 --out OUT"},
         BadCase{"seed_overflow", "ntk --seed 18446744073709551616 --out OUT"},
         BadCase{"schedule_overflow", "train --schedule 9223372036854775807@1e-3,10@1e-3 --out OUT"},

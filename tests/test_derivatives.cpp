@@ -6,8 +6,8 @@
 
 #include "host/backend.hpp"      // make_cpu_backend
 #include "host/cpu_batched.hpp"  // batched_loss_gradient
-#include "host/mlp.hpp"      // init_mlp
-#include "tests/near.hpp"       // all_near, near: agreement to rounding across BLAS kernels
+#include "host/mlp.hpp"          // init_mlp
+#include "tests/near.hpp"        // all_near, near: agreement to rounding across BLAS kernels
 #include "tests/reference_mlp.hpp"
 
 namespace pinntk {

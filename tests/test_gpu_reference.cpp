@@ -11,7 +11,8 @@ namespace {
 
 TEST(GpuReference, JacobianMatchesCpu) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device answers";
-  for (const auto& layers : std::vector<std::vector<int>>{{1, 1, 1}, {1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}}) {
+  for (const auto& layers :
+       std::vector<std::vector<int>>{{1, 1, 1}, {1, 7, 1}, {1, 33, 5, 1}, {1, 40, 40, 40, 40, 1}}) {
     ProblemSpec spec = problem_preset("darcy-twoscale");
     spec.nc = 301;  // not a multiple of the block
     const PointSet pts = build_points(spec);

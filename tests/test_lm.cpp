@@ -155,7 +155,8 @@ TEST_P(Lm, DampingRulesMoveMuAsDocumented) {
       const LmRow& a = r.rows[i];
       const double ratio = r.rows[i + 1].mu / a.mu;
       if (a.accepted) {
-        const double want = std::string(rule) == "delayed" ? 1.0 / 3 : std::max(1.0 / 3, 1 - std::pow(2 * a.rho - 1, 3));
+        const double want =
+            std::string(rule) == "delayed" ? 1.0 / 3 : std::max(1.0 / 3, 1 - std::pow(2 * a.rho - 1, 3));
         EXPECT_NEAR(ratio, want, 1e-12) << rule << " row " << i;
         run = 0;
       } else {

@@ -3,9 +3,9 @@
 
 #include <cmath>  // std::sin, std::cos
 
-#include "common/errors.hpp"   // UsageError
-#include "host/parse.hpp"    // parse_real, parse_layers, parse_schedule
-#include "host/problem.hpp"  // problem_preset, build_points
+#include "common/errors.hpp"  // UsageError
+#include "host/parse.hpp"     // parse_real, parse_layers, parse_schedule
+#include "host/problem.hpp"   // problem_preset, build_points
 
 namespace pinntk {
 namespace {

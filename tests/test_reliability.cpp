@@ -80,8 +80,7 @@ TEST(OutputDir, ReplacesItsOwnFilesAndNeverAUsersFile) {
   EXPECT_EQ(slurp(dir / "notes.txt"), "mine");
   EXPECT_EQ(slurp(dir / "sub" / "mine.txt"), "mine too");
   for (const auto& e : fs::directory_iterator(dir))  // no staging folder, journal or temporary left
-    EXPECT_TRUE(e.path().filename() == ".pinntk-manifest.json" || e.path().filename().string()[0] != '.')
-        << e.path();
+    EXPECT_TRUE(e.path().filename() == ".pinntk-manifest.json" || e.path().filename().string()[0] != '.') << e.path();
 }
 
 TEST(OutputDir, AScopedCommitKeepsTheOtherPartsOfTheSet) {
@@ -165,7 +164,8 @@ TEST(OutputDir, TheNextRunCompletesAnInterruptedCommitAndDropsLeftovers) {
     EXPECT_EQ(slurp(dir / "history.csv"), "new");
     EXPECT_EQ(slurp(dir / "summary.json"), "new");
     EXPECT_FALSE(fs::exists(dir / "stale.csv"));
-    for (const char* gone : {".pinntk-commit.json", ".pinntk-stage-424242", ".pinntk-stage-777", "resume.json.tmp-31337"})
+    for (const char* gone :
+         {".pinntk-commit.json", ".pinntk-stage-424242", ".pinntk-stage-777", "resume.json.tmp-31337"})
       EXPECT_FALSE(fs::exists(dir / gone)) << gone;
   }
 }
@@ -173,8 +173,7 @@ TEST(OutputDir, TheNextRunCompletesAnInterruptedCommitAndDropsLeftovers) {
 TEST(OutputDir, AnEditedManifestCannotReachOutsideTheFolder) {
   const fs::path dir = fresh("escape");
   put(dir.parent_path() / "escape_victim.txt", "precious");
-  put(dir / ".pinntk-manifest.json",
-      R"({"format":"pinntk-manifest-v1","files":["../escape_victim.txt"]})");
+  put(dir / ".pinntk-manifest.json", R"({"format":"pinntk-manifest-v1","files":["../escape_victim.txt"]})");
   OutputDir out(dir.string());
   out.write("summary.json", "{}");
   EXPECT_THROW(out.commit(), UsageError);
@@ -272,7 +271,9 @@ TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
       [](J& j) { j["adam_step"] = 39; },
       [](J& j) { j.erase("m"); },
       [](J& j) { j["history"][1][0] = 50; },  // after the state's own iteration
-      [](J& j) { j["history"][0] = J::array({0, "adam"}); },
+      [](J& j) {
+        j["history"][0] = J::array({0, "adam"});
+      },
       [](J& j) { j["history"][1][3] = "loss"; },
       [](J& j) { j["format"] = "pinntk-mlp-v1"; },
   };
@@ -286,14 +287,17 @@ TEST(Divergence, LbfgsStopsAtANonFiniteTrialPoint) {
   std::vector<double> x = {1.5};
   LbfgsConfig cfg;
   cfg.max_iter = 50;
-  const LbfgsResult r = minimize_lbfgs(x, [](span<const double> v, span<double> g) -> double {
-    if (v[0] < 1.0) {
-      g[0] = NAN;
-      return HUGE_VAL;
-    }
-    g[0] = 2.0 * v[0] * 1000.0;
-    return 1000.0 * v[0] * v[0];
-  }, cfg);
+  const LbfgsResult r = minimize_lbfgs(
+      x,
+      [](span<const double> v, span<double> g) -> double {
+        if (v[0] < 1.0) {
+          g[0] = NAN;
+          return HUGE_VAL;
+        }
+        g[0] = 2.0 * v[0] * 1000.0;
+        return 1000.0 * v[0] * v[0];
+      },
+      cfg);
   EXPECT_TRUE(r.non_finite) << r.stop;
   EXPECT_TRUE(std::isfinite(r.loss));
   EXPECT_GE(x[0], 1.0);

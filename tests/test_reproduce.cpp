@@ -31,8 +31,9 @@ std::string slurp(const fs::path& p) {
 // A drawn figure: a PNG of at least 400 x 300 pixels and 20 kB (axes, lines and labels; an empty canvas
 // compresses to a few kB).
 void expect_picture(const fs::path& png) {
-  ASSERT_TRUE(fs::exists(png)) << png << " missing: pinntk draws with python3 + matplotlib "
-                                         "(scripts/install_deps.sh installs python3-matplotlib)";
+  ASSERT_TRUE(fs::exists(png)) << png
+                               << " missing: pinntk draws with python3 + matplotlib "
+                                  "(scripts/install_deps.sh installs python3-matplotlib)";
   const std::string b = slurp(png);
   ASSERT_GE(b.size(), 24u) << png;
   EXPECT_EQ(b.substr(0, 8), "\x89PNG\r\n\x1a\n") << png;
@@ -53,10 +54,10 @@ TEST(Reproduce, QuickRunWritesSaneFigures) {
                           " > " + out.string() + ".log 2>&1";
   const int status = std::system(cmd.c_str());
   ASSERT_EQ(WEXITSTATUS(status), 0) << "see " << out.string() << ".log";
-  for (const char* f : {"summary.json", "fig1/dft.csv", "fig1/history.csv", "fig1/summary.json", "fig2/sweep.csv",
-                        "fig2/summary.json", "fig3/spectra.csv", "fig3/spectrum_K_init.npy",
-                        "fig3/spectrum_K_trained.npy", "fig3/summary.json", "fig4/regression_mean.csv",
-                        "fig4/poisson_mean.csv", "fig4/darcy_mean.csv", "fig4/summary.json"})
+  for (const char* f :
+       {"summary.json", "fig1/dft.csv", "fig1/history.csv", "fig1/summary.json", "fig2/sweep.csv", "fig2/summary.json",
+        "fig3/spectra.csv", "fig3/spectrum_K_init.npy", "fig3/spectrum_K_trained.npy", "fig3/summary.json",
+        "fig4/regression_mean.csv", "fig4/poisson_mean.csv", "fig4/darcy_mean.csv", "fig4/summary.json"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const auto f2 = load(out / "fig2/summary.json");
   for (const char* panel : {"a_init_normal", "b_glorot_adam"}) {
@@ -88,8 +89,8 @@ TEST(Reproduce, QuickRunWritesSaneFigures) {
 TEST(Reproduce, QuickLevenbergMarquardtStudy) {
   const fs::path out = fs::path(PINNTK_TEST_TMP) / "reproduce_lm_quick";
   fs::remove_all(out);
-  const std::string cmd = std::string(PINNTK_BIN) + " reproduce lm --quick --device cpu --out " + out.string() +
-                          " > " + out.string() + ".log 2>&1";
+  const std::string cmd = std::string(PINNTK_BIN) + " reproduce lm --quick --device cpu --out " + out.string() + " > " +
+                          out.string() + ".log 2>&1";
   ASSERT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0) << "see " << out.string() << ".log";
   const auto j = load(out / "lm/summary.json");
   for (const char* run : {"poisson_lm", "darcy_continuation"}) {
@@ -113,8 +114,13 @@ TEST(Report, HeadlinesAndIndexStandBesideThePapersNumbers) {
            {{"frobenius_Kuu", {{"slope_of_geometric_mean", -1.98}, {"slope_of_geometric_mean_stderr", 0.01}}},
             {"lambda1", {{"slope_of_geometric_mean", -2.01}, {"slope_of_geometric_mean_stderr", 0.02}}},
             {"spectral_radius_Kbb", {{"slope_of_geometric_mean", 0.0}, {"slope_of_geometric_mean_stderr", 0.0}}}}}}}}},
-      {"fig4", {{"quick", true}, {"darcy", {{"max_error_of_mean", 0.96}, {"mean_variance", 0.85},
-                                            {"paper_max_error", 0.431}, {"paper_mean_variance", 0.283}}}}}};
+      {"fig4",
+       {{"quick", true},
+        {"darcy",
+         {{"max_error_of_mean", 0.96},
+          {"mean_variance", 0.85},
+          {"paper_max_error", 0.431},
+          {"paper_mean_variance", 0.283}}}}}};
   const std::string lines = pinntk::headline_lines(pinntk::headlines(summary));
   EXPECT_NE(lines.find("Fig. 1"), std::string::npos);
   EXPECT_NE(lines.find("0.00072"), std::string::npos) << lines;

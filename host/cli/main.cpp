@@ -54,8 +54,9 @@ struct CommonOptions {
 
 void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_problem) {
   o.problem = default_problem;
-  cmd->add_option("--problem", o.problem, "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | "
-                                          "regression-twoscale")
+  cmd->add_option("--problem", o.problem,
+                  "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | "
+                  "regression-twoscale")
       ->capture_default_str();
   cmd->add_option("--eps", o.eps, "scale parameter, e.g. 0.0125 or 1/80 (default: the preset's)");
   cmd->add_option("--omega", o.omega, "frequency of the Darcy coefficient a(y) = 1/(2.1 + 2 sin(omega y))");
@@ -157,7 +158,9 @@ json run_json(const CommonOptions& o, const Setup& s) {
   return j;
 }
 
-json top3(const std::vector<double>& e) { return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size())); }
+json top3(const std::vector<double>& e) {
+  return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size()));
+}
 
 // `pinntk ntk`'s flags.
 struct NtkOptions {
@@ -243,7 +246,8 @@ class Progress {
     const double since = std::chrono::duration<double>(now - last_).count();
     if (tty_) {
       if (it == total || since > 0.2) {
-        std::fprintf(stderr, "\r  iteration %ld/%ld  loss %.6e  %.*f it/s   ", it, total, loss, rate < 10 ? 2 : 0, rate);
+        std::fprintf(stderr, "\r  iteration %ld/%ld  loss %.6e  %.*f it/s   ", it, total, loss, rate < 10 ? 2 : 0,
+                     rate);
         if (it == total) std::fprintf(stderr, "\n");
         last_ = now;
       }
@@ -352,7 +356,8 @@ TrainConfig train_config(const TrainOptions& t) {
   if (lo.optimizer != "adam" && lo.optimizer != "lm")
     throw UsageError("--optimizer: unknown optimizer '" + lo.optimizer + "' (known: adam, lm)");
   const bool use_lm = t.use_lm();
-  if (cfg.schedule.empty() && t.lbfgs.max_iter == 0 && !use_lm) throw UsageError("--schedule: no training phases given");
+  if (cfg.schedule.empty() && t.lbfgs.max_iter == 0 && !use_lm)
+    throw UsageError("--schedule: no training phases given");
   if (use_lm && t.lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
   if (use_lm && t.resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
   if (!use_lm && !lo.continuation.empty()) throw UsageError("--eps-continuation needs --optimizer lm");
@@ -376,8 +381,8 @@ TrainConfig train_config(const TrainOptions& t) {
 // same rows).
 double train_memory_bytes(const TrainOptions& t, const Setup& s) {
   const double n = s.pts.size(), p = s.net.n_params();
-  double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(),
-                                                                                  s.net.layers.end(), 0.0);
+  double need =
+      8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0);
   if (t.lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), t.lbfgs.history);
   if (t.use_lm()) {
     const double m = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
@@ -429,12 +434,19 @@ json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg
     json st = json::array();
     for (size_t i = 0; i < lm.stages.size(); ++i) {
       const LmResult& r = lm.stages[i];
-      st.push_back({{"eps", stages[i].eps},         {"iterations", r.iterations},   {"accepted", r.accepted},
-                    {"rejected", r.rejected},       {"cholesky_failures", r.cholesky_failures},
-                    {"final_loss", r.loss},         {"final_mu", r.mu},             {"form", r.form},
+      st.push_back({{"eps", stages[i].eps},
+                    {"iterations", r.iterations},
+                    {"accepted", r.accepted},
+                    {"rejected", r.rejected},
+                    {"cholesky_failures", r.cholesky_failures},
+                    {"final_loss", r.loss},
+                    {"final_mu", r.mu},
+                    {"form", r.form},
                     {"stop", r.stop}});
     }
-    j["lm"] = {{"mu0_relative", t.lm.cfg.mu0}, {"loss_tol", t.lm.cfg.loss_tol}, {"stages", st},
+    j["lm"] = {{"mu0_relative", t.lm.cfg.mu0},
+               {"loss_tol", t.lm.cfg.loss_tol},
+               {"stages", st},
                {"wall_time_s", lm.wall_time_s}};
     j["eps"] = s.spec.eps;  // the last stage's
   }
@@ -512,8 +524,8 @@ int cmd_train(const TrainOptions& t) {
                  out.path().c_str());
     return kExitNumerical;
   }
-  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss,
-               res.max_error, res.wall_time_s, out.path().c_str());
+  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss, res.max_error,
+               res.wall_time_s, out.path().c_str());
   return 0;
 }
 
@@ -534,8 +546,10 @@ bool plot_if_possible(const std::string& dir) {
     std::fprintf(stderr, "pinntk reproduce: plotting failed (%s)\n", cmd.c_str());
     return false;
   }
-  std::fprintf(stderr, "pinntk reproduce: no python3 with numpy and matplotlib (apt-get install python3-matplotlib); "
-                       "plot later with: python3 %s %s\n", script.c_str(), dir.c_str());
+  std::fprintf(stderr,
+               "pinntk reproduce: no python3 with numpy and matplotlib (apt-get install python3-matplotlib); "
+               "plot later with: python3 %s %s\n",
+               script.c_str(), dir.c_str());
   return false;
 }
 
@@ -585,8 +599,8 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
   std::vector<std::string> scope;
   for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
     if (summary.contains(fig)) scope.push_back(std::string(fig) + "/");
-  const json before = json::parse(out.previous("summary.json").empty() ? "{}" : out.previous("summary.json"), nullptr,
-                                  false);
+  const json before =
+      json::parse(out.previous("summary.json").empty() ? "{}" : out.previous("summary.json"), nullptr, false);
   if (before.is_object())
     for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
       if (!summary.contains(fig) && before.contains(fig)) summary[fig] = before[fig];
@@ -601,7 +615,8 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
     const std::string png = out.path() + "/" + fig + "/" + fig + ".png";
     if (summary.contains(fig) && access(png.c_str(), R_OK) == 0) pictures += "  " + png + "\n";
   }
-  std::fprintf(stderr, "pinntk reproduce: headline numbers beside the paper's\n%s", headline_lines(headlines(summary)).c_str());
+  std::fprintf(stderr, "pinntk reproduce: headline numbers beside the paper's\n%s",
+               headline_lines(headlines(summary)).c_str());
   if (!pictures.empty()) std::fprintf(stderr, "pinntk reproduce: pictures\n%s", pictures.c_str());
   std::fprintf(stderr, "pinntk reproduce: index page %s/README.md\n", out.path().c_str());
   return 0;
@@ -613,8 +628,9 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
 int main(int argc, char** argv) {
   using namespace pinntk;
   ensure_fast_openblas_kernels(argv);
-  CLI::App app{"pinntk: physics-informed neural networks and their neural tangent kernel for oscillatory elliptic "
-               "problems"};
+  CLI::App app{
+      "pinntk: physics-informed neural networks and their neural tangent kernel for oscillatory elliptic "
+      "problems"};
   app.set_version_flag("--version", PINNTK_VERSION);
   app.require_subcommand(1);
 

@@ -7,28 +7,52 @@ namespace {
 
 const char* column_name(HistoryColumn c) {
   switch (c) {
-    case HistoryColumn::Iteration: return "iteration";
-    case HistoryColumn::Optimizer: return "optimizer";
-    case HistoryColumn::Lr: return "lr";
-    case HistoryColumn::Loss: return "loss";
-    case HistoryColumn::LossPde: return "loss_pde";
-    case HistoryColumn::LossBoundary: return "loss_boundary";
-    case HistoryColumn::MaxError: return "max_error";
-    case HistoryColumn::Time: return "time_s";
+    case HistoryColumn::Iteration:
+      return "iteration";
+    case HistoryColumn::Optimizer:
+      return "optimizer";
+    case HistoryColumn::Lr:
+      return "lr";
+    case HistoryColumn::Loss:
+      return "loss";
+    case HistoryColumn::LossPde:
+      return "loss_pde";
+    case HistoryColumn::LossBoundary:
+      return "loss_boundary";
+    case HistoryColumn::MaxError:
+      return "max_error";
+    case HistoryColumn::Time:
+      return "time_s";
   }
   return "";
 }
 
 void write_field(std::ostream& out, const HistoryRow& h, HistoryColumn c) {
   switch (c) {
-    case HistoryColumn::Iteration: out << h.iteration; break;
-    case HistoryColumn::Optimizer: out << h.optimizer; break;
-    case HistoryColumn::Lr: out << h.lr; break;
-    case HistoryColumn::Loss: out << h.loss; break;
-    case HistoryColumn::LossPde: out << h.loss_pde; break;
-    case HistoryColumn::LossBoundary: out << h.loss_boundary; break;
-    case HistoryColumn::MaxError: out << h.max_error; break;
-    case HistoryColumn::Time: out << h.time_s; break;
+    case HistoryColumn::Iteration:
+      out << h.iteration;
+      break;
+    case HistoryColumn::Optimizer:
+      out << h.optimizer;
+      break;
+    case HistoryColumn::Lr:
+      out << h.lr;
+      break;
+    case HistoryColumn::Loss:
+      out << h.loss;
+      break;
+    case HistoryColumn::LossPde:
+      out << h.loss_pde;
+      break;
+    case HistoryColumn::LossBoundary:
+      out << h.loss_boundary;
+      break;
+    case HistoryColumn::MaxError:
+      out << h.max_error;
+      break;
+    case HistoryColumn::Time:
+      out << h.time_s;
+      break;
   }
 }
 

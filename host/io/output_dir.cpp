@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <stdexcept>          // std::runtime_error
 
-#include "common/errors.hpp"    // UsageError
+#include "common/errors.hpp"  // UsageError
 #include "host/io/files.hpp"  // write_new_file, replace_file, read_regular_file
 
 namespace fs = std::filesystem;

@@ -10,9 +10,9 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>  // nlohmann::json
-#include <string>                  // std::string
-#include <utility>  // std::pair
-#include <vector>   // std::vector
+#include <string>                 // std::string
+#include <utility>                // std::pair
+#include <vector>                 // std::vector
 
 namespace pinntk {
 

@@ -5,7 +5,7 @@
 #include <cstring>    // std::memcpy, std::strncmp
 #include <limits>     // std::numeric_limits
 
-#include "common/errors.hpp"         // NumericalError, UsageError
+#include "common/errors.hpp"        // NumericalError, UsageError
 #include "host/optim/schedule.hpp"  // kMaxIterations
 
 // liblbfgsb 3.0 (Fortran): every argument by reference, then the hidden lengths of the two character arguments.
@@ -53,8 +53,8 @@ LbfgsResult minimize_lbfgs(std::vector<double>& x, const LossGradientFn& fg, con
   const double factr = cfg.ftol / std::numeric_limits<double>::epsilon(), pgtol = cfg.gtol;
   std::vector<double> lower(n, 0.0), upper(n, 0.0), g(n, 0.0);
   std::vector<int> nbd(n, 0);  // unbounded
-  std::vector<double> wa(2 * static_cast<size_t>(m) * n + 5 * static_cast<size_t>(n) +
-                         11 * static_cast<size_t>(m) * m + 8 * static_cast<size_t>(m));
+  std::vector<double> wa(2 * static_cast<size_t>(m) * n + 5 * static_cast<size_t>(n) + 11 * static_cast<size_t>(m) * m +
+                         8 * static_cast<size_t>(m));
   std::vector<int> iwa(3 * static_cast<size_t>(n));
   char task[kTaskLen], csave[kTaskLen];
   int lsave[4] = {0, 0, 0, 0}, isave[44] = {0};

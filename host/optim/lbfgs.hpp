@@ -30,7 +30,7 @@ void validate(const LbfgsConfig& cfg);
 struct LbfgsResult {
   long iterations = 0, evaluations = 0;
   double loss = 0.0;
-  std::string stop;  // why it stopped, from L-BFGS-B's task string or the iteration/evaluation limits
+  std::string stop;         // why it stopped, from L-BFGS-B's task string or the iteration/evaluation limits
   bool non_finite = false;  // stopped because the loss or gradient at a trial point was not finite
 };
 

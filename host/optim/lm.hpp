@@ -17,9 +17,9 @@ namespace pinntk {
 
 struct LmConfig {
   long max_iter = 0;
-  double mu0 = 1e-6;          // initial damping, relative to the largest diagonal entry of the Gram
-  double loss_tol = 0.0;      // stop when the loss falls below it
-  double mu_max = 1e20;       // stop when the relative damping leaves [mu_min, mu_max]
+  double mu0 = 1e-6;      // initial damping, relative to the largest diagonal entry of the Gram
+  double loss_tol = 0.0;  // stop when the loss falls below it
+  double mu_max = 1e20;   // stop when the relative damping leaves [mu_min, mu_max]
   double mu_min = 1e-20;
   std::string form = "auto";  // "auto", "sample" or "parameter"
   long cond_every = 0;        // the NTK condition number every this many iterations (0: never)

@@ -18,8 +18,9 @@ LmTrainResult train_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSet& pts, 
     }
     LmConfig c = cfg;
     c.max_iter = stages[s].iterations;
-    res.stages.push_back(
-        minimize_lm(be, net, pts, c, [&](const LmRow& row, const Mlp& m) { if (on_row) on_row(s, row, m); }));
+    res.stages.push_back(minimize_lm(be, net, pts, c, [&](const LmRow& row, const Mlp& m) {
+      if (on_row) on_row(s, row, m);
+    }));
     res.iterations += res.stages.back().iterations;
   }
   res.wall_time_s = seconds_since(t0);
