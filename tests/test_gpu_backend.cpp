@@ -13,6 +13,7 @@
 #include <vector>     // std::vector
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
+#include "cuda/device_points.hpp"  // to_device, to_host
 #include "cuda/eval.hpp"           // launch_eval
 #include "cuda/handles.cuh"        // make_blas
 #include "cuda/jacobian.hpp"       // launch_jacobian
@@ -52,16 +53,17 @@ DeviceBuffer<Real> poisoned(size_t n) {
   return b;
 }
 
+// The copies of cuda/device_points.hpp, on the legacy stream these single-threaded tests launch on.
 template <class Real>
 DeviceBuffer<Real> up(const std::vector<double>& v) {
-  return DeviceBuffer<Real>(std::vector<Real>(v.begin(), v.end()), kLegacyStream);
+  return cudaimpl::to_device<Real>(v, kLegacyStream);
 }
 
 template <class Real>
 std::vector<double> down(const DeviceBuffer<Real>& d) {
-  std::vector<Real> h;
-  d.download(h);
-  return std::vector<double>(h.begin(), h.end());
+  std::vector<double> h(d.size());
+  cudaimpl::to_host(d, span<double>(h));
+  return h;
 }
 
 // Kernel level: Jacobian and evaluation against the CPU, outputs poisoned, odd sizes and widths.
