@@ -1,0 +1,176 @@
+// Per-point math of a tanh MLP on n inputs in Taylor mode along m directions (DESIGN.md section 7, the paper's
+// problem (3) in R^n): the forward pass carries h and, per direction v_k, (h'_k, h''_k) = (D_k h, D_k^2 h); the
+// reverse pass gives the gradient of rho = gamma u + sum_k (c_k D_k u + lambda_k D_k^2 u) with respect to every
+// weight and bias. Each direction follows the 1-D rules of common/mlp_math.hpp (tanh_jet, tanh_jet_adjoint); the
+// directions share only t = tanh z. With n = m = 1 and v = 1 it is the 1-D pass, to the last bit.
+//
+// Not yet called by a backend: the n-dimensional problems (presets, points, CLI) build on it.
+#pragma once
+
+#include <cmath>  // tanh
+
+#include "common/hd.hpp"        // PINNTK_HD
+#include "common/mlp_math.hpp"  // MlpShape, mlp_param_count, mlp_max_width, tanh_jet, tanh_jet_adjoint
+
+namespace pinntk {
+
+// Tape entries per point for m directions: per hidden neuron t, then h'_k, h''_k, z'_k, z''_k for every k
+// (1 + 4m numbers; 5 in 1-D, in the same order as mlp_tape_size's).
+PINNTK_HD inline int mlp_tape_size_nd(MlpShape s, int m) {
+  int n = 0;
+  for (int l = 1; l < s.nl; ++l) n += (1 + 4 * m) * s.layers[l];
+  return n;
+}
+
+// Scratch of the reverse pass: two sets of 1 + 2m adjoint vectors of the widest layer.
+PINNTK_HD inline int mlp_adjoint_size_nd(MlpShape s, int m) { return 2 * (1 + 2 * m) * mlp_max_width(s); }
+
+// Forward pass at x (layers[0] = n coordinates) along the m directions v (m x n, row-major): out[0] = u,
+// out[1 + k] = D_k u, out[1 + m + k] = D_k^2 u. Fills the tape for mlp_reverse_point_nd.
+template <class T>
+PINNTK_HD inline void mlp_forward_point_nd(MlpShape s, const T* theta, const T* x, int m, const T* v, T* tape, T* out) {
+  const int n = s.layers[0];
+  const T* p = theta;
+  // Layer 1 sees h^0 = x, h'^0_k = v_k, h''^0_k = 0: z = W x + b, z'_k = W v_k, z''_k = 0.
+  const int d1 = s.layers[1];
+  T* cur = tape;
+  for (int i = 0; i < d1; ++i) {
+    const T* wi = p + i * n;
+    T wx = T(0);
+    for (int j = 0; j < n; ++j) wx += wi[j] * x[j];
+    const T z = wx + p[d1 * n + i];
+    if (s.nl == 1) {  // no hidden layer: u is affine in x
+      out[0] = z;
+      for (int k = 0; k < m; ++k) {
+        T zp = T(0);
+        for (int j = 0; j < n; ++j) zp += wi[j] * v[k * n + j];
+        out[1 + k] = zp;
+        out[1 + m + k] = T(0);
+      }
+      return;
+    }
+    const T t = tanh(z);
+    cur[i] = t;
+    for (int k = 0; k < m; ++k) {
+      T zp = T(0);
+      for (int j = 0; j < n; ++j) zp += wi[j] * v[k * n + j];
+      T h1, h2;
+      tanh_jet(t, zp, T(0), h1, h2);
+      cur[(1 + k) * d1 + i] = h1;
+      cur[(1 + m + k) * d1 + i] = h2;
+      cur[(1 + 2 * m + k) * d1 + i] = zp;
+      cur[(1 + 3 * m + k) * d1 + i] = T(0);
+    }
+  }
+  p += d1 * n + d1;
+  T* prev = cur;
+  for (int l = 2; l <= s.nl; ++l) {
+    const int din = s.layers[l - 1], dout = s.layers[l];
+    const T* W = p;
+    const T* b = p + dout * din;
+    const bool output = l == s.nl;
+    T* next = output ? nullptr : prev + (1 + 4 * m) * din;
+    for (int i = 0; i < dout; ++i) {
+      const T* wi = W + i * din;
+      T z = b[i];
+      for (int j = 0; j < din; ++j) z += wi[j] * prev[j];
+      const T t = output ? z : tanh(z);
+      if (output) {
+        out[0] = z;
+      } else {
+        next[i] = t;
+      }
+      for (int k = 0; k < m; ++k) {
+        T zp = T(0), zpp = T(0);
+        for (int j = 0; j < din; ++j) {
+          zp += wi[j] * prev[(1 + k) * din + j];
+          zpp += wi[j] * prev[(1 + m + k) * din + j];
+        }
+        if (output) {
+          out[1 + k] = zp;
+          out[1 + m + k] = zpp;
+        } else {
+          T h1, h2;
+          tanh_jet(t, zp, zpp, h1, h2);
+          next[(1 + k) * dout + i] = h1;
+          next[(1 + m + k) * dout + i] = h2;
+          next[(1 + 2 * m + k) * dout + i] = zp;
+          next[(1 + 3 * m + k) * dout + i] = zpp;
+        }
+      }
+    }
+    p += dout * din + dout;
+    prev = next;
+  }
+}
+
+// Reverse pass for rho = gamma u + sum_k (c_k D_k u + lambda_k D_k^2 u) at the point whose tape
+// mlp_forward_point_nd filled: d rho / d theta into row[0..P) (added when accumulate). adj holds
+// mlp_adjoint_size_nd(s, m).
+template <class T>
+PINNTK_HD inline void mlp_reverse_point_nd(MlpShape s, const T* theta, const T* x, int m, const T* v, const T* tape,
+                                           T gamma, const T* c, const T* lambda, T* row, bool accumulate, T* adj) {
+  const int n = s.layers[0], mw = mlp_max_width(s), set = (1 + 2 * m) * mw;
+  // Adjoints of z^l at A[0..d), of z'^l_k at A[(1 + k) mw ..), of z''^l_k at A[(1 + m + k) mw ..).
+  T* A = adj;
+  T* B = adj + set;
+  A[0] = gamma;
+  for (int k = 0; k < m; ++k) {
+    A[(1 + k) * mw] = c[k];
+    A[(1 + m + k) * mw] = lambda[k];
+  }
+  int tape_end = mlp_tape_size_nd(s, m);
+  int off_end = mlp_param_count(s);
+  for (int l = s.nl; l >= 1; --l) {
+    const int dout = s.layers[l], din = s.layers[l - 1];
+    const int off_b = off_end - dout, off_W = off_b - dout * din;
+    const T* W = theta + off_W;
+    const T* prev = l > 1 ? tape + tape_end - (1 + 4 * m) * din : nullptr;
+    for (int i = 0; i < dout; ++i) {
+      T* gw = row + off_W + i * din;
+      for (int j = 0; j < din; ++j) {
+        // dRho/dW_ij = zb h_j + sum_k (zb'_k h'_kj + zb''_k h''_kj); layer 1's jet is (x, v_k, 0).
+        T g = A[i] * (l > 1 ? prev[j] : x[j]);
+        for (int k = 0; k < m; ++k) {
+          g += A[(1 + k) * mw + i] * (l > 1 ? prev[(1 + k) * din + j] : v[k * n + j]);
+          if (l > 1) g += A[(1 + m + k) * mw + i] * prev[(1 + m + k) * din + j];
+        }
+        gw[j] = accumulate ? gw[j] + g : g;
+      }
+      row[off_b + i] = accumulate ? row[off_b + i] + A[i] : A[i];
+    }
+    if (l == 1) break;
+    for (int j = 0; j < din; ++j) {
+      // hb = W^T A per channel, then through the tanh neuron direction by direction: the directions share t,
+      // so z's adjoint sums theirs (the first one also carries hb s).
+      T hb0 = T(0);
+      for (int i = 0; i < dout; ++i) hb0 += W[i * din + j] * A[i];
+      T zb = T(0);
+      if (m == 0) {  // gamma u alone (a regression row): only h's adjoint
+        T zb1, zb2;
+        tanh_jet_adjoint(prev[j], T(0), T(0), hb0, T(0), T(0), zb, zb1, zb2);
+      }
+      for (int k = 0; k < m; ++k) {
+        T hb1 = T(0), hb2 = T(0);
+        for (int i = 0; i < dout; ++i) {
+          hb1 += W[i * din + j] * A[(1 + k) * mw + i];
+          hb2 += W[i * din + j] * A[(1 + m + k) * mw + i];
+        }
+        T zb0, zb1, zb2;
+        tanh_jet_adjoint(prev[j], prev[(1 + 2 * m + k) * din + j], prev[(1 + 3 * m + k) * din + j], k == 0 ? hb0 : T(0),
+                         hb1, hb2, zb0, zb1, zb2);
+        zb = k == 0 ? zb0 : zb + zb0;
+        B[(1 + k) * mw + j] = zb1;
+        B[(1 + m + k) * mw + j] = zb2;
+      }
+      B[j] = zb;
+    }
+    T* tmp = A;
+    A = B;
+    B = tmp;
+    tape_end -= (1 + 4 * m) * din;
+    off_end = off_W;
+  }
+}
+
+}  // namespace pinntk
