@@ -10,5 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libopenblas-dev liblapacke-dev liblbfgsb-dev \
   libgtest-dev nlohmann-json3-dev libcli11-dev \
-  python3 python3-numpy python3-matplotlib clang-format >/dev/null
+  libboost-dev python3 python3-numpy python3-matplotlib clang-format >/dev/null
 echo "install_deps: done"
