@@ -528,6 +528,11 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
 
 }  // namespace
 
+const std::vector<std::string>& reproduce_figures() {
+  static const std::vector<std::string> figures = {"fig1", "fig2", "fig3", "fig4", "lm"};
+  return figures;
+}
+
 bool quick_for(const ReproduceOptions& opt, const std::string& fig) {
   if (!opt.quick) return false;
   for (const auto& f : split_list(opt.full))
@@ -539,7 +544,7 @@ void validate(const ReproduceOptions& opt) {
   if (!opt.full.empty()) {
     if (!opt.quick) throw UsageError("--full names the figures that --quick leaves at the paper's settings");
     for (const auto& f : split_list(opt.full))
-      if (f != "fig1" && f != "fig2" && f != "fig3" && f != "fig4" && f != "lm")
+      if (std::find(reproduce_figures().begin(), reproduce_figures().end(), f) == reproduce_figures().end())
         throw UsageError("--full: unknown figure '" + f + "' (known: fig1, fig2, fig3, fig4, lm)");
   }
   const std::vector<std::string> known = {"fig1", "fig2", "fig3", "fig4", "all", "lm"};

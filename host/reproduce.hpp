@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>  // std::string
+#include <vector>  // std::vector
 
 #include "host/backend.hpp"        // Backend
 #include "host/io/output_dir.hpp"  // OutputDir
@@ -23,6 +24,9 @@ struct ReproduceOptions {
 
 // Throws UsageError for an unknown target, a negative count or an unknown figure in `full`.
 void validate(const ReproduceOptions& opt);
+
+// The figures `reproduce` knows, each with a folder of its own in the output: fig1 .. fig4 and lm.
+const std::vector<std::string>& reproduce_figures();
 
 // Whether figure `fig` ("fig1" .. "fig4", "lm") runs in its quick form under these options.
 bool quick_for(const ReproduceOptions& opt, const std::string& fig);

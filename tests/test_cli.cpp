@@ -6,10 +6,11 @@
 #include <cstdlib>            // std::system
 #include <cstring>            // std::memcpy
 #include <filesystem>         // std::filesystem
-#include <fstream>            // std::ifstream
+#include <fstream>            // std::ofstream
 #include <functional>         // std::function
 #include <nlohmann/json.hpp>  // nlohmann::json
-#include <sstream>            // std::stringstream
+
+#include "tests/slurp.hpp"  // slurp
 
 namespace fs = std::filesystem;
 
@@ -21,13 +22,6 @@ struct CliRun {
 };
 
 const fs::path kTmp = fs::path(PINNTK_TEST_TMP) / "cli";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 CliRun pinntk(const std::string& args) {
   fs::create_directories(kTmp);

@@ -10,13 +10,13 @@
 #include <filesystem>         // std::filesystem
 #include <fstream>            // std::ofstream
 #include <nlohmann/json.hpp>  // nlohmann::json
-#include <sstream>            // std::stringstream
 
 #include "common/errors.hpp"       // UsageError
 #include "host/io/files.hpp"       // replace_file, read_regular_file
 #include "host/io/output_dir.hpp"  // OutputDir
 #include "host/optim/lbfgs.hpp"    // minimize_lbfgs
 #include "host/train.hpp"          // TrainState, train_state_json, load_train_state
+#include "tests/slurp.hpp"         // slurp
 
 namespace fs = std::filesystem;
 
@@ -28,13 +28,6 @@ fs::path fresh(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p.parent_path());
   return p;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 void put(const fs::path& p, const std::string& s) {

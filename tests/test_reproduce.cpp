@@ -8,9 +8,9 @@
 #include <filesystem>         // std::filesystem
 #include <fstream>            // std::ifstream
 #include <nlohmann/json.hpp>  // nlohmann::json
-#include <sstream>            // std::stringstream
 
 #include "host/report.hpp"  // headlines, index_markdown
+#include "tests/slurp.hpp"  // slurp
 
 namespace fs = std::filesystem;
 
@@ -19,13 +19,6 @@ namespace {
 nlohmann::json load(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A drawn figure: a PNG of at least 400 x 300 pixels and 20 kB (axes, lines and labels; an empty canvas

@@ -596,14 +596,16 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
                be->name().c_str(), be->precision().c_str());
   json summary = json::parse(reproduce(opt, *be, out));
   // Figures of earlier runs into the same folder stay: their files and their entries in summary.json.
+  const std::string previous = out.previous("summary.json");
+  const json before = json::parse(previous.empty() ? "{}" : previous, nullptr, false);
   std::vector<std::string> scope;
-  for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
-    if (summary.contains(fig)) scope.push_back(std::string(fig) + "/");
-  const json before =
-      json::parse(out.previous("summary.json").empty() ? "{}" : out.previous("summary.json"), nullptr, false);
-  if (before.is_object())
-    for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"})
-      if (!summary.contains(fig) && before.contains(fig)) summary[fig] = before[fig];
+  for (const std::string& fig : reproduce_figures()) {
+    if (summary.contains(fig)) {
+      scope.push_back(fig + "/");
+    } else if (before.is_object() && before.contains(fig)) {
+      summary[fig] = before[fig];
+    }
+  }
   out.replace_only(scope);
   out.write("summary.json", summary.dump(2) + "\n");
   out.write("README.md", index_markdown(summary));
@@ -611,7 +613,7 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
   std::fprintf(stderr, "pinntk reproduce: done in %.1f s -> %s\n", seconds_since(t0), out.path().c_str());
   plot_if_possible(out.path());
   std::string pictures;
-  for (const char* fig : {"fig1", "fig2", "fig3", "fig4", "lm"}) {
+  for (const std::string& fig : reproduce_figures()) {
     const std::string png = out.path() + "/" + fig + "/" + fig + ".png";
     if (summary.contains(fig) && access(png.c_str(), R_OK) == 0) pictures += "  " + png + "\n";
   }
