@@ -6,9 +6,13 @@
 
 namespace pinntk {
 
-// Residual r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k at x_k (common/residual.hpp), loss L = 1/2 sum_k w_k r_k^2
-// (paper eq. 8). Collocation rows first, then boundary rows.
+// Row k of a problem in n = dim coordinates (the paper's problem (3) along the coordinate axes, DESIGN.md section 7):
+//   r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k   at the point x_k (common/residual.hpp),
+// loss L = 1/2 sum_k w_k r_k^2 (paper eq. 8). In 1-D (dim = 1) r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k.
+// Collocation rows first, then boundary rows. x, alpha and beta hold dim numbers per row (row-major N x dim);
+// gamma, f and w one.
 struct PointSet {
+  int dim = 1;
   int nc = 0, nb = 0;
   std::vector<double> x, alpha, beta, gamma, f, w;
   int size() const { return nc + nb; }

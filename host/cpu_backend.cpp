@@ -8,11 +8,13 @@
 #include <stdexcept>   // std::runtime_error
 #include <vector>      // std::vector
 
-#include "common/errors.hpp"     // NumericalError
-#include "common/mlp_math.hpp"   // mlp_forward_point, mlp_reverse_point
-#include "common/residual.hpp"   // row_residual
-#include "host/backend.hpp"      // Backend
-#include "host/cpu_batched.hpp"  // batched_loss_gradient
+#include "common/errors.hpp"       // NumericalError
+#include "common/mlp_math.hpp"     // mlp_forward_point, mlp_reverse_point
+#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd
+#include "common/problems_nd.hpp"  // kMaxDim
+#include "common/residual.hpp"     // row_residual, row_residual_nd
+#include "host/backend.hpp"        // Backend
+#include "host/cpu_batched.hpp"    // batched_loss_gradient
 
 namespace pinntk {
 namespace {
@@ -20,6 +22,13 @@ namespace {
 void fill_symmetric_lower(double* G, int n) {
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < i; ++j) G[static_cast<size_t>(i) * n + j] = G[static_cast<size_t>(j) * n + i];
+}
+
+// The n coordinate axes as Taylor directions (m x n, row-major identity).
+std::vector<double> axis_directions(int n) {
+  std::vector<double> v(static_cast<size_t>(n) * n, 0.0);
+  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i) * n + i] = 1.0;
+  return v;
 }
 
 class CpuBackend final : public Backend {
@@ -34,7 +43,27 @@ class CpuBackend final : public Backend {
 
   void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
     const MlpShape s = net.shape();
-    const int n = static_cast<int>(x.size());
+    const int m = net.layers.front();  // input width: the points' dimension and the number of axis directions
+    const int n = static_cast<int>(x.size()) / m;
+    if (m > 1) {
+      const std::vector<double> v = axis_directions(m);
+#pragma omp parallel
+      {
+        std::vector<double> tape(mlp_tape_size_nd(s, m));
+        double out[1 + 2 * kMaxDim];
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; ++i) {
+          mlp_forward_point_nd(s, net.theta.data(), x.data() + static_cast<size_t>(i) * m, m, v.data(), tape.data(),
+                               out);
+          u[i] = out[0];
+          for (int k = 0; k < m; ++k) {
+            du[static_cast<size_t>(i) * m + k] = out[1 + k];
+            d2u[static_cast<size_t>(i) * m + k] = out[1 + m + k];
+          }
+        }
+      }
+      return;
+    }
 #pragma omp parallel
     {
       std::vector<double> tape(mlp_tape_size(s));
@@ -53,6 +82,25 @@ class CpuBackend final : public Backend {
     const MlpShape s = net.shape();
     const int n = pts.size();
     const size_t P = net.n_params();
+    if (pts.dim > 1) {
+      const int m = pts.dim;
+      const std::vector<double> v = axis_directions(m);
+#pragma omp parallel
+      {
+        std::vector<double> tape(mlp_tape_size_nd(s, m)), adj(mlp_adjoint_size_nd(s, m));
+        double out[1 + 2 * kMaxDim];
+#pragma omp for schedule(static)
+        for (int k = 0; k < n; ++k) {
+          const size_t o = static_cast<size_t>(k) * m;
+          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), out);
+          r[k] = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], pts.f[k], out[0], out + 1,
+                                 out + 1 + m);
+          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), pts.gamma[k],
+                               pts.beta.data() + o, pts.alpha.data() + o, J.data() + k * P, false, adj.data());
+        }
+      }
+      return;
+    }
 #pragma omp parallel
     {
       std::vector<double> tape(mlp_tape_size(s)), adj(mlp_adjoint_size(s));

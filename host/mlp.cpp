@@ -94,8 +94,8 @@ Mlp checkpoint_from_json(const std::string& text, const std::string& origin) {
       throw UsageError("checkpoint " + origin + ": \"layers\" must hold positive integer widths");
     net.layers.push_back(v.get<int>());
   }
-  if (net.layers.size() < 3 || net.layers.front() != 1 || net.layers.back() != 1)
-    throw UsageError("checkpoint " + origin + ": \"layers\" must read 1, hidden widths..., 1");
+  if (net.layers.size() < 3 || net.layers.front() > 3 || net.layers.back() != 1)
+    throw UsageError("checkpoint " + origin + ": \"layers\" must read n (1, 2 or 3), hidden widths..., 1");
   const size_t nl = net.layers.size() - 1;
   if (j["weights"].size() != nl || j["biases"].size() != nl)
     throw UsageError("checkpoint " + origin + ": expected " + std::to_string(nl) + " weight matrices and bias vectors");

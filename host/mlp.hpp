@@ -11,7 +11,7 @@
 namespace pinntk {
 
 struct Mlp {
-  std::vector<int> layers;    // {1, d_1, ..., d_L, 1}
+  std::vector<int> layers;    // {n, d_1, ..., d_L, 1}: n inputs (1 to 3), one output
   std::vector<double> theta;  // W^1, b^1, W^2, b^2, ...
   MlpShape shape() const { return MlpShape{layers.data(), static_cast<int>(layers.size()) - 1}; }
   int n_params() const { return mlp_param_count(shape()); }

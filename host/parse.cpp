@@ -101,7 +101,7 @@ std::vector<int> parse_layers(const std::string& text) {
     layers.push_back(static_cast<int>(v));
   }
   if (layers.size() < 3) throw UsageError("--layers: need input, at least one hidden layer and output, e.g. 1,50,1");
-  if (layers.front() != 1) throw UsageError("--layers: the first entry must be 1 (scalar input x)");
+  if (layers.front() > 3) throw UsageError("--layers: the first entry is the input width: 1, 2 or 3");
   if (layers.back() != 1) throw UsageError("--layers: the last entry must be 1 (scalar output u)");
   return layers;
 }
@@ -129,6 +129,21 @@ std::vector<Phase> parse_schedule(const std::string& text) {
     phases.push_back({n, lr});
   }
   return phases;
+}
+
+void parse_box(const std::string& text, int dim, std::vector<double>& lo, std::vector<double>& hi) {
+  const auto parts = split_list(text, ',');
+  if (parts.size() != 2 && parts.size() != static_cast<size_t>(2 * dim))
+    throw UsageError("--domain: expected a,b (every axis) or " + std::to_string(2 * dim) + " ends a1,b1,... for a " +
+                     std::to_string(dim) + "-D box, got '" + text + "'");
+  lo.assign(dim, 0.0);
+  hi.assign(dim, 0.0);
+  for (int i = 0; i < dim; ++i) {
+    const size_t k = parts.size() == 2 ? 0 : 2 * i;
+    lo[i] = parse_real(parts[k], "--domain");
+    hi[i] = parse_real(parts[k + 1], "--domain");
+    if (!(lo[i] < hi[i])) throw UsageError("--domain: on every axis the lower end must be smaller than the upper end");
+  }
 }
 
 std::pair<double, double> parse_domain(const std::string& text) {

@@ -30,5 +30,7 @@ std::vector<Phase> parse_schedule(const std::string& text);
 
 // "-pi,pi" -> {-pi, pi} with a < b.
 std::pair<double, double> parse_domain(const std::string& text);
+// "a,b" (every axis) or "a1,b1,...,an,bn": the box of an n-dimensional problem.
+void parse_box(const std::string& text, int dim, std::vector<double>& lo, std::vector<double>& hi);
 
 }  // namespace pinntk

@@ -49,9 +49,17 @@ std::vector<double> interior_axis(double a, double b, int k) {
   return x;
 }
 
-}  // namespace
+// k >= 2 points from a to b, both ends included.
+std::vector<double> closed_axis(double a, double b, int k) {
+  std::vector<double> x(k);
+  for (int j = 0; j < k; ++j) x[j] = a + j * (b - a) / (k - 1);
+  x.back() = b;
+  return x;
+}
 
-std::vector<double> grid_points(const Box& box, const std::vector<int>& per_axis) {
+// The tensor grid of the points axis(lo_i, hi_i, per_axis[i]) on each axis, after checking the counts.
+std::vector<double> box_grid(const Box& box, const std::vector<int>& per_axis, int min_per_axis,
+                             std::vector<double> (*axis)(double, double, int)) {
   validate(box);
   if (static_cast<int>(per_axis.size()) != box.dim())
     throw UsageError("grid: one point count per axis is needed (" + std::to_string(box.dim()) + ")");
@@ -59,11 +67,22 @@ std::vector<double> grid_points(const Box& box, const std::vector<int>& per_axis
   std::vector<std::vector<double>> axes;
   for (int i = 0; i < box.dim(); ++i) {
     check_count(per_axis[i], "grid: points per axis");
+    if (per_axis[i] < min_per_axis) throw UsageError("grid: a closed grid needs at least 2 points per axis");
     total *= per_axis[i];
     check_count(total, "grid: points in all");
-    axes.push_back(interior_axis(box.lo[i], box.hi[i], per_axis[i]));
+    axes.push_back(axis(box.lo[i], box.hi[i], per_axis[i]));
   }
   return tensor_grid(axes);
+}
+
+}  // namespace
+
+std::vector<double> grid_points(const Box& box, const std::vector<int>& per_axis) {
+  return box_grid(box, per_axis, 1, interior_axis);
+}
+
+std::vector<double> closed_grid_points(const Box& box, const std::vector<int>& per_axis) {
+  return box_grid(box, per_axis, 2, closed_axis);
 }
 
 std::vector<double> sobol_points(const Box& box, int count, uint64_t seed) {

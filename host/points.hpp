@@ -21,6 +21,9 @@ void validate(const Box& box);
 // The interior tensor grid with per_axis[i] points on axis i, x = a + (j + 1)(b - a)/(k + 1): no point on a face.
 std::vector<double> grid_points(const Box& box, const std::vector<int>& per_axis);
 
+// The closed tensor grid with per_axis[i] >= 2 points on axis i from a to b, faces included (test sets, pictures).
+std::vector<double> closed_grid_points(const Box& box, const std::vector<int>& per_axis);
+
 // count points of a Sobol sequence (Boost's sobol, the Joe-Kuo direction numbers) under a random digital shift
 // drawn from seed (an XOR of each coordinate's 64 bits, which keeps the sequence's net structure), mapped to box.
 std::vector<double> sobol_points(const Box& box, int count, uint64_t seed);

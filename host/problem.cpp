@@ -1,16 +1,82 @@
 #include "host/problem.hpp"
 
-#include <cmath>    // M_PI, std::isfinite
+#include <cmath>    // M_PI, std::isfinite, std::lround, std::pow, std::sqrt
 #include <utility>  // std::pair
 
 #include "common/errors.hpp"    // UsageError
-#include "common/residual.hpp"  // row_residual
+#include "common/residual.hpp"  // row_residual, row_residual_nd, row_loss
+#include "host/points.hpp"      // Box, grid_points, sobol_points, uniform_points, face_points, read_points_npy
 
 namespace pinntk {
 
 std::vector<std::string> problem_names() {
   return {"poisson-sines", "poisson-twoscale", "darcy-twoscale", "darcy-ntk", "regression-twoscale"};
 }
+
+std::vector<std::string> problem_names_nd() {
+  return {"poisson2d-sines", "poisson2d-twoscale", "darcy2d-twoscale", "darcy2d-ntk", "poisson3d-sines"};
+}
+
+namespace {
+
+// The n-dimensional presets (DESIGN.md section 7).
+bool preset_nd(const std::string& name, ProblemSpec& s) {
+  if (name == "poisson2d-sines" || name == "poisson3d-sines") {
+    // -Laplace u = n pi^2 prod sin(pi x_i) on [0,1]^n. In 2-D the benchmark of Mueller & Zeinhofer (2023) and
+    // Dangel et al. (2024): 900 interior and 120 boundary points uniform at random, relative L2 error on 9000
+    // uniform test points, loss 1/(2 Nc) sum r^2 + 1/(2 Nb) sum u^2.
+    s.kind = ProblemKind::SinesProduct;
+    s.dim = name == "poisson2d-sines" ? 2 : 3;
+    s.lo.assign(s.dim, 0.0);
+    s.hi.assign(s.dim, 1.0);
+    s.lambda = 1.0;
+    if (s.dim == 2) {
+      s.nc = 900;
+      s.nb = 120;
+      s.grid = Grid::Uniform;
+      s.boundary_random = true;
+      s.test_uniform = 9000;
+      s.default_layers = {2, 64, 1};
+    } else {
+      s.nc = 4096;
+      s.nb = 6 * 64;  // an 8 x 8 grid on each face
+      s.grid = Grid::Sobol;
+      s.test_per_axis = 21;
+      s.default_layers = {3, 32, 32, 1};
+    }
+    s.default_init = "glorot-normal";
+    return true;
+  }
+  if (name == "poisson2d-twoscale" || name == "darcy2d-twoscale" || name == "darcy2d-ntk") {
+    // The 2-D analogues of eqs. (27), (28) and of Sec. 4.1 on [-pi, pi]^2 with u* = v(x) v(y), v of eq. (26), and
+    // the isotropic a(y) = 1/(2.1 + sin(omega y1) + sin(omega y2)) at y = x/eps; interior 64 x 64 grid, 64 grid
+    // points on each side.
+    s.kind = name == "poisson2d-twoscale" ? ProblemKind::PoissonTwoscale
+             : name == "darcy2d-twoscale" ? ProblemKind::DarcyTwoscale
+                                          : ProblemKind::DarcyNtk;
+    s.dim = 2;
+    s.lo.assign(2, -M_PI);
+    s.hi.assign(2, M_PI);
+    s.eps = 1.0 / 8;
+    s.omega = s.kind == ProblemKind::DarcyNtk ? 2.0 * M_PI : 1.0;
+    s.nc = 64 * 64;
+    s.nb = 4 * 64;
+    s.grid = Grid::Interior;
+    s.lambda = 1.0;
+    s.default_layers =
+        s.kind == ProblemKind::DarcyNtk ? std::vector<int>{2, 50, 1} : std::vector<int>{2, 40, 40, 40, 40, 1};
+    s.default_init = s.kind == ProblemKind::DarcyNtk ? "normal" : "glorot-normal";
+    return true;
+  }
+  return false;
+}
+
+// Seeds of the interior, boundary and test points, apart from one another.
+uint64_t derived_seed(uint64_t seed, uint64_t stream) { return seed * 0x9E3779B97F4A7C15ull + stream; }
+
+Box box_of(const ProblemSpec& s) { return Box{s.lo, s.hi}; }
+
+}  // namespace
 
 ProblemSpec problem_preset(const std::string& name) {
   ProblemSpec s;
@@ -54,19 +120,48 @@ ProblemSpec problem_preset(const std::string& name) {
     s.lambda = 0.0;
     s.default_layers = {1, 40, 40, 40, 40, 1};
     s.default_init = "glorot-normal";
-  } else {
+  } else if (!preset_nd(name, s)) {
     std::string list;
     for (const auto& n : problem_names()) list += (list.empty() ? "" : ", ") + n;
+    for (const auto& n : problem_names_nd()) list += ", " + n;
     throw UsageError("unknown problem '" + name + "' (known: " + list + ")");
   }
   return s;
 }
 
-bool uses_eps(const ProblemSpec& spec) { return spec.kind != ProblemKind::PoissonSines; }
+bool uses_eps(const ProblemSpec& spec) {
+  return spec.kind != ProblemKind::PoissonSines && spec.kind != ProblemKind::SinesProduct;
+}
 
-const char* grid_name(Grid g) { return g == Grid::Linspace ? "linspace" : "interior"; }
+const char* grid_name(Grid g) {
+  switch (g) {
+    case Grid::Linspace:
+      return "linspace";
+    case Grid::Interior:
+      return "interior";
+    case Grid::Sobol:
+      return "sobol";
+    case Grid::Uniform:
+      return "uniform";
+  }
+  return "";
+}
 
 void validate(const ProblemSpec& s) {
+  if (s.dim < 1 || s.dim > kMaxDim) throw UsageError("the problem's dimension must be 1, 2 or 3");
+  if (s.dim > 1) {
+    validate(box_of(s));
+    if (s.kind == ProblemKind::PoissonSines || s.kind == ProblemKind::RegressionTwoscale)
+      throw UsageError("problem " + s.name + " is one-dimensional");
+    if (s.grid == Grid::Linspace) throw UsageError("--grid linspace is for 1-D problems (use grid, sobol or uniform)");
+    if (s.nb % (2 * s.dim) != 0)
+      throw UsageError("--nb must be a multiple of " + std::to_string(2 * s.dim) + " (the same count on each face)");
+    if (s.test_uniform < 0 || s.test_per_axis < 2) throw UsageError("the test set needs at least 2 points per axis");
+  } else if (s.grid == Grid::Sobol || s.grid == Grid::Uniform) {
+    throw UsageError("--grid sobol and uniform are for n-dimensional problems (1-D: linspace or interior)");
+  } else if (s.kind == ProblemKind::SinesProduct) {
+    throw UsageError("problem " + s.name + " needs 2 or 3 dimensions");
+  }
   if (uses_eps(s) && !(s.eps > 0.0 && std::isfinite(s.eps)))
     throw UsageError("--eps must be positive, got " + std::to_string(s.eps));
   if (!(s.omega > 0.0 && std::isfinite(s.omega))) throw UsageError("--omega must be positive");
@@ -86,6 +181,15 @@ Jet3<double> exact_solution(const ProblemSpec& s, double x) {
   return exact_twoscale(x, s.eps);
 }
 
+JetNd<double> exact_solution_nd(const ProblemSpec& s, const double* x) {
+  if (s.dim == 1) {
+    const Jet3<double> u = exact_solution(s, x[0]);
+    return JetNd<double>{u.v, {u.d1}, {u.d2}};
+  }
+  if (s.kind == ProblemKind::SinesProduct) return exact_sines_nd(x, s.dim);
+  return exact_twoscale_nd(x, s.dim, s.eps);
+}
+
 std::vector<double> linspace(double a, double b, int n) {
   std::vector<double> x(n);
   if (n == 1) {
@@ -98,8 +202,97 @@ std::vector<double> linspace(double a, double b, int n) {
   return x;
 }
 
+namespace {
+
+// The n-dimensional rows: interior points (grid, Sobol, uniform or a file) with the operator of DESIGN.md section 7
+// and its manufactured forcing, then nb / 2n boundary points on each face with u = u* (zero for these presets).
+PointSet build_points_nd(const ProblemSpec& s) {
+  const int n = s.dim;
+  const Box box = box_of(s);
+  std::vector<double> xc;
+  if (!s.points_file.empty()) {
+    xc = read_points_npy(s.points_file, box);
+  } else if (s.grid == Grid::Interior) {
+    const int side = static_cast<int>(std::lround(std::pow(s.nc, 1.0 / n)));
+    long check = 1;
+    for (int i = 0; i < n; ++i) check *= side;
+    if (check != s.nc)
+      throw UsageError("--nc: an interior grid in " + std::to_string(n) + "-D needs a perfect " + std::to_string(n) +
+                       (n == 2 ? "nd" : "rd") + " power (e.g. " + std::to_string(n == 2 ? 4096 : 4913) + "), got " +
+                       std::to_string(s.nc));
+    xc = grid_points(box, std::vector<int>(n, side));
+  } else if (s.grid == Grid::Sobol) {
+    xc = sobol_points(box, s.nc, derived_seed(s.point_seed, 1));
+  } else {
+    xc = uniform_points(box, s.nc, derived_seed(s.point_seed, 1));
+  }
+  const int nc = static_cast<int>(xc.size() / n);
+  std::vector<double> xb;
+  if (s.nb > 0) xb = face_points(box, s.nb / (2 * n), s.boundary_random, derived_seed(s.point_seed, 2));
+  if (static_cast<long>(nc) + s.nb > 1L << 24) throw UsageError("--nc + --nb exceeds the limit of 16777216 points");
+  PointSet p;
+  p.dim = n;
+  p.nc = nc;
+  p.nb = s.nb;
+  const int N = nc + s.nb;
+  p.x = xc;
+  p.x.insert(p.x.end(), xb.begin(), xb.end());
+  p.alpha.assign(static_cast<size_t>(N) * n, 0.0);
+  p.beta.assign(static_cast<size_t>(N) * n, 0.0);
+  p.gamma.assign(N, 0.0);
+  p.f.assign(N, 0.0);
+  p.w.assign(N, 0.0);
+  for (int k = 0; k < nc; ++k) {
+    const double* x = p.x.data() + static_cast<size_t>(k) * n;
+    double* al = p.alpha.data() + static_cast<size_t>(k) * n;
+    double* be = p.beta.data() + static_cast<size_t>(k) * n;
+    if (s.kind == ProblemKind::DarcyTwoscale || s.kind == ProblemKind::DarcyNtk) {
+      double grad[kMaxDim];
+      const double a = darcy_nd_a(x, n, s.eps, s.omega, grad);
+      const RowNd<double> row = divergence_row(a, grad, n);  // -div(a grad u) = -a Laplace u - grad a . grad u
+      for (int i = 0; i < n; ++i) {
+        al[i] = row.lambda[i];
+        be[i] = row.c[i];
+      }
+    } else {
+      for (int i = 0; i < n; ++i) al[i] = -1.0;  // -Laplace u
+    }
+    const JetNd<double> u = exact_solution_nd(s, x);
+    p.f[k] = row_residual_nd(n, al, be, 0.0, 0.0, u.v, u.d1, u.d2);  // the operator applied to u*
+    p.w[k] = 1.0 / nc;
+  }
+  for (int j = 0; j < s.nb; ++j) {
+    const int k = nc + j;
+    p.gamma[k] = 1.0;
+    p.f[k] = exact_solution_nd(s, p.x.data() + static_cast<size_t>(k) * n).v;
+    p.w[k] = s.lambda / s.nb;
+  }
+  return p;
+}
+
+// Refuses coefficients, forcing or points that overflowed (e.g. the 1/eps^2 of u*'' at eps = 1e-300).
+void require_finite_rows(const ProblemSpec& s, const PointSet& p) {
+  const std::pair<const char*, const std::vector<double>*> rows[] = {
+      {"point", &p.x},           {"coefficient", &p.alpha}, {"coefficient", &p.beta},
+      {"coefficient", &p.gamma}, {"forcing", &p.f},         {"loss weight", &p.w}};
+  for (const auto& r : rows) {
+    const size_t per_row = r.second->size() / p.size();
+    for (size_t q = 0; q < r.second->size(); ++q)
+      if (!std::isfinite((*r.second)[q]))
+        throw UsageError("problem " + s.name + ": the " + r.first + " at row " + std::to_string(q / per_row) +
+                         " is not finite in double precision (eps, omega or the domain out of range)");
+  }
+}
+
+}  // namespace
+
 PointSet build_points(const ProblemSpec& s) {
   validate(s);
+  if (s.dim > 1) {
+    PointSet p = build_points_nd(s);
+    require_finite_rows(s, p);
+    return p;
+  }
   PointSet p;
   p.nc = s.nc;
   p.nb = s.nb;
@@ -125,7 +318,8 @@ PointSet build_points(const ProblemSpec& s) {
     switch (s.kind) {
       case ProblemKind::PoissonSines:
       case ProblemKind::PoissonTwoscale:
-        p.alpha[i] = -1.0;  // -u'' = f
+      case ProblemKind::SinesProduct:  // refused in 1-D by validate
+        p.alpha[i] = -1.0;             // -u'' = f
         break;
       case ProblemKind::DarcyTwoscale:
       case ProblemKind::DarcyNtk:
@@ -149,17 +343,46 @@ PointSet build_points(const ProblemSpec& s) {
     p.f[k] = exact_solution(s, p.x[k]).v;
     p.w[k] = s.lambda / s.nb;
   }
-  // An eps, omega or domain at the edge of double precision overflows the coefficients or the forcing (e.g. the
-  // 1/eps^2 of u*'' at eps = 1e-300): refuse it here rather than train on infinities.
-  const std::pair<const char*, const std::vector<double>*> rows[] = {
-      {"point", &p.x},           {"coefficient", &p.alpha}, {"coefficient", &p.beta},
-      {"coefficient", &p.gamma}, {"forcing", &p.f},         {"loss weight", &p.w}};
-  for (const auto& r : rows)
-    for (int k = 0; k < n; ++k)
-      if (!std::isfinite((*r.second)[k]))
-        throw UsageError("problem " + s.name + ": the " + r.first + " at row " + std::to_string(k) +
-                         " is not finite in double precision (eps, omega or the domain out of range)");
+  // An eps, omega or domain at the edge of double precision overflows the coefficients or the forcing.
+  require_finite_rows(s, p);
   return p;
+}
+
+double rows_loss(const PointSet& pts, const std::vector<double>& u, const std::vector<double>& du,
+                 const std::vector<double>& d2u, double* pde, double* bnd) {
+  const int m = pts.dim;
+  double parts[2] = {0.0, 0.0};
+  for (int k = 0; k < pts.size(); ++k) {
+    const size_t o = static_cast<size_t>(k) * m;
+    const double r = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], pts.f[k], u[k],
+                                     du.data() + o, d2u.data() + o);
+    parts[k < pts.nc ? 0 : 1] += row_loss(pts.w[k], r);
+  }
+  if (pde != nullptr) *pde = parts[0];
+  if (bnd != nullptr) *bnd = parts[1];
+  return parts[0] + parts[1];
+}
+
+std::vector<double> test_points(const ProblemSpec& s) {
+  if (s.dim == 1) return linspace(s.xa, s.xb, 1000);
+  const Box box = box_of(s);
+  if (s.test_uniform > 0) return uniform_points(box, s.test_uniform, derived_seed(s.point_seed, 3));
+  return closed_grid_points(box, std::vector<int>(s.dim, s.test_per_axis));
+}
+
+SolutionError solution_error(const ProblemSpec& s, const std::vector<double>& x, const std::vector<double>& u) {
+  const int n = s.dim;
+  SolutionError e;
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    const double ex = exact_solution_nd(s, x.data() + i * n).v, d = u[i] - ex;
+    const double a = std::fabs(d);
+    if (!(a <= e.max_error)) e.max_error = a;  // a NaN stays NaN (std::max would drop it and report 0)
+    num += d * d;
+    den += ex * ex;
+  }
+  e.rel_l2 = den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+  return e;
 }
 
 }  // namespace pinntk

@@ -17,23 +17,19 @@ namespace pinntk {
 
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
                        const std::string& optimizer, double lr) {
-  const int n = pts.size();
-  std::vector<double> u(n), du(n), d2u(n);
+  const int n = pts.size(), m = pts.dim;
+  std::vector<double> u(n), du(static_cast<size_t>(n) * m), d2u(static_cast<size_t>(n) * m);
   eval(pts.x, u, du, d2u);
   double pde = 0.0, bnd = 0.0;
-  for (int k = 0; k < n; ++k) {
-    const double r = row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], u[k], du[k], d2u[k]);
-    (k < pts.nc ? pde : bnd) += row_loss(pts.w[k], r);
-  }
-  const std::vector<double> grid = linspace(spec.xa, spec.xb, 1000);
-  std::vector<double> ug(grid.size()), dug(grid.size()), d2ug(grid.size());
-  eval(grid, ug, dug, d2ug);
-  double err = 0.0;
-  for (size_t i = 0; i < grid.size(); ++i) {
-    const double e = std::fabs(ug[i] - exact_solution(spec, grid[i]).v);
-    if (!(e <= err)) err = e;  // a NaN error stays NaN (std::max would drop it and report 0)
-  }
-  return {it, optimizer, lr, pde + bnd, pde, bnd, err};
+  rows_loss(pts, u, du, d2u, &pde, &bnd);
+  const std::vector<double> x = test_points(spec);
+  const size_t nt = x.size() / m;
+  std::vector<double> ut(nt), dut(x.size()), d2ut(x.size());
+  eval(x, ut, dut, d2ut);
+  const SolutionError e = solution_error(spec, x, ut);
+  HistoryRow row{it, optimizer, lr, pde + bnd, pde, bnd, e.max_error};
+  row.rel_l2_error = e.rel_l2;
+  return row;
 }
 
 std::string train_state_json(const TrainState& st, const std::string& settings_json) {
@@ -47,7 +43,8 @@ std::string train_state_json(const TrainState& st, const std::string& settings_j
   j["v"] = st.v;
   nlohmann::json h = nlohmann::json::array();
   for (const auto& r : st.history)
-    h.push_back({r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error, r.time_s});
+    h.push_back(
+        {r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error, r.time_s, r.rel_l2_error});
   j["history"] = h;
   return j.dump() + "\n";
 }
@@ -107,10 +104,10 @@ TrainState load_train_state(const std::string& path, const std::string& settings
     throw UsageError(in.what + ": \"history\" must be a list of rows");
   long last = 0;
   for (const auto& r : j["history"]) {
-    if (!r.is_array() || r.size() != 8 || !r[1].is_string() || r[1].get<std::string>() != "adam")
+    if (!r.is_array() || r.size() != 9 || !r[1].is_string() || r[1].get<std::string>() != "adam")
       throw UsageError(in.what +
                        ": every \"history\" row must be [iteration, \"adam\", lr, loss, loss_pde, "
-                       "loss_boundary, max_error, time_s]");
+                       "loss_boundary, max_error, time_s, rel_l2_error]");
     HistoryRow h{in.integer(r[0], "history", last, st.iteration), "adam", 0, 0, 0, 0, 0};
     last = h.iteration;
     h.lr = in.finite(r[2], "history");
@@ -119,6 +116,7 @@ TrainState load_train_state(const std::string& path, const std::string& settings
     h.loss_boundary = in.finite(r[5], "history");
     h.max_error = in.finite(r[6], "history");
     h.time_s = in.finite(r[7], "history");
+    h.rel_l2_error = in.finite(r[8], "history");
     st.history.push_back(h);
   }
   return st;
@@ -157,7 +155,8 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
                                       spec, pts, it, optimizer, lr));
     res.history.back().time_s = seconds_since(t0);
     const HistoryRow& h = res.history.back();
-    if (!std::isfinite(h.loss) || !std::isfinite(h.max_error)) return false;  // the caller decides what it means
+    if (!std::isfinite(h.loss) || !std::isfinite(h.max_error) || !std::isfinite(h.rel_l2_error))
+      return false;  // the caller decides what it means
     if (cfg.on_record) cfg.on_record(it, *session);
     return true;
   };
@@ -291,6 +290,7 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   res.iterations = it;
   res.final_loss = res.history.back().loss;
   res.max_error = res.history.back().max_error;
+  res.rel_l2_error = res.history.back().rel_l2_error;
   res.wall_time_s = seconds_since(t0);
   return res;
 }

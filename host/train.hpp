@@ -18,6 +18,7 @@ struct HistoryRow {
   std::string optimizer;  // "adam" or "lbfgs"
   double lr, loss, loss_pde, loss_boundary, max_error;  // lr is 0 for L-BFGS rows, mu for LM rows
   double time_s = 0.0;                                  // wall time since the training started
+  double rel_l2_error = 0.0;                            // sqrt(sum (u - u*)^2 / sum u*^2) on the test points
 };
 
 // What an interrupted run needs to continue exactly: the parameters, Adam's state and the history so far.
@@ -47,7 +48,7 @@ struct TrainResult {
   std::vector<HistoryRow> history;
   long iterations = 0, adam_iterations = 0;
   LbfgsResult lbfgs;  // iterations == 0 when L-BFGS did not run
-  double final_loss = 0.0, max_error = 0.0, wall_time_s = 0.0;
+  double final_loss = 0.0, max_error = 0.0, rel_l2_error = 0.0, wall_time_s = 0.0;
   // Non-empty when the loss or gradient stopped being finite: where and why, in one line. The run stopped there;
   // the network, iterations, history and final numbers are those of the last network with a finite loss.
   std::string diverged;
@@ -59,7 +60,8 @@ using ProgressFn = std::function<void(long, long, double)>;
 
 // u, u', u'' of some network at the points x.
 using EvalFn = std::function<void(span<const double>, span<double>, span<double>, span<double>)>;
-// A history row of the network that eval evaluates: loss parts on pts, max-norm error on 1000 points.
+// A history row of the network that eval evaluates: loss parts on pts, max-norm and relative L2 errors on the
+// problem's test_points.
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
                        const std::string& optimizer, double lr);
 

@@ -95,7 +95,8 @@ TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   EXPECT_GT(j["final_loss"].get<double>(), 0.0);
   EXPECT_GT(j["max_error"].get<double>(), 0.0);
   const std::string hist = slurp(out / "history.csv");
-  EXPECT_EQ(hist.substr(0, hist.find('\n')), "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error,time_s");
+  EXPECT_EQ(hist.substr(0, hist.find('\n')),
+            "iteration,optimizer,lr,loss,loss_pde,loss_boundary,max_error,rel_l2_error,time_s");
   EXPECT_EQ(count_lines(hist), 1 + 6);  // iterations 0, 10, 20, 30, 40 and the final 50
   EXPECT_EQ(count_lines(slurp(out / "prediction.csv")), 1001);
   // Training from the written checkpoint with zero-length... instead evaluate its NTK: it must load.

@@ -123,7 +123,8 @@ TEST(Parse, Numbers) {
 
 TEST(Parse, LayersAndSchedule) {
   EXPECT_EQ(parse_layers("1,50,1"), (std::vector<int>{1, 50, 1}));
-  for (const char* bad : {"2,50,1", "1,50,2", "1,0,1", "1,1", "1,a,1", "", "1,-3,1"})
+  EXPECT_EQ(parse_layers("2,64,1"), (std::vector<int>{2, 64, 1}));  // n-D inputs: the problem checks n
+  for (const char* bad : {"4,50,1", "1,50,2", "1,0,1", "1,1", "1,a,1", "", "1,-3,1"})
     EXPECT_THROW(parse_layers(bad), UsageError) << bad;
   const auto s = parse_schedule("10000@1e-4,20@1e-5");
   ASSERT_EQ(s.size(), 2u);

@@ -23,7 +23,8 @@
 #include "host/memory.hpp"                 // require_memory, parse_bytes
 #include "host/ntk.hpp"                    // analyze_ntk
 #include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
-#include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, split_list
+#include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, parse_box, split_list
+#include "host/points.hpp"                 // Box, closed_grid_points
 #include "host/report.hpp"                 // headlines, index_markdown
 #include "host/reproduce.hpp"              // reproduce
 #include "host/timing.hpp"                 // seconds_since
@@ -43,7 +44,8 @@ constexpr int kExitInternal = 1, kExitUsage = 2, kExitNumerical = 3;
 
 // Flags shared by every subcommand; numbers are kept as text and parsed after CLI11 so that "1/80" and "2pi" work.
 struct CommonOptions {
-  std::string problem, eps, omega, domain, lambda, grid, layers, init, checkpoint, memory_limit;
+  std::string problem, eps, omega, domain, lambda, grid, boundary, points, layers, init, checkpoint, memory_limit;
+  std::string point_seed;
   int nc = 0, nb = 0;
   CLI::Option *nc_given = nullptr, *nb_given = nullptr;  // counts tell "given" from "not given", not sentinels
   std::string seed_text = "0";
@@ -55,16 +57,23 @@ struct CommonOptions {
 void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_problem) {
   o.problem = default_problem;
   cmd->add_option("--problem", o.problem,
-                  "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | "
-                  "regression-twoscale")
+                  "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | regression-twoscale (1-D); "
+                  "poisson2d-sines | poisson2d-twoscale | darcy2d-twoscale | darcy2d-ntk | poisson3d-sines")
       ->capture_default_str();
   cmd->add_option("--eps", o.eps, "scale parameter, e.g. 0.0125 or 1/80 (default: the preset's)");
   cmd->add_option("--omega", o.omega, "frequency of the Darcy coefficient a(y) = 1/(2.1 + 2 sin(omega y))");
-  cmd->add_option("--domain", o.domain, "interval a,b (default -pi,pi)");
+  cmd->add_option("--domain", o.domain,
+                  "interval a,b (1-D, default -pi,pi); n-D: a box a,b (every axis) or a1,b1,a2,b2[,a3,b3]");
   o.nc_given = cmd->add_option("--nc", o.nc, "number of collocation (or regression) points");
-  o.nb_given = cmd->add_option("--nb", o.nb, "number of boundary rows, alternating between the two ends");
+  o.nb_given = cmd->add_option("--nb", o.nb,
+                               "number of boundary rows: 1-D alternating between the two ends, n-D the same count on "
+                               "each of the 2n faces");
   cmd->add_option("--lambda", o.lambda, "boundary loss weight (paper eq. 8)");
-  cmd->add_option("--grid", o.grid, "collocation grid: linspace (closed interval, default) | interior");
+  cmd->add_option("--grid", o.grid,
+                  "collocation points: linspace (closed interval) | interior (1-D); grid | sobol | uniform (n-D)");
+  cmd->add_option("--boundary", o.boundary, "n-D boundary points on each face: grid | uniform");
+  cmd->add_option("--points", o.points, "n-D: read the collocation points from a float64 .npy file of shape (N, n)");
+  cmd->add_option("--point-seed", o.point_seed, "n-D: seed of Sobol or random points (default 0)");
   cmd->add_option("--layers", o.layers, "widths, e.g. 1,50,1 (default: the preset's)");
   cmd->add_option("--init", o.init, "normal | glorot-normal | glorot-uniform (default: the preset's)");
   cmd->add_option("--checkpoint", o.checkpoint, "load the network from a pinntk-mlp-v1 JSON file");
@@ -105,10 +114,15 @@ Setup make_setup(const CommonOptions& o) {
     }
   }
   if (!o.omega.empty()) s.spec.omega = parse_real(o.omega, "--omega");
+  const int dim = s.spec.dim;
   if (!o.domain.empty()) {
-    const auto ab = parse_domain(o.domain);
-    s.spec.xa = ab.first;
-    s.spec.xb = ab.second;
+    if (dim == 1) {
+      const auto ab = parse_domain(o.domain);
+      s.spec.xa = ab.first;
+      s.spec.xb = ab.second;
+    } else {
+      parse_box(o.domain, dim, s.spec.lo, s.spec.hi);
+    }
   }
   if (o.nc_given->count() > 0) s.spec.nc = o.nc;
   if (o.nb_given->count() > 0) s.spec.nb = o.nb;
@@ -116,19 +130,41 @@ Setup make_setup(const CommonOptions& o) {
   if (!o.grid.empty()) {
     if (o.grid == "linspace") {
       s.spec.grid = Grid::Linspace;
-    } else if (o.grid == "interior") {
+    } else if (o.grid == "interior" || (dim > 1 && o.grid == "grid")) {
       s.spec.grid = Grid::Interior;
+    } else if (o.grid == "sobol") {
+      s.spec.grid = Grid::Sobol;
+    } else if (o.grid == "uniform") {
+      s.spec.grid = Grid::Uniform;
     } else {
-      throw UsageError("--grid: unknown grid '" + o.grid + "' (known: linspace, interior)");
+      throw UsageError("--grid: unknown grid '" + o.grid + "' (known: linspace, interior; n-D: grid, sobol, uniform)");
     }
+  }
+  if (dim == 1 && (!o.boundary.empty() || !o.points.empty() || !o.point_seed.empty()))
+    throw UsageError("--boundary, --points and --point-seed are for n-dimensional problems");
+  if (!o.boundary.empty()) {
+    if (o.boundary != "grid" && o.boundary != "uniform")
+      throw UsageError("--boundary: unknown placement '" + o.boundary + "' (known: grid, uniform)");
+    s.spec.boundary_random = o.boundary == "uniform";
+  }
+  if (!o.point_seed.empty()) s.spec.point_seed = parse_seed(o.point_seed);
+  if (!o.points.empty()) {
+    if (o.nc_given->count() > 0 || !o.grid.empty()) throw UsageError("--points replaces --nc and --grid: give one");
+    s.spec.points_file = o.points;
   }
   validate(s.spec);
   check_threads(o.threads);
   const std::vector<int> layers = o.layers.empty() ? s.spec.default_layers : parse_layers(o.layers);
+  if (layers.front() != dim)
+    throw UsageError("--layers: the first entry is the input width and must be " + std::to_string(dim) +
+                     " for problem " + s.spec.name);
   s.init = o.init.empty() ? s.spec.default_init : o.init;
   if (!o.checkpoint.empty()) {
     s.net = load_checkpoint(o.checkpoint);
     s.init = "checkpoint";
+    if (s.net.layers.front() != dim)
+      throw UsageError("checkpoint " + o.checkpoint + ": its input width is " + std::to_string(s.net.layers.front()) +
+                       ", problem " + s.spec.name + " has dimension " + std::to_string(dim));
     if (!o.layers.empty() && s.net.layers != layers)
       throw UsageError("checkpoint " + o.checkpoint + ": its layers do not match --layers " + o.layers);
   } else {
@@ -144,13 +180,25 @@ json run_json(const CommonOptions& o, const Setup& s) {
   j["problem"] = s.spec.name;
   j["eps"] = uses_eps(s.spec) ? json(s.spec.eps) : json(nullptr);
   if (s.spec.kind == ProblemKind::DarcyTwoscale || s.spec.kind == ProblemKind::DarcyNtk) j["omega"] = s.spec.omega;
-  j["domain"] = {s.spec.xa, s.spec.xb};
-  j["grid"] = grid_name(s.spec.grid);
+  j["dim"] = s.spec.dim;
+  if (s.spec.dim == 1) {
+    j["domain"] = {s.spec.xa, s.spec.xb};
+  } else {
+    json box = json::array();
+    for (int i = 0; i < s.spec.dim; ++i) box.push_back({s.spec.lo[i], s.spec.hi[i]});
+    j["domain"] = box;
+    j["boundary"] = s.spec.boundary_random ? "uniform" : "grid";
+    j["point_seed"] = s.spec.point_seed;
+    if (!s.spec.points_file.empty()) j["points_file"] = s.spec.points_file;
+    j["test_points"] = s.spec.test_uniform > 0 ? "uniform " + std::to_string(s.spec.test_uniform)
+                                               : "grid " + std::to_string(s.spec.test_per_axis) + " per axis";
+  }
+  j["grid"] = s.spec.points_file.empty() ? grid_name(s.spec.grid) : "file";
   j["layers"] = s.net.layers;
   j["n_params"] = s.net.n_params();
   j["init"] = s.init;
   j["seed"] = parse_seed(o.seed_text);
-  j["nc"] = s.spec.nc;
+  j["nc"] = s.pts.nc;
   j["nb"] = s.spec.nb;
   j["lambda"] = s.spec.lambda;
   j["device"] = s.backend ? s.backend->name() : o.device;
@@ -172,7 +220,8 @@ struct NtkOptions {
 void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
   add_common(cmd, n.common, "darcy-ntk");
   cmd->add_option("--ntk-scaling", n.scaling, "lemma (1/Nc and lambda/Nb of Lemma 3.1) | none")->capture_default_str();
-  cmd->add_flag("--save-matrices", n.save_matrices, "also write J.npy, K.npy and residuals.npy");
+  cmd->add_flag("--save-matrices", n.save_matrices,
+                "also write J.npy, K.npy, residuals.npy and points.npy (N x n, the rows of J in order)");
 }
 
 int cmd_ntk(const NtkOptions& opts) {
@@ -225,6 +274,7 @@ int cmd_ntk(const NtkOptions& opts) {
       for (int k = 0; k < n; ++k) G[static_cast<size_t>(i) * n + k] *= d[k];
     out.write("K.npy", npy_bytes(G, {static_cast<size_t>(n), static_cast<size_t>(n)}));
     out.write("residuals.npy", npy_bytes(r.residuals, {r.residuals.size()}));
+    out.write("points.npy", npy_bytes(s.pts.x, {static_cast<size_t>(n), static_cast<size_t>(s.pts.dim)}));
   }
   out.write("summary.json", j.dump(2) + "\n");
   out.commit();
@@ -402,17 +452,25 @@ json train_settings(const TrainOptions& t, const Setup& s, const TrainConfig& cf
   return settings;
 }
 
-// prediction.csv: the network against the exact solution on 1000 points.
+// prediction.csv: the network against the exact solution on 1000 points (1-D), or on a closed grid of 101 x 101
+// (2-D) or 21 x 21 x 21 (3-D) points, axis 0 varying slowest, which scripts/plot.py draws as images.
 std::string prediction_csv(Backend& be, const Mlp& net, const ProblemSpec& spec) {
   std::ostringstream pred;
   pred.precision(17);
-  pred << "x,u,exact,error\n";
-  const std::vector<double> x = linspace(spec.xa, spec.xb, 1000);
-  std::vector<double> u(x.size()), du(x.size()), d2u(x.size());
+  const int n = spec.dim;
+  const char* names[] = {"x", "y", "z"};
+  for (int i = 0; i < n; ++i) pred << names[i] << ',';
+  pred << "u,exact,error\n";
+  const std::vector<double> x = n == 1
+                                    ? linspace(spec.xa, spec.xb, 1000)
+                                    : closed_grid_points(Box{spec.lo, spec.hi}, std::vector<int>(n, n == 2 ? 101 : 21));
+  const size_t np = x.size() / n;
+  std::vector<double> u(np), du(x.size()), d2u(x.size());
   be.evaluate(net, x, u, du, d2u);
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double ex = exact_solution(spec, x[i]).v;
-    pred << x[i] << ',' << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
+  for (size_t i = 0; i < np; ++i) {
+    const double ex = exact_solution_nd(spec, x.data() + i * n).v;
+    for (int k = 0; k < n; ++k) pred << x[i * n + k] << ',';
+    pred << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
   }
   return pred.str();
 }
@@ -457,6 +515,7 @@ json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg
   j["iterations"] = res.iterations;
   j["final_loss"] = res.final_loss;
   j["max_error"] = res.max_error;
+  j["rel_l2_error"] = res.rel_l2_error;
   j["wall_time_s"] = res.wall_time_s;
   j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
   return j;
@@ -524,8 +583,8 @@ int cmd_train(const TrainOptions& t) {
                  out.path().c_str());
     return kExitNumerical;
   }
-  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, %.2f s -> %s\n", res.final_loss, res.max_error,
-               res.wall_time_s, out.path().c_str());
+  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, relative L2 error %.6e, %.2f s -> %s\n",
+               res.final_loss, res.max_error, res.rel_l2_error, res.wall_time_s, out.path().c_str());
   return 0;
 }
 

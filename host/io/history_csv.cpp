@@ -21,6 +21,8 @@ const char* column_name(HistoryColumn c) {
       return "loss_boundary";
     case HistoryColumn::MaxError:
       return "max_error";
+    case HistoryColumn::RelL2Error:
+      return "rel_l2_error";
     case HistoryColumn::Time:
       return "time_s";
   }
@@ -50,6 +52,9 @@ void write_field(std::ostream& out, const HistoryRow& h, HistoryColumn c) {
     case HistoryColumn::MaxError:
       out << h.max_error;
       break;
+    case HistoryColumn::RelL2Error:
+      out << h.rel_l2_error;
+      break;
     case HistoryColumn::Time:
       out << h.time_s;
       break;
@@ -61,7 +66,8 @@ void write_field(std::ostream& out, const HistoryRow& h, HistoryColumn c) {
 const std::vector<HistoryColumn>& all_history_columns() {
   static const std::vector<HistoryColumn> all = {
       HistoryColumn::Iteration, HistoryColumn::Optimizer,    HistoryColumn::Lr,       HistoryColumn::Loss,
-      HistoryColumn::LossPde,   HistoryColumn::LossBoundary, HistoryColumn::MaxError, HistoryColumn::Time};
+      HistoryColumn::LossPde,   HistoryColumn::LossBoundary, HistoryColumn::MaxError, HistoryColumn::RelL2Error,
+      HistoryColumn::Time};
   return all;
 }
 

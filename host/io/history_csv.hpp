@@ -10,7 +10,7 @@ namespace pinntk {
 
 // The fields of a HistoryRow; the CSV header names them "iteration", "optimizer", "lr", "loss", "loss_pde",
 // "loss_boundary", "max_error" and "time_s".
-enum class HistoryColumn { Iteration, Optimizer, Lr, Loss, LossPde, LossBoundary, MaxError, Time };
+enum class HistoryColumn { Iteration, Optimizer, Lr, Loss, LossPde, LossBoundary, MaxError, RelL2Error, Time };
 
 // Every column in that order: pinntk train's history.csv.
 const std::vector<HistoryColumn>& all_history_columns();

@@ -14,13 +14,9 @@ namespace pinntk {
 
 double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
   const int n = pts.size();
-  std::vector<double> u(n), du(n), d2u(n);
+  std::vector<double> u(n), du(static_cast<size_t>(n) * pts.dim), d2u(du.size());
   be.evaluate(net, pts.x, u, du, d2u);
-  double l = 0.0;
-  for (int k = 0; k < n; ++k) {
-    l += row_loss(pts.w[k], row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], u[k], du[k], d2u[k]));
-  }
-  return l;
+  return rows_loss(pts, u, du, d2u);
 }
 
 void validate(const LmConfig& cfg) {

@@ -56,6 +56,7 @@ LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSe
   res.iterations = it;
   res.final_loss = res.history.back().loss;
   res.max_error = res.history.back().max_error;
+  res.rel_l2_error = res.history.back().rel_l2_error;
   res.wall_time_s += lm.wall_time_s;
   return lm;
 }
