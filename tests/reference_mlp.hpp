@@ -38,10 +38,13 @@ inline Taylor taylor_tanh(Taylor z) {
 }
 inline Dual operator-(Dual x) { return {-x.a, -x.b}; }
 
-// u, u', u'' at x with every parameter's tangent zero except theta[dir] (dir < 0: no tangent).
-inline Taylor reference_forward(const std::vector<int>& layers, const std::vector<double>& theta, double x, int dir) {
-  std::vector<Taylor> h(1);
-  h[0] = {Dual{x, 0.0}, Dual{1.0, 0.0}, Dual{0.0, 0.0}};
+// u and its first two derivatives along the coordinate axis `axis` at the point x (layers[0] coordinates), with
+// every parameter's tangent zero except theta[dir] (dir < 0: no tangent).
+inline Taylor reference_forward_nd(const std::vector<int>& layers, const std::vector<double>& theta,
+                                   const std::vector<double>& x, int axis, int dir) {
+  std::vector<Taylor> h(x.size());
+  for (size_t j = 0; j < x.size(); ++j)
+    h[j] = {Dual{x[j], 0.0}, Dual{static_cast<int>(j) == axis ? 1.0 : 0.0, 0.0}, Dual{0.0, 0.0}};
   size_t off = 0;
   for (size_t l = 1; l < layers.size(); ++l) {
     const int din = layers[l - 1], dout = layers[l];
@@ -63,15 +66,33 @@ inline Taylor reference_forward(const std::vector<int>& layers, const std::vecto
   return {};
 }
 
-// Jacobian row of rho = alpha u'' + beta u' + gamma u by forward mode, one pass per parameter.
-inline std::vector<double> reference_jacobian_row(const std::vector<int>& layers, const std::vector<double>& theta,
-                                                  double x, double alpha, double beta, double gamma) {
+// u, u', u'' at the scalar x (a network of one input).
+inline Taylor reference_forward(const std::vector<int>& layers, const std::vector<double>& theta, double x, int dir) {
+  return reference_forward_nd(layers, theta, {x}, 0, dir);
+}
+
+// Jacobian row of rho = sum_i (alpha_i D_i^2 u + beta_i D_i u) + gamma u at the point x (n = x.size() coordinates,
+// alpha and beta n each) by forward mode, one pass per parameter and axis.
+inline std::vector<double> reference_jacobian_row_nd(const std::vector<int>& layers, const std::vector<double>& theta,
+                                                     const std::vector<double>& x, const double* alpha,
+                                                     const double* beta, double gamma) {
   std::vector<double> row(theta.size());
   for (size_t p = 0; p < theta.size(); ++p) {
-    const Taylor t = reference_forward(layers, theta, x, static_cast<int>(p));
-    row[p] = alpha * t.c2.b + beta * t.c1.b + gamma * t.c0.b;
+    double g = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const Taylor t = reference_forward_nd(layers, theta, x, static_cast<int>(i), static_cast<int>(p));
+      g += alpha[i] * t.c2.b + beta[i] * t.c1.b;
+      if (i == 0) g += gamma * t.c0.b;
+    }
+    row[p] = g;
   }
   return row;
+}
+
+// Jacobian row of rho = alpha u'' + beta u' + gamma u (one input) by forward mode.
+inline std::vector<double> reference_jacobian_row(const std::vector<int>& layers, const std::vector<double>& theta,
+                                                  double x, double alpha, double beta, double gamma) {
+  return reference_jacobian_row_nd(layers, theta, {x}, &alpha, &beta, gamma);
 }
 
 // Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations (independent of LAPACK), descending.

@@ -3,6 +3,7 @@
 #include <sys/wait.h>  // WEXITSTATUS
 #include <unistd.h>    // geteuid, usleep
 
+#include <cmath>              // NAN
 #include <cstdlib>            // std::system
 #include <cstring>            // std::memcpy
 #include <filesystem>         // std::filesystem
@@ -10,6 +11,7 @@
 #include <functional>         // std::function
 #include <nlohmann/json.hpp>  // nlohmann::json
 
+#include "host/io/npy.hpp"  // npy_bytes
 #include "tests/slurp.hpp"  // slurp
 
 namespace fs = std::filesystem;
@@ -103,6 +105,40 @@ TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   const CliRun again = pinntk("ntk --problem poisson-twoscale --eps 1/4 --nc 16 --checkpoint " +
                               (out / "checkpoint.json").string() + " --out " + (kTmp / "ntk_from_ckpt").string());
   EXPECT_EQ(again.code, 0) << again.err;
+}
+
+TEST(Cli, TwoDimensionalRunsWriteGridPredictionsPointsAndCheckpoints) {
+  const fs::path out = kTmp / "train_2d", ntk = kTmp / "ntk_2d", again = kTmp / "ntk_2d_points";
+  for (const auto& p : {out, ntk, again}) fs::remove_all(p);
+  CliRun r = pinntk(
+      "train --problem poisson2d-sines --nc 100 --nb 40 --layers 2,8,1 --schedule 60@1e-2 --device cpu "
+      "--history-every 20 --out " +
+      out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
+  EXPECT_EQ(j["dim"], 2);
+  EXPECT_EQ(j["layers"], (std::vector<int>{2, 8, 1}));
+  EXPECT_EQ(j["nc"], 100);
+  EXPECT_GT(j["rel_l2_error"].get<double>(), 0.0);
+  EXPECT_GT(j["max_error"].get<double>(), 0.0);
+  const std::string pred = slurp(out / "prediction.csv");
+  EXPECT_EQ(pred.substr(0, pred.find('\n')), "x,y,u,exact,error");
+  EXPECT_EQ(count_lines(pred), 1 + 101 * 101);
+  // The trained network goes on from its checkpoint; a 1-D problem refuses it (input width 2).
+  r = pinntk("ntk --problem poisson2d-sines --nc 16 --nb 8 --checkpoint " + (out / "checkpoint.json").string() +
+             " --save-matrices --device cpu --out " + ntk.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(slurp(ntk / "points.npy").find("'shape': (24, 2)"), std::string::npos);
+  EXPECT_NE(slurp(ntk / "J.npy").find("'shape': (24, 33)"), std::string::npos);
+  r = pinntk("ntk --problem darcy-ntk --checkpoint " + (out / "checkpoint.json").string() + " --out " +
+             (kTmp / "ntk_2d_refused").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("input width is 2"), std::string::npos) << r.err;
+  // The rows' points read back as a point file: every one a collocation point now.
+  r = pinntk("ntk --problem poisson2d-sines --nb 8 --points " + (ntk / "points.npy").string() + " --checkpoint " +
+             (out / "checkpoint.json").string() + " --save-matrices --device cpu --out " + again.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(again / "summary.json"))["nc"], 24);
 }
 
 TEST(Cli, LevenbergMarquardtWithContinuation) {
@@ -321,7 +357,30 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"memory_limit_text", "ntk --memory-limit lots --out OUT"},
         BadCase{"regression_eps_tiny", "ntk --problem regression-twoscale --eps 1e-7 --out OUT"},
         BadCase{"domain_overflow", "train --domain -1e308,1e308 --out OUT"},
-        BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"}),
+        BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"},
+        // n-dimensional problems: point files, input widths, point counts, boxes.
+        BadCase{"points_width", "ntk --problem poisson2d-sines --points " PINNTK_TEST_TMP "/cli/pts_w3.npy --out OUT"},
+        BadCase{"points_nan", "ntk --problem poisson2d-sines --points " PINNTK_TEST_TMP "/cli/pts_nan.npy --out OUT"},
+        BadCase{"points_outside",
+                "ntk --problem poisson2d-sines --points " PINNTK_TEST_TMP "/cli/pts_out.npy --out OUT"},
+        BadCase{"points_missing", "ntk --problem poisson2d-sines --points /nonexistent.npy --out OUT"},
+        BadCase{"points_with_nc",
+                "ntk --problem poisson2d-sines --nc 9 --points " PINNTK_TEST_TMP "/cli/pts_ok.npy --out OUT"},
+        BadCase{"points_1d", "ntk --points " PINNTK_TEST_TMP "/cli/pts_ok.npy --out OUT"},
+        BadCase{"ckpt_width",
+                "ntk --problem poisson2d-sines --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
+        BadCase{"layers_dim", "train --problem poisson2d-sines --layers 1,10,1 --out OUT"},
+        BadCase{"layers_width4", "ntk --problem poisson3d-sines --layers 4,10,1 --out OUT"},
+        BadCase{"nc_not_square", "ntk --problem darcy2d-ntk --nc 1000 --out OUT"},
+        BadCase{"nb_faces", "ntk --problem darcy2d-ntk --nb 10 --out OUT"},
+        BadCase{"face_grid", "ntk --problem poisson3d-sines --nb 30 --boundary grid --layers 3,4,1 --out OUT"},
+        BadCase{"grid_sobol_1d", "ntk --grid sobol --out OUT"},
+        BadCase{"grid_linspace_2d", "ntk --problem darcy2d-ntk --grid linspace --out OUT"},
+        BadCase{"boundary_1d", "ntk --boundary uniform --out OUT"},
+        BadCase{"boundary_text", "ntk --problem darcy2d-ntk --boundary edges --out OUT"},
+        BadCase{"box_reversed", "ntk --problem poisson2d-sines --domain 0,1,1,0 --out OUT"},
+        BadCase{"box_count", "ntk --problem poisson2d-sines --domain 0,1,0 --out OUT"},
+        BadCase{"eps_for_sines2d", "ntk --problem poisson2d-sines --eps 0.1 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.
@@ -330,6 +389,11 @@ class CheckpointFiles : public ::testing::Environment {
   void SetUp() override {
     write_file(kTmp / "ckpt_1_3_1.json", R"({"format":"pinntk-mlp-v1","layers":[1,3,1],"activation":"tanh",)"
                                          R"("weights":[[[1],[2],[3]],[[1,2,3]]],"biases":[[0,0,0],[0]]})");
+    // Point files for the 2-D presets ([0,1]^2): 3 coordinates, a NaN, a point outside, a good one.
+    write_file(kTmp / "pts_w3.npy", pinntk::npy_bytes(std::vector<double>(12, 0.5), {4, 3}));
+    write_file(kTmp / "pts_nan.npy", pinntk::npy_bytes({0.5, 0.5, NAN, 0.25}, {2, 2}));
+    write_file(kTmp / "pts_out.npy", pinntk::npy_bytes({0.5, 0.5, 1.5, 0.25}, {2, 2}));
+    write_file(kTmp / "pts_ok.npy", pinntk::npy_bytes({0.5, 0.5, 0.75, 0.25, 0.1, 0.9}, {3, 2}));
     write_file(kTmp / "ckpt_nan.json", R"({"format":"pinntk-mlp-v1","layers":[1,1,1],"activation":"tanh",)"
                                        R"("weights":[[[NaN]],[[1]]],"biases":[[0],[0]]})");
   }

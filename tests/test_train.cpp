@@ -30,43 +30,54 @@ TrainConfig adam_only(decltype(TrainConfig::schedule) schedule) {
   return cfg;
 }
 
+// 2-D rows: an 8 x 8 interior grid and 4 points on each side of darcy2d-twoscale.
+ProblemSpec darcy2d_twoscale() {
+  ProblemSpec spec = problem_preset("darcy2d-twoscale");
+  spec.nc = 64;
+  spec.nb = 16;
+  return spec;
+}
+
 TEST_P(Train, ResumedRunEqualsUninterruptedRun) {
-  const ProblemSpec spec = darcy_twoscale(97);
-  const PointSet pts = build_points(spec);
-  const Mlp init = init_mlp({1, 12, 12, 1}, "glorot-normal", 9);
-  TrainConfig cfg = adam_only({{25, 1e-3}, {35, 1e-4}});
-  cfg.history_every = 10;
-  cfg.checkpoint_every = 20;
-  std::vector<TrainState> saved;
-  cfg.on_checkpoint = [&](const TrainState& st) { saved.push_back(st); };
-  auto be = backend();
-  Mlp a = init;
-  const TrainResult full = train_adam(*be, a, spec, pts, cfg, nullptr);
-  ASSERT_EQ(saved.size(), 2u);  // at 20 and 40 (not at the end, 60)
-  EXPECT_EQ(saved[1].iteration, 40);
-  EXPECT_EQ(saved[1].adam_step, 40);
+  for (const ProblemSpec& spec : {darcy_twoscale(97), darcy2d_twoscale()}) {
+    const PointSet pts = build_points(spec);
+    const Mlp init = init_mlp({spec.dim, 12, 12, 1}, "glorot-normal", 9);
+    TrainConfig cfg = adam_only({{25, 1e-3}, {35, 1e-4}});
+    cfg.history_every = 10;
+    cfg.checkpoint_every = 20;
+    std::vector<TrainState> saved;
+    cfg.on_checkpoint = [&](const TrainState& st) { saved.push_back(st); };
+    auto be = backend();
+    Mlp a = init;
+    const TrainResult full = train_adam(*be, a, spec, pts, cfg, nullptr);
+    ASSERT_EQ(saved.size(), 2u);  // at 20 and 40 (not at the end, 60)
+    EXPECT_EQ(saved[1].iteration, 40);
+    EXPECT_EQ(saved[1].adam_step, 40);
 
-  // Through the file format too: what a crashed process leaves behind (one file per backend: the CPU and GPU
-  // binaries may run at once).
-  std::filesystem::create_directories(PINNTK_TEST_TMP);
-  const std::string path = std::string(PINNTK_TEST_TMP) + "/state_" + GetParam().name + ".json";
-  { std::ofstream(path) << train_state_json(saved[1], "{\"run\":1}"); }
-  const long np = init.n_params();
-  const TrainState st = load_train_state(path, "{\"run\":1}", np, 60);
-  EXPECT_THROW(load_train_state(path, "{\"run\":2}", np, 60), UsageError);
-  EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}", np, 60), UsageError);
+    // Through the file format too: what a crashed process leaves behind (one file per backend: the CPU and GPU
+    // binaries may run at once).
+    std::filesystem::create_directories(PINNTK_TEST_TMP);
+    const std::string path =
+        std::string(PINNTK_TEST_TMP) + "/state_" + GetParam().name + "_" + std::to_string(spec.dim) + ".json";
+    { std::ofstream(path) << train_state_json(saved[1], "{\"run\":1}"); }
+    const long np = init.n_params();
+    const TrainState st = load_train_state(path, "{\"run\":1}", np, 60);
+    EXPECT_THROW(load_train_state(path, "{\"run\":2}", np, 60), UsageError);
+    EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}", np, 60), UsageError);
 
-  TrainConfig again = cfg;
-  again.resume = &st;
-  again.on_checkpoint = nullptr;
-  Mlp b = init;  // replaced by the saved parameters
-  const TrainResult resumed = train_adam(*be, b, spec, pts, again, nullptr);
-  EXPECT_EQ(b.theta, a.theta);  // bit for bit
-  ASSERT_EQ(resumed.history.size(), full.history.size());
-  for (size_t i = 0; i < full.history.size(); ++i) {
-    EXPECT_EQ(resumed.history[i].iteration, full.history[i].iteration);
-    EXPECT_EQ(resumed.history[i].loss, full.history[i].loss);
-    EXPECT_EQ(resumed.history[i].max_error, full.history[i].max_error);
+    TrainConfig again = cfg;
+    again.resume = &st;
+    again.on_checkpoint = nullptr;
+    Mlp b = init;  // replaced by the saved parameters
+    const TrainResult resumed = train_adam(*be, b, spec, pts, again, nullptr);
+    EXPECT_EQ(b.theta, a.theta) << spec.name;  // bit for bit
+    ASSERT_EQ(resumed.history.size(), full.history.size());
+    for (size_t i = 0; i < full.history.size(); ++i) {
+      EXPECT_EQ(resumed.history[i].iteration, full.history[i].iteration);
+      EXPECT_EQ(resumed.history[i].loss, full.history[i].loss);
+      EXPECT_EQ(resumed.history[i].max_error, full.history[i].max_error);
+      EXPECT_EQ(resumed.history[i].rel_l2_error, full.history[i].rel_l2_error);
+    }
   }
 }
 
