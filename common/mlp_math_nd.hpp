@@ -4,7 +4,8 @@
 // weight and bias. Each direction follows the 1-D rules of common/mlp_math.hpp (tanh_jet, tanh_jet_adjoint); the
 // directions share only t = tanh z. With n = m = 1 and v = 1 it is the 1-D pass, to the last bit.
 //
-// Not yet called by a backend: the n-dimensional problems (presets, points, CLI) build on it.
+// The CPU backend calls it per point (host/cpu_backend.cpp); the CUDA tile kernels (cuda/tile_phases.cuh) use the
+// helpers at the end of this file.
 #pragma once
 
 #include <cmath>  // tanh
@@ -171,6 +172,81 @@ PINNTK_HD inline void mlp_reverse_point_nd(MlpShape s, const T* theta, const T* 
     tape_end -= (1 + 4 * m) * din;
     off_end = off_W;
   }
+}
+
+}  // namespace pinntk
+
+// The kernels unroll the loops over the directions and channels completely (their accumulators stay in registers);
+// the host compiler sees no pragma.
+#if defined(__CUDA_ARCH__)
+#define PINNTK_UNROLL_ALL _Pragma("unroll")
+#else
+#define PINNTK_UNROLL_ALL
+#endif
+
+namespace pinntk {
+
+// ---- The same pass split by neuron for the CUDA tile kernels (cuda/tile_phases.cuh) ----
+// Along the n coordinate axes (v = the identity, m = n = M directions) and with the tape and adjoint layouts of
+// mlp_forward_point_nd and mlp_reverse_point_nd: channel 0 is h (or z's adjoint), channel 1 + k the k-th first
+// derivative's, channel 1 + M + k the k-th second derivative's. The kernels' 1-D instance (M = 1) keeps the
+// helpers of common/mlp_math.hpp.
+
+// C dot products sharing their weights: s[c] += sum_j w[j ws] v[c vs + j] for the channels c = 0 .. C-1, each summed
+// over j in order (jet_dot for C channels). The forward pass takes w a row of W^l and v the jet of layer l-1
+// (C = 1 + 2M: z = W h, z'_k = W h'_k, z''_k = W h''_k); the reverse pass takes w a column of W^l (ws = d_{l-1}) and
+// v the adjoints of z^l (hb = W^T A per channel). N > 0: a compile-time trip count, else n_rt.
+template <int C, int N = 0, class T>
+PINNTK_HD inline void jet_dot_nd(int n_rt, const T* w, int ws, const T* v, int vs, T* s) {
+  const int n = N > 0 ? N : n_rt;
+  PINNTK_UNROLL_8
+  for (int j = 0; j < n; ++j) {
+    const T x = w[j * ws];
+    PINNTK_UNROLL_ALL
+    for (int c = 0; c < C; ++c) s[c] += x * v[c * vs + j];
+  }
+}
+
+// z = w . x + b of a first-layer neuron on the N coordinates x (w: the neuron's row of W^1), summed as
+// mlp_forward_point_nd does. Along the axes its directional derivatives are z'_k = w_k and z''_k = 0 exactly (the
+// other products with v are zeros).
+template <int N, class T>
+PINNTK_HD inline T first_layer_z_nd(const T* w, const T* x, T b) {
+  T wx = T(0);
+  PINNTK_UNROLL_ALL
+  for (int j = 0; j < N; ++j) wx += w[j] * x[j];
+  return wx + b;
+}
+
+// d rho / d W^l_ij along M directions, the terms in mlp_reverse_point_nd's order: a[c as] the adjoints of z_i
+// (c = 0), z'_ki (1 + k) and z''_ki (1 + M + k); h[c hs] the jet h_j, h'_kj, h''_kj of layer l-1 (l > 1).
+template <int M, class T>
+PINNTK_HD inline T weight_adjoint_nd(const T* a, int as, const T* h, int hs) {
+  T g = a[0] * h[0];
+  PINNTK_UNROLL_ALL
+  for (int k = 0; k < M; ++k) {
+    g += a[(1 + k) * as] * h[(1 + k) * hs];
+    g += a[(1 + M + k) * as] * h[(1 + M + k) * hs];
+  }
+  return g;
+}
+
+// Adjoint through one tanh neuron along M directions (mlp_reverse_point_nd): t = tanh z; zd[k zs] = z'_k and
+// zd[(M + k) zs] = z''_k (the tape's entries of the neuron); hb[c] the adjoints of h (c = 0), h'_k (1 + k) and
+// h''_k (1 + M + k). Writes those of z, z'_k, z''_k to zb[c bs]. The directions share t: z's adjoint sums theirs,
+// the first one carrying hb s.
+template <int M, class T>
+PINNTK_HD inline void tanh_jet_adjoint_nd(T t, const T* zd, int zs, const T* hb, T* zb, int bs) {
+  T z = T(0);
+  PINNTK_UNROLL_ALL
+  for (int k = 0; k < M; ++k) {
+    T zb0, zb1, zb2;
+    tanh_jet_adjoint(t, zd[k * zs], zd[(M + k) * zs], k == 0 ? hb[0] : T(0), hb[1 + k], hb[1 + M + k], zb0, zb1, zb2);
+    z = k == 0 ? zb0 : z + zb0;
+    zb[(1 + k) * bs] = zb1;
+    zb[(1 + M + k) * bs] = zb2;
+  }
+  zb[0] = z;
 }
 
 }  // namespace pinntk

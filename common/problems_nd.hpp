@@ -4,7 +4,7 @@
 // takes, rho = gamma u + sum_k (c_k D_k u + lambda_k D_k^2 u) along the coordinate axes, with the manufactured
 // forcing f = rho(u*).
 //
-// Not yet called by a preset or a backend: the n-dimensional problems build on it.
+// Used by the n-dimensional presets (host/problem.cpp).
 #pragma once
 
 #include <cmath>  // sin, cos

@@ -39,7 +39,8 @@ void to_host(const DeviceBuffer<Real>& d, span<double> out) {
   std::copy(h.begin(), h.end(), out.begin());
 }
 
-// The rows of a PointSet on the device.
+// The rows of a PointSet on the device: x, alpha and beta p.dim numbers per row (row-major), gamma, f, w one; the
+// kernels take the dimension from the network (NetDesc::n_in()), which the backend checks against dim.
 template <class Real>
 struct DevicePoints {
   DevicePoints(const PointSet& p, StreamOrder o)
@@ -49,10 +50,11 @@ struct DevicePoints {
         gamma(to_device<Real>(p.gamma, o)),
         f(to_device<Real>(p.f, o)),
         w(to_device<Real>(p.w, o)),
-        n(p.size()) {}
+        n(p.size()),
+        dim(p.dim) {}
   DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
   DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
-  int n;
+  int n, dim;
 };
 
 // L = 1/2 sum w r^2 at theta into *loss, its gradient into grad and the residuals into r when r is not null: the

@@ -9,7 +9,7 @@
 namespace pinntk {
 
 // Residuals r (rows.n) and the Jacobian J (rows.n x P row-major: cuBLAS reads it as a column-major P x n matrix),
-// tiled by plan_tiles at the call.
+// tiled by plan_tiles at the call. The rows are in net.n_in() coordinates (DeviceRows).
 template <class Real>
 void launch_jacobian(const NetDesc& net, const Real* theta, DeviceRows<Real> rows, Real* r, Real* J, cudaStream_t s);
 

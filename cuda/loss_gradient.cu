@@ -1,10 +1,12 @@
 // The loss-gradient tile kernel: forward pass, residuals and loss terms, then the reverse pass seeded with
-// w r (gamma, beta, alpha) (DESIGN.md section 2), summing each parameter's derivative over the tile's points into
-// the block's partial gradient. The tile phases are cuda/tile_phases.cuh.
-#include "common/mlp_math.hpp"  // weight_adjoint, first_layer_weight_adjoint
-#include "common/residual.hpp"  // row_loss
-#include "cuda/adam.hpp"        // prepare_adam_kernels
-#include "cuda/launch.cuh"      // require
+// w r (gamma, beta, alpha) (DESIGN.md section 2; in n-D section 7, along the coordinate axes), summing each
+// parameter's derivative over the tile's points into the block's partial gradient. The tile phases are
+// cuda/tile_phases.cuh.
+#include "common/mlp_math.hpp"     // weight_adjoint, first_layer_weight_adjoint
+#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd
+#include "common/residual.hpp"     // row_loss
+#include "cuda/adam.hpp"           // prepare_adam_kernels
+#include "cuda/launch.cuh"         // require
 #include "cuda/loss_gradient.hpp"
 #include "cuda/reduce.hpp"         // prepare_reduce_kernels
 #include "cuda/tile_dispatch.cuh"  // launch_tile, prepare_tile
@@ -18,8 +20,8 @@ using namespace tile;  // NOLINT(google-build-using-namespace): the tile phases
 // ---- kernel ----
 
 // The bias entries of layer L's partial: the adjoints of z^l summed over the tile's points.
-template <class Real, bool STAGED, int WIDTH>
-__device__ inline void gradient_bias_partials(const Tile<Real, STAGED, WIDTH>& t, const ReverseLayer& L,
+template <class Real, bool STAGED, int WIDTH, int M>
+__device__ inline void gradient_bias_partials(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L,
                                               Real* partial) {
   for (int q = t.tid; q < L.dout; q += t.nt) {
     Real acc = Real(0);
@@ -30,8 +32,9 @@ __device__ inline void gradient_bias_partials(const Tile<Real, STAGED, WIDTH>& t
 
 // Parameter phase of layer L, fast path for a hidden-to-hidden layer of width W (HiddenRows): each thread sums its
 // entries over the tile's points in registers, in chunks of at most 16 rows.
-template <int W, class Real, bool STAGED>
-__device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W>& t, const ReverseLayer& L, Real* partial) {
+template <int W, class Real, bool STAGED, int M>
+__device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W, M>& t, const ReverseLayer& L,
+                                                Real* partial) {
   constexpr int RPT = HiddenRows<W>::RPT;
   constexpr int CH = RPT < 16 ? RPT : 16;
   const HiddenRows<W> m(t.tid);
@@ -45,11 +48,23 @@ __device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W>& t, 
       for (int p = 0; p < t.tv; ++p) {
         const Real* A = t.adj + p * t.adj_stride + L.a_off;
         const Real* H = t.tape + p * t.tl + L.hoff;
-        const Real h0 = H[m.j], h1 = H[W + m.j], h2 = H[2 * W + m.j];
+        if constexpr (M == 1) {
+          const Real h0 = H[m.j], h1 = H[W + m.j], h2 = H[2 * W + m.j];
 #pragma unroll
-        for (int r = 0; r < CH; ++r) {
-          const int i = m.row(r0 + r);
-          if (i < W) acc[r] += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], h0, h1, h2);
+          for (int r = 0; r < CH; ++r) {
+            const int i = m.row(r0 + r);
+            if (i < W) acc[r] += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], h0, h1, h2);
+          }
+        } else {
+          constexpr int C = 1 + 2 * M;
+          Real h[C];  // the jet h_j, h'_kj, h''_kj of layer l-1, loaded once per point
+#pragma unroll
+          for (int c = 0; c < C; ++c) h[c] = H[c * W + m.j];
+#pragma unroll
+          for (int r = 0; r < CH; ++r) {
+            const int i = m.row(r0 + r);
+            if (i < W) acc[r] += weight_adjoint_nd<M>(A + i, mw, h, 1);
+          }
         }
       }
 #pragma unroll
@@ -62,9 +77,10 @@ __device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W>& t, 
   gradient_bias_partials(t, L, partial);
 }
 
-// Parameter phase of layer L, any shape: thread tid sums entries tid, tid + nt, ... over the tile's points.
-template <class Real, bool STAGED, int WIDTH>
-__device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH>& t, const ReverseLayer& L, const Real* x,
+// Parameter phase of layer L, any shape: thread tid sums entries tid, tid + nt, ... over the tile's points. In M > 1
+// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik).
+template <class Real, bool STAGED, int WIDTH, int M>
+__device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L, const Real* x,
                                          Real* partial) {
   const int din = L.din, mw = t.mw;
   Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
@@ -74,11 +90,20 @@ __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH>& t, con
     Real acc = Real(0);
     for (int p = 0; p < t.tv; ++p) {
       const Real* A = t.adj + p * t.adj_stride + L.a_off;
-      if (L.l == 1) {
-        acc += first_layer_weight_adjoint(A[i], A[mw + i], x[t.k0 + p]);
+      if constexpr (M == 1) {
+        if (L.l == 1) {
+          acc += first_layer_weight_adjoint(A[i], A[mw + i], x[t.k0 + p]);
+        } else {
+          const Real* H = t.tape + p * t.tl + L.hoff;
+          acc += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], H[j], H[din + j], H[2 * din + j]);
+        }
       } else {
-        const Real* H = t.tape + p * t.tl + L.hoff;
-        acc += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], H[j], H[din + j], H[2 * din + j]);
+        if (L.l == 1) {
+          acc += first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], x[static_cast<size_t>(t.k0 + p) * M + j]);
+        } else {
+          const Real* H = t.tape + p * t.tl + L.hoff;
+          acc += weight_adjoint_nd<M>(A + i, mw, H + j, din);
+        }
       }
     }
     part[q] = acc;
@@ -87,12 +112,12 @@ __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH>& t, con
   gradient_bias_partials(t, L, partial);
 }
 
-template <class Real, bool STAGED, int WIDTH>
+template <class Real, bool STAGED, int WIDTH, int M>
 __global__ void __launch_bounds__(256)
     loss_gradient_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T,
                          Real* __restrict__ partial, Real* __restrict__ partial_loss, Real* __restrict__ r,
                          unsigned long long* __restrict__ step) {
-  const Tile<Real, STAGED, WIDTH> t = tile_begin<Real, STAGED, WIDTH>(net, rows.n, T);
+  const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, rows.n, T);
   tile_forward(t, theta, rows.x);
   for (int p = t.tid; p < t.tv; p += t.nt) {
     const int k = t.k0 + p;
@@ -119,8 +144,8 @@ __global__ void __launch_bounds__(256)
 
 template <class Real>
 auto loss_gradient_variant() {
-  return [](auto staged, auto width) {
-    return loss_gradient_kernel<Real, decltype(staged)::value, decltype(width)::value>;
+  return [](auto staged, auto width, auto dirs) {
+    return loss_gradient_kernel<Real, decltype(staged)::value, decltype(width)::value, decltype(dirs)::value>;
   };
 }
 

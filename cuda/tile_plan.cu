@@ -5,27 +5,37 @@
 #include <stdexcept>  // std::invalid_argument, std::length_error
 #include <string>     // std::to_string
 
+#include "common/problems_nd.hpp"  // kMaxDim
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
-#include "cuda/tile_dispatch.cuh"  // dispatch_width
+#include "cuda/tile_dispatch.cuh"  // dispatch_dirs, dispatch_width
 #include "cuda/tile_plan.hpp"
 
 namespace pinntk {
+
+static_assert(kMaxInputs == kMaxDim, "the kernels take every dimension of the n-dimensional problems");
 
 NetDesc make_net_desc(const std::vector<int>& layers) {
   const int nl = static_cast<int>(layers.size()) - 1;
   if (nl < 2) throw std::invalid_argument("CUDA kernels need at least one hidden layer");
   if (nl > kMaxWeightLayers)
     throw std::invalid_argument("CUDA kernels take at most " + std::to_string(kMaxWeightLayers - 1) + " hidden layers");
-  if (layers.front() != 1 || layers.back() != 1) throw std::invalid_argument("layers must start and end with 1");
-  // P, the offsets and the tape are ints on the device: refuse a shape whose counts would wrap.
-  long long params = 0, staged = 0, tape = 0;
+  const int n_in = layers.front();
+  if (n_in < 1 || n_in > kMaxInputs)
+    throw std::invalid_argument("CUDA kernels take 1 to " + std::to_string(kMaxInputs) +
+                                " input coordinates (layers[0]), not " + std::to_string(n_in));
+  if (layers.back() != 1) throw std::invalid_argument("layers must end with 1 (the scalar output u)");
+  // P, the offsets, the tape and the adjoint stride are ints on the device: refuse a shape whose counts would wrap.
+  const int per_neuron = 1 + 4 * n_in;  // tape entries of a hidden neuron: t, then h'_k, h''_k, z'_k, z''_k
+  long long params = 0, staged = 0, tape = 0, widest = n_in;
   for (int l = 1; l <= nl; ++l) {
     if (layers[l] < 1) throw std::invalid_argument("layer widths must be positive");
     params += static_cast<long long>(layers[l]) * layers[l - 1] + layers[l];
     if (l >= 2 && l < nl) staged += static_cast<long long>(layers[l - 1]) * (layers[l] + 1);
-    if (l < nl) tape += 5LL * layers[l];
+    if (l < nl) tape += static_cast<long long>(per_neuron) * layers[l];
+    widest = std::max<long long>(widest, layers[l]);
   }
-  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX)
+  const long long adj = 2LL * (1 + 2 * n_in) * widest;
+  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX || adj > INT_MAX)
     throw std::length_error("network too large for the CUDA kernels: " + std::to_string(params) + " parameters");
   NetDesc n;
   n.nl = nl;
@@ -42,7 +52,7 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
     n.woff[l] = woff;
     woff += layers[l] * layers[l - 1] + layers[l];
     n.toff[l] = toff;
-    if (l < nl) toff += 5 * layers[l];
+    if (l < nl) toff += per_neuron * layers[l];
   }
   n.P = woff;
   n.tape = toff;
@@ -78,7 +88,8 @@ void set_fast_paths(bool on) { g_fast_paths = on; }
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {
   const DeviceLimits& lim = device_limits();
-  const size_t per_point = (static_cast<size_t>(net.tape) + 6 * net.maxw + 1) * sizeof(Real);
+  // A point's tape, its two adjoint sets (6 maxw in 1-D) and its loss slot.
+  const size_t per_point = (static_cast<size_t>(net.tape) + static_cast<size_t>(net.adj()) + 1) * sizeof(Real);
   // Keep two blocks per multiprocessor possible, and aim for two waves of blocks over the chip.
   const size_t budget = std::min<size_t>(lim.smem_optin, 100 * 1024);
   if (per_point > lim.smem_optin)
@@ -91,6 +102,7 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
   const int want =
       static_cast<int>(std::min<long long>(4, (static_cast<long long>(n) + 2 * lim.sms - 1) / (2 * lim.sms)));
   TilePlan p;
+  p.dirs = net.n_in();
   p.T = std::max(1, std::min(tmax, g_tile_points > 0 ? g_tile_points : want));
   p.threads = 256;
   p.blocks = static_cast<int>((static_cast<long long>(n) + p.T - 1) / p.T);
@@ -98,8 +110,13 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
   const size_t staged_bytes = static_cast<size_t>(net.staged) * sizeof(Real);
   p.staged = g_stage_weights && net.staged > 0 && p.smem + staged_bytes <= lim.smem_optin;
   if (p.staged) p.smem += staged_bytes;
-  // The compile-time width kernel where one is compiled for the network's width (the switch of tile_dispatch.cuh).
-  if (g_fast_paths) tile::dispatch_width(net.uniform_width, [&](auto width) { p.width = decltype(width)::value; });
+  // The compile-time width kernel where one is compiled for the network's width and input width (the switches of
+  // tile_dispatch.cuh, which also refuse an input width without kernels).
+  tile::dispatch_dirs(net.n_in(), [&](auto dirs) {
+    if (g_fast_paths)
+      tile::dispatch_width<decltype(dirs)::value>(net.uniform_width,
+                                                  [&](auto width) { p.width = decltype(width)::value; });
+  });
   return p;
 }
 

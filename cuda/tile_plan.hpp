@@ -9,13 +9,20 @@
 namespace pinntk {
 
 constexpr int kMaxWeightLayers = 16;
+// The input coordinates the kernels take (layers[0] = n = 1 .. kMaxInputs): the n-dimensional problems of DESIGN.md
+// section 7 along the coordinate axes, one Taylor direction per coordinate (common/problems_nd.hpp's kMaxDim).
+constexpr int kMaxInputs = 3;
 
-// Network geometry, passed by value to the kernels.
+// Network geometry, passed by value to the kernels. With n = n_in() input coordinates (M = n directions, the tile
+// kernels' template parameter) a hidden neuron keeps 1 + 4M tape entries (t, then h'_k, h''_k, z'_k, z''_k for
+// every direction: layer l's block is t (d_l), h'_0 .. h'_{M-1}, h''_0 .., z'_0 .., z''_0 .., each d_l long; in 1-D
+// t, h', h'', z', z'') and a point's reverse pass two sets of 1 + 2M adjoint vectors of maxw entries
+// (common/mlp_math_nd.hpp's layout; 6 maxw in 1-D).
 struct NetDesc {
   int nl = 0;                      // weight layers (hidden layers + 1)
-  int d[kMaxWeightLayers + 1];     // widths, d[0] = d[nl] = 1
+  int d[kMaxWeightLayers + 1];     // widths, d[0] = n_in() (input coordinates), d[nl] = 1
   int woff[kMaxWeightLayers + 1];  // offset of W^l in theta; b^l follows at woff[l] + d[l] d[l-1]
-  int toff[kMaxWeightLayers + 1];  // offset of hidden layer l in a point's tape (5 d_l entries: t, h', h'', z', z'')
+  int toff[kMaxWeightLayers + 1];  // offset of hidden layer l in a point's tape ((1 + 4 d[0]) d_l entries)
   // Hidden-to-hidden weights (layers 2 .. nl-1) staged in shared memory as W^T with rows padded to d_l + 1
   // entries, so that both the forward pass (consecutive threads take consecutive i) and the adjoint pass
   // (consecutive j) read without bank conflicts. soff[l] is the offset of layer l's block.
@@ -23,12 +30,20 @@ struct NetDesc {
   int staged = 0;         // entries of all staged blocks
   int uniform_width = 0;  // the hidden width when all hidden layers share it, else 0
   int P = 0, tape = 0, maxw = 0;
+  // Host-side: the kernels take the input width as a template parameter (TilePlan::dirs). No new data member: the
+  // 1-D kernels see the descriptor of the 1-D code, byte for byte.
+  int n_in() const { return d[0]; }                      // input coordinates, 1 .. kMaxInputs
+  int adj() const { return 2 * (1 + 2 * d[0]) * maxw; }  // adjoint entries per point
 };
 
-// Throws std::invalid_argument for a shape the kernels do not take (no hidden layer, too deep).
+// Throws std::invalid_argument for a shape the kernels do not take (no hidden layer, too deep, an input width
+// outside 1 .. kMaxInputs, an output width other than 1), std::length_error for one whose counts would wrap.
 NetDesc make_net_desc(const std::vector<int>& layers);
 
-// The rows of a residual problem on the device: r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k, weight w_k.
+// The rows of a residual problem on the device: r_k = alpha_k u'' + beta_k u' + gamma_k u - f_k, weight w_k; in
+// n = NetDesc::n_in() coordinates r_k = sum_i (alpha_ki D_i^2 u + beta_ki D_i u) + gamma_k u - f_k
+// (common/residual.hpp's row_residual_nd), with x, alpha and beta n numbers per row (row-major, n_in() per row) and
+// gamma, f, w one. The launchers take the rows' dimension from the NetDesc: the backend checks that they agree.
 template <class Real>
 struct DeviceRows {
   const Real *x, *alpha, *beta, *gamma, *f, *w;
@@ -41,7 +56,8 @@ struct TilePlan {
   int T = 1, threads = 256, blocks = 0;
   size_t smem = 0;
   bool staged = false;  // weights staged in shared memory (when they fit)
-  int width = 0;        // the compile-time width kernel (40, 50, 60, 64, 128), or 0 for the generic one
+  int width = 0;        // the compile-time width kernel (tile_dispatch.cuh's list for `dirs`), or 0 for the generic one
+  int dirs = 1;         // the Taylor directions M = NetDesc::n_in() the kernel is compiled for (1 .. kMaxInputs)
 };
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n);
@@ -49,7 +65,8 @@ TilePlan plan_tiles(const NetDesc& net, int n);
 void set_tile_points_override(int points);
 // For benchmarks and tests: stage hidden-layer weights in shared memory where they fit (the default) or not.
 void set_weight_staging(bool on);
-// For benchmarks and tests: use the compile-time width kernels for widths 40, 50, 60, 64, 128 (the default) or not.
+// For benchmarks and tests: use the compile-time width kernels (tile_dispatch.cuh: widths 40, 50, 60, 64, 128 in
+// 1-D) where one is compiled (the default) or not.
 void set_fast_paths(bool on);
 
 // The device's multiprocessors and the dynamic shared memory a block may opt in to (less room for the kernels'

@@ -427,12 +427,12 @@ TrainConfig train_config(const TrainOptions& t) {
 }
 
 // Host memory of a training: Adam's parameters, moments, gradient and two snapshots; the rows and their residuals;
-// the CPU's batches; L-BFGS's workspace; LM's J and its scaled copy, the Gram and its factor (every stage has the
-// same rows).
+// the CPU's batches (1 + 2n channels of 2048 points per layer, twice); L-BFGS's workspace; LM's J and its scaled copy,
+// the Gram and its factor (every stage has the same rows).
 double train_memory_bytes(const TrainOptions& t, const Setup& s) {
   const double n = s.pts.size(), p = s.net.n_params();
-  double need =
-      8.0 * (12.0 * p + 12.0 * n) + 8.0 * 6.0 * 2048.0 * std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0);
+  double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 2.0 * (1 + 2 * s.pts.dim) * 2048.0 *
+                                                  std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0);
   if (t.lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), t.lbfgs.history);
   if (t.use_lm()) {
     const double m = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;

@@ -11,6 +11,7 @@
 #include <vector>     // std::vector
 
 #include "common/errors.hpp"       // NumericalError
+#include "common/point_set.hpp"    // PointSet
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/device_points.hpp"  // DevicePoints, to_device, to_host, enqueue_loss_gradient
@@ -18,6 +19,7 @@
 #include "cuda/linalg.cuh"         // linalg::syrk, linalg::syevd
 #include "cuda/matrix_ops.hpp"     // launch_fill_upper
 #include "cuda/nvtx.cuh"           // NvtxRange
+#include "cuda/tile_plan.hpp"      // NetDesc, make_net_desc
 
 namespace pinntk::cudaimpl {
 
@@ -27,6 +29,40 @@ inline int int_count(size_t n, const char* what) {
     throw std::length_error(std::string("CUDA backend: ") + what + " has " + std::to_string(n) +
                             " entries, more than the 2^31 - 1 it takes");
   return static_cast<int>(n);
+}
+
+// A PointSet the kernels can read for a network of n_in inputs: its dimension is the network's input width (the
+// kernels take it from the NetDesc) and x, alpha, beta hold dim numbers per row, gamma and f one, w one where the
+// operation reads the weights (the loss and its gradient). std::invalid_argument naming the operation otherwise:
+// a short array would be read past its end on the device.
+inline void check_points(const PointSet& p, int n_in, bool weights, const char* op) {
+  const std::string where = std::string("CUDA backend ") + op + ": ";
+  if (p.dim != n_in)
+    throw std::invalid_argument(where + "the points have " + std::to_string(p.dim) +
+                                " coordinates, the network takes " + std::to_string(n_in) + " (layers[0])");
+  if (p.nc < 0 || p.nb < 0) throw std::invalid_argument(where + "negative number of rows");
+  const size_t n = static_cast<size_t>(int_count(static_cast<size_t>(p.nc) + static_cast<size_t>(p.nb), "the rows"));
+  const size_t nx = n * static_cast<size_t>(n_in);
+  const auto need = [&](const std::vector<double>& v, size_t len, const char* name) {
+    if (v.size() != len)
+      throw std::invalid_argument(where + name + " has " + std::to_string(v.size()) + " numbers, the " +
+                                  std::to_string(n) + " rows in " + std::to_string(n_in) + " coordinates need " +
+                                  std::to_string(len));
+  };
+  need(p.x, nx, "x");
+  need(p.alpha, nx, "alpha");
+  need(p.beta, nx, "beta");
+  need(p.gamma, n, "gamma");
+  need(p.f, n, "f");
+  if (weights) need(p.w, n, "w");
+}
+
+// The network's descriptor (make_net_desc refuses a shape the kernels do not take, an input width outside
+// 1 .. kMaxInputs included) after checking the points against it (check_points).
+inline NetDesc net_for_points(const std::vector<int>& layers, const PointSet& p, bool weights, const char* op) {
+  const NetDesc nd = make_net_desc(layers);
+  check_points(p, nd.n_in(), weights, op);
+  return nd;
 }
 
 // One backend's non-blocking stream, memory pool and library handles (cuda/handles.cuh says why each is so). Every

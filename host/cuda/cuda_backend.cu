@@ -1,11 +1,13 @@
 // The CUDA backend: the tile kernels of cuda/ for u, u', u'' (eval.cu), the Jacobian (jacobian.cu) and the loss
 // gradient (loss_gradient.cu, reduce.cu), cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a
 // device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
-// never enabled.
+// never enabled. Networks of n = layers[0] = 1 .. 3 inputs (DESIGN.md section 7): points of n coordinates, the
+// derivatives along the n axes.
 #include <algorithm>  // std::copy, std::max
 #include <cmath>      // std::sqrt
 #include <memory>     // std::unique_ptr, std::shared_ptr
-#include <string>     // std::string
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string, std::to_string
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
@@ -24,6 +26,24 @@ namespace {
 
 using namespace cudaimpl;  // NOLINT(google-build-using-namespace): the backend's own helpers
 
+// u (N), D_i u and D_i^2 u (N x n, row-major) of the network nd at theta on the device, at the N points x (N x n);
+// the downloads wait for the stream's work.
+template <class Real>
+void evaluate_points(const CudaContext& c, const NetDesc& nd, const Real* theta, span<const double> x, span<double> u,
+                     span<double> du, span<double> d2u) {
+  const size_t m = static_cast<size_t>(nd.n_in());
+  if (x.size() % m != 0)
+    throw std::invalid_argument("CUDA backend evaluate: x has " + std::to_string(x.size()) +
+                                " numbers, not a multiple of the network's " + std::to_string(m) + " inputs");
+  const int n = int_count(x.size() / m, "evaluate's points");
+  const StreamOrder o = c.order();
+  DeviceBuffer<Real> dx = to_device<Real>(x, o), d0(n, o), d1(n * m, o), d2(n * m, o);
+  launch_eval<Real>(nd, theta, dx.data(), n, d0.data(), d1.data(), d2.data(), c.stream());
+  to_host(d0, u);
+  to_host(d1, du);
+  to_host(d2, d2u);
+}
+
 // ---- the device-resident Adam session ----
 
 template <class Real>
@@ -32,7 +52,7 @@ class CudaTrainSession final : public TrainSession {
   CudaTrainSession(std::shared_ptr<const CudaContext> ctx, const Mlp& net, const PointSet& pts, const AdamConfig& cfg)
       : ctx_(std::move(ctx)),
         c_(*ctx_),
-        net_(make_net_desc(net.layers)),
+        net_(net_for_points(net.layers, pts, true, "train_session")),
         pts_(pts, c_.order()),
         ws_(net_, pts.size(), c_.order()),
         theta_(to_device<Real>(net.theta, c_.order())),
@@ -64,12 +84,7 @@ class CudaTrainSession final : public TrainSession {
 
   void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
     NvtxRange r("forward");
-    const int n = int_count(x.size(), "evaluate's x");
-    DeviceBuffer<Real> dx = to_device<Real>(x, c_.order()), du0(n, c_.order()), du1(n, c_.order()), du2(n, c_.order());
-    launch_eval<Real>(net_, theta_.data(), dx.data(), n, du0.data(), du1.data(), du2.data(), c_.stream());
-    to_host(du0, u);  // downloads wait for the stream's work
-    to_host(du1, du);
-    to_host(du2, d2u);
+    evaluate_points<Real>(c_, net_, theta_.data(), x, u, du, d2u);
   }
 
   void parameters(span<double> theta) override { to_host(theta_, theta); }
@@ -134,17 +149,12 @@ class CudaBackend final : public Backend {
   void evaluate(const Mlp& net, span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
     NvtxRange r("forward");
     const NetDesc nd = make_net_desc(net.layers);
-    const int n = int_count(x.size(), "evaluate's x");
-    const StreamOrder o = c_.order();
-    DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dx = to_device<Real>(x, o), d0(n, o), d1(n, o), d2(n, o);
-    launch_eval<Real>(nd, theta.data(), dx.data(), n, d0.data(), d1.data(), d2.data(), c_.stream());
-    to_host(d0, u);  // downloads wait for the stream's work
-    to_host(d1, du);
-    to_host(d2, d2u);
+    const DeviceBuffer<Real> theta = to_device<Real>(net.theta, c_.order());
+    evaluate_points<Real>(c_, nd, theta.data(), x, u, du, d2u);
   }
 
   void residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J) override {
-    const NetDesc nd = make_net_desc(net.layers);
+    const NetDesc nd = net_for_points(net.layers, pts, false, "residuals_jacobian");
     const StreamOrder o = c_.order();
     DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o),
                        dJ(static_cast<size_t>(pts.size()) * nd.P, o);
@@ -160,7 +170,7 @@ class CudaBackend final : public Backend {
 
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
     NvtxRange range("gradient");
-    const NetDesc nd = make_net_desc(net.layers);
+    const NetDesc nd = net_for_points(net.layers, pts, true, "loss_gradient");
     const StreamOrder o = c_.order();
     DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o), dg(nd.P, o);
     const GradientWorkspace<Real> ws(nd, pts.size(), o);
@@ -184,7 +194,7 @@ class CudaBackend final : public Backend {
   }
 
   NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) override {
-    const NetDesc nd = make_net_desc(net.layers);
+    const NetDesc nd = net_for_points(net.layers, pts, false, "ntk");
     const int n = pts.size(), p = nd.P;
     const StreamOrder o = c_.order();
     NtkResult res;

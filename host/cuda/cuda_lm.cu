@@ -25,7 +25,7 @@ class CudaLmSession final : public LmSession {
   CudaLmSession(std::shared_ptr<const CudaContext> ctx, const Mlp& net, const PointSet& pts, bool sample)
       : ctx_(std::move(ctx)),
         c_(*ctx_),
-        net_(make_net_desc(net.layers)),
+        net_(net_for_points(net.layers, pts, true, "lm_session")),
         pts_(pts, c_.order()),
         ws_(net_, pts.size(), c_.order()),
         n_(pts.size()),
