@@ -4,19 +4,25 @@
 
 #include <algorithm>  // std::fill, std::min, std::swap
 #include <cmath>      // std::tanh
+#include <stdexcept>  // std::invalid_argument
 
 #include "common/mlp_math.hpp"  // first_layer_jet, first_layer_weight_adjoint, tanh_jet, tanh_jet_adjoint
 #include "common/residual.hpp"  // row_residual_nd, row_loss
 
 namespace pinntk {
 
-double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
-                             BatchedWorkspace& ws, int chunk) {
+namespace {
+
+// M: the directions, the coordinate axes (DESIGN.md section 7), a compile-time count so that the elementwise loops
+// vectorize as in 1-D; M = 1 is the 1-D pass, operation for operation.
+template <int M>
+double batched_loss_gradient_m(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
+                               BatchedWorkspace& ws, int chunk) {
   const std::vector<int>& d = net.layers;
   const int nl = static_cast<int>(d.size()) - 1;  // weight layers
   const int n = pts.size();
-  const int m = pts.dim;    // directions: the coordinate axes (DESIGN.md section 7); 1-D: m = 1
-  const int C = 1 + 2 * m;  // channels: h, then h'_k, then h''_k for every direction k
+  constexpr int m = M;
+  constexpr int C = 1 + 2 * m;  // channels: h, then h'_k, then h''_k for every direction k
   const double* theta = net.theta.data();
   std::vector<int> woff(nl + 1, 0);
   for (int l = 1; l <= nl; ++l) woff[l] = weight_offset(d, l);
@@ -47,25 +53,25 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
       for (int i = 0; i < d1; ++i)
         for (int p = 0; p < B; ++p) {
           double t, h1, h2;
-          if (m == 1) {
+          if constexpr (m == 1) {
             first_layer_jet(W[i], b1[i], x[p], t, h1, h2);
             H[i * BC + p] = t;
             H[i * BC + B + p] = h1;
             H[i * BC + 2 * B + p] = h2;
             Z[i * 2 * B + p] = W[i];
             Z[i * 2 * B + B + p] = 0.0;
-            continue;
-          }
-          double wx = 0.0;
-          for (int j = 0; j < m; ++j) wx += W[i * m + j] * x[p * m + j];
-          t = std::tanh(wx + b1[i]);
-          H[i * BC + p] = t;
-          for (int k = 0; k < m; ++k) {
-            tanh_jet(t, W[i * m + k], 0.0, h1, h2);
-            H[i * BC + (1 + k) * B + p] = h1;
-            H[i * BC + (1 + m + k) * B + p] = h2;
-            Z[i * 2 * m * B + k * B + p] = W[i * m + k];
-            Z[i * 2 * m * B + (m + k) * B + p] = 0.0;
+          } else {
+            double wx = 0.0;
+            for (int j = 0; j < m; ++j) wx += W[i * m + j] * x[p * m + j];
+            t = std::tanh(wx + b1[i]);
+            H[i * BC + p] = t;
+            for (int k = 0; k < m; ++k) {
+              tanh_jet(t, W[i * m + k], 0.0, h1, h2);
+              H[i * BC + (1 + k) * B + p] = h1;
+              H[i * BC + (1 + m + k) * B + p] = h2;
+              Z[i * 2 * m * B + k * B + p] = W[i * m + k];
+              Z[i * 2 * m * B + (m + k) * B + p] = 0.0;
+            }
           }
         }
     }
@@ -100,7 +106,7 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     cblas_dgemv(CblasRowMajor, CblasTrans, dl, BC, 1.0, ws.h[nl - 1].data(), BC, Wo, 1, 0.0, U, 1);
     // Residuals and the output adjoints seeded with w r (gamma, beta_k, alpha_k), DESIGN.md sections 2 and 7.
     double* A = ws.a.data();
-    double du[3], d2u[3];
+    double du[m], d2u[m];
     for (int p = 0; p < B; ++p) {
       const int k = k0 + p;
       for (int i = 0; i < m; ++i) {
@@ -171,6 +177,22 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     // ws.a / ws.b may have been swapped an odd number of times: both are full-size, nothing else to restore.
   }
   return loss;
+}
+
+}  // namespace
+
+double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
+                             BatchedWorkspace& ws, int chunk) {
+  switch (pts.dim) {
+    case 1:
+      return batched_loss_gradient_m<1>(net, pts, r, grad, ws, chunk);
+    case 2:
+      return batched_loss_gradient_m<2>(net, pts, r, grad, ws, chunk);
+    case 3:
+      return batched_loss_gradient_m<3>(net, pts, r, grad, ws, chunk);
+    default:
+      throw std::invalid_argument("batched_loss_gradient: the rows' dimension must be 1, 2 or 3");
+  }
 }
 
 }  // namespace pinntk
