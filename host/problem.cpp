@@ -382,6 +382,7 @@ SolutionError solution_error(const ProblemSpec& s, const std::vector<double>& x,
     den += ex * ex;
   }
   e.rel_l2 = den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+  e.rms = u.empty() ? 0.0 : std::sqrt(num / static_cast<double>(u.size()));
   return e;
 }
 

@@ -75,10 +75,11 @@ double rows_loss(const PointSet& pts, const std::vector<double>& u, const std::v
 // in n-D test_uniform points uniform at random (from a seed apart from the training points') or the closed grid.
 std::vector<double> test_points(const ProblemSpec& spec);
 
-// The max-norm and relative L2 errors of u (at test_points) against the exact solution: max |u - u*| and
-// sqrt(sum (u - u*)^2 / sum u*^2). A NaN in u gives NaN, never 0.
+// The max-norm, relative L2 and root-mean-square errors of u (at test_points) against the exact solution:
+// max |u - u*|, sqrt(sum (u - u*)^2 / sum u*^2) and sqrt(mean (u - u*)^2) (the absolute "l2_error" that Dangel et al.
+// 2024 log). A NaN in u gives NaN, never 0.
 struct SolutionError {
-  double max_error = 0.0, rel_l2 = 0.0;
+  double max_error = 0.0, rel_l2 = 0.0, rms = 0.0;
 };
 SolutionError solution_error(const ProblemSpec& spec, const std::vector<double>& x, const std::vector<double>& u);
 

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
 
+#include "host/reproduce.hpp"  // reproduce_picture
+
 namespace pinntk {
 namespace {
 
@@ -24,6 +26,15 @@ std::string slope(const json& fit) {
   return buf;
 }
 
+// A slope with its spread over seeds and the pooled fit: "-2.01 +- 0.05 over seeds (pooled -2.00)".
+std::string seed_slope(const json& fit) {
+  if (!fit.is_object() || !fit.contains("slope_mean_over_seeds")) return "-";
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%.2f +- %.2f over seeds (pooled %.2f)", fit.value("slope_mean_over_seeds", 0.0),
+                fit.value("slope_std_over_seeds", 0.0), fit.value("slope_pooled", 0.0));
+  return buf;
+}
+
 // A figure's value at a path of keys, or null.
 json at(const json& j, std::initializer_list<const char*> keys) {
   const json* p = &j;
@@ -38,15 +49,23 @@ struct Figure {
   const char* key;
   const char* title;
   const char* data;  // the data files, for the index
+  bool paper;        // one of the paper's figures (else a study beyond it)
 };
 
 const Figure kFigures[] = {
-    {"fig1", "Fig. 1: the frequency principle (Sec. 2, App. A)", "`fig1/dft.csv`, `fig1/history.csv`"},
-    {"fig2", "Fig. 2: ||K_uu||_F and the top eigenvalues grow like eps^-2 (Sec. 4.1)", "`fig2/sweep.csv`"},
-    {"fig3", "Fig. 3: the NTK spectrum at eps = 1/80 (Sec. 4.1)", "`fig3/spectra.csv`, `fig3/spectrum_*.npy`"},
+    {"fig1", "Fig. 1: the frequency principle (Sec. 2, App. A)", "`fig1/dft.csv`, `fig1/history.csv`", true},
+    {"fig2", "Fig. 2: ||K_uu||_F and the top eigenvalues grow like eps^-2 (Sec. 4.1)", "`fig2/sweep.csv`", true},
+    {"fig3", "Fig. 3: the NTK spectrum at eps = 1/80 (Sec. 4.1)", "`fig3/spectra.csv`, `fig3/spectrum_*.npy`", true},
     {"fig4", "Fig. 4: regression, Poisson and Darcy PINNs at eps = 1/32 (Sec. 4.2)",
-     "`fig4/{regression,poisson,darcy}_{mean,trials}.csv`"},
-    {"lm", "Beyond the paper: Levenberg-Marquardt on the Sec. 4.2 PINNs", "`lm/runs.csv`, `lm/<run>_history.csv`"},
+     "`fig4/{regression,poisson,darcy}_{mean,trials}.csv`", true},
+    {"lm", "Beyond the paper: Levenberg-Marquardt on the Sec. 4.2 PINNs", "`lm/runs.csv`, `lm/<run>_history.csv`",
+     false},
+    {"fig2-2d", "Beyond the paper: Fig. 2 in two dimensions (darcy2d-ntk, the n > 1 sketch of Sec. 3)",
+     "`fig2-2d/fig2_2d.csv`", false},
+    {"poisson2d",
+     "Beyond the paper: LM on the 2-D Poisson benchmark of Dangel et al. (2024) and on the 2-D two-scale Darcy "
+     "problem",
+     "`poisson2d/poisson2d_runs.csv`, `poisson2d/darcy2d_runs.csv`, `poisson2d/darcy2d_<run>.csv`", false},
 };
 
 std::vector<Headline> of_figure(const std::string& key, const json& f) {
@@ -78,6 +97,31 @@ std::vector<Headline> of_figure(const std::string& key, const json& f) {
                    num(at(f, {c, "max_error_of_mean"})) + " / " + num(at(f, {c, "mean_variance"})),
                    num(at(f, {c, "paper_max_error"})) + " / " + num(at(f, {c, "paper_mean_variance"}))});
     }
+  } else if (key == "fig2-2d") {
+    for (const auto& [panel, name] : {std::pair<const char*, const char*>{"a_init_normal", "Fig. 2a (2-D)"},
+                                      std::pair<const char*, const char*>{"b_init_glorot", "Fig. 2b (2-D)"}}) {
+      const char* sketch = "-2 (1-D; sketched for n > 1)";
+      h.push_back({name, "slope of ||K_uu||_F against eps (log-log)",
+                   seed_slope(at(f, {"fits", panel, "frobenius_Kuu"})), sketch});
+      h.push_back({name, "slope of lambda_1(K_uu)", seed_slope(at(f, {"fits", panel, "lambda1"})), sketch});
+      h.push_back({name, "slope of rho(K_bb)", seed_slope(at(f, {"fits", panel, "spectral_radius_Kbb"})), "about 0"});
+    }
+  } else if (key == "poisson2d") {
+    if (f.contains("best") && f["best"].is_object()) {
+      for (const auto& [D, b] : f["best"].items())
+        h.push_back(
+            {"Poisson 2-D",
+             "D = " + D + ": best relative L2 error, LM (" + b.value("limit", std::string("?")) + ", this machine)",
+             num(at(b, {"rel_l2"})),
+             num(at(b, {"published_best_rel_l2"})) + " (Dangel et al. best, " +
+                 b.value("published_best_optimizer", std::string("?")) + ", 1000 s on a GPU)"});
+    }
+    const json runs = at(f, {"darcy2d", "runs"});
+    if (runs.is_array())
+      for (const json& r : runs)
+        h.push_back({"Darcy 2-D",
+                     "eps = 1/" + num(at(r, {"inv_eps"})) + ": max error, " + r.value("optimizer", std::string("?")),
+                     num(at(r, {"max_error"})), "-"});
   } else if (key == "lm") {
     for (const auto& [run, r] : f.items()) {
       if (!r.is_object() || !r.contains("max_error")) continue;
@@ -89,8 +133,9 @@ std::vector<Headline> of_figure(const std::string& key, const json& f) {
   return h;
 }
 
-const char* form(const json& f) {
-  return f.is_object() && f.value("quick", false) ? "in its quick form" : "at the paper's settings";
+const char* form(const Figure& fig, const json& f) {
+  if (f.is_object() && f.value("quick", false)) return "in its quick form";
+  return fig.paper ? "at the paper's settings" : "in its full form";
 }
 
 // A Markdown table cell: its own "|" (as in ||K_uu||_F) must not end the cell.
@@ -140,8 +185,8 @@ std::string index_markdown(const json& summary) {
     if (!summary.contains(fig.key)) continue;
     const json& f = summary[fig.key];
     md << "\n## " << fig.title << "\n\n"
-       << "Run " << form(f) << "; data: " << fig.data << ".\n\n"
-       << "![" << fig.key << "](" << fig.key << "/" << fig.key << ".png)\n\n"
+       << "Run " << form(fig, f) << "; data: " << fig.data << ".\n\n"
+       << "![" << fig.key << "](" << reproduce_picture(fig.key) << ")\n\n"
        << "| | quantity | pinntk | paper |\n|---|---|---|---|\n";
     for (const auto& h : of_figure(fig.key, f))
       md << "| " << cell(h.figure) << " | " << cell(h.quantity) << " | " << cell(h.ours) << " | " << cell(h.paper)

@@ -3,19 +3,21 @@
 #include <algorithm>          // std::find_if
 #include <atomic>             // std::atomic
 #include <chrono>             // std::chrono
-#include <cmath>              // std::log, std::sqrt, std::hypot
+#include <cmath>              // std::log, std::sqrt, std::hypot, INFINITY
 #include <complex>            // std::complex
 #include <cstdio>             // std::fprintf
 #include <exception>          // std::exception_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
 #include <thread>             // std::thread
+#include <utility>            // std::move
 
 #include "common/errors.hpp"               // UsageError
 #include "host/io/history_csv.hpp"         // history_csv
 #include "host/io/npy.hpp"                 // npy_bytes
 #include "host/io/optimizer_json.hpp"      // schedule_json
 #include "host/ntk.hpp"                    // analyze_ntk
+#include "host/optim/lm.hpp"               // minimize_lm, LmConfig
 #include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
 #include "host/parse.hpp"                  // split_list
 #include "host/timing.hpp"                 // seconds_since
@@ -89,11 +91,11 @@ std::string time_left(double elapsed, double done, double total) {
   return ", about " + (s >= 60 ? std::to_string(s / 60) + " min " : std::string()) + std::to_string(s % 60) + " s left";
 }
 
-// A progress line for long trainings (every 5000 iterations, see adam_config), with the time left.
-ProgressFn progress_line(const std::string& label) {
+// A progress line for long trainings (every 5000 iterations, see adam_config; LM: fewer), with the time left.
+ProgressFn progress_line(const std::string& label, long every = 5000) {
   const auto t0 = Clock::now();
-  return [label, t0](long it, long total, double loss) {
-    if (it % 5000 == 0)
+  return [label, t0, every](long it, long total, double loss) {
+    if (it % every == 0)
       std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e%s\n", label.c_str(), it, total, loss,
                    time_left(seconds_since(t0), it, total).c_str());
   };
@@ -108,90 +110,204 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
   return {m, v.size() > 1 ? std::sqrt(s / (v.size() - 1)) : 0.0};
 }
 
-// ---- Figure 2 (Section 4.1): ||K_uu||_F and lambda_1..3 of K_uu against eps, (a) at init, (b) after Adam ----
-json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
-  const auto t0 = Clock::now();
-  const bool quick = quick_for(opt, "fig2");
+// ---- NTK sweeps against eps: Fig. 2 (Section 4.1) and its 2-D analogue fig2-2d ----
+
+// One panel of a sweep: the network, its initialization and the Adam steps taken before the NTK (0: at init).
+struct SweepPanel {
+  std::string tag, key, title;  // "a" (the CSV's panel column), "a_init_normal" (the summary's fits), a description
+  std::vector<int> layers;
+  std::string init;
+  long adam_steps = 0;
+  double lr = 0.0;
+};
+
+// ||K_uu||_F, lambda_1..3 of K_uu and rho(K_bb) (Lemma 3.1's scaling) for every panel, seed and eps.
+struct NtkSweep {
+  std::string figure;  // for progress lines: "fig2"
+  ProblemSpec spec;    // the problem; eps is set per sweep point
   std::vector<int> inv_eps;
-  if (quick) {
-    inv_eps = {10, 20, 40, 80};
-  } else {
-    for (int k = 10; k <= 100; k += 5) inv_eps.push_back(k);
+  int seeds = 0;
+  std::vector<SweepPanel> panels;
+};
+
+constexpr int kSweepQuantities = 5;
+const char* const kSweepQuantity[kSweepQuantities] = {"frobenius_Kuu", "lambda1", "lambda2", "lambda3",
+                                                      "spectral_radius_Kbb"};
+
+// The log-log slopes of one quantity against eps over seeds (values[seed][eps]): each seed's slope (their mean and
+// sample standard deviation), the slope of the geometric mean over seeds, and the pooled fit of all points.
+json slope_fits(const std::vector<double>& eps, const std::vector<std::vector<double>>& values) {
+  const size_t seeds = values.size();
+  std::vector<double> per_seed, geo(eps.size(), 0.0), all_x, all_y;
+  for (const auto& v : values) {
+    per_seed.push_back(loglog_slope(eps, v).slope);
+    for (size_t e = 0; e < eps.size(); ++e) geo[e] += std::log(v[e]) / seeds;
+    all_x.insert(all_x.end(), eps.begin(), eps.end());
+    all_y.insert(all_y.end(), v.begin(), v.end());
   }
-  const int seeds = opt.seeds > 0 ? opt.seeds : (quick ? 2 : 5);
-  const long steps = quick ? 300 : 10000;
+  for (double& g : geo) g = std::exp(g);
+  const auto ms = mean_std(per_seed);
+  const Slope mean_fit = loglog_slope(eps, geo), pooled = loglog_slope(all_x, all_y);
+  return {{"slope_mean_over_seeds", ms.first},
+          {"slope_std_over_seeds", ms.second},
+          {"slope_of_geometric_mean", mean_fit.slope},
+          {"slope_of_geometric_mean_stderr", mean_fit.stderr_},
+          {"slope_pooled", pooled.slope},
+          {"slope_pooled_stderr", pooled.stderr_},
+          {"per_seed", per_seed}};
+}
+
+// Runs the sweep; the CSV (one row per panel, seed and eps) goes to csv_name, the fits per panel come back.
+json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::string& csv_name) {
+  const auto t0 = Clock::now();
+  const int seeds = sw.seeds, nq = kSweepQuantities;
   std::ostringstream csv;
   csv << "panel,seed,inv_eps,eps,frobenius_Kuu,lambda1,lambda2,lambda3,spectral_radius_Kbb\n";
   // values[panel][quantity][seed] -> series over eps
-  const char* qnames[5] = {"frobenius_Kuu", "lambda1", "lambda2", "lambda3", "spectral_radius_Kbb"};
   std::vector<std::vector<std::vector<std::vector<double>>>> values(
-      2, std::vector<std::vector<std::vector<double>>>(5, std::vector<std::vector<double>>(seeds)));
+      sw.panels.size(), std::vector<std::vector<std::vector<double>>>(nq, std::vector<std::vector<double>>(seeds)));
   std::vector<double> eps_list;
-  for (int inv : inv_eps) eps_list.push_back(1.0 / inv);
-  std::fprintf(stderr, "  fig2: %zu values of eps x %d seeds; (a) at initialization, (b) after %ld Adam steps each%s\n",
-               inv_eps.size(), seeds, steps, quick ? " (quick)" : " (the paper's settings)");
-  for (int panel = 0; panel < 2; ++panel) {
+  for (int inv : sw.inv_eps) eps_list.push_back(1.0 / inv);
+  for (size_t panel = 0; panel < sw.panels.size(); ++panel) {
+    const SweepPanel& pn = sw.panels[panel];
     const auto tp = Clock::now();
     for (int seed = 0; seed < seeds; ++seed) {
-      for (int inv : inv_eps) {
-        ProblemSpec spec = problem_preset("darcy-ntk");
+      for (int inv : sw.inv_eps) {
+        ProblemSpec spec = sw.spec;
         spec.eps = 1.0 / inv;
         const PointSet pts = build_points(spec);
-        Mlp net = init_mlp({1, 50, 1}, panel == 0 ? "normal" : "glorot-normal", static_cast<uint64_t>(seed));
-        if (panel == 1)
-          finite_run(train_adam(be, net, spec, pts, adam_config({{steps, 1e-5}}, 0, steps), nullptr),
-                     "fig2 seed " + std::to_string(seed) + " 1/eps = " + std::to_string(inv));
+        Mlp net = init_mlp(pn.layers, pn.init, static_cast<uint64_t>(seed));
+        if (pn.adam_steps > 0)
+          finite_run(train_adam(be, net, spec, pts, adam_config({{pn.adam_steps, pn.lr}}, 0, pn.adam_steps), nullptr),
+                     sw.figure + " seed " + std::to_string(seed) + " 1/eps = " + std::to_string(inv));
         const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
-        const double q[5] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
-                             r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
-        csv << (panel == 0 ? "a" : "b") << ',' << seed << ',' << inv << ',' << fmt(spec.eps);
-        for (int k = 0; k < 5; ++k) {
+        const double q[kSweepQuantities] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
+                                            r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
+        csv << pn.tag << ',' << seed << ',' << inv << ',' << fmt(spec.eps);
+        for (int k = 0; k < nq; ++k) {
           csv << ',' << fmt(q[k]);
           values[panel][k][seed].push_back(q[k]);
         }
         csv << '\n';
       }
-      std::fprintf(stderr, "  fig2 (%c) seed %d of %d done (%.0f s)%s\n", panel == 0 ? 'a' : 'b', seed + 1, seeds,
-                   seconds_since(t0),
-                   panel == 0 ? (seed + 1 == seeds ? ", panel (b) next: the trainings take most of the time" : "")
-                              : time_left(seconds_since(tp), seed + 1, seeds).c_str());
+      const bool next_trains = seed + 1 == seeds && panel + 1 < sw.panels.size() && sw.panels[panel + 1].adam_steps > 0;
+      std::fprintf(stderr, "  %s (%s) seed %d of %d done (%.0f s)%s\n", sw.figure.c_str(), pn.tag.c_str(), seed + 1,
+                   seeds, seconds_since(t0),
+                   next_trains ? ", the next panel's trainings take most of the time"
+                               : time_left(seconds_since(tp), seed + 1, seeds).c_str());
     }
   }
   json fits;
-  for (int panel = 0; panel < 2; ++panel) {
+  for (size_t panel = 0; panel < sw.panels.size(); ++panel) {
     json p;
-    for (int k = 0; k < 5; ++k) {
-      std::vector<double> per_seed, geo(eps_list.size(), 0.0);
-      for (int s = 0; s < seeds; ++s) {
-        per_seed.push_back(loglog_slope(eps_list, values[panel][k][s]).slope);
-        for (size_t e = 0; e < eps_list.size(); ++e) geo[e] += std::log(values[panel][k][s][e]) / seeds;
-      }
-      for (double& g : geo) g = std::exp(g);
-      const auto ms = mean_std(per_seed);
-      const Slope pooled = loglog_slope(eps_list, geo);
-      p[qnames[k]] = {{"slope_mean_over_seeds", ms.first},
-                      {"slope_std_over_seeds", ms.second},
-                      {"slope_of_geometric_mean", pooled.slope},
-                      {"slope_of_geometric_mean_stderr", pooled.stderr_},
-                      {"per_seed", per_seed}};
-    }
-    fits[panel == 0 ? "a_init_normal" : "b_glorot_adam"] = p;
+    for (int k = 0; k < nq; ++k) p[kSweepQuantity[k]] = slope_fits(eps_list, values[panel][k]);
+    fits[sw.panels[panel].key] = p;
   }
+  out.write(csv_name, csv.str());
+  return fits;
+}
+
+// The sweep of figure fig on a preset's problem, over --seeds seeds (default 5, quick 2).
+NtkSweep sweep_of(const ReproduceOptions& opt, const std::string& fig, const std::string& preset) {
+  NtkSweep sw;
+  sw.figure = fig;
+  sw.spec = problem_preset(preset);
+  sw.seeds = opt.seeds > 0 ? opt.seeds : (quick_for(opt, fig) ? 2 : 5);
+  return sw;
+}
+
+// ---- Figure 2 (Section 4.1): ||K_uu||_F and lambda_1..3 of K_uu against eps, (a) at init, (b) after Adam ----
+json figure2(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "fig2");
+  NtkSweep sw = sweep_of(opt, "fig2", "darcy-ntk");
+  if (quick) {
+    sw.inv_eps = {10, 20, 40, 80};
+  } else {
+    for (int k = 10; k <= 100; k += 5) sw.inv_eps.push_back(k);
+  }
+  const long steps = quick ? 300 : 10000;
+  sw.panels = {{"a", "a_init_normal", "at initialization (normal)", {1, 50, 1}, "normal", 0, 0.0},
+               {"b", "b_glorot_adam", "after Adam (Glorot)", {1, 50, 1}, "glorot-normal", steps, 1e-5}};
+  std::fprintf(stderr, "  fig2: %zu values of eps x %d seeds; (a) at initialization, (b) after %ld Adam steps each%s\n",
+               sw.inv_eps.size(), sw.seeds, steps, quick ? " (quick)" : " (the paper's settings)");
+  const json fits = ntk_sweep(sw, be, out, "fig2/sweep.csv");
   json j = {
       {"figure", "fig2"},
       {"problem", "darcy-ntk"},
       {"layers", {1, 50, 1}},
       {"nc", 256},
       {"ntk_scaling", "lemma"},
-      {"inv_eps", inv_eps},
-      {"seeds", seeds},
+      {"inv_eps", sw.inv_eps},
+      {"seeds", sw.seeds},
       {"panel_b_adam", {{"iterations", steps}, {"lr", 1e-5}, {"init", "glorot-normal"}}},
       {"fits", fits},
       {"paper", "||K_uu||_F and lambda_1..3 grow like eps^-2 (slope -2); rho(K_bb) essentially independent of eps"},
       {"quick", quick},
       {"wall_time_s", seconds_since(t0)}};
-  out.write("fig2/sweep.csv", csv.str());
   out.write("fig2/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
+// ---- Fig. 2 in two dimensions: the same sweep on darcy2d-ntk (Sec. 3's sketch for n > 1) ----
+json figure2_2d(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "fig2-2d");
+  NtkSweep sw = sweep_of(opt, "fig2-2d", "darcy2d-ntk");  // omega = 2 pi on [-pi, pi]^2, 64 points on each side
+  const int side = quick ? 16 : 64;                       // the interior grid, fixed over eps as the paper keeps Nc
+  sw.spec.nc = side * side;
+  sw.inv_eps = quick ? std::vector<int>{2, 4, 8} : std::vector<int>{2, 3, 4, 6, 8, 12, 16, 24, 32};
+  sw.panels = {{"a", "a_init_normal", "2,50,1 at initialization (normal)", {2, 50, 1}, "normal", 0, 0.0},
+               {"b",
+                "b_init_glorot",
+                "2,40,40,40,40,1 at initialization (Glorot)",
+                {2, 40, 40, 40, 40, 1},
+                "glorot-normal",
+                0,
+                0.0}};
+  // The coefficient a(x/eps) has period eps along each axis: the grid's spacing h = 2 pi/(side + 1) samples one
+  // period with eps/h points, fewer than one from 1/eps = (side + 1)/(2 pi) on (aliased, as in the paper's 1-D sweep,
+  // whose 256 points resolve no period below eps = 1/41).
+  const double h = 2.0 * M_PI / (side + 1);
+  json per_period = json::array();
+  for (int inv : sw.inv_eps) per_period.push_back(1.0 / inv / h);
+  std::fprintf(stderr,
+               "  fig2-2d: darcy2d-ntk on a %d x %d grid, %zu values of eps x %d seeds, both panels at "
+               "initialization%s; the grid samples a period of a(x/eps) with %.2g (1/eps = %d) to %.2g (1/eps = %d) "
+               "points per axis\n",
+               side, side, sw.inv_eps.size(), sw.seeds, quick ? " (quick)" : "", per_period.front().get<double>(),
+               sw.inv_eps.front(), per_period.back().get<double>(), sw.inv_eps.back());
+  const json fits = ntk_sweep(sw, be, out, "fig2-2d/fig2_2d.csv");
+  json panels = json::array();
+  for (const auto& p : sw.panels)
+    panels.push_back({{"panel", p.tag},
+                      {"key", p.key},
+                      {"layers", p.layers},
+                      {"init", p.init},
+                      {"n_params", init_mlp(p.layers, p.init, 0).n_params()},
+                      {"adam_iterations", p.adam_steps}});
+  json j = {{"figure", "fig2-2d"},
+            {"problem", "darcy2d-ntk"},
+            {"omega", sw.spec.omega},
+            {"grid", std::to_string(side) + " x " + std::to_string(side) + " interior grid of [-pi, pi]^2"},
+            {"nc", sw.spec.nc},
+            {"nb", sw.spec.nb},
+            {"ntk_scaling", "lemma"},
+            {"panels", panels},
+            {"inv_eps", sw.inv_eps},
+            {"grid_points_per_period", per_period},
+            {"resolution_note",
+             "a(x/eps) has period eps; the fixed grid samples a period with eps/h points per axis "
+             "(grid_points_per_period), below 1 at the larger 1/eps, where the collocation points alias the "
+             "oscillation"},
+            {"seeds", sw.seeds},
+            {"fits", fits},
+            {"paper",
+             "Sec. 3 sketches (does not prove) that ||K||_F blows up for n > 1 as in 1-D, where ||K_uu||_F and "
+             "lambda_1 grow like eps^-2 (slope -2)"},
+            {"quick", quick},
+            {"wall_time_s", seconds_since(t0)}};
+  out.write("fig2-2d/summary.json", j.dump(2) + "\n");
   return j;
 }
 
@@ -526,11 +642,313 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   return j;
 }
 
+// ---- Beyond the paper: LM on the 2-D Poisson benchmark of Dangel et al. (2024) and the 2-D two-scale Darcy problem
+
+// A network's u, D_i u, D_i^2 u at the points x (N x dim).
+EvalFn network_eval(Backend& be, const Mlp& m) {
+  return [&be, &m](span<const double> x, span<double> u, span<double> du, span<double> d2u) {
+    be.evaluate(m, x, u, du, d2u);
+  };
+}
+
+// Whether iteration it gets a row: every one up to 20, then about 20 per decade (log-spaced, as Dangel et al. log).
+bool log_point(long it) { return it <= 20 || it % (it / 20) == 0; }
+
+// The error against training time of one run: rows "D,optimizer,time_s,rel_l2,l2_abs,iteration,phase,max_error,loss"
+// of poisson2d_runs.csv. The clock leaves out the time the rows themselves take (the network evaluated on the
+// training and the test points).
+class ErrorLog {
+ public:
+  ErrorLog(const ProblemSpec& spec, const PointSet& pts, long D, std::string optimizer, std::ostream& csv)
+      : spec_(spec), pts_(pts), tx_(test_points(spec)), D_(D), optimizer_(std::move(optimizer)), csv_(csv) {}
+  double train_time() const { return seconds_since(t0_) - excluded_; }
+  // A row of the network at iteration it; the initial network's row (phase "init") is at time 0 and starts the clock.
+  void record(long it, const char* phase, const EvalFn& eval) {
+    const bool initial = std::string(phase) == "init";
+    const auto t = Clock::now();
+    time_ = initial ? 0.0 : train_time();
+    const int n = pts_.size(), m = pts_.dim;
+    std::vector<double> u(n), du(static_cast<size_t>(n) * m), d2u(du.size());
+    eval(pts_.x, u, du, d2u);
+    loss_ = rows_loss(pts_, u, du, d2u);
+    const size_t nt = tx_.size() / m;
+    std::vector<double> ut(nt), dut(tx_.size()), d2ut(tx_.size());
+    eval(tx_, ut, dut, d2ut);
+    err_ = solution_error(spec_, tx_, ut);
+    if (!(err_.rel_l2 >= best_rel_)) best_rel_ = err_.rel_l2;  // a NaN stays
+    csv_ << D_ << ',' << optimizer_ << ',' << fmt(time_) << ',' << fmt(err_.rel_l2) << ',' << fmt(err_.rms) << ',' << it
+         << ',' << phase << ',' << fmt(err_.max_error) << ',' << fmt(loss_) << '\n';
+    excluded_ += seconds_since(t);
+    if (initial) {
+      t0_ = Clock::now();
+      excluded_ = 0.0;
+    }
+  }
+  // The last row's numbers, the best relative error so far and the first time a row reached `goal` (null: never).
+  json last() const {
+    return {{"rel_l2", err_.rel_l2}, {"l2_abs", err_.rms}, {"max_error", err_.max_error},
+            {"loss", loss_},         {"time_s", time_},    {"best_rel_l2", best_rel_}};
+  }
+  void note_goal(double goal) {
+    if (goal_time_ < 0 && err_.rel_l2 <= goal) goal_time_ = time_;
+  }
+  json goal_time() const { return goal_time_ >= 0 ? json(goal_time_) : json(nullptr); }
+
+ private:
+  const ProblemSpec& spec_;
+  const PointSet& pts_;
+  std::vector<double> tx_;
+  long D_;
+  std::string optimizer_;
+  std::ostream& csv_;
+  Clock::time_point t0_ = Clock::now();
+  double excluded_ = 0.0, time_ = 0.0, loss_ = 0.0, best_rel_ = INFINITY, goal_time_ = -1.0;
+  SolutionError err_;
+};
+
+// The benchmark's networks, the relative L2 error each should reach (scripts/plot_poisson2d.py's goals) and the best
+// relative error of the released runs on the sin-product problem (benchmarks/published/README.md: 1000 s each on an
+// RTX 6000).
+struct Poisson2dNet {
+  long D;
+  std::vector<int> layers;
+  double goal, published_best;
+  const char* published_optimizer;
+};
+const std::vector<Poisson2dNet>& poisson2d_nets() {
+  static const std::vector<Poisson2dNet> nets = {{257, {2, 64, 1}, 5e-8, 1.22e-7, "ENGD_per_layer"},
+                                                 {9873, {2, 64, 64, 48, 48, 1}, 5e-7, 1.58e-6, "KFAC*"},
+                                                 {116097, {2, 256, 256, 128, 128, 1}, 1e-6, 3.04e-5, "KFAC"}};
+  return nets;
+}
+
+// One run: LM from the initial network until the time budget is spent (an Adam warm start of 1000 steps at lr 1e-3
+// did not help: measured with pinntk train, D = 257).
+struct Poisson2dRun {
+  std::string optimizer;  // the CSV's label
+  Poisson2dNet net;
+  LmConfig lm;
+  double budget_s = 60.0;
+  long max_iter = 0;  // LM iterations at the most (0: until the budget is spent)
+  uint64_t seed = 0;
+};
+
+json poisson2d_run(const Poisson2dRun& r, Backend& be, std::ostream& csv) {
+  const auto t0 = Clock::now();
+  const ProblemSpec spec = problem_preset("poisson2d-sines");
+  const PointSet pts = build_points(spec);
+  Mlp net = init_mlp(r.net.layers, spec.default_init, r.seed);
+  ErrorLog log(spec, pts, r.net.D, r.optimizer, csv);
+  log.record(0, "init", network_eval(be, net));
+  LmConfig cfg = r.lm;
+  cfg.max_iter = r.max_iter > 0 ? r.max_iter : kMaxIterations;
+  long lm_its = 0, accepted = 0;
+  // The budget counts training time only (ErrorLog leaves out its own evaluations).
+  cfg.stop_when = [&] { return log.train_time() >= r.budget_s; };
+  cfg.stop_reason = "the time budget of " + fmt(r.budget_s) + " s";
+  const LmResult res = minimize_lm(be, net, pts, cfg, [&](const LmRow& row, const Mlp& m) {
+    lm_its = row.iteration;
+    accepted += row.accepted ? 1 : 0;
+    if (log_point(row.iteration)) {
+      log.record(row.iteration, "lm", network_eval(be, m));
+      log.note_goal(r.net.goal);
+    }
+  });
+  const std::string stop = res.stop;
+  log.record(lm_its, "lm", network_eval(be, net));
+  log.note_goal(r.net.goal);
+  json j = log.last();
+  j.update({{"optimizer", r.optimizer},
+            {"D", r.net.D},
+            {"layers", r.net.layers},
+            {"seed", r.seed},
+            {"lm",
+             {{"form", cfg.form},
+              {"damping", cfg.damping},
+              {"mu0_relative", cfg.mu0},
+              {"loss_tol", cfg.loss_tol},
+              {"iterations", lm_its},
+              {"accepted", accepted},
+              {"stop", stop}}},
+            {"time_budget_s", r.budget_s},
+            {"limit", r.max_iter > 0 ? std::to_string(r.max_iter) + " LM iterations" : fmt(r.budget_s) + " s"},
+            {"goal_rel_l2", r.net.goal},
+            {"time_to_goal_s", log.goal_time()},
+            {"published_best_rel_l2", r.net.published_best},
+            {"published_best_optimizer", r.net.published_optimizer},
+            {"wall_time_s", seconds_since(t0)}});
+  std::fprintf(stderr, "  poisson2d D = %ld %s: relative L2 error %.3e (best %.3e), %ld LM iterations, %.1f s\n",
+               r.net.D, r.optimizer.c_str(), j["rel_l2"].get<double>(), j["best_rel_l2"].get<double>(), lm_its,
+               log.train_time());
+  return j;
+}
+
+json stages_json(const std::vector<LmStage>& stages) {
+  json j = json::array();
+  for (const auto& st : stages) j.push_back({{"eps", st.eps}, {"iterations", st.iterations}});
+  return j;
+}
+
+// darcy2d-twoscale at eps = 1/8 and 1/16: LM with eps continuation against Adam + L-BFGS on the same network; each
+// target eps's max and relative L2 errors as a row of darcy2d_runs.csv, each run's history in darcy2d_<run>.csv.
+json darcy2d_study(bool quick, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  ProblemSpec base = problem_preset("darcy2d-twoscale");
+  const int side = quick ? 16 : 64;
+  base.nc = side * side;
+  base.nb = 4 * side;
+  const std::vector<int> layers = quick ? std::vector<int>{2, 10, 10, 1} : std::vector<int>{2, 40, 40, 40, 40, 1};
+  const std::vector<double> targets = quick ? std::vector<double>{1.0 / 8} : std::vector<double>{1.0 / 8, 1.0 / 16};
+  // LM stages from eps = 1/4 through the targets; a target's numbers are those at the end of its stage.
+  const std::vector<LmStage> stages = quick ? std::vector<LmStage>{{1.0 / 4, 5}, {1.0 / 8, 5}}
+                                            : std::vector<LmStage>{{1.0 / 4, 80}, {1.0 / 8, 120}, {1.0 / 16, 200}};
+  const std::vector<Phase> adam =
+      quick ? std::vector<Phase>{{60, 1e-3}} : std::vector<Phase>{{2000, 1e-3}, {1000, 1e-4}};
+  const long lbfgs = quick ? 20 : 1000;
+  std::ostringstream table;
+  table << "run,optimizer,eps,adam_iterations,lbfgs_iterations,lm_iterations,max_error,rel_l2,final_loss,time_s\n";
+  json runs = json::array();
+  const auto columns = {HistoryColumn::Iteration, HistoryColumn::Optimizer,  HistoryColumn::Loss,
+                        HistoryColumn::MaxError,  HistoryColumn::RelL2Error, HistoryColumn::Time};
+  auto add = [&](const std::string& run, const char* optimizer, double eps, const TrainResult& res, long lm_its) {
+    table << run << ',' << optimizer << ',' << fmt(eps) << ',' << res.adam_iterations << ',' << res.lbfgs.iterations
+          << ',' << lm_its << ',' << fmt(res.max_error) << ',' << fmt(res.rel_l2_error) << ',' << fmt(res.final_loss)
+          << ',' << fmt(res.wall_time_s) << '\n';
+    runs.push_back({{"run", run},
+                    {"optimizer", optimizer},
+                    {"eps", eps},
+                    {"inv_eps", std::lround(1.0 / eps)},
+                    {"adam_iterations", res.adam_iterations},
+                    {"lbfgs_iterations", res.lbfgs.iterations},
+                    {"lm_iterations", lm_its},
+                    {"max_error", res.max_error},
+                    {"rel_l2", res.rel_l2_error},
+                    {"final_loss", res.final_loss},
+                    {"time_s", res.wall_time_s}});
+    std::fprintf(stderr, "  darcy2d %s at eps = 1/%ld: max error %.3e, relative L2 error %.3e, %.0f s\n", run.c_str(),
+                 std::lround(1.0 / eps), res.max_error, res.rel_l2_error, res.wall_time_s);
+  };
+  {
+    ProblemSpec spec = base;
+    spec.eps = stages.front().eps;
+    PointSet pts = build_points(spec);
+    Mlp net = init_mlp(layers, "glorot-normal", 0);
+    TrainResult res = finite_run(train_adam(be, net, spec, pts, adam_config({}, 0, 10), nullptr), "darcy2d LM");
+    long lm_its = 0;
+    for (const LmStage& st : stages) {
+      const ProgressFn line = progress_line("darcy2d LM at eps = 1/" + std::to_string(std::lround(1.0 / st.eps)), 20);
+      const long done = res.iterations;  // the stage's own count for the line
+      lm_its += continue_with_lm(be, net, spec, pts, LmConfig{}, {st}, 10, res, nullptr,
+                                 [&](long it, long total, double loss) { line(it - done, total - done, loss); })
+                    .iterations;
+      if (std::find(targets.begin(), targets.end(), st.eps) != targets.end())
+        add("lm_continuation", "LM with eps continuation from 1/4", st.eps, res, lm_its);
+    }
+    out.write("poisson2d/darcy2d_lm_continuation.csv", history_csv(res.history, columns));
+  }
+  for (double eps : targets) {
+    ProblemSpec spec = base;
+    spec.eps = eps;
+    const PointSet pts = build_points(spec);
+    Mlp net = init_mlp(layers, "glorot-normal", 0);
+    const std::string run = "adam_lbfgs_" + std::to_string(std::lround(1.0 / eps));
+    const TrainResult res =
+        finite_run(train_adam(be, net, spec, pts, adam_config(adam, lbfgs, 100), progress_line("darcy2d " + run)), run);
+    add(run, "Adam + L-BFGS", eps, res, 0);
+    out.write("poisson2d/darcy2d_" + run + ".csv", history_csv(res.history, columns));
+  }
+  out.write("poisson2d/darcy2d_runs.csv", table.str());
+  return {{"problem", "darcy2d-twoscale"},
+          {"grid", std::to_string(side) + " x " + std::to_string(side) + " interior grid, " + std::to_string(base.nb) +
+                       " boundary points"},
+          {"layers", layers},
+          {"init", "glorot-normal"},
+          {"lm_stages", stages_json(stages)},
+          {"adam_schedule", schedule_json(adam)},
+          {"lbfgs_max_iterations", lbfgs},
+          {"runs", runs},
+          {"goal", "max error <= 1e-2 at eps = 1/16 with LM"},
+          {"wall_time_s", seconds_since(t0)}};
+}
+
+// Which parts of poisson2d run: all of 257, 9873, 116097 and darcy2d unless --poisson2d-runs names some.
+bool poisson2d_part(const ReproduceOptions& opt, const std::string& part) {
+  if (opt.poisson2d_runs.empty()) return true;
+  const auto parts = split_list(opt.poisson2d_runs);
+  return std::find(parts.begin(), parts.end(), part) != parts.end();
+}
+
+json figure_poisson2d(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  const auto t0 = Clock::now();
+  const bool quick = quick_for(opt, "poisson2d");
+  std::ostringstream csv;
+  csv << "D,optimizer,time_s,rel_l2,l2_abs,iteration,phase,max_error,loss\n";
+  LmConfig sample;
+  sample.form = "sample";  // the N x N system (N = 1020) whatever the network's size
+  LmConfig parameter = sample;
+  parameter.form = "parameter";  // the P x P system: the cheaper one for D = 257 < N
+  json runs = json::array(), shapes = json::array();
+  for (const Poisson2dNet& n : poisson2d_nets()) {
+    const int p = init_mlp(n.layers, "glorot-normal", 0).n_params();
+    shapes.push_back({{"D", n.D}, {"layers", n.layers}, {"n_params", p}});
+    if (p != n.D) throw NumericalError("poisson2d: the network has " + std::to_string(p) + " parameters, not D");
+    if (!poisson2d_part(opt, std::to_string(n.D))) continue;
+    // Quick: 50 LM iterations for D = 257, 2 for D = 9873 (a check of the path, not of the time), the largest
+    // network's shape only. Full: 60 s for D = 257 in each form, --time-budget (300 s) for the larger ones.
+    if (quick && n.D > 9873) continue;
+    Poisson2dRun r{"LM (sample form)", n, sample};
+    if (n.D == 257) {
+      r.max_iter = quick ? 50 : 0;
+      runs.push_back(poisson2d_run(r, be, csv));
+      if (quick) continue;
+      r.optimizer = "LM (parameter form)";
+      r.lm = parameter;
+    } else {
+      r.budget_s = opt.time_budget > 0 ? opt.time_budget : 300.0;
+      r.max_iter = quick ? 2 : 0;
+    }
+    runs.push_back(poisson2d_run(r, be, csv));
+  }
+  json best = json::object();
+  for (const Poisson2dNet& n : poisson2d_nets()) {
+    json b;
+    for (const json& r : runs)
+      if (r["D"] == n.D && (b.is_null() || r["best_rel_l2"].get<double>() < b["rel_l2"].get<double>()))
+        b = {{"rel_l2", r["best_rel_l2"]}, {"optimizer", r["optimizer"]}, {"limit", r["limit"]}};
+    if (b.is_null()) continue;
+    b.update({{"goal", n.goal},
+              {"published_best_rel_l2", n.published_best},
+              {"published_best_optimizer", n.published_optimizer}});
+    best[std::to_string(n.D)] = b;
+  }
+  json j = {{"figure", "poisson2d"},
+            {"problem", "poisson2d-sines"},
+            {"nc", 900},
+            {"nb", 120},
+            {"test_points", 9000},
+            {"networks", shapes},
+            {"runs", runs},
+            {"best", best},
+            {"time_note",
+             "time_s is training time on this machine: the evaluations that log the errors are left out. The "
+             "published runs are 1000 s each on an RTX 6000 GPU"},
+            {"quick", quick}};
+  if (poisson2d_part(opt, "darcy2d")) j["darcy2d"] = darcy2d_study(quick, be, out);
+  j["wall_time_s"] = seconds_since(t0);
+  out.write("poisson2d/poisson2d_runs.csv", csv.str());
+  out.write("poisson2d/summary.json", j.dump(2) + "\n");
+  return j;
+}
+
 }  // namespace
 
 const std::vector<std::string>& reproduce_figures() {
-  static const std::vector<std::string> figures = {"fig1", "fig2", "fig3", "fig4", "lm"};
+  static const std::vector<std::string> figures = {"fig1", "fig2", "fig3", "fig4", "lm", "fig2-2d", "poisson2d"};
   return figures;
+}
+
+std::string reproduce_picture(const std::string& fig) {
+  return fig + "/" + (fig == "fig2-2d" ? std::string("fig2_2d") : fig) + ".png";
 }
 
 bool quick_for(const ReproduceOptions& opt, const std::string& fig) {
@@ -541,19 +959,28 @@ bool quick_for(const ReproduceOptions& opt, const std::string& fig) {
 }
 
 void validate(const ReproduceOptions& opt) {
+  std::string known;
+  for (const auto& f : reproduce_figures()) known += f + ", ";
   if (!opt.full.empty()) {
     if (!opt.quick) throw UsageError("--full names the figures that --quick leaves at the paper's settings");
     for (const auto& f : split_list(opt.full))
       if (std::find(reproduce_figures().begin(), reproduce_figures().end(), f) == reproduce_figures().end())
-        throw UsageError("--full: unknown figure '" + f + "' (known: fig1, fig2, fig3, fig4, lm)");
+        throw UsageError("--full: unknown figure '" + f + "' (known: " + known.substr(0, known.size() - 2) + ")");
   }
-  const std::vector<std::string> known = {"fig1", "fig2", "fig3", "fig4", "all", "lm"};
-  if (std::find(known.begin(), known.end(), opt.what) == known.end())
-    throw UsageError("reproduce: unknown target '" + opt.what + "' (known: fig1, fig2, fig3, fig4, all, lm)");
+  if (opt.what != "all" &&
+      std::find(reproduce_figures().begin(), reproduce_figures().end(), opt.what) == reproduce_figures().end())
+    throw UsageError("reproduce: unknown target '" + opt.what + "' (known: " + known + "all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
   if (opt.concurrent_trials < 1) throw UsageError("--concurrent-trials must be at least 1");
   if (!opt.lm_runs.empty() && opt.what != "lm") throw UsageError("--lm-runs is for the target lm");
   if (opt.what == "lm") lm_study_runs(opt);  // checks --lm-runs
+  if (!(opt.time_budget >= 0.0 && opt.time_budget <= 86400.0))
+    throw UsageError("--time-budget must lie in [0, 86400] seconds");
+  if ((opt.time_budget > 0.0 || !opt.poisson2d_runs.empty()) && opt.what != "poisson2d")
+    throw UsageError("--time-budget and --poisson2d-runs are for the target poisson2d");
+  for (const auto& part : split_list(opt.poisson2d_runs))
+    if (part != "257" && part != "9873" && part != "116097" && part != "darcy2d")
+      throw UsageError("--poisson2d-runs: unknown part '" + part + "' (known: 257, 9873, 116097, darcy2d)");
 }
 
 std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
@@ -566,6 +993,8 @@ std::string reproduce(const ReproduceOptions& opt, Backend& be, OutputDir& out) 
   if (every || opt.what == "fig1") all["fig1"] = figure1(opt, be, out);
   if (every || opt.what == "fig4") all["fig4"] = figure4(opt, be, out);
   if (opt.what == "lm") all["lm"] = figure_lm(opt, be, out);
+  if (opt.what == "fig2-2d") all["fig2-2d"] = figure2_2d(opt, be, out);
+  if (opt.what == "poisson2d") all["poisson2d"] = figure_poisson2d(opt, be, out);
   return all.dump(2) + "\n";
 }
 

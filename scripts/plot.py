@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Plot the output folder of `pinntk reproduce` (figN/*.csv, *.npy) as PNGs next to the data.
+"""Plot the output folder of `pinntk reproduce` (figN/*.csv, *.npy) as PNGs next to the data, or the prediction of
+a 2-D or 3-D `pinntk train` folder.
 
     python3 scripts/plot.py OUT_DIR
 
-Needs numpy and matplotlib; draws whichever of fig1..fig4 the folder holds.
+Needs numpy and matplotlib; draws whichever of fig1..fig4, lm, fig2-2d and poisson2d the folder holds, and
+prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice).
 """
 import csv
 import json
@@ -42,36 +44,67 @@ def fig1(d):
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(d, "fig1.png"), dpi=120)
+    plt.close(fig)
+    return os.path.join(d, "fig1.png")
 
 
-def fig2(d):
-    rows = read_csv(os.path.join(d, "sweep.csv"))
+QUANTITY_LABELS = {"frobenius_Kuu": "||K_uu||_F", "lambda1": "lambda_1", "lambda2": "lambda_2",
+                   "lambda3": "lambda_3", "spectral_radius_Kbb": "rho(K_bb)"}
+
+
+def ntk_sweep(d, csv_name, panels, quantities, title, png):
+    """An NTK sweep against eps (fig2, fig2-2d): per panel the geometric mean over seeds of each quantity with its
+    spread over seeds, log-log, the fitted slope in the legend and a slope -2 guide line."""
+    rows = read_csv(os.path.join(d, csv_name))
     with open(os.path.join(d, "summary.json")) as f:
         fits = json.load(f)["fits"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
-    for ax, panel, key, title in ((axes[0], "a", "a_init_normal", "(a) at initialization (normal)"),
-                                  (axes[1], "b", "b_glorot_adam", "(b) after Adam (Glorot)")):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharey=False, squeeze=False)
+    for ax, (panel, key, subtitle) in zip(axes[0], panels):
         sel = [r for r in rows if r["panel"] == panel]
         eps = sorted({float(r["eps"]) for r in sel})
-        for q, label in (("frobenius_Kuu", "||K_uu||_F"), ("lambda1", "lambda_1"), ("lambda2", "lambda_2"),
-                         ("lambda3", "lambda_3")):
+        top = None
+        for q in quantities:
             vals = np.array([[float(r[q]) for r in sel if float(r["eps"]) == e] for e in eps])
             geo = np.exp(np.log(vals).mean(axis=1))
             lo, hi = vals.min(axis=1), vals.max(axis=1)
-            s = fits[key][q]["slope_of_geometric_mean"]
-            ax.errorbar(eps, geo, yerr=[geo - lo, hi - geo], marker="o", ms=3, capsize=2,
-                        label=f"{label} (slope {s:.2f})")
+            fit = fits[key][q]
+            s = fit["slope_of_geometric_mean"]
+            label = f"{QUANTITY_LABELS[q]} (slope {s:.2f}"
+            if "slope_std_over_seeds" in fit and len(fit.get("per_seed", [])) > 1:
+                label += f" +- {fit['slope_std_over_seeds']:.2f}"
+            ax.errorbar(eps, geo, yerr=[geo - lo, hi - geo], marker="o", ms=3, capsize=2, label=label + ")")
+            if top is None:
+                top = geo
         e = np.array(eps)
-        ref = geo[0] * (e / e[0]) ** -2
-        ax.loglog(e, ref, "k--", lw=0.8, label="eps^-2")
+        ax.loglog(e, top[0] * (e / e[0]) ** -2, "k--", lw=0.8, label="eps^-2")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("eps")
-        ax.set_title(title)
+        ax.set_title(subtitle)
         ax.legend(fontsize=8)
-    fig.suptitle("Fig. 2: NTK scaling, darcy-ntk, 1x50, Nc = 256 (spread over seeds)")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(os.path.join(d, "fig2.png"), dpi=120)
+    path = os.path.join(d, png)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def fig2(d):
+    return ntk_sweep(d, "sweep.csv", (("a", "a_init_normal", "(a) at initialization (normal)"),
+                                      ("b", "b_glorot_adam", "(b) after Adam (Glorot)")),
+                     ("frobenius_Kuu", "lambda1", "lambda2", "lambda3"),
+                     "Fig. 2: NTK scaling, darcy-ntk, 1x50, Nc = 256 (spread over seeds)", "fig2.png")
+
+
+def fig2_2d(d):
+    with open(os.path.join(d, "summary.json")) as f:
+        s = json.load(f)
+    return ntk_sweep(d, "fig2_2d.csv", (("a", "a_init_normal", "(a) 2,50,1 at initialization (normal)"),
+                                        ("b", "b_init_glorot", "(b) 2,40,40,40,40,1 at initialization (Glorot)")),
+                     ("frobenius_Kuu", "lambda1", "spectral_radius_Kbb"),
+                     "Fig. 2 in 2-D: NTK scaling, darcy2d-ntk, %s (spread over %d seeds)" % (s["grid"], s["seeds"]),
+                     "fig2_2d.png")
 
 
 def fig3(d):
@@ -85,6 +118,8 @@ def fig3(d):
     fig.suptitle("Fig. 3: NTK spectrum, eps = 1/80")
     fig.tight_layout()
     fig.savefig(os.path.join(d, "fig3.png"), dpi=120)
+    plt.close(fig)
+    return os.path.join(d, "fig3.png")
 
 
 def fig4(d):
@@ -109,6 +144,8 @@ def fig4(d):
         ax.set_xlabel("x")
     fig.tight_layout()
     fig.savefig(os.path.join(d, "fig4.png"), dpi=120)
+    plt.close(fig)
+    return os.path.join(d, "fig4.png")
 
 
 def lm(d):
@@ -147,6 +184,73 @@ def lm(d):
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(os.path.join(d, "lm.png"), dpi=120)
+    plt.close(fig)
+    return os.path.join(d, "lm.png")
+
+
+def poisson2d(d):
+    """pinntk's runs on the 2-D Poisson benchmark beside the published ones (scripts/plot_poisson2d.py), and the
+    darcy2d-twoscale runs' max-norm error against wall time when the folder has them."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from plot_poisson2d import plot_poisson2d  # noqa: E402
+
+    published = os.path.join(here, "..", "benchmarks", "published", "dangel2024_poisson2d.csv")
+    path = plot_poisson2d(os.path.join(d, "poisson2d_runs.csv"), published, os.path.join(d, "poisson2d.png"))
+    histories = sorted(p for p in os.listdir(d) if p.startswith("darcy2d_") and p != "darcy2d_runs.csv")
+    if histories:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        for name in histories:
+            rows = read_csv(os.path.join(d, name))
+            ax.semilogy([float(r["time_s"]) for r in rows], [float(r["max_error"]) for r in rows], lw=1,
+                        label=name[len("darcy2d_"):-len(".csv")])
+        ax.axhline(1e-2, ls=":", color="gray", lw=0.8)
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel("max-norm error")
+        ax.set_title("darcy2d-twoscale: LM with eps continuation vs Adam + L-BFGS")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(d, "darcy2d.png"), dpi=120)
+        plt.close(fig)
+    return path
+
+
+def prediction(d):
+    """A training's prediction.csv in 2-D (x, y, u, exact, error on a closed grid, x varying slowest) or 3-D (its
+    mid-z slice) as three images in prediction.png; None for 1-D files (x, u, exact, error), which stay undrawn."""
+    with open(os.path.join(d, "prediction.csv")) as f:
+        header = f.readline().strip().split(",")
+    axes_names = [c for c in header if c in ("x", "y", "z")]
+    if len(axes_names) < 2:
+        return None
+    data = np.loadtxt(os.path.join(d, "prediction.csv"), delimiter=",", skiprows=1, ndmin=2)
+    col = {c: i for i, c in enumerate(header)}
+    x, y = np.unique(data[:, col["x"]]), np.unique(data[:, col["y"]])
+    shape = (len(x), len(y))
+    title = "prediction"
+    if "z" in col:
+        z = np.unique(data[:, col["z"]])
+        k = len(z) // 2
+        data = data.reshape(len(x), len(y), len(z), -1)[:, :, k, :].reshape(-1, data.shape[1])
+        title += ", slice z = %.4g" % z[k]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    for ax, name in zip(axes, ("u", "exact", "error")):
+        img = data[:, col[name]].reshape(shape).T  # rows: y, columns: x
+        style = dict(cmap="viridis")
+        if name == "error":  # a diverging map centred at 0
+            m = float(np.abs(img).max()) or 1.0
+            style = dict(cmap="RdBu_r", vmin=-m, vmax=m)
+        im = ax.imshow(img, origin="lower", extent=(x[0], x[-1], y[0], y[-1]), aspect="auto", **style)
+        fig.colorbar(im, ax=ax)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title({"u": "network u", "exact": "exact u*", "error": "u - u*"}[name])
+    fig.suptitle(title + " (max |u - u*| = %.3g)" % np.abs(data[:, col["error"]]).max())
+    fig.tight_layout()
+    path = os.path.join(d, "prediction.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main():
@@ -154,12 +258,16 @@ def main():
         sys.exit(__doc__)
     out = sys.argv[1]
     drawn = []
-    for name, fn in (("fig1", fig1), ("fig2", fig2), ("fig3", fig3), ("fig4", fig4), ("lm", lm)):
+    for name, fn in (("fig1", fig1), ("fig2", fig2), ("fig3", fig3), ("fig4", fig4), ("lm", lm),
+                     ("fig2-2d", fig2_2d), ("poisson2d", poisson2d)):
         d = os.path.join(out, name)
         if os.path.isdir(d):
-            fn(d)
-            drawn.append(os.path.join(d, name + ".png"))
-    print("plot.py: wrote " + (", ".join(drawn) if drawn else "nothing (no figN folders)"))
+            drawn.append(fn(d))
+    if os.path.exists(os.path.join(out, "prediction.csv")):
+        path = prediction(out)
+        if path:
+            drawn.append(path)
+    print("plot.py: wrote " + (", ".join(drawn) if drawn else "nothing (no figure folders, no 2-D or 3-D prediction)"))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>  // WEXITSTATUS
 
-#include <cmath>              // std::isfinite
+#include <cmath>              // std::isfinite, std::fabs
 #include <cstdlib>            // std::system
 #include <filesystem>         // std::filesystem
 #include <fstream>            // std::ifstream
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>            // std::istringstream
+#include <string>             // std::string, std::stod
+#include <vector>             // std::vector
 
-#include "host/report.hpp"  // headlines, index_markdown
-#include "tests/slurp.hpp"  // slurp
+#include "host/report.hpp"     // headlines, index_markdown
+#include "host/reproduce.hpp"  // reproduce_picture
+#include "tests/slurp.hpp"     // slurp
 
 namespace fs = std::filesystem;
 
@@ -95,6 +99,124 @@ TEST(Reproduce, QuickLevenbergMarquardtStudy) {
   expect_picture(out / "lm" / "lm.png");
 }
 
+// A CSV file as its header and rows of fields.
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  size_t col(const std::string& name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return i;
+    ADD_FAILURE() << "no column " << name;
+    return 0;
+  }
+};
+Csv read_csv(const fs::path& p) {
+  Csv c;
+  std::istringstream in(slurp(p));
+  auto split = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    return f;
+  };
+  std::string line;
+  if (std::getline(in, line)) c.header = split(line);
+  while (std::getline(in, line))
+    if (!line.empty()) c.rows.push_back(split(line));
+  return c;
+}
+
+// `pinntk reproduce TARGET --quick` into a fresh folder; the folder.
+fs::path run_quick(const std::string& target, const std::string& name) {
+  const fs::path out = fs::path(PINNTK_TEST_TMP) / name;
+  fs::remove_all(out);
+  const std::string cmd = std::string(PINNTK_BIN) + " reproduce " + target + " --quick --device cpu --out " +
+                          out.string() + " > " + out.string() + ".log 2>&1";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0) << "see " << out.string() << ".log";
+  return out;
+}
+
+TEST(Reproduce, QuickFigure2InTwoDimensions) {
+  const fs::path out = run_quick("fig2-2d", "reproduce_fig2_2d_quick");
+  const Csv csv = read_csv(out / "fig2-2d/fig2_2d.csv");
+  const auto j = load(out / "fig2-2d/summary.json");
+  const size_t n_eps = j["inv_eps"].size(), seeds = j["seeds"].get<size_t>();
+  EXPECT_GE(n_eps, 3u);
+  EXPECT_EQ(csv.rows.size(), 2 * seeds * n_eps);  // panels x seeds x eps
+  for (const auto& r : csv.rows)
+    for (const char* q : {"frobenius_Kuu", "lambda1", "spectral_radius_Kbb"}) {
+      const double v = std::stod(r[csv.col(q)]);
+      EXPECT_TRUE(std::isfinite(v) && v > 0) << q << " = " << v;
+    }
+  for (const char* panel : {"a_init_normal", "b_init_glorot"}) {
+    const auto& f = j["fits"][panel];
+    for (const char* q : {"frobenius_Kuu", "lambda1"}) {
+      // ||K_uu||_F and lambda_1 grow as eps shrinks (the 1-D law is eps^-2; the coarse quick grid aliases)
+      const double s = f[q]["slope_pooled"], m = f[q]["slope_mean_over_seeds"], sd = f[q]["slope_std_over_seeds"];
+      EXPECT_LT(s, -1.0) << panel << ' ' << q;
+      EXPECT_GT(s, -6.0) << panel << ' ' << q;
+      EXPECT_NEAR(m, s, 1e-9) << panel << ' ' << q;  // every seed has every eps: the same least-squares slope
+      EXPECT_TRUE(std::isfinite(sd) && sd >= 0) << panel << ' ' << q;
+    }
+    EXPECT_LT(std::fabs(f["spectral_radius_Kbb"]["slope_pooled"].get<double>()), 0.5) << panel;
+  }
+  EXPECT_EQ(j["grid_points_per_period"].size(), n_eps);
+  expect_picture(out / pinntk::reproduce_picture("fig2-2d"));
+}
+
+TEST(Reproduce, QuickPoisson2dStudy) {
+  const fs::path out = run_quick("poisson2d", "reproduce_poisson2d_quick");
+  const Csv csv = read_csv(out / "poisson2d/poisson2d_runs.csv");
+  ASSERT_GE(csv.rows.size(), 10u);
+  const size_t D = csv.col("D"), t = csv.col("time_s"), rel = csv.col("rel_l2"), abs = csv.col("l2_abs");
+  csv.col("optimizer");
+  csv.col("iteration");
+  for (const auto& r : csv.rows) {
+    const double e = std::stod(r[rel]), a = std::stod(r[abs]);
+    EXPECT_TRUE(std::isfinite(e) && std::isfinite(a) && std::stod(r[t]) >= 0) << r[D];
+    EXPECT_NEAR(e / a, 2.0, 0.05) << r[D];  // ||u*||_RMS = 1/2 on the unit square: rel = 2 abs
+  }
+  const auto j = load(out / "poisson2d/summary.json");
+  for (const auto& n : j["networks"]) EXPECT_EQ(n["n_params"], n["D"]);
+  ASSERT_TRUE(j["best"].contains("257"));
+  const double best = j["best"]["257"]["rel_l2"];
+  EXPECT_LT(best, 0.1);  // 50 LM iterations from the initial error of about 0.8
+  EXPECT_GT(best, 0.0);
+  EXPECT_TRUE(j["best"].contains("9873"));
+  for (const auto& r : j["darcy2d"]["runs"]) {
+    const double m = r["max_error"], e = r["rel_l2"];
+    EXPECT_TRUE(std::isfinite(m) && m > 0 && m < 100) << r["run"];
+    EXPECT_TRUE(std::isfinite(e) && e > 0) << r["run"];
+  }
+  EXPECT_TRUE(fs::exists(out / "poisson2d/darcy2d_runs.csv"));
+  expect_picture(out / pinntk::reproduce_picture("poisson2d"));
+  const std::string log = slurp(out.string() + ".log");
+  EXPECT_NE(log.find("D = 257: best relative L2 error"), std::string::npos) << log;
+}
+
+// scripts/plot.py draws a 2-D training's prediction.csv (u, exact, error) as prediction.png.
+TEST(Plot, TwoDimensionalPrediction) {
+  const fs::path out = fs::path(PINNTK_TEST_TMP) / "plot_prediction_2d";
+  fs::remove_all(out);
+  const std::string train = std::string(PINNTK_BIN) +
+                            " train --problem poisson2d-sines --layers 2,8,1 --schedule 20@1e-2 --device cpu --out " +
+                            out.string() + " > " + out.string() + ".log 2>&1";
+  ASSERT_EQ(WEXITSTATUS(std::system(train.c_str())), 0) << "see " << out.string() << ".log";
+  const fs::path script = fs::path(__FILE__).parent_path().parent_path() / "scripts" / "plot.py";
+  bool drawn = false;
+  for (const char* py : {"python3", "/usr/bin/python3"}) {
+    const std::string check = std::string(py) + " -c 'import matplotlib, numpy' > /dev/null 2>&1";
+    if (std::system(check.c_str()) != 0) continue;
+    const std::string cmd =
+        std::string(py) + " '" + script.string() + "' '" + out.string() + "' >> " + out.string() + ".log 2>&1";
+    EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0) << "see " << out.string() << ".log";
+    drawn = true;
+    break;
+  }
+  ASSERT_TRUE(drawn) << "no python3 with numpy and matplotlib";
+  expect_picture(out / "prediction.png");
+}
+
 TEST(Report, HeadlinesAndIndexStandBesideThePapersNumbers) {
   const nlohmann::json summary = {
       {"device", "cpu"},
@@ -129,6 +251,35 @@ TEST(Report, HeadlinesAndIndexStandBesideThePapersNumbers) {
   EXPECT_NE(md.find("Run in its quick form"), std::string::npos);
   EXPECT_NE(md.find("| Fig. 2a | slope of \\|\\|K_uu\\|\\|_F"), std::string::npos) << md;
   EXPECT_NE(lines.find("Fig. 4 (quick)"), std::string::npos) << lines;
+}
+
+TEST(Report, HeadlinesOfTheTwoDimensionalStudies) {
+  const nlohmann::json fit = {{"slope_mean_over_seeds", -2.11}, {"slope_std_over_seeds", 0.07}, {"slope_pooled", -2.1}};
+  const nlohmann::json summary = {
+      {"device", "cpu"},
+      {"precision", "fp64"},
+      {"fig2-2d", {{"quick", false}, {"fits", {{"a_init_normal", {{"frobenius_Kuu", fit}}}}}}},
+      {"poisson2d",
+       {{"quick", false},
+        {"best",
+         {{"257",
+           {{"rel_l2", 1.5e-6},
+            {"limit", "60 s"},
+            {"published_best_rel_l2", 1.22e-7},
+            {"published_best_optimizer", "ENGD_per_layer"}}}}},
+        {"darcy2d", {{"runs", {{{"inv_eps", 16}, {"optimizer", "LM"}, {"max_error", 8.5e-3}}}}}}}}};
+  const std::string lines = pinntk::headline_lines(pinntk::headlines(summary));
+  EXPECT_NE(lines.find("Fig. 2a (2-D)"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("-2.11 +- 0.07 over seeds (pooled -2.10)"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("D = 257: best relative L2 error, LM (60 s"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("1.5e-06"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("1.22e-07 (Dangel et al. best, ENGD_per_layer"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("eps = 1/16: max error, LM"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("0.0085"), std::string::npos) << lines;
+  const std::string md = pinntk::index_markdown(summary);
+  EXPECT_NE(md.find("![fig2-2d](fig2-2d/fig2_2d.png)"), std::string::npos) << md;
+  EXPECT_NE(md.find("![poisson2d](poisson2d/poisson2d.png)"), std::string::npos) << md;
+  EXPECT_NE(md.find("Run in its full form"), std::string::npos) << md;
 }
 
 }  // namespace

@@ -624,7 +624,10 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   ReproduceOptions& rep = r.rep;
   rep.device = "auto";
   rep.precision = "fp64";
-  cmd->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm")->required();
+  cmd->add_option("target", rep.what, "fig1 | fig2 | fig3 | fig4 | all | lm | fig2-2d | poisson2d")->required();
+  cmd->add_option("--time-budget", rep.time_budget,
+                  "poisson2d: training seconds per run of D = 9873 and 116097 (default 300)");
+  cmd->add_option("--poisson2d-runs", rep.poisson2d_runs, "poisson2d: only these parts, of 257,9873,116097,darcy2d");
   cmd->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
   cmd->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
   cmd->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
@@ -673,7 +676,7 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
   plot_if_possible(out.path());
   std::string pictures;
   for (const std::string& fig : reproduce_figures()) {
-    const std::string png = out.path() + "/" + fig + "/" + fig + ".png";
+    const std::string png = out.path() + "/" + reproduce_picture(fig);
     if (summary.contains(fig) && access(png.c_str(), R_OK) == 0) pictures += "  " + png + "\n";
   }
   std::fprintf(stderr, "pinntk reproduce: headline numbers beside the paper's\n%s",

@@ -65,9 +65,9 @@ void write_field(std::ostream& out, const HistoryRow& h, HistoryColumn c) {
 
 const std::vector<HistoryColumn>& all_history_columns() {
   static const std::vector<HistoryColumn> all = {
-      HistoryColumn::Iteration, HistoryColumn::Optimizer,    HistoryColumn::Lr,       HistoryColumn::Loss,
-      HistoryColumn::LossPde,   HistoryColumn::LossBoundary, HistoryColumn::MaxError, HistoryColumn::RelL2Error,
-      HistoryColumn::Time};
+      HistoryColumn::Iteration, HistoryColumn::Optimizer,  HistoryColumn::Lr,
+      HistoryColumn::Loss,      HistoryColumn::LossPde,    HistoryColumn::LossBoundary,
+      HistoryColumn::MaxError,  HistoryColumn::RelL2Error, HistoryColumn::Time};
   return all;
 }
 

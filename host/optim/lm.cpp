@@ -164,6 +164,10 @@ LmResult minimize_lm(Backend& be, Mlp& net, const PointSet& pts, const LmConfig&
       res.stop = "damping left its bounds (mu / max diag = " + std::to_string(mu / scale) + ")";
       break;
     }
+    if (cfg.stop_when && cfg.stop_when()) {
+      res.stop = cfg.stop_reason;
+      break;
+    }
   }
   res.mu = mu;
   return res;

@@ -26,6 +26,10 @@ struct LmConfig {
   // "nielsen": accepted steps scale mu by max(1/3, 1 - (2 rho - 1)^3), rejections by 2, 4, 8, ... in a row;
   // "delayed": delayed gratification (Transtrum and Sethna), mu / 3 on acceptance, mu * 2 on rejection.
   std::string damping = "nielsen";
+  // Asked after every iteration (when set): true stops the run there, e.g. when a time budget is spent; `stop_reason`
+  // is then LmResult::stop.
+  std::function<bool()> stop_when;
+  std::string stop_reason = "stopped by the caller";
 };
 
 struct LmRow {
