@@ -10,6 +10,7 @@
 #include <fstream>            // std::ofstream
 #include <functional>         // std::function
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <sstream>            // std::istringstream
 
 #include "host/io/npy.hpp"  // npy_bytes
 #include "tests/slurp.hpp"  // slurp
@@ -279,6 +280,84 @@ TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
   refused([](nlohmann::json& j) { j["adam_step"] = -5; }, "\"adam_step\"");
 }
 
+TEST(Cli, AnEnsembleTrainsEachMemberAsItsOwnSeedWould) {
+  const fs::path out = kTmp / "ensemble3", single = kTmp / "ensemble3_seed1";
+  fs::remove_all(out);
+  fs::remove_all(single);
+  const std::string flags =
+      "train --problem darcy-twoscale --nc 32 --layers 1,6,1 --schedule 30@1e-3 --device cpu --threads 1 ";
+  CliRun r = pinntk(flags + "--ensemble 3 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("member 2/3 (member_001, seed 1)"), std::string::npos) << r.err;
+  r = pinntk(flags + "--seed 1 --out " + single.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Member 1 is the run with --seed 1, bit for bit.
+  EXPECT_EQ(slurp(out / "member_001" / "checkpoint.json"), slurp(single / "checkpoint.json"));
+  EXPECT_EQ(slurp(out / "member_001" / "prediction.csv"), slurp(single / "prediction.csv"));
+  EXPECT_NE(slurp(out / "member_000" / "checkpoint.json"), slurp(single / "checkpoint.json"));
+  for (const char* m : {"member_000", "member_001", "member_002"})
+    for (const char* f : {"history.csv", "prediction.csv", "checkpoint.json", "summary.json"})
+      EXPECT_TRUE(fs::exists(out / m / f)) << m << "/" << f;
+  EXPECT_EQ(nlohmann::json::parse(slurp(out / "member_002" / "summary.json"))["seed"], 2);
+  const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
+  EXPECT_EQ(j["ensemble"]["members"], 3);
+  EXPECT_EQ(j["status"], "complete");
+  for (const char* q : {"final_loss", "max_error", "rel_l2_error"}) {
+    const auto& sp = j["spread"][q];
+    EXPECT_EQ(sp["count"], 3) << q;
+    for (const char* k : {"min", "median", "mean", "max", "std"}) ASSERT_TRUE(sp[k].is_number()) << q << " " << k;
+    EXPECT_LE(sp["min"].get<double>(), sp["median"].get<double>());
+    EXPECT_LE(sp["median"].get<double>(), sp["max"].get<double>());
+    EXPECT_GT(sp["std"].get<double>(), 0.0);
+  }
+  const std::string csv = slurp(out / "ensemble.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "member,seed,final_loss,max_error,rel_l2_error,iterations,wall_time_s,status");
+  EXPECT_EQ(count_lines(csv), 1 + 3);
+  std::istringstream rows(csv.substr(csv.find('\n') + 1));
+  std::string line;
+  for (int i = 0; std::getline(rows, line); ++i) {
+    std::istringstream cells(line);
+    std::string cell;
+    std::vector<std::string> c;
+    while (std::getline(cells, cell, ',')) c.push_back(cell);
+    ASSERT_EQ(c.size(), 8u) << line;
+    EXPECT_EQ(c[1], std::to_string(i));
+    for (int k = 2; k < 5; ++k) EXPECT_TRUE(std::isfinite(std::stod(c[k])) && std::stod(c[k]) > 0) << line;
+    EXPECT_EQ(c[5], "30");
+    EXPECT_EQ(c[7], "complete");
+  }
+  const std::string mean = slurp(out / "prediction_mean.csv");
+  EXPECT_EQ(mean.substr(0, mean.find('\n')), "x,u_mean,u_std,exact,error_of_mean");
+  EXPECT_EQ(count_lines(mean), 1001);
+  EXPECT_EQ(mean.find("nan"), std::string::npos);
+}
+
+TEST(Cli, ATwoDimensionalEnsembleAndItsRefusals) {
+  const fs::path out = kTmp / "ensemble2d";
+  fs::remove_all(out);
+  CliRun r = pinntk(
+      "train --problem poisson2d-sines --nc 100 --nb 40 --layers 2,8,1 --schedule 20@1e-2 --device cpu "
+      "--ensemble 2 --seed 7 --out " +
+      out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string mean = slurp(out / "prediction_mean.csv");
+  EXPECT_EQ(mean.substr(0, mean.find('\n')), "x,y,u_mean,u_std,exact,error_of_mean");
+  EXPECT_EQ(count_lines(mean), 1 + 101 * 101);
+  EXPECT_EQ(count_lines(slurp(out / "ensemble.csv")), 1 + 2);
+  EXPECT_EQ(nlohmann::json::parse(slurp(out / "member_001" / "summary.json"))["seed"], 8);
+  EXPECT_EQ(count_lines(slurp(out / "member_001" / "prediction.csv")), 1 + 101 * 101);
+  // Every member diverges: each says so, every result is kept, the exit status is 3.
+  const fs::path div = kTmp / "ensemble_diverged";
+  fs::remove_all(div);
+  r = pinntk("train --nc 32 --layers 1,6,1 --schedule 5@1e-3,50@1e300 --device cpu --ensemble 2 --out " + div.string());
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("pinntk: diverged: 2 of 2 members"), std::string::npos) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(div / "member_001" / "summary.json"))["status"], "diverged");
+  EXPECT_EQ(nlohmann::json::parse(slurp(div / "summary.json"))["status"], "diverged");
+  EXPECT_NE(slurp(div / "ensemble.csv").find(",diverged\n"), std::string::npos);
+}
+
 struct BadCase {
   const char* name;
   const char* args;
@@ -380,7 +459,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"boundary_text", "ntk --problem darcy2d-ntk --boundary edges --out OUT"},
         BadCase{"box_reversed", "ntk --problem poisson2d-sines --domain 0,1,1,0 --out OUT"},
         BadCase{"box_count", "ntk --problem poisson2d-sines --domain 0,1,0 --out OUT"},
-        BadCase{"eps_for_sines2d", "ntk --problem poisson2d-sines --eps 0.1 --out OUT"}),
+        BadCase{"eps_for_sines2d", "ntk --problem poisson2d-sines --eps 0.1 --out OUT"},
+        BadCase{"ensemble_zero", "train --ensemble 0 --out OUT"},
+        BadCase{"ensemble_negative", "train --ensemble -1 --out OUT"},
+        BadCase{"ensemble_huge", "train --ensemble 2000 --out OUT"},
+        BadCase{"ensemble_text", "train --ensemble many --out OUT"},
+        BadCase{"ensemble_resume", "train --ensemble 2 --resume --out OUT"},
+        BadCase{"ensemble_checkpoint",
+                "train --ensemble 2 --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
+        BadCase{"ensemble_seed_overflow", "train --ensemble 3 --seed 18446744073709551614 --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.

@@ -8,6 +8,7 @@
 #include <cstdio>             // std::fprintf, std::remove
 #include <cstdlib>            // std::getenv, std::system
 #include <functional>         // std::ref
+#include <memory>             // std::unique_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <numeric>            // std::accumulate
 #include <sstream>            // std::ostringstream
@@ -15,6 +16,7 @@
 #include "common/errors.hpp"               // UsageError, NumericalError
 #include "host/backend.hpp"                // make_backend
 #include "host/blas_setup.hpp"             // ensure_fast_openblas_kernels
+#include "host/ensemble.hpp"               // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"               // replace_file
 #include "host/io/history_csv.hpp"         // history_csv
 #include "host/io/npy.hpp"                 // npy_bytes
@@ -278,9 +280,11 @@ int cmd_ntk(const NtkOptions& opts) {
   }
   out.write("summary.json", j.dump(2) + "\n");
   out.commit();
-  std::fprintf(stderr, "pinntk ntk: %s eps=%g N=%d P=%d device=%s  ||K_uu||_F=%.6e  lambda_1(K_uu)=%.6e  -> %s\n",
-               s.spec.name.c_str(), s.spec.eps, n, p, s.backend->name().c_str(), r.frobenius_Kuu,
-               r.spectrum_Kuu.front(), out.path().c_str());
+  char eps[64] = "";
+  if (uses_eps(s.spec)) std::snprintf(eps, sizeof eps, " eps=%g", s.spec.eps);
+  std::fprintf(stderr, "pinntk ntk: %s%s N=%d P=%d device=%s  ||K_uu||_F=%.6e  lambda_1(K_uu)=%.6e  -> %s\n",
+               s.spec.name.c_str(), eps, n, p, s.backend->name().c_str(), r.frobenius_Kuu, r.spectrum_Kuu.front(),
+               out.path().c_str());
   return 0;
 }
 
@@ -348,6 +352,9 @@ LbfgsConfig lbfgs_off() {
   return c;
 }
 
+// The most members of `pinntk train --ensemble`.
+constexpr int kMaxEnsemble = 1024;
+
 // `pinntk train`'s flags.
 struct TrainOptions {
   CommonOptions common;
@@ -356,6 +363,7 @@ struct TrainOptions {
   LbfgsConfig lbfgs = lbfgs_off();
   long log_every = 1000, history_every = 100, checkpoint_every = 5000;
   bool resume = false;
+  int ensemble = 1;  // members, seeds seed..seed+ensemble-1
   LmOptions lm;
   bool use_lm() const { return lm.optimizer == "lm"; }
 };
@@ -380,6 +388,9 @@ void add_train_options(CLI::App* cmd, TrainOptions& t) {
                   "save the training state to OUT.resume.json every N Adam steps (0: never)")
       ->capture_default_str();
   cmd->add_flag("--resume", t.resume, "continue from OUT.resume.json (same flags as the interrupted run)");
+  cmd->add_option("--ensemble", t.ensemble,
+                  "train B networks, seeds seed..seed+B-1, one after another, into OUT/member_000/... (1-1024)")
+      ->capture_default_str();
   LmOptions& lmo = t.lm;
   cmd->add_option("--optimizer", lmo.optimizer, "adam (then --lbfgs) | lm (Levenberg-Marquardt after --schedule)")
       ->capture_default_str();
@@ -418,6 +429,16 @@ TrainConfig train_config(const TrainOptions& t) {
   if (t.checkpoint_every < 0 || t.checkpoint_every > kMaxIterations)
     throw UsageError("--checkpoint-every must lie in [0, 10^12]");
   validate(lo.cfg);
+  if (t.ensemble < 1 || t.ensemble > kMaxEnsemble)
+    throw UsageError("--ensemble must lie in [1, " + std::to_string(kMaxEnsemble) + "], got " +
+                     std::to_string(t.ensemble));
+  if (t.ensemble > 1) {
+    if (t.resume) throw UsageError("--resume is for single runs; an --ensemble run is not resumable");
+    if (!t.common.checkpoint.empty())
+      throw UsageError("--ensemble: members differ by their seed; --checkpoint would give them one network");
+    if (parse_seed(t.common.seed_text) > UINT64_MAX - static_cast<uint64_t>(t.ensemble - 1))
+      throw UsageError("--ensemble: the seeds seed..seed+B-1 pass 2^64 - 1");
+  }
   cfg.adam = t.adam;
   cfg.lbfgs = t.lbfgs;
   cfg.history_every = t.history_every;
@@ -452,37 +473,71 @@ json train_settings(const TrainOptions& t, const Setup& s, const TrainConfig& cf
   return settings;
 }
 
-// prediction.csv: the network against the exact solution on 1000 points (1-D), or on a closed grid of 101 x 101
-// (2-D) or 21 x 21 x 21 (3-D) points, axis 0 varying slowest, which scripts/plot.py draws as images.
-std::string prediction_csv(Backend& be, const Mlp& net, const ProblemSpec& spec) {
+// The prediction points: 1000 points (1-D), or a closed grid of 101 x 101 (2-D) or 21 x 21 x 21 (3-D) points,
+// axis 0 varying slowest, which scripts/plot.py draws as images.
+std::vector<double> prediction_points(const ProblemSpec& spec) {
+  const int n = spec.dim;
+  return n == 1 ? linspace(spec.xa, spec.xb, 1000)
+                : closed_grid_points(Box{spec.lo, spec.hi}, std::vector<int>(n, n == 2 ? 101 : 21));
+}
+
+// u of net at the points x (prediction_points).
+std::vector<double> predict(Backend& be, const Mlp& net, const ProblemSpec& spec, const std::vector<double>& x) {
+  std::vector<double> u(x.size() / spec.dim), du(x.size()), d2u(x.size());
+  be.evaluate(net, x, u, du, d2u);
+  return u;
+}
+
+// A CSV over the points x: their coordinates x[,y[,z]], then `columns`; row(os, i, exact) writes point i's values.
+std::string points_csv(const ProblemSpec& spec, const std::vector<double>& x, const char* columns,
+                       const std::function<void(std::ostream&, size_t, double)>& row) {
   std::ostringstream pred;
   pred.precision(17);
   const int n = spec.dim;
   const char* names[] = {"x", "y", "z"};
   for (int i = 0; i < n; ++i) pred << names[i] << ',';
-  pred << "u,exact,error\n";
-  const std::vector<double> x = n == 1
-                                    ? linspace(spec.xa, spec.xb, 1000)
-                                    : closed_grid_points(Box{spec.lo, spec.hi}, std::vector<int>(n, n == 2 ? 101 : 21));
+  pred << columns << '\n';
   const size_t np = x.size() / n;
-  std::vector<double> u(np), du(x.size()), d2u(x.size());
-  be.evaluate(net, x, u, du, d2u);
   for (size_t i = 0; i < np; ++i) {
     const double ex = exact_solution_nd(spec, x.data() + i * n).v;
     for (int k = 0; k < n; ++k) pred << x[i * n + k] << ',';
-    pred << u[i] << ',' << ex << ',' << u[i] - ex << '\n';
+    row(pred, i, ex);
+    pred << '\n';
   }
   return pred.str();
+}
+
+// prediction.csv: the network's u at the points x against the exact solution.
+std::string prediction_csv(const ProblemSpec& spec, const std::vector<double>& x, const std::vector<double>& u) {
+  return points_csv(spec, x, "u,exact,error",
+                    [&](std::ostream& os, size_t i, double ex) { os << u[i] << ',' << ex << ',' << u[i] - ex; });
+}
+
+// prediction_mean.csv of an ensemble: the members' mean and standard deviation of u, the exact solution and the
+// error of the mean.
+std::string prediction_mean_csv(const ProblemSpec& spec, const std::vector<double>& x, const PointwiseMean& u) {
+  const std::vector<double>& mean = u.mean();
+  const std::vector<double> sd = u.std_dev();
+  return points_csv(spec, x, "u_mean,u_std,exact,error_of_mean", [&](std::ostream& os, size_t i, double ex) {
+    os << mean[i] << ',' << sd[i] << ',' << ex << ',' << mean[i] - ex;
+  });
+}
+
+// The run and its optimizers' settings, the start of a training's summary.json.
+json train_settings_json(const TrainOptions& t, const Setup& s, const TrainConfig& cfg) {
+  json j = run_json(t.common, s);
+  j["optimizer"] = adam_json(t.adam, cfg.schedule);
+  j["optimizer"]["name"] = t.lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam";
+  if (t.lbfgs.max_iter > 0) j["lbfgs"] = lbfgs_json(t.lbfgs);
+  return j;
 }
 
 // summary.json of a training: the run, the optimizers' settings and what they did.
 json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg, const TrainResult& res,
                    const std::vector<LmStage>& stages, const LmTrainResult& lm) {
-  json j = run_json(t.common, s);
-  j["optimizer"] = adam_json(t.adam, cfg.schedule);
-  j["optimizer"]["name"] = t.lbfgs.max_iter > 0 ? "adam+lbfgs" : "adam";
+  json j = train_settings_json(t, s, cfg);
   if (t.lbfgs.max_iter > 0) {
-    json& l = j["lbfgs"] = lbfgs_json(t.lbfgs);
+    json& l = j["lbfgs"];
     l["iterations"] = res.lbfgs.iterations;
     l["evaluations"] = res.lbfgs.evaluations;
     l["stop"] = res.lbfgs.stop;
@@ -521,10 +576,88 @@ json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg
   return j;
 }
 
+// Host memory an ensemble adds to one member's (members train one after another): every member's result files,
+// held in memory until the commit, and the pointwise mean of the predictions.
+double ensemble_files_bytes(const TrainOptions& t, const Setup& s, const TrainConfig& cfg,
+                            const std::vector<LmStage>& stages) {
+  if (t.ensemble <= 1) return 0.0;
+  const int n = s.spec.dim;
+  const double pred_rows = n == 1 ? 1000.0 : n == 2 ? 101.0 * 101.0 : 21.0 * 21.0 * 21.0;
+  double lm_iters = 0.0;
+  for (const LmStage& st : stages) lm_iters += static_cast<double>(st.iterations);
+  const double its = static_cast<double>(total_iterations(cfg.schedule) + t.lbfgs.max_iter) + lm_iters;
+  const double per_member = 25.0 * (n + 3) * pred_rows + 250.0 * (its / static_cast<double>(t.history_every) + 2) +
+                            (t.use_lm() ? 150.0 * lm_iters : 0.0) + 40.0 * s.net.n_params() + 4096.0;
+  return t.ensemble * per_member + 8.0 * 6.0 * pred_rows;
+}
+
+// What the end of a training says: one member's numbers, an ensemble's spread.
+struct MemberRow {
+  int index;
+  uint64_t seed;
+  double final_loss, max_error, rel_l2_error, wall_time_s;
+  long iterations;
+  bool diverged;
+};
+
+// A member's folder: member_000, member_001, ...
+std::string member_name(int index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "member_%03d", index);
+  return name;
+}
+
+json spread_json(const std::vector<MemberRow>& rows, double MemberRow::*field) {
+  std::vector<double> v;
+  for (const MemberRow& r : rows) v.push_back(r.*field);
+  const Spread sp = spread(v);
+  return {{"count", sp.count}, {"min", sp.min}, {"median", sp.median},
+          {"mean", sp.mean},   {"max", sp.max}, {"std", sp.std}};
+}
+
+// ensemble.csv: a row per member.
+std::string ensemble_csv(const std::vector<MemberRow>& rows) {
+  std::ostringstream csv;
+  csv.precision(17);
+  csv << "member,seed,final_loss,max_error,rel_l2_error,iterations,wall_time_s,status\n";
+  for (const MemberRow& r : rows)
+    csv << r.index << ',' << r.seed << ',' << r.final_loss << ',' << r.max_error << ',' << r.rel_l2_error << ','
+        << r.iterations << ',' << r.wall_time_s << ',' << (r.diverged ? "diverged" : "complete") << '\n';
+  return csv.str();
+}
+
+// The top summary.json of an ensemble: its settings and the spread of the members' results.
+json ensemble_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg, const std::vector<LmStage>& stages,
+                      const std::vector<MemberRow>& rows, long mean_members, double wall_time_s) {
+  json j = train_settings_json(t, s, cfg);
+  if (t.use_lm()) {
+    json st = json::array();
+    for (const LmStage& stage : stages) st.push_back({{"eps", stage.eps}, {"iterations", stage.iterations}});
+    j["lm"] = {{"mu0_relative", t.lm.cfg.mu0}, {"loss_tol", t.lm.cfg.loss_tol}, {"stages", st}};
+  }
+  const uint64_t seed = parse_seed(t.common.seed_text);
+  long diverged = 0;
+  for (const MemberRow& r : rows) diverged += r.diverged;
+  j["ensemble"] = {{"members", rows.size()},
+                   {"seeds", {seed, seed + rows.size() - 1}},
+                   {"folders", "member_000 .. " + member_name(static_cast<int>(rows.size()) - 1)},
+                   {"training", "sequential (one member after another, not batched)"},
+                   {"diverged", diverged},
+                   {"prediction_mean_members", mean_members}};
+  j["spread"] = {{"final_loss", spread_json(rows, &MemberRow::final_loss)},
+                 {"max_error", spread_json(rows, &MemberRow::max_error)},
+                 {"rel_l2_error", spread_json(rows, &MemberRow::rel_l2_error)}};
+  j["status"] = diverged > 0 ? "diverged" : "complete";
+  j["wall_time_s"] = wall_time_s;
+  return j;
+}
+
 int cmd_train(const TrainOptions& t) {
+  const auto t0 = std::chrono::steady_clock::now();
   const CommonOptions& o = t.common;
   TrainConfig cfg = train_config(t);
   const bool use_lm = t.use_lm();
+  const int members = t.ensemble;
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   std::vector<LmStage> stages;
@@ -535,8 +668,9 @@ int cmd_train(const TrainOptions& t) {
       s.pts = build_points(s.spec);
     }
   }
-  require_memory(train_memory_bytes(t, s), budget, "train",
-                 "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : ""),
+  require_memory(train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages), budget, "train",
+                 "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : "") +
+                     (members > 1 ? ", the members' files" : ""),
                  "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   OutputDir out(o.out);
   // Read before the backend: a bad resume is one error.
@@ -549,42 +683,113 @@ int cmd_train(const TrainOptions& t) {
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
-  cfg.on_checkpoint = [&](const TrainState& st) {
-    try {
-      replace_file(state_path, train_state_json(st, settings.dump()));
-    } catch (const std::exception& e) {  // a full disk: the run goes on, resumable from the previous state
-      std::fprintf(stderr, "pinntk train: warning: %s\n", e.what());
-    }
-  };
+  if (members == 1) {  // an ensemble is not resumable: no state file
+    cfg.on_checkpoint = [&](const TrainState& st) {
+      try {
+        replace_file(state_path, train_state_json(st, settings.dump()));
+      } catch (const std::exception& e) {  // a full disk: the run goes on, resumable from the previous state
+        std::fprintf(stderr, "pinntk train: warning: %s\n", e.what());
+      }
+    };
+  }
   std::fprintf(stderr, "pinntk train: %s, %d points, %d parameters, device %s%s\n", s.spec.name.c_str(), s.pts.size(),
                s.net.n_params(), s.backend->name().c_str(),
                t.resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
-  Progress progress(t.log_every);
-  TrainResult res = train_adam(*s.backend, s.net, s.spec, s.pts, cfg, std::ref(progress));
-  LmTrainResult lm;
-  std::ostringstream lmcsv;
-  lmcsv.precision(17);
-  if (use_lm && res.diverged.empty()) {
-    LmConfig lcfg = t.lm.cfg;
-    if (lcfg.cond_every == 0) lcfg.cond_every = t.history_every;
-    lm = continue_with_lm(*s.backend, s.net, s.spec, s.pts, lcfg, stages, t.history_every, res, &lmcsv,
-                          std::ref(progress));
-  }
+  const uint64_t seed = parse_seed(o.seed_text);
+  if (members > 1)
+    std::fprintf(stderr, "pinntk train: ensemble of %d members, seeds %llu..%llu, trained one after another\n", members,
+                 static_cast<unsigned long long>(seed),
+                 static_cast<unsigned long long>(seed + static_cast<uint64_t>(members - 1)));
 
-  out.write("history.csv", history_csv(res.history, all_history_columns()));
-  if (use_lm) out.write("lm_history.csv", lmcsv.str());
-  out.write("prediction.csv", prediction_csv(*s.backend, s.net, s.spec));
-  out.write("checkpoint.json", checkpoint_json(s.net));
-  out.write("summary.json", train_summary(t, s, cfg, res, stages, lm).dump(2) + "\n");
+  MemberTraining how;
+  how.adam = cfg;
+  how.use_lm = use_lm;
+  how.lm = t.lm.cfg;
+  how.stages = stages;
+  how.history_every = t.history_every;
+  std::unique_ptr<Progress> progress;
+  TrainResult last;  // a single run's
+  std::vector<MemberRow> rows;
+  PointwiseMean mean_complete, mean_all;
+  EnsembleHooks hooks;
+  hooks.initial_net = [&](uint64_t member_seed) {
+    return members == 1 ? s.net : init_mlp(s.net.layers, s.init, member_seed);
+  };
+  hooks.on_start = [&](int i, uint64_t member_seed) {
+    if (members > 1)
+      std::fprintf(stderr, "pinntk train: member %d/%d (%s, seed %llu)\n", i + 1, members, member_name(i).c_str(),
+                   static_cast<unsigned long long>(member_seed));
+    progress = std::make_unique<Progress>(t.log_every);
+  };
+  hooks.progress = [&](long it, long total, double loss) { (*progress)(it, total, loss); };
+  hooks.on_done = [&](const EnsembleMember& m) {
+    // A member's files are those of `pinntk train --seed SEED` (with its place in the ensemble in summary.json).
+    const std::string name = member_name(m.index), dir = members > 1 ? name + "/" : "";
+    TrainOptions tm = t;
+    tm.common.seed_text = std::to_string(m.seed);
+    s.net = m.net;
+    const std::vector<double> x = prediction_points(s.spec);
+    const std::vector<double> u = predict(*s.backend, s.net, s.spec, x);
+    json summary = train_summary(tm, s, cfg, m.result, stages, m.lm);
+    if (members > 1) summary["ensemble"] = {{"member", m.index}, {"members", members}};
+    out.write(dir + "history.csv", history_csv(m.result.history, all_history_columns()));
+    if (use_lm) out.write(dir + "lm_history.csv", m.lm_history_csv);
+    out.write(dir + "prediction.csv", prediction_csv(s.spec, x, u));
+    out.write(dir + "checkpoint.json", checkpoint_json(s.net));
+    out.write(dir + "summary.json", summary.dump(2) + "\n");
+    const TrainResult& r = m.result;
+    const bool diverged = !r.diverged.empty();
+    if (members == 1) {
+      last = r;
+      return;
+    }
+    rows.push_back({m.index, m.seed, r.final_loss, r.max_error, r.rel_l2_error, r.wall_time_s, r.iterations, diverged});
+    mean_all.add(u);
+    if (!diverged) mean_complete.add(u);
+    if (diverged)
+      std::fprintf(stderr, "pinntk train: %s diverged: %s\n", name.c_str(), r.diverged.c_str());
+    else
+      std::fprintf(stderr, "pinntk train: %s final loss %.6e, max error %.6e, relative L2 error %.6e, %.2f s\n",
+                   name.c_str(), r.final_loss, r.max_error, r.rel_l2_error, r.wall_time_s);
+  };
+  train_ensemble(*s.backend, s.spec, s.pts, how, members, seed, hooks);
+
+  if (members == 1) {
+    out.commit();
+    std::remove(state_path.c_str());  // the run has ended: nothing to resume
+    if (!last.diverged.empty()) {
+      std::fprintf(stderr, "pinntk: diverged: %s (results of that network in %s)\n", last.diverged.c_str(),
+                   out.path().c_str());
+      return kExitNumerical;
+    }
+    std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, relative L2 error %.6e, %.2f s -> %s\n",
+                 last.final_loss, last.max_error, last.rel_l2_error, last.wall_time_s, out.path().c_str());
+    return 0;
+  }
+  // The mean of the members that completed (of all when none did).
+  const PointwiseMean& mean = mean_complete.count() > 0 ? mean_complete : mean_all;
+  out.write("ensemble.csv", ensemble_csv(rows));
+  out.write("prediction_mean.csv", prediction_mean_csv(s.spec, prediction_points(s.spec), mean));
+  const json summary = ensemble_summary(t, s, cfg, stages, rows, mean.count(), seconds_since(t0));
+  out.write("summary.json", summary.dump(2) + "\n");
   out.commit();
-  std::remove(state_path.c_str());  // the run has ended: nothing to resume
-  if (!res.diverged.empty()) {
-    std::fprintf(stderr, "pinntk: diverged: %s (results of that network in %s)\n", res.diverged.c_str(),
-                 out.path().c_str());
+  const long diverged = summary["ensemble"]["diverged"];
+  if (diverged > 0) {
+    std::string which;
+    for (const MemberRow& r : rows)
+      if (r.diverged) which += (which.empty() ? "" : ", ") + member_name(r.index);
+    std::fprintf(stderr, "pinntk: diverged: %ld of %d members (%s); every member's results in %s\n", diverged, members,
+                 which.c_str(), out.path().c_str());
     return kExitNumerical;
   }
-  std::fprintf(stderr, "pinntk train: final loss %.6e, max error %.6e, relative L2 error %.6e, %.2f s -> %s\n",
-               res.final_loss, res.max_error, res.rel_l2_error, res.wall_time_s, out.path().c_str());
+  const json& sp = summary["spread"];
+  std::fprintf(stderr,
+               "pinntk train: %d members: final loss median %.6e (%.6e..%.6e), max error median %.6e, relative L2 "
+               "error median %.6e (std %.3e), %.2f s -> %s\n",
+               members, sp["final_loss"]["median"].get<double>(), sp["final_loss"]["min"].get<double>(),
+               sp["final_loss"]["max"].get<double>(), sp["max_error"]["median"].get<double>(),
+               sp["rel_l2_error"]["median"].get<double>(), sp["rel_l2_error"]["std"].get<double>(),
+               summary["wall_time_s"].get<double>(), out.path().c_str());
   return 0;
 }
 
