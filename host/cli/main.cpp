@@ -615,14 +615,23 @@ json spread_json(const std::vector<MemberRow>& rows, double MemberRow::*field) {
           {"mean", sp.mean},   {"max", sp.max}, {"std", sp.std}};
 }
 
+// x with 17 significant digits (round-trips exactly).
+std::string fmt17(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", x);
+  return b;
+}
+
 // ensemble.csv: a row per member.
 std::string ensemble_csv(const std::vector<MemberRow>& rows) {
   std::ostringstream csv;
   csv.precision(17);
   csv << "member,seed,final_loss,max_error,rel_l2_error,iterations,wall_time_s,status\n";
+  // A member that diverged at its first step has no finite numbers: its fields stay empty, never "nan".
+  const auto num = [](double x) { return std::isfinite(x) ? fmt17(x) : std::string(); };
   for (const MemberRow& r : rows)
-    csv << r.index << ',' << r.seed << ',' << r.final_loss << ',' << r.max_error << ',' << r.rel_l2_error << ','
-        << r.iterations << ',' << r.wall_time_s << ',' << (r.diverged ? "diverged" : "complete") << '\n';
+    csv << r.index << ',' << r.seed << ',' << num(r.final_loss) << ',' << num(r.max_error) << ',' << num(r.rel_l2_error)
+        << ',' << r.iterations << ',' << r.wall_time_s << ',' << (r.diverged ? "diverged" : "complete") << '\n';
   return csv.str();
 }
 
