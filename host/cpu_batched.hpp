@@ -1,8 +1,15 @@
 // The CPU loss gradient in batched form: the per-point Taylor-mode forward and reverse passes of DESIGN.md section 2
 // for a chunk of points at once, with the channels of all points side by side (h, h', h'' in 1-D; h, then D_k h and
 // D_k^2 h along each of the n coordinate axes in n-D, DESIGN.md section 7) so that each layer's contractions are
-// matrix products (OpenBLAS dgemm) and only the tanh jets and the first layer are elementwise (the shared
-// first_layer_jet, first_layer_weight_adjoint, tanh_jet and tanh_jet_adjoint of common/mlp_math.hpp).
+// matrix products (register-blocked AVX-512 kernels where the CPU has AVX-512, else OpenBLAS dgemm) and only the
+// tanh jets and the first layer are elementwise (the shared first_layer_jet, first_layer_weight_adjoint, tanh_jet
+// and tanh_jet_adjoint of common/mlp_math.hpp, in loops over the points that the compiler vectorizes; tanh itself
+// is glibc's vector tanh, libmvec, where the build has it).
+//
+// Jets only to the order the rows need: rows with alpha = beta = 0 on every axis (boundary and regression rows) go
+// through chunks that carry h alone (1 channel instead of 1 + 2n), rows with alpha = 0 but some beta != 0 through
+// chunks without the second-derivative channels. The OpenMP threads split the rows (weighted by their channel
+// count) and each runs its share with single-threaded products; the partial gradients are added in thread order.
 #pragma once
 
 #include <vector>  // std::vector
@@ -13,19 +20,32 @@
 
 namespace pinntk {
 
-// Buffers reused between calls.
+// The elementwise code's instruction set: picked from the CPU at run time (kAuto), or forced (tests).
+enum class BatchedIsa { kAuto, kGeneric, kAvx2, kAvx512 };
+
+// Buffers reused between calls, and two switches for tests.
 struct BatchedWorkspace {
-  std::vector<std::vector<double>> h;   // per hidden layer: d_l x (1 + 2n)B, the channels h, h'_k, h''_k
-  std::vector<std::vector<double>> zd;  // per hidden layer: d_l x 2nB, z'_k and z''_k
-  std::vector<double> a, b, u;          // adjoints (two ping-pong buffers, maxw x (1 + 2n)B) and the output
+  struct PerThread {
+    std::vector<double> buf;   // the chunk's layers (h and z channels), adjoints, output, gathered inputs
+    std::vector<double> grad;  // this thread's partial gradient (threads > 1)
+  };
+  std::vector<PerThread> threads;
+  std::vector<int> rows;  // row indices grouped by the derivative order they need (0, 1, 2)
+  // Tests: every row with all 1 + 2n channels (the path without the order split), and the instruction set.
+  bool all_channels = false;
+  BatchedIsa isa = BatchedIsa::kAuto;
 };
 
-// Loss 1/2 sum w_k r_k^2, its gradient and the residuals; points are taken in chunks of at most `chunk`. The rows'
-// dimension pts.dim (1 to 3) is the network's input width.
-// The last digits depend on the chunk size, the OpenBLAS kernel family and the thread count (where a point's
-// column falls in gemm's register tiling decides its summation order): compare results of two of them with a
-// tolerance, and bitwise only for the same ones.
+// Whether this CPU (and build) runs the given instruction set's elementwise code; kAuto names the one picked.
+bool batched_isa_available(BatchedIsa isa);
+BatchedIsa batched_isa_auto();
+
+// Loss 1/2 sum w_k r_k^2, its gradient and the residuals; each thread takes its rows in chunks of at most `chunk`.
+// The rows' dimension pts.dim (1 to 3) is the network's input width; the network needs a hidden layer.
+// The last digits depend on the chunk size, the OpenBLAS kernel family, the instruction set and the thread count
+// (where a point's column falls in gemm's register tiling decides its summation order, the threads' partial sums
+// are added in thread order): compare results of two of them with a tolerance, and bitwise only for the same ones.
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
-                             BatchedWorkspace& ws, int chunk = 2048);
+                             BatchedWorkspace& ws, int chunk = 256);
 
 }  // namespace pinntk

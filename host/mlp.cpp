@@ -1,6 +1,7 @@
 #include "host/mlp.hpp"
 
-#include <cmath>              // std::sqrt, std::isfinite
+#include <algorithm>          // std::find
+#include <cmath>              // std::sqrt, std::isfinite, std::fabs
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "common/errors.hpp"  // UsageError
@@ -15,11 +16,16 @@ int weight_offset(const std::vector<int>& layers, int l) {
   return off;
 }
 
-std::vector<std::string> init_names() { return {"normal", "glorot-normal", "glorot-uniform"}; }
+std::vector<std::string> init_names() { return {"normal", "glorot-normal", "glorot-uniform", "glorot-truncated"}; }
+
+// The standard deviation of a standard normal truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))).
+constexpr double kTruncatedNormalStd = 0.87962566103423978;
 
 Mlp init_mlp(const std::vector<int>& layers, const std::string& scheme, uint64_t seed) {
-  if (scheme != "normal" && scheme != "glorot-normal" && scheme != "glorot-uniform")
-    throw UsageError("--init: unknown scheme '" + scheme + "' (known: normal, glorot-normal, glorot-uniform)");
+  const std::vector<std::string> names = init_names();
+  if (std::find(names.begin(), names.end(), scheme) == names.end())
+    throw UsageError("--init: unknown scheme '" + scheme +
+                     "' (known: normal, glorot-normal, glorot-uniform, glorot-truncated)");
   Mlp net;
   net.layers = layers;
   net.theta.assign(net.n_params(), 0.0);
@@ -34,6 +40,12 @@ Mlp init_mlp(const std::vector<int>& layers, const std::string& scheme, uint64_t
         W[i] = rng.normal();
       } else if (scheme == "glorot-normal") {
         W[i] = std::sqrt(2.0 / fan) * rng.normal();
+      } else if (scheme == "glorot-truncated") {
+        // Redraw beyond 2 standard deviations of the underlying normal, whose sigma makes the truncated one's
+        // standard deviation sqrt(2/fan).
+        double z = rng.normal();
+        while (std::fabs(z) > 2.0) z = rng.normal();
+        W[i] = std::sqrt(2.0 / fan) / kTruncatedNormalStd * z;
       } else {
         const double a = std::sqrt(6.0 / fan);
         W[i] = a * (2.0 * rng.uniform() - 1.0);

@@ -21,7 +21,10 @@ struct Mlp {
 int weight_offset(const std::vector<int>& layers, int l);
 
 // "normal": weights and biases N(0, 1) (Fig. 2a); "glorot-normal": N(0, 2/(fan_in + fan_out)), biases 0;
-// "glorot-uniform": U(-a, a) with a = sqrt(6/(fan_in + fan_out)), biases 0. Throws UsageError otherwise.
+// "glorot-uniform": U(-a, a) with a = sqrt(6/(fan_in + fan_out)), biases 0; "glorot-truncated": DeepXDE's "Glorot
+// normal" on its TensorFlow backend (tf.keras VarianceScaling, truncated_normal): a normal truncated at 2 of its
+// standard deviations (values beyond are redrawn) whose standard deviation after truncation is
+// sqrt(2/(fan_in + fan_out)), biases 0. Throws UsageError otherwise.
 Mlp init_mlp(const std::vector<int>& layers, const std::string& scheme, uint64_t seed);
 std::vector<std::string> init_names();
 

@@ -1,7 +1,8 @@
 // Initialization and the pinntk-mlp-v1 checkpoint format.
 #include <gtest/gtest.h>
 
-#include <cmath>  // std::sqrt
+#include <algorithm>  // std::max
+#include <cmath>      // std::sqrt, std::fabs
 
 #include "common/errors.hpp"  // UsageError
 #include "host/mlp.hpp"       // init_mlp, checkpoint_json
@@ -66,6 +67,32 @@ TEST(Init, DeterministicPerSeedAndScaled) {
   const double lim = std::sqrt(6.0 / 100);
   for (int i = 0; i < 2500; ++i) EXPECT_LE(std::fabs(u.theta[weight_offset(u.layers, 2) + i]), lim);
   EXPECT_THROW(init_mlp({1, 2, 1}, "he", 0), UsageError);
+}
+
+TEST(Init, GlorotTruncatedHasTheTargetStdAfterTruncation) {
+  // DeepXDE's TensorFlow "Glorot normal": truncated at 2 sigma of the underlying normal, std sqrt(2/fan) after it.
+  const Mlp a = init_mlp({1, 400, 300, 1}, "glorot-truncated", 11);
+  EXPECT_EQ(a.theta, init_mlp({1, 400, 300, 1}, "glorot-truncated", 11).theta);
+  const int off = weight_offset(a.layers, 2), n = 400 * 300;
+  const double target = std::sqrt(2.0 / 700), sigma = target / 0.87962566103423978;
+  double s1 = 0.0, s2 = 0.0, vmax = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double w = a.theta[off + i];
+    s1 += w;
+    s2 += w * w;
+    vmax = std::max(vmax, std::fabs(w));
+  }
+  const double mean = s1 / n, sd = std::sqrt(s2 / n - mean * mean);
+  EXPECT_NEAR(sd, target, 0.01 * target);  // 120000 draws: the sample std's standard error is 0.2%
+  EXPECT_NEAR(mean, 0.0, 0.01 * target);   // and the mean's 0.3% of the std
+  EXPECT_LE(vmax, 2.0 * sigma);            // nothing beyond the truncation
+  EXPECT_GT(vmax, 1.9 * sigma);            // and the tails reach it
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(a.theta[off + n + i], 0.0);  // biases 0
+  // Plain glorot-normal has values beyond 2 sigma (about 4.6% of them) and a std of sqrt(2/fan) itself.
+  const Mlp g = init_mlp({1, 400, 300, 1}, "glorot-normal", 11);
+  int beyond = 0;
+  for (int i = 0; i < n; ++i) beyond += std::fabs(g.theta[off + i]) > 2.0 * target;
+  EXPECT_GT(beyond, n / 40);
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_prob
   cmd->add_option("--points", o.points, "n-D: read the collocation points from a float64 .npy file of shape (N, n)");
   cmd->add_option("--point-seed", o.point_seed, "n-D: seed of Sobol or random points (default 0)");
   cmd->add_option("--layers", o.layers, "widths, e.g. 1,50,1 (default: the preset's)");
-  cmd->add_option("--init", o.init, "normal | glorot-normal | glorot-uniform (default: the preset's)");
+  cmd->add_option("--init", o.init,
+                  "normal | glorot-normal | glorot-uniform | glorot-truncated (default: the preset's)");
   cmd->add_option("--checkpoint", o.checkpoint, "load the network from a pinntk-mlp-v1 JSON file");
   cmd->add_option("--seed", o.seed_text, "seed of the initialization, in [0, 2^64 - 1]")->capture_default_str();
   cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();

@@ -1,0 +1,180 @@
+// The fast paths of the CPU gradient (host/cpu_batched.cpp) against the full one: rows grouped by the derivative
+// order they need (1-channel chunks for boundary and regression rows, no second-derivative channels where alpha = 0),
+// the vectorized instruction sets, the OpenMP split of the rows, and the chunk size.
+#include <gtest/gtest.h>
+#include <omp.h>  // omp_get_max_threads, omp_set_num_threads
+
+#include <cmath>      // std::fabs
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string
+#include <vector>     // std::vector
+
+#include "host/backend.hpp"      // make_cpu_backend
+#include "host/cpu_batched.hpp"  // batched_loss_gradient, BatchedWorkspace, BatchedIsa
+#include "host/mlp.hpp"          // init_mlp
+#include "host/problem.hpp"      // build_points, problem_preset
+#include "tests/near.hpp"        // testing::near, testing::all_near
+
+namespace pinntk {
+namespace {
+
+struct Result {
+  double loss;
+  std::vector<double> r, g;
+};
+
+Result run(const Mlp& net, const PointSet& pts, BatchedWorkspace& ws, int chunk = 256) {
+  Result out{0.0, std::vector<double>(pts.size()), std::vector<double>(net.n_params())};
+  out.loss = batched_loss_gradient(net, pts, out.r, out.g, ws, chunk);
+  return out;
+}
+
+// loss relative to itself, residuals and gradient relative to their largest entries.
+void expect_close(const Result& a, const Result& b, double rtol, const std::string& what) {
+  EXPECT_TRUE(testing::near(a.loss, b.loss, b.loss, rtol)) << what;
+  EXPECT_TRUE(testing::all_near(a.r, b.r, rtol)) << what;
+  EXPECT_TRUE(testing::all_near(a.g, b.g, rtol)) << what;
+}
+
+// Sets the OpenMP thread count for the scope.
+struct Threads {
+  explicit Threads(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~Threads() { omp_set_num_threads(saved); }
+  int saved;
+};
+
+PointSet points(const std::string& preset, int nc) {
+  ProblemSpec spec = problem_preset(preset);
+  spec.nc = nc;
+  return build_points(spec);
+}
+
+TEST(CpuSpeedPaths, OrderSplitEqualsAllChannels) {
+  // Darcy (boundary rows: 1 channel), regression (every row 1 channel), 2-D and 3-D Poisson (2n boundary faces),
+  // and a problem with first-derivative-only rows (alpha = 0, beta != 0: no second-derivative channels).
+  struct Case {
+    std::string preset;
+    int nc;
+    std::vector<int> layers;
+  };
+  const std::vector<Case> cases = {{"darcy-twoscale", 301, {1, 9, 7, 5, 1}},
+                                   {"regression-twoscale", 203, {1, 8, 6, 1}},
+                                   {"poisson2d-sines", 150, {2, 7, 6, 1}},
+                                   {"poisson3d-sines", 90, {3, 6, 5, 1}},
+                                   {"darcy-twoscale", 64, {1, 10, 1}}};
+  for (const Case& c : cases) {
+    PointSet pts = points(c.preset, c.nc);
+    const Mlp net = init_mlp(c.layers, "glorot-normal", 5);
+    for (int variant = 0; variant < 2; ++variant) {
+      if (variant == 1) {  // every third row: alpha = 0 (first order), every fifth also beta = 0 (value only)
+        for (int k = 0; k < pts.size(); k += 3)
+          for (int i = 0; i < pts.dim; ++i) {
+            pts.alpha[static_cast<size_t>(k) * pts.dim + i] = 0.0;
+            pts.beta[static_cast<size_t>(k) * pts.dim + i] = k % 5 == 0 ? 0.0 : 0.25 + 0.1 * i;
+          }
+      }
+      for (int threads : {1, 2}) {
+        Threads t(threads);
+        BatchedWorkspace fast, full;
+        full.all_channels = true;
+        const std::string what =
+            c.preset + " variant " + std::to_string(variant) + ", threads " + std::to_string(threads);
+        // The same products in another grouping of columns: agreement to a few ulps of the magnitudes.
+        expect_close(run(net, pts, fast), run(net, pts, full), 1e-14, what);
+      }
+    }
+  }
+}
+
+TEST(CpuSpeedPaths, FastPathAgreesWithThePerPointJacobian) {
+  // The order-split gradient against J^T (w r) of the per-point reverse pass (residuals_jacobian).
+  for (const std::string preset : {"darcy-twoscale", "regression-twoscale", "poisson2d-twoscale"}) {
+    const PointSet pts = points(preset, 64);
+    const Mlp net = init_mlp({pts.dim, 8, 8, 1}, "glorot-normal", 9);
+    auto be = make_cpu_backend(0);
+    const int n = pts.size(), P = net.n_params();
+    std::vector<double> r(n), J(static_cast<size_t>(n) * P);
+    be->residuals_jacobian(net, pts, r, J);
+    BatchedWorkspace ws;
+    const Result fast = run(net, pts, ws, 16);
+    EXPECT_TRUE(testing::all_near(fast.r, r)) << preset;
+    for (int p = 0; p < P; ++p) {
+      double g = 0.0, scale = 0.0;
+      for (int k = 0; k < n; ++k) {
+        const double term = J[static_cast<size_t>(k) * P + p] * pts.w[k] * r[k];
+        g += term;
+        scale += std::fabs(term);
+      }
+      EXPECT_TRUE(testing::near(fast.g[p], g, scale, testing::kRoundingRtol, 1e-300)) << preset << " parameter " << p;
+    }
+  }
+}
+
+TEST(CpuSpeedPaths, InstructionSetsAgree) {
+  // Generic (scalar std::tanh, OpenBLAS), AVX2 (vector tanh, about 1 ulp) and AVX-512 (its own blocked products)
+  // where this CPU has them; widths and chunks that leave partial register blocks, 1 to 3 directions.
+  struct Case {
+    std::string preset;
+    int nc, chunk;
+    std::vector<int> layers;
+  };
+  const std::vector<Case> cases = {{"darcy-twoscale", 257, 100, {1, 12, 13, 11, 1}},
+                                   {"regression-twoscale", 99, 37, {1, 17, 9, 1}},
+                                   {"poisson2d-twoscale", 64, 19, {2, 10, 9, 1}},
+                                   {"poisson3d-sines", 64, 50, {3, 7, 6, 1}}};
+  for (const Case& c : cases) {
+    const PointSet pts = points(c.preset, c.nc);
+    const Mlp net = init_mlp(c.layers, "glorot-normal", 3);
+    BatchedWorkspace ref;
+    ref.isa = BatchedIsa::kGeneric;
+    const Result base = run(net, pts, ref, c.chunk);
+    for (BatchedIsa isa : {BatchedIsa::kAvx2, BatchedIsa::kAvx512, BatchedIsa::kAuto}) {
+      if (!batched_isa_available(isa)) continue;
+      BatchedWorkspace ws;
+      ws.isa = isa;
+      expect_close(run(net, pts, ws, c.chunk), base, testing::kRoundingRtol,
+                   c.preset + ", isa " + std::to_string(static_cast<int>(isa)));
+    }
+  }
+  EXPECT_TRUE(batched_isa_available(batched_isa_auto()));
+}
+
+TEST(CpuSpeedPaths, ThreadCountsAndChunksAgreeAndRepeatBitwise) {
+  const PointSet pts = points("poisson2d-twoscale", 196);
+  const Mlp net = init_mlp({2, 10, 9, 1}, "glorot-normal", 6);
+  Result one;
+  {
+    Threads t(1);
+    BatchedWorkspace ws;
+    one = run(net, pts, ws);
+  }
+  for (int threads : {2, 3}) {
+    for (int chunk : {1, 7, 4096}) {
+      Threads t(threads);
+      BatchedWorkspace ws;
+      const Result a = run(net, pts, ws, chunk), b = run(net, pts, ws, chunk);
+      const std::string what = "threads " + std::to_string(threads) + ", chunk " + std::to_string(chunk);
+      expect_close(a, one, testing::kRoundingRtol, what);
+      // The same call again (same thread count, chunk and instruction set) is bit for bit the same.
+      EXPECT_EQ(a.loss, b.loss) << what;
+      EXPECT_EQ(a.r, b.r) << what;
+      EXPECT_EQ(a.g, b.g) << what;
+    }
+  }
+}
+
+TEST(CpuSpeedPaths, RejectsNetworksWithoutAHiddenLayerOrOfTheWrongWidth) {
+  const PointSet pts = points("darcy-twoscale", 20);
+  BatchedWorkspace ws;
+  std::vector<double> r(pts.size()), g(2);
+  Mlp lin;
+  lin.layers = {1, 1};
+  lin.theta = {1.0, 0.0};
+  EXPECT_THROW(batched_loss_gradient(lin, pts, r, g, ws), std::invalid_argument);
+  const Mlp two = init_mlp({2, 4, 1}, "glorot-normal", 1);
+  std::vector<double> g2(two.n_params());
+  EXPECT_THROW(batched_loss_gradient(two, pts, r, g2, ws), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace pinntk
