@@ -11,6 +11,7 @@
 
 #include "common/coefficients.hpp"  // exact_twoscale, Jet3
 #include "common/hd.hpp"            // PINNTK_HD
+#include "common/residual.hpp"      // row_residual_nd
 
 namespace pinntk {
 
@@ -84,12 +85,11 @@ PINNTK_HD inline RowNd<T> divergence_row(T a, const T* grad_a, int n) {
   return r;
 }
 
-// The manufactured forcing f = rho(u*).
+// The manufactured forcing f = rho(u*): the row's residual at u* against a zero target (row_residual_nd, the
+// formula build_points applies).
 template <class T>
 PINNTK_HD inline T manufactured_forcing(const RowNd<T>& r, const JetNd<T>& u, int n) {
-  T f = r.gamma * u.v;
-  for (int k = 0; k < n; ++k) f += r.c[k] * u.d1[k] + r.lambda[k] * u.d2[k];
-  return f;
+  return row_residual_nd(n, r.lambda, r.c, r.gamma, T(0), u.v, u.d1, u.d2);
 }
 
 }  // namespace pinntk

@@ -244,21 +244,15 @@ PointSet build_points_nd(const ProblemSpec& s) {
   p.w.assign(N, 0.0);
   for (int k = 0; k < nc; ++k) {
     const double* x = p.x.data() + static_cast<size_t>(k) * n;
-    double* al = p.alpha.data() + static_cast<size_t>(k) * n;
-    double* be = p.beta.data() + static_cast<size_t>(k) * n;
-    if (s.kind == ProblemKind::DarcyTwoscale || s.kind == ProblemKind::DarcyNtk) {
-      double grad[kMaxDim];
-      const double a = darcy_nd_a(x, n, s.eps, s.omega, grad);
-      const RowNd<double> row = divergence_row(a, grad, n);  // -div(a grad u) = -a Laplace u - grad a . grad u
-      for (int i = 0; i < n; ++i) {
-        al[i] = row.lambda[i];
-        be[i] = row.c[i];
-      }
-    } else {
-      for (int i = 0; i < n; ++i) al[i] = -1.0;  // -Laplace u
+    double grad[kMaxDim] = {};
+    // -div(a grad u) = -a Laplace u - grad a . grad u; Poisson: a = 1.
+    const bool darcy = s.kind == ProblemKind::DarcyTwoscale || s.kind == ProblemKind::DarcyNtk;
+    const RowNd<double> row = divergence_row(darcy ? darcy_nd_a(x, n, s.eps, s.omega, grad) : 1.0, grad, n);
+    for (int i = 0; i < n; ++i) {
+      p.alpha[static_cast<size_t>(k) * n + i] = row.lambda[i];
+      p.beta[static_cast<size_t>(k) * n + i] = row.c[i];
     }
-    const JetNd<double> u = exact_solution_nd(s, x);
-    p.f[k] = row_residual_nd(n, al, be, 0.0, 0.0, u.v, u.d1, u.d2);  // the operator applied to u*
+    p.f[k] = manufactured_forcing(row, exact_solution_nd(s, x), n);  // the operator applied to u*
     p.w[k] = 1.0 / nc;
   }
   for (int j = 0; j < s.nb; ++j) {

@@ -667,14 +667,8 @@ class ErrorLog {
     const bool initial = std::string(phase) == "init";
     const auto t = Clock::now();
     time_ = initial ? 0.0 : train_time();
-    const int n = pts_.size(), m = pts_.dim;
-    std::vector<double> u(n), du(static_cast<size_t>(n) * m), d2u(du.size());
-    eval(pts_.x, u, du, d2u);
-    loss_ = rows_loss(pts_, u, du, d2u);
-    const size_t nt = tx_.size() / m;
-    std::vector<double> ut(nt), dut(tx_.size()), d2ut(tx_.size());
-    eval(tx_, ut, dut, d2ut);
-    err_ = solution_error(spec_, tx_, ut);
+    loss_ = loss_of_network(eval, pts_);
+    err_ = error_of_network(eval, spec_, tx_);
     if (!(err_.rel_l2 >= best_rel_)) best_rel_ = err_.rel_l2;  // a NaN stays
     csv_ << D_ << ',' << optimizer_ << ',' << fmt(time_) << ',' << fmt(err_.rel_l2) << ',' << fmt(err_.rms) << ',' << it
          << ',' << phase << ',' << fmt(err_.max_error) << ',' << fmt(loss_) << '\n';

@@ -15,18 +15,24 @@
 
 namespace pinntk {
 
+double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde, double* bnd) {
+  const size_t n = pts.size(), m = pts.dim;
+  std::vector<double> u(n), du(n * m), d2u(n * m);
+  eval(pts.x, u, du, d2u);
+  return rows_loss(pts, u, du, d2u, pde, bnd);
+}
+
+SolutionError error_of_network(const EvalFn& eval, const ProblemSpec& spec, const std::vector<double>& x) {
+  std::vector<double> u(x.size() / spec.dim), du(x.size()), d2u(x.size());
+  eval(x, u, du, d2u);
+  return solution_error(spec, x, u);
+}
+
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
                        const std::string& optimizer, double lr) {
-  const int n = pts.size(), m = pts.dim;
-  std::vector<double> u(n), du(static_cast<size_t>(n) * m), d2u(static_cast<size_t>(n) * m);
-  eval(pts.x, u, du, d2u);
   double pde = 0.0, bnd = 0.0;
-  rows_loss(pts, u, du, d2u, &pde, &bnd);
-  const std::vector<double> x = test_points(spec);
-  const size_t nt = x.size() / m;
-  std::vector<double> ut(nt), dut(x.size()), d2ut(x.size());
-  eval(x, ut, dut, d2ut);
-  const SolutionError e = solution_error(spec, x, ut);
+  loss_of_network(eval, pts, &pde, &bnd);
+  const SolutionError e = error_of_network(eval, spec, test_points(spec));
   HistoryRow row{it, optimizer, lr, pde + bnd, pde, bnd, e.max_error};
   row.rel_l2_error = e.rel_l2;
   return row;

@@ -60,6 +60,11 @@ using ProgressFn = std::function<void(long, long, double)>;
 
 // u, u', u'' of some network at the points x.
 using EvalFn = std::function<void(span<const double>, span<double>, span<double>, span<double>)>;
+// The loss of the network that eval evaluates on the rows pts (rows_loss), split as rows_loss does.
+double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde = nullptr, double* bnd = nullptr);
+// Its errors against the exact solution at the points x (N x spec.dim; solution_error).
+SolutionError error_of_network(const EvalFn& eval, const ProblemSpec& spec, const std::vector<double>& x);
+
 // A history row of the network that eval evaluates: loss parts on pts, max-norm and relative L2 errors on the
 // problem's test_points.
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
