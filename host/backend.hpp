@@ -45,6 +45,24 @@ class TrainSession {
   virtual void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) = 0;
 };
 
+// Adam on B networks of one shape at once (issue 13's batches): member b starts from its own network on its own
+// rows (every member the same number of rows and coordinates; its own seed, eps or problem), and all members advance
+// together, one launch serving every member on a device backend. Each member's arithmetic is exactly that of a
+// TrainSession of its own (bitwise on the CPU; on the GPU the same kernels at other offsets).
+class BatchTrainSession {
+ public:
+  virtual ~BatchTrainSession() = default;
+  virtual int size() const = 0;  // B
+  // Takes `steps` Adam steps of every active member at learning rate lr; returns each member's loss at its parameters
+  // before its last update (B entries; an inactive member's entry is NaN).
+  virtual std::vector<double> run(long steps, double lr) = 0;
+  // Member b alone as a one-network session (valid while the batch lives): its run() advances member b only,
+  // active or not; evaluate, parameters, loss_gradient_at and the Adam state are member b's.
+  virtual TrainSession& member(int b) = 0;
+  // An inactive member is left untouched by run() (a member whose training has stopped). All start active.
+  virtual void set_active(int b, bool active) = 0;
+};
+
 // Levenberg-Marquardt's linear algebra (host/optim/lm.hpp) with J, the residuals and the Gram kept on the
 // backend's device: per iteration only mu goes down and a few scalars come back. With rh = D^1/2 r, Jh = D^1/2 J:
 //   sample form:    delta = -Jh^T (Jh Jh^T + mu I)^-1 rh   (Jh Jh^T is the NTK)
@@ -96,11 +114,22 @@ class Backend {
   // The default drives loss_gradient and a host Adam (host/backend_defaults.cpp).
   virtual std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg);
 
+  // Adam on the batch nets[b] on the rows pts[b] (BatchTrainSession; all nets of one shape, all pts of one size and
+  // dimension, B >= 1; std::invalid_argument otherwise). The default holds one train_session per member and steps
+  // them one after another; the CUDA backend runs every member in each launch.
+  virtual std::unique_ptr<BatchTrainSession> batch_train_session(const std::vector<Mlp>& nets,
+                                                                 const std::vector<PointSet>& pts,
+                                                                 const AdamConfig& cfg);
+
   // The default composes the operations above on host arrays with a LAPACKE Cholesky (GaussNewtonSystem of
   // host/optim/lm.hpp, in host/backend_defaults.cpp); the
   // CUDA backend keeps everything on the device and factors with cuSOLVER potrf/potrs.
   virtual std::unique_ptr<LmSession> lm_session(const Mlp& net, const PointSet& pts, bool sample_form);
 };
+
+// The checks every batch_train_session makes first: B >= 1 networks of one shape (layers) whose parameter counts
+// match it, B point sets of one size and dimension. std::invalid_argument naming what differs.
+void check_batch(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts);
 
 // "cpu", "cuda" or "auto" with "fp64" or "fp32"; `threads` > 0 sets the CPU thread count.
 // Throws UsageError when the device or precision cannot be had; "auto" falls back to the CPU with a notice.

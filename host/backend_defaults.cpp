@@ -3,7 +3,9 @@
 // that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy
 #include <cmath>      // std::sqrt
+#include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique
+#include <stdexcept>  // std::out_of_range
 #include <string>     // std::string
 #include <utility>    // std::move
 #include <vector>     // std::vector
@@ -53,6 +55,37 @@ class HostTrainSession final : public TrainSession {
   const PointSet& pts_;
   Adam adam_;
   std::vector<double> r_, grad_;
+};
+
+// The default batch: one train_session per member (the backend's own, device-resident where it has one), stepped one
+// after another. Each member's arithmetic is its session's: bitwise that of a run of its own.
+class SequentialBatchTrainSession final : public BatchTrainSession {
+ public:
+  SequentialBatchTrainSession(Backend& be, const std::vector<Mlp>& nets, const std::vector<PointSet>& pts,
+                              const AdamConfig& cfg)
+      : pts_(pts), active_(nets.size(), true) {
+    check_batch(nets, pts);
+    for (size_t b = 0; b < nets.size(); ++b) sessions_.push_back(be.train_session(nets[b], pts_[b], cfg));
+  }
+  int size() const override { return static_cast<int>(sessions_.size()); }
+  std::vector<double> run(long steps, double lr) override {
+    std::vector<double> loss(sessions_.size(), std::numeric_limits<double>::quiet_NaN());
+    for (size_t b = 0; b < sessions_.size(); ++b)
+      if (active_[b]) loss[b] = sessions_[b]->run(steps, lr);
+    return loss;
+  }
+  TrainSession& member(int b) override { return *sessions_.at(index(b)); }
+  void set_active(int b, bool active) override { active_.at(index(b)) = active; }
+
+ private:
+  size_t index(int b) const {
+    if (b < 0 || b >= size())
+      throw std::out_of_range("batch member " + std::to_string(b) + " of " + std::to_string(size()));
+    return static_cast<size_t>(b);
+  }
+  const std::vector<PointSet> pts_;  // the sessions hold references into it: never resized
+  std::vector<std::unique_ptr<TrainSession>> sessions_;
+  std::vector<bool> active_;
 };
 
 // The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
@@ -129,6 +162,12 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
 
 std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
   return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
+}
+
+std::unique_ptr<BatchTrainSession> Backend::batch_train_session(const std::vector<Mlp>& nets,
+                                                                const std::vector<PointSet>& pts,
+                                                                const AdamConfig& cfg) {
+  return std::make_unique<SequentialBatchTrainSession>(*this, nets, pts, cfg);
 }
 
 std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& pts, bool sample_form) {

@@ -4,6 +4,8 @@
 #include <cmath>      // std::isfinite, std::sqrt, NAN
 #include <sstream>    // std::ostringstream
 #include <stdexcept>  // std::invalid_argument
+#include <utility>    // std::move
+#include <vector>     // std::vector
 
 #include "common/errors.hpp"  // NumericalError
 
@@ -11,39 +13,58 @@ namespace pinntk {
 
 void train_ensemble(Backend& be, ProblemSpec& spec, PointSet& pts, const MemberTraining& how, int count, uint64_t seed,
                     const EnsembleHooks& hooks) {
-  // LM changes eps (and the points) stage by stage: later members start again from the first stage's.
-  const bool restore = how.use_lm && count > 1;
-  const ProblemSpec spec0 = restore ? spec : ProblemSpec{};
-  const PointSet pts0 = restore ? pts : PointSet{};
-  std::string not_finite;  // the first member's NumericalError
+  if (count < 1) throw std::invalid_argument("train_ensemble: at least one member");
+  // LM changes eps (and the points) stage by stage: every member's LM starts again from the first stage's.
+  const ProblemSpec spec0 = spec;
+  const PointSet pts0 = pts;
+  std::vector<Mlp> nets;
+  for (int i = 0; i < count; ++i) nets.push_back(hooks.initial_net(seed + static_cast<uint64_t>(i)));
+  if (hooks.on_start) hooks.on_start(-1, seed);
+  // Adam and L-BFGS: one network through its own session (resumable); an ensemble as one batch.
+  std::vector<TrainResult> results;
+  if (count == 1) {
+    results.push_back(train_adam(be, nets[0], spec, pts, how.adam, [&](long it, long total, double loss) {
+      if (hooks.progress) hooks.progress(-1, it, total, loss);
+    }));
+  } else {
+    results = train_adam_batch(be, nets, std::vector<ProblemSpec>(count, spec), std::vector<PointSet>(count, pts),
+                               how.adam, hooks.progress);
+  }
+  std::string not_finite;  // the first failed member's reason
   int failed = 0;
-  // Sequential for now: one member after another on the one backend (issue 13 batches them).
   for (int i = 0; i < count; ++i) {
-    if (restore && i > 0) {
-      spec = spec0;
-      pts = pts0;
-    }
     EnsembleMember m;
     m.index = i;
     m.seed = seed + static_cast<uint64_t>(i);
-    m.net = hooks.initial_net(m.seed);
-    if (hooks.on_start) hooks.on_start(i, m.seed);
-    try {
-      m.result = train_adam(be, m.net, spec, pts, how.adam, hooks.progress);
-      if (how.use_lm && m.result.diverged.empty()) {
+    m.net = std::move(nets[i]);
+    m.result = std::move(results[i]);
+    if (!m.result.failed && how.use_lm && m.result.diverged.empty()) {
+      if (i > 0) {
+        spec = spec0;
+        pts = pts0;
+      }
+      if (hooks.on_start) hooks.on_start(i, m.seed);
+      try {
         LmConfig lcfg = how.lm;
         if (lcfg.cond_every == 0) lcfg.cond_every = how.history_every;
         std::ostringstream lmcsv;
         lmcsv.precision(17);
         m.lm = continue_with_lm(be, m.net, spec, pts, lcfg, how.stages, how.history_every, m.result, &lmcsv,
-                                hooks.progress);
+                                [&](long it, long total, double loss) {
+                                  if (hooks.progress) hooks.progress(i, it, total, loss);
+                                });
         m.lm_history_csv = lmcsv.str();
+      } catch (const NumericalError& e) {
+        if (count == 1) throw;
+        m.result.failed = true;
+        m.result.diverged = e.what();
       }
-    } catch (const NumericalError& e) {
-      if (count == 1) throw;
-      if (failed++ == 0) not_finite = e.what();
+    }
+    if (m.result.failed) {
+      if (failed++ == 0) not_finite = m.result.diverged;
       m.net = hooks.initial_net(m.seed);
-      m.result.diverged = e.what();
+      m.lm = LmTrainResult{};
+      m.lm_history_csv.clear();
       m.result.diverged_at = 0;
       m.result.final_loss = m.result.max_error = m.result.rel_l2_error = NAN;
     }

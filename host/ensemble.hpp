@@ -1,9 +1,9 @@
 // Ensembles (`pinntk train --ensemble B`): B networks of one shape trained on one problem, member i initialized
 // from seed + i, each exactly the run `pinntk train --seed seed+i` makes; and the spread of their results.
 //
-// Members are trained SEQUENTIALLY for now: one after another on the one backend, each with today's one-network
-// kernels. Nothing here is batched. train_ensemble is the only place that loops over the members, so that issue
-// 13's batched kernels (B networks per launch) can replace its body without changing its callers.
+// The members' Adam phases and L-BFGS run as one batch (train_adam_batch: on the CUDA backend every launch serves all
+// members; on the CPU they are stepped one after another); each member's LM stages (when asked) follow member by
+// member.
 #pragma once
 
 #include <cstdint>     // uint64_t
@@ -37,14 +37,15 @@ struct EnsembleMember {
 };
 
 struct EnsembleHooks {
-  std::function<Mlp(uint64_t)> initial_net;            // a member's initial network from its seed
-  std::function<void(int, uint64_t)> on_start;         // before member i (seed) trains
-  ProgressFn progress;                                 // during its training
+  std::function<Mlp(uint64_t)> initial_net;  // a member's initial network from its seed
+  // on_start(-1, seed) before the batch (Adam, L-BFGS) starts; on_start(i, seed_i) before member i's LM stages.
+  std::function<void(int, uint64_t)> on_start;
+  BatchProgressFn progress;                            // member -1 for the batch, i for member i alone
   std::function<void(const EnsembleMember&)> on_done;  // after it: spec and pts are the member's last stage's
 };
 
-// Trains `count` members with seeds seed, seed + 1, ... one after another (sequentially, not batched), handing
-// each to hooks.on_done before the next starts. spec and pts are the first LM stage's on entry; each member starts
+// Trains `count` members with seeds seed, seed + 1, ...: the Adam phases and L-BFGS as one batch, then member by
+// member the LM stages and hooks.on_done. spec and pts are the first LM stage's on entry; each member's LM starts
 // from them and ends with its last stage's (as continue_with_lm). With count > 1 a member whose loss is not finite
 // from the start is reported as diverged (NaN numbers, its initial network) and the others go on; a single run
 // lets that NumericalError through, and so does an ensemble none of whose members had a finite loss (after every

@@ -1,15 +1,12 @@
 #include "host/reproduce.hpp"
 
 #include <algorithm>          // std::find_if
-#include <atomic>             // std::atomic
 #include <chrono>             // std::chrono
 #include <cmath>              // std::log, std::sqrt, std::hypot, INFINITY
 #include <complex>            // std::complex
 #include <cstdio>             // std::fprintf
-#include <exception>          // std::exception_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
-#include <thread>             // std::thread
 #include <utility>            // std::move
 
 #include "common/errors.hpp"               // UsageError
@@ -445,8 +442,8 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
        {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}},
        4.31e-1,
        2.83e-1}};
-  json j = {{"figure", "fig4"},        {"eps", 1.0 / 32},  {"layers", {1, 40, 40, 40, 40, 1}},
-            {"init", "glorot-normal"}, {"trials", trials}, {"lbfgs_max_iterations", lbfgs},
+  json j = {{"figure", "fig4"},      {"eps", 1.0 / 32},  {"layers", {1, 40, 40, 40, 40, 1}},
+            {"init", opt.fig4_init}, {"trials", trials}, {"lbfgs_max_iterations", lbfgs},
             {"quick", quick}};
   for (const auto& c : cases) {
     const auto tc = Clock::now();
@@ -456,42 +453,38 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     std::vector<std::vector<double>> us;
     std::ostringstream tcsv;
     tcsv << "trial,final_loss,max_error,adam_iterations,lbfgs_iterations,lbfgs_stop\n";
-    // Trials are independent seeds. With --concurrent-trials K on the CUDA backend, K host threads each drive
-    // their own backend (stream and handles) so that the trials' kernels overlap on the device.
+    // Trials are independent seeds, trained as batches of --concurrent-trials (default: all) networks: on the CUDA
+    // backend every launch serves the whole batch; on the CPU the members are stepped one after another. Each
+    // trial's result is the one it gets alone (train_adam_batch).
     std::vector<TrainResult> results(trials);
     us.assign(trials, std::vector<double>(x.size()));
-    auto run_trial = [&](Backend& b, int t) {
-      Mlp net = init_mlp(spec.default_layers, "glorot-normal", static_cast<uint64_t>(t));
-      const std::string name = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
-      results[t] =
-          finite_run(train_adam(b, net, spec, pts, adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000),
-                                progress_line(name)),
-                     name);
-      std::vector<double> du(x.size()), d2u(x.size());
-      b.evaluate(net, x, us[t], du, d2u);
-      std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
-                   t + 1, trials, results[t].max_error, results[t].lbfgs.iterations, results[t].lbfgs.stop.c_str(),
-                   seconds_since(t0));
-    };
-    const int workers = be.name() == "cuda" ? std::max(1, std::min(opt.concurrent_trials, trials)) : 1;
-    if (workers == 1) {
-      for (int t = 0; t < trials; ++t) run_trial(be, t);
-    } else {
-      std::vector<std::thread> pool;
-      std::atomic<int> next{0};
-      std::vector<std::exception_ptr> errors(workers);
-      for (int wkr = 0; wkr < workers; ++wkr)
-        pool.emplace_back([&, wkr] {
-          try {
-            auto own = make_cuda_backend(be.precision() == "fp32");
-            for (int t = next++; t < trials; t = next++) run_trial(*own, t);
-          } catch (...) {
-            errors[wkr] = std::current_exception();
-          }
-        });
-      for (auto& th : pool) th.join();
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    const int per_batch = opt.concurrent_trials > 0 ? std::min(opt.concurrent_trials, trials) : trials;
+    const TrainConfig cfg = adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000);
+    for (int first = 0; first < trials; first += per_batch) {
+      const int count = std::min(per_batch, trials - first);
+      std::vector<Mlp> nets;
+      for (int t = first; t < first + count; ++t)
+        nets.push_back(init_mlp(spec.default_layers, opt.fig4_init, static_cast<uint64_t>(t)));
+      const std::string name =
+          std::string("fig4 ") + c.name + " trials " + std::to_string(first + 1) + ".." + std::to_string(first + count);
+      const ProgressFn line = progress_line(name);
+      const std::vector<TrainResult> got =
+          train_adam_batch(be, nets, std::vector<ProblemSpec>(count, spec), std::vector<PointSet>(count, pts), cfg,
+                           [&](int member, long it, long total, double loss) {
+                             if (member < 0)
+                               line(it, total, loss);  // L-BFGS runs member by member: their lines would interleave
+                           });
+      for (int i = 0; i < count; ++i) {
+        const int t = first + i;
+        const std::string trial = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
+        if (got[i].failed) throw NumericalError(trial + ": " + got[i].diverged);
+        results[t] = finite_run(got[i], trial);
+        std::vector<double> du(x.size()), d2u(x.size());
+        be.evaluate(nets[i], x, us[t], du, d2u);
+        std::fprintf(stderr, "  fig4 %s trial %d of %d: max error %.3e, L-BFGS %ld iterations (%s), %.0f s\n", c.name,
+                     t + 1, trials, results[t].max_error, results[t].lbfgs.iterations, results[t].lbfgs.stop.c_str(),
+                     seconds_since(t0));
+      }
     }
     for (int t = 0; t < trials; ++t)
       tcsv << t << ',' << fmt(results[t].final_loss) << ',' << fmt(results[t].max_error) << ','
@@ -511,7 +504,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
            << '\n';
     }
     j[c.name] = {{"problem", c.problem},
-                 {"concurrent_trials", workers},
+                 {"trials_per_batch", per_batch},
                  {"n", pts.size()},
                  {"schedule", schedule_json(quick ? c.quick_schedule : c.full_schedule)},
                  {"max_error_of_mean", max_err},
@@ -965,7 +958,15 @@ void validate(const ReproduceOptions& opt) {
       std::find(reproduce_figures().begin(), reproduce_figures().end(), opt.what) == reproduce_figures().end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: " + known + "all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
-  if (opt.concurrent_trials < 1) throw UsageError("--concurrent-trials must be at least 1");
+  if (opt.concurrent_trials < 0) throw UsageError("--concurrent-trials must be at least 1 (0: all trials at once)");
+  const std::vector<std::string> inits = init_names();
+  if (std::find(inits.begin(), inits.end(), opt.fig4_init) == inits.end()) {
+    std::string names;
+    for (const auto& i : inits) names += (names.empty() ? "" : ", ") + i;
+    throw UsageError("--init: unknown initializer '" + opt.fig4_init + "' (known: " + names + ")");
+  }
+  if (opt.fig4_init != "glorot-normal" && opt.what != "fig4" && opt.what != "all")
+    throw UsageError("--init is for the target fig4 (and all)");
   if (!opt.lm_runs.empty() && opt.what != "lm") throw UsageError("--lm-runs is for the target lm");
   if (opt.what == "lm") lm_study_runs(opt);  // checks --lm-runs
   if (!(opt.time_budget >= 0.0 && opt.time_budget <= 86400.0))

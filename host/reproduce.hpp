@@ -21,7 +21,8 @@ struct ReproduceOptions {
   int seeds = 0;               // fig2 seeds (0: 5, quick 2)
   bool lm_eps32_only = false;  // lm: skip the eps = 1/64 and 1/128 runs
   std::string lm_runs;         // lm: comma-separated run names to run (empty: all)
-  int concurrent_trials = 1;   // fig4 trials trained at once on the CUDA backend (one host thread and stream each)
+  std::string fig4_init = "glorot-normal";  // fig4: the initializer (glorot-truncated: DeepXDE's TensorFlow one)
+  int concurrent_trials = 0;                // fig4 trials trained at once, as one batch of networks (0: all of them)
   double time_budget = 0.0;    // poisson2d: seconds of training per run of the two larger networks (0: 300 s); the
                                // D = 257 runs keep their 60 s (quick: 50 LM iterations, D = 9873 2, D = 116097 none)
   std::string poisson2d_runs;  // poisson2d: comma-separated parts to run, of 257, 9873, 116097, darcy2d (empty: all)

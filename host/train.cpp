@@ -4,9 +4,13 @@
 
 #include <algorithm>          // std::max, std::min
 #include <chrono>             // std::chrono::steady_clock
-#include <cmath>              // std::fabs, std::isfinite
+#include <cmath>              // std::fabs, std::isfinite, NAN
 #include <cstdio>             // std::snprintf
+#include <functional>         // std::function
+#include <memory>             // std::unique_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <stdexcept>          // std::invalid_argument
+#include <utility>            // std::move, std::swap
 
 #include "common/errors.hpp"    // UsageError, NumericalError
 #include "common/residual.hpp"  // row_residual, row_loss
@@ -145,25 +149,56 @@ struct Snapshot {
 
 }  // namespace
 
-TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
-                       const ProgressFn& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
-  validate(cfg.adam);
-  validate(cfg.lbfgs);
-  std::unique_ptr<TrainSession> session = be.train_session(net, pts, cfg.adam);
-  TrainResult res;
-  const long total = total_iterations(cfg.schedule);
-  const size_t np = static_cast<size_t>(net.n_params());
+namespace {
 
-  auto record = [&](long it, const char* optimizer, double lr) {
-    res.history.push_back(history_row([&](span<const double> x, span<double> u, span<double> du,
-                                          span<double> d2u) { session->evaluate(x, u, du, d2u); },
-                                      spec, pts, it, optimizer, lr));
-    res.history.back().time_s = seconds_since(t0);
-    const HistoryRow& h = res.history.back();
+// One member of a batch under training: its session view, its result so far and the snapshots the divergence search
+// replays from.
+struct MemberRun {
+  TrainSession* s = nullptr;
+  TrainResult res;
+  Snapshot prev, cur;
+  long it = 0;         // iterations done (the batch's while active; where it stopped after)
+  bool active = true;  // still taking the batch's Adam steps
+  std::string failed;  // a NumericalError's message: not even the initial network had a finite loss
+};
+
+// A TrainSession as a batch of one (the single-network path of train_adam).
+class OneSessionBatch final : public BatchTrainSession {
+ public:
+  explicit OneSessionBatch(std::unique_ptr<TrainSession> s) : s_(std::move(s)) {}
+  int size() const override { return 1; }
+  std::vector<double> run(long steps, double lr) override { return {s_->run(steps, lr)}; }
+  TrainSession& member(int) override { return *s_; }
+  void set_active(int, bool) override {}
+
+ private:
+  std::unique_ptr<TrainSession> s_;
+};
+
+// The Adam phases and L-BFGS of TrainConfig on every member of `batch` (whose member b trains nets[b] on pts[b]
+// against specs[b]): the batch advances all active members chunk by chunk; a member whose loss stops being finite is
+// searched for its first non-finite network alone (its member session) and leaves the batch; L-BFGS then runs
+// member by member. The logic of one member is exactly train_adam's.
+std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& nets,
+                                   const std::vector<ProblemSpec>& specs, const std::vector<PointSet>& pts,
+                                   const TrainConfig& cfg, const BatchProgressFn& progress,
+                                   std::chrono::steady_clock::time_point t0) {
+  const int B = batch.size();
+  const long total = total_iterations(cfg.schedule);
+  const size_t np = static_cast<size_t>(nets[0].n_params());
+  std::vector<MemberRun> mr(B);
+  for (int b = 0; b < B; ++b) mr[b].s = &batch.member(b);
+
+  auto record = [&](int b, long it, const char* optimizer, double lr) {
+    MemberRun& m = mr[b];
+    m.res.history.push_back(history_row(
+        [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) { m.s->evaluate(x, u, du, d2u); },
+        specs[b], pts[b], it, optimizer, lr));
+    m.res.history.back().time_s = seconds_since(t0);
+    const HistoryRow& h = m.res.history.back();
     if (!std::isfinite(h.loss) || !std::isfinite(h.max_error) || !std::isfinite(h.rel_l2_error))
       return false;  // the caller decides what it means
-    if (cfg.on_record) cfg.on_record(it, *session);
+    if (cfg.on_record) cfg.on_record(it, *m.s);
     return true;
   };
   auto lr_at = [&](long it) {  // the schedule's learning rate of the step from iteration it
@@ -179,126 +214,221 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   long it = 0;
   if (cfg.resume != nullptr) {
     const TrainState& st = *cfg.resume;
-    session->set_adam_state(st.theta, st.m, st.v, st.adam_step);
+    mr[0].s->set_adam_state(st.theta, st.m, st.v, st.adam_step);
     it = st.iteration;
-    res.history = st.history;
+    mr[0].res.history = st.history;
   }
   const long ckpt = cfg.checkpoint_every > 0 ? cfg.checkpoint_every : total + 1;
-  Snapshot prev, cur;
-  auto snapshot = [&](Snapshot& s) {
+  auto snapshot = [&](MemberRun& m, Snapshot& s) {
     s.it = it;
     s.theta.resize(np);
     s.m.resize(np);
     s.v.resize(np);
-    session->parameters(s.theta);
-    s.t = session->adam_state(s.m, s.v);
+    m.s->parameters(s.theta);
+    s.t = m.s->adam_state(s.m, s.v);
   };
   auto save_state = [&]() {
+    const MemberRun& m = mr[0];
     TrainState st;
-    st.iteration = cur.it;
-    st.adam_step = cur.t;
-    st.theta = cur.theta;
-    st.m = cur.m;
-    st.v = cur.v;
-    st.history = res.history;
+    st.iteration = m.cur.it;
+    st.adam_step = m.cur.t;
+    st.theta = m.cur.theta;
+    st.m = m.cur.m;
+    st.v = m.cur.v;
+    st.history = m.res.history;
     // A state that is no longer finite is not saved: the next chunk finds the divergence.
     if (all_finite(st.theta) && all_finite(st.m) && all_finite(st.v)) cfg.on_checkpoint(st);
   };
-  // The loss stopped being finite somewhere after the older snapshot (a NaN or infinity, once in the parameters,
-  // stays there). Replay from it step by step to the first network with a non-finite loss, keep the one before.
-  auto stop_diverged = [&](long upto) {
-    const Snapshot& from = prev.it >= 0 ? prev : cur;
-    session->set_adam_state(from.theta, from.m, from.v, from.t);
+  // Member b's loss stopped being finite somewhere after its older snapshot (a NaN or infinity, once in the
+  // parameters, stays there). Replay from it step by step to the first network with a non-finite loss, keep the one
+  // before; the member leaves the batch.
+  auto stop_diverged = [&](int b, long upto) {
+    MemberRun& m = mr[b];
+    m.active = false;
+    batch.set_active(b, false);
+    TrainSession& session = *m.s;
+    const Snapshot& from = m.prev.it >= 0 ? m.prev : m.cur;
+    session.set_adam_state(from.theta, from.m, from.v, from.t);
     std::vector<double> now(np), last;
     long k = from.it;
     for (; k < upto; ++k) {
-      session->parameters(now);
-      const double loss = session->run(1, lr_at(k));  // the loss of `now`
+      session.parameters(now);
+      const double loss = session.run(1, lr_at(k));  // the loss of `now`
       if (!std::isfinite(loss)) break;
       last = now;
     }
     if (last.empty())
       throw NumericalError("the loss of the network at iteration " + std::to_string(k) +
                            " is not finite (the problem's scale overflows double precision)");
+    TrainResult& res = m.res;
     res.diverged_at = k;
     char lr_text[32];
     std::snprintf(lr_text, sizeof lr_text, "%g", lr_at(k - 1));
     res.diverged = "Adam: the loss is not finite at iteration " + std::to_string(k) + " (learning rate " + lr_text +
                    "); kept the network of iteration " + std::to_string(k - 1) + ", the last with a finite loss";
-    session->set_adam_state(last, from.m, from.v, from.t);  // from here on only evaluated: the moments do not matter
+    session.set_adam_state(last, from.m, from.v, from.t);  // from here on only evaluated: the moments do not matter
     while (!res.history.empty() && res.history.back().iteration >= k - 1) res.history.pop_back();
-    it = k - 1;
-    if (!record(it, "adam", lr_at(it)))  // the replay disagrees with the run: refuse rather than report it
+    m.it = k - 1;
+    if (!record(b, m.it, "adam", lr_at(m.it)))  // the replay disagrees with the run: refuse rather than report it
       throw NumericalError(res.diverged + ", whose loss is not finite either");
   };
+  // Runs f() for member b; a NumericalError (even its first network's loss is not finite) ends that member.
+  auto guarded = [&](int b, const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const NumericalError& e) {
+      if (B == 1) throw;
+      mr[b].failed = e.what();
+      mr[b].active = false;
+      batch.set_active(b, false);
+    }
+  };
+  auto any_active = [&] {
+    for (const MemberRun& m : mr)
+      if (m.active) return true;
+    return false;
+  };
 
-  snapshot(cur);
+  for (int b = 0; b < B; ++b) snapshot(mr[b], mr[b].cur);
   long done = it;  // iterations already taken before this call (a resumed run)
   double lr = cfg.schedule.empty() ? 0.0 : cfg.schedule.front().lr;
   for (const auto& ph : cfg.schedule) {
-    if (!res.diverged.empty()) break;
+    if (!any_active()) break;
     lr = ph.lr;
     long left = ph.iterations;
     const long skip = std::min(left, done);
     done -= skip;
     left -= skip;
-    while (left > 0) {
-      if (it % every == 0 && !record(it, "adam", lr)) {
-        res.history.pop_back();
-        stop_diverged(it + 1);
-        break;
+    while (left > 0 && any_active()) {
+      if (it % every == 0) {
+        for (int b = 0; b < B; ++b)
+          if (mr[b].active && !record(b, it, "adam", lr)) {
+            mr[b].res.history.pop_back();
+            guarded(b, [&] { stop_diverged(b, it + 1); });
+          }
+        if (!any_active()) break;
       }
       // Run up to the next history row, progress line or checkpoint, whichever comes first.
       const long chunk = std::min({left, every - it % every, log_every - it % log_every, ckpt - it % ckpt});
-      const double loss = session->run(chunk, lr);
-      if (!std::isfinite(loss)) {
-        stop_diverged(it + chunk);
-        break;
+      const std::vector<double> losses = batch.run(chunk, lr);
+      double worst = 0.0;
+      for (int b = 0; b < B; ++b) {
+        if (!mr[b].active) continue;
+        if (!std::isfinite(losses[b])) {
+          guarded(b, [&] { stop_diverged(b, it + chunk); });
+        } else {
+          worst = std::max(worst, losses[b]);
+        }
       }
       it += chunk;
       left -= chunk;
-      std::swap(prev, cur);
-      snapshot(cur);
-      if (progress) progress(it, total, loss);
+      for (MemberRun& m : mr) {
+        if (!m.active) continue;
+        m.it = it;
+        std::swap(m.prev, m.cur);
+        snapshot(m, m.cur);
+      }
+      if (!any_active()) break;
+      if (progress) progress(-1, it, total, worst);
       if (cfg.on_checkpoint && it % ckpt == 0 && it < total) save_state();
     }
   }
-  res.adam_iterations = it;
-  const char* last = "adam";
-  if (cfg.lbfgs.max_iter > 0 && res.diverged.empty()) {
-    std::vector<double> x(np), g(np);
-    session->parameters(x);
-    const long it0 = it;
-    if (!record(it, "lbfgs", 0.0))  // where L-BFGS starts
-      throw NumericalError("the loss of the network at iteration " + std::to_string(it) + " is not finite");
-    res.lbfgs = minimize_lbfgs(
-        x, [&](span<const double> theta, span<double> grad) { return session->loss_gradient_at(theta, grad); },
-        cfg.lbfgs,
-        [&](long k, double loss) {
-          // At an accepted iterate the session holds that iterate's parameters.
-          if (k % every == 0) record(it0 + k, "lbfgs", 0.0);
-          if (progress && k % log_every == 0) progress(it0 + k, total + cfg.lbfgs.max_iter, loss);
-        });
-    session->loss_gradient_at(x, g);  // leave the session at the last accepted iterate
-    it += res.lbfgs.iterations;
-    last = "lbfgs";
-    lr = 0.0;
-    if (res.lbfgs.non_finite) {
-      res.diverged_at = it + 1;
-      res.diverged = "L-BFGS: the loss or its gradient is not finite at a trial point of iteration " +
-                     std::to_string(it + 1) + "; kept the network of iteration " + std::to_string(it) +
-                     ", its last accepted iterate";
+  for (MemberRun& m : mr)
+    if (m.active) m.it = it;
+
+  std::vector<TrainResult> out(B);
+  for (int b = 0; b < B; ++b) {
+    MemberRun& m = mr[b];
+    TrainResult& res = m.res;
+    if (m.failed.empty())
+      guarded(b, [&] {
+        long mit = m.it;
+        res.adam_iterations = mit;
+        const char* last = "adam";
+        double mlr = res.diverged.empty() ? lr : lr_at(mit);
+        if (cfg.lbfgs.max_iter > 0 && res.diverged.empty()) {
+          TrainSession& session = *m.s;
+          std::vector<double> x(np), g(np);
+          session.parameters(x);
+          const long it0 = mit;
+          if (!record(b, mit, "lbfgs", 0.0))  // where L-BFGS starts
+            throw NumericalError("the loss of the network at iteration " + std::to_string(mit) + " is not finite");
+          res.lbfgs = minimize_lbfgs(
+              x, [&](span<const double> theta, span<double> grad) { return session.loss_gradient_at(theta, grad); },
+              cfg.lbfgs,
+              [&](long k, double loss) {
+                // At an accepted iterate the session holds that iterate's parameters.
+                if (k % every == 0) record(b, it0 + k, "lbfgs", 0.0);
+                if (progress && k % log_every == 0) progress(b, it0 + k, total + cfg.lbfgs.max_iter, loss);
+              });
+          session.loss_gradient_at(x, g);  // leave the session at the last accepted iterate
+          mit += res.lbfgs.iterations;
+          last = "lbfgs";
+          mlr = 0.0;
+          if (res.lbfgs.non_finite) {
+            res.diverged_at = mit + 1;
+            res.diverged = "L-BFGS: the loss or its gradient is not finite at a trial point of iteration " +
+                           std::to_string(mit + 1) + "; kept the network of iteration " + std::to_string(mit) +
+                           ", its last accepted iterate";
+          }
+        }
+        if (res.history.empty() || res.history.back().iteration != mit || res.history.back().optimizer != last)
+          record(b, mit, last, mlr);  // the final network, unless the last row already is it
+        m.s->parameters(nets[b].theta);
+        res.iterations = mit;
+        res.final_loss = res.history.back().loss;
+        res.max_error = res.history.back().max_error;
+        res.rel_l2_error = res.history.back().rel_l2_error;
+        res.wall_time_s = seconds_since(t0);
+      });
+    if (!m.failed.empty()) {  // nothing trained: nets[b] is the initial network
+      res.diverged = m.failed;
+      res.diverged_at = 0;
+      res.history.clear();
+      res.final_loss = res.max_error = res.rel_l2_error = NAN;
+      res.failed = true;
+      res.wall_time_s = seconds_since(t0);
     }
+    out[b] = std::move(res);
   }
-  if (res.history.empty() || res.history.back().iteration != it || res.history.back().optimizer != last)
-    record(it, last, lr);  // the final network, unless the last row already is it
-  session->parameters(net.theta);
-  res.iterations = it;
-  res.final_loss = res.history.back().loss;
-  res.max_error = res.history.back().max_error;
-  res.rel_l2_error = res.history.back().rel_l2_error;
-  res.wall_time_s = seconds_since(t0);
-  return res;
+  return out;
+}
+
+}  // namespace
+
+TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
+                       const ProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate(cfg.adam);
+  validate(cfg.lbfgs);
+  OneSessionBatch batch(be.train_session(net, pts, cfg.adam));
+  std::vector<Mlp> nets{net};
+  const std::vector<ProblemSpec> specs{spec};
+  const std::vector<PointSet> rows{pts};
+  std::vector<TrainResult> res = run_batch(
+      batch, nets, specs, rows, cfg,
+      [&](int, long it, long total, double loss) {
+        if (progress) progress(it, total, loss);
+      },
+      t0);
+  net.theta = nets[0].theta;
+  return std::move(res[0]);
+}
+
+std::vector<TrainResult> train_adam_batch(Backend& be, std::vector<Mlp>& nets, const std::vector<ProblemSpec>& specs,
+                                          const std::vector<PointSet>& pts, const TrainConfig& cfg,
+                                          const BatchProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate(cfg.adam);
+  validate(cfg.lbfgs);
+  check_batch(nets, pts);
+  if (specs.size() != nets.size())
+    throw std::invalid_argument("train_adam_batch: " + std::to_string(nets.size()) + " networks but " +
+                                std::to_string(specs.size()) + " problems");
+  if (nets.size() > 1 && (cfg.resume != nullptr || cfg.on_checkpoint || cfg.on_record))
+    throw std::invalid_argument("train_adam_batch: resume, checkpoints and on_record are for one network");
+  std::unique_ptr<BatchTrainSession> batch = be.batch_train_session(nets, pts, cfg.adam);
+  return run_batch(*batch, nets, specs, pts, cfg, progress, t0);
 }
 
 }  // namespace pinntk

@@ -53,10 +53,16 @@ struct TrainResult {
   // the network, iterations, history and final numbers are those of the last network with a finite loss.
   std::string diverged;
   long diverged_at = -1;  // the iteration whose network first had a non-finite loss
+  // A member of a batch whose first network's loss was not finite (train_adam throws NumericalError instead):
+  // diverged holds the reason, nothing was trained, the numbers are NaN.
+  bool failed = false;
 };
 
 // Called with (iterations done, total, latest loss) at least every log_every iterations and at the end.
 using ProgressFn = std::function<void(long, long, double)>;
+// A batch's progress: (member, iterations done, total, loss); member -1 while the whole batch trains (Adam; the loss
+// is the largest of the active members'), b while member b trains alone (L-BFGS).
+using BatchProgressFn = std::function<void(int, long, long, double)>;
 
 // u, u', u'' of some network at the points x.
 using EvalFn = std::function<void(span<const double>, span<double>, span<double>, span<double>)>;
@@ -82,5 +88,14 @@ TrainState load_train_state(const std::string& path, const std::string& settings
 // loss is not finite; UsageError when validate refuses cfg.adam or cfg.lbfgs.
 TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const PointSet& pts, const TrainConfig& cfg,
                        const ProgressFn& progress);
+
+// train_adam on B networks at once (Backend::batch_train_session): member b trains nets[b] (in place) on pts[b]
+// against specs[b]'s exact solution; the Adam phases advance every member together, L-BFGS then runs member by
+// member. Each member's result is the one train_adam gives it alone (bitwise on the CPU), except that a member
+// whose first loss is not finite comes back failed (TrainResult::failed) while the others go on. Resume,
+// checkpoints and on_record are for one network (std::invalid_argument with B > 1).
+std::vector<TrainResult> train_adam_batch(Backend& be, std::vector<Mlp>& nets, const std::vector<ProblemSpec>& specs,
+                                          const std::vector<PointSet>& pts, const TrainConfig& cfg,
+                                          const BatchProgressFn& progress);
 
 }  // namespace pinntk

@@ -1,6 +1,6 @@
 // One test body for every backend (xgboost style, /work/shared/STYLE.md): the suites whose fixtures are declared
-// here (Ntk, Train, Divergence, Lm, Nd) are written once with TEST_P in test_ntk.cpp, test_train.cpp, test_lm.cpp
-// and test_nd.cpp,
+// here (Ntk, Train, Divergence, Lm, Nd, Batch) are written once with TEST_P in test_ntk.cpp, test_train.cpp,
+// test_lm.cpp, test_nd.cpp and test_batch.cpp,
 // compiled once (the object library pinntk_backend_suites) and instantiated in each test binary for the backends
 // it holds: test_backends_cpu.cpp for `cpu` (pinntk_tests), test_gpu_suites.cpp for `cuda_fp64` and `cuda_fp32`
 // (pinntk_gpu_tests), so a backend cannot drift from the assertions the CPU meets without a test failing. A suite
@@ -68,6 +68,7 @@ class Train : public BackendTest {};
 class Divergence : public BackendTest {};
 class Lm : public BackendTest {};
 class Nd : public BackendTest {};
+class Batch : public BackendTest {};
 
 struct BackendCaseName {
   std::string operator()(const ::testing::TestParamInfo<BackendCase>& info) const { return info.param.name; }

@@ -9,5 +9,6 @@ PINNTK_BACKEND_SUITE(Train, cpu_case());
 PINNTK_BACKEND_SUITE(Divergence, cpu_case());
 PINNTK_BACKEND_SUITE(Lm, cpu_case());
 PINNTK_BACKEND_SUITE(Nd, cpu_case());
+PINNTK_BACKEND_SUITE(Batch, cpu_case());
 
 }  // namespace pinntk::testing

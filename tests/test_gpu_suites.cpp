@@ -11,6 +11,7 @@ PINNTK_BACKEND_SUITE(Train, cuda_fp64_case(), cuda_fp32_case());
 PINNTK_BACKEND_SUITE(Divergence, cuda_fp64_case(), cuda_fp32_case());
 // The n-dimensional rows (n = 2, 3) through the tile kernels' direction-count instances.
 PINNTK_BACKEND_SUITE(Nd, cuda_fp64_case(), cuda_fp32_case());
+PINNTK_BACKEND_SUITE(Batch, cuda_fp64_case(), cuda_fp32_case());
 // fp64 only: the Lm bodies test exactness as mu -> 0 (damping down to 1e-14 of the Gram's scale, steps to 1e-8),
 // which an fp32 Gram cannot resolve. LM in fp32 is GpuBackend.LevenbergMarquardtInSinglePrecisionDescends and
 // GpuBackend.LevenbergMarquardtPredictedReductionKeepsItsDigits (test_gpu_backend.cpp).

@@ -707,9 +707,10 @@ int cmd_train(const TrainOptions& t) {
                t.resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
   const uint64_t seed = parse_seed(o.seed_text);
   if (members > 1)
-    std::fprintf(stderr, "pinntk train: ensemble of %d members, seeds %llu..%llu, trained one after another\n", members,
-                 static_cast<unsigned long long>(seed),
-                 static_cast<unsigned long long>(seed + static_cast<uint64_t>(members - 1)));
+    std::fprintf(stderr, "pinntk train: ensemble of %d members, seeds %llu..%llu, Adam and L-BFGS as one batch%s\n",
+                 members, static_cast<unsigned long long>(seed),
+                 static_cast<unsigned long long>(seed + static_cast<uint64_t>(members - 1)),
+                 use_lm ? ", then LM member by member" : "");
 
   MemberTraining how;
   how.adam = cfg;
@@ -725,13 +726,26 @@ int cmd_train(const TrainOptions& t) {
   hooks.initial_net = [&](uint64_t member_seed) {
     return members == 1 ? s.net : init_mlp(s.net.layers, s.init, member_seed);
   };
-  hooks.on_start = [&](int i, uint64_t member_seed) {
+  int progress_member = -1;  // whose progress the current line shows: -1 the batch (or the one network)
+  auto start_member = [&](int i, uint64_t member_seed, const char* what) {
     if (members > 1)
-      std::fprintf(stderr, "pinntk train: member %d/%d (%s, seed %llu)\n", i + 1, members, member_name(i).c_str(),
-                   static_cast<unsigned long long>(member_seed));
+      std::fprintf(stderr, "pinntk train: member %d/%d (%s, seed %llu): %s\n", i + 1, members, member_name(i).c_str(),
+                   static_cast<unsigned long long>(member_seed), what);
     progress = std::make_unique<Progress>(t.log_every);
+    progress_member = i;
   };
-  hooks.progress = [&](long it, long total, double loss) { (*progress)(it, total, loss); };
+  hooks.on_start = [&](int i, uint64_t member_seed) {
+    if (i >= 0) return start_member(i, member_seed, "LM");
+    if (members > 1)
+      std::fprintf(stderr, "pinntk train: members 1..%d: Adam as one batch (loss: the largest of the members')\n",
+                   members);
+    progress = std::make_unique<Progress>(t.log_every);
+    progress_member = -1;
+  };
+  hooks.progress = [&](int member, long it, long total, double loss) {
+    if (member != progress_member) start_member(member, seed + static_cast<uint64_t>(member), "L-BFGS");
+    (*progress)(it, total, loss);
+  };
   hooks.on_done = [&](const EnsembleMember& m) {
     // A member's files are those of `pinntk train --seed SEED` (with its place in the ensemble in summary.json).
     const std::string name = member_name(m.index), dir = members > 1 ? name + "/" : "";
@@ -849,8 +863,10 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   cmd->add_option("--full", rep.full, "with --quick: these figures at the paper's settings, e.g. fig2,fig3");
   r.trials_given = cmd->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   r.seeds_given = cmd->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
+  cmd->add_option("--init", rep.fig4_init, "fig4: the initializer, glorot-normal or glorot-truncated (DeepXDE's TF)")
+      ->capture_default_str();
   cmd->add_option("--concurrent-trials", rep.concurrent_trials,
-                  "fig4 trials trained at once on the GPU, each on its own stream (default 1)")
+                  "fig4 trials trained at once as one batch of networks (default 0: all)")
       ->capture_default_str();
   cmd->add_option("--out", r.out, "output folder")->required();
   cmd->add_option("--device", rep.device, "auto | cpu | cuda")->capture_default_str();
