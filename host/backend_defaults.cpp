@@ -10,10 +10,11 @@
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
-#include "host/backend.hpp"     // Backend, TrainSession, LmSession, NtkResult
-#include "host/ntk.hpp"         // gram_spectrum, frobenius_weighted
-#include "host/optim/adam.hpp"  // Adam
-#include "host/optim/lm.hpp"    // GaussNewtonSystem, loss_of
+#include "host/backend.hpp"       // Backend, TrainSession, LmSession, NtkResult
+#include "host/member_batch.hpp"  // MemberBatchTrainSession
+#include "host/ntk.hpp"           // gram_spectrum, frobenius_weighted
+#include "host/optim/adam.hpp"    // Adam
+#include "host/optim/lm.hpp"      // GaussNewtonSystem, loss_of
 
 namespace pinntk {
 namespace {
@@ -55,37 +56,6 @@ class HostTrainSession final : public TrainSession {
   const PointSet& pts_;
   Adam adam_;
   std::vector<double> r_, grad_;
-};
-
-// The default batch: one train_session per member (the backend's own, device-resident where it has one), stepped one
-// after another. Each member's arithmetic is its session's: bitwise that of a run of its own.
-class SequentialBatchTrainSession final : public BatchTrainSession {
- public:
-  SequentialBatchTrainSession(Backend& be, const std::vector<Mlp>& nets, const std::vector<PointSet>& pts,
-                              const AdamConfig& cfg)
-      : pts_(pts), active_(nets.size(), true) {
-    check_batch(nets, pts);
-    for (size_t b = 0; b < nets.size(); ++b) sessions_.push_back(be.train_session(nets[b], pts_[b], cfg));
-  }
-  int size() const override { return static_cast<int>(sessions_.size()); }
-  std::vector<double> run(long steps, double lr) override {
-    std::vector<double> loss(sessions_.size(), std::numeric_limits<double>::quiet_NaN());
-    for (size_t b = 0; b < sessions_.size(); ++b)
-      if (active_[b]) loss[b] = sessions_[b]->run(steps, lr);
-    return loss;
-  }
-  TrainSession& member(int b) override { return *sessions_.at(index(b)); }
-  void set_active(int b, bool active) override { active_.at(index(b)) = active; }
-
- private:
-  size_t index(int b) const {
-    if (b < 0 || b >= size())
-      throw std::out_of_range("batch member " + std::to_string(b) + " of " + std::to_string(size()));
-    return static_cast<size_t>(b);
-  }
-  const std::vector<PointSet> pts_;  // the sessions hold references into it: never resized
-  std::vector<std::unique_ptr<TrainSession>> sessions_;
-  std::vector<bool> active_;
 };
 
 // The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
@@ -167,7 +137,8 @@ std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const Point
 std::unique_ptr<BatchTrainSession> Backend::batch_train_session(const std::vector<Mlp>& nets,
                                                                 const std::vector<PointSet>& pts,
                                                                 const AdamConfig& cfg) {
-  return std::make_unique<SequentialBatchTrainSession>(*this, nets, pts, cfg);
+  return std::make_unique<MemberBatchTrainSession>(std::vector<Backend*>(nets.size(), this),
+                                                   std::vector<std::unique_ptr<Backend>>{}, nets, pts, cfg, 1);
 }
 
 std::unique_ptr<LmSession> Backend::lm_session(const Mlp& net, const PointSet& pts, bool sample_form) {

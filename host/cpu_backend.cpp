@@ -5,7 +5,9 @@
 
 #include <algorithm>   // std::sort, std::min
 #include <functional>  // std::greater
+#include <memory>      // std::unique_ptr, std::make_unique
 #include <stdexcept>   // std::runtime_error
+#include <utility>     // std::move
 #include <vector>      // std::vector
 
 #include "common/errors.hpp"       // NumericalError
@@ -15,6 +17,7 @@
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "host/backend.hpp"        // Backend
 #include "host/cpu_batched.hpp"    // batched_loss_gradient
+#include "host/member_batch.hpp"   // MemberBatchTrainSession
 
 namespace pinntk {
 namespace {
@@ -136,6 +139,21 @@ class CpuBackend final : public Backend {
                            "): the kernel is too ill-scaled for double precision");
     if (info < 0) throw std::runtime_error("LAPACKE_dsyevd: argument " + std::to_string(-info) + " is invalid");
     std::sort(eigenvalues.begin(), eigenvalues.end(), std::greater<double>());
+  }
+
+  // Each member on a CPU backend of its own (its own workspace), up to the thread count of members stepped at once.
+  // A member's gradient splits its rows into omp_get_max_threads() shares whatever number of threads runs them, so
+  // a member's result is the one a run of its own with this backend's thread count gives, bit for bit.
+  std::unique_ptr<BatchTrainSession> batch_train_session(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts,
+                                                         const AdamConfig& cfg) override {
+    check_batch(nets, pts);
+    std::vector<std::unique_ptr<Backend>> own;
+    std::vector<Backend*> of;
+    for (size_t b = 0; b < nets.size(); ++b) {
+      own.push_back(std::make_unique<CpuBackend>(0));  // 0: the thread counts stay as they are
+      of.push_back(own.back().get());
+    }
+    return std::make_unique<MemberBatchTrainSession>(of, std::move(own), nets, pts, cfg, omp_get_max_threads());
   }
 
  private:
