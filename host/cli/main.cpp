@@ -3,6 +3,7 @@
 #include <unistd.h>  // isatty, access
 
 #include <CLI/CLI.hpp>        // CLI::App
+#include <algorithm>          // std::max
 #include <chrono>             // std::chrono
 #include <cmath>              // std::ceil, std::sqrt
 #include <cstdio>             // std::fprintf, std::remove
@@ -453,8 +454,11 @@ TrainConfig train_config(const TrainOptions& t) {
 // the Gram and its factor (every stage has the same rows).
 double train_memory_bytes(const TrainOptions& t, const Setup& s) {
   const double n = s.pts.size(), p = s.net.n_params();
-  double need = 8.0 * (12.0 * p + 12.0 * n) + 8.0 * 2.0 * (1 + 2 * s.pts.dim) * 2048.0 *
-                                                  std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0);
+  // Every member of an ensemble holds its Adam state, rows and workspace at once (the batch); L-BFGS and LM run
+  // member by member.
+  double need = static_cast<double>(std::max(1, t.ensemble)) *
+                (8.0 * (12.0 * p + 12.0 * n) + 8.0 * 2.0 * (1 + 2 * s.pts.dim) * 2048.0 *
+                                                   std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0));
   if (t.lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), t.lbfgs.history);
   if (t.use_lm()) {
     const double m = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
@@ -577,8 +581,8 @@ json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg
   return j;
 }
 
-// Host memory an ensemble adds to one member's (members train one after another): every member's result files,
-// held in memory until the commit, and the pointwise mean of the predictions.
+// Host memory an ensemble adds to its training's: every member's result files, held in memory until the commit,
+// and the pointwise mean of the predictions.
 double ensemble_files_bytes(const TrainOptions& t, const Setup& s, const TrainConfig& cfg,
                             const std::vector<LmStage>& stages) {
   if (t.ensemble <= 1) return 0.0;
