@@ -1,7 +1,9 @@
 // pinntk-bench: times the CUDA kernels and library calls with CUDA events (warm-up, then the median of many runs)
 // and prints achieved GB/s and GFLOP/s next to the two floors of DESIGN.md section 6: the fewest bytes over the
 // measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
-// step and a Levenberg-Marquardt iteration on both backends. Writes every number to --json.
+// step and a Levenberg-Marquardt iteration on both backends, Adam on a batch of networks (one launch serving every
+// member) against one network, and a session's multi-step CUDA graph against one graph launch per step. Writes every
+// number to --json.
 // As llm.c's dev/cuda: every kernel variant (points per block, weight placement, width path, fused or separate
 // reduction and update) is first checked against its reference (the CPU backend, or for the fused variant the
 // separate kernels) with |a - b| <= atol + rtol |ref|, and a variant that fails stops the run before any timing.
@@ -14,6 +16,7 @@
 #include <algorithm>          // std::sort, std::max
 #include <chrono>             // std::chrono
 #include <cmath>              // std::fabs
+#include <cstdint>            // uint64_t
 #include <cstdio>             // std::printf
 #include <cstring>            // std::strcmp
 #include <fstream>            // std::ofstream
@@ -23,20 +26,21 @@
 #include <string>             // std::string
 #include <vector>             // std::vector
 
-#include "cuda/adam.hpp"           // launch_adam_update, launch_reduce_gradient_adam
-#include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
-#include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
-#include "cuda/device_points.hpp"  // DevicePoints, to_device, enqueue_loss_gradient
-#include "cuda/handles.cuh"        // make_blas, make_solver, make_solver_params, make_event
-#include "cuda/jacobian.hpp"       // launch_jacobian
-#include "cuda/linalg.cuh"         // linalg::syrk, PINNTK_CUBLAS_CHECK
-#include "cuda/loss_gradient.hpp"  // GradientWorkspace
-#include "cuda/reduce.hpp"         // launch_reduce_gradient
-#include "cuda/tile_plan.hpp"      // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
-#include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
-#include "host/blas_setup.hpp"     // ensure_fast_openblas_kernels
-#include "host/optim/lm.hpp"       // lm_sample_form
-#include "host/problem.hpp"        // problem_preset, build_points
+#include "cuda/adam.hpp"               // launch_adam_update, launch_reduce_gradient_adam
+#include "cuda/check.cuh"              // PINNTK_CUDA_CHECK
+#include "cuda/device_buffer.cuh"      // DeviceBuffer, kLegacyStream
+#include "cuda/device_points.hpp"      // DevicePoints, to_device, enqueue_loss_gradient
+#include "cuda/handles.cuh"            // make_blas, make_solver, make_solver_params, make_event
+#include "cuda/jacobian.hpp"           // launch_jacobian
+#include "cuda/linalg.cuh"             // linalg::syrk, PINNTK_CUBLAS_CHECK
+#include "cuda/loss_gradient.hpp"      // GradientWorkspace
+#include "cuda/reduce.hpp"             // launch_reduce_gradient
+#include "cuda/tile_plan.hpp"          // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
+#include "host/backend.hpp"            // make_cuda_backend, make_cpu_backend
+#include "host/blas_setup.hpp"         // ensure_fast_openblas_kernels
+#include "host/cuda/cuda_backend.hpp"  // kStepsPerGraph, set_multi_step_graphs
+#include "host/optim/lm.hpp"           // lm_sample_form
+#include "host/problem.hpp"            // problem_preset, build_points
 
 using nlohmann::json;
 using namespace pinntk;
@@ -508,6 +512,70 @@ void profile_launches() {
   PINNTK_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+// Adam on a batch of B networks through batch_train_session (every launch serves all members) against B = 1, per
+// step: 4x40 on darcy-twoscale (N = 1026, fp64), ten seeds on shared rows and ten eps on rows of their own; then a
+// session's step through its kStepsPerGraph-step graph against one graph launch per step. A batch's members are
+// first checked against sessions of their own (bit for bit: the same kernels at other offsets).
+json bench_batch(bool quick) {
+  const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
+  const PointSet pts = darcy_points(1024);
+  auto be = make_cuda_backend(false);
+  const long steps = quick ? 160 : 1600;
+  const int reps = quick ? 2 : 5;
+  const double lr = 1e-4;
+  const auto time_step = [&](const std::function<void()>& run) { return median_host_us(run, 1, reps) / steps; };
+  const auto batch_step = [&](int B, bool own_rows) {
+    std::vector<Mlp> nets;
+    std::vector<PointSet> rows;
+    for (int b = 0; b < B; ++b) {
+      nets.push_back(init_mlp(layers, "glorot-normal", static_cast<uint64_t>(b + 1)));
+      ProblemSpec spec = problem_preset("darcy-twoscale");
+      spec.eps = 1.0 / (32 + b);
+      rows.push_back(own_rows ? build_points(spec) : pts);
+    }
+    auto batch = be->batch_train_session(nets, rows, AdamConfig{});
+    const std::vector<double> l = batch->run(2, lr);
+    const size_t P = nets[0].theta.size();
+    for (int b : {0, B - 1}) {
+      auto alone = be->train_session(nets[b], rows[b], AdamConfig{});
+      const double la = alone->run(2, lr);
+      std::vector<double> a(P), ref(P);
+      batch->member(b).parameters(a);
+      alone->parameters(ref);
+      const std::string tag = "batch of " + std::to_string(B) + (own_rows ? " (own rows)" : "") + ", member " +
+                              std::to_string(b) + " after 2 steps";
+      validate(tag + ": parameters", a, ref, Tol{0.0, 0.0});
+      validate(tag + ": loss", {l[b]}, {la}, Tol{0.0, 0.0});
+    }
+    batch->run(50, lr);
+    return time_step([&] { batch->run(steps, lr); });
+  };
+  const double b1 = batch_step(1, false), b10 = batch_step(10, false), b10_own = batch_step(10, true);
+
+  auto session = be->train_session(init_mlp(layers, "glorot-normal", 1), pts, AdamConfig{});
+  session->run(50, lr);
+  const double multi = time_step([&] { session->run(steps, lr); });
+  set_multi_step_graphs(false);
+  const double single = time_step([&] { session->run(steps, lr); });
+  set_multi_step_graphs(true);
+  std::printf(
+      "batched adam step: darcy-twoscale 4x40 N=%d fp64: B=1 %.2f us, B=10 %.2f us (%.2f x B=1, %.2f us per "
+      "network), B=10 own rows %.2f us | session step: %d-step graph %.2f us, 1-step graph %.2f us\n",
+      pts.size(), b1, b10, b10 / b1, b10 / 10, b10_own, kStepsPerGraph, multi, single);
+  std::fflush(stdout);
+  return {{"problem", "darcy-twoscale"},
+          {"layers", layers},
+          {"n", pts.size()},
+          {"precision", "fp64"},
+          {"b1_step_us", b1},
+          {"b10_step_us", b10},
+          {"b10_over_b1", b10 / b1},
+          {"b10_own_rows_step_us", b10_own},
+          {"steps_per_graph", kStepsPerGraph},
+          {"session_multi_step_graph_us", multi},
+          {"session_one_step_graph_us", single}};
+}
+
 json bench_cpu_step(bool quick) {
   ProblemSpec spec = problem_preset("darcy-twoscale");
   const PointSet pts = build_points(spec);
@@ -603,6 +671,7 @@ int main(int argc, char** argv) {
           auto gpu = make_cuda_backend(single);
           for (const int nc : {1024, 4096}) out["lm"].push_back(bench_lm(*gpu, nc, quick));
         }
+        out["batch"] = bench_batch(quick);
         out["tile_sweep"] = tile_sweep(quick);
         out["cases"] = json::array();
         for (const auto& cs : cases) {

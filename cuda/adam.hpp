@@ -16,10 +16,12 @@ void launch_adam_update(int P, const Real* grad, Real* theta, Real* m, Real* v, 
                         const unsigned long long* step, AdamParams adam, cudaStream_t s);
 
 // The fused variant: the reduction of launch_reduce_gradient (the loss into *loss, the same gradient, not stored)
-// and the update of launch_adam_update in one kernel, bit for bit the result of the two.
+// and the update of launch_adam_update in one kernel, bit for bit the result of the two. For the members mb of a
+// batch, each member's at its offsets (Members, cuda/loss_gradient.hpp), all at the one learning rate *lr.
 template <class Real>
 void launch_reduce_gradient_adam(const GradientWorkspace<Real>& ws, double* loss, Real* theta, Real* m, Real* v,
-                                 const double* lr, const unsigned long long* step, AdamParams adam, cudaStream_t s);
+                                 const double* lr, const unsigned long long* step, AdamParams adam, cudaStream_t s,
+                                 const Members& mb = Members{});
 
 // Loads the update kernels; plan_gradient calls it, before any graph capture of a launch.
 template <class Real>

@@ -59,12 +59,12 @@ struct DevicePoints {
 
 // L = 1/2 sum w r^2 at theta into *loss, its gradient into grad and the residuals into r when r is not null: the
 // loss-gradient kernel (per-block partials into ws, planned for these rows), then their reduction in a fixed order,
-// without an Adam update.
+// without an Adam update. For the members mb of a batch, each member's at its offsets (Members).
 template <class Real>
 void enqueue_loss_gradient(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
-                           Real* grad, double* loss, cudaStream_t s) {
-  launch_gradient_partials<Real>(theta, rows, ws, r, nullptr, s);
-  launch_reduce_gradient<Real>(ws, grad, loss, s);
+                           Real* grad, double* loss, cudaStream_t s, const Members& mb = Members{}) {
+  launch_gradient_partials<Real>(theta, rows, ws, r, nullptr, s, mb);
+  launch_reduce_gradient<Real>(ws, grad, loss, s, mb);
 }
 
 }  // namespace pinntk::cudaimpl

@@ -8,6 +8,7 @@
 #include "cuda/adam.hpp"           // prepare_adam_kernels
 #include "cuda/launch.cuh"         // require
 #include "cuda/loss_gradient.hpp"
+#include "cuda/members.cuh"        // member_of, member_rows
 #include "cuda/reduce.hpp"         // prepare_reduce_kernels
 #include "cuda/tile_dispatch.cuh"  // launch_tile, prepare_tile
 #include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_residual, tile_reverse, ...
@@ -112,11 +113,22 @@ __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, 
   gradient_bias_partials(t, L, partial);
 }
 
+// Member b = first + blockIdx.y of a batch (Members): its parameters, rows, partials, residuals and step count at
+// its offsets, then the single network's kernel (for member 0 alone every offset is 0). The partials of a member are
+// gridDim.x blocks of P.
 template <class Real, bool STAGED, int WIDTH, int M>
 __global__ void __launch_bounds__(256)
     loss_gradient_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T,
                          Real* __restrict__ partial, Real* __restrict__ partial_loss, Real* __restrict__ r,
-                         unsigned long long* __restrict__ step) {
+                         unsigned long long* __restrict__ step, Members mb) {
+  const int b = member_of(mb);
+  if (b < 0) return;  // uniform over the block, before any barrier
+  theta += static_cast<size_t>(b) * net.P;
+  rows = member_rows(rows, mb, b, M);
+  partial += static_cast<size_t>(b) * gridDim.x * net.P;
+  partial_loss += static_cast<size_t>(b) * gridDim.x;
+  if (r != nullptr) r += static_cast<size_t>(b) * rows.n;
+  if (step != nullptr) step += b;
   const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, rows.n, T);
   tile_forward(t, theta, rows.x);
   for (int p = t.tid; p < t.tv; p += t.nt) {
@@ -168,24 +180,25 @@ GradientPlan plan_gradient(const NetDesc& net, int n) {
 
 template <class Real>
 void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
-                              unsigned long long* step, cudaStream_t s) {
+                              unsigned long long* step, cudaStream_t s, const Members& mb) {
   const GradientPlan& plan = ws.plan();
   require(rows.n == plan.n, "launch_gradient_partials",
           "the workspace was planned for " + std::to_string(plan.n) + " rows, not " + std::to_string(rows.n));
+  require_members(mb, ws.members(), "launch_gradient_partials");
   if (rows.n == 0) return;
   require(theta != nullptr, "launch_gradient_partials", "theta is needed");
   require(rows.x != nullptr && rows.alpha != nullptr && rows.beta != nullptr && rows.gamma != nullptr &&
               rows.f != nullptr && rows.w != nullptr,
           "launch_gradient_partials", "the rows need x, alpha, beta, gamma, f and w");
-  launch_tile(plan.tiles, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T, ws.partial(),
-              ws.partial_loss(), r, step);
+  launch_tile_members(plan.tiles, mb.count, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
+                      ws.partial(), ws.partial_loss(), r, step, mb);
 }
 
 // ---- explicit instantiations ----
 #define PINNTK_INSTANTIATE(Real)                                                                                     \
   template GradientPlan plan_gradient<Real>(const NetDesc&, int);                                                    \
   template void launch_gradient_partials<Real>(const Real*, DeviceRows<Real>, const GradientWorkspace<Real>&, Real*, \
-                                               unsigned long long*, cudaStream_t);
+                                               unsigned long long*, cudaStream_t, const Members&);
 PINNTK_INSTANTIATE(double)
 PINNTK_INSTANTIATE(float)
 #undef PINNTK_INSTANTIATE

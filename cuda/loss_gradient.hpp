@@ -2,14 +2,17 @@
 // per-block partial gradients and losses, which launch_reduce_gradient (cuda/reduce.hpp) or the fused
 // launch_reduce_gradient_adam (cuda/adam.hpp) sums in a fixed order. A GradientPlan fixes the tiling once, and the
 // GradientWorkspace allocated from it carries it to every launch: the knobs of cuda/tile_plan.hpp changing after
-// the allocation cannot make the partial buffers and the grid disagree.
+// the allocation cannot make the partial buffers and the grid disagree. Every launcher serves a batch of networks of
+// one shape too (Members): one slice of the grid's y dimension per member, the same kernels at other offsets.
 #pragma once
 
 #include <cuda_runtime.h>  // cudaStream_t
 
 #include <cstddef>  // size_t
+#include <string>   // std::to_string
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
+#include "cuda/launch.cuh"         // require
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows, TilePlan
 
 namespace pinntk {
@@ -23,33 +26,64 @@ struct GradientPlan {
   size_t partial_loss_size() const { return static_cast<size_t>(tiles.blocks); }     // blocks losses
 };
 
+// The members of a batch of networks of one shape that a launch serves (BatchTrainSession, host/backend.hpp):
+// members first .. first + count - 1, one slice of the grid's y dimension each. A launcher takes member 0's buffers,
+// the members' slices following one another: member b's parameters, Adam moments and gradient at b P, its partials
+// at b blocks P and b blocks (GradientWorkspace), its loss and Adam step count at b, its residuals at b n, and its
+// rows at b n rows unless shared_rows (one set of n rows read by every member). Where active is not null (a device
+// array of one int per member) a member whose flag is 0 is skipped: its blocks return before they touch anything.
+// The default, member 0 alone, is a single network: the offsets are all 0.
+struct Members {
+  int first = 0;
+  int count = 1;
+  const int* active = nullptr;
+  bool shared_rows = false;
+};
+
+// A launch's members within a workspace of `members` (std::invalid_argument naming the launcher otherwise): a grid's
+// y dimension holds at most 65535 blocks.
+inline void require_members(const Members& mb, int members, const char* launcher) {
+  require(mb.first >= 0 && mb.count >= 1 && mb.count <= 65535 && mb.first <= members - mb.count, launcher,
+          "members " + std::to_string(mb.first) + " .. " + std::to_string(mb.first + mb.count - 1) +
+              " of a workspace for " + std::to_string(members));
+}
+
 // Plans with plan_tiles and prepares every kernel launched with the plan (the loss-gradient variant it names, the
 // reductions, the fused reduction and Adam update), so that a graph may capture their first launches.
 template <class Real>
 GradientPlan plan_gradient(const NetDesc& net, int n);
 
-// A GradientPlan and the partial buffers allocated for it.
+// A GradientPlan and the partial buffers allocated for it, for `members` networks (Members) of n rows each.
 template <class Real>
 class GradientWorkspace {
  public:
-  GradientWorkspace(const NetDesc& net, int n, StreamOrder o)
+  GradientWorkspace(const NetDesc& net, int n, StreamOrder o, int members = 1)
       : plan_(plan_gradient<Real>(net, n)),
-        partial_(plan_.partial_size(), o),
-        partial_loss_(plan_.partial_loss_size(), o) {}
+        members_(checked_members(members)),
+        partial_(plan_.partial_size() * members_, o),
+        partial_loss_(plan_.partial_loss_size() * members_, o) {}
 
   const GradientPlan& plan() const { return plan_; }
-  Real* partial() const { return partial_.data(); }            // plan().tiles.blocks x P, row-major
-  Real* partial_loss() const { return partial_loss_.data(); }  // plan().tiles.blocks
+  int members() const { return members_; }
+  Real* partial() const { return partial_.data(); }            // members x plan().tiles.blocks x P, row-major
+  Real* partial_loss() const { return partial_loss_.data(); }  // members x plan().tiles.blocks
 
  private:
+  static int checked_members(int members) {
+    require(members >= 1, "GradientWorkspace", "a workspace serves at least one network");
+    return members;
+  }
+
   GradientPlan plan_;
+  int members_;
   DeviceBuffer<Real> partial_, partial_loss_;
 };
 
 // The per-block partial gradients and losses of L at theta into ws, for the rows ws was planned for; the residuals
 // into r when r is not null. Block 0 increments *step when step is not null (the Adam step count the update reads).
+// For the members mb of a batch, each member's at its offsets (Members).
 template <class Real>
 void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
-                              unsigned long long* step, cudaStream_t s);
+                              unsigned long long* step, cudaStream_t s, const Members& mb = Members{});
 
 }  // namespace pinntk

@@ -8,9 +8,11 @@
 
 namespace pinntk {
 
-// grad (P) and *loss from the partials that launch_gradient_partials wrote into ws.
+// grad (P) and *loss from the partials that launch_gradient_partials wrote into ws; for the members mb of a batch,
+// each member's at its offsets (Members, cuda/loss_gradient.hpp).
 template <class Real>
-void launch_reduce_gradient(const GradientWorkspace<Real>& ws, Real* grad, double* loss, cudaStream_t s);
+void launch_reduce_gradient(const GradientWorkspace<Real>& ws, Real* grad, double* loss, cudaStream_t s,
+                            const Members& mb = Members{});
 
 // Loads the reduction kernel; plan_gradient calls it, before any graph capture of a launch.
 template <class Real>

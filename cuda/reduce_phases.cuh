@@ -1,7 +1,8 @@
 // The phases of the fixed-order reduction of per-block partials (cuda/reduce.cu, and the fused reduction and Adam
 // update of cuda/adam.cu): a block is 32 parameters x kReduceRows threads; row y sums partials y, y + kReduceRows,
 // ..., then row 0 adds the rows, always in the same order (deterministic: a resumed run repeats its steps bit for
-// bit). One warp of block 0 also sums the partial losses.
+// bit). One warp of block 0 also sums the partial losses. The kernels serving a batch (Members) offset the pointers
+// to their member first: blockIdx.x counts the blocks of one member.
 #pragma once
 
 #include "cuda/loss_gradient.hpp"  // GradientPlan
@@ -12,6 +13,8 @@ constexpr int kReduceRows = 8;
 // The grid of a reduction over P parameters (blockDim (32, kReduceRows)).
 inline dim3 reduce_threads() { return dim3(32, kReduceRows); }
 inline unsigned reduce_blocks(int P) { return static_cast<unsigned>((P + 31) / 32); }
+// The grid of a reduction for `members` members of a batch: one slice of reduce_blocks(P) in y per member.
+inline dim3 reduce_grid(int P, int members) { return dim3(reduce_blocks(P), static_cast<unsigned>(members)); }
 
 // The loss: in block 0, row 1 (one warp) strides over the blocks' partial losses, then a fixed-order shuffle tree;
 // *loss in double.

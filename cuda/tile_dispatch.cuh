@@ -96,17 +96,25 @@ void prepare_tile(const TilePlan& plan, KernelOf kernel_of) {
   });
 }
 
-// Launches the variant of kernel_of(Staged, Width, Dirs) that the plan names, on the plan's grid, with args; checks the
-// launch. An empty plan (no points) launches nothing.
+// Launches the variant of kernel_of(Staged, Width, Dirs) that the plan names, on the plan's grid times `members` in
+// y (the members of a batch, cuda/members.cuh), with args; checks the launch. An empty plan (no points) launches
+// nothing.
 template <class KernelOf, class... Args>
-void launch_tile(const TilePlan& plan, cudaStream_t s, KernelOf kernel_of, Args... args) {
+void launch_tile_members(const TilePlan& plan, int members, cudaStream_t s, KernelOf kernel_of, Args... args) {
   if (plan.blocks <= 0) return;
+  const dim3 grid(static_cast<unsigned>(plan.blocks), static_cast<unsigned>(members));
   dispatch_tile(plan, [&](auto staged, auto width, auto dirs) {
     const auto kernel = kernel_of(staged, width, dirs);
     prepare_kernel(kernel, tile_smem_optin());
-    kernel<<<plan.blocks, plan.threads, plan.smem, s>>>(args...);
+    kernel<<<grid, plan.threads, plan.smem, s>>>(args...);
   });
   PINNTK_LAUNCH_CHECK();
+}
+
+// One network: the plan's grid.
+template <class KernelOf, class... Args>
+void launch_tile(const TilePlan& plan, cudaStream_t s, KernelOf kernel_of, Args... args) {
+  launch_tile_members(plan, 1, s, kernel_of, args...);
 }
 
 }  // namespace pinntk::tile

@@ -23,12 +23,10 @@
 #include "host/ntk.hpp"            // analyze_ntk
 #include "host/optim/lm.hpp"       // minimize_lm, LmConfig
 #include "host/train.hpp"          // train_adam
+#include "tests/gpu_skip.hpp"      // SKIP_WITHOUT_GPU
 
 namespace pinntk {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device answers"
 
 double rel_error(const std::vector<double>& a, const std::vector<double>& ref) {
   double num = 0.0, den = 0.0;

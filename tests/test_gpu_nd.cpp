@@ -13,6 +13,7 @@
 
 #include "cuda/tile_plan.hpp"  // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"    // make_cuda_backend, make_cpu_backend, cuda_device_count
+#include "tests/gpu_skip.hpp"  // SKIP_WITHOUT_GPU
 #include "tests/near.hpp"      // all_near, near
 
 namespace pinntk {
@@ -20,9 +21,6 @@ namespace {
 
 using testing::all_near;
 using testing::near;
-
-#define SKIP_WITHOUT_GPU() \
-  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device answers"
 
 // nc collocation rows (alpha < 0 per axis as in divergence form, beta and gamma of either sign) and nb boundary rows
 // (gamma = 1) at random points of [-1, 1]^dim; targets at random, weights 1/nc and 10/nb.

@@ -2,11 +2,13 @@
 // gradient (loss_gradient.cu, reduce.cu), cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a
 // device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
 // never enabled. Networks of n = layers[0] = 1 .. 3 inputs (DESIGN.md section 7): points of n coordinates, the
-// derivatives along the n axes.
+// derivatives along the n axes. Adam also runs on a batch of networks of one shape, every launch serving all of them
+// (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row.
 #include <algorithm>  // std::copy, std::max
-#include <cmath>      // std::sqrt
+#include <atomic>     // std::atomic
+#include <cmath>      // std::sqrt, NAN
 #include <memory>     // std::unique_ptr, std::shared_ptr
-#include <stdexcept>  // std::invalid_argument
+#include <stdexcept>  // std::invalid_argument, std::out_of_range
 #include <string>     // std::string, std::to_string
 #include <utility>    // std::move
 #include <vector>     // std::vector
@@ -15,11 +17,12 @@
 #include "cuda/eval.hpp"                 // launch_eval
 #include "cuda/handles.cuh"              // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
 #include "cuda/jacobian.hpp"             // launch_jacobian
-#include "cuda/loss_gradient.hpp"        // GradientWorkspace, launch_gradient_partials
+#include "cuda/loss_gradient.hpp"        // GradientWorkspace, launch_gradient_partials, Members
 #include "cuda/matrix_ops.hpp"           // launch_scale_rows, launch_scale_cols
-#include "host/backend.hpp"              // Backend, TrainSession
+#include "host/backend.hpp"              // Backend, TrainSession, BatchTrainSession, check_batch
 #include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
-#include "host/cuda/cuda_lm.hpp"         // make_cuda_lm_session
+#include "host/cuda/cuda_backend.hpp"
+#include "host/cuda/cuda_lm.hpp"  // make_cuda_lm_session
 
 namespace pinntk {
 namespace {
@@ -44,6 +47,41 @@ void evaluate_points(const CudaContext& c, const NetDesc& nd, const Real* theta,
   to_host(d2, d2u);
 }
 
+// ---- captured Adam steps ----
+
+std::atomic<bool> g_multi_step_graphs{true};
+
+// A session's Adam steps as CUDA graphs: one step, and kStepsPerGraph steps in a row (the same enqueue, captured
+// kStepsPerGraph times). The owners release a graph when a later capture or instantiation throws.
+class StepGraphs {
+ public:
+  template <class Enqueue>
+  StepGraphs(cudaStream_t s, Enqueue&& step)
+      : one_(capture_graph(s, step)),
+        one_exec_(instantiate(one_)),
+        many_(capture_graph(s,
+                            [&] {
+                              for (int i = 0; i < kStepsPerGraph; ++i) step();
+                            })),
+        many_exec_(instantiate(many_)) {}
+
+  // `steps` steps on s: steps / kStepsPerGraph launches of the long graph, then one launch per remaining step (all
+  // of them one-step launches when set_multi_step_graphs(false)). No host round trip.
+  void launch(long steps, cudaStream_t s) const {
+    long left = steps;
+    if (g_multi_step_graphs.load(std::memory_order_relaxed)) {
+      for (; left >= kStepsPerGraph; left -= kStepsPerGraph) PINNTK_CUDA_CHECK(cudaGraphLaunch(many_exec_.get(), s));
+    }
+    for (; left > 0; --left) PINNTK_CUDA_CHECK(cudaGraphLaunch(one_exec_.get(), s));
+  }
+
+ private:
+  UniqueGraph one_;
+  UniqueGraphExec one_exec_;
+  UniqueGraph many_;
+  UniqueGraphExec many_exec_;
+};
+
 // ---- the device-resident Adam session ----
 
 template <class Real>
@@ -62,13 +100,11 @@ class CudaTrainSession final : public TrainSession {
         loss_(1, c_.order()),
         lr_(1, c_.order()),
         step_(std::vector<unsigned long long>{0}, c_.order()),
-        adam_{cfg.beta1, cfg.beta2, cfg.eps} {
-    // One Adam step = the loss-gradient kernel + the fused reduction and update kernel, captured once as a graph
-    // (ws_'s plan set the kernels' attributes and loaded them: the capture contains stream work only). The owners
-    // release the graph when instantiation throws, and the session's buffers when anything here does.
-    graph_ = capture_graph(c_.stream(), [this] { enqueue_step(); });
-    exec_ = instantiate(graph_);
-  }
+        adam_{cfg.beta1, cfg.beta2, cfg.eps},
+        // One Adam step = the loss-gradient kernel + the fused reduction and update kernel, captured as graphs of one
+        // and of kStepsPerGraph steps (ws_'s plan set the kernels' attributes and loaded them: the captures contain
+        // stream work only). The session's buffers are released when a capture throws.
+        graphs_(c_.stream(), [this] { enqueue_step(); }) {}
 
   double run(long steps, double lr) override {
     NvtxRange r("adam steps");
@@ -76,7 +112,7 @@ class CudaTrainSession final : public TrainSession {
       lr_host_ = lr;
       PINNTK_CUDA_CHECK(cudaMemcpyAsync(lr_.data(), &lr_host_, sizeof(double), cudaMemcpyHostToDevice, c_.stream()));
     }
-    for (long s = 0; s < steps; ++s) PINNTK_CUDA_CHECK(cudaGraphLaunch(exec_.get(), c_.stream()));
+    graphs_.launch(steps, c_.stream());
     PINNTK_CUDA_CHECK(cudaMemcpyAsync(&loss_host_, loss_.data(), sizeof(double), cudaMemcpyDeviceToHost, c_.stream()));
     c_.sync();
     return loss_host_;
@@ -133,8 +169,243 @@ class CudaTrainSession final : public TrainSession {
   DeviceBuffer<unsigned long long> step_;
   AdamParams adam_;
   double lr_host_ = -1.0, loss_host_ = 0.0;
-  UniqueGraph graph_;
-  UniqueGraphExec exec_;
+  StepGraphs graphs_;  // declared last: captured once every buffer above exists
+};
+
+// ---- Adam on a batch of networks ----
+
+// Whether two point sets hold the same rows (then a batch uploads them once and every member reads them).
+bool same_rows(const PointSet& a, const PointSet& b) {
+  return a.dim == b.dim && a.nc == b.nc && a.nb == b.nb && a.x == b.x && a.alpha == b.alpha && a.beta == b.beta &&
+         a.gamma == b.gamma && a.f == b.f && a.w == b.w;
+}
+
+// The members' rows one after the other (member b's at rows b n ..): what the batched kernels read.
+PointSet concatenate_rows(const std::vector<PointSet>& pts) {
+  PointSet all;
+  all.dim = pts[0].dim;
+  for (const PointSet& p : pts) {
+    all.nc += p.nc;
+    all.nb += p.nb;
+    for (auto [to, from] : {std::pair{&all.x, &p.x}, std::pair{&all.alpha, &p.alpha}, std::pair{&all.beta, &p.beta},
+                            std::pair{&all.gamma, &p.gamma}, std::pair{&all.f, &p.f}, std::pair{&all.w, &p.w}})
+      to->insert(to->end(), from->begin(), from->end());
+  }
+  return all;
+}
+
+// The batch's network descriptor, after check_batch and the checks of every member's rows against it.
+NetDesc batch_net(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts) {
+  check_batch(nets, pts);
+  if (nets.size() > 65535)
+    throw std::invalid_argument("CUDA backend batch_train_session: " + std::to_string(nets.size()) +
+                                " networks, more than the 65535 one launch serves");
+  NetDesc nd;
+  for (size_t b = 0; b < nets.size(); ++b) nd = net_for_points(nets[b].layers, pts[b], true, "batch_train_session");
+  int_count(nets.size() * static_cast<size_t>(pts[0].size()), "the batch's rows");
+  return nd;
+}
+
+// The n values at first .. of a device buffer, on the host as doubles (waits for the stream's work).
+template <class T>
+void slice_to_host(const CudaContext& c, const DeviceBuffer<T>& d, size_t first, size_t n, span<double> out) {
+  if (out.size() < n)
+    throw std::invalid_argument("CUDA batch member: " + std::to_string(n) + " values into " +
+                                std::to_string(out.size()));
+  std::vector<T> h(n);
+  PINNTK_CUDA_CHECK(cudaMemcpyAsync(h.data(), d.data() + first, n * sizeof(T), cudaMemcpyDeviceToHost, c.stream()));
+  c.sync();
+  std::copy(h.begin(), h.end(), out.begin());
+}
+
+// in (exactly n values) into the device buffer at first, ordered after the stream's work; returns once copied.
+template <class T>
+void slice_from_host(const CudaContext& c, DeviceBuffer<T>& d, size_t first, size_t n, span<const double> in) {
+  if (in.size() != n)
+    throw std::invalid_argument("CUDA batch member: " + std::to_string(in.size()) + " values for " + std::to_string(n));
+  const std::vector<T> h(in.begin(), in.end());
+  PINNTK_CUDA_CHECK(cudaMemcpyAsync(d.data() + first, h.data(), n * sizeof(T), cudaMemcpyHostToDevice, c.stream()));
+  c.sync();
+}
+
+// The device state of a batch of B networks of P parameters on n rows each: parameters, moments and gradients
+// [B][P], losses and step counts [B], the active flags [B] the captured steps read, the rows (once when every member
+// has the same, else member after member) and the partials of all members (GradientWorkspace for B).
+template <class Real>
+struct BatchState {
+  BatchState(std::shared_ptr<const CudaContext> ctx_in, const std::vector<Mlp>& nets, const std::vector<PointSet>& pts,
+             const AdamConfig& cfg)
+      : ctx(std::move(ctx_in)),
+        c(*ctx),
+        net(batch_net(nets, pts)),
+        B(static_cast<int>(nets.size())),
+        P(static_cast<size_t>(net.P)),
+        n(pts[0].size()),
+        shared_rows(std::all_of(pts.begin(), pts.end(), [&](const PointSet& p) { return same_rows(p, pts[0]); })),
+        points(shared_rows ? pts[0] : concatenate_rows(pts), c.order()),
+        ws(net, n, c.order(), B),
+        theta(all_parameters(nets), c.order()),
+        m(std::vector<Real>(B * P, Real(0)), c.order()),
+        v(std::vector<Real>(B * P, Real(0)), c.order()),
+        grad(B * P, c.order()),
+        loss(static_cast<size_t>(B), c.order()),
+        lr(1, c.order()),
+        step(std::vector<unsigned long long>(B, 0), c.order()),
+        active_host(B, 1),
+        active(active_host, c.order()),
+        adam{cfg.beta1, cfg.beta2, cfg.eps} {}
+
+  static std::vector<Real> all_parameters(const std::vector<Mlp>& nets) {
+    std::vector<Real> t;
+    for (const Mlp& net : nets) t.insert(t.end(), net.theta.begin(), net.theta.end());
+    return t;
+  }
+
+  // Every active member (the captured steps), or member b alone, active or not.
+  Members all() const { return {0, B, active.data(), shared_rows}; }
+  Members one(int b) const { return {b, 1, nullptr, shared_rows}; }
+  // Member 0's rows; the kernels find member b's (cuda/members.cuh).
+  DeviceRows<Real> rows() const {
+    DeviceRows<Real> r = points.view();
+    r.n = n;
+    return r;
+  }
+
+  void set_lr(double value) {
+    if (value == lr_host) return;
+    lr_host = value;
+    PINNTK_CUDA_CHECK(cudaMemcpyAsync(lr.data(), &lr_host, sizeof(double), cudaMemcpyHostToDevice, c.stream()));
+  }
+
+  // One Adam step of the members mb: the loss-gradient kernel + the fused reduction and update kernel.
+  void enqueue_step(const Members& mb) {
+    launch_gradient_partials<Real>(theta.data(), rows(), ws, nullptr, step.data(), c.stream(), mb);
+    launch_reduce_gradient_adam<Real>(ws, loss.data(), theta.data(), m.data(), v.data(), lr.data(), step.data(), adam,
+                                      c.stream(), mb);
+  }
+
+  double member_loss(int b) const {
+    double l = 0.0;
+    slice_to_host(c, loss, static_cast<size_t>(b), 1, span<double>(&l, 1));
+    return l;
+  }
+
+  std::shared_ptr<const CudaContext> ctx;  // declared first: outlives every buffer below
+  const CudaContext& c;
+  NetDesc net;
+  int B;
+  size_t P;
+  int n;
+  bool shared_rows;
+  DevicePoints<Real> points;
+  GradientWorkspace<Real> ws;
+  DeviceBuffer<Real> theta, m, v, grad;
+  DeviceBuffer<double> loss, lr;
+  DeviceBuffer<unsigned long long> step;
+  std::vector<int> active_host;
+  DeviceBuffer<int> active;
+  AdamParams adam;
+  double lr_host = -1.0;
+};
+
+// Member b of a batch as a one-network session: the batch's buffers at member b's offsets, its steps launched
+// directly (no graph) for member b alone.
+template <class Real>
+class CudaBatchMember final : public TrainSession {
+ public:
+  CudaBatchMember(BatchState<Real>& s, int b) : s_(s), b_(b), off_(static_cast<size_t>(b) * s.P) {}
+
+  double run(long steps, double lr) override {
+    NvtxRange r("adam steps (batch member)");
+    s_.set_lr(lr);
+    for (long k = 0; k < steps; ++k) s_.enqueue_step(s_.one(b_));
+    return s_.member_loss(b_);
+  }
+
+  void evaluate(span<const double> x, span<double> u, span<double> du, span<double> d2u) override {
+    NvtxRange r("forward");
+    evaluate_points<Real>(s_.c, s_.net, s_.theta.data() + off_, x, u, du, d2u);
+  }
+
+  void parameters(span<double> theta) override { slice_to_host(s_.c, s_.theta, off_, s_.P, theta); }
+
+  long adam_state(span<double> m, span<double> v) override {
+    slice_to_host(s_.c, s_.m, off_, s_.P, m);
+    slice_to_host(s_.c, s_.v, off_, s_.P, v);
+    unsigned long long t = 0;
+    PINNTK_CUDA_CHECK(cudaMemcpyAsync(&t, s_.step.data() + b_, sizeof(t), cudaMemcpyDeviceToHost, s_.c.stream()));
+    s_.c.sync();
+    return static_cast<long>(t);
+  }
+
+  void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) override {
+    slice_from_host(s_.c, s_.theta, off_, s_.P, theta);
+    slice_from_host(s_.c, s_.m, off_, s_.P, m);
+    slice_from_host(s_.c, s_.v, off_, s_.P, v);
+    const unsigned long long tu = static_cast<unsigned long long>(t);
+    PINNTK_CUDA_CHECK(cudaMemcpyAsync(s_.step.data() + b_, &tu, sizeof(tu), cudaMemcpyHostToDevice, s_.c.stream()));
+    s_.c.sync();
+  }
+
+  double loss_gradient_at(span<const double> theta, span<double> grad) override {
+    NvtxRange r("gradient");
+    slice_from_host(s_.c, s_.theta, off_, s_.P, theta);
+    enqueue_loss_gradient<Real>(s_.theta.data(), s_.rows(), s_.ws, nullptr, s_.grad.data(), s_.loss.data(),
+                                s_.c.stream(), s_.one(b_));
+    slice_to_host(s_.c, s_.grad, off_, s_.P, grad);
+    return s_.member_loss(b_);
+  }
+
+ private:
+  BatchState<Real>& s_;
+  int b_;
+  size_t off_;  // b P: member b's parameters, moments and gradient
+};
+
+template <class Real>
+class CudaBatchTrainSession final : public BatchTrainSession {
+ public:
+  CudaBatchTrainSession(std::shared_ptr<const CudaContext> ctx, const std::vector<Mlp>& nets,
+                        const std::vector<PointSet>& pts, const AdamConfig& cfg)
+      : s_(std::move(ctx), nets, pts, cfg),
+        // Every member's step in each launch: the kernels read the active flags on the device, so set_active
+        // leaves the graphs valid.
+        graphs_(s_.c.stream(), [this] { s_.enqueue_step(s_.all()); }) {
+    for (int b = 0; b < s_.B; ++b) members_.push_back(std::make_unique<CudaBatchMember<Real>>(s_, b));
+  }
+
+  int size() const override { return s_.B; }
+
+  std::vector<double> run(long steps, double lr) override {
+    NvtxRange r("adam steps (batch)");
+    s_.set_lr(lr);
+    graphs_.launch(steps, s_.c.stream());
+    std::vector<double> l;
+    s_.loss.download(l);  // after the steps
+    for (int b = 0; b < s_.B; ++b)
+      if (s_.active_host[b] == 0) l[b] = NAN;
+    return l;
+  }
+
+  TrainSession& member(int b) override { return *members_.at(checked(b, "member")); }
+
+  // Ordered after the steps already queued; the graphs read the flags at their next launch.
+  void set_active(int b, bool on) override {
+    s_.active_host[checked(b, "set_active")] = on ? 1 : 0;
+    s_.active.upload(s_.active_host);
+  }
+
+ private:
+  size_t checked(int b, const char* what) const {
+    if (b < 0 || b >= s_.B)
+      throw std::out_of_range(std::string("batch session ") + what + ": member " + std::to_string(b) + " of " +
+                              std::to_string(s_.B));
+    return static_cast<size_t>(b);
+  }
+
+  BatchState<Real> s_;
+  StepGraphs graphs_;  // captured once every buffer of s_ exists
+  std::vector<std::unique_ptr<CudaBatchMember<Real>>> members_;
 };
 
 // ---- the backend ----
@@ -255,6 +526,11 @@ class CudaBackend final : public Backend {
     return std::make_unique<CudaTrainSession<Real>>(ctx_, net, pts, cfg);
   }
 
+  std::unique_ptr<BatchTrainSession> batch_train_session(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts,
+                                                         const AdamConfig& cfg) override {
+    return std::make_unique<CudaBatchTrainSession<Real>>(ctx_, nets, pts, cfg);
+  }
+
   std::unique_ptr<LmSession> lm_session(const Mlp& net, const PointSet& pts, bool sample_form) override {
     return make_cuda_lm_session<Real>(ctx_, net, pts, sample_form);
   }
@@ -272,6 +548,8 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+void set_multi_step_graphs(bool on) { g_multi_step_graphs.store(on, std::memory_order_relaxed); }
 
 int cuda_device_count() {
   int n = 0;
