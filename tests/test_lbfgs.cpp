@@ -5,21 +5,12 @@
 
 #include "host/optim/lbfgs.hpp"  // minimize_lbfgs
 #include "host/train.hpp"        // train_adam
+#include "tests/objectives.hpp"  // rosenbrock
 
 namespace pinntk {
 namespace {
 
-double rosenbrock(span<const double> x, span<double> g) {
-  double f = 0.0;
-  std::fill(g.begin(), g.end(), 0.0);
-  for (size_t i = 0; i + 1 < x.size(); ++i) {
-    const double a = x[i + 1] - x[i] * x[i], b = 1.0 - x[i];
-    f += 100.0 * a * a + b * b;
-    g[i] += -400.0 * a * x[i] - 2.0 * b;
-    g[i + 1] += 200.0 * a;
-  }
-  return f;
-}
+using testing::rosenbrock;
 
 TEST(Lbfgs, FindsTheRosenbrockMinimum) {
   for (int n : {2, 10}) {
