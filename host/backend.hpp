@@ -14,6 +14,8 @@
 
 namespace pinntk {
 
+class LbfgsOps;  // host/optim/lbfgs_batched.hpp
+
 // What the NTK analysis returns (paper Lemma 3.1, DESIGN.md section 3).
 struct NtkResult {
   int nc = 0, nb = 0, n_params = 0;
@@ -61,6 +63,12 @@ class BatchTrainSession {
   virtual TrainSession& member(int b) = 0;
   // An inactive member is left untouched by run() (a member whose training has stopped). All start active.
   virtual void set_active(int b, bool active) = 0;
+  // The vector operations of the batched L-BFGS (host/optim/lbfgs_batched.hpp) over the members' parameters (P
+  // each) with a history of `history` pairs; its evaluate() gives member b's loss and gradient as
+  // member(b).loss_gradient_at would. The default keeps the vectors on the host and evaluates through the members;
+  // a device batch keeps vectors and evaluations on the device. The members' sessions are not moved: load the
+  // starting points into the ops, and after the minimization hand each member its result (loss_gradient_at).
+  virtual std::unique_ptr<LbfgsOps> lbfgs_ops(int params, int history);
 };
 
 // Levenberg-Marquardt's linear algebra (host/optim/lm.hpp) with J, the residuals and the Gram kept on the

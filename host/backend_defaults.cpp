@@ -10,11 +10,12 @@
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
-#include "host/backend.hpp"       // Backend, TrainSession, LmSession, NtkResult
-#include "host/member_batch.hpp"  // MemberBatchTrainSession
-#include "host/ntk.hpp"           // gram_spectrum, frobenius_weighted
-#include "host/optim/adam.hpp"    // Adam
-#include "host/optim/lm.hpp"      // GaussNewtonSystem, loss_of
+#include "host/backend.hpp"              // Backend, TrainSession, LmSession, NtkResult
+#include "host/member_batch.hpp"         // MemberBatchTrainSession
+#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted
+#include "host/optim/adam.hpp"           // Adam
+#include "host/optim/lbfgs_batched.hpp"  // HostLbfgsOps
+#include "host/optim/lm.hpp"             // GaussNewtonSystem, loss_of
 
 namespace pinntk {
 namespace {
@@ -132,6 +133,12 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
 
 std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) {
   return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
+}
+
+std::unique_ptr<LbfgsOps> BatchTrainSession::lbfgs_ops(int params, int history) {
+  return std::make_unique<HostLbfgsOps>(
+      size(), params, history,
+      [this](int b, span<const double> theta, span<double> grad) { return member(b).loss_gradient_at(theta, grad); });
 }
 
 std::unique_ptr<BatchTrainSession> Backend::batch_train_session(const std::vector<Mlp>& nets,

@@ -442,8 +442,13 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
        {{200, 1e-3}, {100, 1e-4}, {100, 1e-5}, {100, 1e-6}},
        4.31e-1,
        2.83e-1}};
-  json j = {{"figure", "fig4"},      {"eps", 1.0 / 32},  {"layers", {1, 40, 40, 40, 40, 1}},
-            {"init", opt.fig4_init}, {"trials", trials}, {"lbfgs_max_iterations", lbfgs},
+  json j = {{"figure", "fig4"},
+            {"eps", 1.0 / 32},
+            {"layers", {1, 40, 40, 40, 40, 1}},
+            {"init", opt.fig4_init},
+            {"trials", trials},
+            {"lbfgs_max_iterations", lbfgs},
+            {"lbfgs_method", opt.fig4_lbfgs},
             {"quick", quick}};
   for (const auto& c : cases) {
     const auto tc = Clock::now();
@@ -459,7 +464,8 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     std::vector<TrainResult> results(trials);
     us.assign(trials, std::vector<double>(x.size()));
     const int per_batch = opt.concurrent_trials > 0 ? std::min(opt.concurrent_trials, trials) : trials;
-    const TrainConfig cfg = adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000);
+    TrainConfig cfg = adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000);
+    cfg.lbfgs.method = opt.fig4_lbfgs;
     for (int first = 0; first < trials; first += per_batch) {
       const int count = std::min(per_batch, trials - first);
       std::vector<Mlp> nets;
@@ -967,6 +973,10 @@ void validate(const ReproduceOptions& opt) {
   }
   if (opt.fig4_init != "glorot-normal" && opt.what != "fig4" && opt.what != "all")
     throw UsageError("--init is for the target fig4 (and all)");
+  if (opt.fig4_lbfgs != "lbfgsb" && opt.fig4_lbfgs != "two-loop")
+    throw UsageError("--lbfgs-method: '" + opt.fig4_lbfgs + "' is not lbfgsb or two-loop");
+  if (opt.fig4_lbfgs != "lbfgsb" && opt.what != "fig4" && opt.what != "all")
+    throw UsageError("--lbfgs-method is for the target fig4 (and all)");
   if (!opt.lm_runs.empty() && opt.what != "lm") throw UsageError("--lm-runs is for the target lm");
   if (opt.what == "lm") lm_study_runs(opt);  // checks --lm-runs
   if (!(opt.time_budget >= 0.0 && opt.time_budget <= 86400.0))

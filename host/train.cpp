@@ -12,10 +12,11 @@
 #include <stdexcept>          // std::invalid_argument
 #include <utility>            // std::move, std::swap
 
-#include "common/errors.hpp"    // UsageError, NumericalError
-#include "common/residual.hpp"  // row_residual, row_loss
-#include "host/io/files.hpp"    // read_regular_file
-#include "host/timing.hpp"      // seconds_since
+#include "common/errors.hpp"             // UsageError, NumericalError
+#include "common/residual.hpp"           // row_residual, row_loss
+#include "host/io/files.hpp"             // read_regular_file
+#include "host/optim/lbfgs_batched.hpp"  // minimize_lbfgs_batched, LbfgsOps
+#include "host/timing.hpp"               // seconds_since
 
 namespace pinntk {
 
@@ -336,6 +337,64 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
   for (MemberRun& m : mr)
     if (m.active) m.it = it;
 
+  for (MemberRun& m : mr) m.res.adam_iterations = m.it;
+
+  // L-BFGS of the two-loop method (host/optim/lbfgs_batched.hpp): every member that finished Adam at once, with
+  // the vectors where the batch keeps them (on the device for a device batch).
+  const bool lbfgs = cfg.lbfgs.max_iter > 0;
+  const bool two_loop = lbfgs && cfg.lbfgs.method == "two-loop";
+  if (two_loop) {
+    LbfgsMask asked(B, 0);
+    std::vector<long> it0(B, 0);
+    for (int b = 0; b < B; ++b) {
+      MemberRun& m = mr[b];
+      if (!m.failed.empty() || !m.res.diverged.empty()) continue;
+      guarded(b, [&] {
+        if (!record(b, m.it, "lbfgs", 0.0))  // where L-BFGS starts
+          throw NumericalError("the loss of the network at iteration " + std::to_string(m.it) + " is not finite");
+        asked[b] = 1;
+        it0[b] = m.it;
+      });
+    }
+    int lead = -1;  // the member whose iterations the progress line shows
+    for (int b = 0; b < B && lead < 0; ++b)
+      if (asked[b]) lead = b;
+    if (lead >= 0) {
+      std::unique_ptr<LbfgsOps> ops = batch.lbfgs_ops(static_cast<int>(np), cfg.lbfgs.history);
+      std::vector<double> x(np), g(np);
+      for (int b = 0; b < B; ++b)
+        if (asked[b]) {
+          mr[b].s->parameters(x);
+          ops->load(b, x);
+        }
+      BatchedLbfgsConfig bcfg;
+      static_cast<LbfgsConfig&>(bcfg) = cfg.lbfgs;
+      const std::vector<LbfgsResult> got = minimize_lbfgs_batched(
+          *ops, bcfg,
+          [&](int b, long k, double loss) {
+            if (k % every == 0) {  // the member's session takes the iterate for its history row
+              ops->store(b, x);
+              mr[b].s->loss_gradient_at(x, g);
+              record(b, it0[b] + k, "lbfgs", 0.0);
+            }
+            if (progress && b == lead && k % log_every == 0) progress(-1, it0[b] + k, total + cfg.lbfgs.max_iter, loss);
+          },
+          &asked);
+      for (int b = 0; b < B; ++b) {
+        if (!asked[b]) continue;
+        MemberRun& m = mr[b];
+        guarded(b, [&] {
+          if (got[b].non_finite && got[b].evaluations == 1)
+            throw NumericalError("L-BFGS: the loss or its gradient at the start is not finite");
+          m.res.lbfgs = got[b];
+          ops->store(b, x);
+          m.s->loss_gradient_at(x, g);  // leave the session at the last accepted iterate
+          m.it += got[b].iterations;
+        });
+      }
+    }
+  }
+
   std::vector<TrainResult> out(B);
   for (int b = 0; b < B; ++b) {
     MemberRun& m = mr[b];
@@ -343,26 +402,27 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
     if (m.failed.empty())
       guarded(b, [&] {
         long mit = m.it;
-        res.adam_iterations = mit;
         const char* last = "adam";
         double mlr = res.diverged.empty() ? lr : lr_at(mit);
-        if (cfg.lbfgs.max_iter > 0 && res.diverged.empty()) {
-          TrainSession& session = *m.s;
-          std::vector<double> x(np), g(np);
-          session.parameters(x);
-          const long it0 = mit;
-          if (!record(b, mit, "lbfgs", 0.0))  // where L-BFGS starts
-            throw NumericalError("the loss of the network at iteration " + std::to_string(mit) + " is not finite");
-          res.lbfgs = minimize_lbfgs(
-              x, [&](span<const double> theta, span<double> grad) { return session.loss_gradient_at(theta, grad); },
-              cfg.lbfgs,
-              [&](long k, double loss) {
-                // At an accepted iterate the session holds that iterate's parameters.
-                if (k % every == 0) record(b, it0 + k, "lbfgs", 0.0);
-                if (progress && k % log_every == 0) progress(b, it0 + k, total + cfg.lbfgs.max_iter, loss);
-              });
-          session.loss_gradient_at(x, g);  // leave the session at the last accepted iterate
-          mit += res.lbfgs.iterations;
+        if (lbfgs && res.diverged.empty()) {
+          if (!two_loop) {  // liblbfgsb, member by member
+            TrainSession& session = *m.s;
+            std::vector<double> x(np), g(np);
+            session.parameters(x);
+            const long it0 = mit;
+            if (!record(b, mit, "lbfgs", 0.0))  // where L-BFGS starts
+              throw NumericalError("the loss of the network at iteration " + std::to_string(mit) + " is not finite");
+            res.lbfgs = minimize_lbfgs(
+                x, [&](span<const double> theta, span<double> grad) { return session.loss_gradient_at(theta, grad); },
+                cfg.lbfgs,
+                [&](long k, double loss) {
+                  // At an accepted iterate the session holds that iterate's parameters.
+                  if (k % every == 0) record(b, it0 + k, "lbfgs", 0.0);
+                  if (progress && k % log_every == 0) progress(b, it0 + k, total + cfg.lbfgs.max_iter, loss);
+                });
+            session.loss_gradient_at(x, g);  // leave the session at the last accepted iterate
+            mit += res.lbfgs.iterations;
+          }
           last = "lbfgs";
           mlr = 0.0;
           if (res.lbfgs.non_finite) {

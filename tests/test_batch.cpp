@@ -7,6 +7,7 @@
 #include <algorithm>  // std::max
 #include <cmath>      // std::fabs, std::isfinite, std::isnan
 #include <cstdint>    // uint64_t
+#include <cstdio>     // std::printf
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 #include <utility>    // std::move
@@ -103,6 +104,34 @@ TEST_P(Batch, EachMemberIsTheRunOfItsOwnSeed) {
     auto be = backend(threads);
     expect_members_train_alone(*be, {spec, spec, spec}, init, short_run(15), check_for(GetParam(), tol(1e-12)));
   }
+}
+
+// L-BFGS by the two-loop method: all members at once through the batch's lbfgs_ops (on the device for a device
+// batch), each the run it makes alone; and it lowers the loss as liblbfgsb does.
+TEST_P(Batch, TwoLoopLbfgsMembersAreTheirOwnRuns) {
+  auto be = backend(1);
+  const ProblemSpec spec = darcy_twoscale(40, 1.0 / 8);
+  std::vector<Mlp> init;
+  for (uint64_t seed : {0, 1, 2}) init.push_back(init_mlp({1, 8, 8, 1}, "glorot-normal", seed));
+  TrainConfig cfg = short_run(40);
+  cfg.lbfgs.method = "two-loop";
+  expect_members_train_alone(*be, {spec, spec, spec}, init, cfg, check_for(GetParam(), tol(1e-12)));
+  const PointSet pts = build_points(spec);
+  Mlp a = init[0], b = init[0];
+  const TrainResult two = train_adam(*be, a, spec, pts, cfg, nullptr);
+  cfg.lbfgs.method = "lbfgsb";
+  const TrainResult ref = train_adam(*be, b, spec, pts, cfg, nullptr);
+  EXPECT_GT(two.lbfgs.iterations, 0) << two.lbfgs.stop;
+  EXPECT_EQ(two.history.back().optimizer, "lbfgs");
+  double start = 0.0;  // the loss where L-BFGS starts
+  for (const HistoryRow& h : two.history)
+    if (h.optimizer == "lbfgs" && h.iteration == two.adam_iterations) start = h.loss;
+  std::printf("two-loop: %ld iterations (%s), loss %.6g -> %.6g; liblbfgsb: %ld iterations (%s), %.6g\n",
+              two.lbfgs.iterations, two.lbfgs.stop.c_str(), start, two.final_loss, ref.lbfgs.iterations,
+              ref.lbfgs.stop.c_str(), ref.final_loss);
+  EXPECT_LT(two.final_loss, 0.5 * start);
+  EXPECT_LT(two.final_loss, 10.0 * ref.final_loss);
+  EXPECT_LT(ref.final_loss, 10.0 * two.final_loss);
 }
 
 TEST_P(Batch, MembersUseTheirOwnEpsAndRows) {

@@ -382,6 +382,10 @@ void add_train_options(CLI::App* cmd, TrainOptions& t) {
   cmd->add_option("--lbfgs", t.lbfgs.max_iter, "L-BFGS-B iterations after the Adam phases (0: none)")
       ->capture_default_str();
   cmd->add_option("--lbfgs-history", t.lbfgs.history, "L-BFGS memory")->capture_default_str();
+  cmd->add_option("--lbfgs-method", t.lbfgs.method,
+                  "lbfgsb (liblbfgsb, member by member) or two-loop (strong-Wolfe L-BFGS, an ensemble at once, on the "
+                  "device with --device cuda)")
+      ->capture_default_str();
   cmd->add_option("--lbfgs-gtol", t.lbfgs.gtol, "L-BFGS projected-gradient tolerance")->capture_default_str();
   cmd->add_option("--lbfgs-ftol", t.lbfgs.ftol, "L-BFGS relative loss-reduction tolerance")->capture_default_str();
   cmd->add_option("--lbfgs-maxfun", t.lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
@@ -868,6 +872,9 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   r.trials_given = cmd->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
   r.seeds_given = cmd->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
   cmd->add_option("--init", rep.fig4_init, "fig4: the initializer, glorot-normal or glorot-truncated (DeepXDE's TF)")
+      ->capture_default_str();
+  cmd->add_option("--lbfgs-method", rep.fig4_lbfgs,
+                  "fig4: lbfgsb (liblbfgsb, trial by trial) or two-loop (all at once)")
       ->capture_default_str();
   cmd->add_option("--concurrent-trials", rep.concurrent_trials,
                   "fig4 trials trained at once as one batch of networks (default 0: all)")

@@ -15,7 +15,11 @@ nlohmann::json adam_json(const AdamConfig& adam, const std::vector<Phase>& sched
 }
 
 nlohmann::json lbfgs_json(const LbfgsConfig& lbfgs) {
-  return {{"max_iterations", lbfgs.max_iter}, {"history", lbfgs.history}, {"gtol", lbfgs.gtol}, {"ftol", lbfgs.ftol}};
+  return {{"method", lbfgs.method},
+          {"max_iterations", lbfgs.max_iter},
+          {"history", lbfgs.history},
+          {"gtol", lbfgs.gtol},
+          {"ftol", lbfgs.ftol}};
 }
 
 }  // namespace pinntk

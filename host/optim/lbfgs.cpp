@@ -38,6 +38,8 @@ void validate(const LbfgsConfig& cfg) {
   if (cfg.history < 1 || cfg.history > kMaxHistory) throw UsageError("--lbfgs-history must lie in [1, 10000]");
   if (!(cfg.gtol >= 0) || !(cfg.ftol >= 0) || !std::isfinite(cfg.gtol) || !std::isfinite(cfg.ftol))
     throw UsageError("--lbfgs-gtol and --lbfgs-ftol must be finite numbers >= 0");
+  if (cfg.method != "lbfgsb" && cfg.method != "two-loop")
+    throw UsageError("--lbfgs-method: '" + cfg.method + "' is not lbfgsb or two-loop");
 }
 
 double lbfgs_workspace_bytes(long n, long m) {

@@ -21,10 +21,13 @@ struct LbfgsConfig {
   double ftol = 0.0;   // relative reduction tolerance; factr = ftol / machine epsilon
   long max_iter = 15000;
   long max_fun = 0;  // 0: 1.25 max_iter
+  // "lbfgsb": liblbfgsb, member by member on the host; "two-loop": the two-loop recursion with a strong-Wolfe line
+  // search, every member of a batch at once, its vectors where the batch keeps them (host/optim/lbfgs_batched.hpp).
+  std::string method = "lbfgsb";
 };
 
-// Throws UsageError unless max_iter and max_fun lie in [0, 10^12], history in [1, kMaxHistory], and gtol and ftol
-// are finite and non-negative.
+// Throws UsageError unless max_iter and max_fun lie in [0, 10^12], history in [1, kMaxHistory], gtol and ftol are
+// finite and non-negative, and method is lbfgsb or two-loop.
 void validate(const LbfgsConfig& cfg);
 
 struct LbfgsResult {

@@ -97,6 +97,12 @@ Outcome advance(Member& m, const BatchedLbfgsConfig& cfg, double fn, double gn) 
   return Outcome::Continue;
 }
 
+std::vector<LbfgsResult> results_of(std::vector<Member>& mem) {
+  std::vector<LbfgsResult> out(mem.size());
+  for (size_t b = 0; b < mem.size(); ++b) out[b] = std::move(mem[b].res);
+  return out;
+}
+
 bool any(const LbfgsMask& k) {
   for (char c : k)
     if (c) return true;
@@ -291,7 +297,7 @@ void validate(const BatchedLbfgsConfig& cfg) {
 }
 
 std::vector<LbfgsResult> minimize_lbfgs_batched(LbfgsOps& ops, const BatchedLbfgsConfig& cfg,
-                                                const BatchIterateFn& on_iterate) {
+                                                const BatchIterateFn& on_iterate, const LbfgsMask* members) {
   validate(cfg);
   const int B = ops.members(), m = cfg.history;
   if (B < 1 || ops.params() < 1)
@@ -318,11 +324,17 @@ std::vector<LbfgsResult> minimize_lbfgs_batched(LbfgsOps& ops, const BatchedLbfg
     ring.gamma[b] = 1.0;
   };
 
-  // The start: every member's loss and gradient at its x.
-  const LbfgsMask all(B, 1);
+  // The start: every member's loss and gradient at its x (of the members asked for).
+  if (members != nullptr && members->size() != static_cast<size_t>(B))
+    throw std::invalid_argument("L-BFGS: the member mask needs " + std::to_string(B) + " entries");
+  const LbfgsMask all = members != nullptr ? *members : LbfgsMask(B, 1);
+  for (int b = 0; b < B; ++b)
+    if (!all[b]) stop(b, "not asked");
+  if (!any(all)) return results_of(mem);
   ops.copy(LbfgsVector::XTrial, LbfgsVector::X, all);
   const std::vector<double> f0 = ops.evaluate(all);
   for (int b = 0; b < B; ++b) {
+    if (!all[b]) continue;
     mem[b].res.evaluations = 1;
     mem[b].res.loss = mem[b].f = f0[b];
     if (!std::isfinite(f0[b])) {
@@ -459,9 +471,7 @@ std::vector<LbfgsResult> minimize_lbfgs_batched(LbfgsOps& ops, const BatchedLbfg
     }
   }
 
-  std::vector<LbfgsResult> out(B);
-  for (int b = 0; b < B; ++b) out[b] = std::move(mem[b].res);
-  return out;
+  return results_of(mem);
 }
 
 }  // namespace pinntk

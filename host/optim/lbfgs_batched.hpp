@@ -146,7 +146,9 @@ using BatchIterateFn = std::function<void(int member, long iteration, double los
 // gradient stops that member at once (iterations 0, evaluations 1, non_finite, loss NaN or the non-finite loss) while
 // the others go on: the caller decides what that means (minimize_lbfgs throws NumericalError there). UsageError for a
 // config that validate refuses, std::invalid_argument when ops.history() differs from cfg.history.
+// With `members` (B entries) only the members it marks run; the others are left untouched (stop "not asked").
 std::vector<LbfgsResult> minimize_lbfgs_batched(LbfgsOps& ops, const BatchedLbfgsConfig& cfg,
-                                                const BatchIterateFn& on_iterate = nullptr);
+                                                const BatchIterateFn& on_iterate = nullptr,
+                                                const LbfgsMask* members = nullptr);
 
 }  // namespace pinntk
