@@ -1,12 +1,15 @@
 #include "host/reproduce.hpp"
 
 #include <algorithm>          // std::find_if
+#include <atomic>             // std::atomic
 #include <chrono>             // std::chrono
 #include <cmath>              // std::log, std::sqrt, std::hypot, INFINITY
 #include <complex>            // std::complex
 #include <cstdio>             // std::fprintf
+#include <exception>          // std::exception_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <sstream>            // std::ostringstream
+#include <thread>             // std::thread
 #include <utility>            // std::move
 
 #include "common/errors.hpp"               // UsageError
@@ -585,13 +588,20 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   table << "run,problem,eps,nc,adam_iterations,lbfgs_iterations,lm_iterations,accepted,max_error,final_loss,wall_time_"
            "s,paper_max_error\n";
   json j = {{"figure", "lm"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"init", "glorot-normal"}, {"quick", quick}};
-  for (const auto& r : runs) {
+  // One run's results, kept until every run has ended (the concurrent runs write in the study's order).
+  struct RunOut {
+    std::string history, lm_csv, row;
+    json summary;
+  };
+  std::vector<RunOut> outs(runs.size());
+  auto run_one = [&](Backend& b, size_t i) {
+    const LmRun& r = runs[i];
     ProblemSpec spec = problem_preset(r.problem);
     spec.nc = r.nc;
     spec.eps = r.stages.empty() ? r.eps : r.stages.front().eps;
     PointSet pts = build_points(spec);
     Mlp net = init_mlp(quick ? std::vector<int>{1, 10, 10, 1} : spec.default_layers, "glorot-normal", 0);
-    TrainResult res = finite_run(train_adam(be, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
+    TrainResult res = finite_run(train_adam(b, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
                                             progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)"))),
                                  "lm study " + r.name);
     LmConfig cfg;
@@ -600,7 +610,7 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     lmcsv.precision(17);
     LmTrainResult lm;
     if (!r.stages.empty()) {
-      lm = continue_with_lm(be, net, spec, pts, cfg, r.stages, 10, res, &lmcsv, [&](long it, long total, double loss) {
+      lm = continue_with_lm(b, net, spec, pts, cfg, r.stages, 10, res, &lmcsv, [&](long it, long total, double loss) {
         if (it % 100 == 0)
           std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e\n", r.name.c_str(), it, total, loss);
       });
@@ -610,14 +620,16 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       accepted += st.accepted;
       lm_its += st.iterations;
     }
-    out.write("lm/" + r.name + "_history.csv",
-              history_csv(res.history, {HistoryColumn::Iteration, HistoryColumn::Optimizer, HistoryColumn::Loss,
-                                        HistoryColumn::MaxError, HistoryColumn::Time}));
-    if (!r.stages.empty()) out.write("lm/" + r.name + "_lm.csv", lmcsv.str());
-    table << r.name << ',' << r.problem << ',' << fmt(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
-          << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ','
-          << fmt(res.final_loss) << ',' << fmt(res.wall_time_s) << ',' << (r.paper > 0 ? fmt(r.paper) : "") << '\n';
-    j[r.name] = {{"problem", r.problem},
+    RunOut& o = outs[i];
+    o.history = history_csv(res.history, {HistoryColumn::Iteration, HistoryColumn::Optimizer, HistoryColumn::Loss,
+                                          HistoryColumn::MaxError, HistoryColumn::Time});
+    o.lm_csv = lmcsv.str();
+    std::ostringstream row;
+    row << r.name << ',' << r.problem << ',' << fmt(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
+        << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ','
+        << fmt(res.final_loss) << ',' << fmt(res.wall_time_s) << ',' << (r.paper > 0 ? fmt(r.paper) : "") << '\n';
+    o.row = row.str();
+    o.summary = {{"problem", r.problem},
                  {"eps", r.eps},
                  {"nc", r.nc},
                  {"adam_iterations", res.adam_iterations},
@@ -631,7 +643,39 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
                  {"paper_adam_lbfgs_max_error", r.paper > 0 ? json(r.paper) : json(nullptr)}};
     std::fprintf(stderr, "  lm %s: max error %.3e, loss %.3e, %.0f s\n", r.name.c_str(), res.max_error, res.final_loss,
                  res.wall_time_s);
+  };
+  // --concurrent-runs K on the CUDA backend: K host threads, each with a backend of its own (stream, handles, memory
+  // pool), take the runs in turn, so that their kernels overlap on the device. Their wall times then include the
+  // sharing.
+  const int workers =
+      be.name() == "cuda" ? std::max(1, std::min(opt.concurrent_runs, static_cast<int>(runs.size()))) : 1;
+  if (workers == 1) {
+    for (size_t i = 0; i < runs.size(); ++i) run_one(be, i);
+  } else {
+    std::vector<std::thread> pool;
+    std::atomic<size_t> next{0};
+    std::vector<std::exception_ptr> errors(workers);
+    for (int w = 0; w < workers; ++w)
+      pool.emplace_back([&, w] {
+        try {
+          auto own = make_cuda_backend(be.precision() == "fp32");
+          for (size_t i = next++; i < runs.size(); i = next++) run_one(*own, i);
+        } catch (...) {
+          errors[w] = std::current_exception();
+        }
+      });
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
   }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const LmRun& r = runs[i];
+    out.write("lm/" + r.name + "_history.csv", outs[i].history);
+    if (!r.stages.empty()) out.write("lm/" + r.name + "_lm.csv", outs[i].lm_csv);
+    table << outs[i].row;
+    j[r.name] = outs[i].summary;
+  }
+  j["concurrent_runs"] = workers;
   j["note"] =
       "single runs (seed 0), max-norm error of the network itself on 1000 points; the paper's numbers are of "
       "the 10-trial mean after Adam + L-BFGS";
@@ -964,6 +1008,9 @@ void validate(const ReproduceOptions& opt) {
       std::find(reproduce_figures().begin(), reproduce_figures().end(), opt.what) == reproduce_figures().end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: " + known + "all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
+  if (opt.concurrent_runs < 1 || opt.concurrent_runs > 64) throw UsageError("--concurrent-runs must lie in [1, 64]");
+  if (opt.concurrent_runs > 1 && opt.what != "lm" && opt.what != "all")
+    throw UsageError("--concurrent-runs is for the target lm (and all)");
   if (opt.concurrent_trials < 0) throw UsageError("--concurrent-trials must be at least 1 (0: all trials at once)");
   const std::vector<std::string> inits = init_names();
   if (std::find(inits.begin(), inits.end(), opt.fig4_init) == inits.end()) {

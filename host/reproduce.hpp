@@ -23,6 +23,7 @@ struct ReproduceOptions {
   std::string lm_runs;         // lm: comma-separated run names to run (empty: all)
   std::string fig4_lbfgs = "lbfgsb";        // fig4: the L-BFGS method (two-loop: all trials at once, on the device)
   std::string fig4_init = "glorot-normal";  // fig4: the initializer (glorot-truncated: DeepXDE's TensorFlow one)
+  int concurrent_runs = 1;                  // lm: runs at once on the CUDA backend (a host thread and backend each)
   int concurrent_trials = 0;                // fig4 trials trained at once, as one batch of networks (0: all of them)
   double time_budget = 0.0;    // poisson2d: seconds of training per run of the two larger networks (0: 300 s); the
                                // D = 257 runs keep their 60 s (quick: 50 LM iterations, D = 9873 2, D = 116097 none)

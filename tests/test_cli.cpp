@@ -466,6 +466,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ensemble_text", "train --ensemble many --out OUT"},
         BadCase{"ensemble_resume", "train --ensemble 2 --resume --out OUT"},
         BadCase{"lbfgs_method", "train --lbfgs-method newton --out OUT"},
+        BadCase{"concurrent_runs_target", "reproduce fig4 --concurrent-runs 2 --out OUT"},
+        BadCase{"concurrent_runs_zero", "reproduce lm --concurrent-runs 0 --out OUT"},
         BadCase{"ensemble_checkpoint",
                 "train --ensemble 2 --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
         BadCase{"ensemble_seed_overflow", "train --ensemble 3 --seed 18446744073709551614 --out OUT"}),

@@ -867,6 +867,9 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   cmd->add_option("--poisson2d-runs", rep.poisson2d_runs, "poisson2d: only these parts, of 257,9873,116097,darcy2d");
   cmd->add_flag("--lm-eps32-only", rep.lm_eps32_only, "lm: skip the eps = 1/64 and 1/128 Darcy runs");
   cmd->add_option("--lm-runs", rep.lm_runs, "lm: only these runs, e.g. darcy_64,darcy_128");
+  cmd->add_option("--concurrent-runs", rep.concurrent_runs,
+                  "lm: runs at once on the GPU, each from its own host thread and stream (default 1)")
+      ->capture_default_str();
   cmd->add_flag("--quick", rep.quick, "a smoke test: few iterations, trials and sweep points");
   cmd->add_option("--full", rep.full, "with --quick: these figures at the paper's settings, e.g. fig2,fig3");
   r.trials_given = cmd->add_option("--trials", rep.trials, "fig4 trials (default 10, quick 2)");
