@@ -2,8 +2,8 @@
 // and prints achieved GB/s and GFLOP/s next to the two floors of DESIGN.md section 6: the fewest bytes over the
 // measured copy bandwidth, and the flops over the measured matrix-product rate. Also times the CPU backend's Adam
 // step and a Levenberg-Marquardt iteration on both backends, Adam on a batch of networks (one launch serving every
-// member) against one network, and a session's multi-step CUDA graph against one graph launch per step. Writes every
-// number to --json.
+// member) against one network, a session's multi-step CUDA graph against one graph launch per step, and an iteration
+// of the batched L-BFGS with its vectors on the device against liblbfgsb's on the host. Writes every number to --json.
 // As llm.c's dev/cuda: every kernel variant (points per block, weight placement, width path, fused or separate
 // reduction and update) is first checked against its reference (the CPU backend, or for the fused variant the
 // separate kernels) with |a - b| <= atol + rtol |ref|, and a variant that fails stops the run before any timing.
@@ -26,21 +26,23 @@
 #include <string>             // std::string
 #include <vector>             // std::vector
 
-#include "cuda/adam.hpp"               // launch_adam_update, launch_reduce_gradient_adam
-#include "cuda/check.cuh"              // PINNTK_CUDA_CHECK
-#include "cuda/device_buffer.cuh"      // DeviceBuffer, kLegacyStream
-#include "cuda/device_points.hpp"      // DevicePoints, to_device, enqueue_loss_gradient
-#include "cuda/handles.cuh"            // make_blas, make_solver, make_solver_params, make_event
-#include "cuda/jacobian.hpp"           // launch_jacobian
-#include "cuda/linalg.cuh"             // linalg::syrk, PINNTK_CUBLAS_CHECK
-#include "cuda/loss_gradient.hpp"      // GradientWorkspace
-#include "cuda/reduce.hpp"             // launch_reduce_gradient
-#include "cuda/tile_plan.hpp"          // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
-#include "host/backend.hpp"            // make_cuda_backend, make_cpu_backend
-#include "host/blas_setup.hpp"         // ensure_fast_openblas_kernels
-#include "host/cuda/cuda_backend.hpp"  // kStepsPerGraph, set_multi_step_graphs
-#include "host/optim/lm.hpp"           // lm_sample_form
-#include "host/problem.hpp"            // problem_preset, build_points
+#include "cuda/adam.hpp"                 // launch_adam_update, launch_reduce_gradient_adam
+#include "cuda/check.cuh"                // PINNTK_CUDA_CHECK
+#include "cuda/device_buffer.cuh"        // DeviceBuffer, kLegacyStream
+#include "cuda/device_points.hpp"        // DevicePoints, to_device, enqueue_loss_gradient
+#include "cuda/handles.cuh"              // make_blas, make_solver, make_solver_params, make_event
+#include "cuda/jacobian.hpp"             // launch_jacobian
+#include "cuda/linalg.cuh"               // linalg::syrk, PINNTK_CUBLAS_CHECK
+#include "cuda/loss_gradient.hpp"        // GradientWorkspace
+#include "cuda/reduce.hpp"               // launch_reduce_gradient
+#include "cuda/tile_plan.hpp"            // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
+#include "host/backend.hpp"              // make_cuda_backend, make_cpu_backend
+#include "host/blas_setup.hpp"           // ensure_fast_openblas_kernels
+#include "host/cuda/cuda_backend.hpp"    // kStepsPerGraph, set_multi_step_graphs
+#include "host/optim/lbfgs.hpp"          // minimize_lbfgs
+#include "host/optim/lbfgs_batched.hpp"  // minimize_lbfgs_batched, HostLbfgsOps
+#include "host/optim/lm.hpp"             // lm_sample_form
+#include "host/problem.hpp"              // problem_preset, build_points
 
 using nlohmann::json;
 using namespace pinntk;
@@ -576,6 +578,82 @@ json bench_batch(bool quick) {
           {"session_one_step_graph_us", single}};
 }
 
+// L-BFGS on the device: minimize_lbfgs_batched through a batch session's lbfgs_ops (vectors, history and
+// evaluations on the device, history 100), per iteration (the driver's rounds, over the member with the most
+// iterations), for B = 1 and 10 networks 4x40 on darcy-twoscale (N = 1026, fp64), beside liblbfgsb (minimize_lbfgs
+// on the host) evaluating through a CUDA train_session's loss_gradient_at, B = 1. The device operations are first
+// checked against HostLbfgsOps (evaluating through the members) over a few iterations.
+json bench_lbfgs(bool quick) {
+  const std::vector<int> layers = {1, 40, 40, 40, 40, 1};
+  const PointSet pts = darcy_points(1024);
+  auto be = make_cuda_backend(false);
+  BatchedLbfgsConfig cfg;
+  cfg.history = 100;
+  cfg.max_iter = quick ? 40 : 200;
+  cfg.gtol = 0.0;
+  cfg.ftol = 0.0;
+  const auto seconds_since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double evals_per_iteration = 0.0;
+  const auto device_iteration = [&](int B) {
+    std::vector<Mlp> nets;
+    for (int b = 0; b < B; ++b) nets.push_back(init_mlp(layers, "glorot-normal", static_cast<uint64_t>(b + 1)));
+    const int P = static_cast<int>(nets[0].theta.size());
+    auto batch = be->batch_train_session(nets, std::vector<PointSet>(B, pts), AdamConfig{});
+    auto ops = batch->lbfgs_ops(P, cfg.history);
+    HostLbfgsOps host(B, P, cfg.history, [&](int b, span<const double> th, span<double> g) {
+      return batch->member(b).loss_gradient_at(th, g);
+    });
+    BatchedLbfgsConfig check = cfg;
+    check.max_iter = 5;
+    std::vector<std::vector<double>> losses(2);
+    for (int k = 0; k < 2; ++k) {
+      LbfgsOps& o = k == 0 ? *ops : static_cast<LbfgsOps&>(host);
+      for (int b = 0; b < B; ++b) o.load(b, nets[b].theta);
+      minimize_lbfgs_batched(o, check, [&](int, long, double l) { losses[k].push_back(l); });
+    }
+    validate("device l-bfgs, batch of " + std::to_string(B) + ": losses of 5 iterations", losses[0], losses[1],
+             Tol{0.0, 1e-8});
+    for (int b = 0; b < B; ++b) ops->load(b, nets[b].theta);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<LbfgsResult> res = minimize_lbfgs_batched(*ops, cfg);
+    const double s = seconds_since(t0);
+    long iterations = 0, evaluations = 0;
+    for (const LbfgsResult& r : res) {
+      iterations = std::max(iterations, r.iterations);
+      evaluations = std::max(evaluations, r.evaluations);
+    }
+    if (B == 1) evals_per_iteration = static_cast<double>(evaluations) / iterations;
+    return 1e6 * s / iterations;
+  };
+  const double b1 = device_iteration(1), b10 = device_iteration(10);
+
+  const Mlp net = init_mlp(layers, "glorot-normal", 1);
+  auto session = be->train_session(net, pts, AdamConfig{});
+  std::vector<double> x = net.theta;
+  const auto t0 = std::chrono::steady_clock::now();
+  const LbfgsResult r = minimize_lbfgs(
+      x, [&](span<const double> th, span<double> g) { return session->loss_gradient_at(th, g); }, cfg);
+  const double host = 1e6 * seconds_since(t0) / r.iterations;
+  std::printf(
+      "device l-bfgs iteration: darcy-twoscale 4x40 N=%d fp64 m=%d, %ld iterations: B=1 %.1f us (%.2f evaluations "
+      "per iteration), B=10 %.1f us (%.1f us per member) | liblbfgsb on the host, CUDA loss_gradient_at: B=1 %.1f "
+      "us\n",
+      pts.size(), cfg.history, cfg.max_iter, b1, evals_per_iteration, b10, b10 / 10, host);
+  std::fflush(stdout);
+  return {{"problem", "darcy-twoscale"},
+          {"layers", layers},
+          {"n", pts.size()},
+          {"precision", "fp64"},
+          {"history", cfg.history},
+          {"iterations", cfg.max_iter},
+          {"device_b1_iteration_us", b1},
+          {"device_b1_evaluations_per_iteration", evals_per_iteration},
+          {"device_b10_iteration_us", b10},
+          {"liblbfgsb_b1_iteration_us", host}};
+}
+
 json bench_cpu_step(bool quick) {
   ProblemSpec spec = problem_preset("darcy-twoscale");
   const PointSet pts = build_points(spec);
@@ -678,6 +756,7 @@ int main(int argc, char** argv) {
           out["cases"].push_back(bench_kernels<double>(cs, c, quick));
           out["cases"].push_back(bench_kernels<float>(cs, c, quick));
         }
+        out["lbfgs"] = bench_lbfgs(quick);
       }
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

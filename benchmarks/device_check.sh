@@ -41,7 +41,7 @@ ctest --test-dir $BUILD -LE gpu -j"$(nproc)" --output-on-failure > "$OUT/ctest_c
 row "ctest (cpu suite)" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
 
 GPU_TESTS=$BUILD/tests/pinntk_gpu_tests
-SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*:GpuSmall.*:GpuNd.BackendMatchesCpuFp64:GpuBatch.*}"
+SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*:GpuSmall.*:GpuNd.BackendMatchesCpuFp64:GpuBatch.*:GpuLbfgs.*}"
 for tool in memcheck racecheck; do
   if compute-sanitizer --tool $tool --error-exitcode 9 $GPU_TESTS "$SMALL" > "$OUT/sanitizer_$tool.log" 2>&1; then
     row "compute-sanitizer $tool" "clean ($(grep -Eo '[A-Z]+ SUMMARY: .*' "$OUT/sanitizer_$tool.log" | tail -1))"
@@ -94,6 +94,10 @@ if cmp -s "$CK/ensemble3/member_001/checkpoint.json" "$CK/ensemble_seed1/checkpo
 else
   row "ensemble 3 (cuda batch) vs --seed 1" "DIFFERENT (see ensemble.log)"
 fi
+# Two LM runs at once from two host threads (a backend each), quick settings.
+timeout 120 $BUILD/pinntk reproduce lm --quick --concurrent-runs 2 --device cuda --out "$CK/lm_concurrent" \
+  > "$OUT/lm_concurrent.log" 2>&1
+row "reproduce lm --quick --concurrent-runs 2" "rc=$? $(tail -1 "$OUT/lm_concurrent.log" | cut -c1-80)"
 # The whole LM study (Poisson and Darcy at eps = 1/32, Darcy at 1/64 and 1/128) when asked: minutes of device time.
 if [ "${PINNTK_DEVICE_LM:-0}" = "1" ]; then
   timeout "${PINNTK_DEVICE_LM_TIMEOUT:-240}" $BUILD/pinntk reproduce lm --device cuda --out "$OUT/repro_lm" \
@@ -106,6 +110,7 @@ if [ -x $BUILD/benchmarks/pinntk-bench ]; then
   timeout 240 $BUILD/benchmarks/pinntk-bench --json "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
   row "pinntk-bench" "rc=$? (bench.txt)"
   row "batched Adam step (bench)" "$(grep -Eo 'B=1 .* per network\)' "$OUT/bench.txt" | tail -1)"
+  row "device L-BFGS iteration (bench)" "$(grep -Eo 'l-bfgs iteration: .*' "$OUT/bench.txt" | tail -1 | cut -c19-)"
 fi
 if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
   for peer in benchmarks/peers/*_peer.py; do

@@ -3,7 +3,8 @@
 // device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
 // never enabled. Networks of n = layers[0] = 1 .. 3 inputs (DESIGN.md section 7): points of n coordinates, the
 // derivatives along the n axes. Adam also runs on a batch of networks of one shape, every launch serving all of them
-// (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row.
+// (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row. A batch's
+// L-BFGS keeps its vectors on the device and evaluates with the batch's kernels (lbfgs_ops, cuda_lbfgs.cu).
 #include <algorithm>  // std::copy, std::max
 #include <atomic>     // std::atomic
 #include <cmath>      // std::sqrt, NAN
@@ -22,7 +23,8 @@
 #include "host/backend.hpp"              // Backend, TrainSession, BatchTrainSession, check_batch
 #include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
 #include "host/cuda/cuda_backend.hpp"
-#include "host/cuda/cuda_lm.hpp"  // make_cuda_lm_session
+#include "host/cuda/cuda_lbfgs.hpp"  // make_cuda_lbfgs_ops, LbfgsEvaluation
+#include "host/cuda/cuda_lm.hpp"     // make_cuda_lm_session
 
 namespace pinntk {
 namespace {
@@ -393,6 +395,13 @@ class CudaBatchTrainSession final : public BatchTrainSession {
   void set_active(int b, bool on) override {
     s_.active_host[checked(b, "set_active")] = on ? 1 : 0;
     s_.active.upload(s_.active_host);
+  }
+
+  // The vectors on the device, evaluated by the batch's kernels at the trial points into buffers of the ops' own: the
+  // members' parameters, Adam moments, losses and active flags are left as they are. Valid while the batch lives.
+  std::unique_ptr<LbfgsOps> lbfgs_ops(int params, int history) override {
+    return make_cuda_lbfgs_ops<Real>(s_.ctx, s_.B, params, history,
+                                     LbfgsEvaluation<Real>{&s_.ws, s_.rows(), s_.shared_rows});
   }
 
  private:
