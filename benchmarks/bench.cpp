@@ -663,7 +663,16 @@ json bench_cpu_step(bool quick) {
   const long steps = quick ? 5 : 50;
   const double us = median_host_us([&] { session->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
   std::printf("cpu backend: darcy-twoscale 4x40 N=1026 fp64 Adam step %.1f us\n", us);
-  return {{"problem", "darcy-twoscale"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"n", pts.size()}, {"adam_step_us", us}};
+  // Ten networks as one batch (each member on its own backend, as many stepped at once as there are threads)
+  // against ten sessions one after another; issue goal: ten networks in less than ten times one network's time.
+  std::vector<Mlp> nets;
+  for (uint64_t seed = 0; seed < 10; ++seed) nets.push_back(init_mlp(net.layers, "glorot-normal", seed));
+  auto batch = be->batch_train_session(nets, std::vector<PointSet>(nets.size(), pts), AdamConfig{});
+  const double batch_us = median_host_us([&] { batch->run(steps, 1e-4); }, 1, quick ? 2 : 5) / steps;
+  std::printf("cpu backend: 10 networks as one batch, Adam step %.1f us (%.2f x one network's)\n", batch_us,
+              batch_us / us);
+  return {{"problem", "darcy-twoscale"}, {"layers", {1, 40, 40, 40, 40, 1}}, {"n", pts.size()},
+          {"adam_step_us", us},          {"batch10_step_us", batch_us},      {"batch10_over_one", batch_us / us}};
 }
 
 // One Levenberg-Marquardt iteration (issue goal: under 2 ms for 4x40, Nc = 1024, fp64 on a GPU): a rejected one
