@@ -280,6 +280,23 @@ TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
   refused([](nlohmann::json& j) { j["adam_step"] = -5; }, "\"adam_step\"");
 }
 
+// With the two-loop L-BFGS, which runs all members at once: member 1 is still the run with --seed 1, bit for bit.
+TEST(Cli, AnEnsembleWithTwoLoopLbfgsIsItsMembersRuns) {
+  const fs::path out = kTmp / "ensemble_twoloop", single = kTmp / "ensemble_twoloop_seed1";
+  fs::remove_all(out);
+  fs::remove_all(single);
+  const std::string flags =
+      "train --problem darcy-twoscale --nc 32 --layers 1,6,1 --schedule 30@1e-3 --lbfgs 25 --lbfgs-method two-loop "
+      "--device cpu --threads 1 ";
+  CliRun r = pinntk(flags + "--ensemble 3 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = pinntk(flags + "--seed 1 --out " + single.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(out / "member_001" / "checkpoint.json"), slurp(single / "checkpoint.json"));
+  const auto j = nlohmann::json::parse(slurp(single / "summary.json"));
+  EXPECT_EQ(j["lbfgs"]["method"], "two-loop") << j.dump();
+}
+
 TEST(Cli, AnEnsembleTrainsEachMemberAsItsOwnSeedWould) {
   const fs::path out = kTmp / "ensemble3", single = kTmp / "ensemble3_seed1";
   fs::remove_all(out);
