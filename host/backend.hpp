@@ -111,6 +111,10 @@ class Backend {
   virtual void gram_rows(span<const double> A, int n, int k, span<double> G) = 0;
   // G = A^T A (k x k, both triangles) for row-major A (n x k).
   virtual void gram_cols(span<const double> A, int n, int k, span<double> G) = 0;
+  // G += A^T A (k x k, both triangles; G symmetric on entry) for row-major A (n x k): the chunked NTK's Grams
+  // (DESIGN.md section 8). The default adds gram_cols's result on the host (a k x k temporary); the CPU backend
+  // calls dsyrk with beta = 1.
+  virtual void gram_cols_accumulate(span<const double> A, int n, int k, span<double> G);
 
   // Eigenvalues of the symmetric n x n matrix A, in descending order (A is overwritten).
   virtual void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) = 0;

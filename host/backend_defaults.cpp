@@ -1,6 +1,6 @@
-// The default implementations of Backend's composed operations (host/backend.hpp): the NTK analysis, the Adam
-// session and the Levenberg-Marquardt session, all on host arrays over the backend's batch operations. A backend
-// that keeps its data on a device (host/cuda/) overrides them.
+// The default implementations of Backend's composed operations (host/backend.hpp): the Gram accumulation, the NTK
+// analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over the backend's batch
+// operations. A backend that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy
 #include <cmath>      // std::sqrt
 #include <limits>     // std::numeric_limits
@@ -96,6 +96,12 @@ class HostLmSession final : public LmSession {
 };
 
 }  // namespace
+
+void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<double> G) {
+  std::vector<double> C(static_cast<size_t>(k) * k);
+  gram_cols(A, n, k, C);
+  for (size_t q = 0; q < C.size(); ++q) G[q] += C[q];
+}
 
 NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
   Backend& be = *this;

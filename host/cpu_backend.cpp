@@ -132,6 +132,11 @@ class CpuBackend final : public Backend {
     fill_symmetric_lower(G.data(), k);
   }
 
+  void gram_cols_accumulate(span<const double> A, int n, int k, span<double> G) override {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, A.data(), k, 1.0, G.data(), k);
+    fill_symmetric_lower(G.data(), k);
+  }
+
   void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
     const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, A.data(), n, eigenvalues.data());
     if (info > 0)

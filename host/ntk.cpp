@@ -1,10 +1,14 @@
 #include "host/ntk.hpp"
 
-#include <algorithm>   // std::sort, std::min
+#include <algorithm>   // std::sort, std::min, std::max
 #include <cmath>       // std::sqrt, std::isfinite
 #include <functional>  // std::greater
+#include <stdexcept>   // std::invalid_argument
+#include <string>      // std::to_string
+#include <utility>     // std::pair
 
 #include "common/errors.hpp"  // UsageError, NumericalError
+#include "host/memory.hpp"    // require_memory, available_memory_bytes, format_bytes
 
 namespace pinntk {
 namespace {
@@ -12,6 +16,58 @@ namespace {
 constexpr const char* kNotFinite =
     "the NTK's entries are not finite in double precision (the problem's coefficients or the network's weights are "
     "too large)";
+
+// Sums of up to N^2 squares or products: accumulated in long double so that a norm is correct to the last digit
+// (cuBLAS nrm2 on the GPU is too; a plain double sum of 10^6 terms drifts by about 1e-13).
+long double inner(const std::vector<double>& A, const std::vector<double>& B) {
+  long double s = 0.0L;
+  for (size_t q = 0; q < A.size(); ++q) s += static_cast<long double>(A[q]) * B[q];
+  return s;
+}
+
+// ||G||_F; NumericalError when it is not finite.
+double checked_frobenius(const std::vector<double>& G) {
+  const double f = static_cast<double>(std::sqrt(inner(G, G)));
+  if (!std::isfinite(f)) throw NumericalError(kNotFinite);
+  return f;
+}
+
+// The descending spectrum of the n x n form whose nonzero eigenvalues are those of the m x m Gram G (overwritten):
+// G's m eigenvalues and n - m zeros. The smallest computed eigenvalue may be rounding noise below zero: the whole
+// list is sorted.
+std::vector<double> padded_spectrum(Backend& be, std::vector<double>& G, int m, int n) {
+  std::vector<double> e(n, 0.0);
+  be.symmetric_eigenvalues(G, m, span<double>(e.data(), m));
+  std::sort(e.begin(), e.end(), std::greater<double>());
+  return e;
+}
+
+// Rows [begin, begin + count) of pts, all of one block (x, alpha and beta have pts.dim numbers per row).
+PointSet rows_of(const PointSet& pts, int begin, int count, bool collocation) {
+  PointSet s;
+  s.dim = pts.dim;
+  s.nc = collocation ? count : 0;
+  s.nb = collocation ? 0 : count;
+  const size_t b = begin, e = b + count, m = pts.dim;
+  auto slice = [&](const std::vector<double>& v, size_t per) {
+    return std::vector<double>(v.begin() + b * per, v.begin() + e * per);
+  };
+  s.x = slice(pts.x, m);
+  s.alpha = slice(pts.alpha, m);
+  s.beta = slice(pts.beta, m);
+  s.gamma = slice(pts.gamma, 1);
+  s.f = slice(pts.f, 1);
+  s.w = slice(pts.w, 1);
+  return s;
+}
+
+// Row i of the row-major A (n x p) times sqrt(d[i]).
+void scale_rows(std::vector<double>& A, const double* d, int n, int p) {
+  for (int i = 0; i < n; ++i) {
+    const double s = std::sqrt(d[i]);
+    for (int q = 0; q < p; ++q) A[static_cast<size_t>(i) * p + q] *= s;
+  }
+}
 
 }  // namespace
 
@@ -48,21 +104,13 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
   } else {
     be.gram_rows(Ah, n, p, G);
   }
-  // Sums of up to N^2 squares: accumulate in long double so that the norm is correct to the last digit (cuBLAS
-  // nrm2 on the GPU is too; a plain double sum of 10^6 terms drifts by about 1e-13).
-  long double f2 = 0.0L;
-  for (double g : G) f2 += static_cast<long double>(g) * g;
-  out.frobenius = static_cast<double>(std::sqrt(f2));
-  if (!std::isfinite(out.frobenius)) throw NumericalError(kNotFinite);
-  be.symmetric_eigenvalues(G, m, span<double>(out.eigenvalues.data(), m));
-  // With the Gram trick the n - p zeros follow the computed eigenvalues, the smallest of which may be rounding
-  // noise below zero: sort the whole list.
-  std::sort(out.eigenvalues.begin(), out.eigenvalues.end(), std::greater<double>());
+  out.frobenius = checked_frobenius(G);
+  out.eigenvalues = padded_spectrum(be, G, m, n);
   return out;
 }
 
 double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p) {
-  long double f2 = 0.0L;  // see gram_spectrum
+  long double f2 = 0.0L;  // see inner
   if (n <= p) {
     std::vector<double> G(static_cast<size_t>(n) * n);
     be.gram_rows(J, n, p, G);
@@ -77,21 +125,209 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
       for (int q = 0; q < p; ++q) DJ[static_cast<size_t>(i) * p + q] = d[i] * J[static_cast<size_t>(i) * p + q];
     be.gram_cols(DJ, n, p, B);
     be.gram_cols(J, n, p, C);
-    for (size_t q = 0; q < B.size(); ++q) f2 += static_cast<long double>(B[q]) * C[q];
+    f2 = inner(B, C);
   }
   const double f = static_cast<double>(std::sqrt(f2 > 0.0L ? f2 : 0.0L));
   if (!std::isfinite(f)) throw NumericalError(kNotFinite);
   return f;
 }
 
-NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian) {
-  NtkResult r = be.ntk(net, pts, ntk_row_weights(pts, scaling), keep_jacobian);
+NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian,
+                      long chunk_rows) {
+  if (chunk_rows > 0 && keep_jacobian) throw std::invalid_argument("analyze_ntk: the chunked path keeps no Jacobian");
+  const std::vector<double> d = ntk_row_weights(pts, scaling);
+  NtkResult r = chunk_rows > 0 ? ntk_chunked(be, net, pts, d, chunk_rows) : be.ntk(net, pts, d, keep_jacobian);
   // Every backend's numbers pass here, the device's too.
   const bool finite = std::isfinite(r.frobenius_K) && std::isfinite(r.frobenius_Kuu) && std::isfinite(r.frobenius_Kbb);
   for (const auto* e : {&r.spectrum_K, &r.spectrum_Kuu, &r.spectrum_Kbb, &r.residuals})
     for (double v : *e)
       if (!finite || !std::isfinite(v)) throw NumericalError(kNotFinite);
   return r;
+}
+
+bool ntk_weights_blockwise(const std::vector<double>& d, int nc) {
+  const int n = static_cast<int>(d.size());
+  for (const auto& [b, e] : {std::pair<int, int>(0, nc), std::pair<int, int>(nc, n)})
+    for (int i = b; i < e; ++i)
+      if (!(d[i] > 0.0) || !std::isfinite(d[i]) || d[i] != d[b]) return false;
+  return true;
+}
+
+NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows) {
+  const int n = pts.size(), p = net.n_params();
+  const size_t un = n, dim = pts.dim;
+  if (pts.nc < 0 || pts.nb < 0 || pts.dim < 1 || pts.x.size() != un * dim || pts.alpha.size() != un * dim ||
+      pts.beta.size() != un * dim || pts.gamma.size() != un || pts.f.size() != un || pts.w.size() != un ||
+      d.size() != un)
+    throw std::invalid_argument("ntk_chunked: the point set's or the weights' sizes do not match N = " +
+                                std::to_string(n));
+  if (n <= p)
+    throw std::invalid_argument("ntk_chunked: N = " + std::to_string(n) +
+                                " rows, not more than P = " + std::to_string(p) + " parameters: use Backend::ntk");
+  if (chunk_rows < 1) throw std::invalid_argument("ntk_chunked: chunk_rows must be positive");
+  NtkResult res;
+  res.nc = pts.nc;
+  res.nb = pts.nb;
+  res.n_params = p;
+  res.gram_trick = true;
+  res.residuals.resize(n);
+  // DESIGN.md section 8: G_u = Jh_u^T Jh_u and G_b = Jh_b^T Jh_b (Jh = D^1/2 J) by syrk with beta = 1, chunk by
+  // chunk; with weights not constant on the blocks also J^T J and J^T D^2 J for ||K||_F.
+  const bool blockwise = ntk_weights_blockwise(d, pts.nc);
+  const size_t pp = static_cast<size_t>(p) * p;
+  std::vector<double> Gu(pp, 0.0), Gb(pp, 0.0), A, B;
+  if (!blockwise) {
+    A.assign(pp, 0.0);
+    B.assign(pp, 0.0);
+  }
+  struct Block {
+    int begin, rows;
+    bool collocation;
+    std::vector<double>* G;
+    std::vector<double>* spectrum;
+    double* frobenius;
+  };
+  const Block blocks[2] = {{0, pts.nc, true, &Gu, &res.spectrum_Kuu, &res.frobenius_Kuu},
+                           {pts.nc, pts.nb, false, &Gb, &res.spectrum_Kbb, &res.frobenius_Kbb}};
+  std::vector<double> J;
+  for (const Block& blk : blocks) {
+    // A block of at most P rows is one piece (at most P x P): its kernel comes from its row Gram, as in be.ntk.
+    const bool whole = blk.rows <= p;
+    const int step = whole ? blk.rows : static_cast<int>(std::min<long>(chunk_rows, blk.rows));
+    const int end = blk.begin + blk.rows;
+    for (int b = blk.begin; b < end; b += step) {
+      const int c = std::min(step, end - b);
+      J.resize(static_cast<size_t>(c) * p);
+      be.residuals_jacobian(net, rows_of(pts, b, c, blk.collocation), span<double>(res.residuals.data() + b, c), J);
+      if (!blockwise) be.gram_cols_accumulate(J, c, p, A);
+      scale_rows(J, d.data() + b, c, p);  // Jh
+      be.gram_cols_accumulate(J, c, p, *blk.G);
+      if (whole) {
+        const SymmetricSpectrum s = gram_spectrum(be, J, c, p);
+        *blk.spectrum = s.eigenvalues;
+        *blk.frobenius = s.frobenius;
+      }
+      if (!blockwise) {
+        scale_rows(J, d.data() + b, c, p);  // D J
+        be.gram_cols_accumulate(J, c, p, B);
+      }
+    }
+  }
+  std::vector<double>().swap(J);
+  // ||K||_F^2 = <J^T J, J^T D^2 J>_F (DESIGN.md section 8). With D = d_u I on the collocation rows and d_b I on the
+  // boundary rows, J^T J = G_u / d_u + G_b / d_b and J^T D^2 J = d_u G_u + d_b G_b, so
+  //   ||K||_F^2 = ||G_u||_F^2 + ||G_b||_F^2 + (d_u / d_b + d_b / d_u) <G_u, G_b>_F.
+  long double fk2 = 0.0L;
+  if (blockwise) {
+    fk2 = inner(Gu, Gu) + inner(Gb, Gb);
+    if (pts.nc > 0 && pts.nb > 0) {
+      const long double du = d[0], db = d[pts.nc];
+      fk2 += (du / db + db / du) * inner(Gu, Gb);
+    }
+  } else {
+    fk2 = inner(A, B);
+    std::vector<double>().swap(A);
+    std::vector<double>().swap(B);
+  }
+  res.frobenius_K = static_cast<double>(std::sqrt(fk2 > 0.0L ? fk2 : 0.0L));
+  if (!std::isfinite(res.frobenius_K)) throw NumericalError(kNotFinite);
+  for (const Block& blk : blocks)
+    if (blk.rows > p) *blk.frobenius = checked_frobenius(*blk.G);
+  // K_s's spectrum: the P eigenvalues of G_u + G_b = Jh^T Jh and N - P zeros (DESIGN.md section 3).
+  std::vector<double> S(Gu);
+  for (size_t q = 0; q < pp; ++q) S[q] += Gb[q];
+  checked_frobenius(S);
+  res.spectrum_K = padded_spectrum(be, S, p, n);
+  std::vector<double>().swap(S);
+  for (const Block& blk : blocks)
+    if (blk.rows > p) *blk.spectrum = padded_spectrum(be, *blk.G, p, blk.rows);
+  return res;
+}
+
+double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise) {
+  const double dp = static_cast<double>(p), per_row = 3.0 * dim + 3.0;  // a row of the points: x, alpha, beta, ...
+  const double grams = (blockwise ? 2.0 : 4.0) * dp * dp;
+  // A block of at most P rows is held whole with its row Gram and the eigensolver's copy of it (LAPACKE's row-major
+  // transpose); a longer one a chunk at a time, with the chunk's rows of the points.
+  double piece = 0.0;
+  for (const long rows : {nc, nb}) {
+    const double held = static_cast<double>(rows <= p ? rows : std::min(chunk_rows, rows));
+    piece = std::max(piece, held * (dp + per_row + 1.0) + (rows <= p ? 2.0 * held * held + held : 0.0));
+  }
+  // Then G_u, G_b, their sum and the eigensolver's copy of it with its workspace.
+  const double finish = 4.0 * dp * dp + 3.0 * dp;
+  // The points, the weights, the residuals and the spectra of K, K_uu and K_bb.
+  const double base = static_cast<double>(nc + nb) * (per_row + 4.0);
+  return 8.0 * (base + std::max(grams + piece, finish));
+}
+
+long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes) {
+  // The largest fitting count by bisection (the estimate grows with the count).
+  long lo = 0, hi = std::min(kNtkMaxChunkRows, std::max(1L, std::max(nc, nb)));
+  while (lo < hi) {
+    const long mid = lo + (hi - lo + 1) / 2;
+    if (ntk_chunked_memory_bytes(nc, nb, p, dim, mid, blockwise) <= budget_bytes) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+NtkPath parse_ntk_path(const std::string& text) {
+  if (text == "auto") return NtkPath::Auto;
+  if (text == "exact") return NtkPath::Exact;
+  if (text == "chunked") return NtkPath::Chunked;
+  throw UsageError("--ntk-path: unknown value '" + text + "' (known: auto, exact, chunked)");
+}
+
+NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
+                 uint64_t budget) {
+  if (chunk_rows < 0)
+    throw UsageError("--chunk-rows must be 0 (from the memory budget) or positive, got " + std::to_string(chunk_rows));
+  const long n = nc + nb;
+  const std::string sizes = std::to_string(n) + " x " + std::to_string(p);
+  if (path == NtkPath::Exact && chunk_rows > 0)
+    throw UsageError("--chunk-rows is for the chunked path (--ntk-path chunked or auto)");
+  if (path == NtkPath::Chunked && n <= p)
+    throw UsageError("--ntk-path chunked needs more rows than parameters, the Jacobian is " + sizes +
+                     " (use --ntk-path exact or auto)");
+  if (path == NtkPath::Chunked && save_matrices)
+    throw UsageError("--save-matrices writes the whole Jacobian: use --ntk-path exact or auto");
+  const double have = static_cast<double>(budget != 0 ? budget : available_memory_bytes());
+  const std::string of_budget = format_bytes(have) + (budget != 0 ? " of --memory-limit" : " available");
+  const double exact = ntk_memory_bytes(n, p, save_matrices);
+  NtkPlan plan;
+  plan.chunked = path == NtkPath::Chunked || (path == NtkPath::Auto && n > p && !save_matrices && exact > have);
+  if (!plan.chunked) {
+    require_memory(exact, budget, "ntk", "the " + sizes + " Jacobian, its scaled copies and the Grams",
+                   n > p && !save_matrices
+                       ? "use --ntk-path auto or chunked, fewer points (--nc) or a smaller network, or raise "
+                         "--memory-limit"
+                       : "use fewer points (--nc) or a smaller network, or raise --memory-limit");
+    plan.peak_bytes = exact;
+    plan.reason = path == NtkPath::Exact ? "asked for by --ntk-path exact"
+                  : n <= p               ? "N <= P: the N x N kernel is the smaller form"
+                  : save_matrices        ? "--save-matrices writes the whole Jacobian"
+                                  : "the one-shot " + sizes + " Jacobian and its Grams (about " + format_bytes(exact) +
+                                        ") fit in the " + of_budget;
+    return plan;
+  }
+  const long longest = std::max(nc, nb);
+  plan.chunk_rows =
+      chunk_rows > 0 ? std::min(chunk_rows, longest) : std::max(1L, ntk_chunk_rows(nc, nb, p, dim, blockwise, have));
+  plan.peak_bytes = ntk_chunked_memory_bytes(nc, nb, p, dim, plan.chunk_rows, blockwise);
+  require_memory(plan.peak_bytes, budget, "ntk",
+                 "the chunked path's P x P Grams with " + std::to_string(plan.chunk_rows) + " row" +
+                     (plan.chunk_rows == 1 ? "" : "s") + " of the Jacobian at a time, P = " + std::to_string(p),
+                 chunk_rows > 0 ? "use fewer --chunk-rows or a smaller network, or raise --memory-limit"
+                                : "use a smaller network or raise --memory-limit");
+  plan.reason = (path == NtkPath::Chunked ? std::string("asked for by --ntk-path chunked")
+                                          : "the one-shot " + sizes + " Jacobian and its Grams would need about " +
+                                                format_bytes(exact) + ", more than the " + of_budget) +
+                ": P x P Grams accumulated over chunks of " + std::to_string(plan.chunk_rows) + " rows";
+  return plan;
 }
 
 }  // namespace pinntk

@@ -2,8 +2,9 @@
 // Frobenius norms and spectra.
 #pragma once
 
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <cstdint>  // uint64_t
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include "host/backend.hpp"  // Backend
 
@@ -33,10 +34,49 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
 // Peak host memory in bytes of be.ntk on n rows and p parameters (and of writing J and K when save_matrices).
 double ntk_memory_bytes(long n, long p, bool save_matrices);
 
-// be.ntk with the row weights of the chosen scaling; NumericalError when the kernel is not finite.
-NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian);
+// be.ntk with the row weights of the chosen scaling, or ntk_chunked with chunk_rows rows when chunk_rows > 0 (then
+// keep_jacobian must be false); NumericalError when the kernel is not finite.
+NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian,
+                      long chunk_rows = 0);
 
 // The row weights D of the chosen scaling.
 std::vector<double> ntk_row_weights(const PointSet& pts, NtkScaling scaling);
+
+// The NTK by Grams accumulated over chunks of rows (DESIGN.md section 8), for N > P: no more than chunk_rows x P of
+// the Jacobian is held at once (a block of collocation or boundary rows of at most P rows is held whole: its kernel
+// comes from its row Gram). The numbers are those of be.ntk up to rounding, with gram_trick set; no Jacobian is
+// kept. With d constant and positive on each block, two P x P Grams G_u = Jh_u^T Jh_u and G_b = Jh_b^T Jh_b
+// (Jh = D^1/2 J) suffice; other weights add J^T J and J^T D^2 J for ||K||_F. std::invalid_argument on
+// inconsistent sizes or N <= P, NumericalError when a Gram is not finite.
+NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows);
+
+// Whether d is constant and positive on each nonempty block (rows [0, nc) and [nc, N)): ntk_chunked's two-Gram form.
+bool ntk_weights_blockwise(const std::vector<double>& d, int nc);
+
+// Peak host memory in bytes of ntk_chunked on the CPU backend with nc + nb rows in dim coordinates, p parameters
+// and chunks of chunk_rows rows (blockwise: ntk_weights_blockwise of the weights). A device backend's default
+// gram_cols_accumulate adds a p x p temporary.
+double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise);
+
+// The most rows per chunk, up to kNtkMaxChunkRows and the largest block, whose ntk_chunked_memory_bytes fits
+// budget_bytes; 0 when not even one row does.
+constexpr long kNtkMaxChunkRows = 4096;  // beyond a few hundred rows syrk runs at its full rate
+long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes);
+
+// Which path `pinntk ntk` takes: the one-shot be.ntk (exact), the chunked Grams, or the first while it fits.
+enum class NtkPath { Auto, Exact, Chunked };
+NtkPath parse_ntk_path(const std::string& text);
+
+struct NtkPlan {
+  bool chunked = false;
+  long chunk_rows = 0;      // rows of J per chunk (chunked path), else 0
+  double peak_bytes = 0.0;  // the estimate of the chosen path's peak host memory
+  std::string reason;       // one sentence: why this path
+};
+// The path for N = nc + nb rows and p parameters within the memory budget (bytes; 0: the available memory, as
+// require_memory) and chunks of chunk_rows rows (0: from the budget). UsageError (one line) when the chosen path does
+// not fit, chunked is asked for with N <= P or with save_matrices, or chunk_rows < 0.
+NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
+                 uint64_t budget);
 
 }  // namespace pinntk

@@ -142,6 +142,57 @@ TEST(Cli, TwoDimensionalRunsWriteGridPredictionsPointsAndCheckpoints) {
   EXPECT_EQ(nlohmann::json::parse(slurp(again / "summary.json"))["nc"], 24);
 }
 
+TEST(Cli, NtkChunkedPathGivesTheExactPathsNumbers) {
+  // N = 402 rows, P = 97: the Grams over chunks of 37 rows (not a divisor of 400), over the chunks the memory limit
+  // allows (auto: the one-shot path needs about 1.6 MB), and the one-shot path.
+  const std::string common = "ntk --problem darcy-twoscale --nc 400 --layers 1,8,8,1 --seed 2 --device cpu --out ";
+  const fs::path exact = kTmp / "ntk_exact", chunked = kTmp / "ntk_chunked", limited = kTmp / "ntk_limited";
+  for (const auto& p : {exact, chunked, limited}) fs::remove_all(p);
+  CliRun r = pinntk(common + exact.string() + " --ntk-path exact");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("exact path: asked for by --ntk-path exact"), std::string::npos) << r.err;
+  r = pinntk(common + chunked.string() + " --ntk-path chunked --chunk-rows 37");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("chunked path: asked for by --ntk-path chunked"), std::string::npos) << r.err;
+  r = pinntk(common + limited.string() + " --memory-limit 400K");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("chunked path: the one-shot"), std::string::npos) << r.err;
+  const auto e = nlohmann::json::parse(slurp(exact / "summary.json"))["ntk"];
+  EXPECT_EQ(e["path"], "exact");
+  EXPECT_EQ(e["chunk_rows"], 0);
+  for (const auto& dir : {chunked, limited}) {
+    const auto j = nlohmann::json::parse(slurp(dir / "summary.json"));
+    const auto c = j["ntk"];
+    EXPECT_EQ(c["path"], "chunked");
+    EXPECT_FALSE(c["path_reason"].get<std::string>().empty());
+    EXPECT_GT(c["peak_memory_bytes_estimate"].get<double>(), 0.0);
+    EXPECT_LT(c["peak_memory_bytes_estimate"].get<double>(), e["peak_memory_bytes_estimate"].get<double>());
+    EXPECT_TRUE(c["gram_trick"].get<bool>());
+    for (const char* key : {"frobenius_K", "frobenius_Kuu", "frobenius_Kbb", "spectral_radius_Kbb"})
+      EXPECT_NEAR(c[key].get<double>(), e[key].get<double>(), 1e-12 * e[key].get<double>()) << key;
+    for (const char* key : {"eigenvalues_K_top", "eigenvalues_Kuu_top"})
+      for (int i = 0; i < 3; ++i)
+        EXPECT_NEAR(c[key][i].get<double>(), e[key][i].get<double>(), 1e-12 * e[key][i].get<double>()) << key;
+    // The smallest eigenvalue of K_uu is at rounding level: absolute against the largest.
+    const double top = e["eigenvalues_Kuu_top"][0];
+    EXPECT_NEAR(c["eigenvalue_Kuu_min"].get<double>(), e["eigenvalue_Kuu_min"].get<double>(), 1e-12 * top);
+    EXPECT_NEAR(j["residual_norm"].get<double>(), nlohmann::json::parse(slurp(exact / "summary.json"))["residual_norm"],
+                1e-12 * j["residual_norm"].get<double>());
+  }
+  EXPECT_EQ(nlohmann::json::parse(slurp(chunked / "summary.json"))["ntk"]["chunk_rows"], 37);
+  const long rows = nlohmann::json::parse(slurp(limited / "summary.json"))["ntk"]["chunk_rows"];
+  EXPECT_GT(rows, 1);
+  EXPECT_LT(rows, 400);
+  // Not even one row fits: bad input (exit 2), one line, no folder.
+  const fs::path refused = kTmp / "ntk_chunked_refused";
+  fs::remove_all(refused);
+  r = pinntk(common + refused.string() + " --ntk-path chunked --memory-limit 100K");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--memory-limit"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(refused));
+}
+
 TEST(Cli, LevenbergMarquardtWithContinuation) {
   const fs::path out = kTmp / "lm_ok";
   fs::remove_all(out);
@@ -451,6 +502,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 64 --out OUT"},
         BadCase{"memory_limit", "ntk --nc 512 --layers 1,64,64,1 --memory-limit 1M --out OUT"},
         BadCase{"memory_limit_text", "ntk --memory-limit lots --out OUT"},
+        // The NTK's paths: a chunk of one row beyond the limit (asked for, or chosen because the one-shot path does
+        // not fit), rows per chunk, a path that cannot serve the request.
+        BadCase{"chunked_memory",
+                "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --ntk-path chunked --memory-limit 1K "
+                "--out OUT"},
+        BadCase{"auto_memory", "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --memory-limit 1M --out OUT"},
+        BadCase{"chunk_rows_negative", "ntk --ntk-path chunked --chunk-rows -3 --out OUT"},
+        BadCase{"chunk_rows_text", "ntk --chunk-rows many --out OUT"},
+        BadCase{"chunk_rows_exact", "ntk --ntk-path exact --chunk-rows 5 --out OUT"},
+        BadCase{"ntk_path", "ntk --ntk-path fast --out OUT"},
+        BadCase{"chunked_few_rows", "ntk --ntk-path chunked --nc 8 --out OUT"},
+        BadCase{"chunked_save", "ntk --ntk-path chunked --save-matrices --out OUT"},
         BadCase{"regression_eps_tiny", "ntk --problem regression-twoscale --eps 1e-7 --out OUT"},
         BadCase{"domain_overflow", "train --domain -1e308,1e308 --out OUT"},
         BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"},

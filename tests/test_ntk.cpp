@@ -2,9 +2,14 @@
 // (tests/backend_suite.hpp).
 #include <gtest/gtest.h>
 
-#include <cmath>  // std::sqrt, std::log
+#include <algorithm>  // std::max
+#include <cmath>      // std::sqrt, std::log, std::abs
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string, std::to_string
+#include <utility>    // std::pair
 
-#include "host/ntk.hpp"  // analyze_ntk, gram_spectrum, frobenius_weighted
+#include "common/errors.hpp"  // UsageError
+#include "host/ntk.hpp"       // analyze_ntk, gram_spectrum, frobenius_weighted, ntk_chunked, plan_ntk
 #include "tests/backend_suite.hpp"
 #include "tests/reference_mlp.hpp"
 
@@ -163,6 +168,121 @@ TEST_P(Ntk, SpectraWithTheGramTrickAreInDescendingOrder) {
   const SymmetricSpectrum s = gram_spectrum(*be, A, n, p);
   ASSERT_TRUE(s.gram_trick);
   for (int i = 1; i < n; ++i) EXPECT_GE(s.eigenvalues[i - 1], s.eigenvalues[i]) << i;
+}
+
+// Problems with N > P for the chunked path (DESIGN.md section 8).
+Case twoscale_case(const std::string& preset, int nc, int nb, const std::vector<int>& layers) {
+  ProblemSpec spec = problem_preset(preset);
+  spec.nc = nc;
+  spec.nb = nb;
+  return {init_mlp(layers, "glorot-normal", 5), build_points(spec)};
+}
+
+// Row weights: the Lemma's (constant on each block), none, and one per row (the four-Gram form).
+std::vector<std::vector<double>> weight_variants(const PointSet& pts) {
+  std::vector<double> rows(pts.size());
+  for (int i = 0; i < pts.size(); ++i) rows[i] = 0.5 + 0.37 * ((i * 7919) % 13);
+  return {ntk_row_weights(pts, NtkScaling::Lemma), ntk_row_weights(pts, NtkScaling::None), rows};
+}
+
+TEST_P(Ntk, ChunkedGramEqualsOneShot) {
+  auto be = backend();
+  // 1-D: K_uu from G_u, K_bb (2 rows) from its row Gram; 2-D: both blocks longer than P; 2-D small: both blocks
+  // shorter than P, N > P.
+  const std::vector<Case> cases = {twoscale_case("darcy-twoscale", 200, 2, {1, 6, 6, 1}),
+                                   twoscale_case("darcy2d-twoscale", 144, 80, {2, 6, 6, 1}),
+                                   twoscale_case("darcy2d-twoscale", 49, 48, {2, 6, 6, 1})};
+  for (const Case& c : cases) {
+    const int n = c.pts.size();
+    ASSERT_GT(n, c.net.n_params());
+    for (const std::vector<double>& d : weight_variants(c.pts)) {
+      const NtkResult ref = be->ntk(c.net, c.pts, d, false);
+      for (const long rows : {1L, 7L, 64L, static_cast<long>(n)}) {
+        SCOPED_TRACE("N = " + std::to_string(n) + ", chunk rows " + std::to_string(rows) +
+                     (ntk_weights_blockwise(d, c.pts.nc) ? ", blockwise weights" : ", weights per row"));
+        const NtkResult got = ntk_chunked(*be, c.net, c.pts, d, rows);
+        EXPECT_TRUE(got.gram_trick);
+        EXPECT_EQ(got.nc, c.pts.nc);
+        EXPECT_EQ(got.nb, c.pts.nb);
+        EXPECT_EQ(got.jacobian.size(), 0u);
+        EXPECT_NEAR(got.frobenius_K, ref.frobenius_K, tol(1e-13) * ref.frobenius_K);
+        EXPECT_NEAR(got.frobenius_Kuu, ref.frobenius_Kuu, tol(1e-13) * ref.frobenius_Kuu);
+        EXPECT_NEAR(got.frobenius_Kbb, ref.frobenius_Kbb, tol(1e-13) * ref.frobenius_Kbb);
+        for (const auto& [a, b] :
+             {std::pair(&got.spectrum_K, &ref.spectrum_K), std::pair(&got.spectrum_Kuu, &ref.spectrum_Kuu),
+              std::pair(&got.spectrum_Kbb, &ref.spectrum_Kbb)}) {
+          ASSERT_EQ(a->size(), b->size());
+          const double top = b->front();
+          // The largest relative to themselves, the rest against lambda_max (Weyl: a rounding change of the Gram
+          // moves every eigenvalue by about its norm times the rounding).
+          for (size_t i = 0; i < a->size(); ++i)
+            EXPECT_NEAR((*a)[i], (*b)[i], tol(1e-13) * (i < 3 ? std::abs((*b)[i]) : top)) << i;
+        }
+        for (int i = 0; i < n; ++i)
+          EXPECT_NEAR(got.residuals[i], ref.residuals[i], tol(1e-14) * std::max(1.0, std::abs(ref.residuals[i]))) << i;
+      }
+    }
+  }
+}
+
+TEST_P(Ntk, ChunkedFrobeniusIdentityEqualsDirectForm) {
+  // ||J J^T D||_F from two P x P Grams (weights constant on each block) or from J^T J and J^T D^2 J (weights per
+  // row) against the N x N product.
+  const Case c = twoscale_case("darcy-twoscale", 80, 2, {1, 5, 5, 1});
+  auto be = backend();
+  const int n = c.pts.size(), P = c.net.n_params();
+  ASSERT_GT(n, P);
+  std::vector<double> r(n), J(static_cast<size_t>(n) * P), G(static_cast<size_t>(n) * n);
+  be->residuals_jacobian(c.net, c.pts, r, J);
+  be->gram_rows(J, n, P, G);
+  for (const std::vector<double>& d : weight_variants(c.pts)) {
+    double f2 = 0.0;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) f2 += (G[i * n + j] * d[j]) * (G[i * n + j] * d[j]);
+    EXPECT_NEAR(ntk_chunked(*be, c.net, c.pts, d, 9).frobenius_K, std::sqrt(f2), tol(1e-13) * std::sqrt(f2));
+  }
+}
+
+TEST_P(Ntk, ChunkedRefusesWhatItCannotDo) {
+  auto be = backend();
+  const Case small = small_case(20, {1, 6, 1});  // N = 22 > P = 19
+  const Case wide = small_case(20, {1, 20, 1});  // N = 22 <= P = 61
+  const std::vector<double> d = ntk_row_weights(small.pts, NtkScaling::Lemma);
+  EXPECT_THROW(ntk_chunked(*be, wide.net, wide.pts, d, 4), std::invalid_argument);
+  EXPECT_THROW(ntk_chunked(*be, small.net, small.pts, d, 0), std::invalid_argument);
+  EXPECT_THROW(ntk_chunked(*be, small.net, small.pts, std::vector<double>(3, 1.0), 4), std::invalid_argument);
+  EXPECT_THROW(analyze_ntk(*be, small.net, small.pts, NtkScaling::Lemma, true, 4), std::invalid_argument);
+  const NtkResult a = analyze_ntk(*be, small.net, small.pts, NtkScaling::Lemma, false, 4);
+  EXPECT_TRUE(a.gram_trick);
+}
+
+TEST_P(Ntk, PathFollowsTheMemoryBudget) {
+  // 4002 rows, P = 481: the one-shot path needs about 69 MB, the chunked one under 8 MiB in chunks of about 1100 rows.
+  const long nc = 4000, nb = 2, p = 481;
+  const double exact = ntk_memory_bytes(nc + nb, p, false);
+  const NtkPlan roomy = plan_ntk(NtkPath::Auto, nc, nb, p, 1, true, 0, false, static_cast<uint64_t>(2 * exact));
+  EXPECT_FALSE(roomy.chunked);
+  EXPECT_EQ(roomy.peak_bytes, exact);
+  const uint64_t budget = 8u << 20;
+  const NtkPlan tight = plan_ntk(NtkPath::Auto, nc, nb, p, 1, true, 0, false, budget);
+  EXPECT_TRUE(tight.chunked);
+  EXPECT_EQ(tight.chunk_rows, ntk_chunk_rows(nc, nb, p, 1, true, static_cast<double>(budget)));
+  EXPECT_LE(tight.peak_bytes, static_cast<double>(budget));
+  EXPECT_GT(ntk_chunked_memory_bytes(nc, nb, p, 1, tight.chunk_rows + 1, true), static_cast<double>(budget));
+  EXPECT_NE(tight.reason.find("chunks of"), std::string::npos) << tight.reason;
+  // The cap on the rows per chunk, the rows given, and the refusals.
+  EXPECT_EQ(ntk_chunk_rows(100000, nb, p, 1, true, 1e12), kNtkMaxChunkRows);
+  EXPECT_EQ(ntk_chunk_rows(nc, nb, p, 1, true, 1e12), nc);
+  EXPECT_EQ(plan_ntk(NtkPath::Chunked, nc, nb, p, 1, true, 37, false, 0).chunk_rows, 37);
+  EXPECT_EQ(ntk_chunk_rows(nc, nb, p, 1, true, 1024.0), 0);
+  EXPECT_THROW(plan_ntk(NtkPath::Chunked, nc, nb, p, 1, true, 0, false, 1024), UsageError);
+  EXPECT_THROW(plan_ntk(NtkPath::Chunked, nc, nb, p, 1, true, -3, false, 0), UsageError);
+  EXPECT_THROW(plan_ntk(NtkPath::Chunked, 100, 2, p, 1, true, 0, false, 0), UsageError);  // N <= P
+  EXPECT_THROW(plan_ntk(NtkPath::Chunked, nc, nb, p, 1, true, 0, true, 0), UsageError);   // --save-matrices
+  EXPECT_THROW(plan_ntk(NtkPath::Exact, nc, nb, p, 1, true, 5, false, 0), UsageError);    // --chunk-rows
+  EXPECT_THROW(plan_ntk(NtkPath::Exact, nc, nb, p, 1, true, 0, false, budget), UsageError);
+  // Four Grams when the weights differ within a block.
+  EXPECT_GT(ntk_chunked_memory_bytes(nc, nb, p, 1, 64, false), ntk_chunked_memory_bytes(nc, nb, p, 1, 64, true));
 }
 
 }  // namespace

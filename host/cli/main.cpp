@@ -219,6 +219,8 @@ struct NtkOptions {
   CommonOptions common;
   std::string scaling = "lemma";
   bool save_matrices = false;
+  std::string path = "auto";
+  long chunk_rows = 0;  // 0: from the memory budget
 };
 
 void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
@@ -226,6 +228,13 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
   cmd->add_option("--ntk-scaling", n.scaling, "lemma (1/Nc and lambda/Nb of Lemma 3.1) | none")->capture_default_str();
   cmd->add_flag("--save-matrices", n.save_matrices,
                 "also write J.npy, K.npy, residuals.npy and points.npy (N x n, the rows of J in order)");
+  cmd->add_option("--ntk-path", n.path,
+                  "auto (exact while it fits the memory, else chunked) | exact (the whole Jacobian) | chunked (N > P: "
+                  "P x P Grams accumulated over chunks of points)")
+      ->capture_default_str();
+  cmd->add_option("--chunk-rows", n.chunk_rows,
+                  "rows of the Jacobian per chunk of the chunked path (0: from the memory)")
+      ->capture_default_str();
 }
 
 int cmd_ntk(const NtkOptions& opts) {
@@ -233,18 +242,22 @@ int cmd_ntk(const NtkOptions& opts) {
   const CommonOptions& o = opts.common;
   const bool save_matrices = opts.save_matrices;
   const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
+  const NtkPath path = parse_ntk_path(opts.path);
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   OutputDir out(o.out);
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
-  require_memory(ntk_memory_bytes(n, p, save_matrices), budget, "ntk",
-                 "the " + std::to_string(n) + " x " + std::to_string(p) + " Jacobian, its scaled copies and the Grams",
-                 "use fewer points (--nc) or a smaller network, or raise --memory-limit");
+  // The one-shot path while it fits the memory, else Grams over chunks of points (DESIGN.md section 8).
+  const NtkPlan plan =
+      plan_ntk(path, s.pts.nc, s.pts.nb, p, s.pts.dim, ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc),
+               opts.chunk_rows, save_matrices, budget);
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
-  NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices);
+  NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices, plan.chunk_rows);
+  // After the analysis: a failed run's message stays its only line.
+  std::fprintf(stderr, "pinntk ntk: %s path: %s\n", plan.chunked ? "chunked" : "exact", plan.reason.c_str());
 
   json j = run_json(o, s);
   j["ntk_scaling"] = ntk_scaling_name(scaling);
@@ -260,6 +273,10 @@ int cmd_ntk(const NtkOptions& opts) {
   ntk["condition_Kuu"] = lmin > 0.0 ? json(r.spectrum_Kuu.front() / lmin) : json(nullptr);
   ntk["spectral_radius_Kbb"] = r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb.front();
   ntk["gram_trick"] = r.gram_trick;
+  ntk["path"] = plan.chunked ? "chunked" : "exact";
+  ntk["path_reason"] = plan.reason;
+  ntk["chunk_rows"] = plan.chunk_rows;
+  ntk["peak_memory_bytes_estimate"] = plan.peak_bytes;
   double res2 = 0.0;
   for (double v : r.residuals) res2 += v * v;
   j["residual_norm"] = std::sqrt(res2);
