@@ -111,6 +111,7 @@ if [ -x $BUILD/benchmarks/pinntk-bench ]; then
   row "pinntk-bench" "rc=$? (bench.txt)"
   row "batched Adam step (bench)" "$(grep -Eo 'B=1 .* per network\)' "$OUT/bench.txt" | tail -1)"
   row "device L-BFGS iteration (bench)" "$(grep -Eo 'l-bfgs iteration: .*' "$OUT/bench.txt" | tail -1 | cut -c19-)"
+  row "chunked NTK 4x40 (bench)" "$(grep -Eo 'chunked ntk: .*' "$OUT/bench.txt" | tail -1 | cut -c14-)"
 fi
 if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
   for peer in benchmarks/peers/*_peer.py; do

@@ -66,6 +66,19 @@ PINNTK_HD inline void tanh_jet_adjoint(T t, T zp, T zpp, T hb0, T hb1, T hb2, T&
   zb2 = hb2 * s;
 }
 
+// Tangent of tanh_jet along a parameter direction (DESIGN.md section 8, dots = d/dtheta . u): given t = tanh z, the
+// jet (z', z'') and the tangents (zd, z'd, z''d), returns those of (h, h', h''):
+// td = s zd, sd = -2 t td, h'd = sd z' + s z'd, h''d = sd z'' + s z''d - 2 (td s + t sd) z'^2 - 4 t s z' z'd.
+template <class T>
+PINNTK_HD inline void tanh_jet_tangent(T t, T zp, T zpp, T zd, T zpd, T zppd, T& hd, T& h1d, T& h2d) {
+  const T s = T(1) - t * t;
+  const T td = s * zd;
+  const T sd = T(-2) * t * td;
+  hd = td;
+  h1d = sd * zp + s * zpd;
+  h2d = sd * zpp + s * zppd - T(2) * (td * s + t * sd) * zp * zp - T(4) * t * s * zp * zpd;
+}
+
 // The first hidden layer at one neuron (DESIGN.md section 2): it sees h^0 = x, h'^0 = 1, h''^0 = 0, so
 // z = w x + b, z' = w, z'' = 0 (the caller's tape keeps z' = w and z'' = 0), and t = tanh z with its jet h', h''.
 template <class T>

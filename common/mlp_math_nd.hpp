@@ -174,6 +174,81 @@ PINNTK_HD inline void mlp_reverse_point_nd(MlpShape s, const T* theta, const T* 
   }
 }
 
+// Scratch of the tangent pass: the jet (h, h'_k, h''_k) and its tangent of two adjacent layers.
+PINNTK_HD inline int mlp_tangent_size_nd(MlpShape s, int m) { return 4 * (1 + 2 * m) * mlp_max_width(s); }
+
+// Forward pass at x along the m directions v (as mlp_forward_point_nd) carrying tangents along the parameter
+// direction dtheta (P numbers; DESIGN.md section 8): with dots = d/dtheta . dtheta,
+// zd = Wd h + W hd + bd, z'd_k = Wd h'_k + W h'd_k, z''d_k = Wd h''_k + W h''d_k, then tanh_jet_tangent per neuron.
+// out[0] = ud, out[1 + k] = (D_k u)d, out[1 + m + k] = (D_k^2 u)d; the row's J dtheta is the residual's linear part
+// applied to them (row_residual_nd with f = 0). m >= 1; the 1-D network is the case n = m = 1, v = 1. scratch holds
+// mlp_tangent_size_nd(s, m); no tape is kept.
+template <class T>
+PINNTK_HD inline void mlp_tangent_point_nd(MlpShape s, const T* theta, const T* dtheta, const T* x, int m, const T* v,
+                                           T* scratch, T* out) {
+  const int n = s.layers[0], mw = mlp_max_width(s), set = (1 + 2 * m) * mw;
+  // Channel 0 is h, 1 + k is h'_k, 1 + m + k is h''_k, each of mw entries; H/Hd layer l-1, G/Gd layer l.
+  T* H = scratch;
+  T* Hd = scratch + set;
+  T* G = scratch + 2 * set;
+  T* Gd = scratch + 3 * set;
+  const T* p = theta;
+  const T* pd = dtheta;
+  for (int l = 1; l <= s.nl; ++l) {
+    const int din = s.layers[l - 1], dout = s.layers[l];
+    const bool output = l == s.nl;
+    for (int i = 0; i < dout; ++i) {
+      const T* wi = p + i * din;
+      const T* wdi = pd + i * din;
+      T z = p[dout * din + i], zd = pd[dout * din + i];
+      // Layer 1 sees h^0 = x, h'^0_k = v_k, h''^0_k = 0, none of them depending on theta.
+      for (int j = 0; j < din; ++j) {
+        const T h = l > 1 ? H[j] : x[j];
+        z += wi[j] * h;
+        zd += wdi[j] * h;
+        if (l > 1) zd += wi[j] * Hd[j];
+      }
+      const T t = output ? z : tanh(z);
+      if (output) {
+        out[0] = zd;
+      } else {
+        G[i] = t;
+      }
+      for (int k = 0; k < m; ++k) {
+        T zp = T(0), zpp = T(0), zpd = T(0), zppd = T(0);
+        for (int j = 0; j < din; ++j) {
+          const T h1 = l > 1 ? H[(1 + k) * mw + j] : v[k * n + j];
+          zp += wi[j] * h1;
+          zpd += wdi[j] * h1;
+          if (l > 1) {
+            const T h2 = H[(1 + m + k) * mw + j];
+            zpp += wi[j] * h2;
+            zpd += wi[j] * Hd[(1 + k) * mw + j];
+            zppd += wdi[j] * h2 + wi[j] * Hd[(1 + m + k) * mw + j];
+          }
+        }
+        if (output) {
+          out[1 + k] = zpd;
+          out[1 + m + k] = zppd;
+        } else {
+          T hd;
+          tanh_jet(t, zp, zpp, G[(1 + k) * mw + i], G[(1 + m + k) * mw + i]);
+          tanh_jet_tangent(t, zp, zpp, zd, zpd, zppd, hd, Gd[(1 + k) * mw + i], Gd[(1 + m + k) * mw + i]);
+          Gd[i] = hd;
+        }
+      }
+    }
+    p += dout * din + dout;
+    pd += dout * din + dout;
+    T* tmp = H;
+    H = G;
+    G = tmp;
+    tmp = Hd;
+    Hd = Gd;
+    Gd = tmp;
+  }
+}
+
 }  // namespace pinntk
 
 // The kernels unroll the loops over the directions and channels completely (their accumulators stay in registers);

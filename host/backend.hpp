@@ -107,6 +107,13 @@ class Backend {
   // Loss L = 1/2 sum w_k r_k^2 (paper eq. 8), its gradient (P) and the residuals (N), without forming J.
   virtual double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) = 0;
 
+  // Matrix-free products with the residual rows' Jacobian J (N x P, as residuals_jacobian's; DESIGN.md section 8).
+  // The defaults form J with residuals_jacobian and multiply (O(N P) memory); the CPU backend forms no J.
+  // out = J^T y (P numbers): the reverse pass of every row seeded with y_k times its coefficients, summed over rows.
+  virtual void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out);
+  // out = J u (N numbers): one forward pass per row carrying tangents along the parameter direction u.
+  virtual void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out);
+
   // G = A A^T (n x n, both triangles) for row-major A (n x k).
   virtual void gram_rows(span<const double> A, int n, int k, span<double> G) = 0;
   // G = A^T A (k x k, both triangles) for row-major A (n x k).
@@ -122,6 +129,10 @@ class Backend {
   // The NTK K = J J^T diag(d) of the residuals: norms and spectra. The default composes the operations above
   // on host arrays (host/backend_defaults.cpp); a device backend keeps J and K on the device.
   virtual NtkResult ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian);
+  // The NTK by P x P Grams accumulated over chunks of chunk_rows rows, for N > P (ntk_chunked of host/ntk.hpp says
+  // what it returns). The default (host/ntk.cpp) composes the operations above on host arrays, a chunk's Jacobian at
+  // a time; the CUDA backend keeps the rows, the chunk's Jacobian and the Grams on the device.
+  virtual NtkResult ntk_chunked(const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows);
 
   // The default drives loss_gradient and a host Adam (host/backend_defaults.cpp).
   virtual std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg);

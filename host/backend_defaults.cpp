@@ -1,7 +1,7 @@
-// The default implementations of Backend's composed operations (host/backend.hpp): the Gram accumulation, the NTK
-// analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over the backend's batch
-// operations. A backend that keeps its data on a device (host/cuda/) overrides them.
-#include <algorithm>  // std::copy
+// The default implementations of Backend's composed operations (host/backend.hpp): the Gram accumulation, the
+// Jacobian products, the NTK analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over
+// the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
+#include <algorithm>  // std::copy, std::fill
 #include <cmath>      // std::sqrt
 #include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique
@@ -101,6 +101,26 @@ void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<doub
   std::vector<double> C(static_cast<size_t>(k) * k);
   gram_cols(A, n, k, C);
   for (size_t q = 0; q < C.size(); ++q) G[q] += C[q];
+}
+
+void Backend::jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) {
+  const int n = pts.size(), p = net.n_params();
+  std::vector<double> r(n), J(static_cast<size_t>(n) * p);
+  residuals_jacobian(net, pts, r, J);
+  std::fill(out.begin(), out.end(), 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int q = 0; q < p; ++q) out[q] += J[static_cast<size_t>(i) * p + q] * y[i];
+}
+
+void Backend::jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out) {
+  const int n = pts.size(), p = net.n_params();
+  std::vector<double> r(n), J(static_cast<size_t>(n) * p);
+  residuals_jacobian(net, pts, r, J);
+  for (int i = 0; i < n; ++i) {
+    double s = 0.0;
+    for (int q = 0; q < p; ++q) s += J[static_cast<size_t>(i) * p + q] * u[q];
+    out[i] = s;
+  }
 }
 
 NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {

@@ -1,9 +1,9 @@
 // The CPU backend: OpenMP over points around the shared per-point math, OpenBLAS syrk, LAPACKE syevd.
 #include <cblas.h>    // cblas_dsyrk
 #include <lapacke.h>  // LAPACKE_dsyevd
-#include <omp.h>      // omp_set_num_threads
+#include <omp.h>      // omp_set_num_threads, omp_get_max_threads, omp_get_thread_num
 
-#include <algorithm>   // std::sort, std::min
+#include <algorithm>   // std::sort, std::min, std::fill
 #include <functional>  // std::greater
 #include <memory>      // std::unique_ptr, std::make_unique
 #include <stdexcept>   // std::runtime_error
@@ -12,7 +12,7 @@
 
 #include "common/errors.hpp"       // NumericalError
 #include "common/mlp_math.hpp"     // mlp_forward_point, mlp_reverse_point
-#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd
+#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd, mlp_tangent_point_nd
 #include "common/problems_nd.hpp"  // kMaxDim
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "host/backend.hpp"        // Backend
@@ -114,6 +114,65 @@ class CpuBackend final : public Backend {
         r[k] = row_residual(pts.alpha[k], pts.beta[k], pts.gamma[k], pts.f[k], out[0], out[1], out[2]);
         mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), pts.alpha[k], pts.beta[k], pts.gamma[k],
                           J.data() + k * P, false, adj.data());
+      }
+    }
+  }
+
+  // J^T y without J (DESIGN.md section 8): each row's reverse pass seeded with y_k times its coefficients, added into
+  // its thread's partial sum; the partials are added in thread order (deterministic for a thread count).
+  void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) override {
+    const MlpShape s = net.shape();
+    const int n = pts.size(), m = pts.dim;
+    const size_t P = net.n_params();
+    const std::vector<double> v = axis_directions(m);
+    const int threads = omp_get_max_threads();
+    std::vector<double> partial(static_cast<size_t>(threads) * P, 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+      double* acc = partial.data() + static_cast<size_t>(omp_get_thread_num()) * P;
+      std::vector<double> tape(m > 1 ? mlp_tape_size_nd(s, m) : mlp_tape_size(s));
+      std::vector<double> adj(m > 1 ? mlp_adjoint_size_nd(s, m) : mlp_adjoint_size(s));
+      double jet[1 + 2 * kMaxDim], c[kMaxDim], lambda[kMaxDim];
+#pragma omp for schedule(static)
+      for (int k = 0; k < n; ++k) {
+        const size_t o = static_cast<size_t>(k) * m;
+        const double yk = y[k];
+        if (m > 1) {
+          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), jet);
+          for (int j = 0; j < m; ++j) {
+            c[j] = yk * pts.beta[o + j];
+            lambda[j] = yk * pts.alpha[o + j];
+          }
+          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), yk * pts.gamma[k], c,
+                               lambda, acc, true, adj.data());
+        } else {
+          mlp_forward_point(s, net.theta.data(), pts.x[k], tape.data(), jet);
+          mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), yk * pts.alpha[k], yk * pts.beta[k],
+                            yk * pts.gamma[k], acc, true, adj.data());
+        }
+      }
+    }
+    std::fill(out.begin(), out.end(), 0.0);
+    for (int t = 0; t < threads; ++t)
+      for (size_t q = 0; q < P; ++q) out[q] += partial[static_cast<size_t>(t) * P + q];
+  }
+
+  // J u without J (DESIGN.md section 8): per row the tangent pass along u, then the row's linear part
+  // gamma ud + sum_k (c_k u'd_k + lambda_k u''d_k) (row_residual_nd with f = 0; 1-D is n = m = 1, v = 1).
+  void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out) override {
+    const MlpShape s = net.shape();
+    const int n = pts.size(), m = pts.dim;
+    const std::vector<double> v = axis_directions(m);
+#pragma omp parallel
+    {
+      std::vector<double> scratch(mlp_tangent_size_nd(s, m));
+      double jet[1 + 2 * kMaxDim];
+#pragma omp for schedule(static)
+      for (int k = 0; k < n; ++k) {
+        const size_t o = static_cast<size_t>(k) * m;
+        mlp_tangent_point_nd(s, net.theta.data(), u.data(), pts.x.data() + o, m, v.data(), scratch.data(), jet);
+        out[k] = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], 0.0, jet[0], jet + 1,
+                                 jet + 1 + m);
       }
     }
   }

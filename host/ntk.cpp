@@ -153,8 +153,8 @@ bool ntk_weights_blockwise(const std::vector<double>& d, int nc) {
   return true;
 }
 
-NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows) {
-  const int n = pts.size(), p = net.n_params();
+std::vector<NtkChunk> ntk_chunks(const PointSet& pts, const std::vector<double>& d, int p, long chunk_rows) {
+  const int n = pts.size();
   const size_t un = n, dim = pts.dim;
   if (pts.nc < 0 || pts.nb < 0 || pts.dim < 1 || pts.x.size() != un * dim || pts.alpha.size() != un * dim ||
       pts.beta.size() != un * dim || pts.gamma.size() != un || pts.f.size() != un || pts.w.size() != un ||
@@ -165,6 +165,25 @@ NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const st
     throw std::invalid_argument("ntk_chunked: N = " + std::to_string(n) +
                                 " rows, not more than P = " + std::to_string(p) + " parameters: use Backend::ntk");
   if (chunk_rows < 1) throw std::invalid_argument("ntk_chunked: chunk_rows must be positive");
+  std::vector<NtkChunk> chunks;
+  for (const bool collocation : {true, false}) {
+    const int begin = collocation ? 0 : pts.nc, rows = collocation ? pts.nc : pts.nb, end = begin + rows;
+    // A block of at most P rows is one piece (at most P x P): its kernel comes from its row Gram, as in be.ntk.
+    const bool whole = rows <= p;
+    const int step = whole ? rows : static_cast<int>(std::min<long>(chunk_rows, rows));
+    for (int b = begin; b < end; b += step) chunks.push_back({b, std::min(step, end - b), collocation, whole});
+  }
+  return chunks;
+}
+
+NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows) {
+  return be.ntk_chunked(net, pts, d, chunk_rows);
+}
+
+NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows) {
+  Backend& be = *this;
+  const int n = pts.size(), p = net.n_params();
+  const std::vector<NtkChunk> chunks = ntk_chunks(pts, d, p, chunk_rows);
   NtkResult res;
   res.nc = pts.nc;
   res.nb = pts.nb;
@@ -181,36 +200,30 @@ NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const st
     B.assign(pp, 0.0);
   }
   struct Block {
-    int begin, rows;
-    bool collocation;
+    int rows;
     std::vector<double>* G;
     std::vector<double>* spectrum;
     double* frobenius;
   };
-  const Block blocks[2] = {{0, pts.nc, true, &Gu, &res.spectrum_Kuu, &res.frobenius_Kuu},
-                           {pts.nc, pts.nb, false, &Gb, &res.spectrum_Kbb, &res.frobenius_Kbb}};
+  const Block blocks[2] = {{pts.nc, &Gu, &res.spectrum_Kuu, &res.frobenius_Kuu},
+                           {pts.nb, &Gb, &res.spectrum_Kbb, &res.frobenius_Kbb}};
   std::vector<double> J;
-  for (const Block& blk : blocks) {
-    // A block of at most P rows is one piece (at most P x P): its kernel comes from its row Gram, as in be.ntk.
-    const bool whole = blk.rows <= p;
-    const int step = whole ? blk.rows : static_cast<int>(std::min<long>(chunk_rows, blk.rows));
-    const int end = blk.begin + blk.rows;
-    for (int b = blk.begin; b < end; b += step) {
-      const int c = std::min(step, end - b);
-      J.resize(static_cast<size_t>(c) * p);
-      be.residuals_jacobian(net, rows_of(pts, b, c, blk.collocation), span<double>(res.residuals.data() + b, c), J);
-      if (!blockwise) be.gram_cols_accumulate(J, c, p, A);
-      scale_rows(J, d.data() + b, c, p);  // Jh
-      be.gram_cols_accumulate(J, c, p, *blk.G);
-      if (whole) {
-        const SymmetricSpectrum s = gram_spectrum(be, J, c, p);
-        *blk.spectrum = s.eigenvalues;
-        *blk.frobenius = s.frobenius;
-      }
-      if (!blockwise) {
-        scale_rows(J, d.data() + b, c, p);  // D J
-        be.gram_cols_accumulate(J, c, p, B);
-      }
+  for (const NtkChunk& ch : chunks) {
+    const Block& blk = blocks[ch.collocation ? 0 : 1];
+    const int b = ch.begin, c = ch.rows;
+    J.resize(static_cast<size_t>(c) * p);
+    be.residuals_jacobian(net, rows_of(pts, b, c, ch.collocation), span<double>(res.residuals.data() + b, c), J);
+    if (!blockwise) be.gram_cols_accumulate(J, c, p, A);
+    scale_rows(J, d.data() + b, c, p);  // Jh
+    be.gram_cols_accumulate(J, c, p, *blk.G);
+    if (ch.whole) {
+      const SymmetricSpectrum s = gram_spectrum(be, J, c, p);
+      *blk.spectrum = s.eigenvalues;
+      *blk.frobenius = s.frobenius;
+    }
+    if (!blockwise) {
+      scale_rows(J, d.data() + b, c, p);  // D J
+      be.gram_cols_accumulate(J, c, p, B);
     }
   }
   std::vector<double>().swap(J);

@@ -47,8 +47,20 @@ std::vector<double> ntk_row_weights(const PointSet& pts, NtkScaling scaling);
 // comes from its row Gram). The numbers are those of be.ntk up to rounding, with gram_trick set; no Jacobian is
 // kept. With d constant and positive on each block, two P x P Grams G_u = Jh_u^T Jh_u and G_b = Jh_b^T Jh_b
 // (Jh = D^1/2 J) suffice; other weights add J^T J and J^T D^2 J for ||K||_F. std::invalid_argument on
-// inconsistent sizes or N <= P, NumericalError when a Gram is not finite.
+// inconsistent sizes or N <= P, NumericalError when a Gram is not finite. Calls be.ntk_chunked: the default
+// (host/ntk.cpp) drives the backend's batch operations on host arrays; the CUDA backend keeps the rows, the chunk's
+// Jacobian and the Grams on the device.
 NtkResult ntk_chunked(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows);
+
+// One piece of ntk_chunked's pass over the rows: rows [begin, begin + rows) of the collocation or the boundary block,
+// never both; `whole` when the block has at most P rows and is this one piece (its kernel from its row Gram).
+struct NtkChunk {
+  int begin = 0, rows = 0;
+  bool collocation = true, whole = false;
+};
+// ntk_chunked's pieces in order for p parameters (every backend's override takes the same), after its checks:
+// std::invalid_argument on inconsistent sizes, N <= P or chunk_rows < 1.
+std::vector<NtkChunk> ntk_chunks(const PointSet& pts, const std::vector<double>& d, int p, long chunk_rows);
 
 // Whether d is constant and positive on each nonempty block (rows [0, nc) and [nc, N)): ntk_chunked's two-Gram form.
 bool ntk_weights_blockwise(const std::vector<double>& d, int nc);

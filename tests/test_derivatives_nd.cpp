@@ -1,12 +1,13 @@
 // The n-dimensional per-point pass (common/mlp_math_nd.hpp, DESIGN.md section 7): its 1-D case is the 1-D pass to
 // the last bit, its directional derivatives match finite differences along the coordinate axes and mixed
-// directions, and its parameter gradient matches finite differences in theta.
+// directions, its parameter gradient matches finite differences in theta, and its tangent pass along a parameter
+// direction (DESIGN.md section 8) is each output channel's gradient dotted with that direction.
 #include <gtest/gtest.h>
 
 #include <cmath>   // std::sqrt, std::fabs
 #include <vector>  // std::vector
 
-#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd
+#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd, mlp_tangent_point_nd
 #include "host/mlp.hpp"            // init_mlp
 #include "host/rng.hpp"            // Rng
 
@@ -144,6 +145,58 @@ TEST(DerivativesNd, ARowWithoutDerivativesHasTheGradientOfU) {
   ASSERT_EQ(none.row.size(), axes.row.size());
   for (size_t q = 0; q < none.row.size(); ++q) EXPECT_NEAR(none.row[q], axes.row[q], 1e-15) << q;
   EXPECT_EQ(none.out[0], axes.out[0]);
+}
+
+TEST(DerivativesNd, TangentPassIsEveryChannelsGradientAlongTheParameterDirection) {
+  // mlp_tangent_point_nd (DESIGN.md section 8) against the reverse pass seeded with one channel (the channel's
+  // gradient in theta, dotted with dtheta) and against a central difference in theta along dtheta; n = 1 is the 1-D
+  // network, {n, 4, 1} a single hidden layer, {n, 1} none.
+  for (int n : {1, 2, 3}) {
+    for (const std::vector<int>& hidden : {std::vector<int>{6, 5}, std::vector<int>{4}, std::vector<int>{}}) {
+      std::vector<int> layers = {n};
+      layers.insert(layers.end(), hidden.begin(), hidden.end());
+      layers.push_back(1);
+      Mlp net = init_mlp(layers, "glorot-normal", 11 + n);
+      const auto dirs = directions(n);
+      const int m = static_cast<int>(dirs.size()), P = net.n_params();
+      std::vector<double> v;
+      for (const auto& d : dirs) v.insert(v.end(), d.begin(), d.end());
+      std::vector<double> x(n), dtheta(P);
+      for (int j = 0; j < n; ++j) x[j] = 0.45 - 0.4 * j;
+      Rng rng(23);
+      double dnorm = 0.0;
+      for (double& e : dtheta) {
+        e = rng.normal();
+        dnorm += e * e;
+      }
+      dnorm = std::sqrt(dnorm);
+      std::vector<double> tangent(1 + 2 * m), scratch(mlp_tangent_size_nd(net.shape(), m));
+      mlp_tangent_point_nd(net.shape(), net.theta.data(), dtheta.data(), x.data(), m, v.data(), scratch.data(),
+                           tangent.data());
+      auto jet_at = [&](double h) {
+        Mlp at = net;
+        for (int q = 0; q < P; ++q) at.theta[q] += h * dtheta[q];
+        return run_nd(at, x, m, v, 1.0, std::vector<double>(m, 0.0), std::vector<double>(m, 0.0)).out;
+      };
+      const double h = 1e-6;
+      const std::vector<double> up = jet_at(h), down = jet_at(-h);
+      for (int ch = 0; ch < 1 + 2 * m; ++ch) {
+        std::vector<double> c(m, 0.0), lambda(m, 0.0);
+        if (ch >= 1 && ch <= m) c[ch - 1] = 1.0;
+        if (ch > m) lambda[ch - 1 - m] = 1.0;
+        const Pass p = run_nd(net, x, m, v, ch == 0 ? 1.0 : 0.0, c, lambda);
+        double dot = 0.0, rnorm = 0.0;
+        for (int q = 0; q < P; ++q) {
+          dot += p.row[q] * dtheta[q];
+          rnorm += p.row[q] * p.row[q];
+        }
+        const double bound = std::sqrt(rnorm) * dnorm;
+        EXPECT_NEAR(tangent[ch], dot, 1e-13 * bound) << "n " << n << " depth " << hidden.size() << " channel " << ch;
+        EXPECT_NEAR(tangent[ch], (up[ch] - down[ch]) / (2 * h), 1e-7 * (1 + bound))
+            << "n " << n << " depth " << hidden.size() << " channel " << ch;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <stdexcept>  // std::length_error, std::invalid_argument
 #include <string>     // std::string
 #include <thread>     // std::thread
+#include <utility>    // std::pair
 #include <vector>     // std::vector
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
@@ -20,7 +21,7 @@
 #include "cuda/linalg.cuh"         // linalg::nrm2, linalg::dot
 #include "cuda/tile_plan.hpp"      // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"        // make_cuda_backend, make_cpu_backend
-#include "host/ntk.hpp"            // analyze_ntk
+#include "host/ntk.hpp"            // analyze_ntk, ntk_row_weights, ntk_weights_blockwise
 #include "host/optim/lm.hpp"       // minimize_lm, LmConfig
 #include "host/train.hpp"          // train_adam
 #include "tests/gpu_skip.hpp"      // SKIP_WITHOUT_GPU
@@ -206,6 +207,41 @@ TEST(GpuBackend, NtkMatchesCpu) {
   SKIP_WITHOUT_GPU();
   check_ntk("darcy-ntk", 256, {1, 50, 1});           // N = 258 > P = 151: the Gram trick
   check_ntk("darcy-twoscale", 300, {1, 40, 40, 1});  // N = 302 < P = 1761
+}
+
+// The CUDA backend's chunked NTK (the rows, the chunk's Jacobian and the Grams on the device) against the host
+// default driving the same backend's operations, on N = 3002 > P = 481 in chunks of 700 rows: K_uu from G_u, K_bb
+// (2 rows) from its row Gram; weights constant on the blocks (two Grams) and per row (four).
+TEST(GpuBackend, ChunkedNtkMatchesHostDefault) {
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 3000);
+  const Mlp net = init_mlp({1, 20, 20, 1}, "glorot-normal", 7);
+  ASSERT_GT(pts.size(), net.n_params());
+  auto gpu = make_cuda_backend(false);
+  std::vector<double> per_row = ntk_row_weights(pts, NtkScaling::Lemma);
+  for (size_t i = 0; i < per_row.size(); ++i) per_row[i] *= 1.0 + 0.5 * std::sin(0.1 * static_cast<double>(i));
+  for (const std::vector<double>& d : {ntk_row_weights(pts, NtkScaling::Lemma), per_row}) {
+    SCOPED_TRACE(ntk_weights_blockwise(d, pts.nc) ? "blockwise weights" : "weights per row");
+    const NtkResult a = gpu->Backend::ntk_chunked(net, pts, d, 700);  // the host default
+    const NtkResult b = gpu->ntk_chunked(net, pts, d, 700);
+    EXPECT_TRUE(b.gram_trick);
+    EXPECT_EQ(b.nc, a.nc);
+    EXPECT_EQ(b.nb, a.nb);
+    EXPECT_LT(rel_error(b.residuals, a.residuals), 1e-12);
+    EXPECT_NEAR(b.frobenius_K, a.frobenius_K, 1e-12 * a.frobenius_K);
+    EXPECT_NEAR(b.frobenius_Kuu, a.frobenius_Kuu, 1e-12 * a.frobenius_Kuu);
+    EXPECT_NEAR(b.frobenius_Kbb, a.frobenius_Kbb, 1e-12 * a.frobenius_Kbb);
+    for (const auto& [got, ref] : {std::pair(&b.spectrum_K, &a.spectrum_K), std::pair(&b.spectrum_Kuu, &a.spectrum_Kuu),
+                                   std::pair(&b.spectrum_Kbb, &a.spectrum_Kbb)}) {
+      ASSERT_EQ(got->size(), ref->size());
+      // The top ten relative to themselves (with lambda_max's rounding), the rest against lambda_max (Weyl: a
+      // rounding change of the Gram moves each eigenvalue by about its norm times the rounding).
+      const double top = ref->front();
+      for (size_t i = 0; i < ref->size(); ++i)
+        EXPECT_NEAR((*got)[i], (*ref)[i], i < 10 ? 1e-12 * std::fabs((*ref)[i]) + 1e-14 * top : 1e-12 * top)
+            << "eigenvalue " << i;
+    }
+  }
 }
 
 TEST(GpuBackend, TrainingMatchesCpuStepForStep) {

@@ -10,6 +10,7 @@
 
 #include "common/errors.hpp"  // UsageError
 #include "host/ntk.hpp"       // analyze_ntk, gram_spectrum, frobenius_weighted, ntk_chunked, plan_ntk
+#include "host/rng.hpp"       // Rng
 #include "tests/backend_suite.hpp"
 #include "tests/reference_mlp.hpp"
 
@@ -283,6 +284,51 @@ TEST_P(Ntk, PathFollowsTheMemoryBudget) {
   EXPECT_THROW(plan_ntk(NtkPath::Exact, nc, nb, p, 1, true, 0, false, budget), UsageError);
   // Four Grams when the weights differ within a block.
   EXPECT_GT(ntk_chunked_memory_bytes(nc, nb, p, 1, 64, false), ntk_chunked_memory_bytes(nc, nb, p, 1, 64, true));
+}
+
+// The matrix-free products (DESIGN.md section 8) against the formed Jacobian on a 1-D, a 2-D and a 3-D problem, and
+// the identity <J u, y> = <u, J^T y>. Bounds by norms (a product's rounding is its terms' magnitude times the unit
+// roundoff, whatever their cancellation): a row of J u against |J_i| |u|, J^T y against |J|_F |y|.
+TEST_P(Ntk, MatrixFreeProductsMatchTheFormedJacobian) {
+  auto be = backend();
+  const std::vector<Case> cases = {twoscale_case("darcy-twoscale", 50, 2, {1, 7, 5, 1}),
+                                   twoscale_case("darcy2d-twoscale", 49, 48, {2, 6, 5, 1}),
+                                   twoscale_case("poisson3d-sines", 64, 54, {3, 5, 4, 1})};
+  for (const Case& c : cases) {
+    const int n = c.pts.size(), P = c.net.n_params();
+    SCOPED_TRACE("dim " + std::to_string(c.pts.dim) + ", N = " + std::to_string(n) + ", P = " + std::to_string(P));
+    std::vector<double> r(n), J(static_cast<size_t>(n) * P);
+    be->residuals_jacobian(c.net, c.pts, r, J);
+    Rng rng(31 + c.pts.dim);
+    std::vector<double> y(n), u(P);
+    for (double& e : y) e = rng.normal();
+    for (double& e : u) e = rng.normal();
+    std::vector<double> jty(P), ju(n);
+    be->jacobian_transpose_times(c.net, c.pts, y, jty);
+    be->jacobian_times(c.net, c.pts, u, ju);
+
+    std::vector<double> jty_ref(P, 0.0);
+    double norm_J2 = 0.0, norm_y2 = 0.0, norm_u2 = 0.0;
+    for (const double e : u) norm_u2 += e * e;
+    for (int i = 0; i < n; ++i) {
+      double ju_ref = 0.0, row2 = 0.0;
+      for (int q = 0; q < P; ++q) {
+        const double Jiq = J[static_cast<size_t>(i) * P + q];
+        ju_ref += Jiq * u[q];
+        row2 += Jiq * Jiq;
+        jty_ref[q] += Jiq * y[i];
+      }
+      norm_J2 += row2;
+      norm_y2 += y[i] * y[i];
+      EXPECT_NEAR(ju[i], ju_ref, tol(1e-13) * std::sqrt(row2 * norm_u2)) << "row " << i;
+    }
+    const double bound_y = std::sqrt(norm_J2 * norm_y2);
+    for (int q = 0; q < P; ++q) EXPECT_NEAR(jty[q], jty_ref[q], tol(1e-13) * bound_y) << "parameter " << q;
+    double ju_y = 0.0, u_jty = 0.0;
+    for (int i = 0; i < n; ++i) ju_y += ju[i] * y[i];
+    for (int q = 0; q < P; ++q) u_jty += u[q] * jty[q];
+    EXPECT_NEAR(ju_y, u_jty, tol(1e-13) * bound_y * std::sqrt(norm_u2));
+  }
 }
 
 }  // namespace

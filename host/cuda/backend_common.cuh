@@ -3,9 +3,9 @@
 // device_points.hpp.
 #pragma once
 
-#include <algorithm>  // std::max
+#include <algorithm>  // std::max, std::min
 #include <climits>    // INT_MAX
-#include <cstdint>    // int64_t
+#include <cstdint>    // int64_t, std::uint64_t
 #include <stdexcept>  // std::runtime_error, std::length_error
 #include <string>     // std::to_string
 #include <vector>     // std::vector
@@ -98,6 +98,17 @@ class CudaContext {
   UniqueSolver solver_;
   UniqueSolverParams params_;
 };
+
+// Bytes of device memory the context can still have: the device's free memory and what its pool holds unused (the
+// pool keeps what it frees).
+inline double available_device_bytes(const CudaContext& c) {
+  size_t free_bytes = 0, total = 0;
+  PINNTK_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  std::uint64_t reserved = 0, used = 0;
+  PINNTK_CUDA_CHECK(cudaMemPoolGetAttribute(c.order().pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  PINNTK_CUDA_CHECK(cudaMemPoolGetAttribute(c.order().pool, cudaMemPoolAttrUsedMemCurrent, &used));
+  return static_cast<double>(free_bytes) + static_cast<double>(reserved - std::min(used, reserved));
+}
 
 // Gram of the row-major rows Ah (n x p) on the device: Ah Ah^T when `rows`, else Ah^T Ah (m x m, both triangles).
 // G is reallocated only when its size changes.

@@ -5,14 +5,15 @@
 // derivatives along the n axes. Adam also runs on a batch of networks of one shape, every launch serving all of them
 // (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row. A batch's
 // L-BFGS keeps its vectors on the device and evaluates with the batch's kernels (lbfgs_ops, cuda_lbfgs.cu).
-#include <algorithm>  // std::copy, std::max
-#include <atomic>     // std::atomic
-#include <cmath>      // std::sqrt, NAN
-#include <memory>     // std::unique_ptr, std::shared_ptr
-#include <stdexcept>  // std::invalid_argument, std::out_of_range
-#include <string>     // std::string, std::to_string
-#include <utility>    // std::move
-#include <vector>     // std::vector
+#include <algorithm>   // std::copy, std::max, std::sort
+#include <atomic>      // std::atomic
+#include <cmath>       // std::sqrt, std::isfinite, NAN
+#include <functional>  // std::greater
+#include <memory>      // std::unique_ptr, std::shared_ptr
+#include <stdexcept>   // std::invalid_argument, std::out_of_range
+#include <string>      // std::string, std::to_string
+#include <utility>     // std::move
+#include <vector>      // std::vector
 
 #include "cuda/adam.hpp"                 // launch_reduce_gradient_adam
 #include "cuda/eval.hpp"                 // launch_eval
@@ -25,6 +26,7 @@
 #include "host/cuda/cuda_backend.hpp"
 #include "host/cuda/cuda_lbfgs.hpp"  // make_cuda_lbfgs_ops, LbfgsEvaluation
 #include "host/cuda/cuda_lm.hpp"     // make_cuda_lm_session
+#include "host/ntk.hpp"              // ntk_chunks, ntk_weights_blockwise
 
 namespace pinntk {
 namespace {
@@ -531,6 +533,113 @@ class CudaBackend final : public Backend {
     return res;
   }
 
+  // ntk_chunked's pass on the device (DESIGN.md section 8): the rows and theta uploaded once, each piece's Jacobian
+  // computed into one chunk buffer, scaled to Jh = D^1/2 J and added to G_u or G_b by syrk with beta = 1 (with
+  // weights per row also to J^T J and J^T D^2 J); per piece no copy to the host, at the end only the spectra, norms and
+  // residuals. The pieces and the formulas are those of the host default (host/ntk.cpp).
+  NtkResult ntk_chunked(const Mlp& net, const PointSet& pts, const std::vector<double>& d, long chunk_rows) override {
+    const std::vector<NtkChunk> chunks = ntk_chunks(pts, d, net.n_params(), chunk_rows);
+    const NetDesc nd = net_for_points(net.layers, pts, false, "ntk_chunked");
+    const int n = pts.size(), p = nd.P;
+    const bool blockwise = ntk_weights_blockwise(d, pts.nc);
+    const bool own_u = pts.nc > p, own_b = pts.nb > p;  // blocks whose spectrum and norm come from their P x P Gram
+    const size_t pp = static_cast<size_t>(p) * p, dim = static_cast<size_t>(pts.dim);
+    int piece = 0, whole = 0;  // the most rows of J held at once; of them, in a block held whole
+    for (const NtkChunk& ch : chunks) {
+      piece = std::max(piece, ch.rows);
+      if (ch.whole) whole = std::max(whole, ch.rows);
+    }
+    int_count(static_cast<size_t>(piece) * p, "a chunk's Jacobian");
+    require_chunked_memory(n, p, dim, piece, whole, blockwise ? 2 : 4, own_u && own_b ? 3 : 2);
+    const StreamOrder o = c_.order();
+    NtkResult res;
+    res.nc = pts.nc;
+    res.nb = pts.nb;
+    res.n_params = p;
+    res.gram_trick = true;
+    const DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dd = to_device<Real>(d, o);
+    const DevicePoints<Real> dp(pts, o);
+    DeviceBuffer<Real> dr(n, o), J(static_cast<size_t>(piece) * p, o), Gu = zeros(pp), Gb = zeros(pp), A, B, R;
+    if (!blockwise) {
+      A = zeros(pp);
+      B = zeros(pp);
+    }
+    // G += rows^T rows on the lower triangle for the row-major rows (c x p).
+    const auto accumulate = [&](const Real* rows, int c, Real* G) {
+      PINNTK_CUBLAS_CHECK(linalg::syrk_add(c_.blas(), CUBLAS_OP_N, p, c, rows, p, G, p));
+    };
+    {
+      NvtxRange range("chunked grams");
+      const DeviceRows<Real> all = dp.view();
+      for (const NtkChunk& ch : chunks) {
+        const size_t k0 = static_cast<size_t>(ch.begin);
+        const int c = ch.rows;
+        const DeviceRows<Real> rows{
+            all.x + k0 * dim, all.alpha + k0 * dim, all.beta + k0 * dim, all.gamma + k0, all.f + k0, all.w + k0, c};
+        launch_jacobian<Real>(nd, theta.data(), rows, dr.data() + k0, J.data(), c_.stream());
+        if (!blockwise) accumulate(J.data(), c, A.data());
+        launch_scale_rows(J.data(), c, p, dd.data() + k0, true, c_.stream());  // Jh
+        accumulate(J.data(), c, ch.collocation ? Gu.data() : Gb.data());
+        if (ch.whole) {  // at most P rows: the block's kernel from its row Gram, as in ntk
+          const int m = device_gram(c_, J.data(), c, p, R, true);
+          (ch.collocation ? res.frobenius_Kuu : res.frobenius_Kbb) = device_nrm2(c_, R.data(), R.size());
+          (ch.collocation ? res.spectrum_Kuu : res.spectrum_Kbb) = device_eigenvalues(c_, R.data(), m);
+        }
+        if (!blockwise) {
+          launch_scale_rows(J.data(), c, p, dd.data() + k0, true, c_.stream());  // D J
+          accumulate(J.data(), c, B.data());
+        }
+      }
+    }
+    J = DeviceBuffer<Real>();
+    R = DeviceBuffer<Real>();
+    for (DeviceBuffer<Real>* G : {&Gu, &Gb, &A, &B})
+      if (G->size() != 0) launch_fill_upper(G->data(), p, c_.stream());
+    // ||K||_F^2 = <J^T J, J^T D^2 J>_F; with D = d_u I and d_b I on the blocks
+    //   ||K||_F^2 = ||G_u||_F^2 + ||G_b||_F^2 + (d_u / d_b + d_b / d_u) <G_u, G_b>_F.
+    const double fu = device_nrm2(c_, Gu.data(), pp), fb = device_nrm2(c_, Gb.data(), pp);
+    double fk2 = 0.0;
+    if (blockwise) {
+      fk2 = fu * fu + fb * fb;
+      if (pts.nc > 0 && pts.nb > 0) {
+        const double du = d[0], db = d[pts.nc];
+        fk2 += (du / db + db / du) * static_cast<double>(device_dot(c_, Gu.data(), Gb.data(), pp));
+      }
+    } else {
+      fk2 = static_cast<double>(device_dot(c_, A.data(), B.data(), pp));
+      A = DeviceBuffer<Real>();
+      B = DeviceBuffer<Real>();
+    }
+    res.frobenius_K = std::sqrt(std::max(0.0, fk2));
+    if (own_u) res.frobenius_Kuu = fu;
+    if (own_b) res.frobenius_Kbb = fb;
+    if (!std::isfinite(res.frobenius_K) || !std::isfinite(fu) || !std::isfinite(fb))
+      throw NumericalError(
+          "the NTK's Grams are not finite in the backend's precision (the problem's coefficients or "
+          "the network's weights are too large)");
+    // K_s's spectrum from G_u + G_b = Jh^T Jh, formed in a Gram whose own spectrum is not needed (or in a copy).
+    DeviceBuffer<Real> copy;
+    Real* S = Gb.data();
+    if (own_b) {
+      S = Gu.data();
+      if (own_u) {
+        copy = DeviceBuffer<Real>(pp, o);
+        PINNTK_CUDA_CHECK(
+            cudaMemcpyAsync(copy.data(), Gu.data(), pp * sizeof(Real), cudaMemcpyDeviceToDevice, c_.stream()));
+        S = copy.data();
+      }
+    }
+    PINNTK_CUBLAS_CHECK(
+        linalg::axpy(c_.blas(), static_cast<int64_t>(pp), Real(1), S == Gb.data() ? Gu.data() : Gb.data(), S));
+    res.spectrum_K = padded_spectrum(S, p, n);
+    copy = DeviceBuffer<Real>();
+    if (own_u) res.spectrum_Kuu = padded_spectrum(Gu.data(), p, pts.nc);
+    if (own_b) res.spectrum_Kbb = padded_spectrum(Gb.data(), p, pts.nb);
+    res.residuals.resize(n);
+    to_host(dr, res.residuals);
+    return res;
+  }
+
   std::unique_ptr<TrainSession> train_session(const Mlp& net, const PointSet& pts, const AdamConfig& cfg) override {
     return std::make_unique<CudaTrainSession<Real>>(ctx_, net, pts, cfg);
   }
@@ -549,6 +658,43 @@ class CudaBackend final : public Backend {
     DeviceBuffer<Real> dA = to_device<Real>(A, c_.order()), dG;
     device_gram(c_, dA.data(), n, k, dG, rows);
     to_host(dG, G);  // symmetric: row- and column-major agree
+  }
+
+  // n zeroed entries on the stream.
+  DeviceBuffer<Real> zeros(size_t n) const {
+    DeviceBuffer<Real> z(n, c_.order());
+    if (n > 0) PINNTK_CUDA_CHECK(cudaMemsetAsync(z.data(), 0, n * sizeof(Real), c_.stream()));
+    return z;
+  }
+
+  // The descending spectrum of a form of n rows whose nonzero eigenvalues are those of the p x p device Gram G
+  // (destroyed): G's p eigenvalues and n - p zeros, sorted (the smallest computed one may be rounding noise below
+  // zero).
+  std::vector<double> padded_spectrum(Real* G, int p, int n) const {
+    const std::vector<double> e = device_eigenvalues(c_, G, p);
+    std::vector<double> out(n, 0.0);
+    std::copy(e.begin(), e.end(), out.begin());
+    std::sort(out.begin(), out.end(), std::greater<double>());
+    return out;
+  }
+
+  // A UsageError naming the sizes when the device cannot hold ntk_chunked's buffers: the rows, weights, residuals and
+  // theta throughout; `grams` P x P Grams with a chunk of `piece` rows of J (and a row Gram of `whole` rows) during the
+  // pass; then `finish` P x P matrices for the spectra (besides cuSOLVER's workspace).
+  void require_chunked_memory(int n, int p, size_t dim, int piece, int whole, int grams, int finish) const {
+    const double pp = static_cast<double>(p) * p, real = sizeof(Real);
+    const double base = static_cast<double>(n) * (3.0 * dim + 6.0) + p;
+    const double pass = grams * pp + static_cast<double>(piece) * p + static_cast<double>(whole) * whole;
+    const double need = real * (base + std::max(pass, finish * pp)), have = available_device_bytes(c_);
+    if (need <= have) return;
+    const auto mib = [](double bytes) {
+      return std::to_string(static_cast<long long>(bytes / 1048576.0) + 1) + " MiB";
+    };
+    throw UsageError("the chunked NTK on the GPU needs about " + mib(need) + " of device memory (" +
+                     std::to_string(std::max(grams, finish)) + " P x P Grams of " + mib(real * pp) +
+                     " each at P = " + std::to_string(p) + ", a chunk of " + std::to_string(piece) +
+                     " Jacobian rows of " + mib(real * piece * p) + ", the " + std::to_string(n) + " rows), " +
+                     mib(have) + " are free: use fewer --chunk-rows or a smaller network");
   }
 
   // Shared with the sessions, which may outlive the backend (a session made from a temporary backend).

@@ -12,7 +12,7 @@
 //     gradient into g_trial and the losses into a device array, then a segmented max |g|: one download of 2 B.
 // A masked-out member's reductions are computed with the others (their entries unspecified, returned as NaN) but its
 // vectors are never written. Reductions sum in double whatever Real is; element updates are in Real.
-#include <cuda_runtime.h>                         // cudaMemcpyAsync, cudaMemGetInfo, cudaMemPoolGetAttribute
+#include <cuda_runtime.h>                         // cudaMemcpyAsync
 #include <thrust/for_each.h>                      // thrust::for_each_n
 #include <thrust/iterator/counting_iterator.h>    // thrust::counting_iterator
 #include <thrust/iterator/transform_iterator.h>   // thrust::make_transform_iterator
@@ -20,7 +20,6 @@
 
 #include <algorithm>                               // std::max, std::copy
 #include <cmath>                                   // std::isfinite
-#include <cstdint>                                 // std::uint64_t
 #include <cub/device/device_segmented_reduce.cuh>  // cub::DeviceSegmentedReduce
 #include <limits>                                  // std::numeric_limits
 #include <memory>                                  // std::unique_ptr, std::make_unique, std::shared_ptr
@@ -33,7 +32,7 @@
 #include "cuda/device_buffer.cuh"        // DeviceBuffer
 #include "cuda/loss_gradient.hpp"        // GradientWorkspace, Members
 #include "cuda/nvtx.cuh"                 // NvtxRange
-#include "host/cuda/backend_common.cuh"  // CudaContext, enqueue_loss_gradient
+#include "host/cuda/backend_common.cuh"  // CudaContext, enqueue_loss_gradient, available_device_bytes
 #include "host/cuda/cuda_lbfgs.hpp"
 
 namespace pinntk::cudaimpl {
@@ -396,13 +395,7 @@ class CudaLbfgsOps final : public LbfgsOps {
       throw std::invalid_argument("CUDA L-BFGS: " + std::to_string(members) + " members of " + std::to_string(params) +
                                   " parameters on a batch of " + std::to_string(eval.ws->members()) + " of " +
                                   std::to_string(eval.ws->plan().net.P));
-    // Free device memory, and what the context's pool holds without using it (it keeps what it frees).
-    size_t free_bytes = 0, total = 0;
-    PINNTK_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
-    std::uint64_t reserved = 0, used = 0;
-    PINNTK_CUDA_CHECK(cudaMemPoolGetAttribute(c.order().pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
-    PINNTK_CUDA_CHECK(cudaMemPoolGetAttribute(c.order().pool, cudaMemPoolAttrUsedMemCurrent, &used));
-    const double available = static_cast<double>(free_bytes) + static_cast<double>(reserved - std::min(used, reserved));
+    const double available = available_device_bytes(c);
     const double need = (5.0 + 2.0 * history) * members * static_cast<double>(params) * sizeof(Real);
     if (need > available)
       throw std::length_error("CUDA L-BFGS: " + std::to_string(members) + " members of " + std::to_string(params) +
