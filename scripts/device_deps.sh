@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the Debian-provided headers and libraries pinntk builds against (OpenBLAS, LAPACKE, GoogleTest,
-# nlohmann-json, CLI11) into .devdeps.tar.xz, for a GPU machine that has the CUDA toolkit and a compiler but
-# cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
+# nlohmann-json, CLI11, the Boost headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
+# toolkit and a compiler but cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=x86_64-linux-gnu
@@ -22,6 +22,14 @@ done
 ln -s libopenblas.so.0 "$d/lib/$arch/libopenblas.so"
 ln -s liblapacke.so.3 "$d/lib/$arch/liblapacke.so"
 cp -L /usr/lib/$arch/liblbfgsb.so.0 "$d/lib/$arch/" && ln -s liblbfgsb.so.0 "$d/lib/$arch/liblbfgsb.so"
+# Header-only libraries (Boost's Sobol sequence; Eigen and Spectra where used): only the headers the sources reach,
+# found by the compiler's dependency listing, not the whole trees (Boost's is 150 MB).
+for src in host/*.cpp host/optim/*.cpp host/io/*.cpp host/cli/*.cpp; do
+  g++ -std=c++17 -M -I. -I/usr/include/eigen3 -fopenmp "$src" 2>/dev/null | tr ' \\' '\n\n' || true
+done | grep -E '^/usr/include/(boost|eigen3|Spectra)/' | sort -u | while read -r h; do
+  mkdir -p "$d/include/$(dirname "${h#/usr/include/}")"
+  cp -L "$h" "$d/include/${h#/usr/include/}"
+done
 tar -C "$stage" -cJf .devdeps.tar.xz devdeps
 grep -qx '/.devdeps.tar.xz' .git/info/exclude 2>/dev/null || echo '/.devdeps.tar.xz' >> .git/info/exclude
 grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
