@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs the Debian-provided headers and libraries pinntk builds against (OpenBLAS, LAPACKE, GoogleTest,
-# nlohmann-json, CLI11, the Boost headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
+# nlohmann-json, CLI11, the Boost, Eigen and Spectra headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
 # toolkit and a compiler but cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ cp /usr/include/lapacke*.h "$d/include/"
 cp -L /usr/include/$arch/cblas.h /usr/include/$arch/openblas_config.h "$d/include/"
 cp -r /usr/lib/$arch/cmake/GTest "$d/lib/$arch/cmake/"
 cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$d/share/cmake/"
+mkdir -p "$d/share/eigen3" && cp -r /usr/share/eigen3/cmake "$d/share/eigen3/"  # Eigen3Config.cmake
 cp /usr/lib/$arch/libgtest*.a /usr/lib/$arch/libgmock*.a "$d/lib/$arch/"
 for lib in libopenblas.so.0 liblapacke.so.3 liblapack.so.3 libblas.so.3 libtmglib.so.3 libgfortran.so.5 \
            libquadmath.so.0; do

@@ -193,6 +193,43 @@ TEST(Cli, NtkChunkedPathGivesTheExactPathsNumbers) {
   EXPECT_FALSE(fs::exists(refused));
 }
 
+TEST(Cli, NtkLanczosTopEigenvaluesAreTheExactPaths) {
+  // N = 66 rows <= P = 97 (K_s) and N = 402 > P (the Gram): top:4 by Lanczos against the full analysis.
+  for (const int nc : {64, 400}) {
+    const std::string common =
+        "ntk --problem darcy-twoscale --nc " + std::to_string(nc) + " --layers 1,8,8,1 --seed 2 --device cpu --out ";
+    const fs::path exact = kTmp / ("ntk_eig_exact_" + std::to_string(nc));
+    const fs::path top = kTmp / ("ntk_eig_top_" + std::to_string(nc));
+    for (const auto& p : {exact, top}) fs::remove_all(p);
+    CliRun r = pinntk(common + exact.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    r = pinntk(common + top.string() + " --eigen top:4 --save-vectors");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("top-4 eigenvalues of K by Lanczos"), std::string::npos) << r.err;
+    const auto e = nlohmann::json::parse(slurp(exact / "summary.json"))["ntk"]["eigenvalues_K_top"];
+    const auto j = nlohmann::json::parse(slurp(top / "summary.json"))["eigen"];
+    EXPECT_EQ(j["method"], "lanczos (Spectra SymEigsSolver)");
+    EXPECT_EQ(j["operator"], nc == 64 ? "K_s (N x N)" : "Jh^T Jh (P x P)");
+    EXPECT_EQ(j["k"], 4);
+    EXPECT_GT(j["products"].get<long>(), 0);
+    ASSERT_EQ(j["values"].size(), 4u);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(j["values"][i].get<double>(), e[i].get<double>(), 1e-9 * e[i].get<double>()) << i;
+    EXPECT_TRUE(fs::exists(top / "eigenvalues_top.npy"));
+    EXPECT_TRUE(fs::exists(top / "eigenvectors_top.npy"));
+    EXPECT_FALSE(fs::exists(top / "spectrum_K.npy"));
+  }
+  // K beyond the rank min(N, P): one line, exit 2, no folder.
+  const fs::path refused = kTmp / "ntk_eig_refused";
+  fs::remove_all(refused);
+  const CliRun r = pinntk("ntk --problem darcy-twoscale --nc 64 --layers 1,8,8,1 --device cpu --eigen top:67 --out " +
+                          refused.string());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("min(N, P) = 66"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(refused));
+}
+
 TEST(Cli, LevenbergMarquardtWithContinuation) {
   const fs::path out = kTmp / "lm_ok";
   fs::remove_all(out);
@@ -514,6 +551,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ntk_path", "ntk --ntk-path fast --out OUT"},
         BadCase{"chunked_few_rows", "ntk --ntk-path chunked --nc 8 --out OUT"},
         BadCase{"chunked_save", "ntk --ntk-path chunked --save-matrices --out OUT"},
+        // --eigen top:K: K a positive integer within the rank, no flags of the full analysis.
+        BadCase{"eigen_top_zero", "ntk --eigen top:0 --out OUT"},
+        BadCase{"eigen_top_text", "ntk --eigen top:x --out OUT"},
+        BadCase{"eigen_top_empty", "ntk --eigen top: --out OUT"}, BadCase{"eigen_method", "ntk --eigen all --out OUT"},
+        BadCase{"eigen_top_huge", "ntk --nc 8 --eigen top:99999999999 --out OUT"},
+        BadCase{"eigen_top_save_matrices", "ntk --eigen top:2 --save-matrices --out OUT"},
+        BadCase{"eigen_top_path", "ntk --eigen top:2 --ntk-path chunked --out OUT"},
+        BadCase{"save_vectors_exact", "ntk --save-vectors --out OUT"},
         BadCase{"regression_eps_tiny", "ntk --problem regression-twoscale --eps 1e-7 --out OUT"},
         BadCase{"domain_overflow", "train --domain -1e308,1e308 --out OUT"},
         BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"},

@@ -8,9 +8,10 @@
 #include <string>     // std::string, std::to_string
 #include <utility>    // std::pair
 
-#include "common/errors.hpp"  // UsageError
-#include "host/ntk.hpp"       // analyze_ntk, gram_spectrum, frobenius_weighted, ntk_chunked, plan_ntk
-#include "host/rng.hpp"       // Rng
+#include "common/errors.hpp"     // UsageError
+#include "host/ntk.hpp"          // analyze_ntk, gram_spectrum, frobenius_weighted, ntk_chunked, plan_ntk
+#include "host/ntk_lanczos.hpp"  // ntk_top_eigen
+#include "host/rng.hpp"          // Rng
 #include "tests/backend_suite.hpp"
 #include "tests/reference_mlp.hpp"
 
@@ -328,6 +329,70 @@ TEST_P(Ntk, MatrixFreeProductsMatchTheFormedJacobian) {
     for (int i = 0; i < n; ++i) ju_y += ju[i] * y[i];
     for (int q = 0; q < P; ++q) u_jty += u[q] * jty[q];
     EXPECT_NEAR(ju_y, u_jty, tol(1e-13) * bound_y * std::sqrt(norm_u2));
+  }
+}
+
+// Lanczos on the matrix-free products (issue 14 item 3) against syevd's spectrum of the formed kernel: the N x N
+// operator K_s when N <= P, the P x P Gram when N > P; eigenvectors by their residuals on the formed Jh; every
+// eigenvalue (k = the rank: the dense fallback); k outside [1, min(N, P)] refused.
+TEST_P(Ntk, LanczosTopEigenvaluesMatchSyevd) {
+  auto be = backend();
+  const std::vector<Case> cases = {twoscale_case("darcy-twoscale", 30, 2, {1, 8, 8, 1}),
+                                   twoscale_case("darcy-twoscale", 200, 2, {1, 6, 6, 1})};
+  const int k = 5;
+  for (const Case& c : cases) {
+    const int n = c.pts.size(), P = c.net.n_params(), rank = std::min(n, P);
+    SCOPED_TRACE("N = " + std::to_string(n) + ", P = " + std::to_string(P));
+    const std::vector<double> d = ntk_row_weights(c.pts, NtkScaling::Lemma);
+    const NtkResult ref = be->ntk(c.net, c.pts, d, true);
+    const TopEigen t = ntk_top_eigen(*be, c.net, c.pts, d, k, true);
+    EXPECT_EQ(t.dim, n <= P ? n : P);
+    EXPECT_EQ(t.gram, n > P);
+    EXPECT_EQ(t.converged, k);
+    EXPECT_GT(t.products, 0);
+    ASSERT_EQ(t.values.size(), static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) EXPECT_NEAR(t.values[i], ref.spectrum_K[i], tol(1e-10) * ref.spectrum_K[i]) << i;
+    // Each vector: unit norm, A v = lambda v on the formed operator (Jh Jh^T or Jh^T Jh), Jh = D^1/2 J.
+    const int dim = t.dim;
+    ASSERT_EQ(t.vectors.size(), static_cast<size_t>(dim) * k);
+    // Jh x (transposed: false, x of P) or Jh^T x (true, x of N).
+    const auto times = [&](const std::vector<double>& x, bool transposed) {
+      std::vector<double> y(transposed ? P : n, 0.0);
+      for (int i = 0; i < n; ++i)
+        for (int q = 0; q < P; ++q) {
+          const double Jh = std::sqrt(d[i]) * ref.jacobian[static_cast<size_t>(i) * P + q];
+          if (transposed)
+            y[q] += Jh * x[i];
+          else
+            y[i] += Jh * x[q];
+        }
+      return y;
+    };
+    for (int e = 0; e < k; ++e) {
+      std::vector<double> v(dim);
+      double norm2 = 0.0;
+      for (int q = 0; q < dim; ++q) norm2 += (v[q] = t.vectors[static_cast<size_t>(q) * k + e]) * v[q];
+      EXPECT_NEAR(norm2, 1.0, tol(1e-12));
+      const std::vector<double> Av = times(times(v, !t.gram), t.gram);
+      double res2 = 0.0;
+      for (int q = 0; q < dim; ++q) res2 += (Av[q] - t.values[e] * v[q]) * (Av[q] - t.values[e] * v[q]);
+      EXPECT_LT(std::sqrt(res2), tol(1e-9) * t.values.front()) << "vector " << e;
+    }
+    // Every eigenvalue: against syevd to rounding of the largest.
+    const TopEigen all = ntk_top_eigen(*be, c.net, c.pts, d, rank, false);
+    ASSERT_EQ(all.values.size(), static_cast<size_t>(rank));
+    for (int i = 0; i < rank; ++i)
+      EXPECT_NEAR(all.values[i], ref.spectrum_K[i], tol(1e-10) * ref.spectrum_K.front()) << i;
+    for (const int bad : {0, -1, rank + 1}) {
+      try {
+        ntk_top_eigen(*be, c.net, c.pts, d, bad, false);
+        ADD_FAILURE() << "k = " << bad << " accepted";
+      } catch (const UsageError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("min(N, P) = " + std::to_string(rank)), std::string::npos) << msg;
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      }
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cstdio>             // std::fprintf, std::remove
 #include <cstdlib>            // std::getenv, std::system
 #include <functional>         // std::ref
+#include <limits>             // std::numeric_limits
 #include <memory>             // std::unique_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <numeric>            // std::accumulate
@@ -25,6 +26,7 @@
 #include "host/io/output_dir.hpp"          // OutputDir
 #include "host/memory.hpp"                 // require_memory, parse_bytes
 #include "host/ntk.hpp"                    // analyze_ntk
+#include "host/ntk_lanczos.hpp"            // ntk_top_eigen
 #include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
 #include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, parse_box, split_list
 #include "host/points.hpp"                 // Box, closed_grid_points
@@ -221,6 +223,8 @@ struct NtkOptions {
   bool save_matrices = false;
   std::string path = "auto";
   long chunk_rows = 0;  // 0: from the memory budget
+  std::string eigen = "exact";
+  bool save_vectors = false;
 };
 
 void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
@@ -235,11 +239,88 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
   cmd->add_option("--chunk-rows", n.chunk_rows,
                   "rows of the Jacobian per chunk of the chunked path (0: from the memory)")
       ->capture_default_str();
+  cmd->add_option("--eigen", n.eigen,
+                  "exact (the full analysis; auto is exact for now) | top:K (the K largest eigenvalues of K by "
+                  "Lanczos on matrix-free products, no J or K formed)")
+      ->capture_default_str();
+  cmd->add_flag("--save-vectors", n.save_vectors,
+                "with --eigen top:K, also write eigenvectors_top.npy (dim x K: of K_s when N <= P, of the Gram "
+                "Jh^T Jh when N > P)");
+}
+
+// --eigen: -1 for the full analysis (exact; auto is exact for now), else the K of top:K (a digit string; checked
+// against the rank bound once N and P are known, a K beyond int read as INT_MAX).
+int parse_eigen(const std::string& text) {
+  if (text == "exact" || text == "auto") return -1;
+  const std::string prefix = "top:";
+  if (text.compare(0, prefix.size(), prefix) == 0) {
+    const std::string num = text.substr(prefix.size());
+    bool digits = !num.empty();
+    for (const char c : num) digits = digits && c >= '0' && c <= '9';
+    if (!digits) throw UsageError("--eigen top:K: K must be a positive integer, got '" + num + "'");
+    const size_t first = std::min(num.find_first_not_of('0'), num.size());
+    if (num.size() - first > 9) return std::numeric_limits<int>::max();
+    return num.size() == first ? 0 : std::stoi(num.substr(first));
+  }
+  throw UsageError("--eigen: unknown value '" + text + "' (known: exact, auto, top:K)");
+}
+
+// `pinntk ntk --eigen top:K`: the K largest eigenvalues by Lanczos (host/ntk_lanczos.hpp), no full analysis.
+int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_point t0) {
+  const CommonOptions& o = opts.common;
+  const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
+  if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with --eigen top:K");
+  if (opts.path != "auto" || opts.chunk_rows != 0)
+    throw UsageError("--ntk-path and --chunk-rows choose the full analysis's path: not with --eigen top:K");
+  const uint64_t budget = memory_budget(o.memory_limit);
+  Setup s = make_setup(o);
+  const long n = s.pts.size(), p = s.net.n_params();
+  check_top_eigen_count(k, n, p);
+  // Lanczos vectors, the products' scratch and the vectors written; the dense solve when K is the whole rank.
+  const long dim = std::min(n, p);
+  const long ncv = std::min(dim, std::max(2L * k + 1, k + 20L));
+  const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (opts.save_vectors ? dim * k : 0) +
+                             (k == dim ? 3.0 * dim * dim : 0.0));
+  require_memory(need, budget, "pinntk ntk", "the Lanczos vectors", "ask for fewer eigenvalues or set --memory-limit");
+  OutputDir out(o.out);
+  out.open();  // before the backend: a refusal of the folder is the only line
+  s.backend = make_backend(o.device, o.precision, o.threads);
+  const double tol = 1e-12;
+  const TopEigen t =
+      ntk_top_eigen(*s.backend, s.net, s.pts, ntk_row_weights(s.pts, scaling), k, opts.save_vectors, tol);
+
+  json j = run_json(o, s);
+  j["ntk_scaling"] = ntk_scaling_name(scaling);
+  json e;
+  e["method"] = k == t.dim ? "dense (every eigenvalue: the operator's columns, Eigen SelfAdjointEigenSolver)"
+                           : "lanczos (Spectra SymEigsSolver)";
+  e["operator"] = t.op;
+  e["k"] = k;
+  e["values"] = t.values;
+  e["products"] = t.products;
+  e["tol"] = tol;
+  if (opts.save_vectors) e["vectors_of"] = t.gram ? "Jh^T Jh (P x P): parameter space" : "K_s (N x N)";
+  j["eigen"] = e;
+  j["wall_time_s"] = seconds_since(t0);
+  out.write("eigenvalues_top.npy", npy_bytes(t.values, {t.values.size()}));
+  if (opts.save_vectors)
+    out.write("eigenvectors_top.npy", npy_bytes(t.vectors, {static_cast<size_t>(t.dim), static_cast<size_t>(k)}));
+  out.write("summary.json", j.dump(2) + "\n");
+  out.commit();
+  std::fprintf(stderr,
+               "pinntk ntk: %s N=%ld P=%ld device=%s  top-%d eigenvalues of K by Lanczos on %s (%ld products)  "
+               "lambda_1=%.6e  -> %s\n",
+               s.spec.name.c_str(), n, p, s.backend->name().c_str(), k, t.op.c_str(), t.products, t.values.front(),
+               out.path().c_str());
+  return 0;
 }
 
 int cmd_ntk(const NtkOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   const CommonOptions& o = opts.common;
+  const int top = parse_eigen(opts.eigen);
+  if (top >= 0) return cmd_ntk_top(opts, top, t0);
+  if (opts.save_vectors) throw UsageError("--save-vectors goes with --eigen top:K");
   const bool save_matrices = opts.save_matrices;
   const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
   const NtkPath path = parse_ntk_path(opts.path);
