@@ -1,16 +1,19 @@
 #include "host/ntk_lanczos.hpp"
 
 #include <Spectra/SymEigsSolver.h>  // Spectra::SymEigsSolver
+#include <lapacke.h>                // LAPACKE_dstev
 
 #include <Eigen/Core>         // Eigen::VectorXd, Eigen::MatrixXd
 #include <Eigen/Eigenvalues>  // Eigen::SelfAdjointEigenSolver
-#include <algorithm>          // std::min, std::max, std::sort
-#include <cmath>              // std::sqrt, std::isfinite
+#include <algorithm>          // std::min, std::max, std::sort, std::max_element
+#include <cmath>              // std::sqrt, std::isfinite, std::log10, std::abs
+#include <limits>             // std::numeric_limits
 #include <numeric>            // std::iota
 #include <stdexcept>          // std::invalid_argument
 #include <string>             // std::to_string
 
 #include "common/errors.hpp"  // UsageError, NumericalError
+#include "host/rng.hpp"       // Rng
 
 namespace pinntk {
 namespace {
@@ -66,6 +69,15 @@ class NtkOperator {
   mutable long products_ = 0;
 };
 
+// d: one non-negative finite weight per row, else std::invalid_argument naming who.
+void check_row_weights(const std::vector<double>& d, int n, const std::string& who) {
+  if (static_cast<int>(d.size()) != n)
+    throw std::invalid_argument(who + ": " + std::to_string(d.size()) + " row weights for " + std::to_string(n) +
+                                " rows");
+  for (const double w : d)
+    if (!(w >= 0.0) || !std::isfinite(w)) throw std::invalid_argument(who + ": a row weight is negative or not finite");
+}
+
 }  // namespace
 
 void check_top_eigen_count(int k, long n, long p) {
@@ -78,12 +90,7 @@ void check_top_eigen_count(int k, long n, long p) {
 TopEigen ntk_top_eigen(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, int k,
                        bool want_vectors, double tol) {
   const int n = pts.size(), p = net.n_params();
-  if (static_cast<int>(d.size()) != n)
-    throw std::invalid_argument("ntk_top_eigen: " + std::to_string(d.size()) + " row weights for " + std::to_string(n) +
-                                " rows");
-  for (const double w : d)
-    if (!(w >= 0.0) || !std::isfinite(w))
-      throw std::invalid_argument("ntk_top_eigen: a row weight is negative or not finite");
+  check_row_weights(d, n, "ntk_top_eigen");
   if (!(tol > 0.0)) throw std::invalid_argument("ntk_top_eigen: tol must be positive");
   check_top_eigen_count(k, n, p);
 
@@ -136,6 +143,113 @@ TopEigen ntk_top_eigen(Backend& be, const Mlp& net, const PointSet& pts, const s
     out.vectors.resize(static_cast<size_t>(dim) * k);
     for (int q = 0; q < dim; ++q)
       for (int c = 0; c < k; ++c) out.vectors[static_cast<size_t>(q) * k + c] = vectors(q, order[c]);
+  }
+  return out;
+}
+
+void check_density_config(const DensityConfig& cfg) {
+  const auto positive = [](int v, const char* flag) {
+    if (v < 1) throw UsageError(std::string(flag) + " must be at least 1, got " + std::to_string(v));
+  };
+  positive(cfg.probes, "--density-probes");
+  positive(cfg.steps, "--density-steps");
+  positive(cfg.bins, "--density-bins");
+  if (!(cfg.decades > 0.0) || !std::isfinite(cfg.decades))
+    throw UsageError("the density's axis must span a positive, finite number of decades");
+}
+
+NtkDensity ntk_spectral_density(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d,
+                                const DensityConfig& cfg) {
+  check_density_config(cfg);
+  const int n = pts.size(), p = net.n_params();
+  check_row_weights(d, n, "ntk_spectral_density");
+
+  NtkDensity out;
+  out.cfg = cfg;
+  out.n = n;
+  out.gram = n > p;
+  out.dim = out.gram ? p : n;
+  out.op = out.gram ? "Jh^T Jh (P x P)" : "K_s (N x N)";
+  out.zeros = n - out.dim;
+  out.steps = std::min(cfg.steps, out.dim);
+  out.steps_capped = cfg.steps > out.dim;
+  NtkOperator op(be, net, pts, d, out.gram);
+  const int dim = out.dim, m = out.steps;
+  const double mass = static_cast<double>(dim) / cfg.probes;
+
+  // Lanczos with full reorthogonalization (classical Gram-Schmidt twice against the kept basis).
+  std::vector<double> V(static_cast<size_t>(m) * dim), w(dim);
+  std::vector<double> alpha(m), beta(m), z(static_cast<size_t>(m) * m);
+  Rng rng(cfg.seed);
+  const auto orthogonalize = [&](int k) {  // w minus its components on V's first k rows
+    for (int pass = 0; pass < 2; ++pass)
+      for (int r = 0; r < k; ++r) {
+        const double* v = &V[static_cast<size_t>(r) * dim];
+        double c = 0.0;
+        for (int q = 0; q < dim; ++q) c += v[q] * w[q];
+        for (int q = 0; q < dim; ++q) w[q] -= c * v[q];
+      }
+  };
+  for (int probe = 0; probe < cfg.probes; ++probe) {
+    const double unit = 1.0 / std::sqrt(static_cast<double>(dim));
+    for (int q = 0; q < dim; ++q) V[q] = (rng.next() >> 63) ? unit : -unit;
+    double scale = 0.0;  // the largest |alpha|, |beta| so far: the breakdown's yardstick
+    int k = 0;
+    while (true) {
+      op.perform_op(&V[static_cast<size_t>(k) * dim], w.data());
+      double a = 0.0;
+      for (int q = 0; q < dim; ++q) a += V[static_cast<size_t>(k) * dim + q] * w[q];
+      alpha[k] = a;
+      scale = std::max(scale, std::abs(a));
+      ++k;
+      if (k == m) break;
+      orthogonalize(k);
+      double b = 0.0;
+      for (const double e : w) b += e * e;
+      b = std::sqrt(b);
+      // An invariant subspace (to rounding): the quadrature of this probe is exact with k nodes.
+      if (!(b > 1e-14 * scale)) {
+        ++out.breakdowns;
+        break;
+      }
+      beta[k - 1] = b;
+      scale = std::max(scale, b);
+      for (int q = 0; q < dim; ++q) V[static_cast<size_t>(k) * dim + q] = w[q] / b;
+    }
+    // T_k's eigenpairs: nodes theta_j, weights tau_j = (first component)^2.
+    std::vector<double> theta(alpha.begin(), alpha.begin() + k), off(beta.begin(), beta.begin() + std::max(k - 1, 0));
+    const lapack_int info = LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', k, theta.data(), off.data(), z.data(), k);
+    if (info != 0) throw NumericalError("LAPACKE_dstev failed (info " + std::to_string(info) + ")");
+    for (int j = 0; j < k; ++j) {
+      out.nodes.push_back(theta[j]);
+      out.weights.push_back(mass * z[static_cast<size_t>(j) * k] * z[static_cast<size_t>(j) * k]);
+    }
+  }
+  out.products = op.products();
+
+  out.lambda_max = *std::max_element(out.nodes.begin(), out.nodes.end());
+  if (!(out.lambda_max > 0.0))
+    throw NumericalError("the NTK is zero (its largest Ritz value is " + std::to_string(out.lambda_max) +
+                         "): no log axis for its density");
+  const double hi = std::log10(out.lambda_max), lo = hi - cfg.decades, width = cfg.decades / cfg.bins;
+  out.edges.resize(cfg.bins + 1);
+  for (int b = 0; b <= cfg.bins; ++b) out.edges[b] = lo + width * b;
+  out.edges.back() = hi;
+  out.counts.assign(cfg.bins, 0.0);
+  out.below = out.zeros;
+  for (size_t j = 0; j < out.nodes.size(); ++j) {
+    const double t = out.nodes[j];
+    const double x = t > 0.0 ? std::log10(t) : -std::numeric_limits<double>::infinity();
+    if (x < lo) {
+      out.below += out.weights[j];
+    } else {
+      const int b = std::min(cfg.bins - 1, static_cast<int>((x - lo) / width));
+      out.counts[b] += out.weights[j];
+    }
+  }
+  if (out.zeros > 0) {  // the known zeros: a node at 0 with their mass
+    out.nodes.push_back(0.0);
+    out.weights.push_back(out.zeros);
   }
   return out;
 }

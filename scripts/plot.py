@@ -5,7 +5,8 @@ a 2-D or 3-D `pinntk train` folder.
     python3 scripts/plot.py OUT_DIR
 
 Needs numpy and matplotlib; draws whichever of fig1..fig4, lm, fig2-2d and poisson2d the folder holds, and
-prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice).
+prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice), and density.png
+from the density.csv of `pinntk ntk --eigen density`.
 """
 import csv
 import json
@@ -253,6 +254,32 @@ def prediction(d):
     return path
 
 
+def density(d):
+    """`pinntk ntk --eigen density`'s density.csv (log10_lo,log10_hi,count) as bars on the log10(lambda) axis, the
+    mass below the axis ("below" in summary.json) in the title."""
+    data = np.loadtxt(os.path.join(d, "density.csv"), delimiter=",", skiprows=1, ndmin=2)
+    lo, hi, count = data[:, 0], data[:, 1], data[:, 2]
+    title = "NTK spectral density (stochastic Lanczos quadrature)"
+    summary = os.path.join(d, "summary.json")
+    if os.path.exists(summary):
+        with open(summary) as f:
+            e = json.load(f).get("density", {})
+        if e:
+            title += (f"\n{e['probes']} probes x {e['steps']} steps on {e['operator']}, "
+                      f"{e['below']:.1f} of N = {e['n']} below the axis")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(lo, count, width=hi - lo, align="edge", edgecolor="k", linewidth=0.3)
+    ax.set_xlabel("log10(lambda)")
+    ax.set_ylabel("eigenvalues per bin")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = os.path.join(d, "density.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -263,6 +290,8 @@ def main():
         d = os.path.join(out, name)
         if os.path.isdir(d):
             drawn.append(fn(d))
+    if os.path.exists(os.path.join(out, "density.csv")):
+        drawn.append(density(out))
     if os.path.exists(os.path.join(out, "prediction.csv")):
         path = prediction(out)
         if path:

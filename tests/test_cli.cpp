@@ -559,6 +559,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"eigen_top_save_matrices", "ntk --eigen top:2 --save-matrices --out OUT"},
         BadCase{"eigen_top_path", "ntk --eigen top:2 --ntk-path chunked --out OUT"},
         BadCase{"save_vectors_exact", "ntk --save-vectors --out OUT"},
+        // --eigen density: settings of at least 1, no flags of the full analysis or of top:K.
+        BadCase{"density_probes_zero", "ntk --eigen density --density-probes 0 --out OUT"},
+        BadCase{"density_steps_negative", "ntk --eigen density --density-steps -2 --out OUT"},
+        BadCase{"density_bins_zero", "ntk --eigen density --density-bins 0 --out OUT"},
+        BadCase{"density_bins_text", "ntk --eigen density --density-bins many --out OUT"},
+        BadCase{"density_save_matrices", "ntk --eigen density --save-matrices --out OUT"},
+        BadCase{"density_flag_exact", "ntk --density-probes 4 --out OUT"},
         BadCase{"regression_eps_tiny", "ntk --problem regression-twoscale --eps 1e-7 --out OUT"},
         BadCase{"domain_overflow", "train --domain -1e308,1e308 --out OUT"},
         BadCase{"omega_overflow", "ntk --problem darcy-twoscale --omega 1e308 --out OUT"},

@@ -26,7 +26,7 @@
 #include "host/io/output_dir.hpp"          // OutputDir
 #include "host/memory.hpp"                 // require_memory, parse_bytes
 #include "host/ntk.hpp"                    // analyze_ntk
-#include "host/ntk_lanczos.hpp"            // ntk_top_eigen
+#include "host/ntk_lanczos.hpp"            // ntk_top_eigen, ntk_spectral_density
 #include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
 #include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, parse_box, split_list
 #include "host/points.hpp"                 // Box, closed_grid_points
@@ -225,6 +225,7 @@ struct NtkOptions {
   long chunk_rows = 0;  // 0: from the memory budget
   std::string eigen = "exact";
   bool save_vectors = false;
+  DensityConfig density;  // --eigen density's settings
 };
 
 void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
@@ -241,7 +242,16 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
       ->capture_default_str();
   cmd->add_option("--eigen", n.eigen,
                   "exact (the full analysis; auto is exact for now) | top:K (the K largest eigenvalues of K by "
-                  "Lanczos on matrix-free products, no J or K formed)")
+                  "Lanczos on matrix-free products, no J or K formed) | density (the whole spectrum's density on a "
+                  "log axis by stochastic Lanczos quadrature, no J or K formed)")
+      ->capture_default_str();
+  cmd->add_option("--density-probes", n.density.probes, "with --eigen density: Rademacher probe vectors")
+      ->capture_default_str();
+  cmd->add_option("--density-steps", n.density.steps,
+                  "with --eigen density: Lanczos steps per probe (capped at min(N, P))")
+      ->capture_default_str();
+  cmd->add_option("--density-bins", n.density.bins,
+                  "with --eigen density: bins in log10(lambda) over the 16 decades below lambda_max")
       ->capture_default_str();
   cmd->add_flag("--save-vectors", n.save_vectors,
                 "with --eigen top:K, also write eigenvectors_top.npy (dim x K: of K_s when N <= P, of the Gram "
@@ -262,7 +272,7 @@ int parse_eigen(const std::string& text) {
     if (num.size() - first > 9) return std::numeric_limits<int>::max();
     return num.size() == first ? 0 : std::stoi(num.substr(first));
   }
-  throw UsageError("--eigen: unknown value '" + text + "' (known: exact, auto, top:K)");
+  throw UsageError("--eigen: unknown value '" + text + "' (known: exact, auto, top:K, density)");
 }
 
 // `pinntk ntk --eigen top:K`: the K largest eigenvalues by Lanczos (host/ntk_lanczos.hpp), no full analysis.
@@ -315,9 +325,86 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   return 0;
 }
 
+// `pinntk ntk --eigen density`: the spectral density by stochastic Lanczos quadrature (host/ntk_lanczos.hpp).
+int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_point t0) {
+  const CommonOptions& o = opts.common;
+  const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
+  if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with --eigen density");
+  if (opts.save_vectors) throw UsageError("--save-vectors goes with --eigen top:K");
+  if (opts.path != "auto" || opts.chunk_rows != 0)
+    throw UsageError("--ntk-path and --chunk-rows choose the full analysis's path: not with --eigen density");
+  DensityConfig cfg = opts.density;
+  check_density_config(cfg);
+  const uint64_t budget = memory_budget(o.memory_limit);
+  Setup s = make_setup(o);
+  cfg.seed = parse_seed(o.seed_text);
+  const long n = s.pts.size(), p = s.net.n_params();
+  const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
+  // The Krylov basis, the products' scratch and the nodes and weights.
+  const double need = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps +
+                             2.0 * cfg.probes * steps + 2.0 * cfg.bins);
+  require_memory(need, budget, "pinntk ntk", "the Lanczos basis",
+                 "ask for fewer --density-steps or set --memory-limit");
+  OutputDir out(o.out);
+  out.open();  // before the backend: a refusal of the folder is the only line
+  s.backend = make_backend(o.device, o.precision, o.threads);
+  const NtkDensity r = ntk_spectral_density(*s.backend, s.net, s.pts, ntk_row_weights(s.pts, scaling), cfg);
+  if (r.steps_capped)
+    std::fprintf(stderr,
+                 "pinntk ntk: note: --density-steps %d is above the operator's size %d: %d steps (full Lanczos)\n",
+                 cfg.steps, r.dim, r.steps);
+
+  json j = run_json(o, s);
+  j["ntk_scaling"] = ntk_scaling_name(scaling);
+  double total = r.below;
+  for (const double c : r.counts) total += c;
+  const json e = {
+      {"method", "stochastic Lanczos quadrature (Rademacher probes, full reorthogonalization, LAPACKE_dstev)"},
+      {"operator", r.op},
+      {"probes", cfg.probes},
+      {"steps_asked", cfg.steps},
+      {"steps", r.steps},
+      {"bins", cfg.bins},
+      {"decades", cfg.decades},
+      {"probe_seed", cfg.seed},
+      {"products", r.products},
+      {"breakdowns", r.breakdowns},
+      {"lambda_max", r.lambda_max},
+      {"log10_lo", r.edges.front()},
+      {"log10_hi", r.edges.back()},
+      {"below", r.below},
+      {"known_zeros", r.zeros},
+      {"total", total},
+      {"n", r.n}};
+  j["density"] = e;
+  j["wall_time_s"] = seconds_since(t0);
+  std::string csv = "log10_lo,log10_hi,count\n";
+  char line[128];
+  for (size_t b = 0; b < r.counts.size(); ++b) {
+    std::snprintf(line, sizeof line, "%.17g,%.17g,%.17g\n", r.edges[b], r.edges[b + 1], r.counts[b]);
+    csv += line;
+  }
+  out.write("density.csv", csv);
+  out.write("density_nodes.npy", npy_bytes(r.nodes, {r.nodes.size()}));
+  out.write("density_weights.npy", npy_bytes(r.weights, {r.weights.size()}));
+  out.write("summary.json", j.dump(2) + "\n");
+  out.commit();
+  std::fprintf(stderr,
+               "pinntk ntk: %s N=%ld P=%ld device=%s  spectral density by SLQ on %s (%d probes x %d steps, %ld "
+               "products)  lambda_max=%.6e  %d bins over 10^[%.2f, %.2f], %.1f below  -> %s\n",
+               s.spec.name.c_str(), n, p, s.backend->name().c_str(), r.op.c_str(), cfg.probes, r.steps, r.products,
+               r.lambda_max, cfg.bins, r.edges.front(), r.edges.back(), r.below, out.path().c_str());
+  return 0;
+}
+
 int cmd_ntk(const NtkOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   const CommonOptions& o = opts.common;
+  const DensityConfig defaults;
+  if (opts.eigen == "density") return cmd_ntk_density(opts, t0);
+  if (opts.density.probes != defaults.probes || opts.density.steps != defaults.steps ||
+      opts.density.bins != defaults.bins)
+    throw UsageError("--density-probes, --density-steps and --density-bins go with --eigen density");
   const int top = parse_eigen(opts.eigen);
   if (top >= 0) return cmd_ntk_top(opts, top, t0);
   if (opts.save_vectors) throw UsageError("--save-vectors goes with --eigen top:K");
