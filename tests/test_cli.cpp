@@ -369,6 +369,23 @@ TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
 }
 
 // With the two-loop L-BFGS, which runs all members at once: member 1 is still the run with --seed 1, bit for bit.
+// --eigen auto: when neither the full analysis nor the Grams over chunks fit the memory limit (the same run with the
+// default --eigen exact is refused: CliBadInput's auto_memory), the top 20 eigenvalues by Lanczos, and why.
+TEST(Cli, EigenAutoFallsBackToLanczosWhenNothingElseFits) {
+  const fs::path out = kTmp / "eigen_auto";
+  fs::remove_all(out);
+  const CliRun r = pinntk(
+      "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --memory-limit 1M --eigen auto "
+      "--device cpu --out " +
+      out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("--eigen auto"), std::string::npos) << r.err;
+  const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
+  EXPECT_EQ(j["eigen"]["k"], 20);
+  EXPECT_EQ(j["eigen"]["values"].size(), 20u);
+  EXPECT_NE(j["eigen"]["path_reason"].get<std::string>().find("Lanczos"), std::string::npos);
+}
+
 TEST(Cli, AnEnsembleWithTwoLoopLbfgsIsItsMembersRuns) {
   const fs::path out = kTmp / "ensemble_twoloop", single = kTmp / "ensemble_twoloop_seed1";
   fs::remove_all(out);

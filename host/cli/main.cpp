@@ -241,7 +241,8 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
                   "rows of the Jacobian per chunk of the chunked path (0: from the memory)")
       ->capture_default_str();
   cmd->add_option("--eigen", n.eigen,
-                  "exact (the full analysis; auto is exact for now) | top:K (the K largest eigenvalues of K by "
+                  "exact (the full analysis, one-shot or by chunks; the default) | auto (the same while it fits the "
+                  "memory, else the top 20 eigenvalues by Lanczos) | top:K (the K largest eigenvalues of K by "
                   "Lanczos on matrix-free products, no J or K formed) | density (the whole spectrum's density on a "
                   "log axis by stochastic Lanczos quadrature, no J or K formed)")
       ->capture_default_str();
@@ -276,7 +277,7 @@ int parse_eigen(const std::string& text) {
 }
 
 // `pinntk ntk --eigen top:K`: the K largest eigenvalues by Lanczos (host/ntk_lanczos.hpp), no full analysis.
-int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_point t0) {
+int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_point t0, const std::string& why = "") {
   const CommonOptions& o = opts.common;
   const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
   if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with --eigen top:K");
@@ -309,6 +310,7 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   e["values"] = t.values;
   e["products"] = t.products;
   e["tol"] = tol;
+  if (!why.empty()) e["path_reason"] = why;
   if (opts.save_vectors) e["vectors_of"] = t.gram ? "Jh^T Jh (P x P): parameter space" : "K_s (N x N)";
   j["eigen"] = e;
   j["wall_time_s"] = seconds_since(t0);
@@ -417,6 +419,23 @@ int cmd_ntk(const NtkOptions& opts) {
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
+  // --eigen auto: when neither the one-shot analysis nor the Grams over chunks fit the memory, the top eigenvalues
+  // by Lanczos on matrix-free products (O(N + P) memory) instead.
+  if (opts.eigen == "auto" && path == NtkPath::Auto && opts.chunk_rows == 0 && !save_matrices) {
+    const double avail = budget > 0 ? static_cast<double>(budget) : static_cast<double>(available_memory_bytes());
+    const bool blockwise = ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc);
+    const bool exact_fits = ntk_memory_bytes(n, p, false) <= avail;
+    const bool chunked_fits = n > p && ntk_chunk_rows(s.pts.nc, s.pts.nb, p, s.pts.dim, blockwise, avail) > 0;
+    if (!exact_fits && !chunked_fits) {
+      const int k = std::min({20, n, p});
+      const std::string why = "--eigen auto: neither the full analysis (" +
+                              format_bytes(ntk_memory_bytes(n, p, false)) + ") nor the Grams over chunks fit the " +
+                              format_bytes(avail) + " available: the top " + std::to_string(k) +
+                              " eigenvalues by Lanczos instead";
+      std::fprintf(stderr, "pinntk ntk: %s\n", why.c_str());
+      return cmd_ntk_top(opts, k, t0, why);
+    }
+  }
   // The one-shot path while it fits the memory, else Grams over chunks of points (DESIGN.md section 8).
   const NtkPlan plan =
       plan_ntk(path, s.pts.nc, s.pts.nb, p, s.pts.dim, ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc),
