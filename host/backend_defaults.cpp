@@ -2,7 +2,6 @@
 // Jacobian products, the NTK analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy, std::fill
-#include <cmath>      // std::sqrt
 #include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique
 #include <stdexcept>  // std::out_of_range
@@ -12,7 +11,7 @@
 
 #include "host/backend.hpp"              // Backend, TrainSession, LmSession, NtkResult
 #include "host/member_batch.hpp"         // MemberBatchTrainSession
-#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted
+#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted, scale_rows_sqrt
 #include "host/optim/adam.hpp"           // Adam
 #include "host/optim/lbfgs_batched.hpp"  // HostLbfgsOps
 #include "host/optim/lm.hpp"             // GaussNewtonSystem, loss_of
@@ -134,11 +133,8 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
   std::vector<double> J(static_cast<size_t>(n) * p);
   be.residuals_jacobian(net, pts, res.residuals, J);
 
-  std::vector<double> Jh(J.size());  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
-  for (int i = 0; i < n; ++i) {
-    const double s = std::sqrt(d[i]);
-    for (int q = 0; q < p; ++q) Jh[static_cast<size_t>(i) * p + q] = s * J[static_cast<size_t>(i) * p + q];
-  }
+  std::vector<double> Jh(J);  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
+  scale_rows_sqrt(Jh, d.data(), n, p);
   const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
   res.spectrum_K = all.eigenvalues;
   res.gram_trick = all.gram_trick;

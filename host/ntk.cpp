@@ -61,15 +61,14 @@ PointSet rows_of(const PointSet& pts, int begin, int count, bool collocation) {
   return s;
 }
 
-// Row i of the row-major A (n x p) times sqrt(d[i]).
-void scale_rows(std::vector<double>& A, const double* d, int n, int p) {
+}  // namespace
+
+void scale_rows_sqrt(std::vector<double>& A, const double* d, int n, int p) {
   for (int i = 0; i < n; ++i) {
     const double s = std::sqrt(d[i]);
     for (int q = 0; q < p; ++q) A[static_cast<size_t>(i) * p + q] *= s;
   }
 }
-
-}  // namespace
 
 double ntk_memory_bytes(long n, long p, bool save_matrices) {
   const double dn = static_cast<double>(n), dp = static_cast<double>(p), m = std::min(dn, dp);
@@ -214,7 +213,7 @@ NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::v
     J.resize(static_cast<size_t>(c) * p);
     be.residuals_jacobian(net, rows_of(pts, b, c, ch.collocation), span<double>(res.residuals.data() + b, c), J);
     if (!blockwise) be.gram_cols_accumulate(J, c, p, A);
-    scale_rows(J, d.data() + b, c, p);  // Jh
+    scale_rows_sqrt(J, d.data() + b, c, p);  // Jh
     be.gram_cols_accumulate(J, c, p, *blk.G);
     if (ch.whole) {
       const SymmetricSpectrum s = gram_spectrum(be, J, c, p);
@@ -222,7 +221,7 @@ NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::v
       *blk.frobenius = s.frobenius;
     }
     if (!blockwise) {
-      scale_rows(J, d.data() + b, c, p);  // D J
+      scale_rows_sqrt(J, d.data() + b, c, p);  // D J
       be.gram_cols_accumulate(J, c, p, B);
     }
   }

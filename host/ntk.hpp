@@ -31,6 +31,9 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
 // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F on two p x p Grams.
 double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p);
 
+// Row i of the row-major A (n x p) times sqrt(d[i]): Jh = D^1/2 J in place (DESIGN.md section 3).
+void scale_rows_sqrt(std::vector<double>& A, const double* d, int n, int p);
+
 // Peak host memory in bytes of be.ntk on n rows and p parameters (and of writing J and K when save_matrices).
 double ntk_memory_bytes(long n, long p, bool save_matrices);
 

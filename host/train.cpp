@@ -15,6 +15,7 @@
 #include "common/errors.hpp"             // UsageError, NumericalError
 #include "common/residual.hpp"           // row_residual, row_loss
 #include "host/io/files.hpp"             // read_regular_file
+#include "host/member_batch.hpp"         // MemberBatchTrainSession
 #include "host/optim/lbfgs_batched.hpp"  // minimize_lbfgs_batched, LbfgsOps
 #include "host/timing.hpp"               // seconds_since
 
@@ -163,19 +164,6 @@ struct MemberRun {
   std::string failed;  // a NumericalError's message: not even the initial network had a finite loss
 };
 
-// A TrainSession as a batch of one (the single-network path of train_adam).
-class OneSessionBatch final : public BatchTrainSession {
- public:
-  explicit OneSessionBatch(std::unique_ptr<TrainSession> s) : s_(std::move(s)) {}
-  int size() const override { return 1; }
-  std::vector<double> run(long steps, double lr) override { return {s_->run(steps, lr)}; }
-  TrainSession& member(int) override { return *s_; }
-  void set_active(int, bool) override {}
-
- private:
-  std::unique_ptr<TrainSession> s_;
-};
-
 // The Adam phases and L-BFGS of TrainConfig on every member of `batch` (whose member b trains nets[b] on pts[b]
 // against specs[b]): the batch advances all active members chunk by chunk; a member whose loss stops being finite is
 // searched for its first non-finite network alone (its member session) and leaves the batch; L-BFGS then runs
@@ -201,6 +189,11 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
       return false;  // the caller decides what it means
     if (cfg.on_record) cfg.on_record(it, *m.s);
     return true;
+  };
+  // The row where L-BFGS starts; a network whose loss there is not finite is a NumericalError.
+  auto record_lbfgs_start = [&](int b, long it) {
+    if (!record(b, it, "lbfgs", 0.0))
+      throw NumericalError("the loss of the network at iteration " + std::to_string(it) + " is not finite");
   };
   auto lr_at = [&](long it) {  // the schedule's learning rate of the step from iteration it
     for (const auto& ph : cfg.schedule) {
@@ -350,8 +343,7 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
       MemberRun& m = mr[b];
       if (!m.failed.empty() || !m.res.diverged.empty()) continue;
       guarded(b, [&] {
-        if (!record(b, m.it, "lbfgs", 0.0))  // where L-BFGS starts
-          throw NumericalError("the loss of the network at iteration " + std::to_string(m.it) + " is not finite");
+        record_lbfgs_start(b, m.it);
         asked[b] = 1;
         it0[b] = m.it;
       });
@@ -410,8 +402,7 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
             std::vector<double> x(np), g(np);
             session.parameters(x);
             const long it0 = mit;
-            if (!record(b, mit, "lbfgs", 0.0))  // where L-BFGS starts
-              throw NumericalError("the loss of the network at iteration " + std::to_string(mit) + " is not finite");
+            record_lbfgs_start(b, mit);
             res.lbfgs = minimize_lbfgs(
                 x, [&](span<const double> theta, span<double> grad) { return session.loss_gradient_at(theta, grad); },
                 cfg.lbfgs,
@@ -461,10 +452,11 @@ TrainResult train_adam(Backend& be, Mlp& net, const ProblemSpec& spec, const Poi
   const auto t0 = std::chrono::steady_clock::now();
   validate(cfg.adam);
   validate(cfg.lbfgs);
-  OneSessionBatch batch(be.train_session(net, pts, cfg.adam));
   std::vector<Mlp> nets{net};
   const std::vector<ProblemSpec> specs{spec};
   const std::vector<PointSet> rows{pts};
+  // A batch of one on the backend's own train_session (resumable, as before batches).
+  MemberBatchTrainSession batch({&be}, {}, nets, rows, cfg.adam, 1);
   std::vector<TrainResult> res = run_batch(
       batch, nets, specs, rows, cfg,
       [&](int, long it, long total, double loss) {
