@@ -276,13 +276,18 @@ int parse_eigen(const std::string& text) {
   throw UsageError("--eigen: unknown value '" + text + "' (known: exact, auto, top:K, density)");
 }
 
+// The flags of the full analysis, refused by the Lanczos paths (`what`: the --eigen value that skips it).
+void refuse_full_analysis_flags(const NtkOptions& opts, const std::string& what) {
+  if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with " + what);
+  if (opts.path != "auto" || opts.chunk_rows != 0)
+    throw UsageError("--ntk-path and --chunk-rows choose the full analysis's path: not with " + what);
+}
+
 // `pinntk ntk --eigen top:K`: the K largest eigenvalues by Lanczos (host/ntk_lanczos.hpp), no full analysis.
 int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_point t0, const std::string& why = "") {
   const CommonOptions& o = opts.common;
   const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
-  if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with --eigen top:K");
-  if (opts.path != "auto" || opts.chunk_rows != 0)
-    throw UsageError("--ntk-path and --chunk-rows choose the full analysis's path: not with --eigen top:K");
+  refuse_full_analysis_flags(opts, "--eigen top:K");
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   const long n = s.pts.size(), p = s.net.n_params();
@@ -331,10 +336,8 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
 int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_point t0) {
   const CommonOptions& o = opts.common;
   const NtkScaling scaling = parse_ntk_scaling(opts.scaling);
-  if (opts.save_matrices) throw UsageError("--save-matrices needs the full analysis: not with --eigen density");
+  refuse_full_analysis_flags(opts, "--eigen density");
   if (opts.save_vectors) throw UsageError("--save-vectors goes with --eigen top:K");
-  if (opts.path != "auto" || opts.chunk_rows != 0)
-    throw UsageError("--ntk-path and --chunk-rows choose the full analysis's path: not with --eigen density");
   DensityConfig cfg = opts.density;
   check_density_config(cfg);
   const uint64_t budget = memory_budget(o.memory_limit);
