@@ -739,6 +739,38 @@ json bench_ntk_chunked(Backend& be, int nc, long chunk_rows) {
           {"lambda_1", r.spectrum_K.front()}};
 }
 
+// One matrix-free K_s v product of Lanczos (DESIGN.md section 8): J^T y then J u through the backend's interface
+// (host copies of the vectors included, as ntk_lanczos makes them), darcy-twoscale 4x40 at N rows; after two warm-up
+// products (the first uploads the rows), the median of reps, wall-clock milliseconds.
+json bench_ntk_products(Backend& be, int n, bool quick) {
+  ProblemSpec spec = problem_preset("darcy-twoscale");
+  spec.nc = n - spec.nb;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1);
+  std::vector<double> y(pts.size(), 1.0), params(net.n_params()), rows(pts.size());
+  const auto product = [&] {
+    be.jacobian_transpose_times(net, pts, y, params);
+    be.jacobian_times(net, pts, params, rows);
+    const double scale = 1.0 / std::max(1e-300, std::fabs(rows[0]));
+    for (size_t i = 0; i < rows.size(); ++i) y[i] = rows[i] * scale;  // the next product's vector, bounded
+  };
+  product();
+  product();
+  std::vector<double> ms;
+  for (int i = 0; i < (quick ? 5 : 20); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    product();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf("ntk product J^T y + J u: %s %s darcy-twoscale 4x40 N=%d P=%d: %.3f ms\n", be.name().c_str(),
+              be.precision().c_str(), pts.size(), net.n_params(), median);
+  std::fflush(stdout);
+  return {
+      {"backend", be.name()}, {"precision", be.precision()}, {"n", pts.size()}, {"p", net.n_params()}, {"ms", median}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -798,6 +830,7 @@ int main(int argc, char** argv) {
         }
         out["lbfgs"] = bench_lbfgs(quick);
         out["ntk_chunked"] = bench_ntk_chunked(*make_cuda_backend(false), quick ? 1 << 16 : 1 << 20, 65536);
+        out["ntk_product"] = bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick);
       }
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

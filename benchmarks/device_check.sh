@@ -23,6 +23,7 @@ if [ -f .devdeps.tar.xz ]; then
   PREFIX="-DCMAKE_PREFIX_PATH=$PWD/.devdeps"
   export LD_LIBRARY_PATH="$PWD/.devdeps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
   export CPATH="$PWD/.devdeps/include:${CPATH:-}"
+  export PKG_CONFIG_PATH="$PWD/.devdeps/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-}"
 fi
 BUILD=build-sm90
 if cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DPINNTK_WERROR=ON $PREFIX \
@@ -41,7 +42,7 @@ ctest --test-dir $BUILD -LE gpu -j"$(nproc)" --output-on-failure > "$OUT/ctest_c
 row "ctest (cpu suite)" "$(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
 
 GPU_TESTS=$BUILD/tests/pinntk_gpu_tests
-SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*:GpuSmall.*:GpuNd.BackendMatchesCpuFp64:GpuBatch.*:GpuLbfgs.*}"
+SMALL="--gtest_filter=${PINNTK_SANITIZE_FILTER:-GpuReference.*:GpuSmall.*:GpuNd.BackendMatchesCpuFp64:GpuBatch.*:GpuLbfgs.*:GpuMatfree.*}"
 for tool in memcheck racecheck; do
   if compute-sanitizer --tool $tool --error-exitcode 9 $GPU_TESTS "$SMALL" > "$OUT/sanitizer_$tool.log" 2>&1; then
     row "compute-sanitizer $tool" "clean ($(grep -Eo '[A-Z]+ SUMMARY: .*' "$OUT/sanitizer_$tool.log" | tail -1))"

@@ -115,12 +115,14 @@ __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, 
 
 // Member b = first + blockIdx.y of a batch (Members): its parameters, rows, partials, residuals and step count at
 // its offsets, then the single network's kernel (for member 0 alone every offset is 0). The partials of a member are
-// gridDim.x blocks of P.
+// gridDim.x blocks of P. With a seed array (one network; the matrix-free J^T y of DESIGN.md section 8) row k's reverse
+// pass is seeded with seed[k] instead of w_k r_k: no residual, weight or loss is read or written (the partial losses
+// are zeros), and the partials sum to J^T seed.
 template <class Real, bool STAGED, int WIDTH, int M>
 __global__ void __launch_bounds__(256)
     loss_gradient_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T,
                          Real* __restrict__ partial, Real* __restrict__ partial_loss, Real* __restrict__ r,
-                         unsigned long long* __restrict__ step, Members mb) {
+                         unsigned long long* __restrict__ step, Members mb, const Real* __restrict__ seed) {
   const int b = member_of(mb);
   if (b < 0) return;  // uniform over the block, before any barrier
   theta += static_cast<size_t>(b) * net.P;
@@ -133,6 +135,11 @@ __global__ void __launch_bounds__(256)
   tile_forward(t, theta, rows.x);
   for (int p = t.tid; p < t.tv; p += t.nt) {
     const int k = t.k0 + p;
+    if (seed != nullptr) {
+      t.loss_slot[p] = Real(0);
+      tile_seed_adjoint(t, p, seed[k], rows, k);
+      continue;
+    }
     const Real res = tile_residual(t, theta, rows, p);
     const Real c = rows.w[k] * res;  // d/dtheta of 1/2 w r^2 is w r d rho/d theta
     t.loss_slot[p] = row_loss(rows.w[k], res);
@@ -191,14 +198,31 @@ void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const Gr
               rows.f != nullptr && rows.w != nullptr,
           "launch_gradient_partials", "the rows need x, alpha, beta, gamma, f and w");
   launch_tile_members(plan.tiles, mb.count, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
-                      ws.partial(), ws.partial_loss(), r, step, mb);
+                      ws.partial(), ws.partial_loss(), r, step, mb, static_cast<const Real*>(nullptr));
+}
+
+template <class Real>
+void launch_seeded_partials(const Real* theta, DeviceRows<Real> rows, const Real* seed,
+                            const GradientWorkspace<Real>& ws, cudaStream_t s) {
+  const GradientPlan& plan = ws.plan();
+  require(rows.n == plan.n, "launch_seeded_partials",
+          "the workspace was planned for " + std::to_string(plan.n) + " rows, not " + std::to_string(rows.n));
+  if (rows.n == 0) return;
+  require(theta != nullptr && seed != nullptr, "launch_seeded_partials", "theta and the seeds are needed");
+  require(rows.x != nullptr && rows.alpha != nullptr && rows.beta != nullptr && rows.gamma != nullptr,
+          "launch_seeded_partials", "the rows need x, alpha, beta and gamma");
+  launch_tile_members(plan.tiles, 1, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
+                      ws.partial(), ws.partial_loss(), static_cast<Real*>(nullptr),
+                      static_cast<unsigned long long*>(nullptr), Members{}, seed);
 }
 
 // ---- explicit instantiations ----
 #define PINNTK_INSTANTIATE(Real)                                                                                     \
   template GradientPlan plan_gradient<Real>(const NetDesc&, int);                                                    \
   template void launch_gradient_partials<Real>(const Real*, DeviceRows<Real>, const GradientWorkspace<Real>&, Real*, \
-                                               unsigned long long*, cudaStream_t, const Members&);
+                                               unsigned long long*, cudaStream_t, const Members&);                   \
+  template void launch_seeded_partials<Real>(const Real*, DeviceRows<Real>, const Real*,                             \
+                                             const GradientWorkspace<Real>&, cudaStream_t);
 PINNTK_INSTANTIATE(double)
 PINNTK_INSTANTIATE(float)
 #undef PINNTK_INSTANTIATE

@@ -86,4 +86,11 @@ template <class Real>
 void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const GradientWorkspace<Real>& ws, Real* r,
                               unsigned long long* step, cudaStream_t s, const Members& mb = Members{});
 
+// J^T seed's per-block partials into ws (rows.n = ws's rows, one network): the same kernel with row k's reverse pass
+// seeded by seed[k] (rows.n numbers) instead of w_k r_k (DESIGN.md section 8); launch_reduce_gradient then sums them
+// in its fixed order into J^T seed (its loss is 0). f and w are not read.
+template <class Real>
+void launch_seeded_partials(const Real* theta, DeviceRows<Real> rows, const Real* seed,
+                            const GradientWorkspace<Real>& ws, cudaStream_t s);
+
 }  // namespace pinntk

@@ -108,7 +108,7 @@ class Backend {
   virtual double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) = 0;
 
   // Matrix-free products with the residual rows' Jacobian J (N x P, as residuals_jacobian's; DESIGN.md section 8).
-  // The defaults form J with residuals_jacobian and multiply (O(N P) memory); the CPU backend forms no J.
+  // The defaults form J with residuals_jacobian and multiply (O(N P) memory); the CPU and CUDA backends form no J.
   // out = J^T y (P numbers): the reverse pass of every row seeded with y_k times its coefficients, summed over rows.
   virtual void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out);
   // out = J u (N numbers): one forward pass per row carrying tangents along the parameter direction u.

@@ -1,6 +1,7 @@
 // The top eigenpairs of the NTK by Lanczos on matrix-free products (issue 14 item 3, DESIGN.md section 8): Spectra's
 // SymEigsSolver on K_s = D^1/2 J J^T D^1/2 (N x N) or on the Gram Jh^T Jh = J^T D J (P x P), whichever is smaller;
-// neither K nor J is formed on a backend whose jacobian_times and jacobian_transpose_times form no J (the CPU's).
+// neither K nor J is formed on a backend whose jacobian_times and jacobian_transpose_times form no J (the CPU's and the
+// CUDA one's).
 #pragma once
 
 #include <cstdint>  // uint64_t

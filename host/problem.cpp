@@ -1,11 +1,13 @@
 #include "host/problem.hpp"
 
-#include <cmath>    // M_PI, std::isfinite, std::lround, std::pow, std::sqrt
-#include <utility>  // std::pair
+#include <algorithm>  // std::copy
+#include <cmath>      // M_PI, std::isfinite, std::lround, std::pow, std::sqrt
+#include <utility>    // std::pair
 
 #include "common/errors.hpp"    // UsageError
 #include "common/residual.hpp"  // row_residual, row_residual_nd, row_loss
 #include "host/points.hpp"      // Box, grid_points, sobol_points, uniform_points, face_points, read_points_npy
+#include "host/problemfile/problem_file.hpp"  // fill_file_rows, file_exact, file_solution_values, file_uses_eps
 
 namespace pinntk {
 
@@ -130,6 +132,7 @@ ProblemSpec problem_preset(const std::string& name) {
 }
 
 bool uses_eps(const ProblemSpec& spec) {
+  if (spec.kind == ProblemKind::File) return file_uses_eps(*spec.file);
   return spec.kind != ProblemKind::PoissonSines && spec.kind != ProblemKind::SinesProduct;
 }
 
@@ -177,11 +180,16 @@ void validate(const ProblemSpec& s) {
 }
 
 Jet3<double> exact_solution(const ProblemSpec& s, double x) {
+  if (s.kind == ProblemKind::File) {
+    const JetNd<double> u = file_exact(s, &x);
+    return Jet3<double>{u.v, u.d1[0], u.d2[0]};
+  }
   if (s.kind == ProblemKind::PoissonSines) return exact_sines(x);
   return exact_twoscale(x, s.eps);
 }
 
 JetNd<double> exact_solution_nd(const ProblemSpec& s, const double* x) {
+  if (s.kind == ProblemKind::File) return file_exact(s, x);
   if (s.dim == 1) {
     const Jet3<double> u = exact_solution(s, x[0]);
     return JetNd<double>{u.v, {u.d1}, {u.d2}};
@@ -242,6 +250,10 @@ PointSet build_points_nd(const ProblemSpec& s) {
   p.gamma.assign(N, 0.0);
   p.f.assign(N, 0.0);
   p.w.assign(N, 0.0);
+  if (s.kind == ProblemKind::File) {
+    fill_file_rows(s, p);
+    return p;
+  }
   for (int k = 0; k < nc; ++k) {
     const double* x = p.x.data() + static_cast<size_t>(k) * n;
     double grad[kMaxDim] = {};
@@ -305,6 +317,13 @@ PointSet build_points(const ProblemSpec& s) {
     const double h = (s.xb - s.xa) / (s.nc + 1);
     for (int i = 0; i < s.nc; ++i) xc[i] = s.xa + (i + 1) * h;
   }
+  if (s.kind == ProblemKind::File) {
+    std::copy(xc.begin(), xc.end(), p.x.begin());
+    for (int j = 0; j < s.nb; ++j) p.x[s.nc + j] = (j % 2 == 0) ? s.xa : s.xb;
+    fill_file_rows(s, p);
+    require_finite_rows(s, p);
+    return p;
+  }
   const bool regression = s.kind == ProblemKind::RegressionTwoscale;
   for (int i = 0; i < s.nc; ++i) {
     const double x = xc[i];
@@ -323,6 +342,8 @@ PointSet build_points(const ProblemSpec& s) {
         break;
       case ProblemKind::RegressionTwoscale:
         p.gamma[i] = 1.0;
+        break;
+      case ProblemKind::File:  // handled above
         break;
     }
     const Jet3<double> u = exact_solution(s, x);
@@ -364,12 +385,25 @@ std::vector<double> test_points(const ProblemSpec& s) {
   return closed_grid_points(box, std::vector<int>(s.dim, s.test_per_axis));
 }
 
-SolutionError solution_error(const ProblemSpec& s, const std::vector<double>& x, const std::vector<double>& u) {
+std::vector<double> solution_values(const ProblemSpec& s, const std::vector<double>& x, SolutionSource* source) {
+  if (s.kind == ProblemKind::File) {
+    const ReferenceResult& r = file_solution_values(s, x);
+    if (source != nullptr) *source = SolutionSource{r.method, r.error_estimate, r.converged, r.resolution};
+    return r.u;
+  }
   const int n = s.dim;
+  std::vector<double> v(x.size() / n);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = exact_solution_nd(s, x.data() + i * n).v;
+  if (source != nullptr) *source = SolutionSource{};
+  return v;
+}
+
+SolutionError solution_error(const ProblemSpec& s, const std::vector<double>& x, const std::vector<double>& u) {
   SolutionError e;
   double num = 0.0, den = 0.0;
+  const std::vector<double> exact = solution_values(s, x);
   for (size_t i = 0; i < u.size(); ++i) {
-    const double ex = exact_solution_nd(s, x.data() + i * n).v, d = u[i] - ex;
+    const double ex = exact[i], d = u[i] - ex;
     const double a = std::fabs(d);
     if (!(a <= e.max_error)) e.max_error = a;  // a NaN stays NaN (std::max would drop it and report 0)
     num += d * d;

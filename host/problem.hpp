@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>  // uint64_t
+#include <memory>   // std::shared_ptr
 #include <string>   // std::string
 #include <vector>   // std::vector
 
@@ -12,10 +13,21 @@
 
 namespace pinntk {
 
+struct ProblemFile;  // host/problemfile/problem_file.hpp
+
 // In n > 1 dimensions (DESIGN.md section 7): SinesProduct is prod sin(pi x_i) (poisson2d-sines, poisson3d-sines);
 // PoissonTwoscale, DarcyTwoscale and DarcyNtk use u* = prod v(x_i) with v of eq. (26) and the isotropic Darcy
 // coefficient of common/problems_nd.hpp.
-enum class ProblemKind { PoissonSines, PoissonTwoscale, DarcyTwoscale, DarcyNtk, RegressionTwoscale, SinesProduct };
+// File: a problem file's (host/problemfile/problem_file.hpp; spec.file holds it).
+enum class ProblemKind {
+  PoissonSines,
+  PoissonTwoscale,
+  DarcyTwoscale,
+  DarcyNtk,
+  RegressionTwoscale,
+  SinesProduct,
+  File
+};
 
 // 1-D collocation: linspace (ends included) or interior. n-D: Grid (the interior tensor grid), Sobol, Uniform.
 enum class Grid { Linspace, Interior, Sobol, Uniform };
@@ -43,6 +55,8 @@ struct ProblemSpec {
   std::string points_file;
   int test_uniform = 0;
   int test_per_axis = 101;
+  // A problem read from a file (kind File): its formulas and settings, shared by the copies of the spec.
+  std::shared_ptr<const ProblemFile> file;
 };
 
 // Names accepted by `--problem`: the paper's 1-D problems and the n-dimensional ones.
@@ -74,6 +88,19 @@ double rows_loss(const PointSet& pts, const std::vector<double>& u, const std::v
 // The points where the error against the exact solution is measured (N x dim): 1000 equispaced points in 1-D;
 // in n-D test_uniform points uniform at random (from a seed apart from the training points') or the closed grid.
 std::vector<double> test_points(const ProblemSpec& spec);
+
+// What the error is measured against: the exact solution (method "exact"), or for a problem file without one a
+// reference solution with its method, estimated max-norm error, convergence and resolution.
+struct SolutionSource {
+  std::string method = "exact";
+  double error_estimate = 0.0;
+  bool converged = true;
+  long resolution = 0;
+};
+// The solution the error is measured against at the points x (N x dim), and where it came from when source is
+// not null. A problem file's reference solution is computed once per set of points.
+std::vector<double> solution_values(const ProblemSpec& spec, const std::vector<double>& x,
+                                    SolutionSource* source = nullptr);
 
 // The max-norm, relative L2 and root-mean-square errors of u (at test_points) against the exact solution:
 // max |u - u*|, sqrt(sum (u - u*)^2 / sum u*^2) and sqrt(mean (u - u*)^2) (the absolute "l2_error" that Dangel et al.

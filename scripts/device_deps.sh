@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs the Debian-provided headers and libraries pinntk builds against (OpenBLAS, LAPACKE, GoogleTest,
-# nlohmann-json, CLI11, the Boost, Eigen and Spectra headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
+# nlohmann-json, CLI11, GiNaC and CLN, the Boost, Eigen and Spectra headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
 # toolkit and a compiler but cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,15 @@ done
 ln -s libopenblas.so.0 "$d/lib/$arch/libopenblas.so"
 ln -s liblapacke.so.3 "$d/lib/$arch/liblapacke.so"
 cp -L /usr/lib/$arch/liblbfgsb.so.0 "$d/lib/$arch/" && ln -s liblbfgsb.so.0 "$d/lib/$arch/liblbfgsb.so"
+# GiNaC and CLN (problem files): headers, shared libraries and relocatable pkg-config files (libgmp is the GPU
+# machine's own: the compiler needs it too).
+cp -r /usr/include/ginac /usr/include/cln "$d/include/"
+for lib in libginac.so.11 libcln.so.6; do cp -L "/usr/lib/$arch/$lib" "$d/lib/$arch/"; done
+ln -s libginac.so.11 "$d/lib/$arch/libginac.so" && ln -s libcln.so.6 "$d/lib/$arch/libcln.so"
+mkdir -p "$d/lib/$arch/pkgconfig"
+for pc in ginac cln; do
+  sed -e 's|^prefix=.*|prefix=${pcfiledir}/../../..|' "/usr/lib/$arch/pkgconfig/$pc.pc" > "$d/lib/$arch/pkgconfig/$pc.pc"
+done
 # Header-only libraries (Boost's Sobol sequence; Eigen and Spectra where used): only the headers the sources reach,
 # found by the compiler's dependency listing, not the whole trees (Boost's is 150 MB).
 for src in host/*.cpp host/optim/*.cpp host/io/*.cpp host/cli/*.cpp; do

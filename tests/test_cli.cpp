@@ -369,8 +369,9 @@ TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
 }
 
 // With the two-loop L-BFGS, which runs all members at once: member 1 is still the run with --seed 1, bit for bit.
-// --eigen auto: when neither the full analysis nor the Grams over chunks fit the memory limit (the same run with the
-// default --eigen exact is refused: CliBadInput's auto_memory), the top 20 eigenvalues by Lanczos, and why.
+// --eigen auto (the default): when neither the full analysis nor the Grams over chunks fit the memory limit (the same
+// run with --eigen exact is refused: CliBadInput's auto_memory), the top 20 eigenvalues by Lanczos, and why; when
+// they fit, the full analysis, saying so.
 TEST(Cli, EigenAutoFallsBackToLanczosWhenNothingElseFits) {
   const fs::path out = kTmp / "eigen_auto";
   fs::remove_all(out);
@@ -384,6 +385,15 @@ TEST(Cli, EigenAutoFallsBackToLanczosWhenNothingElseFits) {
   EXPECT_EQ(j["eigen"]["k"], 20);
   EXPECT_EQ(j["eigen"]["values"].size(), 20u);
   EXPECT_NE(j["eigen"]["path_reason"].get<std::string>().find("Lanczos"), std::string::npos);
+  const fs::path fits = kTmp / "eigen_auto_fits";
+  fs::remove_all(fits);
+  const CliRun d = pinntk("ntk --problem darcy-twoscale --nc 64 --layers 1,8,1 --device cpu --out " + fits.string());
+  ASSERT_EQ(d.code, 0) << d.err;
+  const auto k = nlohmann::json::parse(slurp(fits / "summary.json"));
+  EXPECT_EQ(k["eigen"]["method"], "full");
+  EXPECT_EQ(k["eigen"]["requested"], "auto");
+  EXPECT_NE(k["eigen"]["path_reason"].get<std::string>().find("fits"), std::string::npos);
+  EXPECT_TRUE(k["ntk"].contains("frobenius_K"));
 }
 
 TEST(Cli, AnEnsembleWithTwoLoopLbfgsIsItsMembersRuns) {
@@ -553,15 +563,17 @@ INSTANTIATE_TEST_SUITE_P(
         // Sizes: checked before any work, memory estimated before any allocation.
         BadCase{"nb_huge", "ntk --nb 2147483647 --out OUT"},
         BadCase{"points_over_limit", "ntk --nc 16777216 --layers 1,10,10,1 --out OUT"},
-        BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 64 --out OUT"},
-        BadCase{"memory_limit", "ntk --nc 512 --layers 1,64,64,1 --memory-limit 1M --out OUT"},
+        BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 64 --eigen exact --out OUT"},
+        BadCase{"memory_limit", "ntk --nc 512 --layers 1,64,64,1 --memory-limit 1M --eigen exact --out OUT"},
         BadCase{"memory_limit_text", "ntk --memory-limit lots --out OUT"},
         // The NTK's paths: a chunk of one row beyond the limit (asked for, or chosen because the one-shot path does
         // not fit), rows per chunk, a path that cannot serve the request.
         BadCase{"chunked_memory",
                 "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --ntk-path chunked --memory-limit 1K "
                 "--out OUT"},
-        BadCase{"auto_memory", "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --memory-limit 1M --out OUT"},
+        BadCase{"auto_memory",
+                "ntk --problem darcy-twoscale --nc 4000 --layers 1,20,20,1 --memory-limit 1M --eigen exact "
+                "--out OUT"},
         BadCase{"chunk_rows_negative", "ntk --ntk-path chunked --chunk-rows -3 --out OUT"},
         BadCase{"chunk_rows_text", "ntk --chunk-rows many --out OUT"},
         BadCase{"chunk_rows_exact", "ntk --ntk-path exact --chunk-rows 5 --out OUT"},

@@ -15,25 +15,26 @@
 #include <numeric>            // std::accumulate
 #include <sstream>            // std::ostringstream
 
-#include "common/errors.hpp"               // UsageError, NumericalError
-#include "host/backend.hpp"                // make_backend
-#include "host/blas_setup.hpp"             // ensure_fast_openblas_kernels
-#include "host/ensemble.hpp"               // train_ensemble, spread, PointwiseMean
-#include "host/io/files.hpp"               // replace_file
-#include "host/io/history_csv.hpp"         // history_csv
-#include "host/io/npy.hpp"                 // npy_bytes
-#include "host/io/optimizer_json.hpp"      // adam_json, lbfgs_json
-#include "host/io/output_dir.hpp"          // OutputDir
-#include "host/memory.hpp"                 // require_memory, parse_bytes
-#include "host/ntk.hpp"                    // analyze_ntk
-#include "host/ntk_lanczos.hpp"            // ntk_top_eigen, ntk_spectral_density
-#include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
-#include "host/parse.hpp"                  // parse_real, parse_layers, parse_schedule, parse_box, split_list
-#include "host/points.hpp"                 // Box, closed_grid_points
-#include "host/report.hpp"                 // headlines, index_markdown
-#include "host/reproduce.hpp"              // reproduce
-#include "host/timing.hpp"                 // seconds_since
-#include "host/train.hpp"                  // train_adam
+#include "common/errors.hpp"                  // UsageError, NumericalError
+#include "host/backend.hpp"                   // make_backend
+#include "host/blas_setup.hpp"                // ensure_fast_openblas_kernels
+#include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
+#include "host/io/files.hpp"                  // replace_file
+#include "host/io/history_csv.hpp"            // history_csv
+#include "host/io/npy.hpp"                    // npy_bytes
+#include "host/io/optimizer_json.hpp"         // adam_json, lbfgs_json
+#include "host/io/output_dir.hpp"             // OutputDir
+#include "host/memory.hpp"                    // require_memory, parse_bytes
+#include "host/ntk.hpp"                       // analyze_ntk
+#include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density
+#include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
+#include "host/parse.hpp"                     // parse_real, parse_layers, parse_schedule, parse_box, split_list
+#include "host/points.hpp"                    // Box, closed_grid_points
+#include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_file_json, problem_check_report
+#include "host/report.hpp"                    // headlines, index_markdown
+#include "host/reproduce.hpp"                 // reproduce
+#include "host/timing.hpp"                    // seconds_since
+#include "host/train.hpp"                     // train_adam
 
 #ifndef PINNTK_VERSION
 #define PINNTK_VERSION "0.1.0"
@@ -49,10 +50,12 @@ constexpr int kExitInternal = 1, kExitUsage = 2, kExitNumerical = 3;
 
 // Flags shared by every subcommand; numbers are kept as text and parsed after CLI11 so that "1/80" and "2pi" work.
 struct CommonOptions {
-  std::string problem, eps, omega, domain, lambda, grid, boundary, points, layers, init, checkpoint, memory_limit;
+  std::string problem, problem_file, eps, omega, domain, lambda, grid, boundary, points, layers, init, checkpoint,
+      memory_limit;
   std::string point_seed;
   int nc = 0, nb = 0;
-  CLI::Option *nc_given = nullptr, *nb_given = nullptr;  // counts tell "given" from "not given", not sentinels
+  CLI::Option *nc_given = nullptr, *nb_given = nullptr,
+              *problem_given = nullptr;  // counts tell "given" from "not given", not sentinels
   std::string seed_text = "0";
   uint64_t seed = 0;
   std::string device = "auto", precision = "fp64", out;
@@ -65,6 +68,10 @@ void add_common(CLI::App* cmd, CommonOptions& o, const std::string& default_prob
                   "poisson-sines | poisson-twoscale | darcy-twoscale | darcy-ntk | regression-twoscale (1-D); "
                   "poisson2d-sines | poisson2d-twoscale | darcy2d-twoscale | darcy2d-ntk | poisson3d-sines")
       ->capture_default_str();
+  o.problem_given = cmd->get_option("--problem");
+  cmd->add_option("--problem-file", o.problem_file,
+                  "a problem described in a JSON file (problems/README.md): its coefficient, forcing, boundary data "
+                  "and optionally exact solution as formulas; replaces --problem");
   cmd->add_option("--eps", o.eps, "scale parameter, e.g. 0.0125 or 1/80 (default: the preset's)");
   cmd->add_option("--omega", o.omega, "frequency of the Darcy coefficient a(y) = 1/(2.1 + 2 sin(omega y))");
   cmd->add_option("--domain", o.domain,
@@ -108,9 +115,15 @@ struct Setup {
 
 Setup make_setup(const CommonOptions& o) {
   Setup s;
-  s.spec = problem_preset(o.problem);
+  if (!o.problem_file.empty()) {
+    if (o.problem_given->count() > 0) throw UsageError("--problem-file replaces --problem: give one");
+    if (!o.omega.empty()) throw UsageError("--omega: a problem file sets its constants itself");
+    s.spec = load_problem_file(o.problem_file);
+  } else {
+    s.spec = problem_preset(o.problem);
+  }
   if (!o.eps.empty()) {
-    if (!uses_eps(s.spec)) throw UsageError("--eps: problem " + o.problem + " has no eps");
+    if (!uses_eps(s.spec)) throw UsageError("--eps: problem " + s.spec.name + " has no eps");
     s.spec.eps = parse_real(o.eps, "--eps");
     if (!(s.spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
     if (s.spec.kind == ProblemKind::RegressionTwoscale && o.nc_given->count() == 0) {
@@ -184,6 +197,7 @@ json run_json(const CommonOptions& o, const Setup& s) {
   json j;
   j["pinntk_version"] = PINNTK_VERSION;
   j["problem"] = s.spec.name;
+  if (s.spec.kind == ProblemKind::File) j["problem_file"] = problem_file_json(s.spec);
   j["eps"] = uses_eps(s.spec) ? json(s.spec.eps) : json(nullptr);
   if (s.spec.kind == ProblemKind::DarcyTwoscale || s.spec.kind == ProblemKind::DarcyNtk) j["omega"] = s.spec.omega;
   j["dim"] = s.spec.dim;
@@ -212,6 +226,20 @@ json run_json(const CommonOptions& o, const Setup& s) {
   return j;
 }
 
+// What the errors are measured against: the exact solution, or a problem file's reference solution with its
+// method and estimated max-norm error at the test points.
+json error_reference_json(const ProblemSpec& spec) {
+  SolutionSource src;
+  solution_values(spec, test_points(spec), &src);
+  json j = {{"method", src.method}};
+  if (src.method != "exact") {
+    j["estimated_error"] = src.error_estimate;
+    j["converged"] = src.converged;
+    j["resolution"] = src.resolution;
+  }
+  return j;
+}
+
 json top3(const std::vector<double>& e) {
   return std::vector<double>(e.begin(), e.begin() + std::min<size_t>(3, e.size()));
 }
@@ -223,7 +251,7 @@ struct NtkOptions {
   bool save_matrices = false;
   std::string path = "auto";
   long chunk_rows = 0;  // 0: from the memory budget
-  std::string eigen = "exact";
+  std::string eigen = "auto";
   bool save_vectors = false;
   DensityConfig density;  // --eigen density's settings
 };
@@ -241,8 +269,9 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
                   "rows of the Jacobian per chunk of the chunked path (0: from the memory)")
       ->capture_default_str();
   cmd->add_option("--eigen", n.eigen,
-                  "exact (the full analysis, one-shot or by chunks; the default) | auto (the same while it fits the "
-                  "memory, else the top 20 eigenvalues by Lanczos) | top:K (the K largest eigenvalues of K by "
+                  "auto (the default: the full analysis while it fits the memory, else the top 20 eigenvalues by "
+                  "Lanczos) | exact (the full analysis, one-shot or by chunks, or a refusal when neither fits) | top:K "
+                  "(the K largest eigenvalues of K by "
                   "Lanczos on matrix-free products, no J or K formed) | density (the whole spectrum's density on a "
                   "log axis by stochastic Lanczos quadrature, no J or K formed)")
       ->capture_default_str();
@@ -467,6 +496,10 @@ int cmd_ntk(const NtkOptions& opts) {
   ntk["path_reason"] = plan.reason;
   ntk["chunk_rows"] = plan.chunk_rows;
   ntk["peak_memory_bytes_estimate"] = plan.peak_bytes;
+  j["eigen"] = {{"method", "full"},
+                {"requested", opts.eigen},
+                {"path_reason", opts.eigen == "auto" ? "--eigen auto: the full analysis fits the memory"
+                                                     : "--eigen exact: the full analysis"}};
   double res2 = 0.0;
   for (double v : r.residuals) res2 += v * v;
   j["residual_norm"] = std::sqrt(res2);
@@ -714,8 +747,9 @@ std::string points_csv(const ProblemSpec& spec, const std::vector<double>& x, co
   for (int i = 0; i < n; ++i) pred << names[i] << ',';
   pred << columns << '\n';
   const size_t np = x.size() / n;
+  const std::vector<double> exact = solution_values(spec, x);
   for (size_t i = 0; i < np; ++i) {
-    const double ex = exact_solution_nd(spec, x.data() + i * n).v;
+    const double ex = exact[i];
     for (int k = 0; k < n; ++k) pred << x[i * n + k] << ',';
     row(pred, i, ex);
     pred << '\n';
@@ -787,6 +821,7 @@ json train_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg
   j["final_loss"] = res.final_loss;
   j["max_error"] = res.max_error;
   j["rel_l2_error"] = res.rel_l2_error;
+  j["error_reference"] = error_reference_json(s.spec);
   j["wall_time_s"] = res.wall_time_s;
   j["iterations_per_s"] = res.wall_time_s > 0 ? res.iterations / res.wall_time_s : 0.0;
   return j;
@@ -1095,6 +1130,26 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   cmd->add_option("--threads", r.threads, "CPU threads (0, the default: all)");
 }
 
+// `pinntk problem check FILE`: what a problem file defines, and whether its forcing matches its exact solution.
+struct ProblemCheckOptions {
+  std::string file, eps;
+  int nc = 0;
+  CLI::Option* nc_given = nullptr;
+};
+
+int cmd_problem_check(const ProblemCheckOptions& o) {
+  ProblemSpec spec = load_problem_file(o.file);
+  if (!o.eps.empty()) {
+    if (!uses_eps(spec)) throw UsageError("--eps: problem " + spec.name + " has no eps");
+    spec.eps = parse_real(o.eps, "--eps");
+    if (!(spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
+  }
+  if (o.nc_given->count() > 0) spec.nc = o.nc;
+  const PointSet pts = build_points(spec);
+  std::fputs(problem_check_report(spec, pts).c_str(), stdout);
+  return 0;
+}
+
 int cmd_reproduce(const ReproduceCliOptions& r) {
   const ReproduceOptions& opt = r.rep;
   if ((r.trials_given->count() > 0 && (opt.trials < 1 || opt.trials > 10000)) ||
@@ -1159,12 +1214,20 @@ int main(int argc, char** argv) {
   ReproduceCliOptions rep_opts;
   CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
   add_reproduce_options(repro, rep_opts);
+  ProblemCheckOptions check_opts;
+  CLI::App* problem = app.add_subcommand("problem", "problem files (problems/README.md)");
+  problem->require_subcommand(1);
+  CLI::App* check = problem->add_subcommand(
+      "check", "print what a problem file defines and check its forcing against its exact solution");
+  check->add_option("file", check_opts.file, "the problem file (JSON)")->required();
+  check->add_option("--eps", check_opts.eps, "the constant eps (default: the file's)");
+  check_opts.nc_given = check->add_option("--nc", check_opts.nc, "collocation points (default: the file's)");
 
   // A flag given with an empty value ("--eps ''") is a mistake, not "not given"; only --schedule "" has a meaning
   // (no Adam phases).
   const CLI::Validator non_empty([](std::string& v) { return v.empty() ? std::string("empty value") : std::string(); },
                                  "NON-EMPTY");
-  for (CLI::App* sub : {ntk, train, repro})
+  for (CLI::App* sub : {ntk, train, repro, check})
     for (CLI::Option* opt : sub->get_options())
       if (opt->get_expected_min() > 0 && opt->get_name() != "--schedule") opt->check(non_empty);
 
@@ -1181,6 +1244,7 @@ int main(int argc, char** argv) {
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts);
     if (repro->parsed()) return cmd_reproduce(rep_opts);
+    if (problem->parsed()) return cmd_problem_check(check_opts);
     return cmd_train(train_opts);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pinntk: error: %s\n", e.what());

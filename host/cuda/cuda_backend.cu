@@ -1,6 +1,7 @@
 // The CUDA backend: the tile kernels of cuda/ for u, u', u'' (eval.cu), the Jacobian (jacobian.cu) and the loss
-// gradient (loss_gradient.cu, reduce.cu), cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra, and a
-// device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
+// gradient (loss_gradient.cu, reduce.cu), the matrix-free NTK products J u (matvec.cu) and J^T y (the gradient kernel
+// seeded with y) on rows kept on the device between calls, cuBLAS syrk for the Grams, cuSOLVER syevd for the spectra,
+// and a device-resident Adam session whose step is captured in a CUDA graph. fp64 by default, fp32 on request; TF32 is
 // never enabled. Networks of n = layers[0] = 1 .. 3 inputs (DESIGN.md section 7): points of n coordinates, the
 // derivatives along the n axes. Adam also runs on a batch of networks of one shape, every launch serving all of them
 // (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row. A batch's
@@ -21,6 +22,7 @@
 #include "cuda/jacobian.hpp"             // launch_jacobian
 #include "cuda/loss_gradient.hpp"        // GradientWorkspace, launch_gradient_partials, Members
 #include "cuda/matrix_ops.hpp"           // launch_scale_rows, launch_scale_cols
+#include "cuda/matvec.hpp"               // launch_jacobian_times
 #include "host/backend.hpp"              // Backend, TrainSession, BatchTrainSession, check_batch
 #include "host/cuda/backend_common.cuh"  // CudaContext, DevicePoints, device_gram, device_eigenvalues
 #include "host/cuda/cuda_backend.hpp"
@@ -419,6 +421,59 @@ class CudaBatchTrainSession final : public BatchTrainSession {
   std::vector<std::unique_ptr<CudaBatchMember<Real>>> members_;
 };
 
+// ---- the matrix-free products' rows ----
+
+// What jacobian_times and jacobian_transpose_times keep on the device between calls (ntk_lanczos makes hundreds of
+// products on one PointSet): the rows, the partial buffers of J^T y and vectors of N and P numbers, rebuilt only when
+// the network's shape or a row changes; a call uploads theta and its vector. Device memory O(N + P): J^T y runs the
+// seeded loss-gradient kernel over chunks of rows whose partials (blocks x P) stay within kPartialBudget, each chunk
+// reduced in the fixed order of launch_reduce_gradient and added to the sum chunk after chunk (deterministic).
+template <class Real>
+struct MatfreeRows {
+  static constexpr size_t kPartialBudget = size_t(64) << 20;  // bytes of one chunk's partials
+
+  MatfreeRows(const CudaContext& c, const std::vector<int>& layers_in, const PointSet& pts, const char* op)
+      : layers(layers_in),
+        rows_host(pts),
+        net(net_for_points(layers_in, pts, false, op)),
+        points(pts, c.order()),
+        theta(static_cast<size_t>(net.P), c.order()),
+        params(static_cast<size_t>(net.P), c.order()),
+        vec(static_cast<size_t>(pts.size()), c.order()),
+        loss(1, c.order()) {
+    const int n = pts.size();
+    const GradientPlan whole = plan_gradient<Real>(net, n);
+    chunk = n;
+    if (whole.partial_size() * sizeof(Real) > kPartialBudget) {
+      const long long per_block = static_cast<long long>(net.P) * static_cast<long long>(sizeof(Real));
+      const long long blocks = std::max<long long>(8LL * device_limits().sms, kPartialBudget / per_block);
+      chunk = static_cast<int>(std::min<long long>(n, blocks * whole.tiles.T));
+    }
+    full = std::make_unique<GradientWorkspace<Real>>(net, chunk, c.order());
+    const int rest = chunk > 0 ? n % chunk : 0;
+    if (rest > 0) tail = std::make_unique<GradientWorkspace<Real>>(net, rest, c.order());
+    if (chunk < n) sum = DeviceBuffer<Real>(static_cast<size_t>(net.P), c.order());
+  }
+
+  bool holds(const std::vector<int>& l, const PointSet& p) const { return l == layers && same_rows(p, rows_host); }
+
+  // Rows k0 .. k0 + count - 1.
+  DeviceRows<Real> slice(int k0, int count) const {
+    const size_t k = static_cast<size_t>(k0), dim = static_cast<size_t>(net.n_in());
+    const DeviceRows<Real> all = points.view();
+    return {all.x + k * dim, all.alpha + k * dim, all.beta + k * dim, all.gamma + k, all.f + k, nullptr, count};
+  }
+
+  std::vector<int> layers;
+  PointSet rows_host;  // what points holds, to tell a changed row
+  NetDesc net;
+  DevicePoints<Real> points;
+  DeviceBuffer<Real> theta, params, vec, sum;           // theta (P), a vector of P, one of N, a chunk's J^T y (P)
+  DeviceBuffer<double> loss;                            // the reduction's loss (0: the seeded kernel has none)
+  int chunk = 0;                                        // rows per seeded launch
+  std::unique_ptr<GradientWorkspace<Real>> full, tail;  // for chunk rows, and for the N mod chunk left
+};
+
 // ---- the backend ----
 
 template <class Real>
@@ -464,6 +519,37 @@ class CudaBackend final : public Backend {
     std::vector<double> l;
     loss.download(l);
     return l[0];
+  }
+
+  // J^T y without J (DESIGN.md section 8): the loss-gradient kernel seeded with y (launch_seeded_partials) and its
+  // fixed-order reduction, chunk by chunk (MatfreeRows).
+  void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) override {
+    NvtxRange range("J^T y");
+    MatfreeRows<Real>& m = matfree(net, pts, y.size(), out.size(), "jacobian_transpose_times", true);
+    const int n = pts.size(), p = m.net.P;
+    if (n == 0) {
+      std::fill(out.begin(), out.end(), 0.0);
+      return;
+    }
+    m.vec.upload(std::vector<Real>(y.begin(), y.end()));
+    for (int k0 = 0; k0 < n; k0 += m.chunk) {
+      const int count = std::min(m.chunk, n - k0);
+      const GradientWorkspace<Real>& ws = count == m.chunk ? *m.full : *m.tail;
+      launch_seeded_partials<Real>(m.theta.data(), m.slice(k0, count), m.vec.data() + k0, ws, c_.stream());
+      launch_reduce_gradient<Real>(ws, k0 == 0 ? m.params.data() : m.sum.data(), m.loss.data(), c_.stream());
+      if (k0 > 0) PINNTK_CUBLAS_CHECK(linalg::axpy(c_.blas(), p, Real(1), m.sum.data(), m.params.data()));
+    }
+    to_host(m.params, out);
+  }
+
+  // J u without J (DESIGN.md section 8): one warp's tangent pass per row (cuda/matvec.cu).
+  void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out) override {
+    NvtxRange range("J u");
+    MatfreeRows<Real>& m = matfree(net, pts, out.size(), u.size(), "jacobian_times", false);
+    if (pts.size() == 0) return;
+    m.params.upload(std::vector<Real>(u.begin(), u.end()));
+    launch_jacobian_times<Real>(m.net, m.theta.data(), m.params.data(), m.points.view(), m.vec.data(), c_.stream());
+    to_host(m.vec, out);
   }
 
   void gram_rows(span<const double> A, int n, int k, span<double> G) override { gram(A, n, k, G, true); }
@@ -660,6 +746,29 @@ class CudaBackend final : public Backend {
     to_host(dG, G);  // symmetric: row- and column-major agree
   }
 
+  // The matrix-free products' rows for net and pts (kept from the last call when neither the network's shape nor a
+  // row changed) with net's theta uploaded; std::invalid_argument naming op when the vectors' sizes are not N (rows)
+  // and P (params) (`transposed`: the input is the rows' vector).
+  MatfreeRows<Real>& matfree(const Mlp& net, const PointSet& pts, size_t rows, size_t params, const char* op,
+                             bool transposed) {
+    if (matfree_ == nullptr || !matfree_->holds(net.layers, pts)) {
+      matfree_.reset();  // the old rows' device memory first
+      matfree_ = std::make_unique<MatfreeRows<Real>>(c_, net.layers, pts, op);
+    }
+    MatfreeRows<Real>& m = *matfree_;
+    const size_t n = static_cast<size_t>(pts.size()), p = static_cast<size_t>(m.net.P);
+    const auto need = [&](size_t got, size_t want, const char* what) {
+      if (got != want)
+        throw std::invalid_argument(std::string("CUDA backend ") + op + ": " + what + " has " + std::to_string(got) +
+                                    " numbers, not " + std::to_string(want));
+    };
+    need(net.theta.size(), p, "theta");
+    need(rows, n, transposed ? "y" : "out");
+    need(params, p, transposed ? "out" : "u");
+    m.theta.upload(cast_vector<Real>(net.theta));
+    return m;
+  }
+
   // n zeroed entries on the stream.
   DeviceBuffer<Real> zeros(size_t n) const {
     DeviceBuffer<Real> z(n, c_.order());
@@ -700,6 +809,7 @@ class CudaBackend final : public Backend {
   // Shared with the sessions, which may outlive the backend (a session made from a temporary backend).
   std::shared_ptr<const CudaContext> ctx_;
   const CudaContext& c_;
+  std::unique_ptr<MatfreeRows<Real>> matfree_;  // declared after the context: released before it
 };
 
 }  // namespace
