@@ -117,13 +117,28 @@ TEST(ProblemFiles, MistakesAreRefusedNamingTheFileAndTheField) {
        "needs 2 formulas"},
       {R"J({"dimension": 1, "box": [[0, 1]], )J" + ok_op + R"J(, "exact": "x", "network": {"layers": [2, 5, 1]}})J",
        "\"layers\""},
+      // A syntax error names the formula and the position; a coefficient that is not positive, or a value that is
+      // not finite, somewhere on the box names the point.
+      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "divergence", "a": "2 + * x"}, "exact": "x"})J",
+       "formula \"a\": syntax error at character 5"},
+      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "divergence", "a": "x - 0.25"}, "exact": "x"})J",
+       "must be positive on the box, it is -0.25 at x = 0"},
+      {R"J({"dimension": 2, "box": [[0, 1], [0, 1]], "operator": {"form": "divergence", "a": "1"},
+           "forcing": "1/(y - 0.5)", "boundary": "0"})J",
+       "the forcing is not finite (inf) at x = 0, y = 0.5"},
+      {R"J({"dimension": 2, "box": [[0, 1], [0, 1]], "operator": {"form": "general", "alpha": ["-1", "x - 2"],
+           "beta": "0", "gamma": "0"}, "forcing": "1", "boundary": "0"})J",
+       ""},
+      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "general", "alpha": "x - 0.5"}, "forcing": "1",
+           "boundary": "0"})J",
+       "alpha must be nonzero and of one sign on the box (elliptic), it is 0 at x = 0.5"},
   };
   int i = 0;
   for (const auto& c : cases) {
     const fs::path p = write_file("bad" + std::to_string(i++) + ".json", c.text);
     try {
       load_problem_file(p.string());
-      ADD_FAILURE() << "accepted: " << c.text;
+      if (!c.expect.empty()) ADD_FAILURE() << "accepted: " << c.text;  // "": a valid file among the bad ones
     } catch (const UsageError& e) {
       const std::string what = e.what();
       EXPECT_NE(what.find(p.string()), std::string::npos) << what;

@@ -118,6 +118,7 @@ Setup make_setup(const CommonOptions& o) {
   if (!o.problem_file.empty()) {
     if (o.problem_given->count() > 0) throw UsageError("--problem-file replaces --problem: give one");
     if (!o.omega.empty()) throw UsageError("--omega: a problem file sets its constants itself");
+    if (!o.domain.empty()) throw UsageError("--domain: a problem file sets its box itself");
     s.spec = load_problem_file(o.problem_file);
   } else {
     s.spec = problem_preset(o.problem);

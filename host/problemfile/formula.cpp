@@ -345,6 +345,25 @@ std::string clean_ginac_message(const std::string& what) {
   return m;
 }
 
+// Where a syntax error lies (1-based): the shortest prefix of the text whose parse fails other than by ending too
+// early (GiNaC's parser reports no column); the text's length when every prefix is merely incomplete.
+size_t syntax_error_position(GiNaC::symtab table, const std::string& text) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.'; };
+  for (size_t n = 1; n <= text.size(); ++n) {
+    // Inside a name or a number, or between a function's name and its parenthesis.
+    if (n < text.size() && word(text[n - 1]) && (word(text[n]) || text[n] == '(')) continue;
+    try {
+      GiNaC::parser parser(table, true);
+      parser(text.substr(0, n));
+    } catch (const GiNaC::parse_error& e) {
+      if (std::string(e.what()).find("EOF") == std::string::npos) return n;
+    } catch (const std::exception&) {
+      return n;
+    }
+  }
+  return text.size();
+}
+
 // Parses under ginac_mutex(). The names are checked before GiNaC sees the text so the messages can say which name
 // is unknown or which function unsupported (GiNaC's strict parser would only say "symbol not found", and it knows
 // functions such as zeta that evaluate away before they could be rejected).
@@ -394,7 +413,8 @@ std::unique_ptr<Symbolic> parse_symbolic(const std::string& label, const std::st
     GiNaC::parser parser(table, true);
     s->expr = parser(text);
   } catch (const GiNaC::parse_error& e) {
-    compiler.fail("syntax error: " + clean_ginac_message(e.what()));
+    compiler.fail("syntax error at character " + std::to_string(syntax_error_position(table, text)) + ": " +
+                  clean_ginac_message(e.what()));
   } catch (const std::exception& e) {
     compiler.fail(clean_ginac_message(e.what()));
   }

@@ -1,12 +1,13 @@
 #include "host/problemfile/problem_file.hpp"
 
-#include <algorithm>  // std::min, std::max
-#include <cmath>      // std::isfinite, std::fabs, std::pow
-#include <cstdio>     // std::snprintf
-#include <list>       // std::list
-#include <map>        // std::map
-#include <mutex>      // std::mutex, std::lock_guard
-#include <sstream>    // std::ostringstream
+#include <algorithm>   // std::min, std::max
+#include <cmath>       // std::isfinite, std::fabs, std::pow
+#include <cstdio>      // std::snprintf
+#include <functional>  // std::function
+#include <list>        // std::list
+#include <map>         // std::map
+#include <mutex>       // std::mutex, std::lock_guard
+#include <sstream>     // std::ostringstream
 
 #include "common/errors.hpp"             // UsageError, NumericalError
 #include "common/residual.hpp"           // row_residual_nd
@@ -63,6 +64,7 @@ struct ProblemFile {
   std::map<std::string, std::string> constants;
   std::vector<std::string> a, alpha, beta;
   std::string gamma, f, g, exact, scale;
+  std::vector<double> lo, hi;  // the box
   double ref_tol = 0.0;
   long ref_max_unknowns = 4'000'000;
 
@@ -84,6 +86,107 @@ const std::vector<std::string>& var_names(int dim) {
 }
 
 std::string where(const ProblemFile& pf, const std::string& field) { return "problem file " + pf.path + ": " + field; }
+
+std::string point_text(const double* x, int n) {
+  static const char* names[] = {"x", "y", "z"};
+  std::string t;
+  for (int k = 0; k < n; ++k) t += std::string(k ? ", " : "") + names[k] + " = " + number_text(x[k]);
+  return t;
+}
+
+// The formulas on a fine sample of the box (a closed grid resolving the smallest scale, at most about 2^20 points):
+// the divergence form's coefficients positive, the general form's second-order coefficients of one sign and nonzero,
+// every value finite (the boundary data on the box's faces only). The first failure in grid order is named.
+void check_sample(const ProblemFile& pf, const Compiled& c) {
+  const int n = pf.dim;
+  const long cap = n == 1 ? 1L << 20 : n == 2 ? 1024 : 101;
+  std::vector<long> m(n);
+  long total = 1;
+  for (int k = 0; k < n; ++k) {
+    const double len = pf.hi[k] - pf.lo[k];
+    const double want = c.scale > 0.0 ? 16.0 * len / c.scale + 1.0 : 257.0;
+    m[k] = std::max(65L, std::min(cap, static_cast<long>(want)));
+    total *= m[k];
+  }
+  auto point = [&](long i, double* x, bool* on_face) {
+    *on_face = false;
+    for (int k = n - 1; k >= 0; --k) {
+      const long j = i % m[k];
+      i /= m[k];
+      x[k] = j == m[k] - 1 ? pf.hi[k] : pf.lo[k] + (pf.hi[k] - pf.lo[k]) * static_cast<double>(j) / (m[k] - 1);
+      if (j == 0 || j == m[k] - 1) *on_face = true;
+    }
+  };
+  // Each test gives a message for the point, or "" when it passes.
+  auto first_failure = [&](const std::function<std::string(const double*, bool)>& test) {
+    long first = total;
+#pragma omp parallel for schedule(static) reduction(min : first)
+    for (long i = 0; i < total; ++i) {
+      double x[kMaxDim];
+      bool face;
+      point(i, x, &face);
+      if (i < first && !test(x, face).empty()) first = i;
+    }
+    if (first == total) return;
+    double x[kMaxDim];
+    bool face;
+    point(first, x, &face);
+    throw UsageError(where(pf, test(x, face) + " at " + point_text(x, n) + " (checked on a grid of " +
+                                   std::to_string(total) + " points over the box)"));
+  };
+  auto finite = [](const char* what, double v) {
+    return std::isfinite(v) ? std::string() : std::string("the ") + what + " is not finite (" + number_text(v) + ")";
+  };
+  if (pf.form == OperatorForm::Divergence || pf.form == OperatorForm::Diagonal) {
+    first_failure([&](const double* x, bool) {
+      for (size_t k = 0; k < c.a.size(); ++k) {
+        const double v = c.a[k](x);
+        const std::string name = c.a.size() == 1 ? "a" : "a[" + std::to_string(k) + "]";
+        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + number_text(v) + ")";
+        if (!(v > 0.0)) return "the coefficient " + name + " must be positive on the box, it is " + number_text(v);
+      }
+      for (int k = 0; k < n; ++k) {
+        const std::string e = finite("coefficient's derivative", c.a_grad[k](x));
+        if (!e.empty()) return e;
+      }
+      return std::string();
+    });
+  } else if (pf.form == OperatorForm::General) {
+    double x0[kMaxDim];
+    for (int k = 0; k < n; ++k) x0[k] = pf.lo[k];
+    const double sign = c.alpha[0](x0) < 0.0 ? -1.0 : 1.0;
+    first_failure([&](const double* x, bool) {
+      for (int k = 0; k < n; ++k) {
+        const double v = c.alpha[k](x);
+        const std::string name = n == 1 ? "alpha" : "alpha[" + std::to_string(k) + "]";
+        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + number_text(v) + ")";
+        if (!(sign * v > 0.0))
+          return "the coefficient " + name + " must be nonzero and of one sign on the box (elliptic), it is " +
+                 number_text(v);
+        std::string e = finite("coefficient beta", c.beta[k](x));
+        if (!e.empty()) return e;
+      }
+      return finite("coefficient gamma", c.gamma(x));
+    });
+  }
+  first_failure([&](const double* x, bool face) {
+    if (c.has_f) {
+      const std::string e = finite("forcing", c.f(x));
+      if (!e.empty()) return e;
+    }
+    if (c.has_g && face) {
+      const std::string e = finite("boundary data", c.g(x));
+      if (!e.empty()) return e;
+    }
+    if (c.has_exact) {
+      std::string e = finite("exact solution", c.u(x));
+      for (int k = 0; k < n && e.empty(); ++k) e = finite("exact solution's derivative", c.du[k](x));
+      for (int k = 0; k < n && e.empty(); ++k) e = finite("exact solution's second derivative", c.d2u[k](x));
+      return e;
+    }
+    return std::string();
+  });
+}
 
 // The file's formulas at eps (the file's own eps when the spec does not change it).
 std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
@@ -129,6 +232,7 @@ std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
     if (!(c->scale > 0.0 && std::isfinite(c->scale)))
       throw UsageError(where(pf, "\"scale\" must be a positive number, got " + number_text(c->scale)));
   }
+  check_sample(pf, *c);
   pf.compiled.emplace(eps, c);
   return c;
 }
@@ -298,6 +402,8 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
     s.lo.push_back(lo);
     s.hi.push_back(hi);
   }
+  pf->lo = s.lo;
+  pf->hi = s.hi;
   if (n == 1) {
     s.xa = s.lo[0];
     s.xb = s.hi[0];

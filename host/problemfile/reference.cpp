@@ -7,9 +7,6 @@
 #include <Eigen/SparseCholesky>             // Eigen::SimplicialLDLT
 #include <Eigen/SparseLU>                   // Eigen::SparseLU
 #include <algorithm>                        // std::max, std::min, std::clamp, std::sort
-#include <cstdlib>
-#include <chrono>
-#include <cstdio>
 #include <array>                            // std::array
 #include <boost/math/quadrature/gauss.hpp>  // boost::math::quadrature::gauss
 #include <cmath>                            // std::abs, std::isfinite, std::ceil, std::floor
@@ -432,7 +429,9 @@ ReferenceResult refine(const std::vector<double>& lo, const std::vector<double>&
     throw UsageError("reference solution: max_unknowns (" + std::to_string(opt.max_unknowns) +
                      ") is too small for the two coarsest grids (" +
                      std::to_string(static_cast<long>(interior_count(n2, dim))) + " unknowns on the finer one)");
-  if (interior_count(n2, dim) > static_cast<double>(std::numeric_limits<int>::max()))
+  // Eigen's sparse matrices index with int: up to 7 nonzeros a row.
+  const double index_limit = static_cast<double>(std::numeric_limits<int>::max()) / 8;
+  if (interior_count(n2, dim) > index_limit)
     throw UsageError("reference solution: the grid is too large for 32-bit sparse indices");
   const long npts = static_cast<long>(xs.size()) / dim;
   auto at_points = [&](const Grid& g, const std::vector<double>& u) {
@@ -456,7 +455,8 @@ ReferenceResult refine(const std::vector<double>& lo, const std::vector<double>&
     res.converged = res.error_estimate <= effective_tol(opt, v);
     std::array<long, 3> next = n;
     for (int k = 0; k < dim; ++k) next[k] *= 2;
-    if (res.converged || interior_count(next, dim) > static_cast<double>(opt.max_unknowns)) break;
+    const double next_unknowns = interior_count(next, dim);
+    if (res.converged || next_unknowns > static_cast<double>(opt.max_unknowns) || next_unknowns > index_limit) break;
     g_prev = g;
     u_prev = std::move(u);
     v_prev = std::move(v);
@@ -469,10 +469,14 @@ ReferenceResult refine(const std::vector<double>& lo, const std::vector<double>&
 }
 
 // Grids up to this many unknowns use a sparse direct solver; beyond, a preconditioned Krylov method started from
-// the coarser grid's solution. 1-D systems are tridiagonal, so direct at every size.
-long direct_limit(int dim) {
-  if (const char* e = std::getenv("REF_DIRECT")) return std::atol(e);
-  return dim == 1 ? std::numeric_limits<long>::max() : dim == 2 ? 1'100'000 : 20'000;
+// the coarser grid's solution. 1-D systems are tridiagonal, so direct at every size. In 2-D the fill-reduced LDLT
+// stays cheap far longer than Eigen's incomplete Cholesky pays off (511^2 unknowns: 1.4 s against 10 s for CG on
+// 2 cores); LU keeps more fill, and 3-D grids fill in much faster (31^3: LDLT 2.5 s, CG 0.5 s). The incomplete
+// Cholesky keeps the grid's natural order: AMD made its factorization cost more than the iterations it saved.
+long direct_limit(int dim, bool symmetric) {
+  if (dim == 1) return std::numeric_limits<long>::max();
+  if (dim == 2) return symmetric ? 1'100'000 : 300'000;
+  return 20'000;
 }
 
 void scatter(const Grid& g, const Eigen::VectorXd& x, std::vector<double>& u) {
@@ -488,8 +492,10 @@ struct DivergenceSolve : GridSolve {
 
   std::vector<double> solve(const Grid& g, const Grid* coarse, const std::vector<double>* coarse_u,
                             std::string& solver) const override {
-    // a_k at the half points between i and i + e_k, evaluated there directly (second order and, for smooth
-    // oscillatory coefficients, more accurate than the harmonic mean of the neighbouring point values).
+    // a_k at the half points between i and i + e_k, evaluated there directly rather than as the harmonic mean of
+    // the neighbouring point values: both are second order for smooth a, and the direct value drops the harmonic
+    // mean's extra O(h^2 a'^2 / a) term (the harmonic mean would win for a jumping between grid points, which the
+    // problems here do not have).
     std::array<std::vector<double>, 3> am;
     double a_min = std::numeric_limits<double>::infinity(), a_max = -a_min;
     for (int k = 0; k < g.dim; ++k) {
@@ -527,15 +533,16 @@ struct DivergenceSolve : GridSolve {
         },
         A, b);
     Eigen::VectorXd x;
-    auto T0 = std::chrono::steady_clock::now();
-    if (g.unknowns <= direct_limit(g.dim)) {
+    if (g.unknowns <= direct_limit(g.dim, true)) {
       solver = "sparse LDLT";
       Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt(A);
       if (ldlt.info() != Eigen::Success) throw NumericalError("reference solution: the LDLT factorization failed");
       x = ldlt.solve(b);
     } else {
       solver = "conjugate gradients with incomplete Cholesky";
-      Eigen::ConjugateGradient<RowMatrix, Eigen::Lower | Eigen::Upper, Eigen::IncompleteCholesky<double>> cg;
+      Eigen::ConjugateGradient<RowMatrix, Eigen::Lower | Eigen::Upper,
+                               Eigen::IncompleteCholesky<double, Eigen::Lower, Eigen::NaturalOrdering<int>>>
+          cg;
       cg.setTolerance(1e-11);
       cg.setMaxIterations(20'000);
       cg.compute(A);
@@ -548,9 +555,7 @@ struct DivergenceSolve : GridSolve {
         throw NumericalError("reference solution: conjugate gradients did not converge (" +
                              std::to_string(cg.iterations()) + " iterations, residual " + std::to_string(cg.error()) +
                              ")");
-      std::fprintf(stderr, "cg its %ld\n", (long)cg.iterations());
     }
-    std::fprintf(stderr, "n %ld solve %.3f s\n", g.n[0], std::chrono::duration<double>(std::chrono::steady_clock::now() - T0).count());
     scatter(g, x, u);
     return u;
   }
@@ -591,7 +596,7 @@ struct GeneralSolve : GridSolve {
         },
         A, b);
     Eigen::VectorXd x;
-    if (g.unknowns <= direct_limit(g.dim)) {
+    if (g.unknowns <= direct_limit(g.dim, false)) {
       solver = g.dim == 1 ? "sparse LU (tridiagonal)" : "sparse LU";
       Eigen::SparseMatrix<double> Ac = A;
       Eigen::SparseLU<Eigen::SparseMatrix<double>> lu;
@@ -627,7 +632,9 @@ ReferenceResult reference_divergence_1d(const ScalarField& a, const ScalarField&
   check_box({xa}, {xb}, xs);
   if (!std::isfinite(ga) || !std::isfinite(gb))
     throw UsageError("reference solution: the boundary values are not finite");
-  // Panels no longer than a quarter of the smallest scale keep the 20-point rule near machine precision per panel.
+  // Start with panels no longer than a quarter of the smallest scale, then double: a's features can be much finer
+  // than its period (1 / (2.1 + 2 sin(x/eps)) has poles 0.32 eps off the real axis, so the 30-point rule is at
+  // round-off only once panels are about eps / 8 long).
   long panels = 64;
   if (opt.smallest_scale > 0.0)
     panels = std::max(panels, static_cast<long>(std::ceil(4.0 * (xb - xa) / opt.smallest_scale)));

@@ -39,7 +39,7 @@ ReferenceResult reference_general_1d(const ScalarField& alpha, const ScalarField
                                      const std::vector<double>& xs, const ReferenceOptions& opt);
 
 // -sum_k d_k(a_k d_k u) = f on the box [lo, hi] (dim = lo.size() = 1, 2 or 3) with u = g on its boundary; a holds one
-// field (isotropic) or dim fields (a diagonal tensor). Finite differences with harmonic averaging of a at the
+// field (isotropic) or dim fields (a diagonal tensor). Finite differences in flux form with a evaluated at the
 // half points, refined until two resolutions agree; xs holds N x dim points (row-major).
 ReferenceResult reference_divergence_nd(const std::vector<double>& lo, const std::vector<double>& hi,
                                         const std::vector<ScalarField>& a, const ScalarField& f, const ScalarField& g,

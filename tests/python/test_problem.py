@@ -1,0 +1,76 @@
+"""pinntk.Problem: presets, problem files, overrides and their errors."""
+
+import numpy as np
+import pytest
+
+import pinntk
+
+
+def test_names():
+    names = pinntk.problem_names()
+    assert "darcy-ntk" in names and "poisson2d-sines" in names
+    assert "normal" in pinntk.init_names()
+
+
+def test_preset_defaults_and_overrides():
+    p = pinntk.Problem.preset("darcy-ntk")
+    assert (p.name, p.dim, p.nc, p.nb) == ("darcy-ntk", 1, 256, 2)
+    assert p.eps == pytest.approx(1 / 80)
+    assert p.default_layers == [1, 50, 1] and p.default_init == "normal"
+    q = pinntk.Problem.preset("darcy-ntk", eps=1 / 40, nc=64, nb=4, lam=3.0, grid="interior")
+    assert (q.nc, q.nb, q.lam, q.grid) == (64, 4, 3.0, "interior")
+    assert q.eps == pytest.approx(1 / 40)
+    x = q.points
+    assert x.shape == (68, 1) and x.dtype == np.float64
+    w = q.weights
+    assert w.shape == (68,)
+    np.testing.assert_allclose(w[:64], 1 / 64)
+    np.testing.assert_allclose(w[64:], 3.0 / 4)
+    rows = q.rows
+    assert rows["alpha"].shape == (68, 1) and rows["gamma"].shape == (68,)
+
+
+def test_preset_nd_and_solution():
+    p = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40)
+    assert p.dim == 2 and p.points.shape == (140, 2) and p.eps is None
+    x = np.array([[0.5, 0.5], [0.25, 0.5]])
+    np.testing.assert_allclose(p.solution(x), np.sin(np.pi * x[:, 0]) * np.sin(np.pi * x[:, 1]), rtol=1e-14)
+    assert p.test_points.shape[1] == 2
+
+
+def test_regression_eps_sets_nc():
+    p = pinntk.Problem.preset("regression-twoscale", eps=1 / 16)
+    assert p.nc == int(np.ceil(2 * np.pi / (1 / 32)))
+
+
+def test_from_file(repo):
+    path = repo / "problems" / "darcy-ntk.json"
+    if not path.exists():
+        pytest.skip("problems/darcy-ntk.json not in this checkout")
+    p = pinntk.Problem.from_file(str(path), eps=1 / 40, nc=64)
+    assert p.nc == 64 and p.dim == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="nope"), "unknown problem"),
+        (dict(name="darcy-ntk", eps=-1.0), "eps"),
+        (dict(name="poisson-sines", eps=0.1), "no eps"),
+        (dict(name="darcy-ntk", nc=0), "nc"),
+        (dict(name="darcy-ntk", grid="hexagonal"), "unknown grid"),
+    ],
+)
+def test_bad_presets(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pinntk.Problem.preset(**kwargs)
+
+
+def test_usage_error_is_value_error():
+    assert issubclass(pinntk.UsageError, ValueError)
+    assert issubclass(pinntk.NumericalError, ArithmeticError)
+
+
+def test_missing_file():
+    with pytest.raises(ValueError):
+        pinntk.Problem.from_file("/nonexistent/problem.json")
