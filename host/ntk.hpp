@@ -78,7 +78,8 @@ double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_ro
 constexpr long kNtkMaxChunkRows = 4096;  // beyond a few hundred rows syrk runs at its full rate
 long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes);
 
-// Which path `pinntk ntk` takes: the one-shot be.ntk (exact), the chunked Grams, or the first while it fits.
+// Which path `pinntk ntk` takes: the one-shot be.ntk (exact), the chunked Grams, or auto: chunked when N > P and the
+// weights are constant on each block (less work and memory), else exact while it fits the memory.
 enum class NtkPath { Auto, Exact, Chunked };
 NtkPath parse_ntk_path(const std::string& text);
 

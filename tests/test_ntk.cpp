@@ -264,9 +264,15 @@ TEST_P(Ntk, PathFollowsTheMemoryBudget) {
   // 4002 rows, P = 481: the one-shot path needs about 69 MB, the chunked one under 8 MiB in chunks of about 1100 rows.
   const long nc = 4000, nb = 2, p = 481;
   const double exact = ntk_memory_bytes(nc + nb, p, false);
-  const NtkPlan roomy = plan_ntk(NtkPath::Auto, nc, nb, p, 1, true, 0, false, static_cast<uint64_t>(2 * exact));
+  // With room for both: the one-shot path when the weights vary within a block, else the Grams by blocks (less work).
+  const NtkPlan roomy = plan_ntk(NtkPath::Auto, nc, nb, p, 1, false, 0, false, static_cast<uint64_t>(2 * exact));
   EXPECT_FALSE(roomy.chunked);
   EXPECT_EQ(roomy.peak_bytes, exact);
+  const NtkPlan blocks = plan_ntk(NtkPath::Auto, nc, nb, p, 1, true, 0, false, static_cast<uint64_t>(2 * exact));
+  EXPECT_TRUE(blocks.chunked);
+  EXPECT_LT(blocks.peak_bytes, exact);
+  EXPECT_NE(blocks.reason.find("N > P"), std::string::npos) << blocks.reason;
+  EXPECT_FALSE(plan_ntk(NtkPath::Auto, 400, 2, p, 1, true, 0, false, 0).chunked);  // N <= P: the N x N kernel
   const uint64_t budget = 8u << 20;
   const NtkPlan tight = plan_ntk(NtkPath::Auto, nc, nb, p, 1, true, 0, false, budget);
   EXPECT_TRUE(tight.chunked);
