@@ -67,4 +67,11 @@ for c in $coretypes; do
   fi
 done
 echo "build_and_test: CPU tests passed under OpenBLAS core types:${ran:- none}${failed:+; FAILED under:$failed}$gpu"
-[ -z "$failed" ] && [ "$gpu" != "; GPU tests FAILED" ]
+# The Python module: installed into build-py/venv (pip install .), its pytest suite and the examples in quick mode,
+# with the cross-checks against the CLI just built. PINNTK_SKIP_PYTHON=1 leaves it out.
+py="skipped"
+if [ "${PINNTK_SKIP_PYTHON:-0}" != "1" ]; then
+  if PINNTK_CLI="$PWD/build/pinntk" bash scripts/python_test.sh; then py="passed"; else py="FAILED"; fi
+fi
+echo "build_and_test: CPU tests passed under OpenBLAS core types:${ran:- none}${failed:+; FAILED under:$failed}$gpu; Python module $py"
+[ -z "$failed" ] && [ "$gpu" != "; GPU tests FAILED" ] && [ "$py" != "FAILED" ]

@@ -10,5 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libopenblas-dev liblapacke-dev liblbfgsb-dev libeigen3-dev libspectra-dev libginac-dev \
   libgtest-dev nlohmann-json3-dev libcli11-dev \
-  libboost-dev python3 python3-numpy python3-matplotlib clang-format >/dev/null
+  libboost-dev python3 python3-venv python3-numpy python3-matplotlib clang-format >/dev/null
 echo "install_deps: done"

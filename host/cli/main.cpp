@@ -33,8 +33,9 @@
 #include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_file_json, problem_check_report
 #include "host/report.hpp"                    // headlines, index_markdown
 #include "host/reproduce.hpp"                 // reproduce
-#include "host/timing.hpp"                    // seconds_since
-#include "host/train.hpp"                     // train_adam
+#include "host/run_setup.hpp"  // apply_problem_overrides, check_train_choices, lm_stages, ntk_matrix, reproduce_into
+#include "host/timing.hpp"     // seconds_since
+#include "host/train.hpp"      // train_adam
 
 #ifndef PINNTK_VERSION
 #define PINNTK_VERSION "0.1.0"
@@ -117,49 +118,20 @@ Setup make_setup(const CommonOptions& o) {
   Setup s;
   if (!o.problem_file.empty()) {
     if (o.problem_given->count() > 0) throw UsageError("--problem-file replaces --problem: give one");
-    if (!o.omega.empty()) throw UsageError("--omega: a problem file sets its constants itself");
-    if (!o.domain.empty()) throw UsageError("--domain: a problem file sets its box itself");
     s.spec = load_problem_file(o.problem_file);
   } else {
     s.spec = problem_preset(o.problem);
   }
-  if (!o.eps.empty()) {
-    if (!uses_eps(s.spec)) throw UsageError("--eps: problem " + s.spec.name + " has no eps");
-    s.spec.eps = parse_real(o.eps, "--eps");
-    if (!(s.spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
-    if (s.spec.kind == ProblemKind::RegressionTwoscale && o.nc_given->count() == 0) {
-      if (!(2.0 * M_PI / (s.spec.eps / 2.0) <= 1 << 24))
-        throw UsageError("--eps " + o.eps + ": the regression's ceil(4 pi / eps) points exceed the limit of 16777216");
-      s.spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (s.spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
-    }
-  }
-  if (!o.omega.empty()) s.spec.omega = parse_real(o.omega, "--omega");
+  ProblemOverrides ov;
+  if (!o.eps.empty()) ov.eps = parse_real(o.eps, "--eps");
+  if (!o.omega.empty()) ov.omega = parse_real(o.omega, "--omega");
+  if (!o.domain.empty()) ov.domain = o.domain;
+  if (o.nc_given->count() > 0) ov.nc = o.nc;
+  if (o.nb_given->count() > 0) ov.nb = o.nb;
+  if (!o.lambda.empty()) ov.lambda = parse_real(o.lambda, "--lambda");
+  if (!o.grid.empty()) ov.grid = o.grid;
+  apply_problem_overrides(s.spec, ov, Naming{});
   const int dim = s.spec.dim;
-  if (!o.domain.empty()) {
-    if (dim == 1) {
-      const auto ab = parse_domain(o.domain);
-      s.spec.xa = ab.first;
-      s.spec.xb = ab.second;
-    } else {
-      parse_box(o.domain, dim, s.spec.lo, s.spec.hi);
-    }
-  }
-  if (o.nc_given->count() > 0) s.spec.nc = o.nc;
-  if (o.nb_given->count() > 0) s.spec.nb = o.nb;
-  if (!o.lambda.empty()) s.spec.lambda = parse_real(o.lambda, "--lambda");
-  if (!o.grid.empty()) {
-    if (o.grid == "linspace") {
-      s.spec.grid = Grid::Linspace;
-    } else if (o.grid == "interior" || (dim > 1 && o.grid == "grid")) {
-      s.spec.grid = Grid::Interior;
-    } else if (o.grid == "sobol") {
-      s.spec.grid = Grid::Sobol;
-    } else if (o.grid == "uniform") {
-      s.spec.grid = Grid::Uniform;
-    } else {
-      throw UsageError("--grid: unknown grid '" + o.grid + "' (known: linspace, interior; n-D: grid, sobol, uniform)");
-    }
-  }
   if (dim == 1 && (!o.boundary.empty() || !o.points.empty() || !o.point_seed.empty()))
     throw UsageError("--boundary, --points and --point-seed are for n-dimensional problems");
   if (!o.boundary.empty()) {
@@ -511,13 +483,8 @@ int cmd_ntk(const NtkOptions& opts) {
   out.write("spectrum_Kuu.npy", npy_bytes(r.spectrum_Kuu, {r.spectrum_Kuu.size()}));
   if (save_matrices) {
     out.write("J.npy", npy_bytes(r.jacobian, {static_cast<size_t>(n), static_cast<size_t>(p)}));
-    // K = J J^T D (Lemma 3.1), not symmetric when the weights of the two blocks differ.
-    std::vector<double> G(static_cast<size_t>(n) * n);
-    s.backend->gram_rows(r.jacobian, n, p, G);
-    const std::vector<double> d = ntk_row_weights(s.pts, scaling);
-    for (int i = 0; i < n; ++i)
-      for (int k = 0; k < n; ++k) G[static_cast<size_t>(i) * n + k] *= d[k];
-    out.write("K.npy", npy_bytes(G, {static_cast<size_t>(n), static_cast<size_t>(n)}));
+    const std::vector<double> K = ntk_matrix(*s.backend, r.jacobian, n, p, ntk_row_weights(s.pts, scaling));
+    out.write("K.npy", npy_bytes(K, {static_cast<size_t>(n), static_cast<size_t>(n)}));
     out.write("residuals.npy", npy_bytes(r.residuals, {r.residuals.size()}));
     out.write("points.npy", npy_bytes(s.pts.x, {static_cast<size_t>(n), static_cast<size_t>(s.pts.dim)}));
   }
@@ -569,23 +536,11 @@ struct LmOptions {
 // Stages of eps continuation with their LM iteration counts.
 std::vector<LmStage> lm_stages(const LmOptions& lo, const ProblemSpec& spec) {
   std::vector<double> eps;
-  if (!lo.continuation.empty()) {
-    if (!uses_eps(spec)) throw UsageError("--eps-continuation: problem " + spec.name + " has no eps");
-    for (const auto& item : split_list(lo.continuation)) {
-      const double e = parse_real(item, "--eps-continuation");
-      if (!(e > 0)) throw UsageError("--eps-continuation: every eps must be positive");
-      eps.push_back(e);
-    }
-  } else {
-    eps.push_back(spec.eps);
-  }
+  if (!lo.continuation.empty())
+    for (const auto& item : split_list(lo.continuation)) eps.push_back(parse_real(item, "--eps-continuation"));
   std::vector<long> its;
   for (const auto& item : split_list(lo.iters)) its.push_back(parse_count(item, "--lm-iters", 0));
-  if (its.size() != 1 && its.size() != eps.size())
-    throw UsageError("--lm-iters: give one count, or one per --eps-continuation stage");
-  std::vector<LmStage> stages;
-  for (size_t i = 0; i < eps.size(); ++i) stages.push_back({eps[i], its.size() == 1 ? its[0] : its[i]});
-  return stages;
+  return lm_stages(spec, eps, its, Naming{});
 }
 
 // L-BFGS's defaults with no iterations: `pinntk train` runs it only when --lbfgs asks.
@@ -661,21 +616,14 @@ TrainConfig train_config(const TrainOptions& t) {
   TrainConfig cfg;
   cfg.schedule = parse_schedule(t.schedule);
   const LmOptions& lo = t.lm;
-  if (lo.optimizer != "adam" && lo.optimizer != "lm")
-    throw UsageError("--optimizer: unknown optimizer '" + lo.optimizer + "' (known: adam, lm)");
-  const bool use_lm = t.use_lm();
-  if (cfg.schedule.empty() && t.lbfgs.max_iter == 0 && !use_lm)
-    throw UsageError("--schedule: no training phases given");
-  if (use_lm && t.lbfgs.max_iter > 0) throw UsageError("--lbfgs and --optimizer lm do not combine");
-  if (use_lm && t.resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
-  if (!use_lm && !lo.continuation.empty()) throw UsageError("--eps-continuation needs --optimizer lm");
-  validate(t.lbfgs);
-  validate(t.adam);
-  if (t.log_every < 0 || t.history_every < 1 || t.log_every > kMaxIterations || t.history_every > kMaxIterations)
-    throw UsageError("--log-every must lie in [0, 10^12] and --history-every in [1, 10^12]");
+  cfg.adam = t.adam;
+  cfg.lbfgs = t.lbfgs;
+  cfg.history_every = t.history_every;
+  check_train_choices(cfg, lo.optimizer, lo.cfg, !lo.continuation.empty(), Naming{});
+  if (t.use_lm() && t.resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
+  if (t.log_every < 0 || t.log_every > kMaxIterations) throw UsageError("--log-every must lie in [0, 10^12]");
   if (t.checkpoint_every < 0 || t.checkpoint_every > kMaxIterations)
     throw UsageError("--checkpoint-every must lie in [0, 10^12]");
-  validate(lo.cfg);
   if (t.ensemble < 1 || t.ensemble > kMaxEnsemble)
     throw UsageError("--ensemble must lie in [1, " + std::to_string(kMaxEnsemble) + "], got " +
                      std::to_string(t.ensemble));
@@ -686,9 +634,6 @@ TrainConfig train_config(const TrainOptions& t) {
     if (parse_seed(t.common.seed_text) > UINT64_MAX - static_cast<uint64_t>(t.ensemble - 1))
       throw UsageError("--ensemble: the seeds seed..seed+B-1 pass 2^64 - 1");
   }
-  cfg.adam = t.adam;
-  cfg.lbfgs = t.lbfgs;
-  cfg.history_every = t.history_every;
   cfg.log_every = t.log_every;
   cfg.checkpoint_every = t.checkpoint_every;
   return cfg;
@@ -1140,12 +1085,10 @@ struct ProblemCheckOptions {
 
 int cmd_problem_check(const ProblemCheckOptions& o) {
   ProblemSpec spec = load_problem_file(o.file);
-  if (!o.eps.empty()) {
-    if (!uses_eps(spec)) throw UsageError("--eps: problem " + spec.name + " has no eps");
-    spec.eps = parse_real(o.eps, "--eps");
-    if (!(spec.eps > 0.0)) throw UsageError("--eps must be positive, got " + o.eps);
-  }
-  if (o.nc_given->count() > 0) spec.nc = o.nc;
+  ProblemOverrides ov;
+  if (!o.eps.empty()) ov.eps = parse_real(o.eps, "--eps");
+  if (o.nc_given->count() > 0) ov.nc = o.nc;
+  apply_problem_overrides(spec, ov, Naming{});
   const PointSet pts = build_points(spec);
   std::fputs(problem_check_report(spec, pts).c_str(), stdout);
   return 0;
@@ -1164,22 +1107,7 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
   auto be = make_backend(opt.device, opt.precision, r.threads);
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",
                be->name().c_str(), be->precision().c_str());
-  json summary = json::parse(reproduce(opt, *be, out));
-  // Figures of earlier runs into the same folder stay: their files and their entries in summary.json.
-  const std::string previous = out.previous("summary.json");
-  const json before = json::parse(previous.empty() ? "{}" : previous, nullptr, false);
-  std::vector<std::string> scope;
-  for (const std::string& fig : reproduce_figures()) {
-    if (summary.contains(fig)) {
-      scope.push_back(fig + "/");
-    } else if (before.is_object() && before.contains(fig)) {
-      summary[fig] = before[fig];
-    }
-  }
-  out.replace_only(scope);
-  out.write("summary.json", summary.dump(2) + "\n");
-  out.write("README.md", index_markdown(summary));
-  out.commit();
+  const json summary = json::parse(reproduce_into(opt, *be, out));
   std::fprintf(stderr, "pinntk reproduce: done in %.1f s -> %s\n", seconds_since(t0), out.path().c_str());
   plot_if_possible(out.path());
   std::string pictures;

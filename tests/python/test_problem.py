@@ -74,3 +74,21 @@ def test_usage_error_is_value_error():
 def test_missing_file():
     with pytest.raises(ValueError):
         pinntk.Problem.from_file("/nonexistent/problem.json")
+
+
+def test_module_attributes():
+    assert pinntk.__version__ == "0.1.0"
+    assert isinstance(pinntk.built_with_cuda, bool)
+    assert pinntk.cuda_device_count() >= 0
+    assert pinntk.UsageError.__module__ == "pinntk"
+
+
+def test_domain_and_omega():
+    p = pinntk.Problem.preset("darcy-twoscale", domain="0,2pi", omega=3.0, nc=16)
+    lo, hi = p.domain
+    assert lo == [0.0] and hi == [pytest.approx(2 * np.pi)] and p.omega == 3.0
+    assert p.points.min() >= 0.0 and p.points.max() <= 2 * np.pi + 1e-12
+    q = pinntk.Problem.preset("poisson2d-sines", domain="0,2", nc=16, nb=8)
+    assert q.domain == ([0.0, 0.0], [2.0, 2.0])
+    with pytest.raises(ValueError):
+        pinntk.Problem.preset("darcy-twoscale", domain="1,0")

@@ -1,0 +1,145 @@
+#include "host/run_setup.hpp"
+
+#include <cmath>              // M_PI, std::ceil
+#include <cstdio>             // std::snprintf
+#include <nlohmann/json.hpp>  // nlohmann::json
+
+#include "common/errors.hpp"     // UsageError
+#include "host/optim/adam.hpp"   // validate(AdamConfig)
+#include "host/optim/lbfgs.hpp"  // validate(LbfgsConfig)
+#include "host/optim/lm.hpp"     // validate(LmConfig)
+#include "host/parse.hpp"        // parse_domain, parse_box
+#include "host/report.hpp"       // index_markdown
+
+namespace pinntk {
+
+std::string Naming::operator()(const std::string& setting) const {
+  if (!cli) return setting;
+  std::string flag = "--" + setting;
+  for (char& c : flag)
+    if (c == '_') c = '-';
+  return flag;
+}
+
+namespace {
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const Naming& name) {
+  const bool from_file = spec.kind == ProblemKind::File;
+  if (from_file && o.omega) throw UsageError(name("omega") + ": a problem file sets its constants itself");
+  if (from_file && o.domain) throw UsageError(name("domain") + ": a problem file sets its box itself");
+  if (o.eps) {
+    if (!uses_eps(spec)) throw UsageError(name("eps") + ": problem " + spec.name + " has no eps");
+    spec.eps = *o.eps;
+    if (!(spec.eps > 0.0)) throw UsageError(name("eps") + " must be positive, got " + number(*o.eps));
+    if (spec.kind == ProblemKind::RegressionTwoscale && !o.nc) {
+      if (!(2.0 * M_PI / (spec.eps / 2.0) <= 1 << 24))
+        throw UsageError(name("eps") + " " + number(*o.eps) +
+                         ": the regression's ceil(4 pi / eps) points exceed the limit of 16777216");
+      spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
+    }
+  }
+  if (o.omega) spec.omega = *o.omega;
+  if (o.domain) {
+    if (spec.dim == 1) {
+      const auto ab = parse_domain(*o.domain);
+      spec.xa = ab.first;
+      spec.xb = ab.second;
+    } else {
+      parse_box(*o.domain, spec.dim, spec.lo, spec.hi);
+    }
+  }
+  if (o.nc) spec.nc = *o.nc;
+  if (o.nb) spec.nb = *o.nb;
+  if (o.lambda) spec.lambda = *o.lambda;
+  if (o.grid) {
+    const std::string& g = *o.grid;
+    if (g == "linspace") {
+      spec.grid = Grid::Linspace;
+    } else if (g == "interior" || (spec.dim > 1 && g == "grid")) {
+      spec.grid = Grid::Interior;
+    } else if (g == "sobol") {
+      spec.grid = Grid::Sobol;
+    } else if (g == "uniform") {
+      spec.grid = Grid::Uniform;
+    } else {
+      throw UsageError(name("grid") + ": unknown grid '" + g +
+                       "' (known: linspace, interior; n-D: grid, sobol, uniform)");
+    }
+  }
+}
+
+void check_train_choices(const TrainConfig& cfg, const std::string& optimizer, const LmConfig& lm,
+                         bool eps_continuation_given, const Naming& name) {
+  if (optimizer != "adam" && optimizer != "lm")
+    throw UsageError(name("optimizer") + ": unknown optimizer '" + optimizer + "' (known: adam, lm)");
+  const bool use_lm = optimizer == "lm";
+  if (cfg.schedule.empty() && cfg.lbfgs.max_iter == 0 && !use_lm)
+    throw UsageError(name("schedule") + ": no training phases given");
+  if (use_lm && cfg.lbfgs.max_iter > 0)
+    throw UsageError(name("lbfgs") + " and " + name("optimizer") + " lm do not combine");
+  if (!use_lm && eps_continuation_given)
+    throw UsageError(name("eps_continuation") + " needs " + name("optimizer") + " lm");
+  validate(cfg.lbfgs);
+  validate(cfg.adam);
+  if (cfg.history_every < 1 || cfg.history_every > kMaxIterations)
+    throw UsageError(name("history_every") + " must lie in [1, 10^12]");
+  validate(lm);
+}
+
+std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double>& eps_continuation,
+                               const std::vector<long>& iterations, const Naming& name) {
+  std::vector<double> eps = eps_continuation;
+  if (!eps.empty() && !uses_eps(spec))
+    throw UsageError(name("eps_continuation") + ": problem " + spec.name + " has no eps");
+  for (double e : eps)
+    if (!(e > 0)) throw UsageError(name("eps_continuation") + ": every eps must be positive");
+  if (eps.empty()) eps.push_back(spec.eps);
+  for (long k : iterations)
+    if (k < 0 || k > kMaxIterations) throw UsageError(name("lm_iters") + ": every count must lie in [0, 10^12]");
+  if (iterations.size() != 1 && iterations.size() != eps.size())
+    throw UsageError(name("lm_iters") + ": give one count, or one per " + name("eps_continuation") + " stage");
+  std::vector<LmStage> stages;
+  for (size_t i = 0; i < eps.size(); ++i)
+    stages.push_back({eps[i], iterations.size() == 1 ? iterations[0] : iterations[i]});
+  return stages;
+}
+
+std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d) {
+  std::vector<double> K(static_cast<size_t>(n) * n);
+  be.gram_rows(J, n, p, K);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < n; ++k) K[static_cast<size_t>(i) * n + k] *= d[k];
+  return K;
+}
+
+std::string reproduce_into(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
+  using nlohmann::json;
+  json summary = json::parse(reproduce(opt, be, out));
+  // Figures of earlier runs into the same folder stay: their files and their entries in summary.json.
+  const std::string previous = out.previous("summary.json");
+  const json before = json::parse(previous.empty() ? "{}" : previous, nullptr, false);
+  std::vector<std::string> scope;
+  for (const std::string& fig : reproduce_figures()) {
+    if (summary.contains(fig)) {
+      scope.push_back(fig + "/");
+    } else if (before.is_object() && before.contains(fig)) {
+      summary[fig] = before[fig];
+    }
+  }
+  out.replace_only(scope);
+  const std::string text = summary.dump(2) + "\n";
+  out.write("summary.json", text);
+  out.write("README.md", index_markdown(summary));
+  out.commit();
+  return text;
+}
+
+}  // namespace pinntk

@@ -1,0 +1,410 @@
+"""The Python side of pinntk's API: defaults, result objects and progress, around calls of pinntk._core.
+
+Nothing here computes: every number comes from the C++ library that the CLI uses (python/src/module.cpp).
+"""
+
+import os
+import sys
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Mlp", "ntk", "NtkResult", "train", "TrainResult", "Progress", "TrainingInterrupted", "reproduce"]
+
+
+# ---- Mlp -------------------------------------------------------------------------------------------------------------
+
+
+class Mlp(_core.Mlp):
+    """A tanh network ``u = W_L tanh(... tanh(W_1 x + b_1) ...) + b_L`` (pinntk's Mlp, host/mlp.hpp).
+
+    Args:
+        layers: widths ``[n, d_1, ..., d_L, 1]``: n inputs (1 to 3, the problem's dimension), at least one hidden
+            layer, one output (as ``--layers``).
+        init: ``"normal"`` (weights and biases N(0, 1), Fig. 2a), ``"glorot-normal"``, ``"glorot-uniform"`` or
+            ``"glorot-truncated"`` (as ``--init``).
+        seed: seed of the initialization, an integer in [0, 2^64 - 1]; the same network as the CLI's ``--seed``.
+
+    Attributes:
+        layers (list[int]): the widths.
+        n_params (int): P, the number of parameters.
+        theta (numpy.ndarray): shape (P,), float64, a writable view of the C++ parameters (no copy): W^1 row-major
+            (d_1 x n), b^1, W^2, b^2, ... (``weight_offset(l)`` is where W^l starts). Assigning an array of shape (P,)
+            copies it in.
+    """
+
+    def __init__(self, layers, init: str = "glorot-normal", seed: int = 0):
+        super().__init__([int(w) for w in layers], str(init), int(seed))
+
+    @classmethod
+    def _wrap(cls, core):
+        net = cls.__new__(cls)
+        _core.Mlp.__init__(net)
+        net._assign(core)
+        return net
+
+    @classmethod
+    def for_problem(cls, problem, seed: int = 0, layers=None, init=None):
+        """The network the CLI would make for ``problem``: its preset's layers and init unless given."""
+        return cls(layers or problem.default_layers, init or problem.default_init, seed)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a ``pinntk-mlp-v1`` checkpoint (``checkpoint.json`` of ``pinntk train``); UsageError when damaged."""
+        return cls._wrap(_core.Mlp.load(os.fspath(path)))
+
+    @classmethod
+    def from_json(cls, text: str):
+        """A network from the text of a ``pinntk-mlp-v1`` checkpoint."""
+        return cls._wrap(_core.Mlp.from_json(text))
+
+    def save(self, path):
+        """Writes the ``pinntk-mlp-v1`` checkpoint (17 significant digits: it round-trips exactly)."""
+        super().save(os.fspath(path))
+
+    def copy(self):
+        """An independent copy (its own parameters)."""
+        return type(self)._wrap(super().copy())
+
+    def evaluate(self, x, device: str = "cpu", threads: int = 0):
+        """u, its first and second derivatives along each axis at the points x.
+
+        Args:
+            x: shape (N,) for a 1-D network or (N, n), float64.
+        Returns:
+            (u, du, d2u): u of shape (N,); du and d2u of x's shape (D_i u and D_i^2 u per axis).
+        """
+        return super().evaluate(np.ascontiguousarray(x, dtype=np.float64), device, int(threads))
+
+    def __call__(self, x):
+        """u at the points x (shape (N,) or (N, n)); evaluate() gives the derivatives too."""
+        return self.evaluate(x)[0]
+
+    @classmethod
+    def from_torch(cls, module):
+        """The pinntk network of a torch ``nn.Sequential`` of Linear and Tanh layers (see pinntk.torch_interop)."""
+        from .torch_interop import mlp_from_torch
+
+        return mlp_from_torch(module, cls)
+
+    def to_torch(self, dtype=None):
+        """The torch ``nn.Sequential`` (Linear, Tanh, ..., Linear) computing this network, float64 by default."""
+        from .torch_interop import mlp_to_torch
+
+        return mlp_to_torch(self, dtype)
+
+    def __repr__(self):
+        return f"pinntk.Mlp(layers={self.layers}, n_params={self.n_params})"
+
+    def __eq__(self, other):
+        return isinstance(other, _core.Mlp) and self.layers == other.layers and np.array_equal(self.theta, other.theta)
+
+    __hash__ = None
+
+
+# ---- NTK -------------------------------------------------------------------------------------------------------------
+
+
+class NtkResult:
+    """The NTK of a network on a problem's rows (``pinntk ntk``'s summary.json and .npy files as attributes).
+
+    N = nc + nb rows (collocation, then boundary), P parameters; ``K = J J^T D`` with D the row weights of the
+    scaling (``"lemma"``: 1/nc on collocation rows, lambda/nb on boundary rows; ``"none"``: D = I).
+
+    Attributes:
+        spectrum_K (ndarray, (N,)): eigenvalues of K (those of D^1/2 J J^T D^1/2), descending.
+        spectrum_Kuu (ndarray, (nc,)), spectrum_Kbb (ndarray, (nb,)): of the diagonal blocks, descending.
+        frobenius_K, frobenius_Kuu, frobenius_Kbb (float): Frobenius norms (of the non-symmetric K for frobenius_K).
+        residuals (ndarray, (N,)): r_k at the network; weights (ndarray, (N,)): the diagonal of D.
+        J (ndarray, (N, P) or None), K (ndarray, (N, N) or None), points (ndarray, (N, n) or None): with
+            save_matrices=True only.
+        gram_trick (bool): spectra from P x P Grams (N > P); path ("exact" or "chunked"), path_reason, chunk_rows,
+        peak_memory_bytes_estimate, scaling, device, precision, nc, nb, n_params, wall_time_s (seconds).
+    """
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+    @property
+    def eigenvalue_Kuu_min(self) -> float:
+        return float(self.spectrum_Kuu[-1])
+
+    @property
+    def condition_Kuu(self) -> Optional[float]:
+        """lambda_max / lambda_min of K_uu; None when the smallest computed eigenvalue is not positive."""
+        lmin = self.spectrum_Kuu[-1]
+        return float(self.spectrum_Kuu[0] / lmin) if lmin > 0 else None
+
+    @property
+    def spectral_radius_Kbb(self) -> float:
+        return float(self.spectrum_Kbb[0]) if len(self.spectrum_Kbb) else 0.0
+
+    def __repr__(self):
+        return (
+            f"pinntk.NtkResult(N={self.nc + self.nb}, P={self.n_params}, ||K_uu||_F={self.frobenius_Kuu:.6e}, "
+            f"lambda_1(K_uu)={self.spectrum_Kuu[0]:.6e}, device={self.device})"
+        )
+
+
+def ntk(
+    problem,
+    net,
+    device: str = "auto",
+    save_matrices: bool = False,
+    scaling: str = "lemma",
+    precision: str = "fp64",
+    path: str = "auto",
+    chunk_rows: int = 0,
+    memory_limit: Optional[str] = None,
+    threads: int = 0,
+) -> NtkResult:
+    """The NTK ``K = J J^T D`` of ``net`` on ``problem``'s rows: norms and full spectra (``pinntk ntk``).
+
+    Args:
+        problem: a :class:`Problem`.
+        net: an :class:`Mlp` whose input width is the problem's dimension.
+        device: ``"auto"`` (CUDA when a device answers, else the CPU with a notice), ``"cpu"`` or ``"cuda"``.
+        save_matrices: also return J (N x P), K (N x N) and the points (N x n); needs the exact path and N^2 * 8
+            bytes <= 4 GB.
+        scaling: ``"lemma"`` (D = loss weights, Lemma 3.1) or ``"none"`` (D = I, the unscaled J_u J_u^T).
+        precision: ``"fp64"``, or ``"fp32"`` on CUDA.
+        path: ``"auto"``, ``"exact"`` (the whole Jacobian) or ``"chunked"`` (P x P Grams over chunks of rows; N > P).
+        chunk_rows: rows per chunk on the chunked path (0: as many as fit, up to 4096).
+        memory_limit: e.g. ``"8G"``; None: the available memory.
+        threads: CPU threads (0: all cores).
+    Returns:
+        an :class:`NtkResult` (numpy arrays on the host).
+    """
+    d = _core.ntk(
+        problem, net, device, precision, int(threads), scaling, path, int(chunk_rows), memory_limit or "", bool(save_matrices)
+    )
+    return NtkResult(d)
+
+
+# ---- training --------------------------------------------------------------------------------------------------------
+
+
+class Progress(NamedTuple):
+    """What a progress callback of :func:`train` receives.
+
+    phase: ``"adam"``, ``"lbfgs"`` or ``"lm"``; iteration and total: iterations done and planned (all phases);
+    loss: the latest loss; row: the newest history row (a dict with the keys of ``TrainResult.history``) during LM,
+    else None.
+    """
+
+    phase: str
+    iteration: int
+    total: int
+    loss: float
+    row: Optional[dict]
+
+
+class TrainResult:
+    """The result of :func:`train` (``pinntk train``'s summary.json and history.csv as attributes).
+
+    Attributes:
+        status: ``"complete"``, ``"diverged"`` (the loss or gradient stopped being finite; the network is the last
+            one with a finite loss, ``diverged`` says where and why) or ``"interrupted"`` (only on the exception).
+        history (dict of ndarray): a row every history_every iterations and after the last: ``iteration`` (int64),
+            ``optimizer`` (list of "adam", "lbfgs", "lm"), ``lr`` (mu on LM rows, 0 on L-BFGS rows), ``loss``,
+            ``loss_pde``, ``loss_boundary``, ``max_error`` (max norm on the test points), ``rel_l2_error``,
+            ``time_s`` (seconds since the start).
+        iterations, adam_iterations (int); final_loss, max_error, rel_l2_error, wall_time_s (float, seconds).
+        lbfgs (dict): iterations, evaluations, loss, stop.
+        lm (dict or None): with optimizer="lm": ``stages`` (eps, iterations, accepted, rejected, loss, mu, form, stop
+            per stage) and ``history``: every LM iteration as arrays (stage, eps, iteration, loss, mu, rho,
+            accepted, cond; cond is NaN where not computed).
+        eps (float): the problem's eps at the end (the last LM stage's).
+    """
+
+    def __init__(self, d):
+        d = dict(d)
+        d.pop("error", None)
+        self.__dict__.update(d)
+
+    def __repr__(self):
+        return (
+            f"pinntk.TrainResult(status={self.status!r}, iterations={self.iterations}, "
+            f"final_loss={self.final_loss:.6e}, max_error={self.max_error:.6e}, wall_time_s={self.wall_time_s:.2f})"
+        )
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`: raised after the network was left in its last good state.
+
+    Attributes:
+        result: the partial :class:`TrainResult` (status ``"interrupted"``, the history up to that network).
+        net: the network (the one passed to train, holding those parameters).
+    """
+
+    def __init__(self, result, net):
+        super().__init__(
+            f"training interrupted at iteration {result.iterations}; the network holds the parameters of that iteration"
+        )
+        self.result = result
+        self.net = net
+
+
+def _schedule(schedule):
+    if schedule is None:
+        return []
+    if isinstance(schedule, str):
+        return list(_core.parse_schedule(schedule))
+    out = []
+    for ph in schedule:
+        try:
+            it, lr = ph
+        except (TypeError, ValueError):
+            raise ValueError(f"schedule: expected (iterations, learning rate) pairs or 'N@LR,...', got {ph!r}") from None
+        out.append((int(it), float(lr)))
+    return out
+
+
+def _tqdm_progress():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None, None
+    bar = {"bar": None, "phase": None}
+
+    def cb(p: Progress):
+        if bar["bar"] is None or bar["phase"] != p.phase:
+            if bar["bar"] is not None:
+                bar["bar"].close()
+            bar["bar"] = tqdm(total=p.total, initial=0, desc=p.phase, file=sys.stderr, leave=False)
+            bar["phase"] = p.phase
+        b = bar["bar"]
+        b.n = p.iteration
+        b.set_postfix(loss=f"{p.loss:.3e}", refresh=False)
+        b.refresh()
+
+    def close():
+        if bar["bar"] is not None:
+            bar["bar"].close()
+
+    return cb, close
+
+
+def train(
+    problem,
+    net,
+    schedule="1000@1e-3",
+    optimizer: str = "adam",
+    lbfgs: int = 0,
+    *,
+    lbfgs_method: str = "lbfgsb",
+    lbfgs_history: int = 100,
+    lbfgs_gtol: float = 1e-8,
+    lbfgs_ftol: float = 0.0,
+    lbfgs_maxfun: int = 0,
+    adam_beta1: float = 0.9,
+    adam_beta2: float = 0.999,
+    adam_eps: float = 1e-8,
+    lm_iters=500,
+    eps_continuation=None,
+    lm_mu0: float = 1e-6,
+    lm_tol: float = 0.0,
+    lm_form: str = "auto",
+    lm_damping: str = "nielsen",
+    lm_cond_every: int = 0,
+    history_every: int = 100,
+    progress_every: Optional[int] = None,
+    device: str = "auto",
+    precision: str = "fp64",
+    threads: int = 0,
+    progress=None,
+) -> TrainResult:
+    """Trains ``net`` in place on ``problem`` (``pinntk train``): the Adam phases, then L-BFGS or LM.
+
+    Args:
+        schedule: Adam's phases, ``"10000@1e-4,10000@1e-5"`` or ``[(10000, 1e-4), ...]`` (iterations, learning
+            rate); ``""``/``[]``/None for none (with lbfgs or optimizer="lm").
+        optimizer: ``"adam"`` (then ``lbfgs`` L-BFGS iterations when > 0) or ``"lm"`` (Levenberg-Marquardt after the
+            Adam phases: ``lm_iters`` iterations, or one count per stage of ``eps_continuation``).
+        lbfgs_*, adam_*, lm_*: as the CLI's ``--lbfgs-*``, ``--adam-*``, ``--lm-*`` flags.
+        history_every: a history row every this many iterations (and one after the last).
+        progress_every: the progress callback (and Ctrl-C) is checked at least every this many Adam or L-BFGS
+            iterations (default: history_every); LM checks after every iteration.
+        device, precision, threads: as for :func:`ntk`.
+        progress: a callable receiving a :class:`Progress`; None: a tqdm bar when tqdm is installed; False: nothing.
+    Returns:
+        a :class:`TrainResult`; ``net`` holds the trained parameters (when diverged: the last finite network).
+    Raises:
+        TrainingInterrupted: on Ctrl-C (SIGINT), after the network was set to the newest good state the run reached
+            (Adam: the parameters at the last progress step; L-BFGS: at the last history row; LM: the last accepted
+            step); ``.result`` holds the history up to there. An exception raised by the progress callback stops the
+            run the same way and is re-raised (with the partial result as its ``pinntk_result`` attribute).
+        UsageError, NumericalError: bad settings; a first loss that is not finite.
+    """
+    close = None
+    if progress is None:
+        progress, close = _tqdm_progress()
+    elif progress is False:
+        progress = None
+    elif not callable(progress):
+        raise TypeError("progress: expected a callable, None or False")
+    cb = None
+    if progress is not None:
+        user = progress
+
+        def cb(phase, it, total, loss, row):
+            user(Progress(phase, it, total, loss, row))
+
+    iters = [int(lm_iters)] if np.isscalar(lm_iters) else [int(k) for k in lm_iters]
+    eps_list = [] if eps_continuation is None else [float(e) for e in eps_continuation]
+    try:
+        d = _core.train(
+            problem, net, _schedule(schedule), float(adam_beta1), float(adam_beta2), float(adam_eps), int(lbfgs),
+            lbfgs_method, int(lbfgs_history), float(lbfgs_gtol), float(lbfgs_ftol), int(lbfgs_maxfun), optimizer,
+            iters, eps_list, float(lm_mu0), float(lm_tol), lm_form, lm_damping, int(lm_cond_every),
+            int(history_every), int(progress_every or history_every), device, precision, int(threads), cb,
+        )  # fmt: skip
+    finally:
+        if close is not None:
+            close()
+    error = d.get("error")
+    result = TrainResult(d)
+    if d["status"] == "interrupted":
+        if isinstance(error, KeyboardInterrupt):
+            raise TrainingInterrupted(result, net) from error
+        error.pinntk_result = result
+        raise error
+    return result
+
+
+# ---- reproduce -------------------------------------------------------------------------------------------------------
+
+
+def reproduce(
+    target: str,
+    out,
+    quick: bool = True,
+    full: str = "",
+    trials: int = 0,
+    seeds: int = 0,
+    device: str = "auto",
+    precision: str = "fp64",
+    threads: int = 0,
+) -> dict:
+    """The paper's figures as data (``pinntk reproduce TARGET --out OUT [--quick]``), without the plots.
+
+    Args:
+        target: ``fig1`` .. ``fig4``, ``all``, ``lm``, ``fig2-2d`` or ``poisson2d``.
+        out: the output folder: ``figN/`` folders, ``summary.json`` and ``README.md``, as the CLI writes them
+            (scripts/plot.py OUT draws the pictures).
+        quick: the smoke-test sizes (seconds on a CPU) instead of the paper's settings.
+        full: with quick, figures to run at the paper's settings all the same, e.g. ``"fig2,fig3"``.
+        trials, seeds: fig4 trials and fig2 seeds (0: the figure's default).
+    Returns:
+        the summary of the figures run (summary.json's content, merged with earlier figures in ``out``).
+    """
+    import json
+
+    text = _core.reproduce(target, os.fspath(out), bool(quick), full, int(trials), int(seeds), device, precision, int(threads))
+    return json.loads(text)
+
+
+# The type of train's progress argument, for annotations in user code.
+ProgressCallback = Callable[[Progress], None]

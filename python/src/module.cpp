@@ -1,0 +1,697 @@
+// pinntk._core: the compiled part of the Python package pinntk (python/pinntk), a thin layer of nanobind bindings over
+// the library the CLI uses (host/*.hpp). Every computation is a call of the same library function that
+// host/cli/main.cpp calls; this file only converts arguments and results (numpy arrays, dicts) and maps errors:
+// UsageError -> pinntk.UsageError (a ValueError), NumericalError -> pinntk.NumericalError (an ArithmeticError).
+// The Python package (python/pinntk/__init__.py) adds defaults, docstrings, progress bars and PyTorch conversion.
+#include <nanobind/nanobind.h>        // nb::module_, nb::class_
+#include <nanobind/ndarray.h>         // nb::ndarray
+#include <nanobind/stl/optional.h>    // std::optional arguments
+#include <nanobind/stl/pair.h>        // std::pair arguments
+#include <nanobind/stl/string.h>      // std::string arguments
+#include <nanobind/stl/tuple.h>       // std::tuple results
+#include <nanobind/stl/unique_ptr.h>  // std::unique_ptr
+#include <nanobind/stl/vector.h>      // std::vector arguments
+
+#include <algorithm>          // std::copy
+#include <chrono>             // std::chrono
+#include <cmath>              // std::ceil
+#include <fstream>            // std::ofstream
+#include <map>                // std::map
+#include <memory>             // std::unique_ptr
+#include <mutex>              // std::mutex
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <optional>           // std::optional
+#include <sstream>            // std::ostringstream
+#include <string>             // std::string
+#include <vector>             // std::vector
+
+#include "common/errors.hpp"                  // UsageError, NumericalError
+#include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count
+#include "host/io/files.hpp"                  // replace_file
+#include "host/io/output_dir.hpp"             // OutputDir
+#include "host/memory.hpp"                    // parse_bytes
+#include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
+#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights
+#include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
+#include "host/parse.hpp"                     // parse_layers, parse_schedule, parse_real, parse_box, parse_domain
+#include "host/problem.hpp"                   // problem_preset, build_points, validate, uses_eps
+#include "host/problemfile/problem_file.hpp"  // load_problem_file
+#include "host/report.hpp"                    // index_markdown
+#include "host/reproduce.hpp"                 // reproduce, reproduce_figures
+#include "host/run_setup.hpp"  // apply_problem_overrides, check_train_choices, lm_stages, ntk_matrix, reproduce_into
+#include "host/timing.hpp"     // seconds_since
+#include "host/train.hpp"      // train_adam, TrainConfig
+
+namespace nb = nanobind;
+using nlohmann::json;
+
+namespace pinntk {
+namespace {
+
+// A progress callback asked the run to stop (Ctrl-C, or an exception raised by the user's callback): thrown from a
+// library callback to leave train_adam; never crosses into Python.
+struct Interrupted {};
+
+using Array1 = nb::ndarray<nb::numpy, double, nb::ndim<1>>;
+
+// A host vector handed to numpy without a copy: the array owns it through a capsule.
+template <class T>
+nb::object to_numpy(std::vector<T>&& v, std::vector<size_t> shape) {
+  auto* p = new std::vector<T>(std::move(v));
+  nb::capsule owner(p, [](void* q) noexcept { delete static_cast<std::vector<T>*>(q); });
+  return nb::cast(nb::ndarray<nb::numpy, T>(p->data(), shape.size(), shape.data(), owner));
+}
+template <class T>
+nb::object to_numpy(const std::vector<T>& v) {
+  return to_numpy(std::vector<T>(v), {v.size()});
+}
+
+// A problem: the spec (preset or file, with the caller's overrides) and its training rows, built once.
+struct Problem {
+  ProblemSpec spec;
+  PointSet pts;
+};
+
+// The overrides of `pinntk --problem/--problem-file` that the Python API accepts, applied by the CLI's own
+// apply_problem_overrides (host/run_setup.hpp; messages name the keywords).
+Problem make_problem(ProblemSpec spec, bool from_file, std::optional<double> eps, std::optional<int> nc,
+                     std::optional<int> nb, std::optional<double> lambda, std::optional<double> omega,
+                     std::optional<std::string> grid, std::optional<std::string> domain) {
+  (void)from_file;  // spec.kind says it
+  ProblemOverrides o;
+  o.eps = eps;
+  o.nc = nc;
+  o.nb = nb;
+  o.lambda = lambda;
+  o.omega = omega;
+  o.grid = grid;
+  o.domain = domain;
+  apply_problem_overrides(spec, o, Naming{false});
+  validate(spec);
+  Problem p;
+  p.spec = std::move(spec);
+  p.pts = build_points(p.spec);
+  return p;
+}
+
+// The network must take the problem's coordinates (make_setup's check).
+void check_net(const Problem& p, const Mlp& net) {
+  if (net.layers.front() != p.spec.dim)
+    throw UsageError("the network's input width is " + std::to_string(net.layers.front()) + ", problem " + p.spec.name +
+                     " has dimension " + std::to_string(p.spec.dim));
+}
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+// Backends are made once per (device, precision, threads) and kept: a CUDA context and its handles cost far more
+// than a small NTK. One call at a time uses them (the mutex), with the GIL released.
+std::recursive_mutex g_backend_mutex;  // recursive: a progress callback may call evaluate or ntk
+Backend& backend(const std::string& device, const std::string& precision, int threads) {
+  if (threads < 0 || threads > 4096) throw UsageError("threads must lie in [0, 4096] (0: all cores)");
+  static std::map<std::string, std::unique_ptr<Backend>> cache;
+  const std::string key = device + "/" + precision + "/" + std::to_string(threads);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, make_backend(device, precision, threads)).first;
+  return *it->second;
+}
+
+// ---- Mlp -----------------------------------------------------------------------------------------------------------
+
+Mlp new_mlp(const std::vector<int>& layers, const std::string& init, uint64_t seed) {
+  if (layers.empty()) throw UsageError("layers: give the widths, e.g. [1, 50, 1]");
+  return init_mlp(parse_layers(join(layers)), init, seed);  // parse_layers checks the shape as --layers does
+}
+
+void set_theta(Mlp& net, nb::ndarray<const double, nb::ndim<1>, nb::device::cpu> a) {
+  if (a.shape(0) != net.theta.size())
+    throw UsageError("theta: expected " + std::to_string(net.theta.size()) + " parameters, got " +
+                     std::to_string(a.shape(0)));
+  auto v = a.view();
+  for (size_t i = 0; i < net.theta.size(); ++i) net.theta[i] = v(i);
+}
+
+// u, D_i u, D_i^2 u of the network at the points x: (N,) or (N, n) in, u (N,), du and d2u (N,) or (N, n) out.
+std::tuple<nb::object, nb::object, nb::object> evaluate(const Mlp& net,
+                                                        nb::ndarray<const double, nb::c_contig, nb::device::cpu> x,
+                                                        const std::string& device, int threads) {
+  const size_t dim = static_cast<size_t>(net.layers.front());
+  const bool flat = x.ndim() == 1;
+  if (!(x.ndim() == 2 && x.shape(1) == dim) && !(flat && dim == 1))
+    throw UsageError("x: expected shape (N, " + std::to_string(dim) + ")" + (dim == 1 ? " or (N,)" : "") +
+                     " for a network with " + std::to_string(dim) + " inputs");
+  const size_t n = x.shape(0);
+  std::vector<double> xs(x.data(), x.data() + n * dim), u(n), du(n * dim), d2u(n * dim);
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+    backend(device, "fp64", threads).evaluate(net, xs, u, du, d2u);
+  }
+  std::vector<size_t> shape = flat ? std::vector<size_t>{n} : std::vector<size_t>{n, dim};
+  return {to_numpy(std::move(u), {n}), to_numpy(std::move(du), shape), to_numpy(std::move(d2u), shape)};
+}
+
+// ---- NTK -----------------------------------------------------------------------------------------------------------
+
+// cmd_ntk of host/cli/main.cpp with the full analysis (--eigen exact): plan_ntk, analyze_ntk, and with save_matrices
+// J, K = J J^T D, the residuals and the points.
+nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, const std::string& precision, int threads,
+             const std::string& scaling_name, const std::string& path_name, long chunk_rows,
+             const std::string& memory_limit, bool save_matrices) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_net(prob, net);
+  const NtkScaling scaling = parse_ntk_scaling(scaling_name);
+  const NtkPath path = parse_ntk_path(path_name);
+  const uint64_t budget = memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
+  const PointSet& pts = prob.pts;
+  const int n = pts.size(), p = net.n_params();
+  if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
+    throw UsageError("save_matrices: K would take more than 4 GB; use fewer points");
+  const std::vector<double> d = ntk_row_weights(pts, scaling);
+  const NtkPlan plan =
+      plan_ntk(path, pts.nc, pts.nb, p, pts.dim, ntk_weights_blockwise(d, pts.nc), chunk_rows, save_matrices, budget);
+  NtkResult r;
+  std::vector<double> K;
+  std::string device_name, precision_name;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+    Backend& be = backend(device, precision, threads);
+    device_name = be.name();
+    precision_name = be.precision();
+    r = analyze_ntk(be, net, pts, scaling, save_matrices, plan.chunk_rows);
+    if (save_matrices) K = ntk_matrix(be, r.jacobian, n, p, d);  // K = J J^T D (Lemma 3.1)
+  }
+  nb::dict out;
+  out["nc"] = r.nc;
+  out["nb"] = r.nb;
+  out["n_params"] = r.n_params;
+  out["gram_trick"] = r.gram_trick;
+  out["frobenius_K"] = r.frobenius_K;
+  out["frobenius_Kuu"] = r.frobenius_Kuu;
+  out["frobenius_Kbb"] = r.frobenius_Kbb;
+  out["spectrum_K"] = to_numpy(std::move(r.spectrum_K), {static_cast<size_t>(r.spectrum_K.size())});
+  out["spectrum_Kuu"] = to_numpy(std::move(r.spectrum_Kuu), {static_cast<size_t>(r.spectrum_Kuu.size())});
+  out["spectrum_Kbb"] = to_numpy(std::move(r.spectrum_Kbb), {static_cast<size_t>(r.spectrum_Kbb.size())});
+  out["residuals"] = to_numpy(std::move(r.residuals), {static_cast<size_t>(n)});
+  out["weights"] = to_numpy(d);
+  out["path"] = plan.chunked ? "chunked" : "exact";
+  out["path_reason"] = plan.reason;
+  out["chunk_rows"] = plan.chunk_rows;
+  out["peak_memory_bytes_estimate"] = plan.peak_bytes;
+  out["scaling"] = ntk_scaling_name(scaling);
+  out["device"] = device_name;
+  out["precision"] = precision_name;
+  if (save_matrices) {
+    out["J"] = to_numpy(std::move(r.jacobian), {static_cast<size_t>(n), static_cast<size_t>(p)});
+    out["K"] = to_numpy(std::move(K), {static_cast<size_t>(n), static_cast<size_t>(n)});
+    out["points"] = to_numpy(std::vector<double>(pts.x), {static_cast<size_t>(n), static_cast<size_t>(pts.dim)});
+  } else {
+    out["J"] = nb::none();
+    out["K"] = nb::none();
+    out["points"] = nb::none();
+  }
+  out["wall_time_s"] = seconds_since(t0);
+  return out;
+}
+
+// ---- training ------------------------------------------------------------------------------------------------------
+
+nb::dict history_dict(const std::vector<HistoryRow>& h) {
+  std::vector<long> it;
+  std::vector<double> lr, loss, pde, bnd, maxe, rel, t;
+  nb::list opt;
+  for (const HistoryRow& r : h) {
+    it.push_back(r.iteration);
+    opt.append(r.optimizer);
+    lr.push_back(r.lr);
+    loss.push_back(r.loss);
+    pde.push_back(r.loss_pde);
+    bnd.push_back(r.loss_boundary);
+    maxe.push_back(r.max_error);
+    rel.push_back(r.rel_l2_error);
+    t.push_back(r.time_s);
+  }
+  nb::dict d;
+  d["iteration"] = to_numpy(it);
+  d["optimizer"] = opt;
+  d["lr"] = to_numpy(lr);
+  d["loss"] = to_numpy(loss);
+  d["loss_pde"] = to_numpy(pde);
+  d["loss_boundary"] = to_numpy(bnd);
+  d["max_error"] = to_numpy(maxe);
+  d["rel_l2_error"] = to_numpy(rel);
+  d["time_s"] = to_numpy(t);
+  return d;
+}
+
+nb::dict lm_dict(const LmTrainResult& lm, const std::vector<LmStage>& stages) {
+  std::vector<long> stage, it, accepted;
+  std::vector<double> eps, loss, mu, rho, cond;
+  nb::list summaries;
+  for (size_t s = 0; s < lm.stages.size(); ++s) {
+    const LmResult& r = lm.stages[s];
+    for (const LmRow& row : r.rows) {
+      stage.push_back(static_cast<long>(s));
+      eps.push_back(stages[s].eps);
+      it.push_back(row.iteration);
+      loss.push_back(row.loss);
+      mu.push_back(row.mu);
+      rho.push_back(row.rho);
+      accepted.push_back(row.accepted ? 1 : 0);
+      cond.push_back(row.cond);
+    }
+    nb::dict st;
+    st["eps"] = stages[s].eps;
+    st["iterations"] = r.iterations;
+    st["accepted"] = r.accepted;
+    st["rejected"] = r.rejected;
+    st["cholesky_failures"] = r.cholesky_failures;
+    st["loss"] = r.loss;
+    st["mu"] = r.mu;
+    st["form"] = r.form;
+    st["stop"] = r.stop;
+    summaries.append(st);
+  }
+  nb::dict d;
+  d["stages"] = summaries;
+  d["iterations"] = lm.iterations;
+  d["wall_time_s"] = lm.wall_time_s;
+  nb::dict rows;
+  rows["stage"] = to_numpy(stage);
+  rows["eps"] = to_numpy(eps);
+  rows["iteration"] = to_numpy(it);
+  rows["loss"] = to_numpy(loss);
+  rows["mu"] = to_numpy(mu);
+  rows["rho"] = to_numpy(rho);
+  rows["accepted"] = to_numpy(accepted);
+  rows["cond"] = to_numpy(cond);
+  d["history"] = rows;
+  return d;
+}
+
+// What the progress callbacks share: whether to stop, and the Python error that asked for it.
+struct RunControl {
+  nb::object callback;  // callable(phase, iteration, total, loss, row or None), or None
+  bool stop = false;
+  nb::object error;  // the exception (KeyboardInterrupt from a signal, or the callback's own)
+  // The newest good state the library showed us: Adam's checkpoints (parameters and history), and the parameters of
+  // every history row (on_record: Adam and L-BFGS).
+  bool have_state = false;
+  TrainState state;
+  long record_it = -1;
+  std::vector<double> record_theta;
+
+  // With the GIL: Ctrl-C (Python's SIGINT handler raises KeyboardInterrupt in PyErr_CheckSignals), then the
+  // callback. Either error stops the run.
+  void poll(const char* phase, long it, long total, double loss, const HistoryRow* row) {
+    if (stop) return;
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      fail(nb::python_error());
+      return;
+    }
+    if (callback.is_none()) return;
+    try {
+      nb::object r = nb::none();
+      if (row != nullptr) {
+        nb::dict d;
+        d["iteration"] = row->iteration;
+        d["optimizer"] = row->optimizer;
+        d["lr"] = row->lr;
+        d["loss"] = row->loss;
+        d["loss_pde"] = row->loss_pde;
+        d["loss_boundary"] = row->loss_boundary;
+        d["max_error"] = row->max_error;
+        d["rel_l2_error"] = row->rel_l2_error;
+        d["time_s"] = row->time_s;
+        r = d;
+      }
+      callback(phase, it, total, loss, r);
+    } catch (nb::python_error& e) {
+      fail(std::move(e));
+    }
+  }
+  void fail(nb::python_error&& e) {
+    stop = true;
+    error = nb::borrow(e.value());  // the exception object, with its traceback
+  }
+};
+
+nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double>>& schedule, double beta1,
+               double beta2, double adam_eps, long lbfgs_iters, const std::string& lbfgs_method, int lbfgs_history,
+               double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun, const std::string& optimizer,
+               const std::vector<long>& lm_iters, const std::vector<double>& eps_continuation, double lm_mu0,
+               double lm_tol, const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
+               long history_every, long progress_every, const std::string& device, const std::string& precision,
+               int threads, nb::object callback) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Every setting checked before any work, by the CLI's own checks (host/run_setup.hpp).
+  TrainConfig cfg;
+  for (const auto& ph : schedule) {
+    if (ph.first < 0 || ph.first > kMaxIterations || !(ph.second > 0.0))
+      throw UsageError("schedule: every phase needs 0 <= iterations <= 10^12 and a positive learning rate");
+    cfg.schedule.push_back({ph.first, ph.second});
+  }
+  if (total_iterations(cfg.schedule) > kMaxIterations) throw UsageError("schedule: more than 10^12 iterations");
+  const bool use_lm = optimizer == "lm";
+  cfg.adam = {beta1, beta2, adam_eps};
+  cfg.lbfgs.max_iter = lbfgs_iters;
+  cfg.lbfgs.method = lbfgs_method;
+  cfg.lbfgs.history = lbfgs_history;
+  cfg.lbfgs.gtol = lbfgs_gtol;
+  cfg.lbfgs.ftol = lbfgs_ftol;
+  cfg.lbfgs.max_fun = lbfgs_maxfun;
+  cfg.history_every = history_every;
+  LmConfig lcfg;
+  lcfg.mu0 = lm_mu0;
+  lcfg.loss_tol = lm_tol;
+  lcfg.form = lm_form;
+  lcfg.damping = lm_damping;
+  lcfg.cond_every = lm_cond_every == 0 ? history_every : lm_cond_every;  // as train_ensemble
+  check_train_choices(cfg, optimizer, lcfg, !eps_continuation.empty(), Naming{false});
+  if (progress_every < 1 || progress_every > kMaxIterations) throw UsageError("progress_every must lie in [1, 10^12]");
+  cfg.log_every = progress_every;
+  check_net(prob, net);
+
+  // The LM stages as the CLI's (host/run_setup.hpp): one at the problem's eps, or one per eps of the continuation.
+  ProblemSpec spec = prob.spec;
+  PointSet pts = prob.pts;
+  std::vector<LmStage> stages;
+  if (use_lm) {
+    stages = lm_stages(spec, eps_continuation, lm_iters, Naming{false});
+    if (spec.eps != stages.front().eps) {  // the Adam warm start and LM begin at the first stage's eps
+      spec.eps = stages.front().eps;
+      pts = build_points(spec);
+    }
+  }
+
+  RunControl ctl;
+  ctl.callback = callback;
+  const long adam_total = total_iterations(cfg.schedule);
+  // Adam: a checkpoint at every progress step keeps the newest state (parameters and history) to return when the run
+  // is stopped; on_record keeps the parameters of every history row (L-BFGS's too).
+  cfg.checkpoint_every = progress_every;
+  cfg.on_checkpoint = [&](const TrainState& st) {
+    ctl.state = st;
+    ctl.have_state = true;
+    if (ctl.stop) throw Interrupted{};
+  };
+  Mlp work = net;  // net's theta buffer stays put: numpy views of it remain valid
+  cfg.on_record = [&](long it, TrainSession& s) {
+    ctl.record_theta.resize(work.theta.size());
+    s.parameters(ctl.record_theta);
+    ctl.record_it = it;
+  };
+  TrainResult res;
+  LmTrainResult lm;
+  bool interrupted = false;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+    Backend& be = backend(device, precision, threads);
+    try {
+      res = train_adam(be, work, spec, pts, cfg, [&](long it, long total, double loss) {
+        ctl.poll(it <= adam_total ? "adam" : "lbfgs", it, total, loss, nullptr);
+        // In Adam the stop waits for the checkpoint after this progress step (it has the state); at Adam's end and
+        // in L-BFGS it is now.
+        if (ctl.stop && it >= adam_total) throw Interrupted{};
+      });
+      if (use_lm && res.diverged.empty() && !ctl.stop) {
+        lcfg.stop_when = [&] { return ctl.stop; };
+        lcfg.stop_reason = "interrupted";
+        std::ostringstream lmcsv;  // continue_with_lm's CSV text; the rows come back in lm.stages
+        lm = continue_with_lm(be, work, spec, pts, lcfg, stages, history_every, res, nullptr,
+                              [&](long it, long total, double loss) {
+                                ctl.poll("lm", it, total, loss, res.history.empty() ? nullptr : &res.history.back());
+                              });
+      }
+      interrupted = ctl.stop;
+    } catch (const Interrupted&) {
+      // Leave the network in the newest good state the run showed: an Adam checkpoint or a history row's network.
+      interrupted = true;
+      res = TrainResult{};
+      if (ctl.have_state) {
+        res.history = ctl.state.history;
+        res.iterations = res.adam_iterations = ctl.state.iteration;
+        work.theta = ctl.state.theta;
+      }
+      if (ctl.record_it > res.iterations || (!ctl.have_state && ctl.record_it >= 0)) {
+        work.theta = ctl.record_theta;
+        res.iterations = ctl.record_it;
+        while (!res.history.empty() && res.history.back().iteration > ctl.record_it) res.history.pop_back();
+      }
+      // A history row of the network kept, when the last one is older (as train_adam ends with one).
+      if (res.history.empty() || res.history.back().iteration < res.iterations) {
+        double lr = 0.0;  // the schedule's learning rate of the step from this iteration (0 in L-BFGS)
+        long left = res.iterations;
+        for (const Phase& ph : cfg.schedule) {
+          if (left < ph.iterations) {
+            lr = ph.lr;
+            break;
+          }
+          left -= ph.iterations;
+        }
+        res.history.push_back(history_row([&](span<const double> x, span<double> u, span<double> du,
+                                              span<double> d2u) { be.evaluate(work, x, u, du, d2u); },
+                                          spec, pts, res.iterations, res.iterations < adam_total ? "adam" : "lbfgs",
+                                          lr));
+        res.history.back().time_s = seconds_since(t0);
+      }
+      res.wall_time_s = seconds_since(t0);
+      if (!res.history.empty()) {
+        res.final_loss = res.history.back().loss;
+        res.max_error = res.history.back().max_error;
+        res.rel_l2_error = res.history.back().rel_l2_error;
+      }
+    }
+  }
+  std::copy(work.theta.begin(), work.theta.end(), net.theta.begin());
+
+  nb::dict out;
+  out["status"] = interrupted ? "interrupted" : (res.diverged.empty() ? "complete" : "diverged");
+  out["error"] = interrupted ? ctl.error : nb::object(nb::none());
+  out["history"] = history_dict(res.history);
+  out["iterations"] = res.iterations;
+  out["adam_iterations"] = res.adam_iterations;
+  out["final_loss"] = res.final_loss;
+  out["max_error"] = res.max_error;
+  out["rel_l2_error"] = res.rel_l2_error;
+  out["wall_time_s"] = res.wall_time_s;
+  out["diverged"] = res.diverged.empty() ? nb::object(nb::none()) : nb::cast(res.diverged);
+  out["diverged_at"] = res.diverged_at;
+  nb::dict lb;
+  lb["iterations"] = res.lbfgs.iterations;
+  lb["evaluations"] = res.lbfgs.evaluations;
+  lb["loss"] = res.lbfgs.loss;
+  lb["stop"] = res.lbfgs.stop;
+  out["lbfgs"] = lb;
+  out["lm"] = use_lm ? nb::object(lm_dict(lm, stages)) : nb::none();
+  out["eps"] = spec.eps;  // the last LM stage's eps
+  return out;
+}
+
+// ---- reproduce -----------------------------------------------------------------------------------------------------
+
+// The CLI's reproduction into `out` (reproduce_into, host/run_setup.hpp) without its plotting and terminal lines: the
+// figures' files and the merged summary.json and README.md; returns summary.json's text.
+std::string run_reproduce(const std::string& what, const std::string& out_path, bool quick, const std::string& full,
+                          int trials, int seeds, const std::string& device, const std::string& precision, int threads) {
+  ReproduceOptions opt;
+  opt.what = what;
+  opt.quick = quick;
+  opt.full = full;
+  opt.trials = trials;
+  opt.seeds = seeds;
+  opt.device = device;
+  opt.precision = precision;
+  if (trials < 0 || trials > 10000 || seeds < 0 || seeds > 10000)
+    throw UsageError("trials and seeds must lie in [1, 10000] (0: the figure's default)");
+  validate(opt);
+  nb::gil_scoped_release release;
+  std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+  OutputDir out(out_path);
+  out.open();
+  Backend& be = backend(device, precision, threads);
+  return reproduce_into(opt, be, out);
+}
+
+}  // namespace
+}  // namespace pinntk
+
+NB_MODULE(_core, m) {
+  using namespace pinntk;
+  m.doc() = "pinntk's compiled core (use the package pinntk)";
+  nb::exception<UsageError>(m, "UsageError", PyExc_ValueError);
+  nb::exception<NumericalError>(m, "NumericalError", PyExc_ArithmeticError);
+
+  m.attr("__version__") = PINNTK_VERSION;
+#ifdef PINNTK_HAVE_CUDA
+  m.attr("built_with_cuda") = true;
+#else
+  m.attr("built_with_cuda") = false;
+#endif
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("problem_names", [] {
+    std::vector<std::string> v = problem_names(), w = problem_names_nd();
+    v.insert(v.end(), w.begin(), w.end());
+    return v;
+  });
+  m.def("init_names", &init_names);
+  m.def("parse_real", [](const std::string& t, const std::string& what) { return parse_real(t, what); });
+  m.def("parse_schedule", [](const std::string& t) {
+    std::vector<std::pair<long, double>> v;
+    for (const Phase& ph : parse_schedule(t)) v.push_back({ph.iterations, ph.lr});
+    return v;
+  });
+  m.def("parse_layers", &parse_layers);
+
+  nb::class_<Problem>(m, "Problem",
+                      "A problem and its training rows (README.md, Problems): a preset or a problem file with the "
+                      "overrides of the CLI's --eps, --nc, --nb, --lambda, --omega, --grid, --domain. The rows are "
+                      "built once: nc collocation rows, then nb boundary rows.")
+      .def_static(
+          "preset",
+          [](const std::string& name, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+             std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
+             std::optional<std::string> domain) {
+            return make_problem(problem_preset(name), false, eps, nc, nb, lambda, omega, grid, domain);
+          },
+          nb::arg("name"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
+          nb::arg("lam") = nb::none(), nb::arg("omega") = nb::none(), nb::arg("grid") = nb::none(),
+          nb::arg("domain") = nb::none(),
+          "The preset `name` (pinntk.problem_names()) with its paper settings, overridden by: eps (> 0, for "
+          "problems with a scale), nc (collocation points), nb (boundary rows), lam (boundary weight lambda of eq. "
+          "8), omega (frequency of the Darcy coefficient), grid ('linspace' | 'interior'; n-D 'grid' | 'sobol' | "
+          "'uniform'), domain ('A,B' or n-D 'A1,B1,A2,B2', as --domain; accepts pi). UsageError (a ValueError) for an "
+          "unknown name or a value out of range.")
+      .def_static(
+          "from_file",
+          [](const std::string& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+             std::optional<double> lambda, std::optional<std::string> grid) {
+            return make_problem(load_problem_file(path), true, eps, nc, nb, lambda, std::nullopt, grid, std::nullopt);
+          },
+          nb::arg("path"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
+          nb::arg("lam") = nb::none(), nb::arg("grid") = nb::none(),
+          "A problem read from a JSON problem file (problems/README.md; formulas parsed by GiNaC), with the same "
+          "overrides as preset (eps only when the file defines the constant eps). UsageError naming the file and the "
+          "field for anything wrong.")
+      .def_prop_ro(
+          "name", [](const Problem& p) { return p.spec.name; }, "the preset's name (a file's: its path)")
+      .def_prop_ro(
+          "dim", [](const Problem& p) { return p.spec.dim; }, "n, the number of coordinates (1 to 3)")
+      .def_prop_ro(
+          "eps", [](const Problem& p) { return uses_eps(p.spec) ? nb::cast(p.spec.eps) : nb::object(nb::none()); },
+          "the scale parameter eps, or None for a problem without one")
+      .def_prop_ro("omega", [](const Problem& p) { return p.spec.omega; })
+      .def_prop_ro("nc", [](const Problem& p) { return p.pts.nc; })
+      .def_prop_ro("nb", [](const Problem& p) { return p.pts.nb; })
+      .def_prop_ro("lam", [](const Problem& p) { return p.spec.lambda; })
+      .def_prop_ro("grid", [](const Problem& p) { return std::string(grid_name(p.spec.grid)); })
+      .def_prop_ro("default_layers", [](const Problem& p) { return p.spec.default_layers; })
+      .def_prop_ro("default_init", [](const Problem& p) { return p.spec.default_init; })
+      .def_prop_ro("domain",
+                   [](const Problem& p) {
+                     if (p.spec.dim == 1)
+                       return std::make_pair(std::vector<double>{p.spec.xa}, std::vector<double>{p.spec.xb});
+                     return std::make_pair(p.spec.lo, p.spec.hi);
+                   })
+      .def_prop_ro(
+          "points",
+          [](const Problem& p) {
+            return to_numpy(std::vector<double>(p.pts.x),
+                            {static_cast<size_t>(p.pts.size()), static_cast<size_t>(p.pts.dim)});
+          },
+          "the rows' points, shape (nc + nb, n): collocation points, then boundary points (the order of J's rows)")
+      .def_prop_ro(
+          "weights", [](const Problem& p) { return to_numpy(p.pts.w); },
+          "the loss weights w, shape (nc + nb,): 1/nc on collocation rows, lambda/nb on boundary rows (eq. 8)")
+      .def_prop_ro(
+          "rows",
+          [](const Problem& p) {  // r_k = gamma u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k
+            const std::vector<size_t> nd{static_cast<size_t>(p.pts.size()), static_cast<size_t>(p.pts.dim)};
+            nb::dict d;
+            d["alpha"] = to_numpy(std::vector<double>(p.pts.alpha), nd);
+            d["beta"] = to_numpy(std::vector<double>(p.pts.beta), nd);
+            d["gamma"] = to_numpy(p.pts.gamma);
+            d["f"] = to_numpy(p.pts.f);
+            d["w"] = to_numpy(p.pts.w);
+            return d;
+          },
+          "the rows' coefficients r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k: a dict "
+          "of alpha, beta (shape (N, n)), gamma, f, w (shape (N,))")
+      .def(
+          "solution",
+          [](const Problem& p, nb::ndarray<const double, nb::c_contig, nb::device::cpu> x) {
+            const size_t dim = static_cast<size_t>(p.spec.dim);
+            if (!(x.ndim() == 2 && x.shape(1) == dim) && !(x.ndim() == 1 && dim == 1))
+              throw UsageError("x: expected shape (N, " + std::to_string(dim) + ")" + (dim == 1 ? " or (N,)" : ""));
+            std::vector<double> xs(x.data(), x.data() + x.shape(0) * dim);
+            std::vector<double> u;
+            {
+              nb::gil_scoped_release release;
+              u = solution_values(p.spec, xs);
+            }
+            return to_numpy(std::move(u), {static_cast<size_t>(x.shape(0))});
+          },
+          nb::arg("x"),
+          "the solution the error is measured against (the exact one, or a problem file's reference solution) at "
+          "the points x, shape (N,) or (N, n); returns shape (N,)")
+      .def_prop_ro(
+          "test_points",
+          [](const Problem& p) {
+            std::vector<double> x = test_points(p.spec);
+            const size_t dim = static_cast<size_t>(p.spec.dim);
+            return to_numpy(std::move(x), {x.size() / dim, dim});
+          },
+          "the points of the error, shape (M, n): 1000 equispaced points in 1-D, the preset's test set in n-D");
+
+  nb::class_<Mlp>(m, "Mlp")
+      .def(nb::init<>())
+      .def(
+          "__init__",
+          [](Mlp* self, const std::vector<int>& layers, const std::string& init, uint64_t seed) {
+            new (self) Mlp(new_mlp(layers, init, seed));
+          },
+          nb::arg("layers"), nb::arg("init") = "glorot-normal", nb::arg("seed") = 0)
+      .def_prop_ro("layers", [](const Mlp& n) { return n.layers; })
+      .def_prop_ro("n_params", &Mlp::n_params)
+      .def_prop_rw(
+          "theta",
+          [](nb::handle self) {
+            Mlp& n = nb::cast<Mlp&>(self);
+            return Array1(n.theta.data(), {n.theta.size()}, self);
+          },
+          &set_theta, nb::rv_policy::reference_internal)
+      .def("weight_offset",
+           [](const Mlp& n, int l) {
+             if (l < 1 || l >= static_cast<int>(n.layers.size()))
+               throw UsageError("weight_offset: layer index must lie in [1, " + std::to_string(n.layers.size() - 1) +
+                                "]");
+             return weight_offset(n.layers, l);
+           })
+      .def("to_json", &checkpoint_json)
+      .def_static("from_json", [](const std::string& text) { return checkpoint_from_json(text, "<json>"); })
+      .def_static("load", &load_checkpoint)
+      .def("save", [](const Mlp& n, const std::string& path) { replace_file(path, checkpoint_json(n)); })
+      .def("copy", [](const Mlp& n) { return Mlp(n); })
+      .def("_assign",
+           [](Mlp& self, const Mlp& other) {  // only on a fresh object: reallocates theta
+             self.layers = other.layers;
+             self.theta = other.theta;
+           })
+      .def("evaluate", &evaluate, nb::arg("x"), nb::arg("device") = "cpu", nb::arg("threads") = 0);
+
+  m.def("ntk", &ntk, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
+        nb::arg("scaling"), nb::arg("path"), nb::arg("chunk_rows"), nb::arg("memory_limit"), nb::arg("save_matrices"));
+  m.def("train", &train, nb::arg("problem"), nb::arg("net"), nb::arg("schedule"), nb::arg("beta1"), nb::arg("beta2"),
+        nb::arg("adam_eps"), nb::arg("lbfgs_iters"), nb::arg("lbfgs_method"), nb::arg("lbfgs_history"),
+        nb::arg("lbfgs_gtol"), nb::arg("lbfgs_ftol"), nb::arg("lbfgs_maxfun"), nb::arg("optimizer"),
+        nb::arg("lm_iters"), nb::arg("eps_continuation"), nb::arg("lm_mu0"), nb::arg("lm_tol"), nb::arg("lm_form"),
+        nb::arg("lm_damping"), nb::arg("lm_cond_every"), nb::arg("history_every"), nb::arg("progress_every"),
+        nb::arg("device"), nb::arg("precision"), nb::arg("threads"), nb::arg("callback").none());
+  m.def("reproduce", &run_reproduce);
+}

@@ -1,0 +1,42 @@
+"""The examples in quick mode (each a few seconds on a CPU), as CI runs them."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run(repo, tmp_path, name, *extra):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("DISPLAY", None)
+    p = subprocess.run(
+        [sys.executable, str(repo / "examples" / name), "--quick", "--device", "cpu", *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_fig2(repo, tmp_path):
+    out = run(repo, tmp_path, "fig2_ntk_growth.py")
+    slope = float(out.split("against eps:")[1].split()[0])
+    assert -2.2 < slope < -1.8
+
+
+def test_torch_spectrum(repo, tmp_path):
+    out = run(repo, tmp_path, "torch_pinn_spectrum.py", "--plot", "s.png")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "not installed" in out
+        return
+    assert "||K_uu||_F" in out
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "s.png").exists()
+
+
+def test_lm_live(repo, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = run(repo, tmp_path, "lm_darcy_live.py", "--out", "e.png")
+    assert "max error" in out and (tmp_path / "e.png").exists()

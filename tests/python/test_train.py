@@ -1,0 +1,210 @@
+"""pinntk.train: Adam, L-BFGS, LM with eps continuation, progress callbacks, Ctrl-C, divergence and bad settings."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import pinntk
+
+KEYS = ["iteration", "lr", "loss", "loss_pde", "loss_boundary", "max_error", "rel_l2_error", "time_s"]
+
+
+@pytest.fixture
+def setup():
+    p = pinntk.Problem.preset("darcy-twoscale", nc=96)
+    return p, pinntk.Mlp([1, 16, 16, 1], init="glorot-normal", seed=0)
+
+
+def test_adam_history(setup):
+    p, net = setup
+    before = net.theta.copy()
+    view = net.theta
+    r = pinntk.train(p, net, schedule="200@1e-3,100@1e-4", device="cpu", history_every=50, progress=False)
+    assert r.status == "complete" and r.iterations == 300 and r.adam_iterations == 300
+    h = r.history
+    for k in KEYS:
+        assert isinstance(h[k], np.ndarray) and h[k].shape == (7,)
+    np.testing.assert_array_equal(h["iteration"], np.arange(0, 301, 50))
+    assert h["optimizer"] == ["adam"] * 7
+    assert h["lr"][0] == 1e-3 and h["lr"][-1] == 1e-4
+    assert r.final_loss == h["loss"][-1] and r.final_loss < h["loss"][0]
+    assert not np.array_equal(view, before)  # trained in place: the old view sees the new parameters
+    assert r.lm is None and r.diverged is None
+
+
+def test_same_as_schedule_list(setup):
+    p, net = setup
+    a, b = net.copy(), net.copy()
+    pinntk.train(p, a, schedule="100@1e-3", device="cpu", progress=False)
+    pinntk.train(p, b, schedule=[(100, 1e-3)], device="cpu", progress=False)
+    assert a == b
+
+
+def test_same_as_cli(setup, cli, tmp_path):
+    """The trained network is the CLI's `pinntk train` checkpoint, bit for bit (same device and thread count)."""
+    import subprocess
+
+    p, net = setup
+    out = tmp_path / "train"
+    subprocess.run(
+        [cli, "train", "--problem", "darcy-twoscale", "--nc", "96", "--layers", "1,16,16,1", "--schedule", "100@1e-3",
+         "--device", "cpu", "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    pinntk.train(p, net, schedule="100@1e-3", device="cpu", progress=False)
+    assert pinntk.Mlp.load(out / "checkpoint.json") == net
+
+
+def test_lbfgs(setup):
+    p, net = setup
+    r = pinntk.train(p, net, schedule="50@1e-3", lbfgs=30, device="cpu", history_every=10, progress=False)
+    assert r.lbfgs["iterations"] > 0 and "lbfgs" in r.history["optimizer"]
+    r2 = pinntk.train(p, net.copy(), schedule="", lbfgs=10, lbfgs_method="two-loop", device="cpu", progress=False)
+    assert r2.status == "complete"
+
+
+def test_lm_with_continuation(setup):
+    p, net = setup
+    seen = []
+    r = pinntk.train(
+        p, net, schedule="50@1e-3", optimizer="lm", lm_iters=[5, 5], eps_continuation=[1 / 8, 1 / 16],
+        history_every=2, device="cpu", progress=seen.append,
+    )  # fmt: skip
+    assert r.status == "complete" and r.eps == pytest.approx(1 / 16)
+    assert [s["eps"] for s in r.lm["stages"]] == [1 / 8, 1 / 16]
+    lh = r.lm["history"]
+    assert lh["loss"].shape == (10,) and set(lh["stage"].tolist()) == {0, 1}
+    assert "lm" in r.history["optimizer"]
+    lm_calls = [s for s in seen if s.phase == "lm"]
+    assert len(lm_calls) == 10 and isinstance(lm_calls[-1], pinntk.Progress)
+    assert lm_calls[-1].row is not None and "max_error" in lm_calls[-1].row
+
+
+def test_ctrl_c_keeps_the_network(setup):
+    """SIGINT during Adam: TrainingInterrupted after the network is set to the state of the last progress step."""
+    p, net = setup
+    ref = net.copy()
+    pinntk.train(p, ref, schedule="200@1e-3", device="cpu", progress=False)
+
+    def cb(info):
+        if info.iteration >= 200:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(pinntk.TrainingInterrupted) as e:
+        pinntk.train(p, net, schedule="1000@1e-3", device="cpu", history_every=50, progress=cb)
+    assert isinstance(e.value, KeyboardInterrupt)
+    res = e.value.result
+    assert res.status == "interrupted" and res.iterations == 200 and res.history["iteration"][-1] == 200
+    assert e.value.net is net and net == ref  # exactly the network of iteration 200
+    assert res.final_loss == res.history["loss"][-1]
+
+
+def test_ctrl_c_in_lm(setup):
+    p, net = setup
+
+    def cb(info):
+        if info.phase == "lm" and info.iteration >= 23:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(pinntk.TrainingInterrupted) as e:
+        pinntk.train(p, net, schedule="20@1e-3", optimizer="lm", lm_iters=50, device="cpu", progress=cb)
+    r = e.value.result
+    assert r.iterations == 23 and r.lm["stages"][0]["stop"] == "interrupted"
+    assert np.all(np.isfinite(net.theta))
+
+
+def test_callback_exception_is_reraised(setup):
+    p, net = setup
+
+    class Stop(Exception):
+        pass
+
+    def cb(info):
+        raise Stop("from the callback")
+
+    with pytest.raises(Stop) as e:
+        pinntk.train(p, net, schedule="500@1e-3", device="cpu", progress=cb)
+    assert e.value.pinntk_result.status == "interrupted"
+    assert np.all(np.isfinite(net.theta))
+
+
+def test_diverged_run_keeps_last_finite_network():
+    p = pinntk.Problem.preset("darcy-twoscale", nc=64)
+    net = pinntk.Mlp([1, 8, 1], seed=0)
+    r = pinntk.train(p, net, schedule="200@1e30", device="cpu", progress=False, history_every=10)
+    if r.status == "diverged":
+        assert r.diverged and np.all(np.isfinite(net.theta))
+    else:  # Adam's normalized steps may stay finite: then at least it ran
+        assert r.status == "complete"
+
+
+def test_tqdm_default(setup, capsys):
+    pytest.importorskip("tqdm")
+    p, net = setup
+    pinntk.train(p, net, schedule="100@1e-3", device="cpu")
+    assert "adam" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        (dict(schedule="100@"), ValueError),
+        (dict(schedule=[(100,)]), ValueError),
+        (dict(schedule=""), ValueError),
+        (dict(optimizer="sgd"), ValueError),
+        (dict(optimizer="lm", lbfgs=10), ValueError),
+        (dict(eps_continuation=[0.1]), ValueError),
+        (dict(optimizer="lm", lm_iters=[1, 2, 3], eps_continuation=[0.1, 0.05]), ValueError),
+        (dict(optimizer="lm", eps_continuation=[-0.1]), ValueError),
+        (dict(adam_beta1=1.5), ValueError),
+        (dict(history_every=0), ValueError),
+        (dict(lbfgs=5, lbfgs_method="newton"), ValueError),
+        (dict(lm_damping="none", optimizer="lm"), ValueError),
+        (dict(progress=42), TypeError),
+    ],
+)
+def test_bad_settings(setup, kwargs, exc):
+    p, net = setup
+    before = net.theta.copy()
+    with pytest.raises(exc):
+        pinntk.train(p, net, device="cpu", **kwargs)
+    np.testing.assert_array_equal(net.theta, before)
+
+
+def test_wrong_network(setup):
+    p, _ = setup
+    with pytest.raises(ValueError, match="input width"):
+        pinntk.train(p, pinntk.Mlp([2, 4, 1]), schedule="10@1e-3", device="cpu", progress=False)
+
+
+def test_2d_problem():
+    p = pinntk.Problem.preset("poisson2d-sines", nc=64, nb=16)
+    net = pinntk.Mlp.for_problem(p, layers=[2, 8, 1])
+    r = pinntk.train(p, net, schedule="20@1e-3", optimizer="lm", lm_iters=5, device="cpu", progress=False)
+    assert r.status == "complete" and np.isfinite(r.rel_l2_error)
+
+
+def test_numerical_error_leaves_the_network(setup):
+    p, net = setup
+    net.theta = np.full(net.n_params, np.nan)
+    with pytest.raises(pinntk.NumericalError, match="not finite"):
+        pinntk.train(p, net, schedule="10@1e-3", device="cpu", progress=False)
+    assert np.all(np.isnan(net.theta))
+    with pytest.raises(ArithmeticError):
+        pinntk.train(p, net, schedule="", optimizer="lm", lm_iters=3, device="cpu", progress=False)
+
+
+def test_callback_may_call_pinntk(setup):
+    """A progress callback may evaluate or analyse (the backend lock is re-entrant: no deadlock)."""
+    p, net = setup
+    seen = []
+
+    def cb(info):
+        seen.append(pinntk.ntk(p, pinntk.Mlp([1, 4, 1]), device="cpu").frobenius_Kuu)
+        net.evaluate(np.zeros(3))
+
+    pinntk.train(p, net, schedule="40@1e-3", history_every=10, device="cpu", progress=cb)
+    pinntk.train(p, net, schedule="", optimizer="lm", lm_iters=3, device="cpu", progress=cb)
+    assert len(seen) >= 7
