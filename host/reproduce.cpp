@@ -168,19 +168,41 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
       sw.panels.size(), std::vector<std::vector<std::vector<double>>>(nq, std::vector<std::vector<double>>(seeds)));
   std::vector<double> eps_list;
   for (int inv : sw.inv_eps) eps_list.push_back(1.0 / inv);
+  const size_t n_eps = sw.inv_eps.size();
   for (size_t panel = 0; panel < sw.panels.size(); ++panel) {
     const SweepPanel& pn = sw.panels[panel];
     const auto tp = Clock::now();
-    for (int seed = 0; seed < seeds; ++seed) {
+    // Every (seed, eps) network of the panel, seed-major; a panel that trains trains them all as one batch
+    // (issue 13: one launch per step for all of them on a GPU, one thread per member on the CPU), each member's
+    // result the one it gets alone (train_adam_batch).
+    std::vector<ProblemSpec> specs;
+    std::vector<PointSet> pts;
+    std::vector<Mlp> nets;
+    for (int seed = 0; seed < seeds; ++seed)
       for (int inv : sw.inv_eps) {
-        ProblemSpec spec = sw.spec;
-        spec.eps = 1.0 / inv;
-        const PointSet pts = build_points(spec);
-        Mlp net = init_mlp(pn.layers, pn.init, static_cast<uint64_t>(seed));
-        if (pn.adam_steps > 0)
-          finite_run(train_adam(be, net, spec, pts, adam_config({{pn.adam_steps, pn.lr}}, 0, pn.adam_steps), nullptr),
-                     sw.figure + " seed " + std::to_string(seed) + " 1/eps = " + std::to_string(inv));
-        const NtkResult r = analyze_ntk(be, net, pts, NtkScaling::Lemma, false);
+        specs.push_back(sw.spec);
+        specs.back().eps = 1.0 / inv;
+        pts.push_back(build_points(specs.back()));
+        nets.push_back(init_mlp(pn.layers, pn.init, static_cast<uint64_t>(seed)));
+      }
+    if (pn.adam_steps > 0) {
+      const std::vector<TrainResult> got =
+          train_adam_batch(be, nets, specs, pts, adam_config({{pn.adam_steps, pn.lr}}, 0, pn.adam_steps), nullptr);
+      for (size_t i = 0; i < got.size(); ++i) {
+        const std::string what =
+            sw.figure + " seed " + std::to_string(i / n_eps) + " 1/eps = " + std::to_string(sw.inv_eps[i % n_eps]);
+        if (got[i].failed) throw NumericalError(what + ": " + got[i].diverged);
+        finite_run(got[i], what);
+      }
+      std::fprintf(stderr, "  %s (%s) %zu trainings of %ld Adam steps as one batch done (%.0f s)\n", sw.figure.c_str(),
+                   pn.tag.c_str(), nets.size(), pn.adam_steps, seconds_since(t0));
+    }
+    for (int seed = 0; seed < seeds; ++seed) {
+      for (size_t e = 0; e < n_eps; ++e) {
+        const int inv = sw.inv_eps[e];
+        const size_t i = static_cast<size_t>(seed) * n_eps + e;
+        const ProblemSpec& spec = specs[i];
+        const NtkResult r = analyze_ntk(be, nets[i], pts[i], NtkScaling::Lemma, false);
         const double q[kSweepQuantities] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
                                             r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
         csv << pn.tag << ',' << seed << ',' << inv << ',' << fmt(spec.eps);
@@ -193,7 +215,7 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
       const bool next_trains = seed + 1 == seeds && panel + 1 < sw.panels.size() && sw.panels[panel + 1].adam_steps > 0;
       std::fprintf(stderr, "  %s (%s) seed %d of %d done (%.0f s)%s\n", sw.figure.c_str(), pn.tag.c_str(), seed + 1,
                    seeds, seconds_since(t0),
-                   next_trains ? ", the next panel's trainings take most of the time"
+                   next_trains ? ", the next panel's trainings (one batch) take most of the time"
                                : time_left(seconds_since(tp), seed + 1, seeds).c_str());
     }
   }
