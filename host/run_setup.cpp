@@ -1,14 +1,17 @@
 #include "host/run_setup.hpp"
 
+#include <algorithm>          // std::min, std::max
 #include <cmath>              // M_PI, std::ceil
 #include <cstdio>             // std::snprintf
+#include <limits>             // std::numeric_limits
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "common/errors.hpp"     // UsageError
+#include "host/memory.hpp"       // require_memory
 #include "host/optim/adam.hpp"   // validate(AdamConfig)
 #include "host/optim/lbfgs.hpp"  // validate(LbfgsConfig)
 #include "host/optim/lm.hpp"     // validate(LmConfig)
-#include "host/parse.hpp"        // parse_domain, parse_box
+#include "host/parse.hpp"        // parse_domain, parse_box, parse_seed
 #include "host/report.hpp"       // index_markdown
 
 namespace pinntk {
@@ -74,6 +77,20 @@ void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const
                        "' (known: linspace, interior; n-D: grid, sobol, uniform)");
     }
   }
+  if (spec.dim == 1 && (o.boundary || o.points || o.point_seed))
+    throw UsageError(name("boundary") + ", " + name("points") + " and " + name("point_seed") +
+                     " are for n-dimensional problems");
+  if (o.boundary) {
+    if (*o.boundary != "grid" && *o.boundary != "uniform")
+      throw UsageError(name("boundary") + ": unknown placement '" + *o.boundary + "' (known: grid, uniform)");
+    spec.boundary_random = *o.boundary == "uniform";
+  }
+  if (o.point_seed) spec.point_seed = parse_seed(*o.point_seed);
+  if (o.points) {
+    if (o.nc || o.grid)
+      throw UsageError(name("points") + " replaces " + name("nc") + " and " + name("grid") + ": give one");
+    spec.points_file = *o.points;
+  }
 }
 
 void check_train_choices(const TrainConfig& cfg, const std::string& optimizer, const LmConfig& lm,
@@ -118,6 +135,45 @@ std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n,
   for (int i = 0; i < n; ++i)
     for (int k = 0; k < n; ++k) K[static_cast<size_t>(i) * n + k] *= d[k];
   return K;
+}
+
+void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, const Naming& name) {
+  const long rank = std::min(n, p);
+  if (name.cli) {
+    const long lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
+    check_top_eigen_count(static_cast<int>(std::min(std::max(k, lo), hi)), n, p);
+  } else if (k < 1 || k > rank) {
+    throw UsageError("k must lie in [1, min(N, P) = " + std::to_string(rank) + "], got " + std::to_string(k));
+  }
+  // Lanczos vectors, the products' scratch and the vectors returned; the dense solve when K is the whole rank.
+  const long dim = rank;
+  const long ncv = std::min(dim, std::max(2L * k + 1, k + 20L));
+  const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (want_vectors ? dim * k : 0) +
+                             (k == dim ? 3.0 * dim * dim : 0.0));
+  require_memory(need, budget, name.cli ? "pinntk ntk" : "ntk_top", "the Lanczos vectors",
+                 "ask for fewer eigenvalues or set " + name("memory_limit"));
+}
+
+void check_density_settings(const DensityConfig& cfg, const Naming& name) {
+  const auto positive = [&](int v, const std::string& setting) {
+    if (v < 1)
+      throw UsageError((name.cli ? name("density_" + setting) : setting) + " must be at least 1, got " +
+                       std::to_string(v));
+  };
+  positive(cfg.probes, "probes");
+  positive(cfg.steps, "steps");
+  positive(cfg.bins, "bins");
+  check_density_config(cfg);  // the axis (and the above again: the library's own check)
+}
+
+void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, uint64_t budget, const Naming& name) {
+  const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
+  // The Krylov basis, the products' scratch and the nodes and weights.
+  const double need = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps +
+                             2.0 * cfg.probes * steps + 2.0 * cfg.bins);
+  require_memory(
+      need, budget, name.cli ? "pinntk ntk" : "ntk_density", "the Lanczos basis",
+      "ask for fewer " + (name.cli ? name("density_steps") : std::string("steps")) + " or set " + name("memory_limit"));
 }
 
 std::string reproduce_into(const ReproduceOptions& opt, Backend& be, OutputDir& out) {

@@ -4,12 +4,14 @@
 // `eps_continuation` for Python (Naming).
 #pragma once
 
+#include <cstdint>   // uint64_t
 #include <optional>  // std::optional
 #include <string>    // std::string
 #include <vector>    // std::vector
 
 #include "host/backend.hpp"                // Backend
 #include "host/io/output_dir.hpp"          // OutputDir
+#include "host/ntk_lanczos.hpp"            // DensityConfig
 #include "host/optim/lm_continuation.hpp"  // LmStage
 #include "host/problem.hpp"                // ProblemSpec
 #include "host/reproduce.hpp"              // ReproduceOptions
@@ -28,11 +30,15 @@ struct ProblemOverrides {
   std::optional<double> eps, omega, lambda;
   std::optional<int> nc, nb;
   std::optional<std::string> grid, domain;
+  // n-D only: the boundary points on each face ("grid" | "uniform"), a float64 .npy file of the collocation points
+  // (N x n; replaces nc and grid), the seed of Sobol or random points as its decimal text (parse_seed).
+  std::optional<std::string> boundary, points, point_seed;
 };
 
 // Applies the overrides in one order with one set of checks (UsageError, one line): eps only for a problem with
-// eps (the regression's N follows eps unless nc is given), omega and domain not for a problem file, the grid's name.
-// Does not validate the spec as a whole (validate(spec) does).
+// eps (the regression's N follows eps unless nc is given), omega and domain not for a problem file, the grid's name;
+// boundary, points and point_seed only for an n-D problem, the boundary's name, points not with nc or grid.
+// Does not validate the spec as a whole (validate(spec) does; the points file is read by build_points).
 void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const Naming& name);
 
 // The training choices checked before any work: the optimizer's name, at least one phase, L-BFGS not with LM,
@@ -48,6 +54,20 @@ std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double
 // The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
 // from the row-major n x p Jacobian J and the row weights d.
 std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d);
+
+// The checks of ntk_top_eigen's run before any work (`pinntk ntk --eigen top:K`, pinntk.ntk_top): k within
+// [1, min(n, p)] (the CLI's message is check_top_eigen_count's), then the host memory of the Lanczos vectors, the
+// products' scratch, the vectors returned (want_vectors) and the dense solve when k is the whole rank, against budget
+// (bytes; 0: the available memory). UsageError (one line).
+void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, const Naming& name);
+
+// The density's settings (`--density-probes`, `--density-steps`, `--density-bins`; Python's probes, steps, bins) of
+// at least 1 and a positive, finite axis (check_density_config's checks, named as the caller names them).
+void check_density_settings(const DensityConfig& cfg, const Naming& name);
+
+// The host memory of ntk_spectral_density (the Krylov basis, the products' scratch, the nodes and weights) for n rows
+// and p parameters, against budget (bytes; 0: the available memory). UsageError (one line).
+void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, uint64_t budget, const Naming& name);
 
 // Runs reproduce() into out and commits it: figures of earlier runs into the same folder keep their files and their
 // entries in summary.json; writes summary.json and the index README.md. Returns summary.json's text.

@@ -33,9 +33,9 @@
 #include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_file_json, problem_check_report
 #include "host/report.hpp"                    // headlines, index_markdown
 #include "host/reproduce.hpp"                 // reproduce
-#include "host/run_setup.hpp"  // apply_problem_overrides, check_train_choices, lm_stages, ntk_matrix, reproduce_into
-#include "host/timing.hpp"     // seconds_since
-#include "host/train.hpp"      // train_adam
+#include "host/run_setup.hpp"                 // apply_problem_overrides, check_ntk_top, check_density_settings, ...
+#include "host/timing.hpp"                    // seconds_since
+#include "host/train.hpp"                     // train_adam
 
 #ifndef PINNTK_VERSION
 #define PINNTK_VERSION "0.1.0"
@@ -130,20 +130,11 @@ Setup make_setup(const CommonOptions& o) {
   if (o.nb_given->count() > 0) ov.nb = o.nb;
   if (!o.lambda.empty()) ov.lambda = parse_real(o.lambda, "--lambda");
   if (!o.grid.empty()) ov.grid = o.grid;
+  if (!o.boundary.empty()) ov.boundary = o.boundary;
+  if (!o.points.empty()) ov.points = o.points;
+  if (!o.point_seed.empty()) ov.point_seed = o.point_seed;
   apply_problem_overrides(s.spec, ov, Naming{});
   const int dim = s.spec.dim;
-  if (dim == 1 && (!o.boundary.empty() || !o.points.empty() || !o.point_seed.empty()))
-    throw UsageError("--boundary, --points and --point-seed are for n-dimensional problems");
-  if (!o.boundary.empty()) {
-    if (o.boundary != "grid" && o.boundary != "uniform")
-      throw UsageError("--boundary: unknown placement '" + o.boundary + "' (known: grid, uniform)");
-    s.spec.boundary_random = o.boundary == "uniform";
-  }
-  if (!o.point_seed.empty()) s.spec.point_seed = parse_seed(o.point_seed);
-  if (!o.points.empty()) {
-    if (o.nc_given->count() > 0 || !o.grid.empty()) throw UsageError("--points replaces --nc and --grid: give one");
-    s.spec.points_file = o.points;
-  }
   validate(s.spec);
   check_threads(o.threads);
   const std::vector<int> layers = o.layers.empty() ? s.spec.default_layers : parse_layers(o.layers);
@@ -293,13 +284,7 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   const long n = s.pts.size(), p = s.net.n_params();
-  check_top_eigen_count(k, n, p);
-  // Lanczos vectors, the products' scratch and the vectors written; the dense solve when K is the whole rank.
-  const long dim = std::min(n, p);
-  const long ncv = std::min(dim, std::max(2L * k + 1, k + 20L));
-  const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (opts.save_vectors ? dim * k : 0) +
-                             (k == dim ? 3.0 * dim * dim : 0.0));
-  require_memory(need, budget, "pinntk ntk", "the Lanczos vectors", "ask for fewer eigenvalues or set --memory-limit");
+  check_ntk_top(k, n, p, opts.save_vectors, budget, Naming{});  // K within the rank, the memory
   OutputDir out(o.out);
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);
@@ -341,17 +326,12 @@ int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_poin
   refuse_full_analysis_flags(opts, "--eigen density");
   if (opts.save_vectors) throw UsageError("--save-vectors goes with --eigen top:K");
   DensityConfig cfg = opts.density;
-  check_density_config(cfg);
+  check_density_settings(cfg, Naming{});
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   cfg.seed = parse_seed(o.seed_text);
   const long n = s.pts.size(), p = s.net.n_params();
-  const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
-  // The Krylov basis, the products' scratch and the nodes and weights.
-  const double need = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps +
-                             2.0 * cfg.probes * steps + 2.0 * cfg.bins);
-  require_memory(need, budget, "pinntk ntk", "the Lanczos basis",
-                 "ask for fewer --density-steps or set --memory-limit");
+  check_ntk_density_memory(cfg, n, p, budget, Naming{});
   OutputDir out(o.out);
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);

@@ -9,6 +9,8 @@ The API mirrors the CLI (README.md, "Commands"):
   its parameters, ``Mlp.load`` / ``.save`` (checkpoint format ``pinntk-mlp-v1``), ``Mlp.from_torch`` / ``.to_torch``;
 - :func:`ntk` -- ``pinntk ntk``: the kernel ``K = J J^T D`` (Lemma 3.1), its Frobenius norms and spectra, and with
   ``save_matrices=True`` the matrices J and K, as numpy arrays;
+- :func:`ntk_top`, :func:`ntk_density` -- ``pinntk ntk --eigen top:K`` and ``--eigen density``: the top eigenpairs
+  and the spectral density by Lanczos on matrix-free products;
 - :func:`train` -- ``pinntk train``: Adam phases, then L-BFGS or Levenberg-Marquardt, the history as numpy arrays;
 - :func:`reproduce` -- ``pinntk reproduce``: the paper's figures as data in a folder.
 
@@ -24,13 +26,18 @@ _env.set_cpu_environment()
 
 from . import _core  # noqa: E402  (after the environment: OpenBLAS and libgomp read it when they load)
 from ._core import NumericalError, Problem, UsageError  # noqa: E402
+from . import _api  # noqa: E402
 from ._api import (  # noqa: E402
     Mlp,
+    NtkDensityResult,
     NtkResult,
+    NtkTopResult,
     Progress,
     TrainingInterrupted,
     TrainResult,
     ntk,
+    ntk_density,
+    ntk_top,
     reproduce,
     train,
 )
@@ -55,16 +62,7 @@ def init_names():
     return list(_core.init_names())
 
 
-__all__ = [
-    "Problem",
-    "Mlp",
-    "ntk",
-    "NtkResult",
-    "train",
-    "TrainResult",
-    "Progress",
-    "TrainingInterrupted",
-    "reproduce",
+__all__ = ["Problem", *_api.__all__] + [
     "UsageError",
     "NumericalError",
     "problem_names",

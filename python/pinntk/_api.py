@@ -11,7 +11,20 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Mlp", "ntk", "NtkResult", "train", "TrainResult", "Progress", "TrainingInterrupted", "reproduce"]
+__all__ = [
+    "Mlp",
+    "ntk",
+    "NtkResult",
+    "ntk_top",
+    "NtkTopResult",
+    "ntk_density",
+    "NtkDensityResult",
+    "train",
+    "TrainResult",
+    "Progress",
+    "TrainingInterrupted",
+    "reproduce",
+]
 
 
 # ---- Mlp -------------------------------------------------------------------------------------------------------------
@@ -181,6 +194,143 @@ def ntk(
         problem, net, device, precision, int(threads), scaling, path, int(chunk_rows), memory_limit or "", bool(save_matrices)
     )
     return NtkResult(d)
+
+
+class NtkTopResult:
+    """The k largest eigenvalues of the NTK by Lanczos (``pinntk ntk --eigen top:K``: summary.json's ``eigen``,
+    eigenvalues_top.npy and, with vectors, eigenvectors_top.npy as attributes).
+
+    The operator is ``K_s = D^1/2 J J^T D^1/2`` (N x N) when N <= P, else the Gram ``Jh^T Jh = J^T D J`` (P x P); both
+    have the nonzero eigenvalues of ``K = J J^T D``. Neither J nor K is formed on the CPU and CUDA backends.
+
+    Attributes:
+        values (ndarray, (k,)): the k largest eigenvalues of K, descending (units of K: those of u's derivatives
+            squared times the row weights).
+        vectors (ndarray, (dim, k) or None): with vectors=True, column i the unit eigenvector of values[i]: of K_s
+            (dim = N, row space) when ``gram`` is False, of the Gram (dim = P, parameter space) when True; None
+            otherwise. ``vectors_of`` says which, as the CLI's summary.json.
+        k (int), dim (int): the operator's size, min(N, P); gram (bool); operator (str): ``"K_s (N x N)"`` or
+            ``"Jh^T Jh (P x P)"``; method (str): Lanczos (Spectra), or dense when k = dim.
+        products (int): operator products, each one J product and one J^T product; converged (int): pairs converged.
+        tol (float): Lanczos's relative tolerance; weights (ndarray, (N,)): the diagonal of D; nc, nb, n_params,
+            scaling, device, precision, wall_time_s (seconds).
+    """
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+    def __repr__(self):
+        return (
+            f"pinntk.NtkTopResult(k={self.k}, operator={self.operator!r}, lambda_1={self.values[0]:.6e}, "
+            f"products={self.products}, device={self.device})"
+        )
+
+
+class NtkDensityResult:
+    """The NTK's spectral density by stochastic Lanczos quadrature (``pinntk ntk --eigen density``: summary.json's
+    ``density``, density.csv, density_nodes.npy and density_weights.npy as attributes).
+
+    Attributes:
+        edges (ndarray, (bins + 1,)): bin edges in log10(lambda), ascending; the last is log10(lambda_max), the first
+            ``decades`` (16) below it. density.csv's ``log10_lo``, ``log10_hi`` are edges[:-1], edges[1:].
+        counts (ndarray, (bins,)): the estimated number of eigenvalues of K in [10^edges[b], 10^edges[b+1])
+            (density.csv's ``count``); ``counts.sum() + below`` is N to rounding.
+        below (float): the mass below 10^edges[0] (nonpositive Ritz values and, on the Gram, the N - P known zeros);
+            known_zeros (float): N - dim when the Gram was the operator; total (float): counts.sum() + below.
+        nodes (ndarray, (M,)): every probe's Ritz values theta_j (estimates of eigenvalues of K), probe after probe
+            (M = probes x steps used, fewer after a breakdown), then a node at 0 for the known zeros when there are
+            any (as density_nodes.npy);
+        weights (ndarray, (M,)): their masses dim * tau_j / probes, and the known zeros' N - dim (sum: N).
+        lambda_max (float): the largest Ritz value; n (int): N; dim (int): min(N, P); steps (int): Lanczos steps per
+            probe (steps_asked capped at dim; steps_capped says so); probes, bins, decades, probe_seed, breakdowns,
+            products (int): operator products; gram (bool), operator, method, nc, nb, n_params, scaling, device,
+            precision, wall_time_s (seconds).
+    """
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+    def histogram(self):
+        """(counts, edges): the histogram in log10(lambda), numpy.histogram's order."""
+        return self.counts, self.edges
+
+    def __repr__(self):
+        return (
+            f"pinntk.NtkDensityResult(N={self.n}, operator={self.operator!r}, lambda_max={self.lambda_max:.6e}, "
+            f"bins={self.bins}, below={self.below:.1f}, products={self.products}, device={self.device})"
+        )
+
+
+def ntk_top(
+    problem,
+    net,
+    k: int,
+    vectors: bool = False,
+    device: str = "auto",
+    precision: str = "fp64",
+    threads: int = 0,
+    scaling: str = "lemma",
+    tol: float = 1e-12,
+    memory_limit: Optional[str] = None,
+) -> NtkTopResult:
+    """The k largest eigenvalues (and eigenvectors) of the NTK ``K = J J^T D`` by Lanczos on matrix-free products
+    (``pinntk ntk --eigen top:K [--save-vectors]``): no J or K formed, memory O((N + P) k).
+
+    Args:
+        problem: a :class:`Problem`; net: an :class:`Mlp` whose input width is the problem's dimension.
+        k: how many, in [1, min(N, P)] (N = nc + nb rows, P parameters; K's rank is at most min(N, P)); k =
+            min(N, P) gives every eigenvalue by a dense solve of the operator's columns.
+        vectors: also return the eigenvectors (``vectors``, shape (dim, k); see :class:`NtkTopResult`).
+        device, precision, threads, scaling, memory_limit: as for :func:`ntk`.
+        tol: Lanczos's relative tolerance (> 0; the CLI's is 1e-12).
+    Returns:
+        an :class:`NtkTopResult`.
+    Raises:
+        UsageError: k outside [1, min(N, P)], bad settings, or more memory than the limit; NumericalError: a product
+            not finite, or fewer than k pairs converged.
+    """
+    d = _core.ntk_top(
+        problem, net, int(k), bool(vectors), device, precision, int(threads), scaling, float(tol), memory_limit or ""
+    )
+    return NtkTopResult(d)
+
+
+def ntk_density(
+    problem,
+    net,
+    probes: int = 16,
+    steps: int = 80,
+    bins: int = 64,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "fp64",
+    threads: int = 0,
+    scaling: str = "lemma",
+    memory_limit: Optional[str] = None,
+) -> NtkDensityResult:
+    """The density of the NTK's whole spectrum on a log axis by stochastic Lanczos quadrature (``pinntk ntk --eigen
+    density``): no J or K formed.
+
+    Args:
+        problem, net: as for :func:`ntk`.
+        probes: Rademacher probe vectors (``--density-probes``, >= 1); a count c carries a statistical error of about
+            sqrt(2 c / probes).
+        steps: Lanczos steps per probe (``--density-steps``, >= 1; capped at min(N, P), which is exact up to the
+            probe average).
+        bins: bins in log10(lambda) over the 16 decades below lambda_max (``--density-bins``, >= 1).
+        seed: the probes' seed, in [0, 2^64 - 1]; the CLI takes it from ``--seed`` (default 0, as here).
+        device, precision, threads, scaling, memory_limit: as for :func:`ntk`.
+    Returns:
+        an :class:`NtkDensityResult`.
+    Raises:
+        UsageError: a setting below 1, bad settings, more memory than the limit; NumericalError: a product not
+            finite, or a zero kernel (no log axis).
+    """
+    d = _core.ntk_density(
+        problem, net, int(probes), int(steps), int(bins), int(seed), device, precision, int(threads), scaling,
+        memory_limit or "",
+    )  # fmt: skip
+    return NtkDensityResult(d)
 
 
 # ---- training --------------------------------------------------------------------------------------------------------

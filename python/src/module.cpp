@@ -5,6 +5,7 @@
 // The Python package (python/pinntk/__init__.py) adds defaults, docstrings, progress bars and PyTorch conversion.
 #include <nanobind/nanobind.h>        // nb::module_, nb::class_
 #include <nanobind/ndarray.h>         // nb::ndarray
+#include <nanobind/stl/filesystem.h>  // std::filesystem::path arguments (str or os.PathLike)
 #include <nanobind/stl/optional.h>    // std::optional arguments
 #include <nanobind/stl/pair.h>        // std::pair arguments
 #include <nanobind/stl/string.h>      // std::string arguments
@@ -14,7 +15,8 @@
 
 #include <algorithm>          // std::copy
 #include <chrono>             // std::chrono
-#include <cmath>              // std::ceil
+#include <cmath>              // std::ceil, std::isfinite
+#include <filesystem>         // std::filesystem::path
 #include <fstream>            // std::ofstream
 #include <map>                // std::map
 #include <memory>             // std::unique_ptr
@@ -32,6 +34,7 @@
 #include "host/memory.hpp"                    // parse_bytes
 #include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
 #include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights
+#include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density, DensityConfig
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
 #include "host/parse.hpp"                     // parse_layers, parse_schedule, parse_real, parse_box, parse_domain
 #include "host/problem.hpp"                   // problem_preset, build_points, validate, uses_eps
@@ -74,11 +77,22 @@ struct Problem {
 
 // The overrides of `pinntk --problem/--problem-file` that the Python API accepts, applied by the CLI's own
 // apply_problem_overrides (host/run_setup.hpp; messages name the keywords).
+// The n-D overrides of --boundary, --points and --point-seed (ProblemOverrides takes the seed as its decimal text).
+struct PointOverrides {
+  std::optional<std::string> boundary;
+  std::optional<std::filesystem::path> points;
+  std::optional<uint64_t> point_seed;
+};
+
 Problem make_problem(ProblemSpec spec, bool from_file, std::optional<double> eps, std::optional<int> nc,
                      std::optional<int> nb, std::optional<double> lambda, std::optional<double> omega,
-                     std::optional<std::string> grid, std::optional<std::string> domain) {
+                     std::optional<std::string> grid, std::optional<std::string> domain,
+                     const PointOverrides& pt = {}) {
   (void)from_file;  // spec.kind says it
   ProblemOverrides o;
+  o.boundary = pt.boundary;
+  if (pt.points) o.points = pt.points->string();
+  if (pt.point_seed) o.point_seed = std::to_string(*pt.point_seed);
   o.eps = eps;
   o.nc = nc;
   o.nb = nb;
@@ -117,6 +131,19 @@ Backend& backend(const std::string& device, const std::string& precision, int th
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make_backend(device, precision, threads)).first;
   return *it->second;
+}
+
+// Runs f(backend) on the shared backend of (device, precision, threads) with the GIL released and the backends
+// locked; device_name and precision_name get the backend's own names.
+template <class F>
+void on_backend(const std::string& device, const std::string& precision, int threads, std::string& device_name,
+                std::string& precision_name, F&& f) {
+  nb::gil_scoped_release release;
+  std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+  Backend& be = backend(device, precision, threads);
+  device_name = be.name();
+  precision_name = be.precision();
+  f(be);
 }
 
 // ---- Mlp -----------------------------------------------------------------------------------------------------------
@@ -176,15 +203,10 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
   NtkResult r;
   std::vector<double> K;
   std::string device_name, precision_name;
-  {
-    nb::gil_scoped_release release;
-    std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
-    Backend& be = backend(device, precision, threads);
-    device_name = be.name();
-    precision_name = be.precision();
+  on_backend(device, precision, threads, device_name, precision_name, [&](Backend& be) {
     r = analyze_ntk(be, net, pts, scaling, save_matrices, plan.chunk_rows);
     if (save_matrices) K = ntk_matrix(be, r.jacobian, n, p, d);  // K = J J^T D (Lemma 3.1)
-  }
+  });
   nb::dict out;
   out["nc"] = r.nc;
   out["nb"] = r.nb;
@@ -214,6 +236,114 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
     out["K"] = nb::none();
     out["points"] = nb::none();
   }
+  out["wall_time_s"] = seconds_since(t0);
+  return out;
+}
+
+uint64_t memory_budget(const std::string& memory_limit) {
+  return memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
+}
+
+// cmd_ntk_top of host/cli/main.cpp (`pinntk ntk --eigen top:K [--save-vectors]`): check_ntk_top, then ntk_top_eigen.
+nb::dict ntk_top(const Problem& prob, const Mlp& net, long k, bool vectors, const std::string& device,
+                 const std::string& precision, int threads, const std::string& scaling_name, double tol,
+                 const std::string& memory_limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_net(prob, net);
+  const NtkScaling scaling = parse_ntk_scaling(scaling_name);
+  if (!(tol > 0.0) || !std::isfinite(tol)) throw UsageError("tol must be positive and finite");
+  const uint64_t budget = memory_budget(memory_limit);
+  const PointSet& pts = prob.pts;
+  const long n = pts.size(), p = net.n_params();
+  check_ntk_top(k, n, p, vectors, budget, Naming{false});  // k within [1, min(N, P)], the memory
+  const std::vector<double> d = ntk_row_weights(pts, scaling);
+  TopEigen t;
+  std::string device_name, precision_name;
+  on_backend(device, precision, threads, device_name, precision_name,
+             [&](Backend& be) { t = ntk_top_eigen(be, net, pts, d, static_cast<int>(k), vectors, tol); });
+  nb::dict out;
+  out["values"] = to_numpy(std::move(t.values), {static_cast<size_t>(k)});
+  if (vectors) {
+    out["vectors"] = to_numpy(std::move(t.vectors), {static_cast<size_t>(t.dim), static_cast<size_t>(k)});
+    out["vectors_of"] = t.gram ? "Jh^T Jh (P x P): parameter space" : "K_s (N x N)";
+  } else {
+    out["vectors"] = nb::none();
+    out["vectors_of"] = nb::none();
+  }
+  out["k"] = k;
+  out["dim"] = t.dim;
+  out["gram"] = t.gram;
+  out["operator"] = t.op;
+  out["method"] = k == t.dim ? "dense (every eigenvalue: the operator's columns, Eigen SelfAdjointEigenSolver)"
+                             : "lanczos (Spectra SymEigsSolver)";
+  out["products"] = t.products;
+  out["converged"] = t.converged;
+  out["tol"] = tol;
+  out["nc"] = pts.nc;
+  out["nb"] = pts.nb;
+  out["n_params"] = p;
+  out["weights"] = to_numpy(d);
+  out["scaling"] = ntk_scaling_name(scaling);
+  out["device"] = device_name;
+  out["precision"] = precision_name;
+  out["wall_time_s"] = seconds_since(t0);
+  return out;
+}
+
+// cmd_ntk_density of host/cli/main.cpp (`pinntk ntk --eigen density`): check_density_settings,
+// check_ntk_density_memory, then ntk_spectral_density.
+nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps, int bins, uint64_t seed,
+                     const std::string& device, const std::string& precision, int threads,
+                     const std::string& scaling_name, const std::string& memory_limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_net(prob, net);
+  const NtkScaling scaling = parse_ntk_scaling(scaling_name);
+  DensityConfig cfg;
+  cfg.probes = probes;
+  cfg.steps = steps;
+  cfg.bins = bins;
+  cfg.seed = seed;
+  check_density_settings(cfg, Naming{false});
+  const uint64_t budget = memory_budget(memory_limit);
+  const PointSet& pts = prob.pts;
+  const long n = pts.size(), p = net.n_params();
+  check_ntk_density_memory(cfg, n, p, budget, Naming{false});
+  const std::vector<double> d = ntk_row_weights(pts, scaling);
+  NtkDensity r;
+  std::string device_name, precision_name;
+  on_backend(device, precision, threads, device_name, precision_name,
+             [&](Backend& be) { r = ntk_spectral_density(be, net, pts, d, cfg); });
+  double total = r.below;
+  for (const double c : r.counts) total += c;
+  nb::dict out;
+  out["edges"] = to_numpy(std::move(r.edges), {static_cast<size_t>(cfg.bins) + 1});
+  out["counts"] = to_numpy(std::move(r.counts), {static_cast<size_t>(cfg.bins)});
+  out["nodes"] = to_numpy(std::move(r.nodes), {r.nodes.size()});
+  out["weights"] = to_numpy(std::move(r.weights), {r.weights.size()});
+  out["below"] = r.below;
+  out["known_zeros"] = r.zeros;
+  out["total"] = total;
+  out["lambda_max"] = r.lambda_max;
+  out["n"] = r.n;
+  out["dim"] = r.dim;
+  out["probes"] = cfg.probes;
+  out["steps_asked"] = cfg.steps;
+  out["steps"] = r.steps;
+  out["steps_capped"] = r.steps_capped;
+  out["bins"] = cfg.bins;
+  out["decades"] = cfg.decades;
+  out["probe_seed"] = cfg.seed;
+  out["breakdowns"] = r.breakdowns;
+  out["products"] = r.products;
+  out["gram"] = r.gram;
+  out["operator"] = r.op;
+  out["method"] = "stochastic Lanczos quadrature (Rademacher probes, full reorthogonalization, LAPACKE_dstev)";
+  out["nc"] = pts.nc;
+  out["nb"] = pts.nb;
+  out["n_params"] = p;
+  out["scaling"] = ntk_scaling_name(scaling);
+  out["device"] = device_name;
+  out["precision"] = precision_name;
   out["wall_time_s"] = seconds_since(t0);
   return out;
 }
@@ -549,36 +679,45 @@ NB_MODULE(_core, m) {
   });
   m.def("parse_layers", &parse_layers);
 
-  nb::class_<Problem>(m, "Problem",
-                      "A problem and its training rows (README.md, Problems): a preset or a problem file with the "
-                      "overrides of the CLI's --eps, --nc, --nb, --lambda, --omega, --grid, --domain. The rows are "
-                      "built once: nc collocation rows, then nb boundary rows.")
+  nb::class_<Problem>(
+      m, "Problem",
+      "A problem and its training rows (README.md, Problems): a preset or a problem file with the "
+      "overrides of the CLI's --eps, --nc, --nb, --lambda, --omega, --grid, --domain, --boundary, --points, "
+      "--point-seed. The rows are built once: nc collocation rows, then nb boundary rows.")
       .def_static(
           "preset",
           [](const std::string& name, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
              std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
-             std::optional<std::string> domain) {
-            return make_problem(problem_preset(name), false, eps, nc, nb, lambda, omega, grid, domain);
+             std::optional<std::string> domain, std::optional<std::string> boundary,
+             std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
+            return make_problem(problem_preset(name), false, eps, nc, nb, lambda, omega, grid, domain,
+                                PointOverrides{boundary, points, point_seed});
           },
           nb::arg("name"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
           nb::arg("lam") = nb::none(), nb::arg("omega") = nb::none(), nb::arg("grid") = nb::none(),
-          nb::arg("domain") = nb::none(),
+          nb::arg("domain") = nb::none(), nb::arg("boundary") = nb::none(), nb::arg("points") = nb::none(),
+          nb::arg("point_seed") = nb::none(),
           "The preset `name` (pinntk.problem_names()) with its paper settings, overridden by: eps (> 0, for "
           "problems with a scale), nc (collocation points), nb (boundary rows), lam (boundary weight lambda of eq. "
           "8), omega (frequency of the Darcy coefficient), grid ('linspace' | 'interior'; n-D 'grid' | 'sobol' | "
-          "'uniform'), domain ('A,B' or n-D 'A1,B1,A2,B2', as --domain; accepts pi). UsageError (a ValueError) for an "
-          "unknown name or a value out of range.")
+          "'uniform'), domain ('A,B' or n-D 'A1,B1,A2,B2', as --domain; accepts pi); n-D only: boundary ('grid' | "
+          "'uniform': the boundary points on each face), points (a float64 .npy file of the collocation points, "
+          "shape (nc, n), inside the box; replaces nc and grid), point_seed (the seed of Sobol or uniform points, "
+          "in [0, 2^64 - 1]; default 0). UsageError (a ValueError) for an unknown name or a value out of range.")
       .def_static(
           "from_file",
           [](const std::string& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
-             std::optional<double> lambda, std::optional<std::string> grid) {
-            return make_problem(load_problem_file(path), true, eps, nc, nb, lambda, std::nullopt, grid, std::nullopt);
+             std::optional<double> lambda, std::optional<std::string> grid, std::optional<std::string> boundary,
+             std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
+            return make_problem(load_problem_file(path), true, eps, nc, nb, lambda, std::nullopt, grid, std::nullopt,
+                                PointOverrides{boundary, points, point_seed});
           },
           nb::arg("path"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
-          nb::arg("lam") = nb::none(), nb::arg("grid") = nb::none(),
+          nb::arg("lam") = nb::none(), nb::arg("grid") = nb::none(), nb::arg("boundary") = nb::none(),
+          nb::arg("points") = nb::none(), nb::arg("point_seed") = nb::none(),
           "A problem read from a JSON problem file (problems/README.md; formulas parsed by GiNaC), with the same "
-          "overrides as preset (eps only when the file defines the constant eps). UsageError naming the file and the "
-          "field for anything wrong.")
+          "overrides as preset (eps only when the file defines the constant eps; boundary, points and point_seed "
+          "only for an n-D file). UsageError naming the file and the field for anything wrong.")
       .def_prop_ro(
           "name", [](const Problem& p) { return p.spec.name; }, "the preset's name (a file's: its path)")
       .def_prop_ro(
@@ -687,6 +826,11 @@ NB_MODULE(_core, m) {
 
   m.def("ntk", &ntk, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
         nb::arg("scaling"), nb::arg("path"), nb::arg("chunk_rows"), nb::arg("memory_limit"), nb::arg("save_matrices"));
+  m.def("ntk_top", &ntk_top, nb::arg("problem"), nb::arg("net"), nb::arg("k"), nb::arg("vectors"), nb::arg("device"),
+        nb::arg("precision"), nb::arg("threads"), nb::arg("scaling"), nb::arg("tol"), nb::arg("memory_limit"));
+  m.def("ntk_density", &ntk_density, nb::arg("problem"), nb::arg("net"), nb::arg("probes"), nb::arg("steps"),
+        nb::arg("bins"), nb::arg("seed"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
+        nb::arg("scaling"), nb::arg("memory_limit"));
   m.def("train", &train, nb::arg("problem"), nb::arg("net"), nb::arg("schedule"), nb::arg("beta1"), nb::arg("beta2"),
         nb::arg("adam_eps"), nb::arg("lbfgs_iters"), nb::arg("lbfgs_method"), nb::arg("lbfgs_history"),
         nb::arg("lbfgs_gtol"), nb::arg("lbfgs_ftol"), nb::arg("lbfgs_maxfun"), nb::arg("optimizer"),

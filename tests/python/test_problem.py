@@ -92,3 +92,79 @@ def test_domain_and_omega():
     assert q.domain == ([0.0, 0.0], [2.0, 2.0])
     with pytest.raises(ValueError):
         pinntk.Problem.preset("darcy-twoscale", domain="1,0")
+
+
+def test_boundary_and_point_seed():
+    """The n-D overrides of --boundary and --point-seed on poisson2d-sines (uniform collocation and boundary points
+    by default): the seed moves both, boundary="grid" puts the boundary points on a grid of each face."""
+    a = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40)
+    b = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, boundary="uniform", point_seed=0)
+    c = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, boundary="uniform", point_seed=3)
+    g = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, boundary="grid", point_seed=3)
+    assert a.points.shape == b.points.shape == c.points.shape == g.points.shape == (140, 2)
+    np.testing.assert_array_equal(a.points, b.points)  # the preset's own settings
+    assert not np.array_equal(b.points[:100], c.points[:100])  # another seed: other collocation points
+    assert not np.array_equal(b.points[100:], c.points[100:])  # and other boundary points
+    np.testing.assert_array_equal(c.points[:100], g.points[:100])
+    assert not np.array_equal(c.points[100:], g.points[100:])
+    lo, hi = c.domain
+    for q in (c, g):
+        on_face = np.isclose(q.points[100:], lo) | np.isclose(q.points[100:], hi)
+        assert np.all(on_face.any(axis=1))
+    again = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, boundary="uniform", point_seed=3)
+    np.testing.assert_array_equal(c.points, again.points)
+    s0 = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, grid="grid")
+    s3 = pinntk.Problem.preset("poisson2d-sines", nc=100, nb=40, grid="grid", point_seed=3)
+    np.testing.assert_array_equal(s0.points[:100], s3.points[:100])  # a grid has no seed
+
+
+def test_points_file(tmp_path):
+    p = pinntk.Problem.preset("poisson2d-sines", nb=8)
+    lo, hi = map(np.array, p.domain)
+    rng = np.random.default_rng(0)
+    pts = lo + (hi - lo) * rng.uniform(0.05, 0.95, size=(9, 2))
+    path = tmp_path / "pts.npy"
+    np.save(path, pts)
+    for given in (path, str(path)):
+        q = pinntk.Problem.preset("poisson2d-sines", nb=8, points=given)
+        assert q.nc == 9 and q.points.shape == (17, 2)
+        np.testing.assert_array_equal(q.points[:9], pts)
+    with pytest.raises(pinntk.UsageError, match="points replaces nc and grid: give one"):
+        pinntk.Problem.preset("poisson2d-sines", nc=9, points=path)
+    with pytest.raises(pinntk.UsageError, match="points replaces nc and grid"):
+        pinntk.Problem.preset("poisson2d-sines", grid="sobol", points=path)
+    np.save(tmp_path / "w3.npy", np.zeros((4, 3)))
+    with pytest.raises(pinntk.UsageError):
+        pinntk.Problem.preset("poisson2d-sines", points=tmp_path / "w3.npy")
+    with pytest.raises(pinntk.UsageError):
+        pinntk.Problem.preset("poisson2d-sines", points=tmp_path / "missing.npy")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="darcy-ntk", boundary="uniform"), "boundary, points and point_seed are for n-dimensional"),
+        (dict(name="darcy-ntk", point_seed=1), "are for n-dimensional problems"),
+        (dict(name="darcy-ntk", points="x.npy"), "are for n-dimensional problems"),
+        (dict(name="darcy2d-ntk", boundary="edges"), r"boundary: unknown placement 'edges' \(known: grid, uniform\)"),
+    ],
+)
+def test_bad_point_overrides(kwargs, match):
+    with pytest.raises(pinntk.UsageError, match=match):
+        pinntk.Problem.preset(**kwargs)
+
+
+def test_from_file_point_overrides(repo, tmp_path):
+    path = repo / "problems" / "poisson2d-sines.json"
+    if not path.exists():
+        pytest.skip("problems/poisson2d-sines.json not in this checkout")
+    a = pinntk.Problem.from_file(str(path), nc=64, nb=16, grid="uniform", boundary="uniform", point_seed=3)
+    b = pinntk.Problem.from_file(str(path), nc=64, nb=16, grid="uniform", boundary="uniform", point_seed=4)
+    assert a.points.shape == (80, 2) and not np.array_equal(a.points, b.points)
+    pts = np.array([[0.25, 0.5], [0.5, 0.25], [0.75, 0.75]])
+    np.save(tmp_path / "p.npy", pts)
+    q = pinntk.Problem.from_file(str(path), nb=8, points=tmp_path / "p.npy")
+    assert q.nc == 3
+    np.testing.assert_array_equal(q.points[:3], pts)
+    with pytest.raises(pinntk.UsageError, match="points replaces nc and grid"):
+        pinntk.Problem.from_file(str(path), nc=3, points=tmp_path / "p.npy")
