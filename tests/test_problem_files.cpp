@@ -160,6 +160,14 @@ TEST(ProblemFiles, CheckCatchesAWrongForcing) {
   EXPECT_EQ(rg.find("CHECK"), std::string::npos) << rg;
   EXPECT_NE(rb.find("CHECK the forcing"), std::string::npos) << rb;
   EXPECT_NE(rg.find("contrast"), std::string::npos) << rg;
+  // Without "scale", the smallest scale is estimated from the coefficient's oscillations: darcy-twoscale's period
+  // 2 pi eps = 0.19635 at eps = 1/32 (one maximum and one minimum of a per period).
+  const fs::path noscale = write_file("noscale.json", R"J({"dimension": 1, "box": [["-pi", "pi"]],
+      "constants": {"eps": "1/32"}, "operator": {"form": "divergence", "a": "1/(2.1 + 2*sin(x/eps))"},
+      "exact": "sin(x)"})J");
+  const ProblemSpec ns = load_problem_file(noscale.string());
+  const std::string rn = problem_check_report(ns, build_points(ns));
+  EXPECT_NE(rn.find("smallest scale 0.19635 (estimated"), std::string::npos) << rn;
 }
 
 TEST(ProblemFiles, GeneralFormAndDiagonalTensorRows) {

@@ -630,6 +630,40 @@ const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::
   return pf.references.back().result;
 }
 
+namespace {
+
+// Twice the shortest mean distance between local extrema of the second-order coefficient along the lines through the
+// box's centre parallel to the axes, sampled at 2^16 points each; 0 when it has fewer than 3 extrema on every line.
+double oscillation_scale(const ProblemFile& pf, const Compiled& c) {
+  const int n = pf.dim;
+  const long m = 1L << 16;
+  double best = 0.0;
+  for (int axis = 0; axis < n; ++axis) {
+    double x[kMaxDim], lambda[kMaxDim], cc[kMaxDim], gamma;
+    for (int k = 0; k < n; ++k) x[k] = 0.5 * (pf.lo[k] + pf.hi[k]);
+    long extrema = 0;
+    double prev = 0.0, prev_diff = 0.0;
+    for (long i = 0; i < m; ++i) {
+      x[axis] = pf.lo[axis] + (pf.hi[axis] - pf.lo[axis]) * static_cast<double>(i) / (m - 1);
+      row_at(pf, c, x, lambda, cc, &gamma);
+      const double v = lambda[axis];
+      if (i > 0) {
+        const double diff = v - prev;
+        if (i > 1 && diff * prev_diff < 0.0) ++extrema;
+        if (diff != 0.0) prev_diff = diff;
+      }
+      prev = v;
+    }
+    if (extrema >= 3) {
+      const double s = 2.0 * (pf.hi[axis] - pf.lo[axis]) / static_cast<double>(extrema);
+      best = best > 0.0 ? std::min(best, s) : s;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts) {
   const ProblemFile& pf = *spec.file;
   const auto c = compile(spec);
@@ -673,17 +707,24 @@ std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts) {
          << (lo > 0 ? hi / lo : INFINITY) << " at the " << pts.nc << " collocation points\n";
     }
   }
-  if (c->scale > 0.0) {
+  // The smallest scale: the file's, else estimated from the coefficient's oscillations (twice the shortest mean
+  // distance between its local extrema along the axes through the box's centre).
+  double scale = c->scale;
+  const bool estimated = !(scale > 0.0) && pf.form != OperatorForm::Regression;
+  if (estimated) scale = oscillation_scale(pf, *c);
+  if (scale > 0.0) {
     double per_period = INFINITY;
     const double per_axis = n == 1 ? pts.nc : std::pow(static_cast<double>(pts.nc), 1.0 / n);
     for (int k = 0; k < n; ++k) {
       const double len = n == 1 ? spec.xb - spec.xa : spec.hi[k] - spec.lo[k];
-      per_period = std::min(per_period, per_axis * c->scale / len);
+      per_period = std::min(per_period, per_axis * scale / len);
     }
-    os << "smallest scale " << c->scale << ": " << per_period << " collocation points per period"
-       << (n > 1 ? " along each axis" : "") << (per_period < 4 ? " (too few to resolve it)" : "") << '\n';
+    os << "smallest scale " << scale
+       << (estimated ? " (estimated from the coefficient's oscillations; set \"scale\")" : "") << ": " << per_period
+       << " collocation points per period" << (n > 1 ? " along each axis" : "")
+       << (per_period < 4 ? " (too few to resolve it)" : "") << '\n';
   } else {
-    os << "smallest scale not given (set \"scale\" in the file)\n";
+    os << "smallest scale not given, and the coefficient does not oscillate (set \"scale\" in the file)\n";
   }
   os << "points         nc=" << pts.nc << " nb=" << pts.nb << " lambda=" << spec.lambda
      << " grid=" << grid_name(spec.grid) << '\n';

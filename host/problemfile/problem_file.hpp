@@ -43,8 +43,9 @@ JetNd<double> file_exact(const ProblemSpec& spec, const double* x);
 const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::vector<double>& xs);
 
 // `pinntk problem check`: what the file defines, the coefficient's range and contrast at the collocation points,
-// the smallest scale and the collocation points per period, and, when both the exact solution and the forcing are
-// given, max |L u* - f| over the collocation rows and max |u* - g| over the boundary rows. One line per fact.
+// the smallest scale and the collocation points per period (the scale estimated from the coefficient when the file
+// gives none), and, when both the exact solution and the forcing are given, max |L u* - f| over the collocation rows
+// and max |u* - g| over the boundary rows. One line per fact.
 std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts);
 
 // The summary.json description of the file's problem: path, operator form, the constants' values, the formulas.
