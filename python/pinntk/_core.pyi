@@ -48,6 +48,11 @@ class Problem:
         A problem read from a JSON problem file (problems/README.md; formulas parsed by GiNaC), with the same overrides as preset (eps only when the file defines the constant eps; boundary, points and point_seed only for an n-D file). UsageError naming the file and the field for anything wrong.
         """
 
+    def check(self) -> str:
+        """
+        `pinntk problem check`'s report of a problem file as text: the form, formulas and constants, the coefficient's range and contrast, the smallest scale and collocation points per period, and with an exact solution and a forcing max |L u* - f| and max |u* - g| (marked CHECK when not at rounding level).
+        """
+
     @property
     def name(self) -> str:
         """the preset's name (a file's: its path)"""

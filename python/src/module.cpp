@@ -38,7 +38,7 @@
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
 #include "host/parse.hpp"                     // parse_layers, parse_schedule, parse_real, parse_box, parse_domain
 #include "host/problem.hpp"                   // problem_preset, build_points, validate, uses_eps
-#include "host/problemfile/problem_file.hpp"  // load_problem_file
+#include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_check_report
 #include "host/report.hpp"                    // index_markdown
 #include "host/reproduce.hpp"                 // reproduce, reproduce_figures
 #include "host/run_setup.hpp"  // apply_problem_overrides, check_train_choices, lm_stages, ntk_matrix, reproduce_into
@@ -718,6 +718,16 @@ NB_MODULE(_core, m) {
           "A problem read from a JSON problem file (problems/README.md; formulas parsed by GiNaC), with the same "
           "overrides as preset (eps only when the file defines the constant eps; boundary, points and point_seed "
           "only for an n-D file). UsageError naming the file and the field for anything wrong.")
+      .def(
+          "check",
+          [](const Problem& p) {
+            if (p.spec.kind != ProblemKind::File)
+              throw UsageError("check(): problem " + p.spec.name + " is a preset, not a problem file");
+            return problem_check_report(p.spec, p.pts);
+          },
+          "`pinntk problem check`'s report of a problem file as text: the form, formulas and constants, the "
+          "coefficient's range and contrast, the smallest scale and collocation points per period, and with an exact "
+          "solution and a forcing max |L u* - f| and max |u* - g| (marked CHECK when not at rounding level).")
       .def_prop_ro(
           "name", [](const Problem& p) { return p.spec.name; }, "the preset's name (a file's: its path)")
       .def_prop_ro(

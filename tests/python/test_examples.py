@@ -40,3 +40,9 @@ def test_lm_live(repo, tmp_path):
     pytest.importorskip("matplotlib")
     out = run(repo, tmp_path, "lm_darcy_live.py", "--out", "e.png")
     assert "max error" in out and (tmp_path / "e.png").exists()
+
+
+def test_problem_file_lm(repo, tmp_path):
+    out = run(repo, tmp_path, "problem_file_lm.py")
+    assert "incommensurate-1d" in out and "reference solution" in out
+    assert "relative L2 error" in out
