@@ -591,6 +591,8 @@ const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::
     res.method = c->has_exact ? "exact" : "regression target";
     res.converged = true;
   } else {
+    std::fprintf(stderr, "pinntk: %s: computing a reference solution (%s, tolerance %.1e)...\n", spec.name.c_str(),
+                 n == 1 && pf.form != OperatorForm::General ? "quadrature" : "finite differences", pf.ref_tol);
     ReferenceOptions opt;
     opt.tol = pf.ref_tol;
     opt.smallest_scale = c->scale;
