@@ -52,4 +52,15 @@ ReferenceResult reference_general_nd(const std::vector<double>& lo, const std::v
                                      const ScalarField& gamma, const ScalarField& f, const ScalarField& g,
                                      const std::vector<double>& xs, const ReferenceOptions& opt);
 
+// -div(A grad u) = f on the box [lo, hi] (dim 2 or 3) with u = g on its boundary; A symmetric positive definite,
+// given by its upper triangle row by row (dim (dim + 1) / 2 fields: a11, a12, a22 in 2-D; a11, a12, a13, a22, a23,
+// a33 in 3-D). Finite differences: the diagonal terms in flux form with a_kk at the half points (as
+// reference_divergence_nd), the mixed terms by central differences with a_ij at the grid points (a 9-point stencil in
+// 2-D, 19-point in 3-D, not symmetric in general), refined until two resolutions agree. Throws UsageError when dim
+// is not 2 or 3, the field count is wrong, or A is not positive definite at a grid point (named in the message).
+ReferenceResult reference_divergence_tensor_nd(const std::vector<double>& lo, const std::vector<double>& hi,
+                                               const std::vector<ScalarField>& a_upper, const ScalarField& f,
+                                               const ScalarField& g, const std::vector<double>& xs,
+                                               const ReferenceOptions& opt);
+
 }  // namespace pinntk
