@@ -58,6 +58,18 @@ def jacobian_sizes(args, device):
     return [1024, 16384, 65536] if device == "cuda" else [1024, 4096]
 
 
+def unflatten(theta, layers):
+    """(W, b) per layer of the flat parameters (W^l row-major, then b^l: pinntk's order), as views of theta where the
+    array library gives them (numpy, torch; JAX arrays in a traced function)."""
+    out, o = [], 0
+    for din, dout in zip(layers[:-1], layers[1:]):
+        W = theta[o:o + dout * din].reshape(dout, din)
+        o += dout * din
+        out.append((W, theta[o:o + dout]))
+        o += dout
+    return out
+
+
 def n_params(layers):
     return sum(layers[i + 1] * layers[i] + layers[i + 1] for i in range(len(layers) - 1))
 

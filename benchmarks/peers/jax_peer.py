@@ -12,6 +12,34 @@ import _common as C  # noqa: E402
 B1, B2, ADAM_EPS, LR = 0.9, 0.999, 1e-8, 1e-3
 
 
+# ---- model: flat parameters, per-point functions (vmapped over points by the callers) ----
+# jax is imported inside: the callers configure it first (x64, matmul precision, platform). ntk_scale.py uses them too.
+
+
+unflatten = C.unflatten  # (W, b) per layer of the flat parameters
+
+
+def u_point(params, x):
+    import jax.numpy as jnp
+
+    h = jnp.reshape(x, (1,))
+    for l, (W, b) in enumerate(params):
+        h = W @ h + b
+        if l + 1 < len(params):
+            h = jnp.tanh(h)
+    return h[0]
+
+
+def r_point(params, x, a, b, g, f):
+    """r = alpha u'' + beta u' + gamma u - f; u' and u'' by forward-over-forward jvp in x."""
+    import jax
+    import jax.numpy as jnp
+
+    one = jnp.ones_like(x)
+    (u, du), (_, d2u) = jax.jvp(lambda y: jax.jvp(lambda z: u_point(params, z), (y,), (one,)), (x,), (one,))
+    return a * d2u + b * du + g * u - f
+
+
 def main():
     args = C.parse_args("jax")
     import jax  # imported after parsing so that --help works fast; configured before any computation
@@ -28,31 +56,6 @@ def main():
         args.device = "cuda" if backend == "gpu" else "cpu"
     cuda = args.device == "cuda"
     dtype = jnp.dtype(args.dtype)
-
-    # ---- model: flat parameters, per-point functions, vmapped over points ----
-
-    def unflatten(theta, layers):
-        out, o = [], 0
-        for din, dout in zip(layers[:-1], layers[1:]):
-            W = theta[o:o + dout * din].reshape(dout, din)
-            o += dout * din
-            out.append((W, theta[o:o + dout]))
-            o += dout
-        return out
-
-    def u_point(params, x):
-        h = jnp.reshape(x, (1,))
-        for l, (W, b) in enumerate(params):
-            h = W @ h + b
-            if l + 1 < len(params):
-                h = jnp.tanh(h)
-        return h[0]
-
-    def r_point(params, x, a, b, g, f):
-        """r = alpha u'' + beta u' + gamma u - f; u' and u'' by forward-over-forward jvp in x."""
-        one = jnp.ones_like(x)
-        (u, du), (_, d2u) = jax.jvp(lambda y: jax.jvp(lambda z: u_point(params, z), (y,), (one,)), (x,), (one,))
-        return a * d2u + b * du + g * u - f
 
     def make(layers):
         """Jitted loss-and-grad, Jacobian and NTK for one network shape; cols = (x, alpha, beta, gamma, f)."""

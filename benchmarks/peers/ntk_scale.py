@@ -129,6 +129,7 @@ def run_jax(a, split=False):
     jax.config.update("jax_default_matmul_precision", "highest")
     jax.config.update("jax_platforms", "cpu")
     import jax.numpy as jnp
+    import jax_peer as JP
 
     layers, theta_np = network(a.checkpoint, a.seed)
     pts = C.points(PROBLEM, a.nc)
@@ -136,28 +137,8 @@ def run_jax(a, split=False):
     P = C.n_params(layers)
     wu, wb = float(pts["w"][0]), float(pts["w"][-1])
 
-    def unflatten(theta):
-        out, o = [], 0
-        for din, dout in zip(layers[:-1], layers[1:]):
-            W = theta[o:o + dout * din].reshape(dout, din)
-            o += dout * din
-            out.append((W, theta[o:o + dout]))
-            o += dout
-        return out
-
-    def u_point(params, x):
-        h = jnp.reshape(x, (1,))
-        for l, (W, b) in enumerate(params):
-            h = W @ h + b
-            if l + 1 < len(params):
-                h = jnp.tanh(h)
-        return h[0]
-
-    def r_point(theta, x, al, be, ga, f):
-        params = unflatten(theta)
-        one = jnp.ones_like(x)
-        (u, du), (_, d2u) = jax.jvp(lambda y: jax.jvp(lambda z: u_point(params, z), (y,), (one,)), (x,), (one,))
-        return al * d2u + be * du + ga * u - f
+    def r_point(theta, x, al, be, ga, f):  # jax_peer.py's residual of one point, as a function of the flat theta
+        return JP.r_point(JP.unflatten(theta, layers), x, al, be, ga, f)
 
     rows = jax.vmap(jax.grad(r_point), in_axes=(None, 0, 0, 0, 0, 0))
 

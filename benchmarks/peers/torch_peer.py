@@ -19,15 +19,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", c
 B1, B2, ADAM_EPS, LR = 0.9, 0.999, 1e-8, 1e-3
 
 
-def unflatten(theta, layers):
-    """Views (W, b) per layer of the flat parameters (W row-major, then b)."""
-    out, o = [], 0
-    for din, dout in zip(layers[:-1], layers[1:]):
-        W = theta[o:o + dout * din].view(dout, din)
-        o += dout * din
-        out.append((W, theta[o:o + dout]))
-        o += dout
-    return out
+unflatten = C.unflatten  # views (W, b) per layer of the flat parameters
 
 
 def u_point(params, x):
