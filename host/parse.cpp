@@ -2,6 +2,7 @@
 
 #include <cerrno>   // errno
 #include <cmath>    // std::isfinite, M_PI
+#include <cstdio>   // std::snprintf
 #include <cstdlib>  // std::strtod, std::strtol
 #include <sstream>  // std::istringstream
 
@@ -153,6 +154,12 @@ std::pair<double, double> parse_domain(const std::string& text) {
   const double b = parse_real(parts[1], "--domain");
   if (!(a < b)) throw UsageError("--domain: the left end must be smaller than the right end");
   return {a, b};
+}
+
+std::string fmt17(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", x);
+  return b;
 }
 
 }  // namespace pinntk

@@ -28,6 +28,9 @@ std::vector<int> parse_layers(const std::string& text);
 // "10000@1e-4,10000@1e-5" -> phases; empty text gives no phases. The total is at most kMaxIterations.
 std::vector<Phase> parse_schedule(const std::string& text);
 
+// x as text with 17 significant digits ("%.17g"), which parse_real and strtod read back exactly.
+std::string fmt17(double x);
+
 // "-pi,pi" -> {-pi, pi} with a < b.
 std::pair<double, double> parse_domain(const std::string& text);
 // "a,b" (every axis) or "a1,b1,...,an,bn": the box of an n-dimensional problem.

@@ -19,7 +19,7 @@
 #include "host/ntk.hpp"                    // analyze_ntk
 #include "host/optim/lm.hpp"               // minimize_lm, LmConfig
 #include "host/optim/lm_continuation.hpp"  // continue_with_lm, LmStage
-#include "host/parse.hpp"                  // split_list
+#include "host/parse.hpp"                  // split_list, fmt17
 #include "host/timing.hpp"                 // seconds_since
 #include "host/train.hpp"                  // train_adam
 
@@ -62,13 +62,6 @@ Slope loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
 
 // Sec. 4.2's Adam schedules for the Poisson and Darcy PINNs (followed by L-BFGS), for Fig. 4 and the LM study.
 const std::vector<Phase> kPoissonSchedule = {{10000, 1e-4}, {10000, 1e-5}, {20000, 1e-6}, {20000, 1e-7}};
@@ -205,9 +198,9 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
         const NtkResult r = analyze_ntk(be, nets[i], pts[i], NtkScaling::Lemma, false);
         const double q[kSweepQuantities] = {r.frobenius_Kuu, r.spectrum_Kuu[0], r.spectrum_Kuu[1], r.spectrum_Kuu[2],
                                             r.spectrum_Kbb.empty() ? 0.0 : r.spectrum_Kbb[0]};
-        csv << pn.tag << ',' << seed << ',' << inv << ',' << fmt(spec.eps);
+        csv << pn.tag << ',' << seed << ',' << inv << ',' << fmt17(spec.eps);
         for (int k = 0; k < nq; ++k) {
-          csv << ',' << fmt(q[k]);
+          csv << ',' << fmt17(q[k]);
           values[panel][k][seed].push_back(q[k]);
         }
         csv << '\n';
@@ -377,7 +370,7 @@ json figure3(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
   std::ostringstream csv;
   csv << "index,eigenvalue_init,eigenvalue_trained\n";
   for (size_t i = 0; i < spectra[0].size(); ++i)
-    csv << i << ',' << fmt(spectra[0][i]) << ',' << fmt(spectra[1][i]) << '\n';
+    csv << i << ',' << fmt17(spectra[0][i]) << ',' << fmt17(spectra[1][i]) << '\n';
   j["paper"] =
       "at init a handful of large eigenvalues, the rest near 0; after training one dominant eigenvalue; "
       "lambda_max/lambda_min large in both";
@@ -414,7 +407,7 @@ json figure1(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       std::complex<double> acc(0.0, 0.0);
       for (int j = 0; j < nc; ++j)
         acc += (exact_solution(spec, grid[j]).v - u[j]) * std::polar(1.0, -2.0 * M_PI * m * j / nc);
-      dft << ',' << fmt(std::abs(acc) / nc);
+      dft << ',' << fmt17(std::abs(acc) / nc);
     }
     dft << '\n';
   };
@@ -518,7 +511,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       }
     }
     for (int t = 0; t < trials; ++t)
-      tcsv << t << ',' << fmt(results[t].final_loss) << ',' << fmt(results[t].max_error) << ','
+      tcsv << t << ',' << fmt17(results[t].final_loss) << ',' << fmt17(results[t].max_error) << ','
            << results[t].adam_iterations << ',' << results[t].lbfgs.iterations << ",\"" << results[t].lbfgs.stop
            << "\"\n";
     std::ostringstream pcsv;
@@ -531,8 +524,8 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       const double ex = exact_solution(spec, x[i]).v, var = ms.second * ms.second;
       max_err = std::max(max_err, std::fabs(ex - ms.first));
       mean_var += var / x.size();
-      pcsv << fmt(x[i]) << ',' << fmt(ex) << ',' << fmt(ms.first) << ',' << fmt(ex - ms.first) << ',' << fmt(var)
-           << '\n';
+      pcsv << fmt17(x[i]) << ',' << fmt17(ex) << ',' << fmt17(ms.first) << ',' << fmt17(ex - ms.first) << ','
+           << fmt17(var) << '\n';
     }
     j[c.name] = {{"problem", c.problem},
                  {"trials_per_batch", per_batch},
@@ -647,9 +640,9 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
                                           HistoryColumn::MaxError, HistoryColumn::Time});
     o.lm_csv = lmcsv.str();
     std::ostringstream row;
-    row << r.name << ',' << r.problem << ',' << fmt(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
-        << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt(res.max_error) << ','
-        << fmt(res.final_loss) << ',' << fmt(res.wall_time_s) << ',' << (r.paper > 0 ? fmt(r.paper) : "") << '\n';
+    row << r.name << ',' << r.problem << ',' << fmt17(r.eps) << ',' << r.nc << ',' << res.adam_iterations << ','
+        << res.lbfgs.iterations << ',' << lm_its << ',' << accepted << ',' << fmt17(res.max_error) << ','
+        << fmt17(res.final_loss) << ',' << fmt17(res.wall_time_s) << ',' << (r.paper > 0 ? fmt17(r.paper) : "") << '\n';
     o.row = row.str();
     o.summary = {{"problem", r.problem},
                  {"eps", r.eps},
@@ -735,8 +728,8 @@ class ErrorLog {
     loss_ = loss_of_network(eval, pts_);
     err_ = error_of_network(eval, spec_, tx_);
     if (!(err_.rel_l2 >= best_rel_)) best_rel_ = err_.rel_l2;  // a NaN stays
-    csv_ << D_ << ',' << optimizer_ << ',' << fmt(time_) << ',' << fmt(err_.rel_l2) << ',' << fmt(err_.rms) << ',' << it
-         << ',' << phase << ',' << fmt(err_.max_error) << ',' << fmt(loss_) << '\n';
+    csv_ << D_ << ',' << optimizer_ << ',' << fmt17(time_) << ',' << fmt17(err_.rel_l2) << ',' << fmt17(err_.rms) << ','
+         << it << ',' << phase << ',' << fmt17(err_.max_error) << ',' << fmt17(loss_) << '\n';
     excluded_ += seconds_since(t);
     if (initial) {
       t0_ = Clock::now();
@@ -804,7 +797,7 @@ json poisson2d_run(const Poisson2dRun& r, Backend& be, std::ostream& csv) {
   long lm_its = 0, accepted = 0;
   // The budget counts training time only (ErrorLog leaves out its own evaluations).
   cfg.stop_when = [&] { return log.train_time() >= r.budget_s; };
-  cfg.stop_reason = "the time budget of " + fmt(r.budget_s) + " s";
+  cfg.stop_reason = "the time budget of " + fmt17(r.budget_s) + " s";
   const LmResult res = minimize_lm(be, net, pts, cfg, [&](const LmRow& row, const Mlp& m) {
     lm_its = row.iteration;
     accepted += row.accepted ? 1 : 0;
@@ -830,7 +823,7 @@ json poisson2d_run(const Poisson2dRun& r, Backend& be, std::ostream& csv) {
               {"accepted", accepted},
               {"stop", stop}}},
             {"time_budget_s", r.budget_s},
-            {"limit", r.max_iter > 0 ? std::to_string(r.max_iter) + " LM iterations" : fmt(r.budget_s) + " s"},
+            {"limit", r.max_iter > 0 ? std::to_string(r.max_iter) + " LM iterations" : fmt17(r.budget_s) + " s"},
             {"goal_rel_l2", r.net.goal},
             {"time_to_goal_s", log.goal_time()},
             {"published_best_rel_l2", r.net.published_best},
@@ -870,9 +863,9 @@ json darcy2d_study(bool quick, Backend& be, OutputDir& out) {
   const auto columns = {HistoryColumn::Iteration, HistoryColumn::Optimizer,  HistoryColumn::Loss,
                         HistoryColumn::MaxError,  HistoryColumn::RelL2Error, HistoryColumn::Time};
   auto add = [&](const std::string& run, const char* optimizer, double eps, const TrainResult& res, long lm_its) {
-    table << run << ',' << optimizer << ',' << fmt(eps) << ',' << res.adam_iterations << ',' << res.lbfgs.iterations
-          << ',' << lm_its << ',' << fmt(res.max_error) << ',' << fmt(res.rel_l2_error) << ',' << fmt(res.final_loss)
-          << ',' << fmt(res.wall_time_s) << '\n';
+    table << run << ',' << optimizer << ',' << fmt17(eps) << ',' << res.adam_iterations << ',' << res.lbfgs.iterations
+          << ',' << lm_its << ',' << fmt17(res.max_error) << ',' << fmt17(res.rel_l2_error) << ','
+          << fmt17(res.final_loss) << ',' << fmt17(res.wall_time_s) << '\n';
     runs.push_back({{"run", run},
                     {"optimizer", optimizer},
                     {"eps", eps},

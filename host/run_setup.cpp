@@ -2,7 +2,6 @@
 
 #include <algorithm>          // std::min, std::max
 #include <cmath>              // M_PI, std::ceil
-#include <cstdio>             // std::snprintf
 #include <limits>             // std::numeric_limits
 #include <nlohmann/json.hpp>  // nlohmann::json
 
@@ -24,16 +23,6 @@ std::string Naming::operator()(const std::string& setting) const {
   return flag;
 }
 
-namespace {
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-}  // namespace
-
 void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const Naming& name) {
   const bool from_file = spec.kind == ProblemKind::File;
   if (from_file && o.omega) throw UsageError(name("omega") + ": a problem file sets its constants itself");
@@ -41,10 +30,10 @@ void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const
   if (o.eps) {
     if (!uses_eps(spec)) throw UsageError(name("eps") + ": problem " + spec.name + " has no eps");
     spec.eps = *o.eps;
-    if (!(spec.eps > 0.0)) throw UsageError(name("eps") + " must be positive, got " + number(*o.eps));
+    if (!(spec.eps > 0.0)) throw UsageError(name("eps") + " must be positive, got " + fmt17(*o.eps));
     if (spec.kind == ProblemKind::RegressionTwoscale && !o.nc) {
       if (!(2.0 * M_PI / (spec.eps / 2.0) <= 1 << 24))
-        throw UsageError(name("eps") + " " + number(*o.eps) +
+        throw UsageError(name("eps") + " " + fmt17(*o.eps) +
                          ": the regression's ceil(4 pi / eps) points exceed the limit of 16777216");
       spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
     }

@@ -792,13 +792,6 @@ json spread_json(const std::vector<MemberRow>& rows, double MemberRow::*field) {
           {"mean", sp.mean},   {"max", sp.max}, {"std", sp.std}};
 }
 
-// x with 17 significant digits (round-trips exactly).
-std::string fmt17(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.17g", x);
-  return b;
-}
-
 // ensemble.csv: a row per member.
 std::string ensemble_csv(const std::vector<MemberRow>& rows) {
   std::ostringstream csv;

@@ -2,7 +2,7 @@
 
 #include <algorithm>   // std::min, std::max
 #include <cmath>       // std::isfinite, std::fabs, std::pow
-#include <cstdio>      // std::snprintf
+#include <cstdio>      // std::fprintf
 #include <functional>  // std::function
 #include <list>        // std::list
 #include <map>         // std::map
@@ -12,6 +12,7 @@
 #include "common/errors.hpp"             // UsageError, NumericalError
 #include "common/residual.hpp"           // row_residual_nd
 #include "host/io/files.hpp"             // read_regular_file
+#include "host/parse.hpp"                // fmt17
 #include "host/problem.hpp"              // ProblemSpec, Grid
 #include "host/problemfile/formula.hpp"  // Formula, resolve_constants
 
@@ -49,12 +50,6 @@ struct Compiled {
   double scale = 0.0;  // the smallest period, 0 when not given
 };
 
-std::string number_text(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 }  // namespace
 
 struct ProblemFile {
@@ -90,7 +85,7 @@ std::string where(const ProblemFile& pf, const std::string& field) { return "pro
 std::string point_text(const double* x, int n) {
   static const char* names[] = {"x", "y", "z"};
   std::string t;
-  for (int k = 0; k < n; ++k) t += std::string(k ? ", " : "") + names[k] + " = " + number_text(x[k]);
+  for (int k = 0; k < n; ++k) t += std::string(k ? ", " : "") + names[k] + " = " + fmt17(x[k]);
   return t;
 }
 
@@ -135,15 +130,15 @@ void check_sample(const ProblemFile& pf, const Compiled& c) {
                                    std::to_string(total) + " points over the box)"));
   };
   auto finite = [](const char* what, double v) {
-    return std::isfinite(v) ? std::string() : std::string("the ") + what + " is not finite (" + number_text(v) + ")";
+    return std::isfinite(v) ? std::string() : std::string("the ") + what + " is not finite (" + fmt17(v) + ")";
   };
   if (pf.form == OperatorForm::Divergence || pf.form == OperatorForm::Diagonal) {
     first_failure([&](const double* x, bool) {
       for (size_t k = 0; k < c.a.size(); ++k) {
         const double v = c.a[k](x);
         const std::string name = c.a.size() == 1 ? "a" : "a[" + std::to_string(k) + "]";
-        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + number_text(v) + ")";
-        if (!(v > 0.0)) return "the coefficient " + name + " must be positive on the box, it is " + number_text(v);
+        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + fmt17(v) + ")";
+        if (!(v > 0.0)) return "the coefficient " + name + " must be positive on the box, it is " + fmt17(v);
       }
       for (int k = 0; k < n; ++k) {
         const std::string e = finite("coefficient's derivative", c.a_grad[k](x));
@@ -159,10 +154,10 @@ void check_sample(const ProblemFile& pf, const Compiled& c) {
       for (int k = 0; k < n; ++k) {
         const double v = c.alpha[k](x);
         const std::string name = n == 1 ? "alpha" : "alpha[" + std::to_string(k) + "]";
-        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + number_text(v) + ")";
+        if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + fmt17(v) + ")";
         if (!(sign * v > 0.0))
           return "the coefficient " + name + " must be nonzero and of one sign on the box (elliptic), it is " +
-                 number_text(v);
+                 fmt17(v);
         std::string e = finite("coefficient beta", c.beta[k](x));
         if (!e.empty()) return e;
       }
@@ -195,7 +190,7 @@ std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
   if (it != pf.compiled.end()) return it->second;
   auto c = std::make_shared<Compiled>();
   std::map<std::string, std::string> texts = pf.constants;
-  if (texts.count("eps") != 0 && eps > 0.0) texts["eps"] = number_text(eps);
+  if (texts.count("eps") != 0 && eps > 0.0) texts["eps"] = fmt17(eps);
   c->constants = resolve_constants(texts);
   const std::vector<std::string>& vars = var_names(pf.dim);
   auto parse = [&](const std::string& what, const std::string& text) {
@@ -230,7 +225,7 @@ std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
     const Formula s = Formula::parse("scale", pf.scale, {}, c->constants);
     c->scale = s(nullptr);
     if (!(c->scale > 0.0 && std::isfinite(c->scale)))
-      throw UsageError(where(pf, "\"scale\" must be a positive number, got " + number_text(c->scale)));
+      throw UsageError(where(pf, "\"scale\" must be a positive number, got " + fmt17(c->scale)));
   }
   check_sample(pf, *c);
   pf.compiled.emplace(eps, c);
@@ -246,7 +241,7 @@ std::string formula_text(const ProblemFile& pf, const json& v, const std::string
     if (t.find_first_not_of(" \t") == std::string::npos) throw UsageError(where(pf, "\"" + field + "\" is empty"));
     return t;
   }
-  if (v.is_number()) return number_text(v.get<double>());
+  if (v.is_number()) return fmt17(v.get<double>());
   throw UsageError(where(pf, "\"" + field + "\" must be a formula (a string) or a number"));
 }
 
