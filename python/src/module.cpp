@@ -75,31 +75,29 @@ struct Problem {
   PointSet pts;
 };
 
-// The overrides of `pinntk --problem/--problem-file` that the Python API accepts, applied by the CLI's own
-// apply_problem_overrides (host/run_setup.hpp; messages name the keywords).
-// The n-D overrides of --boundary, --points and --point-seed (ProblemOverrides takes the seed as its decimal text).
-struct PointOverrides {
-  std::optional<std::string> boundary;
-  std::optional<std::filesystem::path> points;
-  std::optional<uint64_t> point_seed;
-};
-
-Problem make_problem(ProblemSpec spec, bool from_file, std::optional<double> eps, std::optional<int> nc,
-                     std::optional<int> nb, std::optional<double> lambda, std::optional<double> omega,
-                     std::optional<std::string> grid, std::optional<std::string> domain,
-                     const PointOverrides& pt = {}) {
-  (void)from_file;  // spec.kind says it
+// The keywords of Problem.preset and Problem.from_file as the CLI's overrides (ProblemOverrides takes the point seed
+// as its decimal text, as --point-seed).
+ProblemOverrides overrides(std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+                           std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
+                           std::optional<std::string> domain, std::optional<std::string> boundary,
+                           const std::optional<std::filesystem::path>& points, std::optional<uint64_t> point_seed) {
   ProblemOverrides o;
-  o.boundary = pt.boundary;
-  if (pt.points) o.points = pt.points->string();
-  if (pt.point_seed) o.point_seed = std::to_string(*pt.point_seed);
   o.eps = eps;
   o.nc = nc;
   o.nb = nb;
   o.lambda = lambda;
   o.omega = omega;
-  o.grid = grid;
-  o.domain = domain;
+  o.grid = std::move(grid);
+  o.domain = std::move(domain);
+  o.boundary = std::move(boundary);
+  if (points) o.points = points->string();
+  if (point_seed) o.point_seed = std::to_string(*point_seed);
+  return o;
+}
+
+// A problem with the overrides applied by the CLI's own apply_problem_overrides (host/run_setup.hpp; messages name
+// the keywords), checked, and its rows.
+Problem make_problem(ProblemSpec spec, const ProblemOverrides& o) {
   apply_problem_overrides(spec, o, Naming{false});
   validate(spec);
   Problem p;
@@ -690,8 +688,8 @@ NB_MODULE(_core, m) {
              std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
              std::optional<std::string> domain, std::optional<std::string> boundary,
              std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
-            return make_problem(problem_preset(name), false, eps, nc, nb, lambda, omega, grid, domain,
-                                PointOverrides{boundary, points, point_seed});
+            return make_problem(problem_preset(name),
+                                overrides(eps, nc, nb, lambda, omega, grid, domain, boundary, points, point_seed));
           },
           nb::arg("name"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
           nb::arg("lam") = nb::none(), nb::arg("omega") = nb::none(), nb::arg("grid") = nb::none(),
@@ -709,8 +707,8 @@ NB_MODULE(_core, m) {
           [](const std::string& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
              std::optional<double> lambda, std::optional<std::string> grid, std::optional<std::string> boundary,
              std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
-            return make_problem(load_problem_file(path), true, eps, nc, nb, lambda, std::nullopt, grid, std::nullopt,
-                                PointOverrides{boundary, points, point_seed});
+            return make_problem(load_problem_file(path), overrides(eps, nc, nb, lambda, std::nullopt, grid,
+                                                                   std::nullopt, boundary, points, point_seed));
           },
           nb::arg("path"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
           nb::arg("lam") = nb::none(), nb::arg("grid") = nb::none(), nb::arg("boundary") = nb::none(),
