@@ -118,6 +118,12 @@ std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double
   return stages;
 }
 
+void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec, PointSet& pts) {
+  if (stages.empty() || spec.eps == stages.front().eps) return;
+  spec.eps = stages.front().eps;
+  pts = build_points(spec);
+}
+
 std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d) {
   std::vector<double> K(static_cast<size_t>(n) * n);
   be.gram_rows(J, n, p, K);

@@ -51,6 +51,10 @@ void check_train_choices(const TrainConfig& cfg, const std::string& optimizer, c
 std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double>& eps_continuation,
                                const std::vector<long>& iterations, const Naming& name);
 
+// Puts spec and its rows at the first stage's eps, where the Adam warm start and LM begin (rebuilds pts only when
+// the eps changes).
+void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec, PointSet& pts);
+
 // The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
 // from the row-major n x p Jacobian J and the row weights d.
 std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d);

@@ -842,10 +842,7 @@ int cmd_train(const TrainOptions& t) {
   std::vector<LmStage> stages;
   if (use_lm) {
     stages = lm_stages(t.lm, s.spec);
-    if (s.spec.eps != stages.front().eps) {  // the Adam warm start and LM begin at the first stage's eps
-      s.spec.eps = stages.front().eps;
-      s.pts = build_points(s.spec);
-    }
+    start_at_first_stage(stages, s.spec, s.pts);
   }
   require_memory(train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages), budget, "train",
                  "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : "") +

@@ -511,10 +511,7 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   std::vector<LmStage> stages;
   if (use_lm) {
     stages = lm_stages(spec, eps_continuation, lm_iters, Naming{false});
-    if (spec.eps != stages.front().eps) {  // the Adam warm start and LM begin at the first stage's eps
-      spec.eps = stages.front().eps;
-      pts = build_points(spec);
-    }
+    start_at_first_stage(stages, spec, pts);
   }
 
   RunControl ctl;
