@@ -34,6 +34,31 @@ std::vector<double> axis_directions(int n) {
   return v;
 }
 
+// u and its derivatives along the directions at the points x (N x m, m = the network's input width): the rows'
+// own directions where `rows` has them, else the axes.
+void forward_points_nd(const Mlp& net, span<const double> x, const PointSet* rows, span<double> u, span<double> du,
+                       span<double> d2u) {
+  const MlpShape s = net.shape();
+  const int m = net.layers.front(), n = static_cast<int>(x.size()) / m;
+  const std::vector<double> v = axis_directions(m);
+#pragma omp parallel
+  {
+    std::vector<double> tape(mlp_tape_size_nd(s, m));
+    double out[1 + 2 * kMaxDim];
+#pragma omp for schedule(static)
+    for (int i = 0; i < n; ++i) {
+      const size_t o = static_cast<size_t>(i) * m;
+      const double* vi = rows != nullptr ? rows->directions(i, v.data()) : v.data();
+      mlp_forward_point_nd(s, net.theta.data(), x.data() + o, m, vi, tape.data(), out);
+      u[i] = out[0];
+      for (int k = 0; k < m; ++k) {
+        du[o + k] = out[1 + k];
+        d2u[o + k] = out[1 + m + k];
+      }
+    }
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) {
@@ -49,22 +74,7 @@ class CpuBackend final : public Backend {
     const int m = net.layers.front();  // input width: the points' dimension and the number of axis directions
     const int n = static_cast<int>(x.size()) / m;
     if (m > 1) {
-      const std::vector<double> v = axis_directions(m);
-#pragma omp parallel
-      {
-        std::vector<double> tape(mlp_tape_size_nd(s, m));
-        double out[1 + 2 * kMaxDim];
-#pragma omp for schedule(static)
-        for (int i = 0; i < n; ++i) {
-          mlp_forward_point_nd(s, net.theta.data(), x.data() + static_cast<size_t>(i) * m, m, v.data(), tape.data(),
-                               out);
-          u[i] = out[0];
-          for (int k = 0; k < m; ++k) {
-            du[static_cast<size_t>(i) * m + k] = out[1 + k];
-            d2u[static_cast<size_t>(i) * m + k] = out[1 + m + k];
-          }
-        }
-      }
+      forward_points_nd(net, x, nullptr, u, du, d2u);
       return;
     }
 #pragma omp parallel
@@ -95,10 +105,11 @@ class CpuBackend final : public Backend {
 #pragma omp for schedule(static)
         for (int k = 0; k < n; ++k) {
           const size_t o = static_cast<size_t>(k) * m;
-          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), out);
+          const double* vk = pts.directions(k, v.data());
+          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), out);
           r[k] = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], pts.f[k], out[0], out + 1,
                                  out + 1 + m);
-          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), pts.gamma[k],
+          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), pts.gamma[k],
                                pts.beta.data() + o, pts.alpha.data() + o, J.data() + k * P, false, adj.data());
         }
       }
@@ -138,13 +149,14 @@ class CpuBackend final : public Backend {
         const size_t o = static_cast<size_t>(k) * m;
         const double yk = y[k];
         if (m > 1) {
-          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), jet);
+          const double* vk = pts.directions(k, v.data());
+          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), jet);
           for (int j = 0; j < m; ++j) {
             c[j] = yk * pts.beta[o + j];
             lambda[j] = yk * pts.alpha[o + j];
           }
-          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, v.data(), tape.data(), yk * pts.gamma[k], c,
-                               lambda, acc, true, adj.data());
+          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), yk * pts.gamma[k], c, lambda,
+                               acc, true, adj.data());
         } else {
           mlp_forward_point(s, net.theta.data(), pts.x[k], tape.data(), jet);
           mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), yk * pts.alpha[k], yk * pts.beta[k],
@@ -170,7 +182,8 @@ class CpuBackend final : public Backend {
 #pragma omp for schedule(static)
       for (int k = 0; k < n; ++k) {
         const size_t o = static_cast<size_t>(k) * m;
-        mlp_tangent_point_nd(s, net.theta.data(), u.data(), pts.x.data() + o, m, v.data(), scratch.data(), jet);
+        mlp_tangent_point_nd(s, net.theta.data(), u.data(), pts.x.data() + o, m, pts.directions(k, v.data()),
+                             scratch.data(), jet);
         out[k] = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], 0.0, jet[0], jet + 1,
                                  jet + 1 + m);
       }
@@ -225,6 +238,12 @@ class CpuBackend final : public Backend {
 };
 
 }  // namespace
+
+void evaluate_rows(const Mlp& net, const PointSet& pts, span<double> u, span<double> du, span<double> d2u) {
+  if (net.layers.front() != pts.dim)
+    throw std::invalid_argument("evaluate_rows: the network's input width differs from the rows' dimension");
+  forward_points_nd(net, pts.x, &pts, u, du, d2u);
+}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 

@@ -213,8 +213,10 @@ struct Avx512 {
 #endif
 
 // One chunk of B rows that all need the same derivative order. Buffers (row-major, row stride C*B, channel c of a
-// row at c*B): H[l], Z[l] (l = 1 .. nl-1; Z[1] unused) the layers' h and z channels, A and HB the adjoints (widest
-// layer x C*B), U the output channels, S the output adjoints, X the inputs by axis (X[j*B + p]).
+// row at c*B): H[l], Z[l] (l = 1 .. nl-1; Z[1] only with directions) the layers' h and z channels, A and HB the
+// adjoints (widest layer x C*B), U the output channels, S the output adjoints, X the inputs by axis (X[j*B + p]), V the
+// rows' own directions when they have them (V[(k*M + j)*B + p], component j of direction k; Z[1] then holds layer 1's
+// z'_k).
 struct ChunkArgs {
   const Mlp* net;
   const int* woff;  // woff[l]: offset of W^l in theta
@@ -223,16 +225,16 @@ struct ChunkArgs {
   int B;
   double* const* H;
   double* const* Z;
-  double *A, *HB, *U, *S, *X;
+  double *A, *HB, *U, *S, *X, *V;
   double* r;
   double* grad;
 };
 
 // Through the tanh of one neuron (a row of the layer), direction by direction as mlp_reverse_point_nd: from the
 // adjoints sc * hb of (h, h'_k, h''_k) to out = those of (z, z'_k, z''_k). The directions share t, so z's adjoint
-// sums theirs, the first one carrying h's adjoint. Layer 1 (First) has z'_k = w1[k] and z''_k = 0 (input jet
-// (x, e_k, 0)); hb and out may be the same row.
-template <int M, int O, bool First>
+// sums theirs, the first one carrying h's adjoint. Layer 1 (First) has z'_k = w1[k] (input jet (x, e_k, 0)), or
+// with the rows' own directions (Dir) z'_k = W^1 v_k from z, and z''_k = 0; hb and out may be the same row.
+template <int M, int O, bool First, bool Dir = false>
 PINNTK_INLINE void tanh_adjoint_row(const double* h, const double* z, const double* w1, double sc, const double* hb,
                                     double* out, int B) {
 #pragma omp simd
@@ -243,7 +245,7 @@ PINNTK_INLINE void tanh_adjoint_row(const double* h, const double* z, const doub
     } else {
       double zb = 0.0;
       for (int k = 0; k < M; ++k) {
-        const double zp = First ? w1[k] : z[(1 + k) * B + p];
+        const double zp = First && !Dir ? w1[k] : z[(1 + k) * B + p];
         const double zpp = (First || O < 2) ? 0.0 : z[(1 + M + k) * B + p];
         const double hb2 = O == 2 ? sc * hb[(1 + M + k) * B + p] : 0.0;
         double zb0, zb1, zb2;
@@ -265,9 +267,9 @@ PINNTK_INLINE double row_sum(const double* v, int B) {
 }
 
 // The chunk's forward pass, residuals, loss and reverse pass (gradient added to a.grad). M: the directions (the
-// coordinate axes, DESIGN.md section 7), O: the derivative order the rows need (channels h; h'_k if O >= 1; h''_k
-// if O = 2).
-template <int M, int O, class Isa>
+// coordinate axes, DESIGN.md section 7, or with Dir each row's own, pts.dirs), O: the derivative order the rows need
+// (channels h; h'_k if O >= 1; h''_k if O = 2).
+template <int M, int O, class Isa, bool Dir = false>
 PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
   const int* d = a.net->layers.data();
@@ -279,8 +281,13 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   double* X = a.X;
   for (int p = 0; p < B; ++p)
     for (int j = 0; j < M; ++j) X[j * B + p] = pts.x[static_cast<size_t>(idx[p]) * M + j];
+  double* V = a.V;
+  if constexpr (Dir)
+    for (int p = 0; p < B; ++p)
+      for (int q = 0; q < M * M; ++q) V[q * B + p] = pts.dirs[static_cast<size_t>(idx[p]) * M * M + q];
 
-  // Forward, layer 1: z = W x + b, z'_k = W_ik, z''_k = 0 (first_layer_jet).
+  // Forward, layer 1: z = W x + b, z'_k = W_ik (with Dir z'_k = sum_j W_ij v_kj, kept in Z[1]), z''_k = 0
+  // (first_layer_jet).
   const double* W1 = theta + a.woff[1];
   {
     const int d1 = d[1];
@@ -295,7 +302,22 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
         h[p] = wx;
       }
       Isa::tanh_shift(h, b1[i], h, B);
-      if constexpr (O >= 1) {
+      if constexpr (O >= 1 && Dir) {
+        double* z1 = a.Z[1] + static_cast<size_t>(i) * CB;
+        for (int k = 0; k < M; ++k) {
+          const double* vk = V + k * M * B;
+#pragma omp simd
+          for (int p = 0; p < B; ++p) {
+            double zp = w[0] * vk[p];
+            for (int j = 1; j < M; ++j) zp += w[j] * vk[j * B + p];
+            z1[(1 + k) * B + p] = zp;
+            double h1, h2;
+            tanh_jet(h[p], zp, 0.0, h1, h2);
+            h[(1 + k) * B + p] = h1;
+            if constexpr (O == 2) h[(1 + M + k) * B + p] = h2;
+          }
+        }
+      } else if constexpr (O >= 1) {
         for (int k = 0; k < M; ++k) {
           const double wk = w[k];
 #pragma omp simd
@@ -370,7 +392,7 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
     for (int j = 0; j < dl; ++j) {
       const size_t o = static_cast<size_t>(j) * CB;
       if (nl - 1 == 1)
-        tanh_adjoint_row<M, O, true>(HL + o, nullptr, W1 + j * M, Wo[j], S, a.A + o, B);
+        tanh_adjoint_row<M, O, true, Dir>(HL + o, Dir ? a.Z[1] + o : nullptr, W1 + j * M, Wo[j], S, a.A + o, B);
       else
         tanh_adjoint_row<M, O, false>(HL + o, a.Z[nl - 1] + o, nullptr, Wo[j], S, a.A + o, B);
     }
@@ -392,13 +414,14 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
     for (int j = 0; j < din; ++j) {
       const size_t o = static_cast<size_t>(j) * CB;
       if (l - 1 == 1)
-        tanh_adjoint_row<M, O, true>(Hp + o, nullptr, W1 + j * M, 1.0, HB + o, HB + o, B);
+        tanh_adjoint_row<M, O, true, Dir>(Hp + o, Dir ? a.Z[1] + o : nullptr, W1 + j * M, 1.0, HB + o, HB + o, B);
       else
         tanh_adjoint_row<M, O, false>(Hp + o, a.Z[l - 1] + o, nullptr, 1.0, HB + o, HB + o, B);
     }
     std::swap(A, HB);
   }
-  // Layer 1: dRho/db = zb, dRho/dW_ij = zb x_j + zb'_j (the direction e_j's jet of layer 0 is (x, e_j, 0)).
+  // Layer 1: dRho/db = zb, dRho/dW_ij = zb x_j + zb'_j (the direction e_j's jet of layer 0 is (x, e_j, 0)); with Dir
+  // dRho/dW_ij = zb x_j + sum_k zb'_k v_kj.
   {
     const int d1 = d[1];
     double* gW = a.grad + a.woff[1];
@@ -408,9 +431,18 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
       gb[i] += row_sum(ai, B);
       for (int j = 0; j < M; ++j) {
         double s = 0.0;
+        if constexpr (Dir && O >= 1) {
 #pragma omp simd reduction(+ : s)
-        for (int p = 0; p < B; ++p)
-          s += first_layer_weight_adjoint(ai[p], O >= 1 ? ai[(1 + j) * B + p] : 0.0, X[j * B + p]);
+          for (int p = 0; p < B; ++p) {
+            double t = ai[p] * X[j * B + p];
+            for (int k = 0; k < M; ++k) t += ai[(1 + k) * B + p] * V[(k * M + j) * B + p];
+            s += t;
+          }
+        } else {
+#pragma omp simd reduction(+ : s)
+          for (int p = 0; p < B; ++p)
+            s += first_layer_weight_adjoint(ai[p], O >= 1 ? ai[(1 + j) * B + p] : 0.0, X[j * B + p]);
+        }
         gW[i * M + j] += s;
       }
     }
@@ -420,35 +452,39 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
 
 using ChunkFn = double (*)(const ChunkArgs&);
 
-template <int M, int O>
+template <int M, int O, bool Dir>
 double chunk_generic(const ChunkArgs& a) {
-  return chunk_pass<M, O, Generic>(a);
+  return chunk_pass<M, O, Generic, Dir>(a);
 }
 #if PINNTK_X86
-template <int M, int O>
+template <int M, int O, bool Dir>
 __attribute__((target(PINNTK_TARGET_AVX2))) double chunk_avx2(const ChunkArgs& a) {
-  return chunk_pass<M, O, Avx2>(a);
+  return chunk_pass<M, O, Avx2, Dir>(a);
 }
-template <int M, int O>
+template <int M, int O, bool Dir>
 __attribute__((target(PINNTK_TARGET_AVX512))) double chunk_avx512(const ChunkArgs& a) {
-  return chunk_pass<M, O, Avx512>(a);
+  return chunk_pass<M, O, Avx512, Dir>(a);
 }
 #endif
 
-template <int M>
+// Rows of order 0 (h alone) never see their directions: they take the axis code.
+template <int M, bool Dir>
 ChunkFn chunk_fn_m(BatchedIsa isa, int order) {
 #if PINNTK_X86
   if (isa == BatchedIsa::kAvx512)
-    return order == 0 ? &chunk_avx512<M, 0> : order == 1 ? &chunk_avx512<M, 1> : &chunk_avx512<M, 2>;
+    return order == 0 ? &chunk_avx512<M, 0, false> : order == 1 ? &chunk_avx512<M, 1, Dir> : &chunk_avx512<M, 2, Dir>;
   if (isa == BatchedIsa::kAvx2)
-    return order == 0 ? &chunk_avx2<M, 0> : order == 1 ? &chunk_avx2<M, 1> : &chunk_avx2<M, 2>;
+    return order == 0 ? &chunk_avx2<M, 0, false> : order == 1 ? &chunk_avx2<M, 1, Dir> : &chunk_avx2<M, 2, Dir>;
 #endif
   (void)isa;
-  return order == 0 ? &chunk_generic<M, 0> : order == 1 ? &chunk_generic<M, 1> : &chunk_generic<M, 2>;
+  return order == 0 ? &chunk_generic<M, 0, false> : order == 1 ? &chunk_generic<M, 1, Dir> : &chunk_generic<M, 2, Dir>;
 }
 
-ChunkFn chunk_fn(BatchedIsa isa, int m, int order) {
-  return m == 1 ? chunk_fn_m<1>(isa, order) : m == 2 ? chunk_fn_m<2>(isa, order) : chunk_fn_m<3>(isa, order);
+// dir: the rows carry their own directions (pts.dirs; dimension 2 or 3 only).
+ChunkFn chunk_fn(BatchedIsa isa, int m, int order, bool dir) {
+  if (m == 1) return chunk_fn_m<1, false>(isa, order);
+  if (m == 2) return dir ? chunk_fn_m<2, true>(isa, order) : chunk_fn_m<2, false>(isa, order);
+  return dir ? chunk_fn_m<3, true>(isa, order) : chunk_fn_m<3, false>(isa, order);
 }
 
 // The derivative order row k needs: 2 if some alpha != 0, else 1 if some beta != 0, else 0.
@@ -492,6 +528,11 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
                              BatchedWorkspace& ws, int chunk) {
   const int m = pts.dim;
   if (m < 1 || m > 3) throw std::invalid_argument("batched_loss_gradient: the rows' dimension must be 1, 2 or 3");
+  const bool dir = pts.has_directions();
+  if (dir && (m < 2 || pts.dirs.size() != static_cast<size_t>(pts.size()) * m * m))
+    throw std::invalid_argument(
+        "batched_loss_gradient: rows with directions need dimension 2 or 3 and dim^2 numbers "
+        "per row");
   const std::vector<int>& d = net.layers;
   const int nl = static_cast<int>(d.size()) - 1;
   if (nl < 2 || d[0] != m || d[nl] != 1)
@@ -541,7 +582,8 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
   for (int l = 1; l < nl; ++l) maxw = std::max(maxw, d[l]);
   size_t per_layer_total = 0;
   for (int l = 1; l < nl; ++l) per_layer_total += 2 * static_cast<size_t>(d[l]) * CBmax;
-  const size_t buf_size = per_layer_total + 2 * static_cast<size_t>(maxw) * CBmax + 2 * CBmax + m * Bmax;
+  const size_t buf_size =
+      per_layer_total + 2 * static_cast<size_t>(maxw) * CBmax + 2 * CBmax + m * Bmax + (dir ? m * m * Bmax : 0);
   if (static_cast<int>(ws.threads.size()) < T) ws.threads.resize(T);
   std::vector<int> woff(nl + 1, 0);
   for (int l = 1; l <= nl; ++l) woff[l] = weight_offset(d, l);
@@ -550,7 +592,7 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     if (ws.threads[t].buf.size() < buf_size) ws.threads[t].buf.resize(buf_size);
     if (T > 1) ws.threads[t].grad.assign(P, 0.0);
   }
-  ChunkFn fn[3] = {chunk_fn(isa, m, 0), chunk_fn(isa, m, 1), chunk_fn(isa, m, 2)};
+  ChunkFn fn[3] = {chunk_fn(isa, m, 0, dir), chunk_fn(isa, m, 1, dir), chunk_fn(isa, m, 2, dir)};
 
   // Each thread runs single-threaded products; OpenBLAS's own threads would compete with the OpenMP ones.
   const int blas_threads = T > 1 ? openblas_get_num_threads() : 1;
@@ -579,6 +621,7 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
                   buf + 2 * maxw * CBmax,
                   buf + 2 * maxw * CBmax + CBmax,
                   buf + 2 * maxw * CBmax + 2 * CBmax,
+                  buf + 2 * maxw * CBmax + 2 * CBmax + m * Bmax,
                   r.data(),
                   T > 1 ? ws.threads[v].grad.data() : grad.data()};
       double loss = 0.0;

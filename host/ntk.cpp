@@ -42,7 +42,7 @@ std::vector<double> padded_spectrum(Backend& be, std::vector<double>& G, int m, 
   return e;
 }
 
-// Rows [begin, begin + count) of pts, all of one block (x, alpha and beta have pts.dim numbers per row).
+// Rows [begin, begin + count) of pts, all of one block (x, alpha and beta have pts.dim numbers per row, dirs dim^2).
 PointSet rows_of(const PointSet& pts, int begin, int count, bool collocation) {
   PointSet s;
   s.dim = pts.dim;
@@ -58,6 +58,7 @@ PointSet rows_of(const PointSet& pts, int begin, int count, bool collocation) {
   s.gamma = slice(pts.gamma, 1);
   s.f = slice(pts.f, 1);
   s.w = slice(pts.w, 1);
+  if (pts.has_directions()) s.dirs = slice(pts.dirs, m * m);
   return s;
 }
 

@@ -21,10 +21,15 @@
 
 namespace pinntk {
 
-double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde, double* bnd) {
+double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde, double* bnd, const NetworkFn& network) {
   const size_t n = pts.size(), m = pts.dim;
   std::vector<double> u(n), du(n * m), d2u(n * m);
-  eval(pts.x, u, du, d2u);
+  if (pts.has_directions()) {
+    if (!network) throw std::invalid_argument("loss_of_network: rows with directions need the network's parameters");
+    evaluate_rows(network(), pts, u, du, d2u);
+  } else {
+    eval(pts.x, u, du, d2u);
+  }
   return rows_loss(pts, u, du, d2u, pde, bnd);
 }
 
@@ -35,9 +40,9 @@ SolutionError error_of_network(const EvalFn& eval, const ProblemSpec& spec, cons
 }
 
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
-                       const std::string& optimizer, double lr) {
+                       const std::string& optimizer, double lr, const NetworkFn& network) {
   double pde = 0.0, bnd = 0.0;
-  loss_of_network(eval, pts, &pde, &bnd);
+  loss_of_network(eval, pts, &pde, &bnd, network);
   const SolutionError e = error_of_network(eval, spec, test_points(spec));
   HistoryRow row{it, optimizer, lr, pde + bnd, pde, bnd, e.max_error};
   row.rel_l2_error = e.rel_l2;
@@ -182,7 +187,12 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
     MemberRun& m = mr[b];
     m.res.history.push_back(history_row(
         [&](span<const double> x, span<double> u, span<double> du, span<double> d2u) { m.s->evaluate(x, u, du, d2u); },
-        specs[b], pts[b], it, optimizer, lr));
+        specs[b], pts[b], it, optimizer, lr,
+        [&] {
+          Mlp now = nets[b];
+          m.s->parameters(now.theta);
+          return now;
+        }));
     m.res.history.back().time_s = seconds_since(t0);
     const HistoryRow& h = m.res.history.back();
     if (!std::isfinite(h.loss) || !std::isfinite(h.max_error) || !std::isfinite(h.rel_l2_error))

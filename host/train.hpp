@@ -66,15 +66,20 @@ using BatchProgressFn = std::function<void(int, long, long, double)>;
 
 // u, u', u'' of some network at the points x.
 using EvalFn = std::function<void(span<const double>, span<double>, span<double>, span<double>)>;
-// The loss of the network that eval evaluates on the rows pts (rows_loss), split as rows_loss does.
-double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde = nullptr, double* bnd = nullptr);
+// The same network's parameters on the host: rows with their own directions (pts.dirs, a full coefficient tensor)
+// are evaluated from them (evaluate_rows), since eval differentiates along the axes only.
+using NetworkFn = std::function<Mlp()>;
+// The loss of the network that eval evaluates on the rows pts (rows_loss), split as rows_loss does. Rows with
+// directions need `network` (std::invalid_argument without it).
+double loss_of_network(const EvalFn& eval, const PointSet& pts, double* pde = nullptr, double* bnd = nullptr,
+                       const NetworkFn& network = {});
 // Its errors against the exact solution at the points x (N x spec.dim; solution_error).
 SolutionError error_of_network(const EvalFn& eval, const ProblemSpec& spec, const std::vector<double>& x);
 
 // A history row of the network that eval evaluates: loss parts on pts, max-norm and relative L2 errors on the
 // problem's test_points.
 HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointSet& pts, long it,
-                       const std::string& optimizer, double lr);
+                       const std::string& optimizer, double lr, const NetworkFn& network = {});
 
 // Resume files: {"format":"pinntk-train-state-v1","settings":...,"iteration","adam_step","theta","m","v",
 // "history"}. `settings` identifies the run; loading checks it equals the current run's, and every field against

@@ -111,7 +111,7 @@ TEST(ProblemFiles, MistakesAreRefusedNamingTheFileAndTheField) {
       {R"J({"dimension": 1, "box": [[0, 1]], )J" + ok_op + "}", "forcing"},
       {R"J({"dimension": 1, "box": [[0, 1]], )J" + ok_op + R"J(, "forcing": "1"})J", "\"boundary\""},
       {R"J({"dimension": 1, "box": [[0, 1]], )J" + ok_op + R"J(, "exact": "x + q"})J", "q"},
-      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "tensor"}, "exact": "x"})J", "not supported"},
+      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "tensor"}, "exact": "x"})J", "list of rows"},
       {R"J({"dimension": 2, "box": [[0, 1], [0, 1]], "operator": {"form": "divergence", "a": ["1", "2", "3"]},
            "exact": "x"})J",
        "needs 2 formulas"},

@@ -10,7 +10,7 @@
 #include <string>     // std::to_string
 #include <vector>     // std::vector
 
-#include "common/errors.hpp"       // NumericalError
+#include "common/errors.hpp"       // NumericalError, UsageError
 #include "common/point_set.hpp"    // PointSet
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
@@ -41,6 +41,10 @@ inline void check_points(const PointSet& p, int n_in, bool weights, const char* 
     throw std::invalid_argument(where + "the points have " + std::to_string(p.dim) +
                                 " coordinates, the network takes " + std::to_string(n_in) + " (layers[0])");
   if (p.nc < 0 || p.nb < 0) throw std::invalid_argument(where + "negative number of rows");
+  if (p.has_directions())
+    throw UsageError(where +
+                     "rows with their own Taylor directions (a full coefficient tensor) run on the CPU backend "
+                     "only; the CUDA kernels take the coordinate axes");
   const size_t n = static_cast<size_t>(int_count(static_cast<size_t>(p.nc) + static_cast<size_t>(p.nb), "the rows"));
   const size_t nx = n * static_cast<size_t>(n_in);
   const auto need = [&](const std::vector<double>& v, size_t len, const char* name) {

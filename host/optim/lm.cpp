@@ -15,7 +15,10 @@ namespace pinntk {
 double loss_of(Backend& be, const Mlp& net, const PointSet& pts) {
   const int n = pts.size();
   std::vector<double> u(n), du(static_cast<size_t>(n) * pts.dim), d2u(du.size());
-  be.evaluate(net, pts.x, u, du, d2u);
+  if (pts.has_directions())
+    evaluate_rows(net, pts, u, du, d2u);  // the derivatives along the rows' own directions
+  else
+    be.evaluate(net, pts.x, u, du, d2u);
   return rows_loss(pts, u, du, d2u);
 }
 

@@ -46,12 +46,13 @@ LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSe
       *lm_csv << st << ',' << spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
               << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
     if (history_every > 0 && it % history_every == 0) {
-      res.history.push_back(history_row(eval_of(m), spec, pts, it, "lm", row.mu));
+      res.history.push_back(history_row(eval_of(m), spec, pts, it, "lm", row.mu, [&m] { return m; }));
       res.history.back().time_s = elapsed();
     }
     if (progress) progress(it, total, row.loss);
   });
-  res.history.push_back(history_row(eval_of(net), spec, pts, it, "lm", lm.stages.empty() ? 0.0 : lm.stages.back().mu));
+  res.history.push_back(history_row(eval_of(net), spec, pts, it, "lm", lm.stages.empty() ? 0.0 : lm.stages.back().mu,
+                                    [&net] { return net; }));
   res.history.back().time_s = elapsed();
   res.iterations = it;
   res.final_loss = res.history.back().loss;

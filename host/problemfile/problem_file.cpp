@@ -1,13 +1,14 @@
 #include "host/problemfile/problem_file.hpp"
 
-#include <algorithm>   // std::min, std::max
-#include <cmath>       // std::isfinite, std::fabs, std::pow
-#include <cstdio>      // std::fprintf
-#include <functional>  // std::function
-#include <list>        // std::list
-#include <map>         // std::map
-#include <mutex>       // std::mutex, std::lock_guard
-#include <sstream>     // std::ostringstream
+#include <Eigen/Eigenvalues>  // Eigen::SelfAdjointEigenSolver
+#include <algorithm>          // std::min, std::max
+#include <cmath>              // std::isfinite, std::fabs, std::pow
+#include <cstdio>             // std::fprintf
+#include <functional>         // std::function
+#include <list>               // std::list
+#include <map>                // std::map
+#include <mutex>              // std::mutex, std::lock_guard
+#include <sstream>            // std::ostringstream
 
 #include "common/errors.hpp"             // UsageError, NumericalError
 #include "common/residual.hpp"           // row_residual_nd
@@ -22,7 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-enum class OperatorForm { Divergence, Diagonal, General, Regression };
+enum class OperatorForm { Divergence, Diagonal, Tensor, General, Regression };
 
 const char* form_name(OperatorForm f) {
   switch (f) {
@@ -30,6 +31,8 @@ const char* form_name(OperatorForm f) {
       return "divergence";
     case OperatorForm::Diagonal:
       return "divergence (diagonal tensor)";
+    case OperatorForm::Tensor:
+      return "divergence (full tensor)";
     case OperatorForm::General:
       return "general";
     case OperatorForm::Regression:
@@ -41,13 +44,16 @@ const char* form_name(OperatorForm f) {
 // The formulas of a file compiled at one value of eps.
 struct Compiled {
   std::map<std::string, double> constants;
-  std::vector<Formula> a, a_grad;  // divergence: a (1 or dim fields) and d_k a (scalar) or d_k a_k (diagonal)
+  // Divergence form: a (1 or dim fields) and d_k a (scalar) or d_k a_k (diagonal); a full tensor: a_ij (dim x dim,
+  // row-major) and d_i a_ij at a_grad[i * dim + j].
+  std::vector<Formula> a, a_grad;
   std::vector<Formula> alpha, beta;
   Formula gamma;
   bool has_f = false, has_g = false, has_exact = false;
   Formula f, g, u;
   std::vector<Formula> du, d2u;
-  double scale = 0.0;  // the smallest period, 0 when not given
+  std::vector<Formula> hess;  // a full tensor's exact solution: every second derivative d_i d_j u (dim x dim)
+  double scale = 0.0;         // the smallest period, 0 when not given
 };
 
 }  // namespace
@@ -87,6 +93,26 @@ std::string point_text(const double* x, int n) {
   std::string t;
   for (int k = 0; k < n; ++k) t += std::string(k ? ", " : "") + names[k] + " = " + fmt17(x[k]);
   return t;
+}
+
+// The eigenvalues (ascending) and unit eigenvectors (v_k at v[k * n]) of the symmetric n x n matrix A (row-major),
+// n = 2 or 3.
+template <int N>
+void tensor_eigen_n(const double* A, double* lambda, double* v) {
+  Eigen::Matrix<double, N, N> m;
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) m(i, j) = 0.5 * (A[i * N + j] + A[j * N + i]);
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix<double, N, N>> es(m);
+  for (int k = 0; k < N; ++k) {
+    lambda[k] = es.eigenvalues()(k);
+    for (int j = 0; j < N; ++j) v[k * N + j] = es.eigenvectors()(j, k);
+  }
+}
+void tensor_eigen(const double* A, int n, double* lambda, double* v) {
+  if (n == 2)
+    tensor_eigen_n<2>(A, lambda, v);
+  else
+    tensor_eigen_n<3>(A, lambda, v);
 }
 
 // The formulas on a fine sample of the box (a closed grid resolving the smallest scale, at most about 2^20 points):
@@ -146,6 +172,31 @@ void check_sample(const ProblemFile& pf, const Compiled& c) {
       }
       return std::string();
     });
+  } else if (pf.form == OperatorForm::Tensor) {
+    first_failure([&](const double* x, bool) {
+      double A[kMaxDim * kMaxDim];
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+          const double v = c.a[i * n + j](x);
+          const std::string name = "a[" + std::to_string(i) + "][" + std::to_string(j) + "]";
+          if (!std::isfinite(v)) return "the coefficient " + name + " is not finite (" + fmt17(v) + ")";
+          A[i * n + j] = v;
+          const std::string e = finite("coefficient's derivative", c.a_grad[i * n + j](x));
+          if (!e.empty()) return e;
+        }
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < i; ++j)
+          if (std::fabs(A[i * n + j] - A[j * n + i]) >
+              1e-13 * std::max(std::fabs(A[i * n + j]), std::fabs(A[j * n + i])))
+            return "the tensor must be symmetric: a[" + std::to_string(i) + "][" + std::to_string(j) +
+                   "] = " + fmt17(A[i * n + j]) + " but a[" + std::to_string(j) + "][" + std::to_string(i) +
+                   "] = " + fmt17(A[j * n + i]);
+      double lambda[kMaxDim], v[kMaxDim * kMaxDim];
+      tensor_eigen(A, n, lambda, v);
+      if (!(lambda[0] > 0.0))
+        return "the tensor a must be positive definite on the box, its smallest eigenvalue is " + fmt17(lambda[0]);
+      return std::string();
+    });
   } else if (pf.form == OperatorForm::General) {
     double x0[kMaxDim];
     for (int k = 0; k < n; ++k) x0[k] = pf.lo[k];
@@ -201,6 +252,12 @@ std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
     for (size_t k = 0; k < pf.a.size(); ++k)
       c->a.push_back(parse(pf.a.size() == 1 ? "a" : "a[" + std::to_string(k) + "]", pf.a[k]));
     for (int k = 0; k < n; ++k) c->a_grad.push_back(c->a[pf.form == OperatorForm::Diagonal ? k : 0].derivative(k));
+  } else if (pf.form == OperatorForm::Tensor) {
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        c->a.push_back(parse("a[" + std::to_string(i) + "][" + std::to_string(j) + "]", pf.a[i * n + j]));
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) c->a_grad.push_back(c->a[i * n + j].derivative(i));
   } else if (pf.form == OperatorForm::General) {
     for (int k = 0; k < n; ++k) {
       const std::string suffix = n == 1 ? "" : "[" + std::to_string(k) + "]";
@@ -220,6 +277,9 @@ std::shared_ptr<const Compiled> compile(const ProblemFile& pf, double eps) {
       c->du.push_back(c->u.derivative(k));
       c->d2u.push_back(c->du.back().derivative(k));
     }
+    if (pf.form == OperatorForm::Tensor)
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) c->hess.push_back(c->du[i].derivative(j));
   }
   if (!pf.scale.empty()) {
     const Formula s = Formula::parse("scale", pf.scale, {}, c->constants);
@@ -347,8 +407,24 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
   if (form == "divergence") {
     check_keys(*pf, op, "operator", {"form", "a"});
     if (!op.contains("a")) throw UsageError(where(*pf, "the divergence form needs the coefficient \"a\""));
-    pf->a = formula_list(*pf, op["a"], "a", n, true);
-    pf->form = pf->a.size() == 1 ? OperatorForm::Divergence : OperatorForm::Diagonal;
+    const json& a = op["a"];
+    if (a.is_array() && !a.empty() && a[0].is_array()) {  // a full tensor: dim rows of dim formulas
+      if (n == 1) throw UsageError(where(*pf, "a full tensor \"a\" needs dimension 2 or 3; in 1-D give one formula"));
+      if (static_cast<int>(a.size()) != n)
+        throw UsageError(
+            where(*pf, "the tensor \"a\" needs " + std::to_string(n) + " rows, got " + std::to_string(a.size())));
+      for (int i = 0; i < n; ++i) {
+        const std::vector<std::string> row = formula_list(*pf, a[i], "a[" + std::to_string(i) + "]", n, false);
+        if (!a[i].is_array())
+          throw UsageError(where(
+              *pf, "the tensor \"a\" needs " + std::to_string(n) + " rows of " + std::to_string(n) + " formulas"));
+        pf->a.insert(pf->a.end(), row.begin(), row.end());
+      }
+      pf->form = OperatorForm::Tensor;
+    } else {
+      pf->a = formula_list(*pf, a, "a", n, true);
+      pf->form = pf->a.size() == 1 ? OperatorForm::Divergence : OperatorForm::Diagonal;
+    }
   } else if (form == "general") {
     check_keys(*pf, op, "operator", {"form", "alpha", "beta", "gamma"});
     pf->alpha =
@@ -361,8 +437,8 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
     pf->form = OperatorForm::Regression;
   } else if (form == "full" || form == "tensor") {
     throw UsageError(where(*pf,
-                           "a full coefficient tensor (mixed derivatives) is not supported yet: give \"a\" as one "
-                           "formula or one per axis (a diagonal tensor)"));
+                           "a full coefficient tensor is the divergence form with \"a\" as a list of rows, e.g. "
+                           "\"a\": [[\"2\", \"1\"], [\"1\", \"2\"]]"));
   } else {
     throw UsageError(where(*pf, "unknown operator form \"" + form + "\" (known: divergence, general, regression)"));
   }
@@ -491,10 +567,32 @@ namespace {
 
 // The operator's coefficients at x along each axis (pinntk's rows, common/problems_nd.hpp): lambda_k D_k^2 u +
 // c_k D_k u + gamma u. Divergence form: -div(A grad u) = -sum_k (a_k D_k^2 u + (D_k a_k) D_k u) for A = diag(a_k).
-void row_at(const ProblemFile& pf, const Compiled& c, const double* x, double* lambda, double* cc, double* gamma) {
+// A full tensor (DESIGN.md section 7): -div(A grad u) = -sum_ij a_ij d_i d_j u - sum_j b_j d_j u with
+// b_j = sum_i d_i a_ij; along the eigenvectors v_k of A (into dirs, n x n), lambda_k = -(eigenvalue k) and
+// c_k = -b . v_k. dirs is left alone for the other forms.
+void row_at(const ProblemFile& pf, const Compiled& c, const double* x, double* lambda, double* cc, double* gamma,
+            double* dirs = nullptr) {
   const int n = pf.dim;
   *gamma = 0.0;
   switch (pf.form) {
+    case OperatorForm::Tensor: {
+      double A[kMaxDim * kMaxDim], v[kMaxDim * kMaxDim], ev[kMaxDim];
+      for (int q = 0; q < n * n; ++q) A[q] = c.a[q](x);
+      tensor_eigen(A, n, ev, v);
+      for (int k = 0; k < n; ++k) {
+        double bv = 0.0;
+        for (int j = 0; j < n; ++j) {
+          double b = 0.0;
+          for (int i = 0; i < n; ++i) b += c.a_grad[i * n + j](x);
+          bv += b * v[k * n + j];
+        }
+        lambda[k] = -ev[k];
+        cc[k] = -bv;
+      }
+      if (dirs != nullptr)
+        for (int q = 0; q < n * n; ++q) dirs[q] = v[q];
+      break;
+    }
     case OperatorForm::Divergence:
     case OperatorForm::Diagonal:
       for (int k = 0; k < n; ++k) {
@@ -525,6 +623,27 @@ JetNd<double> exact_jet(const Compiled& c, int n, const double* x) {
   return u;
 }
 
+// The exact solution and its first and second derivatives along the directions v (n x n; v_k at v[k * n]):
+// D_k u = v_k . grad u, D_k^2 u = v_k^T H v_k (the full Hessian, c.hess). v null: the axes (exact_jet).
+JetNd<double> exact_along(const Compiled& c, int n, const double* x, const double* v) {
+  JetNd<double> u = exact_jet(c, n, x);
+  if (v == nullptr) return u;
+  double g[kMaxDim], H[kMaxDim * kMaxDim];
+  for (int i = 0; i < n; ++i) g[i] = u.d1[i];
+  for (int q = 0; q < n * n; ++q) H[q] = c.hess[q](x);
+  for (int k = 0; k < n; ++k) {
+    const double* vk = v + k * n;
+    double d1 = 0.0, d2 = 0.0;
+    for (int i = 0; i < n; ++i) {
+      d1 += vk[i] * g[i];
+      for (int j = 0; j < n; ++j) d2 += vk[i] * H[i * n + j] * vk[j];
+    }
+    u.d1[k] = d1;
+    u.d2[k] = d2;
+  }
+  return u;
+}
+
 }  // namespace
 
 void fill_file_rows(const ProblemSpec& spec, PointSet& p) {
@@ -536,19 +655,26 @@ void fill_file_rows(const ProblemSpec& spec, PointSet& p) {
   p.gamma.assign(N, 0.0);
   p.f.assign(N, 0.0);
   p.w.assign(N, 0.0);
-  const bool regression = pf.form == OperatorForm::Regression;
+  const bool regression = pf.form == OperatorForm::Regression, tensor = pf.form == OperatorForm::Tensor;
+  p.dirs.clear();
+  if (tensor) {  // each row's own directions; the boundary rows (u alone) keep the axes
+    p.dirs.assign(static_cast<size_t>(N) * n * n, 0.0);
+    for (int k = 0; k < N; ++k)
+      for (int i = 0; i < n; ++i) p.dirs[(static_cast<size_t>(k) * n + i) * n + i] = 1.0;
+  }
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < p.nc; ++k) {
     const double* x = p.x.data() + static_cast<size_t>(k) * n;
     double* lambda = p.alpha.data() + static_cast<size_t>(k) * n;
     double* cc = p.beta.data() + static_cast<size_t>(k) * n;
-    row_at(pf, *c, x, lambda, cc, &p.gamma[k]);
+    double* dirs = tensor ? p.dirs.data() + static_cast<size_t>(k) * n * n : nullptr;
+    row_at(pf, *c, x, lambda, cc, &p.gamma[k], dirs);
     if (regression) {
       p.f[k] = c->has_exact ? c->u(x) : c->f(x);  // the target
     } else if (c->has_f) {
       p.f[k] = c->f(x);
     } else {  // manufactured: the operator applied to the exact solution
-      const JetNd<double> u = exact_jet(*c, n, x);
+      const JetNd<double> u = exact_along(*c, n, x, dirs);
       p.f[k] = row_residual_nd(n, lambda, cc, p.gamma[k], 0.0, u.v, u.d1, u.d2);
     }
     p.w[k] = (regression ? 2.0 : 1.0) / p.nc;  // the regression loss (1/N) sum (u - u*)^2 has no 1/2
@@ -607,6 +733,11 @@ const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::
       } else {
         res = reference_divergence_1d(field(c->a[0]), field(c->f), xa, xb, ga, gb, xs, opt);
       }
+    } else if (pf.form == OperatorForm::Tensor) {
+      std::vector<ScalarField> upper;  // a11, a12, (a13,) a22, ...
+      for (int i = 0; i < n; ++i)
+        for (int j = i; j < n; ++j) upper.push_back(field(c->a[i * n + j]));
+      res = reference_divergence_tensor_nd(spec.lo, spec.hi, upper, field(c->f), g, xs, opt);
     } else if (pf.form == OperatorForm::General) {
       res = reference_general_nd(spec.lo, spec.hi, fields(c->alpha), fields(c->beta), field(c->gamma), field(c->f), g,
                                  xs, opt);
@@ -643,7 +774,7 @@ double oscillation_scale(const ProblemFile& pf, const Compiled& c) {
     for (long i = 0; i < m; ++i) {
       x[axis] = pf.lo[axis] + (pf.hi[axis] - pf.lo[axis]) * static_cast<double>(i) / (m - 1);
       row_at(pf, c, x, lambda, cc, &gamma);
-      const double v = lambda[axis];
+      const double v = pf.form == OperatorForm::Tensor ? c.a[axis * n + axis](x) : lambda[axis];
       if (i > 0) {
         const double diff = v - prev;
         if (i > 1 && diff * prev_diff < 0.0) ++extrema;
@@ -678,6 +809,10 @@ std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts) {
     os << ": -div(A grad u), A = " << (pf.form == OperatorForm::Divergence ? "a I" : "diag(a_k)") << '\n';
     for (size_t k = 0; k < c->a.size(); ++k)
       os << "  a" << (c->a.size() > 1 ? std::to_string(k) : "") << " = " << c->a[k].str() << '\n';
+  } else if (pf.form == OperatorForm::Tensor) {
+    os << ": -div(A grad u), A = (a_ij), along its eigenvectors at each point\n";
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) os << "  a" << i << j << " = " << c->a[i * n + j].str() << '\n';
   } else if (pf.form == OperatorForm::General) {
     os << ": sum_k (alpha_k D_k^2 u + beta_k D_k u) + gamma u\n";
   } else {
@@ -736,7 +871,7 @@ std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts) {
     int at = -1;
     for (int k = 0; k < pts.nc; ++k) {
       const double* x = pts.x.data() + static_cast<size_t>(k) * n;
-      const JetNd<double> u = exact_jet(*c, n, x);
+      const JetNd<double> u = exact_along(*c, n, x, pts.has_directions() ? pts.directions(k, nullptr) : nullptr);
       const size_t o = static_cast<size_t>(k) * n;
       const double r = std::fabs(
           row_residual_nd(n, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], pts.f[k], u.v, u.d1, u.d2));
@@ -773,7 +908,12 @@ nlohmann::json problem_file_json(const ProblemSpec& spec) {
   j["form"] = form_name(pf.form);
   j["constants"] = c->constants;
   json f;
-  for (size_t k = 0; k < c->a.size(); ++k) f[c->a.size() == 1 ? "a" : "a" + std::to_string(k)] = c->a[k].str();
+  for (size_t k = 0; k < c->a.size(); ++k) {
+    const std::string name = pf.form == OperatorForm::Tensor
+                                 ? "a" + std::to_string(k / pf.dim) + std::to_string(k % pf.dim)
+                                 : (c->a.size() == 1 ? "a" : "a" + std::to_string(k));
+    f[name] = c->a[k].str();
+  }
   for (size_t k = 0; k < c->alpha.size(); ++k) {
     f["alpha" + std::to_string(k)] = c->alpha[k].str();
     f["beta" + std::to_string(k)] = c->beta[k].str();

@@ -201,7 +201,7 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
   NtkResult r;
   std::vector<double> K;
   std::string device_name, precision_name;
-  on_backend(device, precision, threads, device_name, precision_name, [&](Backend& be) {
+  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name, [&](Backend& be) {
     r = analyze_ntk(be, net, pts, scaling, save_matrices, plan.chunk_rows);
     if (save_matrices) K = ntk_matrix(be, r.jacobian, n, p, d);  // K = J J^T D (Lemma 3.1)
   });
@@ -257,7 +257,7 @@ nb::dict ntk_top(const Problem& prob, const Mlp& net, long k, bool vectors, cons
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   TopEigen t;
   std::string device_name, precision_name;
-  on_backend(device, precision, threads, device_name, precision_name,
+  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name,
              [&](Backend& be) { t = ntk_top_eigen(be, net, pts, d, static_cast<int>(k), vectors, tol); });
   nb::dict out;
   out["values"] = to_numpy(std::move(t.values), {static_cast<size_t>(k)});
@@ -309,7 +309,7 @@ nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps,
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   NtkDensity r;
   std::string device_name, precision_name;
-  on_backend(device, precision, threads, device_name, precision_name,
+  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name,
              [&](Backend& be) { r = ntk_spectral_density(be, net, pts, d, cfg); });
   double total = r.below;
   for (const double c : r.counts) total += c;
@@ -537,7 +537,7 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   {
     nb::gil_scoped_release release;
     std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
-    Backend& be = backend(device, precision, threads);
+    Backend& be = backend(device_for_rows(device, pts), precision, threads);
     try {
       res = train_adam(be, work, spec, pts, cfg, [&](long it, long total, double loss) {
         ctl.poll(it <= adam_total ? "adam" : "lbfgs", it, total, loss, nullptr);
@@ -582,8 +582,8 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
         }
         res.history.push_back(history_row([&](span<const double> x, span<double> u, span<double> du,
                                               span<double> d2u) { be.evaluate(work, x, u, du, d2u); },
-                                          spec, pts, res.iterations, res.iterations < adam_total ? "adam" : "lbfgs",
-                                          lr));
+                                          spec, pts, res.iterations, res.iterations < adam_total ? "adam" : "lbfgs", lr,
+                                          [&] { return work; }));
         res.history.back().time_s = seconds_since(t0);
       }
       res.wall_time_s = seconds_since(t0);
