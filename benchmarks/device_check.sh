@@ -26,8 +26,29 @@ if [ -f .devdeps.tar.xz ]; then
   export PKG_CONFIG_PATH="$PWD/.devdeps/lib/x86_64-linux-gnu/pkgconfig:${PKG_CONFIG_PATH:-}"
 fi
 BUILD=build-sm90
-if cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DPINNTK_WERROR=ON $PREFIX \
-     > "$OUT/configure.log" 2>&1 && cmake --build $BUILD -j"$(nproc)" > "$OUT/build.log" 2>&1; then
+# The Python module (issue 16: pinntk.jacobian's J handed to PyTorch on the device without a copy) joins the build
+# when nanobind (.devdeps/python, or the machine's own) and the interpreter's headers are there; if it is what
+# fails to build, the build is redone without it so that the other checks still run.
+PYOPT=""
+NB_CMAKE=""
+if [ -d .devdeps/python/nanobind/cmake ]; then
+  NB_CMAKE="$PWD/.devdeps/python/nanobind/cmake"
+elif python3 -m nanobind --cmake_dir > /dev/null 2>&1; then
+  NB_CMAKE="$(python3 -m nanobind --cmake_dir)"
+fi
+PYVER=$(python3 -c "import sys; print('%d.%d' % sys.version_info[:2])" 2>/dev/null)
+PYINC=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])" 2>/dev/null)
+[ -f "$PYINC/Python.h" ] || PYINC="$PWD/.devdeps/python-include/python$PYVER"
+if [ -n "$NB_CMAKE" ] && [ -f "$PYINC/Python.h" ]; then
+  PYOPT="-DPINNTK_PYTHON=ON -Dnanobind_DIR=$NB_CMAKE -DPython_EXECUTABLE=$(command -v python3) -DPython_INCLUDE_DIR=$PYINC"
+fi
+configure_and_build() {
+  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DPINNTK_WERROR=ON $PREFIX "$@" \
+    > "$OUT/configure.log" 2>&1 && cmake --build $BUILD -j"$(nproc)" > "$OUT/build.log" 2>&1
+}
+# shellcheck disable=SC2086
+if configure_and_build $PYOPT || { [ -n "$PYOPT" ] && cp "$OUT/build.log" "$OUT/build_python.log" && PYOPT="" &&
+                                   configure_and_build -DPINNTK_PYTHON=OFF; }; then
   row "build sm_90" "ok ($(( $(date +%s) - t0 )) s)"
 else
   row "build sm_90" "FAILED (see build.log / configure.log)"
@@ -109,6 +130,17 @@ if [ "${PINNTK_DEVICE_LM:-0}" = "1" ]; then
     > "$OUT/repro_lm.log" 2>&1
   row "pinntk reproduce lm (cuda)" "rc=$? (lm_runs.csv; the rest in logs.tar.gz)"
   cp "$OUT/repro_lm/lm/runs.csv" "$OUT/lm_runs.csv" 2>/dev/null
+fi
+
+# The Python module on the device: J zero-copy into torch and equal to torch.func's, pinntk.ntk cuda vs cpu.
+if [ -n "$PYOPT" ] && ls $BUILD/_core*.so > /dev/null 2>&1; then
+  PKG="$BUILD/pypkg"
+  rm -rf "$PKG" && mkdir -p "$PKG/pinntk" && cp python/pinntk/*.py python/pinntk/py.typed $BUILD/_core*.so "$PKG/pinntk/"
+  PYTHONPATH="$PKG" timeout 240 python3 tests/python/gpu_jacobian_check.py > "$OUT/python_gpu.log" 2>&1
+  row "python: J to torch (cuda)" "rc=$? $(tail -1 "$OUT/python_gpu.log" | cut -c1-110)"
+else
+  row "python module (cuda)" "not built ($([ -f "$OUT/build_python.log" ] && echo 'its build failed: build_python.log' ||
+    echo 'nanobind or Python.h missing'))"
 fi
 
 if [ -x $BUILD/benchmarks/pinntk-bench ]; then

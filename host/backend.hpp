@@ -3,9 +3,10 @@
 // composed operations (ntk, train_session, lm_session) have defaults on host arrays in backend_defaults.cpp.
 #pragma once
 
-#include <memory>  // std::unique_ptr
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <functional>  // std::function
+#include <memory>      // std::unique_ptr
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "common/span.hpp"      // span
 #include "host/mlp.hpp"         // Mlp
@@ -27,6 +28,16 @@ struct NtkResult {
   std::vector<double> spectrum_Kbb;  // Nb, descending
   double frobenius_K = 0.0;          // of the non-symmetric K = J J^T D, computed directly
   double frobenius_Kuu = 0.0, frobenius_Kbb = 0.0;
+};
+
+// A Jacobian (rows x cols, row-major) owned by whoever holds this: `bits`-bit floats (64, or 32 for the CUDA
+// backend's fp32) at data, in host memory (device_type 1, DLPack's kDLCPU) or on CUDA device device_id
+// (device_type 2, kDLCUDA). release frees it; it may be called from any thread, after the backend is gone, once.
+struct JacobianBuffer {
+  void* data = nullptr;
+  size_t rows = 0, cols = 0;
+  int bits = 64, device_type = 1, device_id = 0;
+  std::function<void()> release;
 };
 
 // Adam training whose state (parameters, moments, points) stays on the backend's device between calls.
@@ -103,6 +114,11 @@ class Backend {
 
   // Residuals r_k = rho_k - f_k and the Jacobian rows d rho_k / d theta, row-major N x P.
   virtual void residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J) = 0;
+
+  // The same Jacobian left where the backend computed it and handed to the caller (the Python module's zero-copy
+  // arrays): host memory on the CPU, device memory on CUDA (in the backend's precision). r gets the residuals on
+  // the host. The default computes residuals_jacobian into a host buffer of its own.
+  virtual JacobianBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r);
 
   // Loss L = 1/2 sum w_k r_k^2 (paper eq. 8), its gradient (P) and the residuals (N), without forming J.
   virtual double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) = 0;

@@ -3,7 +3,7 @@
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy, std::fill
 #include <limits>     // std::numeric_limits
-#include <memory>     // std::unique_ptr, std::make_unique
+#include <memory>     // std::unique_ptr, std::make_unique, std::shared_ptr
 #include <stdexcept>  // std::out_of_range
 #include <string>     // std::string
 #include <utility>    // std::move
@@ -100,6 +100,18 @@ void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<doub
   std::vector<double> C(static_cast<size_t>(k) * k);
   gram_cols(A, n, k, C);
   for (size_t q = 0; q < C.size(); ++q) G[q] += C[q];
+}
+
+JacobianBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) {
+  auto J = std::make_unique<std::vector<double>>(static_cast<size_t>(pts.size()) * net.n_params());
+  residuals_jacobian(net, pts, r, *J);
+  JacobianBuffer b;
+  b.data = J->data();
+  b.rows = pts.size();
+  b.cols = net.n_params();
+  std::shared_ptr<std::vector<double>> owner(std::move(J));
+  b.release = [owner]() mutable { owner.reset(); };
+  return b;
 }
 
 void Backend::jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the Debian-provided headers and libraries pinntk builds against (OpenBLAS, LAPACKE, GoogleTest,
-# nlohmann-json, CLI11, GiNaC and CLN, the Boost, Eigen and Spectra headers it includes) into .devdeps.tar.xz, for a GPU machine that has the CUDA
+# nlohmann-json, CLI11, GiNaC and CLN, the Boost, Eigen and Spectra headers it includes; nanobind and Python's headers
+# for the Python module) into .devdeps.tar.xz, for a GPU machine that has the CUDA
 # toolkit and a compiler but cannot install packages. benchmarks/device_check.sh unpacks it there. Run here after scripts/install_deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,14 @@ done | grep -E '^/usr/include/(boost|eigen3|Spectra)/' | sort -u | while read -r
   mkdir -p "$d/include/$(dirname "${h#/usr/include/}")"
   cp -L "$h" "$d/include/${h#/usr/include/}"
 done
+# The Python module's build on the GPU machine (no package index there): nanobind (pure source and CMake files)
+# and this interpreter's headers, used only where the GPU machine's python3 has none and is the same version.
+python3 -m pip install -q --no-deps --target "$d/python" nanobind
+pyinc=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+pyver=$(python3 -c "import sys; print('%d.%d' % sys.version_info[:2])")
+if [ -f "$pyinc/Python.h" ]; then
+  mkdir -p "$d/python-include" && cp -r "$pyinc" "$d/python-include/python$pyver"
+fi
 tar -C "$stage" -cJf .devdeps.tar.xz devdeps
 grep -qx '/.devdeps.tar.xz' .git/info/exclude 2>/dev/null || echo '/.devdeps.tar.xz' >> .git/info/exclude
 grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude

@@ -13,6 +13,7 @@
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
+#include "common/errors.hpp"       // UsageError
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, kLegacyStream
 #include "cuda/device_points.hpp"  // to_device, to_host
 #include "cuda/eval.hpp"           // launch_eval
@@ -207,6 +208,49 @@ TEST(GpuBackend, NtkMatchesCpu) {
   SKIP_WITHOUT_GPU();
   check_ntk("darcy-ntk", 256, {1, 50, 1});           // N = 258 > P = 151: the Gram trick
   check_ntk("darcy-twoscale", 300, {1, 40, 40, 1});  // N = 302 < P = 1761
+}
+
+// The Jacobian left on the device for the Python module's zero-copy arrays: in device memory
+// (cudaPointerGetAttributes), equal to the CPU's J, in fp32 too; released after its backend is gone; a full-tensor
+// problem's rows refused.
+TEST(GpuBackend, JacobianBufferIsTheJacobianOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 301);
+  const Mlp net = init_mlp({1, 40, 40, 1}, "glorot-normal", 4);
+  const size_t n = pts.size(), P = net.n_params();
+  std::vector<double> r_cpu(n), J_cpu(n * P);
+  make_cpu_backend(0)->residuals_jacobian(net, pts, r_cpu, J_cpu);
+  for (bool single : {false, true}) {
+    JacobianBuffer b;
+    std::vector<double> r(n);
+    {
+      auto gpu = make_cuda_backend(single);
+      b = gpu->jacobian_buffer(net, pts, r);
+    }  // the backend goes first: the buffer stays valid
+    ASSERT_EQ(b.device_type, 2);
+    EXPECT_EQ(b.rows, n);
+    EXPECT_EQ(b.cols, P);
+    EXPECT_EQ(b.bits, single ? 32 : 64);
+    cudaPointerAttributes attr{};
+    PINNTK_CUDA_CHECK(cudaPointerGetAttributes(&attr, b.data));
+    EXPECT_EQ(attr.type, cudaMemoryTypeDevice);
+    std::vector<double> J(n * P);
+    if (single) {
+      std::vector<float> f(n * P);
+      PINNTK_CUDA_CHECK(cudaMemcpy(f.data(), b.data, f.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      for (size_t q = 0; q < f.size(); ++q) J[q] = f[q];
+    } else {
+      PINNTK_CUDA_CHECK(cudaMemcpy(J.data(), b.data, J.size() * sizeof(double), cudaMemcpyDeviceToHost));
+    }
+    b.release();
+    EXPECT_LT(rel_error(J, J_cpu), single ? 1e-5 : 1e-12) << single;
+    EXPECT_LT(rel_error(r, r_cpu), single ? 1e-5 : 1e-12) << single;
+  }
+  PointSet tensor = points("poisson2d-sines", 16);
+  tensor.dirs.assign(static_cast<size_t>(tensor.size()) * 4, 0.0);
+  std::vector<double> r(tensor.size());
+  EXPECT_THROW(make_cuda_backend(false)->jacobian_buffer(init_mlp({2, 5, 1}, "glorot-normal", 1), tensor, r),
+               UsageError);
 }
 
 // The CUDA backend's chunked NTK (the rows, the chunk's Jacobian and the Grams on the device) against the host

@@ -505,6 +505,49 @@ class CudaBackend final : public Backend {
     to_host(dJ, J);
   }
 
+  // J in device memory of its own (cudaMalloc, not the backend's pool: the caller may free it after the backend is
+  // gone), written by the Jacobian tile kernel in the backend's precision; the residuals come to the host.
+  JacobianBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) override {
+    const NetDesc nd = net_for_points(net.layers, pts, false, "jacobian_buffer");
+    const size_t count = static_cast<size_t>(pts.size()) * nd.P, bytes = std::max<size_t>(count, 1) * sizeof(Real);
+    const double need = static_cast<double>(bytes) + 8.0 * static_cast<double>(pts.size()) * (nd.n_in() * 3 + 4);
+    if (need > available_device_bytes(c_))
+      throw UsageError("the " + std::to_string(pts.size()) + " x " + std::to_string(nd.P) + " Jacobian needs about " +
+                       std::to_string(static_cast<long long>(need / 1e6)) + " MB of device memory, more than is free");
+    int dev = 0;
+    PINNTK_CUDA_CHECK(cudaGetDevice(&dev));
+    void* dJ = nullptr;
+    PINNTK_CUDA_CHECK(cudaMalloc(&dJ, bytes));
+    JacobianBuffer b;
+    b.data = dJ;
+    b.rows = pts.size();
+    b.cols = nd.P;
+    b.bits = 8 * sizeof(Real);
+    b.device_type = 2;  // kDLCUDA
+    b.device_id = dev;
+    b.release = [dJ, dev] {
+      int cur = 0;
+      if (cudaGetDevice(&cur) == cudaSuccess && cudaSetDevice(dev) == cudaSuccess) {
+        static_cast<void>(cudaFree(dJ));
+        static_cast<void>(cudaSetDevice(cur));
+      }
+      static_cast<void>(cudaGetLastError());  // a failure to free is not worth stopping a program for
+    };
+    try {
+      NvtxRange range("jacobian");
+      const StreamOrder o = c_.order();
+      DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o);
+      DevicePoints<Real> dp(pts, o);
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), static_cast<Real*>(dJ), c_.stream());
+      c_.sync();
+      to_host(dr, r);
+    } catch (...) {
+      b.release();
+      throw;
+    }
+    return b;
+  }
+
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
     NvtxRange range("gradient");
     const NetDesc nd = net_for_points(net.layers, pts, true, "loss_gradient");

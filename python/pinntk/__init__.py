@@ -7,6 +7,7 @@ The API mirrors the CLI (README.md, "Commands"):
   (``--problem``, ``--problem-file`` and their overrides);
 - :class:`Mlp` -- a tanh network; ``Mlp([1, 50, 1], init="normal", seed=0)``, ``.theta`` a writable numpy view of
   its parameters, ``Mlp.load`` / ``.save`` (checkpoint format ``pinntk-mlp-v1``), ``Mlp.from_torch`` / ``.to_torch``;
+- :func:`jacobian` -- the residuals and J, on CUDA left in device memory and handed over by DLPack without a copy;
 - :func:`ntk` -- ``pinntk ntk``: the kernel ``K = J J^T D`` (Lemma 3.1), its Frobenius norms and spectra, and with
   ``save_matrices=True`` the matrices J and K, as numpy arrays;
 - :func:`ntk_top`, :func:`ntk_density` -- ``pinntk ntk --eigen top:K`` and ``--eigen density``: the top eigenpairs
@@ -15,7 +16,8 @@ The API mirrors the CLI (README.md, "Commands"):
 - :func:`reproduce` -- ``pinntk reproduce``: the paper's figures as data in a folder.
 
 Errors: bad input raises :class:`UsageError` (a ``ValueError``), a quantity that must be finite and is not raises
-:class:`NumericalError` (an ``ArithmeticError``). All arrays are numpy arrays on the host (float64).
+:class:`NumericalError` (an ``ArithmeticError``). All arrays are numpy arrays on the host (float64), except the CUDA
+Jacobian of :func:`jacobian`, which stays on the device.
 """
 
 import os as _os
@@ -28,6 +30,7 @@ from . import _core  # noqa: E402  (after the environment: OpenBLAS and libgomp 
 from ._core import NumericalError, Problem, UsageError  # noqa: E402
 from . import _api  # noqa: E402
 from ._api import (  # noqa: E402
+    JacobianResult,
     Mlp,
     NtkDensityResult,
     NtkResult,
@@ -35,6 +38,7 @@ from ._api import (  # noqa: E402
     Progress,
     TrainingInterrupted,
     TrainResult,
+    jacobian,
     ntk,
     ntk_density,
     ntk_top,

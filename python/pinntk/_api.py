@@ -13,6 +13,8 @@ from . import _core
 
 __all__ = [
     "Mlp",
+    "jacobian",
+    "JacobianResult",
     "ntk",
     "NtkResult",
     "ntk_top",
@@ -118,6 +120,48 @@ class Mlp(_core.Mlp):
 
 
 # ---- NTK -------------------------------------------------------------------------------------------------------------
+
+
+class JacobianResult:
+    """The residuals and the Jacobian of a network on a problem's rows, where the backend computed them.
+
+    Attributes:
+        J: the Jacobian d r_k / d theta, shape (N, P), row-major, parameters in pinntk's order (per layer W row by
+            row, then b). On the CPU a numpy float64 array. On CUDA an array in device memory (float64, or float32
+            with precision="fp32") that speaks DLPack: ``torch.from_dlpack(res.J)``, ``cupy.from_dlpack(res.J)`` or
+            ``jax.dlpack.from_dlpack(res.J)`` take it without a copy. The memory lives as long as J or any tensor
+            made from it.
+        data_ptr (int): J's address (host or device), e.g. ``torch.from_dlpack(res.J).data_ptr() == res.data_ptr``.
+        residuals (ndarray, (N,)): r_k = rho_k - f_k at the network, on the host (float64).
+        device, precision (str): the backend that computed them; nc, nb, n_params (int).
+    """
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+    def __repr__(self):
+        return (
+            f"pinntk.JacobianResult(N={self.nc + self.nb}, P={self.n_params}, device={self.device}, "
+            f"precision={self.precision})"
+        )
+
+
+def jacobian(
+    problem, net, device: str = "auto", precision: str = "fp64", threads: int = 0, memory_limit: Optional[str] = None
+) -> JacobianResult:
+    """The residuals and the Jacobian J (N x P) of ``net`` on ``problem``'s rows, without a copy.
+
+    Args:
+        problem: a :class:`Problem`.
+        net: an :class:`Mlp` whose input width is the problem's dimension.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``. On CUDA J stays in device memory (see :class:`JacobianResult`).
+        precision: ``"fp64"``, or ``"fp32"`` on CUDA (J in float32).
+        threads: CPU threads (0: all cores).
+        memory_limit: e.g. ``"8G"``, the host memory J may take on the CPU; None: the available memory.
+    Returns:
+        a :class:`JacobianResult`.
+    """
+    return JacobianResult(_core.jacobian(problem, net, device, precision, int(threads), memory_limit or ""))
 
 
 class NtkResult:

@@ -104,7 +104,7 @@ class Problem:
     @property
     def rows(self) -> dict[str, NDArray[numpy.float64]]:
         """
-        the rows' coefficients r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k: a dict of alpha, beta (shape (N, n)), gamma, f, w (shape (N,))
+        the rows' coefficients r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k: a dict of alpha, beta (shape (N, n)), gamma, f, w (shape (N,)); with a full coefficient tensor also dirs (shape (N, n, n)): D_i is the derivative along dirs[k, i] (the tensor's eigenvectors), else along axis i
         """
 
     def solution(self, x: Annotated[NDArray[numpy.float64], dict(order='C', device='cpu', writable=False)]) -> NDArray[numpy.float64]:
@@ -152,6 +152,8 @@ class Mlp:
     def copy(self) -> Mlp: ...
 
     def evaluate(self, x: Annotated[NDArray[numpy.float64], dict(order='C', device='cpu', writable=False)], device: str = 'cpu', threads: int = 0) -> tuple[NDArray[numpy.float64], NDArray[numpy.float64], NDArray[numpy.float64]]: ...
+
+def jacobian(problem: Problem, net: Mlp, device: str, precision: str, threads: int, memory_limit: str) -> dict: ...
 
 def ntk(problem: Problem, net: Mlp, device: str, precision: str, threads: int, scaling: str, path: str, chunk_rows: int, memory_limit: str, save_matrices: bool) -> dict: ...
 

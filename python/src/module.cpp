@@ -16,6 +16,7 @@
 #include <algorithm>          // std::copy
 #include <chrono>             // std::chrono
 #include <cmath>              // std::ceil, std::isfinite
+#include <cstdint>            // uintptr_t
 #include <filesystem>         // std::filesystem::path
 #include <fstream>            // std::ofstream
 #include <map>                // std::map
@@ -180,6 +181,53 @@ std::tuple<nb::object, nb::object, nb::object> evaluate(const Mlp& net,
 }
 
 // ---- NTK -----------------------------------------------------------------------------------------------------------
+
+// The residuals and the Jacobian where the backend computed it, without a copy: numpy arrays on the CPU; on CUDA the
+// Jacobian as a DLPack array in device memory (torch.from_dlpack, cupy.from_dlpack, jax.dlpack take it as it is),
+// kept alive by the array; data_ptr is its address, to check that no copy was made.
+nb::dict jacobian(const Problem& prob, const Mlp& net, const std::string& device, const std::string& precision,
+                  int threads, const std::string& memory_limit) {
+  check_net(prob, net);
+  const PointSet& pts = prob.pts;
+  const size_t n = pts.size(), p = net.n_params();
+  const uint64_t budget = memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
+  std::vector<double> r(n);
+  JacobianBuffer b;
+  std::string device_name, precision_name;
+  const std::string dev = device_for_rows(device, pts);
+  // The host holds J on the CPU backend; on CUDA the backend checks the device's free memory.
+  if (dev == "cpu" || (dev == "auto" && cuda_device_count() == 0))
+    require_memory(8.0 * static_cast<double>(n) * static_cast<double>(p), budget, "jacobian", "the Jacobian",
+                   "use fewer points, or pinntk.ntk, whose chunked path never holds J");
+  on_backend(dev, precision, threads, device_name, precision_name,
+             [&](Backend& be) { b = be.jacobian_buffer(net, pts, r); });
+  auto* held = new JacobianBuffer(std::move(b));
+  nb::capsule owner(held, [](void* q) noexcept {
+    auto* h = static_cast<JacobianBuffer*>(q);
+    try {
+      if (h->release) h->release();
+    } catch (...) {  // nothing may leave a capsule's destructor
+    }
+    delete h;
+  });
+  const size_t shape[2] = {held->rows, held->cols};
+  const nb::dlpack::dtype dt = held->bits == 32 ? nb::dtype<float>() : nb::dtype<double>();
+  nb::object J;
+  if (held->device_type == nb::device::cpu::value)
+    J = nb::cast(nb::ndarray<nb::numpy>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
+  else
+    J = nb::cast(nb::ndarray<>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
+  nb::dict out;
+  out["residuals"] = to_numpy(std::move(r), {n});
+  out["J"] = J;
+  out["data_ptr"] = reinterpret_cast<uintptr_t>(held->data);
+  out["device"] = device_name;
+  out["precision"] = precision_name;
+  out["nc"] = pts.nc;
+  out["nb"] = pts.nb;
+  out["n_params"] = static_cast<long>(p);
+  return out;
+}
 
 // cmd_ntk of host/cli/main.cpp with the full analysis (--eigen exact): plan_ntk, analyze_ntk, and with save_matrices
 // J, K = J J^T D, the residuals and the points.
@@ -763,10 +811,12 @@ NB_MODULE(_core, m) {
             d["gamma"] = to_numpy(p.pts.gamma);
             d["f"] = to_numpy(p.pts.f);
             d["w"] = to_numpy(p.pts.w);
+            if (p.pts.has_directions()) d["dirs"] = to_numpy(std::vector<double>(p.pts.dirs), {nd[0], nd[1], nd[1]});
             return d;
           },
           "the rows' coefficients r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k: a dict "
-          "of alpha, beta (shape (N, n)), gamma, f, w (shape (N,))")
+          "of alpha, beta (shape (N, n)), gamma, f, w (shape (N,)); with a full coefficient tensor also dirs "
+          "(shape (N, n, n)): D_i is the derivative along dirs[k, i] (the tensor's eigenvectors), else along axis i")
       .def(
           "solution",
           [](const Problem& p, nb::ndarray<const double, nb::c_contig, nb::device::cpu> x) {
@@ -831,6 +881,8 @@ NB_MODULE(_core, m) {
 
   m.def("ntk", &ntk, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
         nb::arg("scaling"), nb::arg("path"), nb::arg("chunk_rows"), nb::arg("memory_limit"), nb::arg("save_matrices"));
+  m.def("jacobian", &jacobian, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"),
+        nb::arg("threads"), nb::arg("memory_limit"));
   m.def("ntk_top", &ntk_top, nb::arg("problem"), nb::arg("net"), nb::arg("k"), nb::arg("vectors"), nb::arg("device"),
         nb::arg("precision"), nb::arg("threads"), nb::arg("scaling"), nb::arg("tol"), nb::arg("memory_limit"));
   m.def("ntk_density", &ntk_density, nb::arg("problem"), nb::arg("net"), nb::arg("probes"), nb::arg("steps"),

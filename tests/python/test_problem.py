@@ -51,6 +51,28 @@ def test_from_file(repo):
     assert p.nc == 64 and p.dim == 1
 
 
+def test_full_tensor_rows_and_training(repo):
+    """A full coefficient tensor: the rows carry their directions (orthonormal, A = sum_k -alpha_k v_k v_k^T), and
+    LM on the constant anisotropic problem reaches a small error; CUDA is refused for such rows."""
+    p = pinntk.Problem.from_file(str(repo / "problems" / "anisotropic-2d.json"), nc=144, nb=48)
+    rows = p.rows
+    dirs = rows["dirs"]
+    assert dirs.shape == (p.nc + p.nb, 2, 2)
+    for k in range(p.nc):
+        v = dirs[k]
+        np.testing.assert_allclose(v @ v.T, np.eye(2), atol=1e-14)
+        A = sum(-rows["alpha"][k, i] * np.outer(v[i], v[i]) for i in range(2))
+        c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+        R = np.array([[c, -s], [s, c]])
+        np.testing.assert_allclose(A, R @ np.diag([1.0, 10.0]) @ R.T, atol=1e-13)
+    assert "dirs" not in pinntk.Problem.preset("poisson2d-sines", nc=16).rows
+    net = pinntk.Mlp([2, 12, 12, 1], seed=0)
+    res = pinntk.train(p, net, schedule="300@1e-3", optimizer="lm", lm_iters=60, device="cpu")
+    assert res.history["rel_l2_error"][-1] < 0.05
+    with pytest.raises(pinntk.UsageError, match="full tensor"):
+        pinntk.jacobian(p, net, device="cuda")
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
