@@ -34,6 +34,33 @@ std::vector<double> axis_directions(int n) {
   return v;
 }
 
+// Whether a loop over rows independent of each other is worth OpenMP threads: below about 2^18 row-parameter
+// products (a few milliseconds on one core) starting and waking the threads costs more than it saves. The Fig. 2
+// network's NTK (258 rows, 151 parameters) took 2.7 ms on one thread against 3.9 ms on two (median of 9 fresh
+// `pinntk ntk` runs, 2 cores). The rows' results do not depend on the thread count either way.
+bool rows_worth_threads(size_t rows, size_t params) { return static_cast<double>(rows) * params >= 262144.0; }
+
+// OpenBLAS on one thread for the scope when the call's work (flops) is small: waking its threads for a product or
+// an eigensolve of a few million flops costs more than they save (the Fig. 2 NTK, a 258 x 151 Jacobian: 3.7 ms with
+// two threads, 2.8 ms with one, median of 9 fresh `pinntk ntk` runs on 2 cores).
+class SmallBlasCall {
+ public:
+  explicit SmallBlasCall(double flops) {
+    if (flops < 33554432.0 && openblas_get_num_threads() > 1) {
+      saved_ = openblas_get_num_threads();
+      openblas_set_num_threads(1);
+    }
+  }
+  ~SmallBlasCall() {
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  SmallBlasCall(const SmallBlasCall&) = delete;
+  SmallBlasCall& operator=(const SmallBlasCall&) = delete;
+
+ private:
+  int saved_ = 0;
+};
+
 // u and its derivatives along the directions at the points x (N x m, m = the network's input width): the rows'
 // own directions where `rows` has them, else the axes.
 void forward_points_nd(const Mlp& net, span<const double> x, const PointSet* rows, span<double> u, span<double> du,
@@ -41,7 +68,7 @@ void forward_points_nd(const Mlp& net, span<const double> x, const PointSet* row
   const MlpShape s = net.shape();
   const int m = net.layers.front(), n = static_cast<int>(x.size()) / m;
   const std::vector<double> v = axis_directions(m);
-#pragma omp parallel
+#pragma omp parallel if (rows_worth_threads(n, net.n_params()))
   {
     std::vector<double> tape(mlp_tape_size_nd(s, m));
     double out[1 + 2 * kMaxDim];
@@ -77,7 +104,7 @@ class CpuBackend final : public Backend {
       forward_points_nd(net, x, nullptr, u, du, d2u);
       return;
     }
-#pragma omp parallel
+#pragma omp parallel if (rows_worth_threads(n, net.n_params()))
     {
       std::vector<double> tape(mlp_tape_size(s));
 #pragma omp for schedule(static)
@@ -98,7 +125,7 @@ class CpuBackend final : public Backend {
     if (pts.dim > 1) {
       const int m = pts.dim;
       const std::vector<double> v = axis_directions(m);
-#pragma omp parallel
+#pragma omp parallel if (rows_worth_threads(n, P))
       {
         std::vector<double> tape(mlp_tape_size_nd(s, m)), adj(mlp_adjoint_size_nd(s, m));
         double out[1 + 2 * kMaxDim];
@@ -115,7 +142,7 @@ class CpuBackend final : public Backend {
       }
       return;
     }
-#pragma omp parallel
+#pragma omp parallel if (rows_worth_threads(n, P))
     {
       std::vector<double> tape(mlp_tape_size(s)), adj(mlp_adjoint_size(s));
 #pragma omp for schedule(static)
@@ -175,7 +202,7 @@ class CpuBackend final : public Backend {
     const MlpShape s = net.shape();
     const int n = pts.size(), m = pts.dim;
     const std::vector<double> v = axis_directions(m);
-#pragma omp parallel
+#pragma omp parallel if (rows_worth_threads(n, net.n_params()))
     {
       std::vector<double> scratch(mlp_tangent_size_nd(s, m));
       double jet[1 + 2 * kMaxDim];
@@ -195,21 +222,25 @@ class CpuBackend final : public Backend {
   }
 
   void gram_rows(span<const double> A, int n, int k, span<double> G) override {
+    const SmallBlasCall small(static_cast<double>(n) * n * k);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, A.data(), k, 0.0, G.data(), n);
     fill_symmetric_lower(G.data(), n);
   }
 
   void gram_cols(span<const double> A, int n, int k, span<double> G) override {
+    const SmallBlasCall small(static_cast<double>(k) * k * n);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, A.data(), k, 0.0, G.data(), k);
     fill_symmetric_lower(G.data(), k);
   }
 
   void gram_cols_accumulate(span<const double> A, int n, int k, span<double> G) override {
+    const SmallBlasCall small(static_cast<double>(k) * k * n);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, A.data(), k, 1.0, G.data(), k);
     fill_symmetric_lower(G.data(), k);
   }
 
   void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
+    const SmallBlasCall small(static_cast<double>(n) * n * n);
     const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, A.data(), n, eigenvalues.data());
     if (info > 0)
       throw NumericalError("the symmetric eigensolver (LAPACK dsyevd) did not converge (info " + std::to_string(info) +
