@@ -27,6 +27,7 @@ cp -L /usr/lib/$arch/liblbfgsb.so.0 "$d/lib/$arch/" && ln -s liblbfgsb.so.0 "$d/
 # GiNaC and CLN (problem files): headers, shared libraries and relocatable pkg-config files (libgmp is the GPU
 # machine's own: the compiler needs it too).
 cp -r /usr/include/ginac /usr/include/cln "$d/include/"
+cp -r /usr/include/toml++ "$d/include/"  # TOML problem files (header-only use)
 for lib in libginac.so.11 libcln.so.6; do cp -L "/usr/lib/$arch/$lib" "$d/lib/$arch/"; done
 ln -s libginac.so.11 "$d/lib/$arch/libginac.so" && ln -s libcln.so.6 "$d/lib/$arch/libcln.so"
 mkdir -p "$d/lib/$arch/pkgconfig"

@@ -18,6 +18,7 @@
 #include "host/problem.hpp"                   // problem_preset, build_points, solution_values
 #include "host/problemfile/formula.hpp"       // formulas_available
 #include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_check_report
+#include "host/problemfile/toml_json.hpp"     // toml_available
 #include "slurp.hpp"                          // slurp
 
 namespace fs = std::filesystem;
@@ -44,6 +45,20 @@ fs::path write_file(const std::string& name, const std::string& text) {
   const fs::path p = kTmp / name;
   std::ofstream(p) << text;
   return p;
+}
+
+// Loads the file p and checks its refusal: one line that names the file and contains expect. expect "": a valid
+// file among bad ones, accepted.
+void expect_refusal(const fs::path& p, const std::string& expect) {
+  try {
+    load_problem_file(p.string());
+    if (!expect.empty()) ADD_FAILURE() << "accepted: " << slurp(p);
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(p.string()), std::string::npos) << what;
+    EXPECT_NE(what.find(expect), std::string::npos) << what << " (expected " << expect << ")";
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 TEST(ProblemFiles, EveryPresetFileGivesThePresetsRows) {
@@ -134,18 +149,7 @@ TEST(ProblemFiles, MistakesAreRefusedNamingTheFileAndTheField) {
        "alpha must be nonzero and of one sign on the box (elliptic), it is 0 at x = 0.5"},
   };
   int i = 0;
-  for (const auto& c : cases) {
-    const fs::path p = write_file("bad" + std::to_string(i++) + ".json", c.text);
-    try {
-      load_problem_file(p.string());
-      if (!c.expect.empty()) ADD_FAILURE() << "accepted: " << c.text;  // "": a valid file among the bad ones
-    } catch (const UsageError& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find(p.string()), std::string::npos) << what;
-      EXPECT_NE(what.find(c.expect), std::string::npos) << what << " (expected " << c.expect << ")";
-      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-    }
-  }
+  for (const auto& c : cases) expect_refusal(write_file("bad" + std::to_string(i++) + ".json", c.text), c.expect);
 }
 
 TEST(ProblemFiles, CheckCatchesAWrongForcing) {
@@ -226,6 +230,40 @@ TEST(ProblemFiles, WithoutAnExactSolutionTheErrorIsAgainstTheReference) {
   EXPECT_LE(worst, 1e-9) << src.method;
   // The network's error is measured against it: the exact solution's own error is the reference's.
   EXPECT_LE(solution_error(s, x, exact).max_error, 1e-9);
+}
+
+// TOML (a file named *.toml): anisotropic-2d.toml gives anisotropic-2d.json's rows bit for bit; a syntax error names
+// its line and column in one line; a date, which no field can mean, is refused.
+TEST(ProblemFiles, TomlFileGivesTheJsonFilesRows) {
+  SKIP_WITHOUT_GINAC();
+  if (!toml_available()) GTEST_SKIP() << "built without toml++";
+  const ProblemSpec t = load_problem_file((kProblems / "anisotropic-2d.toml").string());
+  const ProblemSpec j = load_problem_file((kProblems / "anisotropic-2d.json").string());
+  EXPECT_EQ(t.name, j.name);
+  EXPECT_EQ(t.default_layers, j.default_layers);
+  EXPECT_EQ(t.lambda, j.lambda);
+  const PointSet a = build_points(t), b = build_points(j);
+  EXPECT_EQ(a.x, b.x);
+  EXPECT_EQ(a.alpha, b.alpha);
+  EXPECT_EQ(a.beta, b.beta);
+  EXPECT_EQ(a.dirs, b.dirs);
+  EXPECT_EQ(a.f, b.f);
+  EXPECT_EQ(a.w, b.w);
+  const struct {
+    std::string text, expect;
+  } cases[] = {
+      {"dimension = 1\nbox = [[0, 1]\n", "not valid TOML: "},
+      {"dimension = 1\nbox = [[0, 1]]\nwhen = 1979-05-27\n", "\"when\": dates and times"},
+      {"dimension = 1\nbox = [[0, 1]]\ncolour = 1\n[operator]\nform = \"divergence\"\na = \"1\"\n",
+       "unknown key \"colour\""},
+  };
+  int i = 0;
+  for (const auto& c : cases) expect_refusal(write_file("bad" + std::to_string(i++) + ".toml", c.text), c.expect);
+  try {
+    load_problem_file(write_file("bad_line.toml", "dimension = 1\nbox = [[0, 1]\n").string());
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2, column"), std::string::npos) << e.what();
+  }
 }
 
 // The CLI: `problem check`, training on a file, a bad file's one line and exit status 2.

@@ -10,12 +10,13 @@
 #include <mutex>              // std::mutex, std::lock_guard
 #include <sstream>            // std::ostringstream
 
-#include "common/errors.hpp"             // UsageError, NumericalError
-#include "common/residual.hpp"           // row_residual_nd
-#include "host/io/files.hpp"             // read_regular_file
-#include "host/parse.hpp"                // fmt17
-#include "host/problem.hpp"              // ProblemSpec, Grid
-#include "host/problemfile/formula.hpp"  // Formula, resolve_constants
+#include "common/errors.hpp"               // UsageError, NumericalError
+#include "common/residual.hpp"             // row_residual_nd
+#include "host/io/files.hpp"               // read_regular_file
+#include "host/parse.hpp"                  // fmt17
+#include "host/problem.hpp"                // ProblemSpec, Grid
+#include "host/problemfile/formula.hpp"    // Formula, resolve_constants
+#include "host/problemfile/toml_json.hpp"  // toml_to_json
 
 namespace pinntk {
 
@@ -376,10 +377,13 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
   pf->path = path;
   const std::string text = read_regular_file(path, "problem file", 1 << 20);
   json j;
+  const bool toml = path.size() > 5 && path.compare(path.size() - 5, 5, ".toml") == 0;
   try {
-    j = json::parse(text);
+    j = toml ? toml_to_json(text, path) : json::parse(text);
   } catch (const json::parse_error& e) {
     throw UsageError(where(*pf, std::string("not valid JSON: ") + e.what()));
+  } catch (const UsageError& e) {
+    throw UsageError(where(*pf, e.what()));
   }
   check_keys(*pf, j, "the file",
              {"name", "description", "dimension", "box", "constants", "operator", "forcing", "boundary", "exact",
@@ -389,7 +393,8 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
   pf->dim = int_field(*pf, j, "dimension", 1, kMaxDim);
   const int n = pf->dim;
   std::string stem = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
-  if (stem.size() > 5 && stem.substr(stem.size() - 5) == ".json") stem.resize(stem.size() - 5);
+  for (const char* ext : {".json", ".toml"})
+    if (stem.size() > 5 && stem.substr(stem.size() - 5) == ext) stem.resize(stem.size() - 5);
   pf->name = j.value("name", stem);
   pf->description = j.value("description", "");
   if (j.contains("constants")) {

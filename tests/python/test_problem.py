@@ -73,6 +73,18 @@ def test_full_tensor_rows_and_training(repo):
         pinntk.jacobian(p, net, device="cuda")
 
 
+def test_toml_file_is_the_json_file(repo):
+    try:
+        t = pinntk.Problem.from_file(str(repo / "problems" / "anisotropic-2d.toml"), nc=64, nb=32)
+    except pinntk.UsageError as e:
+        if "without toml++" in str(e):
+            pytest.skip("built without toml++")
+        raise
+    j = pinntk.Problem.from_file(str(repo / "problems" / "anisotropic-2d.json"), nc=64, nb=32)
+    for key in ("alpha", "beta", "f", "w", "dirs"):
+        np.testing.assert_array_equal(t.rows[key], j.rows[key])
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
