@@ -36,6 +36,11 @@ def test_torch_spectrum(repo, tmp_path):
     assert (tmp_path / "s.png").exists()
 
 
+def test_jacobian_dlpack(repo, tmp_path):
+    out = run(repo, tmp_path, "jacobian_dlpack.py")
+    assert "without a copy: True" in out
+
+
 def test_lm_live(repo, tmp_path):
     pytest.importorskip("matplotlib")
     out = run(repo, tmp_path, "lm_darcy_live.py", "--out", "e.png")
