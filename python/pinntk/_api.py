@@ -128,9 +128,10 @@ class JacobianResult:
     Attributes:
         J: the Jacobian d r_k / d theta, shape (N, P), row-major, parameters in pinntk's order (per layer W row by
             row, then b). On the CPU a numpy float64 array. On CUDA an array in device memory (float64, or float32
-            with precision="fp32") that speaks DLPack: ``torch.from_dlpack(res.J)``, ``cupy.from_dlpack(res.J)`` or
-            ``jax.dlpack.from_dlpack(res.J)`` take it without a copy. The memory lives as long as J or any tensor
-            made from it.
+            with precision="fp32"), an object with ``__dlpack__`` and ``__dlpack_device__`` (the array API's
+            interchange; it may be taken any number of times): ``torch.from_dlpack(res.J)``,
+            ``cupy.from_dlpack(res.J)`` or ``jax.dlpack.from_dlpack(res.J)`` take it without a copy. The memory lives
+            as long as J or any tensor made from it.
         data_ptr (int): J's address (host or device), e.g. ``torch.from_dlpack(res.J).data_ptr() == res.data_ptr``.
         residuals (ndarray, (N,)): r_k = rho_k - f_k at the network, on the host (float64).
         device, precision (str): the backend that computed them; nc, nb, n_params (int).

@@ -215,8 +215,9 @@ nb::dict jacobian(const Problem& prob, const Mlp& net, const std::string& device
   nb::object J;
   if (held->device_type == nb::device::cpu::value)
     J = nb::cast(nb::ndarray<nb::numpy>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
-  else
-    J = nb::cast(nb::ndarray<>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
+  else  // an object with __dlpack__ and __dlpack_device__ (the array API's interchange), not a one-use capsule
+    J = nb::cast(
+        nb::ndarray<nb::array_api>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
   nb::dict out;
   out["residuals"] = to_numpy(std::move(r), {n});
   out["J"] = J;
