@@ -13,6 +13,7 @@ The API mirrors the CLI (README.md, "Commands"):
 - :func:`ntk_top`, :func:`ntk_density` -- ``pinntk ntk --eigen top:K`` and ``--eigen density``: the top eigenpairs
   and the spectral density by Lanczos on matrix-free products;
 - :func:`train` -- ``pinntk train``: Adam phases, then L-BFGS or Levenberg-Marquardt, the history as numpy arrays;
+- :func:`train_ensemble` -- ``pinntk train --ensemble B``: B seeds of one network trained as one batch;
 - :func:`reproduce` -- ``pinntk reproduce``: the paper's figures as data in a folder.
 
 Errors: bad input raises :class:`UsageError` (a ``ValueError``), a quantity that must be finite and is not raises
@@ -38,12 +39,14 @@ from ._api import (  # noqa: E402
     Progress,
     TrainingInterrupted,
     TrainResult,
+    EnsembleResult,
     jacobian,
     ntk,
     ntk_density,
     ntk_top,
     reproduce,
     train,
+    train_ensemble,
 )
 
 UsageError.__module__ = NumericalError.__module__ = Problem.__module__ = "pinntk"

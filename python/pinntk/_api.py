@@ -3,6 +3,7 @@
 Nothing here computes: every number comes from the C++ library that the CLI uses (python/src/module.cpp).
 """
 
+import inspect
 import os
 import sys
 from typing import Callable, NamedTuple, Optional
@@ -23,6 +24,8 @@ __all__ = [
     "NtkDensityResult",
     "train",
     "TrainResult",
+    "train_ensemble",
+    "EnsembleResult",
     "Progress",
     "TrainingInterrupted",
     "reproduce",
@@ -382,11 +385,12 @@ def ntk_density(
 
 
 class Progress(NamedTuple):
-    """What a progress callback of :func:`train` receives.
+    """What a progress callback of :func:`train` and :func:`train_ensemble` receives.
 
     phase: ``"adam"``, ``"lbfgs"`` or ``"lm"``; iteration and total: iterations done and planned (all phases);
-    loss: the latest loss; row: the newest history row (a dict with the keys of ``TrainResult.history``) during LM,
-    else None.
+    loss: the latest loss (in an ensemble's batch, the largest of the members'); row: the newest history row (a
+    dict with the keys of ``TrainResult.history``) during LM, else None; member: None for :func:`train`, in an
+    ensemble -1 while the batch trains and i while member i trains alone.
     """
 
     phase: str
@@ -394,6 +398,7 @@ class Progress(NamedTuple):
     total: int
     loss: float
     row: Optional[dict]
+    member: Optional[int] = None
 
 
 class TrainResult:
@@ -430,14 +435,20 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`train`: raised after the network was left in its last good state.
 
     Attributes:
-        result: the partial :class:`TrainResult` (status ``"interrupted"``, the history up to that network).
-        net: the network (the one passed to train, holding those parameters).
+        result: the partial :class:`TrainResult` (status ``"interrupted"``, the history up to that network); from
+            :func:`train_ensemble`, the :class:`EnsembleResult` of the members finished.
+        net: the network (the one passed to train, holding those parameters); None from :func:`train_ensemble`.
     """
 
     def __init__(self, result, net):
-        super().__init__(
-            f"training interrupted at iteration {result.iterations}; the network holds the parameters of that iteration"
-        )
+        if hasattr(result, "members"):  # train_ensemble's
+            message = f"ensemble interrupted with {len(result.members)} members finished"
+        else:
+            message = (
+                f"training interrupted at iteration {result.iterations}; the network holds the parameters of that "
+                "iteration"
+            )
+        super().__init__(message)
         self.result = result
         self.net = net
 
@@ -480,6 +491,64 @@ def _tqdm_progress():
             bar["bar"].close()
 
     return cb, close
+
+
+def _progress_callback(progress, ensemble: bool):
+    """The callback _core.train and _core.train_ensemble call, and the tqdm bar's closer, from train's progress."""
+    close = None
+    if progress is None:
+        progress, close = _tqdm_progress()
+    elif progress is False:
+        progress = None
+    elif not callable(progress):
+        raise TypeError("progress: expected a callable, None or False")
+    if progress is None:
+        return None, close
+    user = progress
+    if ensemble:
+
+        def cb(phase, it, total, loss, row, member):
+            user(Progress(phase, it, total, loss, row, member))
+
+    else:
+
+        def cb(phase, it, total, loss, row):
+            user(Progress(phase, it, total, loss, row))
+
+    return cb, close
+
+
+_TRAIN_SETTINGS = (
+    "schedule", "optimizer", "lbfgs", "lbfgs_method", "lbfgs_history", "lbfgs_gtol", "lbfgs_ftol", "lbfgs_maxfun",
+    "adam_beta1", "adam_beta2", "adam_eps", "lm_iters", "eps_continuation", "lm_mu0", "lm_tol", "lm_form",
+    "lm_damping", "lm_cond_every", "history_every", "progress_every",
+)  # fmt: skip
+
+
+def _core_train_settings(s):
+    """train's settings (a dict with the keys of _TRAIN_SETTINGS) as _core.train's arguments from schedule to
+    progress_every."""
+    iters = [int(s["lm_iters"])] if np.isscalar(s["lm_iters"]) else [int(k) for k in s["lm_iters"]]
+    eps_list = [] if s["eps_continuation"] is None else [float(e) for e in s["eps_continuation"]]
+    return (
+        _schedule(s["schedule"]), float(s["adam_beta1"]), float(s["adam_beta2"]), float(s["adam_eps"]),
+        int(s["lbfgs"]), s["lbfgs_method"], int(s["lbfgs_history"]), float(s["lbfgs_gtol"]), float(s["lbfgs_ftol"]),
+        int(s["lbfgs_maxfun"]), s["optimizer"], iters, eps_list, float(s["lm_mu0"]), float(s["lm_tol"]), s["lm_form"],
+        s["lm_damping"], int(s["lm_cond_every"]), int(s["history_every"]),
+        int(s["progress_every"] or s["history_every"]),
+    )  # fmt: skip
+
+
+def _result_or_raise(d, result, net):
+    """result, unless the run was stopped: TrainingInterrupted on Ctrl-C, else the callback's own exception, each
+    carrying the partial result."""
+    if d["status"] != "interrupted":
+        return result
+    error = d.get("error")
+    if isinstance(error, KeyboardInterrupt):
+        raise TrainingInterrupted(result, net) from error
+    error.pinntk_result = result
+    raise error
 
 
 def train(
@@ -533,40 +602,114 @@ def train(
             run the same way and is re-raised (with the partial result as its ``pinntk_result`` attribute).
         UsageError, NumericalError: bad settings; a first loss that is not finite.
     """
-    close = None
-    if progress is None:
-        progress, close = _tqdm_progress()
-    elif progress is False:
-        progress = None
-    elif not callable(progress):
-        raise TypeError("progress: expected a callable, None or False")
-    cb = None
-    if progress is not None:
-        user = progress
-
-        def cb(phase, it, total, loss, row):
-            user(Progress(phase, it, total, loss, row))
-
-    iters = [int(lm_iters)] if np.isscalar(lm_iters) else [int(k) for k in lm_iters]
-    eps_list = [] if eps_continuation is None else [float(e) for e in eps_continuation]
+    settings = dict(locals())
+    cb, close = _progress_callback(progress, ensemble=False)
     try:
-        d = _core.train(
-            problem, net, _schedule(schedule), float(adam_beta1), float(adam_beta2), float(adam_eps), int(lbfgs),
-            lbfgs_method, int(lbfgs_history), float(lbfgs_gtol), float(lbfgs_ftol), int(lbfgs_maxfun), optimizer,
-            iters, eps_list, float(lm_mu0), float(lm_tol), lm_form, lm_damping, int(lm_cond_every),
-            int(history_every), int(progress_every or history_every), device, precision, int(threads), cb,
+        d = _core.train(problem, net, *_core_train_settings(settings), device, precision, int(threads), cb)
+    finally:
+        if close is not None:
+            close()
+    return _result_or_raise(d, TrainResult(d), net)
+
+
+class EnsembleResult:
+    """The result of :func:`train_ensemble`.
+
+    Attributes:
+        members (list): one entry per member, in order: ``(index, seed, net, result)`` named tuples (net an
+            :class:`Mlp`, the trained network; result a :class:`TrainResult`).
+        nets (list of Mlp), results (list of TrainResult), seeds (list of int): the same, by field.
+        status (str): ``"complete"``, or ``"interrupted"`` (only on the exception's ``.result``).
+    """
+
+    def __init__(self, d):
+        self.members = [
+            EnsembleMember(m["index"], m["seed"], Mlp._wrap(m["net"]), TrainResult(m["result"])) for m in d["members"]
+        ]
+        self.status = d["status"]
+
+    @property
+    def nets(self):
+        return [m.net for m in self.members]
+
+    @property
+    def results(self):
+        return [m.result for m in self.members]
+
+    @property
+    def seeds(self):
+        return [m.seed for m in self.members]
+
+    def spread(self, key: str = "rel_l2_error") -> dict:
+        """min, median, mean, max and standard deviation (divisor n) of a final number over the finite members
+        (``"final_loss"``, ``"max_error"``, ``"rel_l2_error"``, ``"wall_time_s"``), and how many there were."""
+        v = np.array([getattr(r, key) for r in self.results], dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return {"count": 0}
+        return {"count": int(v.size), "min": float(v.min()), "median": float(np.median(v)), "mean": float(v.mean()),
+                "max": float(v.max()), "std": float(v.std())}  # fmt: skip
+
+    def __repr__(self):
+        return f"pinntk.EnsembleResult(members={len(self.members)}, status={self.status!r})"
+
+
+class EnsembleMember(NamedTuple):
+    index: int
+    seed: int
+    net: "Mlp"
+    result: "TrainResult"
+
+
+def train_ensemble(
+    problem,
+    layers,
+    count: int,
+    seed: int = 0,
+    init: str = "glorot-normal",
+    *,
+    device: str = "auto",
+    precision: str = "fp64",
+    threads: int = 0,
+    progress=None,
+    **settings,
+) -> EnsembleResult:
+    """``count`` networks of ``layers`` initialized from ``seed``, ``seed + 1``, ... and trained on ``problem``
+    (``pinntk train --ensemble count``).
+
+    The members' Adam phases and L-BFGS run as one batch (on CUDA every launch serves all members; on the CPU the
+    members take their steps side by side); with ``optimizer="lm"`` the LM stages follow member by member. Member i
+    is the network :func:`train` gives ``Mlp(layers, init, seed + i)`` with the same settings, bit for bit on the CPU.
+
+    Args:
+        problem: a :class:`Problem`; layers, init, seed: as :class:`Mlp`'s; count: members, 1 to 10000.
+        device, precision, threads: as for :func:`train`.
+        progress: a callable receiving a :class:`Progress` whose ``member`` is -1 while the batch trains and i while
+            member i trains alone; None: a tqdm bar when tqdm is installed; False: nothing.
+        **settings: :func:`train`'s keywords (schedule, optimizer, lbfgs, lbfgs_*, adam_*, lm_*, eps_continuation,
+            history_every, progress_every), with train's defaults.
+    Returns:
+        an :class:`EnsembleResult`.
+    Raises:
+        TrainingInterrupted: on Ctrl-C; its ``.result`` is the :class:`EnsembleResult` of the members finished
+            before (none while the batch trains). An exception raised by the progress callback stops the ensemble
+            the same way and is re-raised (with that result as its ``pinntk_result`` attribute).
+        UsageError: bad settings; TypeError: a keyword train does not have.
+    """
+    unknown = sorted(set(settings) - set(_TRAIN_SETTINGS))
+    if unknown:
+        raise TypeError(f"train_ensemble: unknown keyword {unknown[0]!r} (train's keywords: {', '.join(_TRAIN_SETTINGS)})")
+    defaults = {k: v.default for k, v in inspect.signature(train).parameters.items() if k in _TRAIN_SETTINGS}
+    cb, close = _progress_callback(progress, ensemble=True)
+    try:
+        d = _core.train_ensemble(
+            problem, [int(w) for w in layers], str(init), int(count), int(seed),
+            *_core_train_settings({**defaults, **settings}), device, precision, int(threads), cb,
         )  # fmt: skip
     finally:
         if close is not None:
             close()
-    error = d.get("error")
-    result = TrainResult(d)
-    if d["status"] == "interrupted":
-        if isinstance(error, KeyboardInterrupt):
-            raise TrainingInterrupted(result, net) from error
-        error.pinntk_result = result
-        raise error
-    return result
+    return _result_or_raise(d, EnsembleResult(d), None)
 
 
 # ---- reproduce -------------------------------------------------------------------------------------------------------

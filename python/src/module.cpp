@@ -30,6 +30,7 @@
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count
+#include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // parse_bytes
@@ -484,7 +485,8 @@ struct RunControl {
 
   // With the GIL: Ctrl-C (Python's SIGINT handler raises KeyboardInterrupt in PyErr_CheckSignals), then the
   // callback. Either error stops the run.
-  void poll(const char* phase, long it, long total, double loss, const HistoryRow* row) {
+  // member >= -1 (an ensemble: -1 the batch, i member i alone) is passed as a sixth argument.
+  void poll(const char* phase, long it, long total, double loss, const HistoryRow* row, int member = -2) {
     if (stop) return;
     nb::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) {
@@ -507,7 +509,10 @@ struct RunControl {
         d["time_s"] = row->time_s;
         r = d;
       }
-      callback(phase, it, total, loss, r);
+      if (member >= -1)
+        callback(phase, it, total, loss, r, member);
+      else
+        callback(phase, it, total, loss, r);
     } catch (nb::python_error& e) {
       fail(std::move(e));
     }
@@ -518,23 +523,28 @@ struct RunControl {
   }
 };
 
-nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double>>& schedule, double beta1,
-               double beta2, double adam_eps, long lbfgs_iters, const std::string& lbfgs_method, int lbfgs_history,
-               double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun, const std::string& optimizer,
-               const std::vector<long>& lm_iters, const std::vector<double>& eps_continuation, double lm_mu0,
-               double lm_tol, const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
-               long history_every, long progress_every, const std::string& device, const std::string& precision,
-               int threads, nb::object callback) {
-  const auto t0 = std::chrono::steady_clock::now();
-  // Every setting checked before any work, by the CLI's own checks (host/run_setup.hpp).
+// Every training setting of train and train_ensemble, checked before any work by the CLI's own checks
+// (host/run_setup.hpp).
+struct TrainSettings {
   TrainConfig cfg;
+  LmConfig lcfg;
+  bool use_lm = false;
+};
+TrainSettings train_settings(const std::vector<std::pair<long, double>>& schedule, double beta1, double beta2,
+                             double adam_eps, long lbfgs_iters, const std::string& lbfgs_method, int lbfgs_history,
+                             double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun, const std::string& optimizer,
+                             bool continuation, double lm_mu0, double lm_tol, const std::string& lm_form,
+                             const std::string& lm_damping, long lm_cond_every, long history_every,
+                             long progress_every) {
+  TrainSettings st;
+  TrainConfig& cfg = st.cfg;
   for (const auto& ph : schedule) {
     if (ph.first < 0 || ph.first > kMaxIterations || !(ph.second > 0.0))
       throw UsageError("schedule: every phase needs 0 <= iterations <= 10^12 and a positive learning rate");
     cfg.schedule.push_back({ph.first, ph.second});
   }
   if (total_iterations(cfg.schedule) > kMaxIterations) throw UsageError("schedule: more than 10^12 iterations");
-  const bool use_lm = optimizer == "lm";
+  st.use_lm = optimizer == "lm";
   cfg.adam = {beta1, beta2, adam_eps};
   cfg.lbfgs.max_iter = lbfgs_iters;
   cfg.lbfgs.method = lbfgs_method;
@@ -543,15 +553,58 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   cfg.lbfgs.ftol = lbfgs_ftol;
   cfg.lbfgs.max_fun = lbfgs_maxfun;
   cfg.history_every = history_every;
-  LmConfig lcfg;
+  LmConfig& lcfg = st.lcfg;
   lcfg.mu0 = lm_mu0;
   lcfg.loss_tol = lm_tol;
   lcfg.form = lm_form;
   lcfg.damping = lm_damping;
   lcfg.cond_every = lm_cond_every == 0 ? history_every : lm_cond_every;  // as train_ensemble
-  check_train_choices(cfg, optimizer, lcfg, !eps_continuation.empty(), Naming{false});
+  check_train_choices(cfg, optimizer, lcfg, continuation, Naming{false});
   if (progress_every < 1 || progress_every > kMaxIterations) throw UsageError("progress_every must lie in [1, 10^12]");
   cfg.log_every = progress_every;
+  return st;
+}
+
+// A training result as the dict TrainResult wraps.
+nb::dict result_dict(const TrainResult& res, const LmTrainResult& lm, const std::vector<LmStage>& stages, bool use_lm,
+                     const std::string& status, nb::object error, double eps) {
+  nb::dict out;
+  out["status"] = status;
+  out["error"] = std::move(error);
+  out["history"] = history_dict(res.history);
+  out["iterations"] = res.iterations;
+  out["adam_iterations"] = res.adam_iterations;
+  out["final_loss"] = res.final_loss;
+  out["max_error"] = res.max_error;
+  out["rel_l2_error"] = res.rel_l2_error;
+  out["wall_time_s"] = res.wall_time_s;
+  out["diverged"] = res.diverged.empty() ? nb::object(nb::none()) : nb::cast(res.diverged);
+  out["diverged_at"] = res.diverged_at;
+  nb::dict lb;
+  lb["iterations"] = res.lbfgs.iterations;
+  lb["evaluations"] = res.lbfgs.evaluations;
+  lb["loss"] = res.lbfgs.loss;
+  lb["stop"] = res.lbfgs.stop;
+  out["lbfgs"] = lb;
+  out["lm"] = use_lm ? nb::object(lm_dict(lm, stages)) : nb::none();
+  out["eps"] = eps;  // the last LM stage's eps
+  return out;
+}
+
+nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double>>& schedule, double beta1,
+               double beta2, double adam_eps, long lbfgs_iters, const std::string& lbfgs_method, int lbfgs_history,
+               double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun, const std::string& optimizer,
+               const std::vector<long>& lm_iters, const std::vector<double>& eps_continuation, double lm_mu0,
+               double lm_tol, const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
+               long history_every, long progress_every, const std::string& device, const std::string& precision,
+               int threads, nb::object callback) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainSettings st = train_settings(schedule, beta1, beta2, adam_eps, lbfgs_iters, lbfgs_method, lbfgs_history,
+                                    lbfgs_gtol, lbfgs_ftol, lbfgs_maxfun, optimizer, !eps_continuation.empty(), lm_mu0,
+                                    lm_tol, lm_form, lm_damping, lm_cond_every, history_every, progress_every);
+  TrainConfig& cfg = st.cfg;
+  LmConfig& lcfg = st.lcfg;
+  const bool use_lm = st.use_lm;
   check_net(prob, net);
 
   // The LM stages as the CLI's (host/run_setup.hpp): one at the problem's eps, or one per eps of the continuation.
@@ -569,8 +622,8 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   // Adam: a checkpoint at every progress step keeps the newest state (parameters and history) to return when the run
   // is stopped; on_record keeps the parameters of every history row (L-BFGS's too).
   cfg.checkpoint_every = progress_every;
-  cfg.on_checkpoint = [&](const TrainState& st) {
-    ctl.state = st;
+  cfg.on_checkpoint = [&](const TrainState& state) {
+    ctl.state = state;
     ctl.have_state = true;
     if (ctl.stop) throw Interrupted{};
   };
@@ -644,27 +697,81 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
     }
   }
   std::copy(work.theta.begin(), work.theta.end(), net.theta.begin());
+  return result_dict(res, lm, stages, use_lm,
+                     interrupted ? "interrupted" : (res.diverged.empty() ? "complete" : "diverged"),
+                     interrupted ? ctl.error : nb::object(nb::none()), spec.eps);
+}
 
+// `pinntk train --ensemble count`: networks of `layers` initialized from seed, seed + 1, ... trained on the problem,
+// their Adam phases and L-BFGS as one batch (train_ensemble, host/ensemble.hpp), then LM member by member. Each
+// member is the run train gives that seed. Returns {"members": [{"index", "seed", "net", "result"}...], "status",
+// "error"}; a Ctrl-C or a callback's exception stops the ensemble with the members done so far.
+nb::dict train_ensemble_py(Problem& prob, const std::vector<int>& layers, const std::string& init, int count,
+                           uint64_t seed, const std::vector<std::pair<long, double>>& schedule, double beta1,
+                           double beta2, double adam_eps, long lbfgs_iters, const std::string& lbfgs_method,
+                           int lbfgs_history, double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun,
+                           const std::string& optimizer, const std::vector<long>& lm_iters,
+                           const std::vector<double>& eps_continuation, double lm_mu0, double lm_tol,
+                           const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
+                           long history_every, long progress_every, const std::string& device,
+                           const std::string& precision, int threads, nb::object callback) {
+  if (count < 1 || count > 10000) throw UsageError("count must lie in [1, 10000]");
+  const TrainSettings st =
+      train_settings(schedule, beta1, beta2, adam_eps, lbfgs_iters, lbfgs_method, lbfgs_history, lbfgs_gtol, lbfgs_ftol,
+                     lbfgs_maxfun, optimizer, !eps_continuation.empty(), lm_mu0, lm_tol, lm_form, lm_damping,
+                     lm_cond_every, history_every, progress_every);
+  const Mlp first = new_mlp(layers, init, seed);  // the shape and the initializer checked before any work
+  check_net(prob, first);
+  ProblemSpec spec = prob.spec;
+  PointSet pts = prob.pts;
+  std::vector<LmStage> stages;
+  if (st.use_lm) {
+    stages = lm_stages(spec, eps_continuation, lm_iters, Naming{false});
+    start_at_first_stage(stages, spec, pts);
+  }
+  MemberTraining how;
+  how.adam = st.cfg;
+  how.use_lm = st.use_lm;
+  how.lm = st.lcfg;
+  how.stages = stages;
+  how.history_every = history_every;
+  RunControl ctl;
+  ctl.callback = callback;
+  const long adam_total = total_iterations(st.cfg.schedule);
+  std::vector<EnsembleMember> done;
+  EnsembleHooks hooks;
+  hooks.initial_net = [&](uint64_t s) { return init_mlp(first.layers, init, s); };
+  hooks.on_start = [](int, uint64_t) {};
+  hooks.progress = [&](int member, long it, long total, double loss) {
+    ctl.poll(it <= adam_total ? "adam" : (st.use_lm ? "lm" : "lbfgs"), it, total, loss, nullptr, member);
+    if (ctl.stop) throw Interrupted{};
+  };
+  hooks.on_done = [&](const EnsembleMember& m) { done.push_back(m); };
+  bool interrupted = false;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
+    Backend& be = backend(device_for_rows(device, pts), precision, threads);
+    try {
+      train_ensemble(be, spec, pts, how, count, seed, hooks);
+    } catch (const Interrupted&) {
+      interrupted = true;
+    }
+  }
+  nb::list members;
+  for (const EnsembleMember& m : done) {
+    nb::dict d;
+    d["index"] = m.index;
+    d["seed"] = m.seed;
+    d["net"] = nb::cast(m.net);
+    d["result"] = result_dict(m.result, m.lm, stages, st.use_lm, m.result.diverged.empty() ? "complete" : "diverged",
+                              nb::none(), spec.eps);
+    members.append(d);
+  }
   nb::dict out;
-  out["status"] = interrupted ? "interrupted" : (res.diverged.empty() ? "complete" : "diverged");
+  out["members"] = members;
+  out["status"] = interrupted ? "interrupted" : "complete";
   out["error"] = interrupted ? ctl.error : nb::object(nb::none());
-  out["history"] = history_dict(res.history);
-  out["iterations"] = res.iterations;
-  out["adam_iterations"] = res.adam_iterations;
-  out["final_loss"] = res.final_loss;
-  out["max_error"] = res.max_error;
-  out["rel_l2_error"] = res.rel_l2_error;
-  out["wall_time_s"] = res.wall_time_s;
-  out["diverged"] = res.diverged.empty() ? nb::object(nb::none()) : nb::cast(res.diverged);
-  out["diverged_at"] = res.diverged_at;
-  nb::dict lb;
-  lb["iterations"] = res.lbfgs.iterations;
-  lb["evaluations"] = res.lbfgs.evaluations;
-  lb["loss"] = res.lbfgs.loss;
-  lb["stop"] = res.lbfgs.stop;
-  out["lbfgs"] = lb;
-  out["lm"] = use_lm ? nb::object(lm_dict(lm, stages)) : nb::none();
-  out["eps"] = spec.eps;  // the last LM stage's eps
   return out;
 }
 
@@ -889,6 +996,13 @@ NB_MODULE(_core, m) {
   m.def("ntk_density", &ntk_density, nb::arg("problem"), nb::arg("net"), nb::arg("probes"), nb::arg("steps"),
         nb::arg("bins"), nb::arg("seed"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
         nb::arg("scaling"), nb::arg("memory_limit"));
+  m.def("train_ensemble", &train_ensemble_py, nb::arg("problem"), nb::arg("layers"), nb::arg("init"), nb::arg("count"),
+        nb::arg("seed"), nb::arg("schedule"), nb::arg("beta1"), nb::arg("beta2"), nb::arg("adam_eps"),
+        nb::arg("lbfgs_iters"), nb::arg("lbfgs_method"), nb::arg("lbfgs_history"), nb::arg("lbfgs_gtol"),
+        nb::arg("lbfgs_ftol"), nb::arg("lbfgs_maxfun"), nb::arg("optimizer"), nb::arg("lm_iters"),
+        nb::arg("eps_continuation"), nb::arg("lm_mu0"), nb::arg("lm_tol"), nb::arg("lm_form"), nb::arg("lm_damping"),
+        nb::arg("lm_cond_every"), nb::arg("history_every"), nb::arg("progress_every"), nb::arg("device"),
+        nb::arg("precision"), nb::arg("threads"), nb::arg("callback").none());
   m.def("train", &train, nb::arg("problem"), nb::arg("net"), nb::arg("schedule"), nb::arg("beta1"), nb::arg("beta2"),
         nb::arg("adam_eps"), nb::arg("lbfgs_iters"), nb::arg("lbfgs_method"), nb::arg("lbfgs_history"),
         nb::arg("lbfgs_gtol"), nb::arg("lbfgs_ftol"), nb::arg("lbfgs_maxfun"), nb::arg("optimizer"),

@@ -208,3 +208,53 @@ def test_callback_may_call_pinntk(setup):
     pinntk.train(p, net, schedule="40@1e-3", history_every=10, device="cpu", progress=cb)
     pinntk.train(p, net, schedule="", optimizer="lm", lm_iters=3, device="cpu", progress=cb)
     assert len(seen) >= 7
+
+
+def test_ensemble_members_are_their_own_runs():
+    """train_ensemble: the members' Adam and L-BFGS as one batch, each member bit for bit the run train gives its
+    seed (CPU, one thread); the progress callback sees the batch as member -1; the spread of a final number."""
+    p = pinntk.Problem.preset("darcy-twoscale", nc=64)
+    seen = set()
+    e = pinntk.train_ensemble(
+        p, [1, 8, 8, 1], 3, seed=5, schedule="200@1e-3", lbfgs=20, device="cpu", threads=1, progress_every=50,
+        progress=lambda pr: seen.add((pr.phase, pr.member)),
+    )  # fmt: skip
+    assert e.status == "complete" and e.seeds == [5, 6, 7] and ("adam", -1) in seen
+    for m in e.members:
+        net = pinntk.Mlp([1, 8, 8, 1], seed=m.seed)
+        r = pinntk.train(p, net, schedule="200@1e-3", lbfgs=20, device="cpu", threads=1, progress=False, progress_every=50)
+        np.testing.assert_array_equal(m.net.theta, net.theta)
+        np.testing.assert_array_equal(m.result.history["loss"], r.history["loss"])
+        assert m.result.final_loss == r.final_loss
+    s = e.spread("final_loss")
+    assert s["count"] == 3 and s["min"] <= s["median"] <= s["max"]
+
+
+def test_ensemble_with_lm_and_its_errors():
+    p = pinntk.Problem.preset("darcy-twoscale", nc=64)
+    seen = set()
+    e = pinntk.train_ensemble(
+        p, [1, 8, 8, 1], 2, schedule="100@1e-3", optimizer="lm", lm_iters=20, device="cpu", threads=1,
+        progress_every=10, history_every=10, progress=lambda pr: seen.add((pr.phase, pr.member)),
+    )  # fmt: skip
+    assert {("lm", 0), ("lm", 1)} <= seen and all(m.result.lm is not None for m in e.members)
+    net = pinntk.Mlp([1, 8, 8, 1], seed=1)
+    pinntk.train(
+        p, net, schedule="100@1e-3", optimizer="lm", lm_iters=20, device="cpu", threads=1, progress=False,
+        progress_every=10, history_every=10,
+    )  # fmt: skip
+    np.testing.assert_array_equal(e.members[1].net.theta, net.theta)
+
+    def stop(pr):
+        if pr.iteration >= 50:
+            raise ValueError("stop here")
+
+    with pytest.raises(ValueError, match="stop here") as info:
+        pinntk.train_ensemble(p, [1, 8, 8, 1], 2, schedule="100@1e-3", device="cpu", progress=stop, progress_every=10)
+    assert info.value.pinntk_result.status == "interrupted"
+    with pytest.raises(pinntk.UsageError, match="count"):
+        pinntk.train_ensemble(p, [1, 8, 8, 1], 0)
+    with pytest.raises(pinntk.UsageError, match="input width"):
+        pinntk.train_ensemble(p, [2, 8, 1], 2)
+    with pytest.raises(TypeError, match="unknown keyword 'colour'"):
+        pinntk.train_ensemble(p, [1, 8, 8, 1], 2, colour=1)
