@@ -30,12 +30,13 @@ struct NtkResult {
   double frobenius_Kuu = 0.0, frobenius_Kbb = 0.0;
 };
 
-// A Jacobian (rows x cols, row-major) owned by whoever holds this: `bits`-bit floats (64, or 32 for the CUDA
-// backend's fp32) at data, in host memory (device_type 1, DLPack's kDLCPU) or on CUDA device device_id
+// A matrix (rows x cols, row-major: a Jacobian, a kernel) owned by whoever holds this: `bits`-bit floats (64, or 32 for
+// the CUDA backend's fp32) at data, in host memory (device_type 1, DLPack's kDLCPU) or on CUDA device device_id
 // (device_type 2, kDLCUDA). release frees it; it may be called from any thread, after the backend is gone, once.
-struct JacobianBuffer {
+struct MatrixBuffer {
   void* data = nullptr;
   size_t rows = 0, cols = 0;
+  bool column_major = false;  // entry (i, j) at i + j rows instead of i cols + j
   int bits = 64, device_type = 1, device_id = 0;
   std::function<void()> release;
 };
@@ -118,7 +119,10 @@ class Backend {
   // The same Jacobian left where the backend computed it and handed to the caller (the Python module's zero-copy
   // arrays): host memory on the CPU, device memory on CUDA (in the backend's precision). r gets the residuals on
   // the host. The default computes residuals_jacobian into a host buffer of its own.
-  virtual JacobianBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r);
+  virtual MatrixBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r);
+  // The kernel K = J J^T D (N x N, Lemma 3.1; D = diag(d)) left where the backend computed it, as jacobian_buffer.
+  // The default forms it on the host (gram_rows, then the columns scaled by d).
+  virtual MatrixBuffer kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d, span<double> r);
 
   // Loss L = 1/2 sum w_k r_k^2 (paper eq. 8), its gradient (P) and the residuals (N), without forming J.
   virtual double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) = 0;

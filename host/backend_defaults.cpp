@@ -102,15 +102,27 @@ void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<doub
   for (size_t q = 0; q < C.size(); ++q) G[q] += C[q];
 }
 
-JacobianBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) {
+MatrixBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) {
   auto J = std::make_unique<std::vector<double>>(static_cast<size_t>(pts.size()) * net.n_params());
   residuals_jacobian(net, pts, r, *J);
-  JacobianBuffer b;
+  MatrixBuffer b;
   b.data = J->data();
   b.rows = pts.size();
   b.cols = net.n_params();
   std::shared_ptr<std::vector<double>> owner(std::move(J));
   b.release = [owner]() mutable { owner.reset(); };
+  return b;
+}
+
+MatrixBuffer Backend::kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d, span<double> r) {
+  const int n = pts.size(), p = net.n_params();
+  std::vector<double> J(static_cast<size_t>(n) * p);
+  residuals_jacobian(net, pts, r, J);
+  auto K = std::make_shared<std::vector<double>>(ntk_matrix(*this, J, n, p, d));
+  MatrixBuffer b;
+  b.data = K->data();
+  b.rows = b.cols = n;
+  b.release = [K]() mutable { K.reset(); };
   return b;
 }
 

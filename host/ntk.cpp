@@ -349,4 +349,12 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
   return plan;
 }
 
+std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d) {
+  std::vector<double> K(static_cast<size_t>(n) * n);
+  be.gram_rows(J, n, p, K);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < n; ++k) K[static_cast<size_t>(i) * n + k] *= d[k];
+  return K;
+}
+
 }  // namespace pinntk

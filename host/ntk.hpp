@@ -37,6 +37,10 @@ void scale_rows_sqrt(std::vector<double>& A, const double* d, int n, int p);
 // Peak host memory in bytes of be.ntk on n rows and p parameters (and of writing J and K when save_matrices).
 double ntk_memory_bytes(long n, long p, bool save_matrices);
 
+// The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
+// from the row-major n x p Jacobian J and the row weights d.
+std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d);
+
 // be.ntk with the row weights of the chosen scaling, or ntk_chunked with chunk_rows rows when chunk_rows > 0 (then
 // keep_jacobian must be false); NumericalError when the kernel is not finite.
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian,

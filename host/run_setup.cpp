@@ -124,14 +124,6 @@ void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec,
   pts = build_points(spec);
 }
 
-std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d) {
-  std::vector<double> K(static_cast<size_t>(n) * n);
-  be.gram_rows(J, n, p, K);
-  for (int i = 0; i < n; ++i)
-    for (int k = 0; k < n; ++k) K[static_cast<size_t>(i) * n + k] *= d[k];
-  return K;
-}
-
 void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, const Naming& name) {
   const long rank = std::min(n, p);
   if (name.cli) {

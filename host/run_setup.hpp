@@ -55,10 +55,6 @@ std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double
 // the eps changes).
 void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec, PointSet& pts);
 
-// The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
-// from the row-major n x p Jacobian J and the row weights d.
-std::vector<double> ntk_matrix(Backend& be, const std::vector<double>& J, int n, int p, const std::vector<double>& d);
-
 // The checks of ntk_top_eigen's run before any work (`pinntk ntk --eigen top:K`, pinntk.ntk_top): k within
 // [1, min(n, p)] (the CLI's message is check_top_eigen_count's), then the host memory of the Lanczos vectors, the
 // products' scratch, the vectors returned (want_vectors) and the dense solve when k is the whole rank, against budget

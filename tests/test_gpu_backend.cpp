@@ -221,7 +221,7 @@ TEST(GpuBackend, JacobianBufferIsTheJacobianOnTheDevice) {
   std::vector<double> r_cpu(n), J_cpu(n * P);
   make_cpu_backend(0)->residuals_jacobian(net, pts, r_cpu, J_cpu);
   for (bool single : {false, true}) {
-    JacobianBuffer b;
+    MatrixBuffer b;
     std::vector<double> r(n);
     {
       auto gpu = make_cuda_backend(single);
@@ -251,6 +251,45 @@ TEST(GpuBackend, JacobianBufferIsTheJacobianOnTheDevice) {
   std::vector<double> r(tensor.size());
   EXPECT_THROW(make_cuda_backend(false)->jacobian_buffer(init_mlp({2, 5, 1}, "glorot-normal", 1), tensor, r),
                UsageError);
+}
+
+// K = J J^T D left on the device (column-major), fp64 and fp32, against the CPU's row-major K; unequal weights on the
+// two blocks make K non-symmetric, so a transposed K would fail.
+TEST(GpuBackend, KernelBufferIsTheKernelOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = points("darcy-twoscale", 301);
+  const Mlp net = init_mlp({1, 40, 40, 1}, "glorot-normal", 4);
+  const size_t n = pts.size();
+  std::vector<double> d(pts.w);
+  d.back() *= 3.0;  // not constant on the boundary block either
+  std::vector<double> r_cpu(n);
+  MatrixBuffer c = make_cpu_backend(0)->kernel_buffer(net, pts, d, r_cpu);
+  ASSERT_FALSE(c.column_major);
+  const std::vector<double> K_cpu(static_cast<const double*>(c.data), static_cast<const double*>(c.data) + n * n);
+  c.release();
+  for (bool single : {false, true}) {
+    std::vector<double> r(n);
+    MatrixBuffer b = make_cuda_backend(single)->kernel_buffer(net, pts, d, r);
+    ASSERT_EQ(b.device_type, 2);
+    ASSERT_TRUE(b.column_major);
+    EXPECT_EQ(b.rows, n);
+    EXPECT_EQ(b.cols, n);
+    std::vector<double> K(n * n);
+    if (single) {
+      std::vector<float> f(n * n);
+      PINNTK_CUDA_CHECK(cudaMemcpy(f.data(), b.data, f.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < n; ++j) K[i * n + j] = f[i + j * n];
+    } else {
+      std::vector<double> g(n * n);
+      PINNTK_CUDA_CHECK(cudaMemcpy(g.data(), b.data, g.size() * sizeof(double), cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < n; ++j) K[i * n + j] = g[i + j * n];
+    }
+    b.release();
+    EXPECT_LT(rel_error(K, K_cpu), single ? 1e-5 : 1e-12) << single;
+    EXPECT_LT(rel_error(r, r_cpu), single ? 1e-5 : 1e-12) << single;
+  }
 }
 
 // The CUDA backend's chunked NTK (the rows, the chunk's Jacobian and the Grams on the device) against the host

@@ -505,46 +505,91 @@ class CudaBackend final : public Backend {
     to_host(dJ, J);
   }
 
-  // J in device memory of its own (cudaMalloc, not the backend's pool: the caller may free it after the backend is
-  // gone), written by the Jacobian tile kernel in the backend's precision; the residuals come to the host.
-  JacobianBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) override {
-    const NetDesc nd = net_for_points(net.layers, pts, false, "jacobian_buffer");
-    const size_t count = static_cast<size_t>(pts.size()) * nd.P, bytes = std::max<size_t>(count, 1) * sizeof(Real);
-    const double need = static_cast<double>(bytes) + 8.0 * static_cast<double>(pts.size()) * (nd.n_in() * 3 + 4);
-    if (need > available_device_bytes(c_))
-      throw UsageError("the " + std::to_string(pts.size()) + " x " + std::to_string(nd.P) + " Jacobian needs about " +
-                       std::to_string(static_cast<long long>(need / 1e6)) + " MB of device memory, more than is free");
+  // rows x cols Reals in device memory of its own (cudaMalloc, not the backend's pool: the caller may free it after the
+  // backend is gone), as a MatrixBuffer whose release frees it (a failure to free is not worth stopping a program for).
+  static MatrixBuffer own_device_matrix(size_t rows, size_t cols, bool column_major) {
     int dev = 0;
     PINNTK_CUDA_CHECK(cudaGetDevice(&dev));
-    void* dJ = nullptr;
-    PINNTK_CUDA_CHECK(cudaMalloc(&dJ, bytes));
-    JacobianBuffer b;
-    b.data = dJ;
-    b.rows = pts.size();
-    b.cols = nd.P;
+    void* p = nullptr;
+    PINNTK_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(rows * cols, 1) * sizeof(Real)));
+    MatrixBuffer b;
+    b.data = p;
+    b.rows = rows;
+    b.cols = cols;
+    b.column_major = column_major;
     b.bits = 8 * sizeof(Real);
     b.device_type = 2;  // kDLCUDA
     b.device_id = dev;
-    b.release = [dJ, dev] {
+    b.release = [p, dev] {
       int cur = 0;
       if (cudaGetDevice(&cur) == cudaSuccess && cudaSetDevice(dev) == cudaSuccess) {
-        static_cast<void>(cudaFree(dJ));
+        static_cast<void>(cudaFree(p));
         static_cast<void>(cudaSetDevice(cur));
       }
-      static_cast<void>(cudaGetLastError());  // a failure to free is not worth stopping a program for
+      static_cast<void>(cudaGetLastError());
     };
+    return b;
+  }
+
+  // J in device memory of its own (own_device_matrix), written by the Jacobian tile kernel in the backend's precision;
+  // the residuals come to the host.
+  MatrixBuffer jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) override {
+    const NetDesc nd = net_for_points(net.layers, pts, false, "jacobian_buffer");
+    const size_t count = static_cast<size_t>(pts.size()) * nd.P;
+    const double need = static_cast<double>(std::max<size_t>(count, 1) * sizeof(Real)) +
+                        8.0 * static_cast<double>(pts.size()) * (nd.n_in() * 3 + 4);
+    if (need > available_device_bytes(c_))
+      throw UsageError("the " + std::to_string(pts.size()) + " x " + std::to_string(nd.P) + " Jacobian needs about " +
+                       std::to_string(static_cast<long long>(need / 1e6)) + " MB of device memory, more than is free");
+    MatrixBuffer b = own_device_matrix(pts.size(), nd.P, false);
+    Real* dJ = static_cast<Real*>(b.data);
     try {
       NvtxRange range("jacobian");
       const StreamOrder o = c_.order();
       DeviceBuffer<Real> theta = to_device<Real>(net.theta, o), dr(pts.size(), o);
       DevicePoints<Real> dp(pts, o);
-      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), static_cast<Real*>(dJ), c_.stream());
+      launch_jacobian<Real>(nd, theta.data(), dp.view(), dr.data(), dJ, c_.stream());
       c_.sync();
       to_host(dr, r);
     } catch (...) {
       b.release();
       throw;
     }
+    return b;
+  }
+
+  // K = J J^T D on the device: J by jacobian_buffer, G = J J^T by syrk (device_gram, both triangles), the columns of
+  // the column-major G scaled by d (launch_scale_cols, as ntk's direct Frobenius norm): K in column-major order,
+  // copied into memory of its own (own_device_matrix).
+  MatrixBuffer kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d,
+                             span<double> r) override {
+    const NetDesc nd = net_for_points(net.layers, pts, false, "kernel_buffer");
+    const int n = pts.size(), p = nd.P;
+    if (d.size() != static_cast<size_t>(n))
+      throw std::invalid_argument("kernel_buffer: " + std::to_string(d.size()) + " weights for " + std::to_string(n) +
+                                  " rows");
+    const size_t kk = static_cast<size_t>(n) * n;
+    const double need = (2.0 * static_cast<double>(kk) + static_cast<double>(n) * p) * sizeof(Real);
+    if (need > available_device_bytes(c_))
+      throw UsageError("the " + std::to_string(n) + " x " + std::to_string(n) + " kernel needs about " +
+                       std::to_string(static_cast<long long>(need / 1e6)) + " MB of device memory, more than is free");
+    MatrixBuffer jb = jacobian_buffer(net, pts, r);  // J on the device, the residuals on the host
+    MatrixBuffer b = own_device_matrix(n, n, true);
+    try {
+      NvtxRange range("kernel");
+      if (n > 0) {
+        DeviceBuffer<Real> dd = to_device<Real>(d, c_.order()), G;
+        device_gram(c_, static_cast<const Real*>(jb.data), n, p, G, true);
+        launch_scale_cols(G.data(), n, dd.data(), c_.stream());
+        PINNTK_CUDA_CHECK(cudaMemcpyAsync(b.data, G.data(), kk * sizeof(Real), cudaMemcpyDeviceToDevice, c_.stream()));
+      }
+      c_.sync();
+    } catch (...) {
+      b.release();
+      jb.release();
+      throw;
+    }
+    jb.release();
     return b;
   }
 

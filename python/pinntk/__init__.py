@@ -7,7 +7,8 @@ The API mirrors the CLI (README.md, "Commands"):
   (``--problem``, ``--problem-file`` and their overrides);
 - :class:`Mlp` -- a tanh network; ``Mlp([1, 50, 1], init="normal", seed=0)``, ``.theta`` a writable numpy view of
   its parameters, ``Mlp.load`` / ``.save`` (checkpoint format ``pinntk-mlp-v1``), ``Mlp.from_torch`` / ``.to_torch``;
-- :func:`jacobian` -- the residuals and J, on CUDA left in device memory and handed over by DLPack without a copy;
+- :func:`jacobian`, :func:`kernel` -- the residuals and J, or the kernel K = J J^T D, on CUDA left in device memory and
+  handed over by DLPack without a copy;
 - :func:`ntk` -- ``pinntk ntk``: the kernel ``K = J J^T D`` (Lemma 3.1), its Frobenius norms and spectra, and with
   ``save_matrices=True`` the matrices J and K, as numpy arrays;
 - :func:`ntk_top`, :func:`ntk_density` -- ``pinntk ntk --eigen top:K`` and ``--eigen density``: the top eigenpairs
@@ -32,6 +33,7 @@ from ._core import NumericalError, Problem, UsageError  # noqa: E402
 from . import _api  # noqa: E402
 from ._api import (  # noqa: E402
     JacobianResult,
+    KernelResult,
     Mlp,
     NtkDensityResult,
     NtkResult,
@@ -41,6 +43,7 @@ from ._api import (  # noqa: E402
     TrainResult,
     EnsembleResult,
     jacobian,
+    kernel,
     ntk,
     ntk_density,
     ntk_top,

@@ -16,6 +16,8 @@ __all__ = [
     "Mlp",
     "jacobian",
     "JacobianResult",
+    "kernel",
+    "KernelResult",
     "ntk",
     "NtkResult",
     "ntk_top",
@@ -165,7 +167,50 @@ def jacobian(
     Returns:
         a :class:`JacobianResult`.
     """
-    return JacobianResult(_core.jacobian(problem, net, device, precision, int(threads), memory_limit or ""))
+    return JacobianResult(
+        _core.device_matrix(problem, net, "J", device, precision, int(threads), "lemma", memory_limit or "")
+    )
+
+
+class KernelResult:
+    """The NTK matrix ``K = J J^T D`` (Lemma 3.1) of a network on a problem's rows, where the backend computed it.
+
+    Attributes:
+        K: shape (N, N), without a copy as :class:`JacobianResult`'s J: a numpy array on the CPU (row-major); on CUDA
+            an array in device memory (column-major strides) that ``torch.from_dlpack`` and the like take as it is.
+        data_ptr (int): K's address; weights (ndarray, (N,)): the diagonal of D; residuals (ndarray, (N,));
+            device, precision (str); nc, nb, n_params (int).
+    """
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+    def __repr__(self):
+        n = self.nc + self.nb
+        return f"pinntk.KernelResult(N={n}, P={self.n_params}, device={self.device}, precision={self.precision})"
+
+
+def kernel(
+    problem,
+    net,
+    device: str = "auto",
+    precision: str = "fp64",
+    scaling: str = "lemma",
+    threads: int = 0,
+    memory_limit: Optional[str] = None,
+) -> KernelResult:
+    """The NTK matrix ``K = J J^T D`` (N x N) of ``net`` on ``problem``'s rows, without a copy (on CUDA formed on the
+    device by cuBLAS and left there).
+
+    Args:
+        problem, net, device, precision, threads, memory_limit: as for :func:`jacobian`.
+        scaling: ``"lemma"`` (D = the loss weights, Lemma 3.1) or ``"none"`` (D = I), as for :func:`ntk`.
+    Returns:
+        a :class:`KernelResult`.
+    """
+    return KernelResult(
+        _core.device_matrix(problem, net, "K", device, precision, int(threads), scaling, memory_limit or "")
+    )
 
 
 class NtkResult:

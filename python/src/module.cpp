@@ -183,51 +183,65 @@ std::tuple<nb::object, nb::object, nb::object> evaluate(const Mlp& net,
 
 // ---- NTK -----------------------------------------------------------------------------------------------------------
 
-// The residuals and the Jacobian where the backend computed it, without a copy: numpy arrays on the CPU; on CUDA the
-// Jacobian as a DLPack array in device memory (torch.from_dlpack, cupy.from_dlpack, jax.dlpack take it as it is),
-// kept alive by the array; data_ptr is its address, to check that no copy was made.
-nb::dict jacobian(const Problem& prob, const Mlp& net, const std::string& device, const std::string& precision,
-                  int threads, const std::string& memory_limit) {
-  check_net(prob, net);
-  const PointSet& pts = prob.pts;
-  const size_t n = pts.size(), p = net.n_params();
-  const uint64_t budget = memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
-  std::vector<double> r(n);
-  JacobianBuffer b;
-  std::string device_name, precision_name;
-  const std::string dev = device_for_rows(device, pts);
-  // The host holds J on the CPU backend; on CUDA the backend checks the device's free memory.
-  if (dev == "cpu" || (dev == "auto" && cuda_device_count() == 0))
-    require_memory(8.0 * static_cast<double>(n) * static_cast<double>(p), budget, "jacobian", "the Jacobian",
-                   "use fewer points, or pinntk.ntk, whose chunked path never holds J");
-  on_backend(dev, precision, threads, device_name, precision_name,
-             [&](Backend& be) { b = be.jacobian_buffer(net, pts, r); });
-  auto* held = new JacobianBuffer(std::move(b));
+// A matrix the backend left where it computed it, as a Python array that owns it, without a copy: numpy on the
+// CPU; elsewhere nanobind's array-API object (__dlpack__ and __dlpack_device__: torch.from_dlpack, cupy.from_dlpack
+// and JAX take it as it is, any number of times; not a one-use capsule). Column-major buffers get Fortran strides.
+nb::object matrix_object(MatrixBuffer&& b, uintptr_t* address) {
+  auto* held = new MatrixBuffer(std::move(b));
   nb::capsule owner(held, [](void* q) noexcept {
-    auto* h = static_cast<JacobianBuffer*>(q);
+    auto* h = static_cast<MatrixBuffer*>(q);
     try {
       if (h->release) h->release();
     } catch (...) {  // nothing may leave a capsule's destructor
     }
     delete h;
   });
+  *address = reinterpret_cast<uintptr_t>(held->data);
   const size_t shape[2] = {held->rows, held->cols};
+  const int64_t fortran[2] = {1, static_cast<int64_t>(held->rows)};
+  const int64_t* strides = held->column_major ? fortran : nullptr;
   const nb::dlpack::dtype dt = held->bits == 32 ? nb::dtype<float>() : nb::dtype<double>();
-  nb::object J;
   if (held->device_type == nb::device::cpu::value)
-    J = nb::cast(nb::ndarray<nb::numpy>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
-  else  // an object with __dlpack__ and __dlpack_device__ (the array API's interchange), not a one-use capsule
-    J = nb::cast(
-        nb::ndarray<nb::array_api>(held->data, 2, shape, owner, nullptr, dt, held->device_type, held->device_id));
+    return nb::cast(
+        nb::ndarray<nb::numpy>(held->data, 2, shape, owner, strides, dt, held->device_type, held->device_id));
+  return nb::cast(
+      nb::ndarray<nb::array_api>(held->data, 2, shape, owner, strides, dt, held->device_type, held->device_id));
+}
+
+// The residuals and the Jacobian (what) or the kernel K = J J^T D (Lemma 3.1) where the backend computed it,
+// without a copy (matrix_object); data_ptr is its address, to check that no copy was made.
+nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& what, const std::string& device,
+                       const std::string& precision, int threads, const std::string& scaling_name,
+                       const std::string& memory_limit) {
+  check_net(prob, net);
+  const PointSet& pts = prob.pts;
+  const size_t n = pts.size(), p = net.n_params();
+  const bool kernel = what == "K";
+  const std::vector<double> d = ntk_row_weights(pts, parse_ntk_scaling(scaling_name));
+  const uint64_t budget = memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
+  std::vector<double> r(n);
+  MatrixBuffer b;
+  std::string device_name, precision_name;
+  const std::string dev = device_for_rows(device, pts);
+  // The host holds J (and K) on the CPU backend; on CUDA the backend checks the device's free memory.
+  if (dev == "cpu" || (dev == "auto" && cuda_device_count() == 0)) {
+    const double nn = static_cast<double>(n), need = 8.0 * (nn * static_cast<double>(p) + (kernel ? 2.0 * nn * nn : 0));
+    require_memory(need, budget, kernel ? "kernel" : "jacobian", kernel ? "J and K" : "the Jacobian",
+                   "use fewer points, or pinntk.ntk, whose chunked path never holds J");
+  }
+  on_backend(dev, precision, threads, device_name, precision_name,
+             [&](Backend& be) { b = kernel ? be.kernel_buffer(net, pts, d, r) : be.jacobian_buffer(net, pts, r); });
+  uintptr_t address = 0;
   nb::dict out;
+  out[kernel ? "K" : "J"] = matrix_object(std::move(b), &address);
   out["residuals"] = to_numpy(std::move(r), {n});
-  out["J"] = J;
-  out["data_ptr"] = reinterpret_cast<uintptr_t>(held->data);
+  out["data_ptr"] = address;
   out["device"] = device_name;
   out["precision"] = precision_name;
   out["nc"] = pts.nc;
   out["nb"] = pts.nb;
   out["n_params"] = static_cast<long>(p);
+  if (kernel) out["weights"] = to_numpy(d);
   return out;
 }
 
@@ -989,8 +1003,8 @@ NB_MODULE(_core, m) {
 
   m.def("ntk", &ntk, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
         nb::arg("scaling"), nb::arg("path"), nb::arg("chunk_rows"), nb::arg("memory_limit"), nb::arg("save_matrices"));
-  m.def("jacobian", &jacobian, nb::arg("problem"), nb::arg("net"), nb::arg("device"), nb::arg("precision"),
-        nb::arg("threads"), nb::arg("memory_limit"));
+  m.def("device_matrix", &device_matrix, nb::arg("problem"), nb::arg("net"), nb::arg("what"), nb::arg("device"),
+        nb::arg("precision"), nb::arg("threads"), nb::arg("scaling"), nb::arg("memory_limit"));
   m.def("ntk_top", &ntk_top, nb::arg("problem"), nb::arg("net"), nb::arg("k"), nb::arg("vectors"), nb::arg("device"),
         nb::arg("precision"), nb::arg("threads"), nb::arg("scaling"), nb::arg("tol"), nb::arg("memory_limit"));
   m.def("ntk_density", &ntk_density, nb::arg("problem"), nb::arg("net"), nb::arg("probes"), nb::arg("steps"),

@@ -58,9 +58,16 @@ def check(n_rows=65536):
     b = pinntk.ntk(small, net, device="cpu")
     rel = abs(a.frobenius_Kuu / b.frobenius_Kuu - 1)
     assert a.device == "cuda" and rel <= 1e-12, (a.device, rel)
+    # K = J J^T D formed on the device, into torch without a copy, against the CPU's K.
+    kc = pinntk.kernel(small, net, device="cuda")
+    K = torch.from_dlpack(kc.K)
+    assert K.is_cuda and K.data_ptr() == kc.data_ptr, "torch made a copy of K"
+    Kh = pinntk.kernel(small, net, device="cpu").K
+    krel = np.abs(K.cpu().numpy() - Kh).max() / np.abs(Kh).max()
+    assert krel <= 1e-12, krel
     return (
         f"ok: J {n_rows}x{net.n_params} zero-copy (pointer equal), max |J - torch.func| {worst / scale:.1e} of max|J|, "
-        f"pinntk.jacobian {t_pinntk:.3f} s; ntk cuda vs cpu ||K_uu||_F rel {rel:.1e}"
+        f"pinntk.jacobian {t_pinntk:.3f} s; ntk cuda vs cpu ||K_uu||_F rel {rel:.1e}; K zero-copy, vs cpu {krel:.1e}"
     )
 
 

@@ -24,6 +24,20 @@ def test_cpu_jacobian_is_the_ntk_jacobian_without_a_copy():
     np.testing.assert_array_equal(J, ref.J)
 
 
+def test_cpu_kernel_is_the_ntk_kernel_without_a_copy():
+    problem = pinntk.Problem.preset("darcy-twoscale", nc=60)
+    net = pinntk.Mlp([1, 9, 7, 1], seed=2)
+    res = pinntk.kernel(problem, net, device="cpu")
+    ref = pinntk.ntk(problem, net, device="cpu", save_matrices=True)
+    assert isinstance(res.K, np.ndarray) and res.K.shape == (62, 62)
+    np.testing.assert_allclose(res.K, ref.K, rtol=0, atol=1e-13 * np.abs(ref.K).max())
+    assert res.K.__array_interface__["data"][0] == res.data_ptr
+    J = ref.J
+    plain = pinntk.kernel(problem, net, device="cpu", scaling="none").K  # D = I
+    np.testing.assert_allclose(plain, J @ J.T, rtol=0, atol=1e-12 * np.abs(plain).max())
+    np.testing.assert_array_equal(res.weights, problem.weights)
+
+
 def test_two_dimensional_rows():
     problem = pinntk.Problem.preset("poisson2d-sines", nc=49, nb=16)
     net = pinntk.Mlp([2, 6, 5, 1], seed=1)
