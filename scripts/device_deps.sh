@@ -36,8 +36,9 @@ for pc in ginac cln; do
 done
 # Header-only libraries (Boost's Sobol sequence; Eigen and Spectra where used): only the headers the sources reach,
 # found by the compiler's dependency listing, not the whole trees (Boost's is 150 MB).
-for src in host/*.cpp host/optim/*.cpp host/io/*.cpp host/cli/*.cpp; do
-  g++ -std=c++17 -M -I. -I/usr/include/eigen3 -fopenmp "$src" 2>/dev/null | tr ' \\' '\n\n' || true
+# Every C++ source of the build (-MG: headers found elsewhere, e.g. nanobind's, are listed, not fatal).
+for src in $(git ls-files '*.cpp' | grep -v '^examples/'); do
+  g++ -std=c++17 -M -MG -I. -I/usr/include/eigen3 -fopenmp "$src" 2>/dev/null | tr ' \\' '\n\n' || true
 done | grep -E '^/usr/include/(boost|eigen3|Spectra)/' | sort -u | while read -r h; do
   mkdir -p "$d/include/$(dirname "${h#/usr/include/}")"
   cp -L "$h" "$d/include/${h#/usr/include/}"
