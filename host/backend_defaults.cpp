@@ -3,7 +3,7 @@
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy, std::fill
 #include <limits>     // std::numeric_limits
-#include <memory>     // std::unique_ptr, std::make_unique, std::shared_ptr
+#include <memory>     // std::unique_ptr, std::make_unique, std::make_shared
 #include <stdexcept>  // std::out_of_range
 #include <string>     // std::string
 #include <utility>    // std::move
@@ -94,6 +94,17 @@ class HostLmSession final : public LmSession {
   std::vector<double> delta_;
 };
 
+// A row-major host matrix handed over as a MatrixBuffer that owns it.
+MatrixBuffer host_matrix(std::vector<double>&& m, size_t rows, size_t cols) {
+  auto owner = std::make_shared<std::vector<double>>(std::move(m));
+  MatrixBuffer b;
+  b.data = owner->data();
+  b.rows = rows;
+  b.cols = cols;
+  b.release = [owner]() mutable { owner.reset(); };
+  return b;
+}
+
 }  // namespace
 
 void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<double> G) {
@@ -103,27 +114,16 @@ void Backend::gram_cols_accumulate(span<const double> A, int n, int k, span<doub
 }
 
 MatrixBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<double> r) {
-  auto J = std::make_unique<std::vector<double>>(static_cast<size_t>(pts.size()) * net.n_params());
-  residuals_jacobian(net, pts, r, *J);
-  MatrixBuffer b;
-  b.data = J->data();
-  b.rows = pts.size();
-  b.cols = net.n_params();
-  std::shared_ptr<std::vector<double>> owner(std::move(J));
-  b.release = [owner]() mutable { owner.reset(); };
-  return b;
+  std::vector<double> J(static_cast<size_t>(pts.size()) * net.n_params());
+  residuals_jacobian(net, pts, r, J);
+  return host_matrix(std::move(J), pts.size(), net.n_params());
 }
 
 MatrixBuffer Backend::kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d, span<double> r) {
   const int n = pts.size(), p = net.n_params();
   std::vector<double> J(static_cast<size_t>(n) * p);
   residuals_jacobian(net, pts, r, J);
-  auto K = std::make_shared<std::vector<double>>(ntk_matrix(*this, J, n, p, d));
-  MatrixBuffer b;
-  b.data = K->data();
-  b.rows = b.cols = n;
-  b.release = [K]() mutable { K.reset(); };
-  return b;
+  return host_matrix(ntk_matrix(*this, J, n, p, d), n, n);
 }
 
 void Backend::jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) {

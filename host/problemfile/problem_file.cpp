@@ -581,16 +581,16 @@ void row_at(const ProblemFile& pf, const Compiled& c, const double* x, double* l
   *gamma = 0.0;
   switch (pf.form) {
     case OperatorForm::Tensor: {
-      double A[kMaxDim * kMaxDim], v[kMaxDim * kMaxDim], ev[kMaxDim];
+      double A[kMaxDim * kMaxDim], v[kMaxDim * kMaxDim], ev[kMaxDim], b[kMaxDim];
       for (int q = 0; q < n * n; ++q) A[q] = c.a[q](x);
       tensor_eigen(A, n, ev, v);
+      for (int j = 0; j < n; ++j) {
+        b[j] = 0.0;
+        for (int i = 0; i < n; ++i) b[j] += c.a_grad[i * n + j](x);
+      }
       for (int k = 0; k < n; ++k) {
         double bv = 0.0;
-        for (int j = 0; j < n; ++j) {
-          double b = 0.0;
-          for (int i = 0; i < n; ++i) b += c.a_grad[i * n + j](x);
-          bv += b * v[k * n + j];
-        }
+        for (int j = 0; j < n; ++j) bv += b[j] * v[k * n + j];
         lambda[k] = -ev[k];
         cc[k] = -bv;
       }

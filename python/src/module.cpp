@@ -217,7 +217,8 @@ nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& w
   const PointSet& pts = prob.pts;
   const size_t n = pts.size(), p = net.n_params();
   const bool kernel = what == "K";
-  const std::vector<double> d = ntk_row_weights(pts, parse_ntk_scaling(scaling_name));
+  const NtkScaling scaling = parse_ntk_scaling(scaling_name);  // checked for J too
+  const std::vector<double> d = kernel ? ntk_row_weights(pts, scaling) : std::vector<double>{};
   const uint64_t budget = memory_limit.empty() ? 0 : parse_bytes(memory_limit, "memory_limit");
   std::vector<double> r(n);
   MatrixBuffer b;
