@@ -13,7 +13,7 @@
 // for Nsight Compute (benchmarks/profile.sh).
 #include <cuda_runtime.h>  // cudaEvent_t
 
-#include <algorithm>          // std::sort, std::max, std::min
+#include <algorithm>          // std::sort, std::max, std::min, std::find
 #include <chrono>             // std::chrono
 #include <cmath>              // std::fabs
 #include <cstdint>            // uint64_t
@@ -21,6 +21,7 @@
 #include <cstring>            // std::strcmp
 #include <fstream>            // std::ofstream
 #include <functional>         // std::function
+#include <iterator>           // std::begin, std::end
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <stdexcept>          // std::runtime_error
 #include <string>             // std::string
@@ -40,6 +41,7 @@
 #include "host/backend.hpp"              // make_cuda_backend, make_cpu_backend
 #include "host/blas_setup.hpp"           // ensure_fast_openblas_kernels
 #include "host/cuda/cuda_backend.hpp"    // kStepsPerGraph, set_multi_step_graphs
+#include "host/cuda/cuda_lbfgs.hpp"      // set_fused_two_loop
 #include "host/ntk.hpp"                  // ntk_chunked, ntk_row_weights
 #include "host/optim/lbfgs.hpp"          // minimize_lbfgs
 #include "host/optim/lbfgs_batched.hpp"  // minimize_lbfgs_batched, HostLbfgsOps
@@ -377,7 +379,8 @@ json bench_kernels(const Case& c, const Ceilings& ceil, bool quick) {
   {
     // Its first steps against the CPU backend's session (in fp32 an Adam step moves a parameter whose gradient
     // is near 0 by up to lr either way: the tolerance allows that much for each step).
-    auto cpu_session = make_cpu_backend(0)->train_session(net, pts, AdamConfig{});
+    const auto cpu = make_cpu_backend(0);  // outlives its session, which refers to it
+    auto cpu_session = cpu->train_session(net, pts, AdamConfig{});
     const double lr = 1e-4;
     session->run(2, lr);
     cpu_session->run(2, lr);
@@ -630,6 +633,10 @@ json bench_lbfgs(bool quick) {
     return 1e6 * s / iterations;
   };
   const double b1 = device_iteration(1), b10 = device_iteration(10);
+  const double e1 = evals_per_iteration;
+  cudaimpl::set_fused_two_loop(false);  // the two-loop as launches per pair, for comparison
+  const double u1 = device_iteration(1), u10 = device_iteration(10);
+  cudaimpl::set_fused_two_loop(true);
 
   const Mlp net = init_mlp(layers, "glorot-normal", 1);
   auto session = be->train_session(net, pts, AdamConfig{});
@@ -640,9 +647,9 @@ json bench_lbfgs(bool quick) {
   const double host = 1e6 * seconds_since(t0) / r.iterations;
   std::printf(
       "device l-bfgs iteration: darcy-twoscale 4x40 N=%d fp64 m=%d, %ld iterations: B=1 %.1f us (%.2f evaluations "
-      "per iteration), B=10 %.1f us (%.1f us per member) | liblbfgsb on the host, CUDA loss_gradient_at: B=1 %.1f "
-      "us\n",
-      pts.size(), cfg.history, cfg.max_iter, b1, evals_per_iteration, b10, b10 / 10, host);
+      "per iteration), B=10 %.1f us (%.1f us per member); two-loop as launches per pair: B=1 %.1f us, B=10 %.1f us | "
+      "liblbfgsb on the host, CUDA loss_gradient_at: B=1 %.1f us\n",
+      pts.size(), cfg.history, cfg.max_iter, b1, e1, b10, b10 / 10, u1, u10, host);
   std::fflush(stdout);
   return {{"problem", "darcy-twoscale"},
           {"layers", layers},
@@ -651,8 +658,10 @@ json bench_lbfgs(bool quick) {
           {"history", cfg.history},
           {"iterations", cfg.max_iter},
           {"device_b1_iteration_us", b1},
-          {"device_b1_evaluations_per_iteration", evals_per_iteration},
+          {"device_b1_evaluations_per_iteration", e1},
           {"device_b10_iteration_us", b10},
+          {"per_pair_launches_b1_iteration_us", u1},
+          {"per_pair_launches_b10_iteration_us", u10},
           {"liblbfgsb_b1_iteration_us", host}};
 }
 
@@ -775,11 +784,15 @@ json bench_ntk_products(Backend& be, int n, bool quick) {
 
 int main(int argc, char** argv) {
   ensure_fast_openblas_kernels(argv);
-  std::string json_path;
+  // Line by line, so that a run killed or crashed part-way leaves every finished line in its log.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::string json_path, only;
   bool quick = false, cpu_only = false, profile = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
       json_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = std::string(",") + argv[++i] + ",";
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
     } else if (!std::strcmp(argv[i], "--cpu-only")) {
@@ -787,19 +800,35 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--profile")) {
       profile = true;
     } else {
-      std::fprintf(stderr, "usage: pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]\n");
+      std::fprintf(stderr,
+                   "usage: pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile] [--only SECTION,...]\n"
+                   "  sections: cpu lm batch tile cases lbfgs ntk (default: all, in that order)\n");
       return 2;
     }
   }
+  static const char* const kSections[] = {"cpu", "lm", "batch", "tile", "cases", "lbfgs", "ntk"};
+  for (size_t a = 1; a + 1 < only.size();) {
+    const size_t b = only.find(',', a);
+    const std::string name = only.substr(a, b - a);
+    if (std::find(std::begin(kSections), std::end(kSections), name) == std::end(kSections)) {
+      std::fprintf(stderr, "pinntk-bench: --only: unknown section '%s' (cpu lm batch tile cases lbfgs ntk)\n",
+                   name.c_str());
+      return 2;
+    }
+    a = b + 1;
+  }
+  const auto want = [&](const char* section) {
+    return only.empty() || only.find(std::string(",") + section + ",") != std::string::npos;
+  };
   try {
     if (profile) {
       profile_launches();
       return 0;
     }
     json out;
-    out["cpu"] = bench_cpu_step(quick);
+    if (want("cpu")) out["cpu"] = bench_cpu_step(quick);
     out["lm"] = json::array();
-    out["lm"].push_back(bench_lm(*make_cpu_backend(0), 1024, quick));
+    if (want("lm")) out["lm"].push_back(bench_lm(*make_cpu_backend(0), 1024, quick));
     if (!cpu_only) {
       if (cuda_device_count() == 0) {
         std::fprintf(stderr, "pinntk-bench: no CUDA device answers; only the CPU step was timed\n");
@@ -817,20 +846,25 @@ int main(int argc, char** argv) {
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 16384},
                                          {"darcy-twoscale", {1, 40, 40, 40, 40, 1}, 65536},
                                          {"darcy-ntk", {1, 50, 1}, 256}};
-        for (const bool single : {false, true}) {
-          auto gpu = make_cuda_backend(single);
-          for (const int nc : {1024, 4096}) out["lm"].push_back(bench_lm(*gpu, nc, quick));
+        if (want("lm"))
+          for (const bool single : {false, true}) {
+            auto gpu = make_cuda_backend(single);
+            for (const int nc : {1024, 4096}) out["lm"].push_back(bench_lm(*gpu, nc, quick));
+          }
+        if (want("batch")) out["batch"] = bench_batch(quick);
+        if (want("tile")) out["tile_sweep"] = tile_sweep(quick);
+        if (want("cases")) {
+          out["cases"] = json::array();
+          for (const auto& cs : cases) {
+            out["cases"].push_back(bench_kernels<double>(cs, c, quick));
+            out["cases"].push_back(bench_kernels<float>(cs, c, quick));
+          }
         }
-        out["batch"] = bench_batch(quick);
-        out["tile_sweep"] = tile_sweep(quick);
-        out["cases"] = json::array();
-        for (const auto& cs : cases) {
-          out["cases"].push_back(bench_kernels<double>(cs, c, quick));
-          out["cases"].push_back(bench_kernels<float>(cs, c, quick));
+        if (want("lbfgs")) out["lbfgs"] = bench_lbfgs(quick);
+        if (want("ntk")) {
+          out["ntk_chunked"] = bench_ntk_chunked(*make_cuda_backend(false), quick ? 1 << 16 : 1 << 20, 65536);
+          out["ntk_product"] = bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick);
         }
-        out["lbfgs"] = bench_lbfgs(quick);
-        out["ntk_chunked"] = bench_ntk_chunked(*make_cuda_backend(false), quick ? 1 << 16 : 1 << 20, 65536);
-        out["ntk_product"] = bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick);
       }
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

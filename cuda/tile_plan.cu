@@ -5,6 +5,7 @@
 #include <stdexcept>  // std::invalid_argument, std::length_error
 #include <string>     // std::to_string
 
+#include "common/errors.hpp"       // UsageError
 #include "common/problems_nd.hpp"  // kMaxDim
 #include "cuda/check.cuh"          // PINNTK_CUDA_CHECK
 #include "cuda/tile_dispatch.cuh"  // dispatch_dirs, dispatch_width
@@ -93,9 +94,9 @@ TilePlan plan_tiles(const NetDesc& net, int n) {
   // Keep two blocks per multiprocessor possible, and aim for two waves of blocks over the chip.
   const size_t budget = std::min<size_t>(lim.smem_optin, 100 * 1024);
   if (per_point > lim.smem_optin)
-    throw std::invalid_argument("network too large for the CUDA tile kernel: one point needs " +
-                                std::to_string(per_point) + " bytes of shared memory, the device has " +
-                                std::to_string(lim.smem_optin));
+    throw UsageError("network too large for the CUDA tile kernel: one point needs " + std::to_string(per_point) +
+                     " bytes of shared memory, the device has " + std::to_string(lim.smem_optin) +
+                     "; use narrower layers or --device cpu");
   const int tmax = static_cast<int>(std::max<size_t>(1, std::min<size_t>(32, budget / per_point)));
   // Four points per block measured best for the 4x40 network on an H200 (benchmarks/RESULTS.md), for both the
   // Jacobian at 65536 points and the gradient at 1024; fewer when there are too few points to fill the chip twice.

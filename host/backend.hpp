@@ -57,6 +57,11 @@ class TrainSession {
   // Adam's moments and step count, to save and restore an interrupted run.
   virtual long adam_state(span<double> m, span<double> v) = 0;
   virtual void set_adam_state(span<const double> theta, span<const double> m, span<const double> v, long t) = 0;
+  // The batched L-BFGS's vector operations for this one network (B = 1) where the session keeps them on its device,
+  // evaluating as loss_gradient_at would, so that a network trained alone takes the same two-loop L-BFGS iterates as a
+  // member of a device batch (BatchTrainSession::lbfgs_ops). Null (the default): none of its own; the caller keeps
+  // the vectors on the host. Valid while the session lives; it leaves the session's parameters as they are.
+  virtual std::unique_ptr<LbfgsOps> lbfgs_ops(int params, int history);
 };
 
 // Adam on B networks of one shape at once (issue 13's batches): member b starts from its own network on its own

@@ -181,6 +181,8 @@ std::unique_ptr<TrainSession> Backend::train_session(const Mlp& net, const Point
   return std::make_unique<HostTrainSession>(*this, net, pts, cfg);
 }
 
+std::unique_ptr<LbfgsOps> TrainSession::lbfgs_ops(int, int) { return nullptr; }
+
 std::unique_ptr<LbfgsOps> BatchTrainSession::lbfgs_ops(int params, int history) {
   return std::make_unique<HostLbfgsOps>(
       size(), params, history,

@@ -10,6 +10,8 @@
 #include <string>     // std::to_string
 #include <utility>    // std::move
 
+#include "host/optim/lbfgs_batched.hpp"  // LbfgsOps
+
 namespace pinntk {
 
 MemberBatchTrainSession::MemberBatchTrainSession(std::vector<Backend*> backends,
@@ -57,6 +59,12 @@ std::vector<double> MemberBatchTrainSession::run(long steps, double lr) {
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
   return loss;
+}
+
+std::unique_ptr<LbfgsOps> MemberBatchTrainSession::lbfgs_ops(int params, int history) {
+  if (size() == 1)
+    if (std::unique_ptr<LbfgsOps> own = sessions_[0]->lbfgs_ops(params, history)) return own;
+  return BatchTrainSession::lbfgs_ops(params, history);
 }
 
 }  // namespace pinntk

@@ -22,6 +22,9 @@ class MemberBatchTrainSession final : public BatchTrainSession {
   std::vector<double> run(long steps, double lr) override;
   TrainSession& member(int b) override { return *sessions_[index(b)]; }
   void set_active(int b, bool active) override { active_[index(b)] = active; }
+  // One member: its session's own operations where it has them (on the device for a CUDA session: the arithmetic of
+  // a device batch's member), else the host's.
+  std::unique_ptr<LbfgsOps> lbfgs_ops(int params, int history) override;
 
  private:
   size_t index(int b) const;                     // std::out_of_range outside [0, size())

@@ -13,35 +13,61 @@
 namespace pinntk {
 namespace {
 
-// A cgroup's limit minus its usage, or max when unlimited or unreadable.
-uint64_t cgroup_room(const char* limit_file, const char* usage_file) {
-  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+// A cgroup statistic (memory.stat's "inactive_file" on v2, "total_inactive_file" on v1), or 0 when unreadable.
+uint64_t cgroup_stat(const char* stat_file, const char* key) {
+  std::ifstream in(stat_file);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+// A cgroup's memory limit and its working set: the usage less the inactive file cache, which the kernel reclaims
+// before it refuses an allocation (a process that has read large libraries, PyTorch's say, leaves the usage near the
+// limit). limit is 0 when unlimited or unreadable.
+struct CgroupMemory {
+  uint64_t limit = 0, working_set = 0;
+};
+CgroupMemory cgroup_memory(const char* limit_file, const char* usage_file, const char* stat_file,
+                           const char* inactive_key) {
   std::ifstream lim(limit_file), use(usage_file);
   std::string l;
   uint64_t u = 0;
-  if (!(lim >> l) || l == "max" || !(use >> u)) return kNone;
+  if (!(lim >> l) || l == "max" || !(use >> u)) return {};
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = std::strtoull(l.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || v >= (uint64_t{1} << 62)) return kNone;  // v1 reports "unlimited" as ~2^63
-  return v > u ? v - u : 0;
+  if (errno != 0 || *end != '\0' || v == 0 || v >= (uint64_t{1} << 62)) return {};  // v1: "unlimited" is ~2^63
+  const uint64_t cache = cgroup_stat(stat_file, inactive_key);
+  return {v, u > cache ? u - cache : 0};
 }
 
 }  // namespace
 
 uint64_t available_memory_bytes() {
-  uint64_t avail = std::numeric_limits<uint64_t>::max();
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  uint64_t avail = kNone, total = kNone;
   std::ifstream info("/proc/meminfo");
   std::string line;
   while (std::getline(info, line)) {
     std::istringstream in(line);
     std::string key;
     uint64_t kb = 0;
-    if (in >> key >> kb && key == "MemAvailable:") avail = kb * 1024;
+    if (!(in >> key >> kb)) continue;
+    if (key == "MemAvailable:") avail = kb * 1024;
+    if (key == "MemTotal:") total = kb * 1024;
   }
-  avail = std::min(avail, cgroup_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"));
-  avail = std::min(
-      avail, cgroup_room("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
+  // A cgroup lowers the room only where its limit is below the machine's memory: a limit at or above it (a virtual
+  // machine's or a sandbox's root, whose usage may count memory the kernel accounts elsewhere) constrains nothing
+  // that MemAvailable does not already say.
+  for (const CgroupMemory& cg :
+       {cgroup_memory("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
+                      "inactive_file"),
+        cgroup_memory("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                      "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file")})
+    if (cg.limit != 0 && cg.limit < total)
+      avail = std::min(avail, cg.limit > cg.working_set ? cg.limit - cg.working_set : 0);
   return avail;
 }
 

@@ -7,8 +7,9 @@
 
 namespace pinntk {
 
-// Bytes this process can still allocate: MemAvailable of /proc/meminfo, lowered to the cgroup's limit where one
-// is set. A very large number where neither can be read.
+// Bytes this process can still allocate: MemAvailable of /proc/meminfo, lowered to the room left under the cgroup's
+// limit where one is set (the limit less the usage without the inactive file cache). A very large number where
+// neither can be read.
 uint64_t available_memory_bytes();
 
 // "8G", "512M", "1.5G", "2000000000" (bytes; K, M, G, T are powers of 1024). Throws UsageError naming `what`.

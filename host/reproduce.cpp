@@ -68,12 +68,14 @@ const std::vector<Phase> kPoissonSchedule = {{10000, 1e-4}, {10000, 1e-5}, {2000
 const std::vector<Phase> kDarcySchedule = {{10000, 1e-3}, {10000, 1e-4}, {20000, 1e-5}, {20000, 1e-6}};
 constexpr long kPaperLbfgsIterations = 15000;
 
-TrainConfig adam_config(const std::vector<Phase>& schedule, long lbfgs_iters, long history_every) {
+TrainConfig adam_config(const std::vector<Phase>& schedule, long lbfgs_iters, long history_every,
+                        const std::string& lbfgs_method = "lbfgsb") {
   TrainConfig cfg;
   cfg.schedule = schedule;
   cfg.history_every = history_every;
   cfg.log_every = 5000;
   cfg.lbfgs.max_iter = lbfgs_iters;
+  cfg.lbfgs.method = lbfgs_method;
   return cfg;
 }
 
@@ -466,7 +468,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
             {"init", opt.fig4_init},
             {"trials", trials},
             {"lbfgs_max_iterations", lbfgs},
-            {"lbfgs_method", opt.fig4_lbfgs},
+            {"lbfgs_method", opt.lbfgs_method},
             {"quick", quick}};
   for (const auto& c : cases) {
     const auto tc = Clock::now();
@@ -483,7 +485,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     us.assign(trials, std::vector<double>(x.size()));
     const int per_batch = opt.concurrent_trials > 0 ? std::min(opt.concurrent_trials, trials) : trials;
     TrainConfig cfg = adam_config(quick ? c.quick_schedule : c.full_schedule, lbfgs, 1000);
-    cfg.lbfgs.method = opt.fig4_lbfgs;
+    cfg.lbfgs.method = opt.lbfgs_method;
     for (int first = 0; first < trials; first += per_batch) {
       const int count = std::min(per_batch, trials - first);
       std::vector<Mlp> nets;
@@ -616,9 +618,10 @@ json figure_lm(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
     spec.eps = r.stages.empty() ? r.eps : r.stages.front().eps;
     PointSet pts = build_points(spec);
     Mlp net = init_mlp(quick ? std::vector<int>{1, 10, 10, 1} : spec.default_layers, "glorot-normal", 0);
-    TrainResult res = finite_run(train_adam(b, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100),
-                                            progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)"))),
-                                 "lm study " + r.name);
+    TrainResult res = finite_run(
+        train_adam(b, net, spec, pts, adam_config(r.warm, r.lbfgs, r.lbfgs > 0 ? 1000 : 100, opt.lbfgs_method),
+                   progress_line(r.name + (r.lbfgs > 0 ? " (Adam + L-BFGS)" : " (Adam)"))),
+        "lm study " + r.name);
     LmConfig cfg;
     cfg.cond_every = 100;
     std::ostringstream lmcsv;
@@ -843,7 +846,7 @@ json stages_json(const std::vector<LmStage>& stages) {
 
 // darcy2d-twoscale at eps = 1/8 and 1/16: LM with eps continuation against Adam + L-BFGS on the same network; each
 // target eps's max and relative L2 errors as a row of darcy2d_runs.csv, each run's history in darcy2d_<run>.csv.
-json darcy2d_study(bool quick, Backend& be, OutputDir& out) {
+json darcy2d_study(bool quick, const std::string& lbfgs_method, Backend& be, OutputDir& out) {
   const auto t0 = Clock::now();
   ProblemSpec base = problem_preset("darcy2d-twoscale");
   const int side = quick ? 16 : 64;
@@ -904,8 +907,9 @@ json darcy2d_study(bool quick, Backend& be, OutputDir& out) {
     const PointSet pts = build_points(spec);
     Mlp net = init_mlp(layers, "glorot-normal", 0);
     const std::string run = "adam_lbfgs_" + std::to_string(std::lround(1.0 / eps));
-    const TrainResult res =
-        finite_run(train_adam(be, net, spec, pts, adam_config(adam, lbfgs, 100), progress_line("darcy2d " + run)), run);
+    const TrainResult res = finite_run(
+        train_adam(be, net, spec, pts, adam_config(adam, lbfgs, 100, lbfgs_method), progress_line("darcy2d " + run)),
+        run);
     add(run, "Adam + L-BFGS", eps, res, 0);
     out.write("poisson2d/darcy2d_" + run + ".csv", history_csv(res.history, columns));
   }
@@ -985,7 +989,7 @@ json figure_poisson2d(const ReproduceOptions& opt, Backend& be, OutputDir& out) 
              "time_s is training time on this machine: the evaluations that log the errors are left out. The "
              "published runs are 1000 s each on an RTX 6000 GPU"},
             {"quick", quick}};
-  if (poisson2d_part(opt, "darcy2d")) j["darcy2d"] = darcy2d_study(quick, be, out);
+  if (poisson2d_part(opt, "darcy2d")) j["darcy2d"] = darcy2d_study(quick, opt.lbfgs_method, be, out);
   j["wall_time_s"] = seconds_since(t0);
   out.write("poisson2d/poisson2d_runs.csv", csv.str());
   out.write("poisson2d/summary.json", j.dump(2) + "\n");
@@ -1035,10 +1039,11 @@ void validate(const ReproduceOptions& opt) {
   }
   if (opt.fig4_init != "glorot-normal" && opt.what != "fig4" && opt.what != "all")
     throw UsageError("--init is for the target fig4 (and all)");
-  if (opt.fig4_lbfgs != "lbfgsb" && opt.fig4_lbfgs != "two-loop")
-    throw UsageError("--lbfgs-method: '" + opt.fig4_lbfgs + "' is not lbfgsb or two-loop");
-  if (opt.fig4_lbfgs != "lbfgsb" && opt.what != "fig4" && opt.what != "all")
-    throw UsageError("--lbfgs-method is for the target fig4 (and all)");
+  if (opt.lbfgs_method != "lbfgsb" && opt.lbfgs_method != "two-loop")
+    throw UsageError("--lbfgs-method: '" + opt.lbfgs_method + "' is not lbfgsb or two-loop");
+  if (opt.lbfgs_method != "lbfgsb" && opt.what != "fig4" && opt.what != "lm" && opt.what != "poisson2d" &&
+      opt.what != "all")
+    throw UsageError("--lbfgs-method is for the targets that run L-BFGS: fig4, lm, poisson2d (and all)");
   if (!opt.lm_runs.empty() && opt.what != "lm") throw UsageError("--lm-runs is for the target lm");
   if (opt.what == "lm") lm_study_runs(opt);  // checks --lm-runs
   if (!(opt.time_budget >= 0.0 && opt.time_budget <= 86400.0))

@@ -21,7 +21,7 @@ struct ReproduceOptions {
   int seeds = 0;               // fig2 seeds (0: 5, quick 2)
   bool lm_eps32_only = false;  // lm: skip the eps = 1/64 and 1/128 runs
   std::string lm_runs;         // lm: comma-separated run names to run (empty: all)
-  std::string fig4_lbfgs = "lbfgsb";        // fig4: the L-BFGS method (two-loop: all trials at once, on the device)
+  std::string lbfgs_method = "lbfgsb";      // every L-BFGS run (fig4, lm, poisson2d): lbfgsb or two-loop
   std::string fig4_init = "glorot-normal";  // fig4: the initializer (glorot-truncated: DeepXDE's TensorFlow one)
   int concurrent_runs = 1;                  // lm: runs at once on the CUDA backend (a host thread and backend each)
   int concurrent_trials = 0;                // fig4 trials trained at once, as one batch of networks (0: all of them)

@@ -510,8 +510,7 @@ TEST(GpuBackend, FailedSessionLeavesBackendUsable) {
   SKIP_WITHOUT_GPU();
   const PointSet pts = points("darcy-twoscale", 64);
   auto gpu = make_cuda_backend(false);
-  EXPECT_THROW(gpu->train_session(init_mlp({1, 3000, 1}, "glorot-normal", 1), pts, AdamConfig{}),
-               std::invalid_argument);
+  EXPECT_THROW(gpu->train_session(init_mlp({1, 3000, 1}, "glorot-normal", 1), pts, AdamConfig{}), UsageError);
   auto s = gpu->train_session(init_mlp({1, 10, 1}, "glorot-normal", 1), pts, AdamConfig{});
   EXPECT_TRUE(std::isfinite(s->run(5, 1e-3)));
 }

@@ -161,8 +161,14 @@ void check_operations_against_host(double rtol) {
 
   // The two-loop recursion: member 0 on its full ring (newest at 1, the oldest at 2), member 1 on its two pairs
   // (positions 0, 1: the masked stores after them did not touch its ring), member 2 on its three newest.
-  for (LbfgsOps* o : both) o->two_loop(ring, kAll);
-  expect_vectors_near(*dev, host, rtol, "two_loop, every member");
+  // In one launch (the default) and as the launches of a pair each.
+  for (const bool fused : {true, false}) {
+    SCOPED_TRACE(fused ? "two_loop in one launch" : "two_loop, launches per pair");
+    cudaimpl::set_fused_two_loop(fused);
+    for (LbfgsOps* o : both) o->two_loop(ring, kAll);
+    cudaimpl::set_fused_two_loop(true);
+    expect_vectors_near(*dev, host, rtol, "two_loop, every member");
+  }
   // Again from another g with member 1 masked out (its newest out of range: not read), member 2 with one pair, and
   // with an empty ring for member 0 (d = -gamma g).
   const Rows g2 = random_rows<Real>(gen, 1.0);
@@ -175,10 +181,15 @@ void check_operations_against_host(double rtol) {
     r2.count = count;
     r2.newest[1] = 99;
     r2.gamma[0] = 0.75;
-    const std::vector<Rows> before = snapshot(*dev);
-    for (LbfgsOps* o : both) o->two_loop(r2, kOff1);
-    expect_vectors_near(*dev, host, rtol, "two_loop, member 1 masked out");
-    expect_member_kept(before, snapshot(*dev), 1, "two_loop");
+    for (const bool fused : {true, false}) {
+      SCOPED_TRACE(fused ? "two_loop in one launch" : "two_loop, launches per pair");
+      const std::vector<Rows> before = snapshot(*dev);
+      cudaimpl::set_fused_two_loop(fused);
+      for (LbfgsOps* o : both) o->two_loop(r2, kOff1);
+      cudaimpl::set_fused_two_loop(true);
+      expect_vectors_near(*dev, host, rtol, "two_loop, member 1 masked out");
+      expect_member_kept(before, snapshot(*dev), 1, "two_loop");
+    }
   }
 
   // max_abs is NaN when an entry is NaN, infinite when one is.

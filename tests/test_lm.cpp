@@ -126,7 +126,9 @@ TEST_P(Lm, LossDecreasesMonotonicallyOverAcceptedSteps) {
   cfg.cond_every = 20;
   const LmResult r = minimize_lm(*be, net, pts, cfg);
   EXPECT_GT(r.accepted, 10);
-  double last = start;
+  // The session's own loss at the start may differ from loss_of's in the last digits (another summation order on
+  // a device backend): the first row is compared with that much room, every later one with none.
+  double last = start * (1 + 1e-13);
   for (const auto& row : r.rows) {
     EXPECT_LE(row.loss, last);
     if (row.accepted) {

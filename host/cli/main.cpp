@@ -1036,8 +1036,9 @@ void add_reproduce_options(CLI::App* cmd, ReproduceCliOptions& r) {
   r.seeds_given = cmd->add_option("--seeds", rep.seeds, "fig2 seeds (default 5, quick 2)");
   cmd->add_option("--init", rep.fig4_init, "fig4: the initializer, glorot-normal or glorot-truncated (DeepXDE's TF)")
       ->capture_default_str();
-  cmd->add_option("--lbfgs-method", rep.fig4_lbfgs,
-                  "fig4: lbfgsb (liblbfgsb, trial by trial) or two-loop (all at once)")
+  cmd->add_option("--lbfgs-method", rep.lbfgs_method,
+                  "every L-BFGS run (fig4, lm, poisson2d): lbfgsb (liblbfgsb, run by run on the host) or two-loop "
+                  "(fig4's trials at once; on the device with --device cuda)")
       ->capture_default_str();
   cmd->add_option("--concurrent-trials", rep.concurrent_trials,
                   "fig4 trials trained at once as one batch of networks (default 0: all)")

@@ -157,6 +157,12 @@ class CudaTrainSession final : public TrainSession {
     return l[0];
   }
 
+  // A batch of one's device operations (the arithmetic of CudaBatchTrainSession::lbfgs_ops for a member): the
+  // evaluations use the session's workspace and rows on its stream, into the ops' own buffers.
+  std::unique_ptr<LbfgsOps> lbfgs_ops(int params, int history) override {
+    return make_cuda_lbfgs_ops<Real>(ctx_, 1, params, history, LbfgsEvaluation<Real>{&ws_, pts_.view(), true});
+  }
+
  private:
   // The fused reduction and update: one kernel less per step than launch_reduce_gradient + launch_adam_update.
   void enqueue_step() {

@@ -5,8 +5,10 @@
 //     one download of B numbers;
 //   axpy, scale, copy: one Thrust loop over the B P entries, reading the per-member coefficients and the mask from
 //     small device arrays uploaded by the call; no download;
-//   two_loop: the ring's coefficients uploaded once, then per pair a segmented reduction and a Thrust loop that forms
-//     alpha (or beta) from the reduction's result on the device: 4 max(count) + 3 launches, no host round trip;
+//   two_loop: the ring's coefficients uploaded once, then the whole recursion in one launch, one block per member
+//     (two_loop_kernel: each pair's dot product a fixed-order block reduction, the member's d updated in place between
+//     them); or, with set_fused_two_loop(false), per pair a segmented reduction and a Thrust loop that forms alpha (or
+//     beta) from the reduction's result on the device: 4 max(count) + 3 launches. No host round trip either way;
 //   store_pair: a Thrust loop writing s and y, one segmented reduction of (s . y, y . y), one download of 2 B numbers;
 //   evaluate: the batch's loss-gradient partials and their reduction, every masked member in one launch each, the
 //     gradient into g_trial and the losses into a device array, then a segmented max |g|: one download of 2 B.
@@ -188,6 +190,82 @@ struct OldestToNewest {
   }
 };
 
+// ---- the two-loop recursion in one launch ----
+
+constexpr int kTwoLoopThreads = 512;
+
+// The sum of v over the block in a fixed order (each warp's lanes by a shuffle tree, then the warps' sums in warp
+// order by warp 0), returned to every thread. part: kThreads / 32 + 1 doubles of shared memory. Between two calls
+// every thread has read the previous sum before warp 0 can write the next (the two barriers), so part is reused.
+template <int kThreads>
+__device__ double block_sum(double v, double* part) {
+  static_assert(kThreads % 32 == 0 && kThreads <= 1024, "whole warps, at most 32");
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    double w = lane < kThreads / 32 ? part[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) w += __shfl_down_sync(0xffffffffu, w, o);
+    if (lane == 0) part[kThreads / 32] = w;
+  }
+  __syncthreads();
+  return part[kThreads / 32];
+}
+
+// What two_loop_kernel reads and writes: the members' d and g (B x P), the ring S, Y (B x m x P, member-major),
+// newest[b], count[b] (0 for a masked-out member), gamma[b], rho[b m + j] by ring position, alpha (B x m, by depth
+// i from the newest) and the mask.
+template <class Real>
+struct TwoLoopArgs {
+  Real* d;
+  const Real *g, *s, *y;
+  const int *newest, *count, *mask;
+  const double *gamma, *rho;
+  double* alpha;
+  int m;
+  size_t P;
+};
+
+// d = -H g for member blockIdx.x by the two-loop recursion, the arithmetic of NewestToOldest, Masked<Scale>,
+// OldestToNewest and Masked<Negate> in turn (dot products in double, element updates in Real). Each thread keeps to
+// the entries p = threadIdx.x + k kThreads in every pass, so d needs no barrier beyond the reductions'.
+template <class Real, int kThreads>
+__global__ void __launch_bounds__(kThreads) two_loop_kernel(TwoLoopArgs<Real> a) {
+  __shared__ double part[kThreads / 32 + 1];
+  const size_t b = blockIdx.x;
+  if (a.mask[b] == 0) return;  // the whole block: no barrier is left waiting
+  const size_t P = a.P, slot = b * static_cast<size_t>(a.m);
+  Real* d = a.d + b * P;
+  const Real* g = a.g + b * P;
+  const int count = a.count[b], newest = a.newest[b];
+  for (size_t p = threadIdx.x; p < P; p += kThreads) d[p] = g[p];
+  for (int i = 0; i < count; ++i) {  // newest to oldest
+    const size_t j = static_cast<size_t>((newest - i + a.m) % a.m);
+    const Real *sj = a.s + (slot + j) * P, *yj = a.y + (slot + j) * P;
+    double t = 0.0;
+    for (size_t p = threadIdx.x; p < P; p += kThreads) t += static_cast<double>(sj[p]) * static_cast<double>(d[p]);
+    const double alpha = a.rho[slot + j] * block_sum<kThreads>(t, part);
+    if (threadIdx.x == 0) a.alpha[slot + i] = alpha;
+    const Real ar = static_cast<Real>(alpha);
+    for (size_t p = threadIdx.x; p < P; p += kThreads) d[p] -= ar * yj[p];
+  }
+  const Real gamma = static_cast<Real>(a.gamma[b]);
+  for (size_t p = threadIdx.x; p < P; p += kThreads) d[p] *= gamma;
+  for (int i = count - 1; i >= 0; --i) {  // oldest to newest
+    const size_t j = static_cast<size_t>((newest - i + a.m) % a.m);
+    const Real *sj = a.s + (slot + j) * P, *yj = a.y + (slot + j) * P;
+    double t = 0.0;
+    for (size_t p = threadIdx.x; p < P; p += kThreads) t += static_cast<double>(yj[p]) * static_cast<double>(d[p]);
+    // alpha[slot + i] was written by thread 0 before the barriers of every later reduction: visible to the block.
+    const Real c = static_cast<Real>(a.alpha[slot + i] - a.rho[slot + j] * block_sum<kThreads>(t, part));
+    for (size_t p = threadIdx.x; p < P; p += kThreads) d[p] += c * sj[p];
+  }
+  for (size_t p = threadIdx.x; p < P; p += kThreads) d[p] = -d[p];
+}
+
+bool g_fused_two_loop = true;
+
 // s = x_trial - x and y = g_trial - g into ring position at[b] of every masked member.
 template <class Real>
 struct StorePair {
@@ -326,6 +404,13 @@ class CudaLbfgsOps final : public LbfgsOps {
     Real* d = vec(LbfgsVector::D);
     double* dots = out_.data();
 
+    if (g_fused_two_loop) {
+      const TwoLoopArgs<Real> args{d,   vec(LbfgsVector::G), s_.data(), y_.data(), newest, count, mask, gamma,
+                                   rho, alpha_.data(),       m_,        p()};
+      two_loop_kernel<Real, kTwoLoopThreads><<<static_cast<unsigned>(B_), kTwoLoopThreads, 0, stream()>>>(args);
+      PINNTK_LAUNCH_CHECK();
+      return;
+    }
     update<Update::Copy>(d, vec(LbfgsVector::G), nullptr, mask);
     for (int i = 0; i < deepest; ++i) {  // newest to oldest
       segmented_reduce(Product<RingRows<Real>, Rows<Real>>{ring_rows(s_, newest, i), {d}, p()}, Plus{}, 0.0, dots);
@@ -529,6 +614,8 @@ class CudaLbfgsOps final : public LbfgsOps {
 };
 
 }  // namespace
+
+void set_fused_two_loop(bool on) { g_fused_two_loop = on; }
 
 template <class Real>
 std::unique_ptr<LbfgsOps> make_cuda_lbfgs_ops(std::shared_ptr<const CudaContext> ctx, int members, int params,

@@ -34,4 +34,8 @@ template <class Real>
 std::unique_ptr<LbfgsOps> make_cuda_lbfgs_ops(std::shared_ptr<const CudaContext> ctx, int members, int params,
                                               int history, const LbfgsEvaluation<Real>& eval = {});
 
+// The two-loop recursion in one launch (on, the default) or as 4 m + 3 launches of CUB and Thrust (off): for
+// pinntk-bench's comparison and the tests of both. Read when two_loop runs; not thread-safe.
+void set_fused_two_loop(bool on);
+
 }  // namespace pinntk::cudaimpl

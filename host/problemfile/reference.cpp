@@ -667,7 +667,7 @@ struct TensorSolve : GridSolve {
   static void check_positive_definite(const Grid& g, const std::vector<std::vector<double>>& av) {
     std::array<long, 3> i{};
     for (long p = 0; p < g.points; ++p) {
-      double m[3][3];
+      double m[3][3] = {};  // entries past dim stay zero; only the first dim minors are checked
       for (int r = 0; r < g.dim; ++r)
         for (int c = 0; c < g.dim; ++c) m[r][c] = av[upper(g.dim, r, c)][p];
       double minors[3];

@@ -33,7 +33,7 @@
 #include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
-#include "host/memory.hpp"                    // parse_bytes
+#include "host/memory.hpp"                    // parse_bytes, available_memory_bytes
 #include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
 #include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density, DensityConfig
@@ -831,6 +831,8 @@ NB_MODULE(_core, m) {
   m.attr("built_with_cuda") = false;
 #endif
   m.def("cuda_device_count", &cuda_device_count);
+  // The host memory a run may take when no memory_limit is given (what the size checks compare against).
+  m.def("available_memory_bytes", [] { return available_memory_bytes(); });
   m.def("problem_names", [] {
     std::vector<std::string> v = problem_names(), w = problem_names_nd();
     v.insert(v.end(), w.begin(), w.end());

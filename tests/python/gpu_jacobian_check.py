@@ -3,6 +3,7 @@ where a device answers): pinntk.jacobian's J of a 4x40 network at N = 65536 hand
 without a copy (pointer equality), equal to torch.func's Jacobian of the same residuals on the GPU to 1e-12; and
 pinntk.ntk on CUDA against the CPU. Needs pinntk built with CUDA, a device, and torch with CUDA. No pytest."""
 
+import sys
 import time
 
 import numpy as np
@@ -71,5 +72,31 @@ def check(n_rows=65536):
     )
 
 
+def memory_report():
+    """What the process could read of its memory room (a failed memory estimate is explained by it)."""
+    lines = []
+    for path, keys in (("/proc/meminfo", ("MemTotal", "MemAvailable", "MemFree", "Cached")),
+                       ("/sys/fs/cgroup/memory.max", None), ("/sys/fs/cgroup/memory.current", None),
+                       ("/sys/fs/cgroup/memory/memory.limit_in_bytes", None),
+                       ("/sys/fs/cgroup/memory/memory.usage_in_bytes", None),
+                       ("/sys/fs/cgroup/memory.stat", ("anon", "file", "inactive_file", "active_file"))):
+        try:
+            with open(path) as fh:
+                text = fh.read().split("\n")
+        except OSError as e:
+            lines.append(f"{path}: {e.strerror}")
+            continue
+        if keys is None:
+            lines.append(f"{path}: {text[0]}")
+        else:
+            lines += [f"{path}: {t}" for t in text if t.split(":")[0].split(" ")[0] in keys]
+    lines.append(f"pinntk's available_memory_bytes(): {pinntk._core.available_memory_bytes()}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(check())
+    try:
+        print(check())
+    except Exception:
+        print(memory_report(), file=sys.stderr)
+        raise
