@@ -13,8 +13,8 @@
 namespace pinntk {
 namespace {
 
-// A cgroup statistic (memory.stat's "inactive_file" on v2, "total_inactive_file" on v1), or 0 when unreadable.
-uint64_t cgroup_stat(const char* stat_file, const char* key) {
+// A cgroup statistic of memory.stat (e.g. "inactive_file" on v2, "total_inactive_file" on v1), or 0 when unreadable.
+uint64_t cgroup_stat(const std::string& stat_file, const char* key) {
   std::ifstream in(stat_file);
   std::string k;
   uint64_t v = 0;
@@ -23,14 +23,14 @@ uint64_t cgroup_stat(const char* stat_file, const char* key) {
   return 0;
 }
 
-// A cgroup's memory limit and its working set: the usage less the inactive file cache, which the kernel reclaims
-// before it refuses an allocation (a process that has read large libraries, PyTorch's say, leaves the usage near the
-// limit). limit is 0 when unlimited or unreadable.
+// A cgroup's memory limit and what of its usage the kernel cannot reclaim: the usage less the file cache (active and
+// inactive), which it drops before it refuses an allocation (a process that has read large libraries, PyTorch's say,
+// leaves the usage near the limit). limit is 0 when unlimited or unreadable.
 struct CgroupMemory {
-  uint64_t limit = 0, working_set = 0;
+  uint64_t limit = 0, unreclaimable = 0;
 };
-CgroupMemory cgroup_memory(const char* limit_file, const char* usage_file, const char* stat_file,
-                           const char* inactive_key) {
+CgroupMemory cgroup_memory(const std::string& limit_file, const std::string& usage_file, const std::string& stat_file,
+                           const char* inactive_key, const char* active_key) {
   std::ifstream lim(limit_file), use(usage_file);
   std::string l;
   uint64_t u = 0;
@@ -39,16 +39,16 @@ CgroupMemory cgroup_memory(const char* limit_file, const char* usage_file, const
   errno = 0;
   const unsigned long long v = std::strtoull(l.c_str(), &end, 10);
   if (errno != 0 || *end != '\0' || v == 0 || v >= (uint64_t{1} << 62)) return {};  // v1: "unlimited" is ~2^63
-  const uint64_t cache = cgroup_stat(stat_file, inactive_key);
+  const uint64_t cache = cgroup_stat(stat_file, inactive_key) + cgroup_stat(stat_file, active_key);
   return {v, u > cache ? u - cache : 0};
 }
 
 }  // namespace
 
-uint64_t available_memory_bytes() {
+uint64_t available_memory_bytes_under(const std::string& root) {
   constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
   uint64_t avail = kNone, total = kNone;
-  std::ifstream info("/proc/meminfo");
+  std::ifstream info(root + "/proc/meminfo");
   std::string line;
   while (std::getline(info, line)) {
     std::istringstream in(line);
@@ -61,15 +61,17 @@ uint64_t available_memory_bytes() {
   // A cgroup lowers the room only where its limit is below the machine's memory: a limit at or above it (a virtual
   // machine's or a sandbox's root, whose usage may count memory the kernel accounts elsewhere) constrains nothing
   // that MemAvailable does not already say.
+  const std::string v2 = root + "/sys/fs/cgroup/", v1 = root + "/sys/fs/cgroup/memory/";
   for (const CgroupMemory& cg :
-       {cgroup_memory("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
-                      "inactive_file"),
-        cgroup_memory("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-                      "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file")})
+       {cgroup_memory(v2 + "memory.max", v2 + "memory.current", v2 + "memory.stat", "inactive_file", "active_file"),
+        cgroup_memory(v1 + "memory.limit_in_bytes", v1 + "memory.usage_in_bytes", v1 + "memory.stat",
+                      "total_inactive_file", "total_active_file")})
     if (cg.limit != 0 && cg.limit < total)
-      avail = std::min(avail, cg.limit > cg.working_set ? cg.limit - cg.working_set : 0);
+      avail = std::min(avail, cg.limit > cg.unreclaimable ? cg.limit - cg.unreclaimable : 0);
   return avail;
 }
+
+uint64_t available_memory_bytes() { return available_memory_bytes_under(""); }
 
 uint64_t parse_bytes(const std::string& text, const std::string& what) {
   char* end = nullptr;

@@ -8,9 +8,11 @@
 namespace pinntk {
 
 // Bytes this process can still allocate: MemAvailable of /proc/meminfo, lowered to the room left under the cgroup's
-// limit where one is set (the limit less the usage without the inactive file cache). A very large number where
+// limit where one is set (the limit less the usage without the file cache). A very large number where
 // neither can be read.
 uint64_t available_memory_bytes();
+// The same, reading proc/meminfo and sys/fs/cgroup under root ("" for the machine's; a folder of such files in tests).
+uint64_t available_memory_bytes_under(const std::string& root);
 
 // "8G", "512M", "1.5G", "2000000000" (bytes; K, M, G, T are powers of 1024). Throws UsageError naming `what`.
 uint64_t parse_bytes(const std::string& text, const std::string& what);

@@ -14,6 +14,7 @@
 #include "common/errors.hpp"       // UsageError
 #include "host/io/files.hpp"       // replace_file, read_regular_file
 #include "host/io/output_dir.hpp"  // OutputDir
+#include "host/memory.hpp"         // available_memory_bytes_under
 #include "host/optim/lbfgs.hpp"    // minimize_lbfgs
 #include "host/train.hpp"          // TrainState, train_state_json, load_train_state
 #include "tests/slurp.hpp"         // slurp
@@ -305,6 +306,38 @@ TEST(Divergence, TheProblemRefusesCoefficientsBeyondDoublePrecision) {
   wide.xa = -1e308;
   wide.xb = 1e308;
   EXPECT_THROW(build_points(wide), UsageError);
+}
+
+// The memory a run may take: MemAvailable, lowered by a cgroup limit below the machine's memory to the limit less the
+// usage that is not file cache; a limit at or above MemTotal, "max", or missing files leave MemAvailable.
+TEST(Memory, AvailableMemoryFollowsMeminfoAndCgroupLimits) {
+  const fs::path root = fresh("meminfo");
+  const uint64_t GiB = uint64_t{1} << 30;
+  put(root / "proc/meminfo", "MemTotal:       16777216 kB\nMemFree:         1048576 kB\nMemAvailable:    8388608 kB\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 8 * GiB);  // no cgroup files
+  // v2: 4 GiB limit, 3.5 GiB used of which 1 GiB inactive and 0.5 GiB active file cache: 2 GiB left.
+  put(root / "sys/fs/cgroup/memory.max", std::to_string(4 * GiB) + "\n");
+  put(root / "sys/fs/cgroup/memory.current", std::to_string(7 * GiB / 2) + "\n");
+  put(root / "sys/fs/cgroup/memory.stat",
+      "anon 1000\nfile 99\ninactive_file " + std::to_string(GiB) + "\nactive_file " + std::to_string(GiB / 2) + "\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 2 * GiB);
+  // A limit at or above MemTotal (a machine's root, say) is not a constraint: MemAvailable again.
+  put(root / "sys/fs/cgroup/memory.max", std::to_string(16 * GiB) + "\n");
+  put(root / "sys/fs/cgroup/memory.current", std::to_string(40 * GiB) + "\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 8 * GiB);
+  put(root / "sys/fs/cgroup/memory.max", "max\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 8 * GiB);
+  // Usage beyond the limit after the cache: nothing left. v1 files beside are read the same way.
+  put(root / "sys/fs/cgroup/memory.max", std::to_string(2 * GiB) + "\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 0u);
+  fs::remove(root / "sys/fs/cgroup/memory.max");
+  put(root / "sys/fs/cgroup/memory/memory.limit_in_bytes", std::to_string(6 * GiB) + "\n");
+  put(root / "sys/fs/cgroup/memory/memory.usage_in_bytes", std::to_string(3 * GiB) + "\n");
+  put(root / "sys/fs/cgroup/memory/memory.stat",
+      "total_inactive_file " + std::to_string(GiB) + "\ntotal_active_file 0\n");
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 4 * GiB);
+  put(root / "sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "unlimited"
+  EXPECT_EQ(available_memory_bytes_under(root.string()), 8 * GiB);
 }
 
 }  // namespace
