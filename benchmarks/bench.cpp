@@ -558,6 +558,17 @@ json bench_batch(bool quick) {
     return time_step([&] { batch->run(steps, lr); });
   };
   const double b1 = batch_step(1, false), b10 = batch_step(10, false), b10_own = batch_step(10, true);
+  // Points per block for the batch (the default plan chose T for one network's 1026 rows): fewer, longer blocks
+  // may suit ten networks' 2570 blocks better (NOTES.md). Each is checked against sessions alone with that T.
+  json by_t = json::object();
+  std::string by_t_line;
+  for (const int T : {2, 8, 12}) {
+    set_tile_points_override(T);
+    const double t = batch_step(10, false);
+    set_tile_points_override(0);
+    by_t[std::to_string(T)] = t;
+    by_t_line += " T=" + std::to_string(T) + " " + std::to_string(t).substr(0, 6) + " us";
+  }
 
   auto session = be->train_session(init_mlp(layers, "glorot-normal", 1), pts, AdamConfig{});
   session->run(50, lr);
@@ -569,6 +580,7 @@ json bench_batch(bool quick) {
       "batched adam step: darcy-twoscale 4x40 N=%d fp64: B=1 %.2f us, B=10 %.2f us (%.2f x B=1, %.2f us per "
       "network), B=10 own rows %.2f us | session step: %d-step graph %.2f us, 1-step graph %.2f us\n",
       pts.size(), b1, b10, b10 / b1, b10 / 10, b10_own, kStepsPerGraph, multi, single);
+  std::printf("batched adam step, B=10 by points per block (default plan above):%s\n", by_t_line.c_str());
   std::fflush(stdout);
   return {{"problem", "darcy-twoscale"},
           {"layers", layers},
@@ -578,6 +590,7 @@ json bench_batch(bool quick) {
           {"b10_step_us", b10},
           {"b10_over_b1", b10 / b1},
           {"b10_own_rows_step_us", b10_own},
+          {"b10_step_us_by_points_per_block", by_t},
           {"steps_per_graph", kStepsPerGraph},
           {"session_multi_step_graph_us", multi},
           {"session_one_step_graph_us", single}};

@@ -175,6 +175,32 @@ if [ -x "$BUILD/benchmarks/pinntk-bench" ]; then
   row "chunked NTK 4x40 (bench)" "$(grep -Eo 'chunked ntk: .*' "$OUT/bench.txt" | tail -1 | cut -c14-)"
 fi
 
+# 4b. Issue 14's wide network: the top 10 eigenvalues of a 4x160 network (P = 77761) by Lanczos on the device,
+# against the exact path at N = 2048 (both on CUDA), then at N = 2^20 timed (goal < 10 s, memory O(N + P)).
+W="--problem darcy-twoscale --layers 1,160,160,160,160,1 --device cuda"
+c=$(cap 60 40)
+if [ "$c" -gt 0 ]; then
+  timeout "$c" $B ntk $W --nc 2046 --eigen top:10 --out "$CK/wide_top" >> "$OUT/cli.log" 2>&1 &&
+    timeout "$c" $B ntk $W --nc 2046 --eigen exact --out "$CK/wide_exact" >> "$OUT/cli.log" 2>&1
+  row "4x160 N=2048 top:10 vs exact (cuda)" "$(status $?) $(python3 -c "
+import json; a=json.load(open('$CK/wide_top/summary.json')); b=json.load(open('$CK/wide_exact/summary.json'))
+v=a['eigen']['values']; e=b['ntk']['eigenvalues_K_top'][:len(v)]
+print('max |diff| / lambda_1 %.1e, %d products' % (max(abs(x-y) for x,y in zip(v,e))/e[0], a['eigen']['products']))" 2>&1 | tail -1)"
+else
+  skipped "4x160 N=2048 top:10 vs exact (cuda)"
+fi
+c=$(cap 100 40)
+if [ "$c" -gt 0 ]; then
+  s=$(date +%s.%N)
+  timeout "$c" $B ntk $W --nc 1048574 --eigen top:10 --out "$CK/wide_top_2e20" >> "$OUT/cli.log" 2>&1
+  rc=$?
+  row "4x160 N=2^20 top:10 Lanczos (cuda)" "$(status $rc) $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $s))") $(python3 -c "
+import json; a=json.load(open('$CK/wide_top_2e20/summary.json'))
+print('lambda_1 %.6e, %d products' % (a['eigen']['values'][0], a['eigen']['products']))" 2>&1 | tail -1)"
+else
+  skipped "4x160 N=2^20 top:10 Lanczos (cuda)"
+fi
+
 # 5. The Python module on the device: J zero-copy into torch and equal to torch.func's, pinntk.ntk cuda vs cpu.
 if [ -n "$PYOPT" ] && ls "$BUILD"/_core*.so > /dev/null 2>&1; then
   c=$(cap 150 40)
