@@ -560,14 +560,24 @@ json bench_batch(bool quick) {
   const double b1 = batch_step(1, false), b10 = batch_step(10, false), b10_own = batch_step(10, true);
   // Points per block for the batch (the default plan chose T for one network's 1026 rows): fewer, longer blocks
   // may suit ten networks' 2570 blocks better (NOTES.md). Each is checked against sessions alone with that T.
+  // Hidden weights from global memory leave each block less shared memory, so more blocks fit on a multiprocessor.
   json by_t = json::object();
   std::string by_t_line;
-  for (const int T : {2, 8, 12}) {
+  const NetDesc nd = make_net_desc(layers);
+  for (const auto& [T, staged] :
+       std::vector<std::pair<int, bool>>{{2, true}, {8, true}, {12, true}, {4, false}, {8, false}}) {
     set_tile_points_override(T);
+    set_weight_staging(staged);
+    const TilePlan plan = plan_tiles<double>(nd, pts.size());
     const double t = batch_step(10, false);
     set_tile_points_override(0);
-    by_t[std::to_string(T)] = t;
-    by_t_line += " T=" + std::to_string(T) + " " + std::to_string(t).substr(0, 6) + " us";
+    set_weight_staging(true);
+    const std::string key = std::to_string(T) + (staged ? "" : " global");
+    by_t[key] = {{"us", t}, {"T", plan.T}, {"threads", plan.threads}, {"smem", plan.smem}, {"staged", plan.staged}};
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " T=%d%s %.2f us (%d threads, %d B smem);", plan.T, staged ? "" : " global", t,
+                  plan.threads, static_cast<int>(plan.smem));
+    by_t_line += buf;
   }
 
   auto session = be->train_session(init_mlp(layers, "glorot-normal", 1), pts, AdamConfig{});
