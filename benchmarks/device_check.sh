@@ -12,7 +12,8 @@
 # Needs .devdeps.tar.xz (scripts/device_deps.sh) where the machine has no Debian packages; carry it with the call.
 # Switches: PINNTK_SKIP_PEERS=1 (no PyTorch/JAX peers), PINNTK_SKIP_SANITIZERS=1, PINNTK_DEVICE_REPRO_ALL=1 (`pinntk
 # reproduce all` at the paper's settings, timed, after the Python check; its L-BFGS PINNTK_DEVICE_REPRO_LBFGS,
-# default two-loop), PINNTK_PROFILE=1 (ncu report), PINNTK_DEVICE_LM=1 (the
+# default two-loop), PINNTK_PROFILE=1 (ncu report), PINNTK_DEVICE_NTK_PEERS=1 (the NTK at scale beside
+# torch.func and JAX, ntk_scale.py), PINNTK_DEVICE_LM=1 (the
 # whole `pinntk reproduce lm` study, within PINNTK_DEVICE_LM_TIMEOUT seconds, default 240),
 # PINNTK_DEVICE_BUILD=DIR (another build folder, default build-sm90), PINNTK_DEVICE_WERROR=ON (warnings as errors:
 # off by default, since that machine's host compiler is not the one CI checks the warnings with).
@@ -312,6 +313,22 @@ if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
       --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
     row "peer $name" "$(status $?) $(tail -1 "$OUT/peer_$name.txt" | cut -c1-80)"
   done
+fi
+
+# 9b. Asked for (PINNTK_DEVICE_NTK_PEERS=1): the NTK at scale on the device beside torch.func and JAX (issue 14), from
+# the cross-check's checkpoint, each (library, size) in its own process (benchmarks/peers/ntk_scale.py).
+if [ "${PINNTK_DEVICE_NTK_PEERS:-0}" = "1" ] && [ -f "$CK/init/checkpoint.json" ]; then
+  c=$(cap 240 60)
+  if [ "$c" -gt 0 ]; then
+    PYTHONUNBUFFERED=1 timeout "$c" python3 benchmarks/peers/ntk_scale.py sweep --device cuda \
+      --libs pinntk-chunked,torch-chunked,jax --pinntk "$B" --checkpoint "$CK/init/checkpoint.json" \
+      --sizes "${PINNTK_DEVICE_NTK_SIZES:-65536,262144,1048576}" --cap '' --timeout 75 --out "$OUT/ntk_scale" \
+      > "$OUT/ntk_scale.log" 2>&1
+    row "ntk_scale.py sweep (cuda)" "$(status $?) (ntk_scale/results.jsonl in logs.tar.gz)"
+    python3 benchmarks/peers/ntk_scale.py table "$OUT/ntk_scale/results.jsonl" > "$OUT/ntk_scale_table.txt" 2>&1
+  else
+    skipped "ntk_scale.py sweep (cuda)"
+  fi
 fi
 
 # 10. Asked for: the whole LM study, an ncu profile.
