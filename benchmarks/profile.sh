@@ -8,12 +8,14 @@ BUILD="${1:-build-sm90}"
 OUT="${OUT:-$PWD/profile_out}"
 mkdir -p "$OUT"
 # A failed run (ncu's or pinntk-bench's) stops here, rather than leaving an empty report to be read as a result.
-if ! ncu --clock-control none --set basic --kernel-name regex:'eval_kernel|jacobian_kernel|loss_gradient_kernel|reduce_gradient_kernel|reduce_gradient_adam_kernel|adam_update_kernel' \
+# Beyond the basic set: warp stall reasons and the memory workload (shared-memory traffic: NOTES.md predicts the
+# gradient kernel is shared-memory bound).
+if ! ncu --clock-control none --set basic --section WarpStateStats --section MemoryWorkloadAnalysis --kernel-name regex:'eval_kernel|jacobian_kernel|loss_gradient_kernel|reduce_gradient_kernel|reduce_gradient_adam_kernel|adam_update_kernel' \
     --export "$OUT/pinntk_kernels" --force-overwrite "$BUILD/benchmarks/pinntk-bench" --profile > "$OUT/ncu.txt" 2>&1; then
   echo "profile.sh: ncu on pinntk-bench --profile failed; the end of $OUT/ncu.txt:" >&2
   tail -n 20 "$OUT/ncu.txt" >&2
   exit 1
 fi
 ncu --import "$OUT/pinntk_kernels.ncu-rep" --page details > "$OUT/ncu_details.txt" 2>&1 || true
-grep -E "eval_kernel|jacobian_kernel|loss_gradient_kernel|reduce_gradient_kernel|reduce_gradient_adam_kernel|adam_update_kernel|Duration|Memory Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Dynamic Shared" \
-  "$OUT/ncu_details.txt" | head -60
+grep -E "eval_kernel|jacobian_kernel|loss_gradient_kernel|reduce_gradient_kernel|reduce_gradient_adam_kernel|adam_update_kernel|Duration|Memory Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Dynamic Shared|Shared|Mem Busy|Max Bandwidth|Warp Cycles Per Issued|Stall" \
+  "$OUT/ncu_details.txt" | head -120

@@ -770,6 +770,8 @@ def reproduce(
     device: str = "auto",
     precision: str = "fp64",
     threads: int = 0,
+    init: str = "glorot-normal",
+    lbfgs_method: str = "lbfgsb",
 ) -> dict:
     """The paper's figures as data (``pinntk reproduce TARGET --out OUT [--quick]``), without the plots.
 
@@ -780,12 +782,19 @@ def reproduce(
         quick: the smoke-test sizes (seconds on a CPU) instead of the paper's settings.
         full: with quick, figures to run at the paper's settings all the same, e.g. ``"fig2,fig3"``.
         trials, seeds: fig4 trials and fig2 seeds (0: the figure's default).
+        init: fig4's initializer, ``"glorot-normal"`` or ``"glorot-truncated"`` (DeepXDE's TensorFlow backend);
+            for the targets fig4 and all only.
+        lbfgs_method: every L-BFGS run's method (fig4, lm, poisson2d, all): ``"lbfgsb"`` (liblbfgsb, run by run
+            on the host) or ``"two-loop"`` (fig4's trials at once; on the device with ``device="cuda"``).
     Returns:
         the summary of the figures run (summary.json's content, merged with earlier figures in ``out``).
     """
     import json
 
-    text = _core.reproduce(target, os.fspath(out), bool(quick), full, int(trials), int(seeds), device, precision, int(threads))
+    text = _core.reproduce(
+        target, os.fspath(out), bool(quick), full, int(trials), int(seeds), device, precision, int(threads), init,
+        lbfgs_method
+    )
     return json.loads(text)
 
 

@@ -795,7 +795,8 @@ nb::dict train_ensemble_py(Problem& prob, const std::vector<int>& layers, const 
 // The CLI's reproduction into `out` (reproduce_into, host/run_setup.hpp) without its plotting and terminal lines: the
 // figures' files and the merged summary.json and README.md; returns summary.json's text.
 std::string run_reproduce(const std::string& what, const std::string& out_path, bool quick, const std::string& full,
-                          int trials, int seeds, const std::string& device, const std::string& precision, int threads) {
+                          int trials, int seeds, const std::string& device, const std::string& precision, int threads,
+                          const std::string& init, const std::string& lbfgs_method) {
   ReproduceOptions opt;
   opt.what = what;
   opt.quick = quick;
@@ -804,6 +805,8 @@ std::string run_reproduce(const std::string& what, const std::string& out_path, 
   opt.seeds = seeds;
   opt.device = device;
   opt.precision = precision;
+  opt.fig4_init = init;
+  opt.lbfgs_method = lbfgs_method;
   if (trials < 0 || trials > 10000 || seeds < 0 || seeds > 10000)
     throw UsageError("trials and seeds must lie in [1, 10000] (0: the figure's default)");
   validate(opt);
@@ -1026,5 +1029,7 @@ NB_MODULE(_core, m) {
         nb::arg("lm_iters"), nb::arg("eps_continuation"), nb::arg("lm_mu0"), nb::arg("lm_tol"), nb::arg("lm_form"),
         nb::arg("lm_damping"), nb::arg("lm_cond_every"), nb::arg("history_every"), nb::arg("progress_every"),
         nb::arg("device"), nb::arg("precision"), nb::arg("threads"), nb::arg("callback").none());
-  m.def("reproduce", &run_reproduce);
+  m.def("reproduce", &run_reproduce, nb::arg("target"), nb::arg("out"), nb::arg("quick"), nb::arg("full"),
+        nb::arg("trials"), nb::arg("seeds"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
+        nb::arg("init"), nb::arg("lbfgs_method"));
 }

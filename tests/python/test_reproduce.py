@@ -26,3 +26,22 @@ def test_bad_target(tmp_path):
     with pytest.raises(ValueError):
         pinntk.reproduce("fig9", tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_fig4_quick_with_deepxde_init_and_two_loop(tmp_path):
+    s = pinntk.reproduce(
+        "fig4", tmp_path, quick=True, trials=2, device="cpu", init="glorot-truncated", lbfgs_method="two-loop"
+    )
+    settings = json.dumps(s["fig4"])
+    assert "glorot-truncated" in settings and "two-loop" in settings
+    assert (tmp_path / "fig4").is_dir()
+
+
+def test_bad_options_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="lbfgs-method"):
+        pinntk.reproduce("fig4", tmp_path / "a", lbfgs_method="newton", device="cpu")
+    with pytest.raises(ValueError, match="lbfgs-method"):
+        pinntk.reproduce("fig2", tmp_path / "b", lbfgs_method="two-loop", device="cpu")
+    with pytest.raises(ValueError):
+        pinntk.reproduce("fig2", tmp_path / "c", init="glorot-truncated", device="cpu")
+    assert not any((tmp_path / n).exists() for n in "abc")
