@@ -580,6 +580,13 @@ json bench_batch(bool quick) {
     by_t_line += buf;
   }
 
+  // Fig. 4's regression (403 rows, u only in the loss): the step DeepXDE's is compared with (issue 13).
+  ProblemSpec reg_spec = problem_preset("regression-twoscale");
+  const PointSet reg = build_points(reg_spec);
+  auto reg_session = be->train_session(init_mlp(layers, "glorot-normal", 1), reg, AdamConfig{});
+  reg_session->run(50, lr);
+  const double reg_step = time_step([&] { reg_session->run(steps, lr); });
+
   auto session = be->train_session(init_mlp(layers, "glorot-normal", 1), pts, AdamConfig{});
   session->run(50, lr);
   const double multi = time_step([&] { session->run(steps, lr); });
@@ -591,6 +598,7 @@ json bench_batch(bool quick) {
       "network), B=10 own rows %.2f us | session step: %d-step graph %.2f us, 1-step graph %.2f us\n",
       pts.size(), b1, b10, b10 / b1, b10 / 10, b10_own, kStepsPerGraph, multi, single);
   std::printf("batched adam step, B=10 by points per block (default plan above):%s\n", by_t_line.c_str());
+  std::printf("adam step: regression-twoscale 4x40 N=%d fp64: %.2f us\n", reg.size(), reg_step);
   std::fflush(stdout);
   return {{"problem", "darcy-twoscale"},
           {"layers", layers},
@@ -601,6 +609,8 @@ json bench_batch(bool quick) {
           {"b10_over_b1", b10 / b1},
           {"b10_own_rows_step_us", b10_own},
           {"b10_step_us_by_points_per_block", by_t},
+          {"regression_step_us", reg_step},
+          {"regression_n", reg.size()},
           {"steps_per_graph", kStepsPerGraph},
           {"session_multi_step_graph_us", multi},
           {"session_one_step_graph_us", single}};
