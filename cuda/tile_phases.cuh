@@ -32,6 +32,11 @@
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows
 
+// The block's dynamic shared memory as an array of bytes named `name` (tests/block_emulator.hpp defines its own).
+#ifndef PINNTK_DYNAMIC_SHARED
+#define PINNTK_DYNAMIC_SHARED(name) extern __shared__ unsigned char name[]
+#endif
+
 namespace pinntk::tile {
 
 // Layer geometry: read from the NetDesc (WIDTH == 0, any shape), or compile-time constants for networks whose hidden
@@ -95,12 +100,12 @@ struct Tile {
 // them in shared rather than in local memory) and lays out the dynamic shared memory for T points of n.
 template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline Tile<Real, STAGED, WIDTH, M> tile_begin(const NetDesc& net, int n, int T) {
-  __shared__ alignas(NetDesc) unsigned char s_net_raw[sizeof(NetDesc)];
+  __shared__ __align__(alignof(NetDesc)) unsigned char s_net_raw[sizeof(NetDesc)];
   NetDesc& s_net = *reinterpret_cast<NetDesc*>(s_net_raw);
   if (threadIdx.x == 0) s_net = net;
   __syncthreads();
   const Geo<WIDTH, M> g{s_net};
-  extern __shared__ unsigned char smem_raw[];
+  PINNTK_DYNAMIC_SHARED(smem_raw);
   Real* Ws = reinterpret_cast<Real*>(smem_raw);
   Real* tape = Ws + (STAGED ? g.staged() : 0);
   const int tl = g.tape();

@@ -1,9 +1,12 @@
 // Device code of one CUDA block on the CPU, for tests: each thread of the block a host thread, __syncthreads a
 // barrier of the block, __shfl_down_sync a barrier of the warp around an exchange array, __shared__ variables
-// function statics (one block at a time shares them). Blocks run one after another. Include it before the device
-// code (a header with no CUDA include of its own, e.g. cuda/two_loop.cuh), in a test that never links CUDA code.
+// function statics (one block at a time shares them), the dynamic shared memory (PINNTK_DYNAMIC_SHARED) a buffer of
+// the block followed by as many guard bytes (and 256 more) which the test can check. Blocks run one after another.
+// Include it before the device code (headers with no CUDA include of their own: cuda/two_loop.cuh,
+// cuda/jacobian_kernel.cuh), in a test that never links CUDA code.
 #pragma once
 
+#include <algorithm>           // std::min, std::max (CUDA's global min and max)
 #include <condition_variable>  // std::condition_variable
 #include <cstddef>             // size_t
 #include <memory>              // std::unique_ptr, std::make_unique
@@ -40,44 +43,77 @@ class Barrier {
   unsigned long generation_ = 0;
 };
 
+constexpr size_t kGuardBytes = 256;
+constexpr unsigned char kGuard = 0xA5;
+
 // What the threads of the running block share.
 struct Block {
-  explicit Block(unsigned threads) : all(threads), exchange(threads) {
+  Block(unsigned threads, size_t dynamic_bytes)
+      : all(threads),
+        exchange(threads),
+        dynamic((2 * dynamic_bytes + kGuardBytes + 7) / 8),  // as many guard bytes as it has, and kGuardBytes more
+        bytes(dynamic_bytes) {
     for (unsigned w = 0; w < (threads + 31) / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
+    unsigned char* raw = dynamic_shared();
+    for (size_t i = 0; i < dynamic.size() * 8; ++i) raw[i] = i < bytes ? 0 : kGuard;
+  }
+  unsigned char* dynamic_shared() { return reinterpret_cast<unsigned char*>(dynamic.data()); }
+  // Whether the bytes past the dynamic shared memory are as they were set.
+  bool guard_intact() {
+    const unsigned char* raw = dynamic_shared();
+    for (size_t i = bytes; i < dynamic.size() * 8; ++i)
+      if (raw[i] != kGuard) return false;
+    return true;
   }
   Barrier all;
   std::vector<std::unique_ptr<Barrier>> warps;
   std::vector<double> exchange;
+  std::vector<double> dynamic;  // 8-byte aligned, as the device's dynamic shared memory
+  size_t bytes;
 };
 
-inline thread_local Dim3 thread_index, block_index;
+inline thread_local Dim3 thread_index, block_index, block_dim, grid_dim;
 inline thread_local Block* block = nullptr;
 
-// f() on every thread of each of `blocks` blocks of `threads` threads (a multiple of 32), block after block.
+// f() on every thread of each of `blocks` blocks of `threads` threads (a multiple of 32) with `dynamic_bytes` of
+// dynamic shared memory, block after block. Returns false if any block wrote past its dynamic shared memory.
 template <class F>
-void run_blocks(unsigned blocks, unsigned threads, F f) {
+bool run_blocks(unsigned blocks, unsigned threads, F f, size_t dynamic_bytes = 0) {
+  bool intact = true;
   for (unsigned b = 0; b < blocks; ++b) {
-    Block shared(threads);
+    Block shared(threads, dynamic_bytes);
     std::vector<std::thread> pool;
     for (unsigned t = 0; t < threads; ++t)
       pool.emplace_back([&, t, b] {
         thread_index.x = t;
         block_index.x = b;
+        block_dim.x = threads;
+        grid_dim.x = blocks;
         block = &shared;
         f();
       });
     for (std::thread& th : pool) th.join();
+    intact = intact && shared.guard_intact();
   }
+  return intact;
 }
 
 }  // namespace pinntk::emu
 
 #define threadIdx (::pinntk::emu::thread_index)
 #define blockIdx (::pinntk::emu::block_index)
+#define blockDim (::pinntk::emu::block_dim)
+#define gridDim (::pinntk::emu::grid_dim)
+#define PINNTK_DYNAMIC_SHARED(name) unsigned char* name = ::pinntk::emu::block->dynamic_shared()
 #define __global__
 #define __device__
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+// CUDA's integer min and max, found unqualified in device code.
+using std::max;
+using std::min;
 
 inline void __syncthreads() { ::pinntk::emu::block->all.arrive_and_wait(); }
 
