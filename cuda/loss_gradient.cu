@@ -1,170 +1,20 @@
-// The loss-gradient tile kernel: forward pass, residuals and loss terms, then the reverse pass seeded with
-// w r (gamma, beta, alpha) (DESIGN.md section 2; in n-D section 7, along the coordinate axes), summing each
-// parameter's derivative over the tile's points into the block's partial gradient. The tile phases are
+// The loss-gradient tile kernel's plan and launchers; the kernel is cuda/loss_gradient_kernel.cuh, its phases
 // cuda/tile_phases.cuh.
-#include "common/mlp_math.hpp"     // weight_adjoint, first_layer_weight_adjoint
-#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd
-#include "common/residual.hpp"     // row_loss
-#include "cuda/adam.hpp"           // prepare_adam_kernels
-#include "cuda/launch.cuh"         // require
+#include "cuda/adam.hpp"    // prepare_adam_kernels
+#include "cuda/launch.cuh"  // require
 #include "cuda/loss_gradient.hpp"
-#include "cuda/members.cuh"        // member_of, member_rows
-#include "cuda/reduce.hpp"         // prepare_reduce_kernels
-#include "cuda/tile_dispatch.cuh"  // launch_tile, prepare_tile
-#include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_residual, tile_reverse, ...
+#include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
+#include "cuda/reduce.hpp"                // prepare_reduce_kernels
+#include "cuda/tile_dispatch.cuh"         // launch_tile_members, prepare_tile
 
 namespace pinntk {
 namespace {
 
-using namespace tile;  // NOLINT(google-build-using-namespace): the tile phases
-
-// ---- kernel ----
-
-// The bias entries of layer L's partial: the adjoints of z^l summed over the tile's points.
-template <class Real, bool STAGED, int WIDTH, int M>
-__device__ inline void gradient_bias_partials(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L,
-                                              Real* partial) {
-  for (int q = t.tid; q < L.dout; q += t.nt) {
-    Real acc = Real(0);
-    for (int p = 0; p < t.tv; ++p) acc += t.adj[p * t.adj_stride + L.a_off + q];
-    partial[static_cast<size_t>(blockIdx.x) * t.P + L.off + L.nw + q] = acc;
-  }
-}
-
-// Parameter phase of layer L, fast path for a hidden-to-hidden layer of width W (HiddenRows): each thread sums its
-// entries over the tile's points in registers, in chunks of at most 16 rows.
-template <int W, class Real, bool STAGED, int M>
-__device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W, M>& t, const ReverseLayer& L,
-                                                Real* partial) {
-  constexpr int RPT = HiddenRows<W>::RPT;
-  constexpr int CH = RPT < 16 ? RPT : 16;
-  const HiddenRows<W> m(t.tid);
-  if (m.active()) {
-    const int mw = t.mw;
-    Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
-    for (int r0 = 0; r0 < RPT; r0 += CH) {
-      Real acc[CH];
-#pragma unroll
-      for (int r = 0; r < CH; ++r) acc[r] = Real(0);
-      for (int p = 0; p < t.tv; ++p) {
-        const Real* A = t.adj + p * t.adj_stride + L.a_off;
-        const Real* H = t.tape + p * t.tl + L.hoff;
-        if constexpr (M == 1) {
-          const Real h0 = H[m.j], h1 = H[W + m.j], h2 = H[2 * W + m.j];
-#pragma unroll
-          for (int r = 0; r < CH; ++r) {
-            const int i = m.row(r0 + r);
-            if (i < W) acc[r] += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], h0, h1, h2);
-          }
-        } else {
-          constexpr int C = 1 + 2 * M;
-          Real h[C];  // the jet h_j, h'_kj, h''_kj of layer l-1, loaded once per point
-#pragma unroll
-          for (int c = 0; c < C; ++c) h[c] = H[c * W + m.j];
-#pragma unroll
-          for (int r = 0; r < CH; ++r) {
-            const int i = m.row(r0 + r);
-            if (i < W) acc[r] += weight_adjoint_nd<M>(A + i, mw, h, 1);
-          }
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < CH; ++r) {
-        const int i = m.row(r0 + r);
-        if (i < W) part[i * W + m.j] = acc[r];
-      }
-    }
-  }
-  gradient_bias_partials(t, L, partial);
-}
-
-// Parameter phase of layer L, any shape: thread tid sums entries tid, tid + nt, ... over the tile's points. In M > 1
-// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik).
-template <class Real, bool STAGED, int WIDTH, int M>
-__device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L, const Real* x,
-                                         Real* partial) {
-  const int din = L.din, mw = t.mw;
-  Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
-  EntryWalk e(t.tid, t.nt, din);
-  for (int q = t.tid; q < L.nw; q += t.nt) {
-    const int i = e.i, j = e.j;
-    Real acc = Real(0);
-    for (int p = 0; p < t.tv; ++p) {
-      const Real* A = t.adj + p * t.adj_stride + L.a_off;
-      if constexpr (M == 1) {
-        if (L.l == 1) {
-          acc += first_layer_weight_adjoint(A[i], A[mw + i], x[t.k0 + p]);
-        } else {
-          const Real* H = t.tape + p * t.tl + L.hoff;
-          acc += weight_adjoint(A[i], A[mw + i], A[2 * mw + i], H[j], H[din + j], H[2 * din + j]);
-        }
-      } else {
-        if (L.l == 1) {
-          acc += first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], x[static_cast<size_t>(t.k0 + p) * M + j]);
-        } else {
-          const Real* H = t.tape + p * t.tl + L.hoff;
-          acc += weight_adjoint_nd<M>(A + i, mw, H + j, din);
-        }
-      }
-    }
-    part[q] = acc;
-    e.next();
-  }
-  gradient_bias_partials(t, L, partial);
-}
-
-// Member b = first + blockIdx.y of a batch (Members): its parameters, rows, partials, residuals and step count at
-// its offsets, then the single network's kernel (for member 0 alone every offset is 0). The partials of a member are
-// gridDim.x blocks of P. With a seed array (one network; the matrix-free J^T y of DESIGN.md section 8) row k's reverse
-// pass is seeded with seed[k] instead of w_k r_k: no residual, weight or loss is read or written (the partial losses
-// are zeros), and the partials sum to J^T seed.
-template <class Real, bool STAGED, int WIDTH, int M>
-__global__ void __launch_bounds__(256)
-    loss_gradient_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T,
-                         Real* __restrict__ partial, Real* __restrict__ partial_loss, Real* __restrict__ r,
-                         unsigned long long* __restrict__ step, Members mb, const Real* __restrict__ seed) {
-  const int b = member_of(mb);
-  if (b < 0) return;  // uniform over the block, before any barrier
-  theta += static_cast<size_t>(b) * net.P;
-  rows = member_rows(rows, mb, b, M);
-  partial += static_cast<size_t>(b) * gridDim.x * net.P;
-  partial_loss += static_cast<size_t>(b) * gridDim.x;
-  if (r != nullptr) r += static_cast<size_t>(b) * rows.n;
-  if (step != nullptr) step += b;
-  const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, rows.n, T);
-  tile_forward(t, theta, rows.x);
-  for (int p = t.tid; p < t.tv; p += t.nt) {
-    const int k = t.k0 + p;
-    if (seed != nullptr) {
-      t.loss_slot[p] = Real(0);
-      tile_seed_adjoint(t, p, seed[k], rows, k);
-      continue;
-    }
-    const Real res = tile_residual(t, theta, rows, p);
-    const Real c = rows.w[k] * res;  // d/dtheta of 1/2 w r^2 is w r d rho/d theta
-    t.loss_slot[p] = row_loss(rows.w[k], res);
-    if (r != nullptr) r[k] = res;
-    tile_seed_adjoint(t, p, c, rows, k);
-  }
-  __syncthreads();
-  if (t.tid == 0) {
-    Real sum = Real(0);
-    for (int p = 0; p < t.tv; ++p) sum += t.loss_slot[p];
-    partial_loss[blockIdx.x] = sum;
-    if (step != nullptr && blockIdx.x == 0) *step += 1;
-  }
-  tile_reverse(t, theta, [&](const ReverseLayer& L) {
-    if constexpr (WIDTH > 0) {
-      if (L.l > 1 && L.l < t.nl) return gradient_hidden_partials(t, L, partial);
-    }
-    gradient_partials(t, L, rows.x, partial);
-  });
-}
-
 template <class Real>
 auto loss_gradient_variant() {
   return [](auto staged, auto width, auto dirs) {
-    return loss_gradient_kernel<Real, decltype(staged)::value, decltype(width)::value, decltype(dirs)::value>;
+    return gradient_device::loss_gradient_kernel<Real, decltype(staged)::value, decltype(width)::value,
+                                                 decltype(dirs)::value>;
   };
 }
 
@@ -179,7 +29,7 @@ GradientPlan plan_gradient(const NetDesc& net, int n) {
   plan.net = net;
   plan.tiles = plan_tiles<Real>(net, n);
   plan.n = n;
-  if (n > 0) prepare_tile(plan.tiles, loss_gradient_variant<Real>());
+  if (n > 0) tile::prepare_tile(plan.tiles, loss_gradient_variant<Real>());
   prepare_reduce_kernels<Real>();
   prepare_adam_kernels<Real>();
   return plan;
@@ -197,8 +47,8 @@ void launch_gradient_partials(const Real* theta, DeviceRows<Real> rows, const Gr
   require(rows.x != nullptr && rows.alpha != nullptr && rows.beta != nullptr && rows.gamma != nullptr &&
               rows.f != nullptr && rows.w != nullptr,
           "launch_gradient_partials", "the rows need x, alpha, beta, gamma, f and w");
-  launch_tile_members(plan.tiles, mb.count, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
-                      ws.partial(), ws.partial_loss(), r, step, mb, static_cast<const Real*>(nullptr));
+  tile::launch_tile_members(plan.tiles, mb.count, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
+                            ws.partial(), ws.partial_loss(), r, step, mb, static_cast<const Real*>(nullptr));
 }
 
 template <class Real>
@@ -211,9 +61,9 @@ void launch_seeded_partials(const Real* theta, DeviceRows<Real> rows, const Real
   require(theta != nullptr && seed != nullptr, "launch_seeded_partials", "theta and the seeds are needed");
   require(rows.x != nullptr && rows.alpha != nullptr && rows.beta != nullptr && rows.gamma != nullptr,
           "launch_seeded_partials", "the rows need x, alpha, beta and gamma");
-  launch_tile_members(plan.tiles, 1, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
-                      ws.partial(), ws.partial_loss(), static_cast<Real*>(nullptr),
-                      static_cast<unsigned long long*>(nullptr), Members{}, seed);
+  tile::launch_tile_members(plan.tiles, 1, s, loss_gradient_variant<Real>(), plan.net, theta, rows, plan.tiles.T,
+                            ws.partial(), ws.partial_loss(), static_cast<Real*>(nullptr),
+                            static_cast<unsigned long long*>(nullptr), Members{}, seed);
 }
 
 // ---- explicit instantiations ----

@@ -13,6 +13,7 @@
 
 #include "cuda/device_buffer.cuh"  // DeviceBuffer, StreamOrder
 #include "cuda/launch.cuh"         // require
+#include "cuda/members.hpp"        // Members
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows, TilePlan
 
 namespace pinntk {
@@ -24,20 +25,6 @@ struct GradientPlan {
   int n = 0;
   size_t partial_size() const { return static_cast<size_t>(tiles.blocks) * net.P; }  // blocks x P gradients
   size_t partial_loss_size() const { return static_cast<size_t>(tiles.blocks); }     // blocks losses
-};
-
-// The members of a batch of networks of one shape that a launch serves (BatchTrainSession, host/backend.hpp):
-// members first .. first + count - 1, one slice of the grid's y dimension each. A launcher takes member 0's buffers,
-// the members' slices following one another: member b's parameters, Adam moments and gradient at b P, its partials
-// at b blocks P and b blocks (GradientWorkspace), its loss and Adam step count at b, its residuals at b n, and its
-// rows at b n rows unless shared_rows (one set of n rows read by every member). Where active is not null (a device
-// array of one int per member) a member whose flag is 0 is skipped: its blocks return before they touch anything.
-// The default, member 0 alone, is a single network: the offsets are all 0.
-struct Members {
-  int first = 0;
-  int count = 1;
-  const int* active = nullptr;
-  bool shared_rows = false;
 };
 
 // A launch's members within a workspace of `members` (std::invalid_argument naming the launcher otherwise): a grid's

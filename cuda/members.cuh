@@ -1,12 +1,12 @@
-// The device side of a batched launch (Members, cuda/loss_gradient.hpp): which member a block serves, and its rows
+// The device side of a batched launch (Members, cuda/members.hpp): which member a block serves, and its rows
 // within the members' concatenated rows. Every kernel that serves a batch calls member_of first, before any barrier:
 // an inactive member's blocks return whole.
 #pragma once
 
 #include <cstddef>  // size_t
 
-#include "cuda/loss_gradient.hpp"  // Members
-#include "cuda/tile_plan.hpp"      // DeviceRows
+#include "cuda/members.hpp"    // Members
+#include "cuda/tile_plan.hpp"  // DeviceRows
 
 namespace pinntk {
 

@@ -75,27 +75,36 @@ struct Block {
 inline thread_local Dim3 thread_index, block_index, block_dim, grid_dim;
 inline thread_local Block* block = nullptr;
 
-// f() on every thread of each of `blocks` blocks of `threads` threads (a multiple of 32) with `dynamic_bytes` of
-// dynamic shared memory, block after block. Returns false if any block wrote past its dynamic shared memory.
+// f() on every thread of each block of the grid (x, then y) of `threads` threads (a multiple of 32) with
+// `dynamic_bytes` of dynamic shared memory, block after block. Returns false if any block wrote past its dynamic
+// shared memory.
+template <class F>
+bool run_grid(Dim3 grid, unsigned threads, F f, size_t dynamic_bytes = 0) {
+  bool intact = true;
+  grid.y = grid.y == 0 ? 1 : grid.y;
+  for (unsigned by = 0; by < grid.y; ++by)
+    for (unsigned bx = 0; bx < grid.x; ++bx) {
+      Block shared(threads, dynamic_bytes);
+      std::vector<std::thread> pool;
+      for (unsigned t = 0; t < threads; ++t)
+        pool.emplace_back([&, t, bx, by] {
+          thread_index = {t, 0, 0};
+          block_index = {bx, by, 0};
+          block_dim = {threads, 1, 1};
+          grid_dim = {grid.x, grid.y, 1};
+          block = &shared;
+          f();
+        });
+      for (std::thread& th : pool) th.join();
+      intact = intact && shared.guard_intact();
+    }
+  return intact;
+}
+
+// A grid of `blocks` blocks in x.
 template <class F>
 bool run_blocks(unsigned blocks, unsigned threads, F f, size_t dynamic_bytes = 0) {
-  bool intact = true;
-  for (unsigned b = 0; b < blocks; ++b) {
-    Block shared(threads, dynamic_bytes);
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t)
-      pool.emplace_back([&, t, b] {
-        thread_index.x = t;
-        block_index.x = b;
-        block_dim.x = threads;
-        grid_dim.x = blocks;
-        block = &shared;
-        f();
-      });
-    for (std::thread& th : pool) th.join();
-    intact = intact && shared.guard_intact();
-  }
-  return intact;
+  return run_grid(Dim3{blocks, 1, 1}, threads, f, dynamic_bytes);
 }
 
 }  // namespace pinntk::emu

@@ -1,23 +1,26 @@
-// The Jacobian tile kernel (cuda/jacobian_kernel.cuh, and through it every tile phase of cuda/tile_phases.cuh that
-// the loss-gradient kernel shares) run on the CPU, each of its 256 threads a host thread (tests/block_emulator.hpp),
-// against the CPU backend's residuals and Jacobian: weights staged in shared memory or read from global memory, the
-// width-40 path and the generic one, 1-D and 2-D inputs, fp64 and fp32, a last block with fewer points than the others,
-// and no write past the dynamic shared memory the launcher would give. What the GPU tests check on a device, checked in
-// every CI run.
+// The tile kernels (cuda/jacobian_kernel.cuh, cuda/loss_gradient_kernel.cuh and their phases, cuda/tile_phases.cuh)
+// run on the CPU, each of their 256 threads a host thread (tests/block_emulator.hpp), against the CPU backend: the
+// residuals and Jacobian; the loss, the gradient (the blocks' partials summed) and the residuals, for one network and
+// for a batch of two members on rows of their own (grid y); the partials seeded with y, J^T y. Weights staged in shared
+// memory or read from global memory, the width-40 path and the generic one, 1-D and 2-D inputs, fp64 and fp32, a last
+// block with fewer points than the others, and no write past the dynamic shared memory the launcher would give. What
+// the GPU tests check on a device, checked in every CI run.
 #include <gtest/gtest.h>
 
 #include <algorithm>  // std::max
 #include <cmath>      // std::fabs
 #include <string>     // std::string
+#include <utility>    // std::pair
 #include <vector>     // std::vector
 
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
-#include "cuda/jacobian_kernel.cuh"  // jacobian_kernel
-#include "cuda/tile_plan.hpp"        // make_net_desc, NetDesc, DeviceRows
-#include "host/backend.hpp"          // make_cpu_backend
-#include "host/mlp.hpp"              // init_mlp
-#include "host/problem.hpp"          // problem_preset, build_points
+#include "cuda/jacobian_kernel.cuh"       // jacobian_kernel
+#include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
+#include "cuda/tile_plan.hpp"             // make_net_desc, NetDesc, DeviceRows
+#include "host/backend.hpp"               // make_cpu_backend
+#include "host/mlp.hpp"                   // init_mlp
+#include "host/problem.hpp"               // problem_preset, build_points
 
 namespace pinntk {
 namespace {
@@ -85,6 +88,113 @@ void check_case(const std::string& problem, const std::vector<int>& layers, int 
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
   expect_near(r, r_ref, rtol, what + " residuals");
   expect_near(J, J_ref, rtol, what + " Jacobian");
+}
+
+// The dynamic shared memory plan_tiles gives a kernel of T points.
+template <class Real, bool STAGED>
+size_t tile_smem(const NetDesc& nd, int T) {
+  return (static_cast<size_t>(nd.tape) + static_cast<size_t>(nd.adj()) + 1) * sizeof(Real) * T +
+         (STAGED ? static_cast<size_t>(nd.staged) * sizeof(Real) : 0);
+}
+
+// The loss-gradient kernel on B members (each its own network and rows, concatenated; grid y = B) or, with a seed,
+// on one network: per member the loss (partial losses summed), the gradient (partials summed over the blocks in
+// order) and the residuals.
+template <class Real, bool STAGED, int WIDTH, int M>
+void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts, int T,
+                  const std::vector<double>* seed, std::vector<double>& loss, std::vector<std::vector<double>>& grad,
+                  std::vector<double>& r, bool& intact) {
+  const NetDesc nd = make_net_desc(nets[0].layers);
+  const int B = static_cast<int>(nets.size()), n = pts[0].size();
+  std::vector<double> theta_all, x, alpha, beta, gamma, f, w;
+  for (int b = 0; b < B; ++b) {
+    theta_all.insert(theta_all.end(), nets[b].theta.begin(), nets[b].theta.end());
+    for (auto [to, from] : {std::pair{&x, &pts[b].x}, std::pair{&alpha, &pts[b].alpha}, std::pair{&beta, &pts[b].beta},
+                            std::pair{&gamma, &pts[b].gamma}, std::pair{&f, &pts[b].f}, std::pair{&w, &pts[b].w}})
+      to->insert(to->end(), from->begin(), from->end());
+  }
+  const std::vector<Real> theta = as<Real>(theta_all), xr = as<Real>(x), ar = as<Real>(alpha), br = as<Real>(beta),
+                          gr = as<Real>(gamma), fr = as<Real>(f), wr = as<Real>(w);
+  const std::vector<Real> sr = seed ? as<Real>(*seed) : std::vector<Real>();
+  const DeviceRows<Real> rows{xr.data(), ar.data(), br.data(), gr.data(), fr.data(), wr.data(), n};
+  const unsigned blocks = static_cast<unsigned>((n + T - 1) / T);
+  std::vector<Real> partial(static_cast<size_t>(B) * blocks * nd.P, Real(-7)),
+      partial_loss(static_cast<size_t>(B) * blocks, Real(-7)), rr(static_cast<size_t>(B) * n, Real(-7));
+  std::vector<unsigned long long> step(B, 0);
+  Members mb;
+  mb.count = B;
+  mb.shared_rows = false;
+  intact = emu::run_grid(
+      emu::Dim3{blocks, static_cast<unsigned>(B), 1}, 256,
+      [&] {
+        gradient_device::loss_gradient_kernel<Real, STAGED, WIDTH, M>(
+            nd, theta.data(), rows, T, partial.data(), partial_loss.data(), seed ? nullptr : rr.data(),
+            seed ? nullptr : step.data(), mb, seed ? sr.data() : nullptr);
+      },
+      tile_smem<Real, STAGED>(nd, T));
+  loss.assign(B, 0.0);
+  grad.assign(B, std::vector<double>(nd.P, 0.0));
+  for (int b = 0; b < B; ++b)
+    for (unsigned k = 0; k < blocks; ++k) {
+      loss[b] += partial_loss[static_cast<size_t>(b) * blocks + k];
+      for (int p = 0; p < nd.P; ++p) grad[b][p] += partial[(static_cast<size_t>(b) * blocks + k) * nd.P + p];
+    }
+  r.assign(rr.begin(), rr.end());
+  if (!seed) {
+    for (int b = 0; b < B; ++b) EXPECT_EQ(step[b], 1u) << "member " << b << "'s step count";
+  }
+}
+
+template <class Real, bool STAGED, int WIDTH, int M>
+void check_gradient_case(const std::string& problem, const std::vector<double>& eps, const std::vector<int>& layers,
+                         int nc, int T) {
+  std::vector<PointSet> pts;
+  std::vector<Mlp> nets;
+  for (size_t b = 0; b < eps.size(); ++b) {
+    ProblemSpec spec = problem_preset(problem);
+    spec.nc = nc;
+    spec.eps = eps[b];
+    if (spec.dim > 1) spec.nb = 8;
+    pts.push_back(build_points(spec));
+    nets.push_back(init_mlp(layers, "glorot-normal", 11 + b));
+  }
+  const std::string what = problem + (STAGED ? " staged" : " global") + (WIDTH ? " width-40" : " generic") +
+                           (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T);
+  const double rtol = sizeof(Real) == 8 ? 1e-12 : 2e-5;
+  std::vector<double> loss, r;
+  std::vector<std::vector<double>> grad;
+  bool intact = false;
+  run_gradient<Real, STAGED, WIDTH, M>(nets, pts, T, nullptr, loss, grad, r, intact);
+  EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
+  auto cpu = make_cpu_backend(1);
+  const int n = pts[0].size();
+  for (size_t b = 0; b < nets.size(); ++b) {
+    std::vector<double> r_ref(n), g_ref(nets[b].n_params());
+    const double l_ref = cpu->loss_gradient(nets[b], pts[b], r_ref, g_ref);
+    const std::string who = what + ", member " + std::to_string(b);
+    expect_near({loss[b]}, {l_ref}, rtol, who + " loss");
+    expect_near(grad[b], g_ref, rtol, who + " gradient");
+    expect_near(std::vector<double>(r.begin() + static_cast<long>(b) * n, r.begin() + static_cast<long>(b + 1) * n),
+                r_ref, rtol, who + " residuals");
+  }
+  // Seeded with y (one network): the partials sum to J^T y.
+  std::vector<double> y(n);
+  for (int k = 0; k < n; ++k) y[k] = std::sin(1.0 + 0.7 * k);
+  std::vector<double> jty_ref(nets[0].n_params());
+  cpu->jacobian_transpose_times(nets[0], pts[0], y, jty_ref);
+  run_gradient<Real, STAGED, WIDTH, M>({nets[0]}, {pts[0]}, T, &y, loss, grad, r, intact);
+  EXPECT_TRUE(intact) << what << " seeded: a block wrote past its dynamic shared memory";
+  EXPECT_EQ(loss[0], 0.0) << what << ": a seeded pass writes zero partial losses";
+  expect_near(grad[0], jty_ref, rtol, what + " J^T y");
+}
+
+TEST(TileKernelsEmulated, LossGradientMatchesTheCpuBackend) {
+  const std::vector<int> wide = {1, 40, 40, 40, 1};
+  // Two members on rows of their own (eps 1/8 and 1/16), 11 rows each: blocks of 4, 4, 3.
+  check_gradient_case<double, true, 40, 1>("darcy-twoscale", {1.0 / 8, 1.0 / 16}, wide, 9, 4);
+  check_gradient_case<double, false, 0, 1>("darcy-twoscale", {1.0 / 8}, wide, 9, 3);
+  check_gradient_case<float, true, 40, 1>("darcy-twoscale", {1.0 / 8}, wide, 9, 4);
+  check_gradient_case<double, true, 0, 2>("poisson2d-sines", {1.0, 1.0}, {2, 10, 12, 1}, 9, 3);
 }
 
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInOneDimension) {
