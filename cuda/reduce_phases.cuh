@@ -5,8 +5,6 @@
 // to their member first: blockIdx.x counts the blocks of one member.
 #pragma once
 
-#include "cuda/loss_gradient.hpp"  // GradientPlan
-
 namespace pinntk::reduce {
 
 constexpr int kReduceRows = 8;

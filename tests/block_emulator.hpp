@@ -75,22 +75,24 @@ struct Block {
 inline thread_local Dim3 thread_index, block_index, block_dim, grid_dim;
 inline thread_local Block* block = nullptr;
 
-// f() on every thread of each block of the grid (x, then y) of `threads` threads (a multiple of 32) with
-// `dynamic_bytes` of dynamic shared memory, block after block. Returns false if any block wrote past its dynamic
-// shared memory.
+// f() on every thread of each block of the grid (x, then y) of block.x x block.y threads (whole warps, numbered
+// x + y block.x as on the device) with `dynamic_bytes` of dynamic shared memory, block after block. Returns false if
+// any block wrote past its dynamic shared memory.
 template <class F>
-bool run_grid(Dim3 grid, unsigned threads, F f, size_t dynamic_bytes = 0) {
+bool run_grid(Dim3 grid, Dim3 block_shape, F f, size_t dynamic_bytes = 0) {
   bool intact = true;
   grid.y = grid.y == 0 ? 1 : grid.y;
+  block_shape.y = block_shape.y == 0 ? 1 : block_shape.y;
+  const unsigned threads = block_shape.x * block_shape.y;
   for (unsigned by = 0; by < grid.y; ++by)
     for (unsigned bx = 0; bx < grid.x; ++bx) {
       Block shared(threads, dynamic_bytes);
       std::vector<std::thread> pool;
       for (unsigned t = 0; t < threads; ++t)
         pool.emplace_back([&, t, bx, by] {
-          thread_index = {t, 0, 0};
+          thread_index = {t % block_shape.x, t / block_shape.x, 0};
           block_index = {bx, by, 0};
-          block_dim = {threads, 1, 1};
+          block_dim = {block_shape.x, block_shape.y, 1};
           grid_dim = {grid.x, grid.y, 1};
           block = &shared;
           f();
@@ -101,11 +103,14 @@ bool run_grid(Dim3 grid, unsigned threads, F f, size_t dynamic_bytes = 0) {
   return intact;
 }
 
-// A grid of `blocks` blocks in x.
+// A grid of `blocks` blocks in x of `threads` threads in x.
 template <class F>
 bool run_blocks(unsigned blocks, unsigned threads, F f, size_t dynamic_bytes = 0) {
-  return run_grid(Dim3{blocks, 1, 1}, threads, f, dynamic_bytes);
+  return run_grid(Dim3{blocks, 1, 1}, Dim3{threads, 1, 1}, f, dynamic_bytes);
 }
+
+// The thread's number within its block, as the device numbers warps' lanes.
+inline unsigned linear_thread() { return thread_index.x + thread_index.y * block_dim.x; }
 
 }  // namespace pinntk::emu
 
@@ -120,6 +125,12 @@ bool run_blocks(unsigned blocks, unsigned threads, F f, size_t dynamic_bytes = 0
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 
+// CUDA's launch shape type, as the device code's helpers return it.
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
 // CUDA's integer min and max, found unqualified in device code.
 using std::max;
 using std::min;
@@ -129,7 +140,7 @@ inline void __syncthreads() { ::pinntk::emu::block->all.arrive_and_wait(); }
 // Every lane of the warp calls it, as the device code's full-mask shuffles do.
 inline double __shfl_down_sync(unsigned, double v, int offset) {
   ::pinntk::emu::Block& b = *::pinntk::emu::block;
-  const unsigned t = threadIdx.x, lane = t & 31u;
+  const unsigned t = ::pinntk::emu::linear_thread(), lane = t & 31u;
   ::pinntk::emu::Barrier& warp = *b.warps[t >> 5];
   b.exchange[t] = v;
   warp.arrive_and_wait();

@@ -9,12 +9,15 @@
 
 #include <algorithm>  // std::max
 #include <cmath>      // std::fabs
+#include <cstdint>    // uint64_t
+#include <random>     // std::mt19937
 #include <string>     // std::string
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
+#include "cuda/adam_kernel.cuh"           // reduce_gradient_adam_kernel
 #include "cuda/jacobian_kernel.cuh"       // jacobian_kernel
 #include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
 #include "cuda/tile_plan.hpp"             // make_net_desc, NetDesc, DeviceRows
@@ -125,7 +128,7 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
   mb.count = B;
   mb.shared_rows = false;
   intact = emu::run_grid(
-      emu::Dim3{blocks, static_cast<unsigned>(B), 1}, 256,
+      emu::Dim3{blocks, static_cast<unsigned>(B), 1}, emu::Dim3{256, 1, 1},
       [&] {
         gradient_device::loss_gradient_kernel<Real, STAGED, WIDTH, M>(
             nd, theta.data(), rows, T, partial.data(), partial_loss.data(), seed ? nullptr : rr.data(),
@@ -195,6 +198,66 @@ TEST(TileKernelsEmulated, LossGradientMatchesTheCpuBackend) {
   check_gradient_case<double, false, 0, 1>("darcy-twoscale", {1.0 / 8}, wide, 9, 3);
   check_gradient_case<float, true, 40, 1>("darcy-twoscale", {1.0 / 8}, wide, 9, 4);
   check_gradient_case<double, true, 0, 2>("poisson2d-sines", {1.0, 1.0}, {2, 10, 12, 1}, 9, 3);
+}
+
+// The fused reduction and Adam update (cuda/adam_kernel.cuh, the phases of cuda/reduce_phases.cuh) for two members:
+// bit for bit the documented order (row y of a block sums partials y, y + 8, ...; row 0 adds the rows in order; one
+// warp strides over the partial losses, then a shuffle tree), then adam_update with the bias corrections of the
+// member's step; a member whose active flag is 0 is left as it was.
+TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
+  const int P = 77, blocks = 19, B = 3;
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<double> partial(static_cast<size_t>(B) * blocks * P), partial_loss(static_cast<size_t>(B) * blocks);
+  for (double& v : partial) v = u(gen);
+  for (double& v : partial_loss) v = 1.0 + u(gen);
+  std::vector<double> theta(static_cast<size_t>(B) * P), m(theta.size()), v(theta.size()), loss(B, -1.0);
+  for (size_t i = 0; i < theta.size(); ++i) theta[i] = u(gen), m[i] = 0.1 * u(gen), v[i] = 0.01 * (1.0 + u(gen));
+  const std::vector<double> theta0 = theta, m0 = m, v0 = v;
+  const double lr = 1e-3;
+  const std::vector<unsigned long long> step = {5, 17, 2};
+  const std::vector<int> active = {1, 0, 1};
+  const AdamParams adam{0.9, 0.999, 1e-8};
+  Members mb;
+  mb.count = B;
+  mb.active = active.data();
+  emu::run_grid(emu::Dim3{reduce::reduce_blocks(P), static_cast<unsigned>(B), 1},
+                emu::Dim3{32, static_cast<unsigned>(reduce::kReduceRows), 1}, [&] {
+                  adam_device::reduce_gradient_adam_kernel<double>(P, blocks, partial.data(), partial_loss.data(),
+                                                                   loss.data(), theta.data(), m.data(), v.data(), &lr,
+                                                                   step.data(), adam, mb);
+                });
+  for (int b = 0; b < B; ++b) {
+    const size_t o = static_cast<size_t>(b) * P;
+    if (!active[b]) {
+      EXPECT_EQ(loss[b], -1.0);
+      for (int p = 0; p < P; ++p) ASSERT_TRUE(theta[o + p] == theta0[o + p] && m[o + p] == m0[o + p]) << b << " " << p;
+      continue;
+    }
+    // The loss: lane l sums partial losses l, l + 32, ...; then s_l += s_{l + o} for o = 16, 8, 4, 2, 1.
+    std::vector<double> lanes(32, 0.0);
+    for (int l = 0; l < 32; ++l)
+      for (int k = l; k < blocks; k += 32) lanes[l] += partial_loss[static_cast<size_t>(b) * blocks + k];
+    for (int off = 16; off > 0; off /= 2) {
+      const std::vector<double> before = lanes;
+      for (int l = 0; l + off < 32; ++l) lanes[l] += before[l + off];
+    }
+    EXPECT_EQ(loss[b], lanes[0]) << "member " << b << "'s loss";
+    const double t = static_cast<double>(step[b]);
+    for (int p = 0; p < P; ++p) {
+      double rows[reduce::kReduceRows] = {};
+      for (int y = 0; y < reduce::kReduceRows; ++y)
+        for (int k = y; k < blocks; k += reduce::kReduceRows)
+          rows[y] += partial[(static_cast<size_t>(b) * blocks + k) * P + p];
+      double g = rows[0];
+      for (int y = 1; y < reduce::kReduceRows; ++y) g += rows[y];
+      double th = theta0[o + p], mm = m0[o + p], vv = v0[o + p];
+      adam_update(th, mm, vv, g, lr, adam, 1.0 - std::pow(adam.beta1, t), 1.0 - std::pow(adam.beta2, t));
+      ASSERT_EQ(theta[o + p], th) << "member " << b << ", parameter " << p;
+      ASSERT_EQ(m[o + p], mm) << "member " << b << ", parameter " << p;
+      ASSERT_EQ(v[o + p], vv) << "member " << b << ", parameter " << p;
+    }
+  }
 }
 
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInOneDimension) {
