@@ -32,9 +32,13 @@
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows
 
-// The block's dynamic shared memory as an array of bytes named `name` (tests/block_emulator.hpp defines its own).
+// The block's dynamic shared memory as an array of bytes named `name`, or aligned to `bytes` (tests/block_emulator.hpp
+// defines its own).
 #ifndef PINNTK_DYNAMIC_SHARED
 #define PINNTK_DYNAMIC_SHARED(name) extern __shared__ unsigned char name[]
+#define PINNTK_DYNAMIC_SHARED_ALIGNED(name, bytes) \
+  extern __shared__ __align__(bytes)               \
+  unsigned char name[]
 #endif
 
 namespace pinntk::tile {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>           // std::min, std::max (CUDA's global min and max)
+#include <cmath>               // std::tanh (CUDA's global tanh)
 #include <condition_variable>  // std::condition_variable
 #include <cstddef>             // size_t
 #include <memory>              // std::unique_ptr, std::make_unique
@@ -119,6 +120,7 @@ inline unsigned linear_thread() { return thread_index.x + thread_index.y * block
 #define blockDim (::pinntk::emu::block_dim)
 #define gridDim (::pinntk::emu::grid_dim)
 #define PINNTK_DYNAMIC_SHARED(name) unsigned char* name = ::pinntk::emu::block->dynamic_shared()
+#define PINNTK_DYNAMIC_SHARED_ALIGNED(name, bytes) PINNTK_DYNAMIC_SHARED(name)  // the buffer is malloc-aligned (16)
 #define __global__
 #define __device__
 #define __shared__ static
@@ -134,8 +136,13 @@ struct dim3 {
 // CUDA's integer min and max, found unqualified in device code.
 using std::max;
 using std::min;
+using std::tanh;  // CUDA's tanh, found unqualified in device code
 
 inline void __syncthreads() { ::pinntk::emu::block->all.arrive_and_wait(); }
+// Every lane of the warp calls it (the device code's full-mask __syncwarp).
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  ::pinntk::emu::block->warps[::pinntk::emu::linear_thread() >> 5]->arrive_and_wait();
+}
 
 // Every lane of the warp calls it, as the device code's full-mask shuffles do.
 inline double __shfl_down_sync(unsigned, double v, int offset) {

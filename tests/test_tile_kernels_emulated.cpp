@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>  // std::max
-#include <cmath>      // std::fabs
+#include <cmath>      // std::fabs, std::cos, std::sin
 #include <cstdint>    // uint64_t
 #include <random>     // std::mt19937
 #include <string>     // std::string
@@ -20,6 +20,7 @@
 #include "cuda/adam_kernel.cuh"           // reduce_gradient_adam_kernel
 #include "cuda/jacobian_kernel.cuh"       // jacobian_kernel
 #include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
+#include "cuda/matvec_kernel.cuh"         // jacobian_times_kernel, row_entries
 #include "cuda/tile_plan.hpp"             // make_net_desc, NetDesc, DeviceRows
 #include "host/backend.hpp"               // make_cpu_backend
 #include "host/mlp.hpp"                   // init_mlp
@@ -258,6 +259,42 @@ TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
       ASSERT_EQ(v[o + p], vv) << "member " << b << ", parameter " << p;
     }
   }
+}
+
+// J u by the matrix-free kernel (cuda/matvec_kernel.cuh: one warp per row, 8 warps a block, warps past the last row
+// returning whole) against the CPU backend's jacobian_times, 1-D and 2-D, fp64 and fp32.
+template <class Real, int M>
+void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc) {
+  ProblemSpec spec = problem_preset(problem);
+  spec.nc = nc;
+  if (spec.dim > 1) spec.nb = 8;
+  const PointSet pts = build_points(spec);
+  const Mlp net = init_mlp(layers, "glorot-normal", 5);
+  const NetDesc nd = make_net_desc(layers);
+  const int n = pts.size();
+  std::vector<double> dir(net.n_params());
+  for (size_t p = 0; p < dir.size(); ++p) dir[p] = std::cos(0.3 * static_cast<double>(p));
+  std::vector<double> ref(n);
+  make_cpu_backend(1)->jacobian_times(net, pts, dir, ref);
+  const std::vector<Real> theta = as<Real>(net.theta), d = as<Real>(dir), x = as<Real>(pts.x),
+                          alpha = as<Real>(pts.alpha), beta = as<Real>(pts.beta), gamma = as<Real>(pts.gamma),
+                          f = as<Real>(pts.f), w = as<Real>(pts.w);
+  const DeviceRows<Real> rows{x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n};
+  std::vector<Real> out(n, Real(-7));
+  constexpr int kWarps = 8;
+  const bool intact = emu::run_blocks(
+      static_cast<unsigned>((n + kWarps - 1) / kWarps), 32 * kWarps,
+      [&] { matvec_device::jacobian_times_kernel<Real, M>(nd, theta.data(), d.data(), rows, out.data()); },
+      matvec_device::row_entries(nd) * sizeof(Real) * kWarps);
+  const std::string what = problem + (sizeof(Real) == 8 ? " fp64" : " fp32") + " J u";
+  EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
+  expect_near(std::vector<double>(out.begin(), out.end()), ref, sizeof(Real) == 8 ? 1e-12 : 2e-5, what);
+}
+
+TEST(TileKernelsEmulated, JacobianTimesMatchesTheCpuBackend) {
+  check_jacobian_times<double, 1>("darcy-twoscale", {1, 40, 40, 40, 1}, 9);  // 11 rows: the second block's last
+  check_jacobian_times<float, 1>("darcy-twoscale", {1, 40, 40, 40, 1}, 9);   // five warps have no row
+  check_jacobian_times<double, 2>("poisson2d-sines", {2, 10, 36, 1}, 9);     // 36 > 32: lanes take two neurons
 }
 
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInOneDimension) {
