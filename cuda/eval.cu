@@ -1,48 +1,10 @@
-// The evaluation tile kernel: the forward pass of cuda/tile_phases.cuh and the output layer, no reverse pass. Its
-// tiles are those of the other tile kernels (plan_tiles), adjoint space included, so that all share one plan. In M
-// coordinates it writes u and, per point, the M derivatives D_i u and D_i^2 u along the axes.
+// The evaluation tile kernel's launcher; the kernel is cuda/eval_kernel.cuh.
 #include "cuda/eval.hpp"
+#include "cuda/eval_kernel.cuh"    // eval_kernel
 #include "cuda/launch.cuh"         // require
 #include "cuda/tile_dispatch.cuh"  // launch_tile
-#include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_output, tile_output_nd
 
 namespace pinntk {
-namespace {
-
-using namespace tile;  // NOLINT(google-build-using-namespace): the tile phases
-
-// ---- kernel ----
-
-template <class Real, bool STAGED, int WIDTH, int M>
-__global__ void __launch_bounds__(256)
-    eval_kernel(NetDesc net, const Real* __restrict__ theta, const Real* x, int n, int T, Real* __restrict__ u,
-                Real* __restrict__ du, Real* __restrict__ d2u) {
-  const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, n, T);
-  tile_forward(t, theta, x);
-  for (int p = t.tid; p < t.tv; p += t.nt) {
-    if constexpr (M == 1) {
-      Real u0, u1, u2;
-      tile_output(t, theta, p, u0, u1, u2);
-      const int k = t.k0 + p;
-      u[k] = u0;
-      du[k] = u1;
-      d2u[k] = u2;
-    } else {
-      Real s[1 + 2 * M];
-      tile_output_nd(t, theta, p, s);
-      const int k = t.k0 + p;
-      const size_t o = static_cast<size_t>(k) * M;
-      u[k] = s[0];
-#pragma unroll
-      for (int i = 0; i < M; ++i) {
-        du[o + i] = s[1 + i];
-        d2u[o + i] = s[1 + M + i];
-      }
-    }
-  }
-}
-
-}  // namespace
 
 // ---- launcher ----
 
@@ -55,9 +17,9 @@ void launch_eval(const NetDesc& net, const Real* theta, const Real* x, int n, Re
   require(u != nullptr && du != nullptr && d2u != nullptr, "launch_eval", "u, du and d2u are needed");
   const TilePlan plan = plan_tiles<Real>(net, n);
   const auto kernel_of = [](auto staged, auto width, auto dirs) {
-    return eval_kernel<Real, decltype(staged)::value, decltype(width)::value, decltype(dirs)::value>;
+    return eval_device::eval_kernel<Real, decltype(staged)::value, decltype(width)::value, decltype(dirs)::value>;
   };
-  launch_tile(plan, s, kernel_of, net, theta, x, n, plan.T, u, du, d2u);
+  tile::launch_tile(plan, s, kernel_of, net, theta, x, n, plan.T, u, du, d2u);
 }
 
 // ---- explicit instantiations ----

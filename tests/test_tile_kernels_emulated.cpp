@@ -18,6 +18,7 @@
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
 #include "cuda/adam_kernel.cuh"           // reduce_gradient_adam_kernel
+#include "cuda/eval_kernel.cuh"           // eval_kernel
 #include "cuda/jacobian_kernel.cuh"       // jacobian_kernel
 #include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
 #include "cuda/matvec_kernel.cuh"         // jacobian_times_kernel, row_entries
@@ -295,6 +296,39 @@ TEST(TileKernelsEmulated, JacobianTimesMatchesTheCpuBackend) {
   check_jacobian_times<double, 1>("darcy-twoscale", {1, 40, 40, 40, 1}, 9);  // 11 rows: the second block's last
   check_jacobian_times<float, 1>("darcy-twoscale", {1, 40, 40, 40, 1}, 9);   // five warps have no row
   check_jacobian_times<double, 2>("poisson2d-sines", {2, 10, 36, 1}, 9);     // 36 > 32: lanes take two neurons
+}
+
+// u and its derivatives along the axes by the evaluation kernel (cuda/eval_kernel.cuh) against the CPU backend's
+// evaluate, 1-D (width-40 path, staged) and 2-D (generic, global weights), a short last block.
+template <class Real, bool STAGED, int WIDTH, int M>
+void check_eval(const std::vector<int>& layers, int n, int T) {
+  const Mlp net = init_mlp(layers, "glorot-normal", 9);
+  const NetDesc nd = make_net_desc(layers);
+  std::vector<double> x(static_cast<size_t>(n) * M);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i) + 0.1);
+  std::vector<double> u_ref(n), du_ref(x.size()), d2u_ref(x.size());
+  make_cpu_backend(1)->evaluate(net, x, u_ref, du_ref, d2u_ref);
+  const std::vector<Real> theta = as<Real>(net.theta), xr = as<Real>(x);
+  std::vector<Real> u(n, Real(-7)), du(x.size(), Real(-7)), d2u(x.size(), Real(-7));
+  const bool intact = emu::run_blocks(
+      static_cast<unsigned>((n + T - 1) / T), 256,
+      [&] {
+        eval_device::eval_kernel<Real, STAGED, WIDTH, M>(nd, theta.data(), xr.data(), n, T, u.data(), du.data(),
+                                                         d2u.data());
+      },
+      tile_smem<Real, STAGED>(nd, T));
+  const std::string what = std::string("eval ") + std::to_string(M) + "-D" + (sizeof(Real) == 8 ? " fp64" : " fp32");
+  const double rtol = sizeof(Real) == 8 ? 1e-12 : 2e-5;
+  EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
+  expect_near(std::vector<double>(u.begin(), u.end()), u_ref, rtol, what + " u");
+  expect_near(std::vector<double>(du.begin(), du.end()), du_ref, rtol, what + " du");
+  expect_near(std::vector<double>(d2u.begin(), d2u.end()), d2u_ref, rtol, what + " d2u");
+}
+
+TEST(TileKernelsEmulated, EvaluationMatchesTheCpuBackend) {
+  check_eval<double, true, 40, 1>({1, 40, 40, 40, 1}, 10, 4);
+  check_eval<float, true, 40, 1>({1, 40, 40, 40, 1}, 10, 4);
+  check_eval<double, false, 0, 2>({2, 12, 9, 1}, 7, 3);
 }
 
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInOneDimension) {
