@@ -79,7 +79,7 @@ template <class Real, bool STAGED, int WIDTH, int M>
 void check_case(const std::string& problem, const std::vector<int>& layers, int nc, int T) {
   ProblemSpec spec = problem_preset(problem);
   spec.nc = nc;
-  if (spec.dim > 1) spec.nb = 8;
+  if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
   const PointSet pts = build_points(spec);
   const Mlp net = init_mlp(layers, "glorot-normal", 3);
   std::vector<double> r_ref(pts.size()), J_ref(static_cast<size_t>(pts.size()) * net.n_params());
@@ -159,7 +159,7 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
     ProblemSpec spec = problem_preset(problem);
     spec.nc = nc;
     spec.eps = eps[b];
-    if (spec.dim > 1) spec.nb = 8;
+    if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
     pts.push_back(build_points(spec));
     nets.push_back(init_mlp(layers, "glorot-normal", 11 + b));
   }
@@ -268,7 +268,7 @@ template <class Real, int M>
 void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc) {
   ProblemSpec spec = problem_preset(problem);
   spec.nc = nc;
-  if (spec.dim > 1) spec.nb = 8;
+  if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
   const PointSet pts = build_points(spec);
   const Mlp net = init_mlp(layers, "glorot-normal", 5);
   const NetDesc nd = make_net_desc(layers);
@@ -338,6 +338,13 @@ TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInOneDimension) {
   check_case<double, true, 0, 1>("darcy-twoscale", wide, 9, 3);
   check_case<double, true, 0, 1>("poisson-twoscale", odd, 5, 2);
   check_case<float, true, 40, 1>("darcy-twoscale", wide, 9, 4);
+}
+
+TEST(TileKernelsEmulated, ThreeDimensionalInputs) {
+  check_case<double, true, 40, 3>("poisson3d-sines", {3, 40, 40, 1}, 9, 4);
+  check_case<double, false, 0, 3>("poisson3d-sines", {3, 8, 10, 1}, 9, 3);
+  check_gradient_case<double, true, 40, 3>("poisson3d-sines", {1.0, 1.0}, {3, 40, 40, 1}, 9, 4);
+  check_eval<double, true, 0, 3>({3, 8, 10, 1}, 7, 2);
 }
 
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInTwoDimensions) {
