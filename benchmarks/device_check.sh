@@ -41,6 +41,9 @@ skipped() { row "$1" "skipped: $(left) s of the budget left"; }
 status() {  # the exit status of a step as a word
   case "$1" in 0) echo "ok" ;; 124) echo "TIMEOUT" ;; *) echo "rc=$1" ;; esac
 }
+since() { python3 -c "print('%.1f s' % ($(date +%s.%N) - $1))"; }  # seconds since a `date +%s.%N` reading
+# summary DIR EXPR: EXPR in Python over s, DIR's summary.json (or the error's last line, when there is none).
+summary() { python3 -c "import json; s=json.load(open('$1/summary.json')); print($2)" 2>&1 | tail -1; }
 finish() {
   # Keep the summaries, pack the logs (at most 8 files come back from a lent machine).
   (cd "$OUT" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=table.txt --exclude=bench.txt \
@@ -195,9 +198,8 @@ if [ "$c" -gt 0 ]; then
   s=$(date +%s.%N)
   timeout "$c" $B ntk $W --nc 1048574 --eigen top:10 --out "$CK/wide_top_2e20" >> "$OUT/cli.log" 2>&1
   rc=$?
-  row "4x160 N=2^20 top:10 Lanczos (cuda)" "$(status $rc) $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $s))") $(python3 -c "
-import json; a=json.load(open('$CK/wide_top_2e20/summary.json'))
-print('lambda_1 %.6e, %d products' % (a['eigen']['values'][0], a['eigen']['products']))" 2>&1 | tail -1)"
+  row "4x160 N=2^20 top:10 Lanczos (cuda)" "$(status $rc) $(since "$s") $(summary "$CK/wide_top_2e20" \
+    "'lambda_1 %.6e, %d products' % (s['eigen']['values'][0], s['eigen']['products'])")"
 else
   skipped "4x160 N=2^20 top:10 Lanczos (cuda)"
 fi
@@ -227,7 +229,7 @@ if [ "${PINNTK_DEVICE_REPRO_ALL:-0}" = "1" ]; then
     timeout "$c" $B reproduce all --device cuda --lbfgs-method "$LBM" --concurrent-runs "${PINNTK_DEVICE_REPRO_RUNS:-4}" \
       --out "$CK/repro_all" > "$OUT/repro_all.log" 2>&1
     rc=$?
-    row "reproduce all (cuda, L-BFGS $LBM)" "$(status $rc) $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $s))") (limit $c s)"
+    row "reproduce all (cuda, L-BFGS $LBM)" "$(status $rc) $(since "$s") (limit $c s)"
     grep -E 'done' "$OUT/repro_all.log" | tail -n 12 > "$OUT/repro_all_times.txt"
   else
     skipped "pinntk reproduce all (cuda)"
@@ -241,9 +243,8 @@ if [ "$c" -gt 0 ]; then
   s=$(date +%s.%N)
   timeout "$c" $B train --problem poisson2d-sines --schedule 100@1e-2 --optimizer lm --lm-iters 1500 --lm-tol 0 \
     --history-every 50 --device cuda --out "$CK/p2d_lm" >> "$OUT/cli.log" 2>&1
-  row "poisson2d-sines D=257 LM (cuda)" "$(status $?) $(python3 -c "
-import json; s=json.load(open('$CK/p2d_lm/summary.json')); print('rel L2 %.2e max %.2e' % (s['rel_l2_error'], s['max_error']))" 2>&1 | tail -1) \
-$(python3 -c "print('%.1f s' % ($(date +%s.%N) - $s))")"
+  row "poisson2d-sines D=257 LM (cuda)" "$(status $?) $(summary "$CK/p2d_lm" \
+    "'rel L2 %.2e max %.2e' % (s['rel_l2_error'], s['max_error'])") $(since "$s")"
 else
   skipped "poisson2d-sines D=257 LM (cuda)"
 fi
@@ -252,9 +253,8 @@ if [ "$c" -gt 0 ]; then
   s=$(date +%s.%N)
   timeout "$c" $B train --problem darcy-twoscale --eps 1/32 --optimizer lm --lm-iters 200 --schedule 1@1e-300 \
     --device cuda --out "$CK/lm" >> "$OUT/cli.log" 2>&1
-  row "pinntk train --optimizer lm (200 it)" "$(status $?) $(python3 -c "
-import json; s=json.load(open('$CK/lm/summary.json')); print('loss %.3e max error %.3e' % (s['final_loss'], s['max_error']))" 2>&1 | tail -1) \
-$(python3 -c "print('%.1f s' % ($(date +%s.%N) - $s))")"
+  row "pinntk train --optimizer lm (200 it)" "$(status $?) $(summary "$CK/lm" \
+    "'loss %.3e max error %.3e' % (s['final_loss'], s['max_error'])") $(since "$s")"
 else
   skipped "pinntk train --optimizer lm (200 it)"
 fi

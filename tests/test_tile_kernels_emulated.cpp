@@ -7,13 +7,13 @@
 // the GPU tests check on a device, checked in every CI run.
 #include <gtest/gtest.h>
 
-#include <algorithm>  // std::max
-#include <cmath>      // std::fabs, std::cos, std::sin
-#include <cstdint>    // uint64_t
-#include <random>     // std::mt19937
-#include <string>     // std::string
-#include <utility>    // std::pair
-#include <vector>     // std::vector
+#include <cmath>     // std::cos, std::sin, std::pow
+#include <cstdint>   // uint64_t
+#include <optional>  // std::optional
+#include <random>    // std::mt19937
+#include <string>    // std::string
+#include <utility>   // std::pair
+#include <vector>    // std::vector
 
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
@@ -26,13 +26,63 @@
 #include "host/backend.hpp"               // make_cpu_backend
 #include "host/mlp.hpp"                   // init_mlp
 #include "host/problem.hpp"               // problem_preset, build_points
+#include "tests/near.hpp"                 // all_near
 
 namespace pinntk {
 namespace {
 
+using testing::all_near;
+
 template <class Real>
 std::vector<Real> as(const std::vector<double>& v) {
   return std::vector<Real>(v.begin(), v.end());
+}
+
+// The tolerance of a kernel's result against the CPU backend's: rounding in fp64, fp32's unit roundoff times the
+// few hundred terms of a sum in fp32.
+template <class Real>
+constexpr double kernel_rtol() {
+  return sizeof(Real) == 8 ? 1e-12 : 2e-5;
+}
+
+// A small problem's rows: nc collocation points, 4 boundary points a face in n-D (a 2 x 2 grid on each face in 3-D),
+// eps where given.
+PointSet small_rows(const std::string& problem, int nc, std::optional<double> eps = std::nullopt) {
+  ProblemSpec spec = problem_preset(problem);
+  spec.nc = nc;
+  if (eps) spec.eps = *eps;
+  if (spec.dim > 1) spec.nb = 8 * spec.dim;
+  return build_points(spec);
+}
+
+// A PointSet's rows in Real and the kernels' view of them (what DevicePoints holds on a device).
+template <class Real>
+struct HostRows {
+  explicit HostRows(const PointSet& p)
+      : x(as<Real>(p.x)),
+        alpha(as<Real>(p.alpha)),
+        beta(as<Real>(p.beta)),
+        gamma(as<Real>(p.gamma)),
+        f(as<Real>(p.f)),
+        w(as<Real>(p.w)),
+        n(p.size()) {}
+  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
+  std::vector<Real> x, alpha, beta, gamma, f, w;
+  int n;
+};
+
+// The dynamic shared memory plan_tiles gives a kernel of T points.
+template <class Real, bool STAGED>
+size_t tile_smem(const NetDesc& nd, int T) {
+  return (static_cast<size_t>(nd.tape) + static_cast<size_t>(nd.adj()) + 1) * sizeof(Real) * T +
+         (STAGED ? static_cast<size_t>(nd.staged) * sizeof(Real) : 0);
+}
+
+// A tile kernel variant's name in failure messages.
+template <class Real, bool STAGED, int WIDTH>
+std::string variant_name(const std::string& problem, int T) {
+  return problem + (STAGED ? " staged" : " global") + (WIDTH ? " width-40" : " generic") +
+         (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T);
 }
 
 // r and J of the kernel <Real, STAGED, WIDTH, M> on the rows, T points a block, 256 threads; false in `intact` if a
@@ -42,64 +92,33 @@ void run_jacobian(const Mlp& net, const PointSet& pts, int T, std::vector<double
                   bool& intact) {
   const NetDesc nd = make_net_desc(net.layers);
   const int n = pts.size();
-  const std::vector<Real> theta = as<Real>(net.theta), x = as<Real>(pts.x), alpha = as<Real>(pts.alpha),
-                          beta = as<Real>(pts.beta), gamma = as<Real>(pts.gamma), f = as<Real>(pts.f),
-                          w = as<Real>(pts.w);
-  const DeviceRows<Real> rows{x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n};
+  const std::vector<Real> theta = as<Real>(net.theta);
+  const HostRows<Real> rows(pts);
   std::vector<Real> rr(n, Real(-7)), JJ(static_cast<size_t>(n) * nd.P, Real(-7));
-  const size_t smem = (static_cast<size_t>(nd.tape) + static_cast<size_t>(nd.adj()) + 1) * sizeof(Real) * T +
-                      (STAGED ? static_cast<size_t>(nd.staged) * sizeof(Real) : 0);
-  const unsigned blocks = static_cast<unsigned>((n + T - 1) / T);
   intact = emu::run_blocks(
-      blocks, 256,
+      static_cast<unsigned>((n + T - 1) / T), 256,
       [&] {
-        jacobian_device::jacobian_kernel<Real, STAGED, WIDTH, M>(nd, theta.data(), rows, T, rr.data(), JJ.data());
+        jacobian_device::jacobian_kernel<Real, STAGED, WIDTH, M>(nd, theta.data(), rows.view(), T, rr.data(),
+                                                                 JJ.data());
       },
-      smem);
+      tile_smem<Real, STAGED>(nd, T));
   r.assign(rr.begin(), rr.end());
   J.assign(JJ.begin(), JJ.end());
 }
 
-void expect_near(const std::vector<double>& a, const std::vector<double>& ref, double rtol, const std::string& what) {
-  ASSERT_EQ(a.size(), ref.size()) << what;
-  double scale = 0.0;
-  for (double v : ref) scale = std::max(scale, std::fabs(v));
-  size_t bad = 0, worst = 0;
-  double worst_err = -1.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double err = std::fabs(a[i] - ref[i]);
-    if (!(err <= rtol * scale)) ++bad;
-    if (!(err <= worst_err)) worst_err = err, worst = i;
-  }
-  EXPECT_EQ(bad, 0u) << what << ": worst entry " << worst << ": " << a[worst] << " against " << ref[worst] << " (scale "
-                     << scale << ")";
-}
-
 template <class Real, bool STAGED, int WIDTH, int M>
 void check_case(const std::string& problem, const std::vector<int>& layers, int nc, int T) {
-  ProblemSpec spec = problem_preset(problem);
-  spec.nc = nc;
-  if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
-  const PointSet pts = build_points(spec);
+  const PointSet pts = small_rows(problem, nc);
   const Mlp net = init_mlp(layers, "glorot-normal", 3);
   std::vector<double> r_ref(pts.size()), J_ref(static_cast<size_t>(pts.size()) * net.n_params());
   make_cpu_backend(1)->residuals_jacobian(net, pts, r_ref, J_ref);
   std::vector<double> r, J;
   bool intact = false;
   run_jacobian<Real, STAGED, WIDTH, M>(net, pts, T, r, J, intact);
-  const std::string what = problem + (STAGED ? " staged" : " global") + (WIDTH ? " width-40" : " generic") +
-                           (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T);
-  const double rtol = sizeof(Real) == 8 ? 1e-12 : 2e-5;
+  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T);
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
-  expect_near(r, r_ref, rtol, what + " residuals");
-  expect_near(J, J_ref, rtol, what + " Jacobian");
-}
-
-// The dynamic shared memory plan_tiles gives a kernel of T points.
-template <class Real, bool STAGED>
-size_t tile_smem(const NetDesc& nd, int T) {
-  return (static_cast<size_t>(nd.tape) + static_cast<size_t>(nd.adj()) + 1) * sizeof(Real) * T +
-         (STAGED ? static_cast<size_t>(nd.staged) * sizeof(Real) : 0);
+  EXPECT_TRUE(all_near(r, r_ref, kernel_rtol<Real>())) << what << " residuals";
+  EXPECT_TRUE(all_near(J, J_ref, kernel_rtol<Real>())) << what << " Jacobian";
 }
 
 // The loss-gradient kernel on B members (each its own network and rows, concatenated; grid y = B) or, with a seed,
@@ -111,17 +130,21 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
                   std::vector<double>& r, bool& intact) {
   const NetDesc nd = make_net_desc(nets[0].layers);
   const int B = static_cast<int>(nets.size()), n = pts[0].size();
-  std::vector<double> theta_all, x, alpha, beta, gamma, f, w;
+  // The members' parameters and rows one after the other; the view's n is one member's row count.
+  std::vector<double> theta_all;
+  PointSet all;
   for (int b = 0; b < B; ++b) {
     theta_all.insert(theta_all.end(), nets[b].theta.begin(), nets[b].theta.end());
-    for (auto [to, from] : {std::pair{&x, &pts[b].x}, std::pair{&alpha, &pts[b].alpha}, std::pair{&beta, &pts[b].beta},
-                            std::pair{&gamma, &pts[b].gamma}, std::pair{&f, &pts[b].f}, std::pair{&w, &pts[b].w}})
+    for (auto [to, from] :
+         {std::pair{&all.x, &pts[b].x}, std::pair{&all.alpha, &pts[b].alpha}, std::pair{&all.beta, &pts[b].beta},
+          std::pair{&all.gamma, &pts[b].gamma}, std::pair{&all.f, &pts[b].f}, std::pair{&all.w, &pts[b].w}})
       to->insert(to->end(), from->begin(), from->end());
   }
-  const std::vector<Real> theta = as<Real>(theta_all), xr = as<Real>(x), ar = as<Real>(alpha), br = as<Real>(beta),
-                          gr = as<Real>(gamma), fr = as<Real>(f), wr = as<Real>(w);
+  const std::vector<Real> theta = as<Real>(theta_all);
   const std::vector<Real> sr = seed ? as<Real>(*seed) : std::vector<Real>();
-  const DeviceRows<Real> rows{xr.data(), ar.data(), br.data(), gr.data(), fr.data(), wr.data(), n};
+  const HostRows<Real> host_rows(all);
+  DeviceRows<Real> rows = host_rows.view();
+  rows.n = n;
   const unsigned blocks = static_cast<unsigned>((n + T - 1) / T);
   std::vector<Real> partial(static_cast<size_t>(B) * blocks * nd.P, Real(-7)),
       partial_loss(static_cast<size_t>(B) * blocks, Real(-7)), rr(static_cast<size_t>(B) * n, Real(-7));
@@ -156,16 +179,11 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
   std::vector<PointSet> pts;
   std::vector<Mlp> nets;
   for (size_t b = 0; b < eps.size(); ++b) {
-    ProblemSpec spec = problem_preset(problem);
-    spec.nc = nc;
-    spec.eps = eps[b];
-    if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
-    pts.push_back(build_points(spec));
+    pts.push_back(small_rows(problem, nc, eps[b]));
     nets.push_back(init_mlp(layers, "glorot-normal", 11 + b));
   }
-  const std::string what = problem + (STAGED ? " staged" : " global") + (WIDTH ? " width-40" : " generic") +
-                           (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T);
-  const double rtol = sizeof(Real) == 8 ? 1e-12 : 2e-5;
+  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T);
+  const double rtol = kernel_rtol<Real>();
   std::vector<double> loss, r;
   std::vector<std::vector<double>> grad;
   bool intact = false;
@@ -177,10 +195,10 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
     std::vector<double> r_ref(n), g_ref(nets[b].n_params());
     const double l_ref = cpu->loss_gradient(nets[b], pts[b], r_ref, g_ref);
     const std::string who = what + ", member " + std::to_string(b);
-    expect_near({loss[b]}, {l_ref}, rtol, who + " loss");
-    expect_near(grad[b], g_ref, rtol, who + " gradient");
-    expect_near(std::vector<double>(r.begin() + static_cast<long>(b) * n, r.begin() + static_cast<long>(b + 1) * n),
-                r_ref, rtol, who + " residuals");
+    EXPECT_TRUE(all_near({loss[b]}, {l_ref}, rtol)) << who << " loss";
+    EXPECT_TRUE(all_near(grad[b], g_ref, rtol)) << who << " gradient";
+    EXPECT_TRUE(all_near({r.begin() + static_cast<long>(b) * n, r.begin() + static_cast<long>(b + 1) * n}, r_ref, rtol))
+        << who << " residuals";
   }
   // Seeded with y (one network): the partials sum to J^T y.
   std::vector<double> y(n);
@@ -190,7 +208,7 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
   run_gradient<Real, STAGED, WIDTH, M>({nets[0]}, {pts[0]}, T, &y, loss, grad, r, intact);
   EXPECT_TRUE(intact) << what << " seeded: a block wrote past its dynamic shared memory";
   EXPECT_EQ(loss[0], 0.0) << what << ": a seeded pass writes zero partial losses";
-  expect_near(grad[0], jty_ref, rtol, what + " J^T y");
+  EXPECT_TRUE(all_near(grad[0], jty_ref, rtol)) << what << " J^T y";
 }
 
 TEST(TileKernelsEmulated, LossGradientMatchesTheCpuBackend) {
@@ -266,10 +284,7 @@ TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
 // returning whole) against the CPU backend's jacobian_times, 1-D and 2-D, fp64 and fp32.
 template <class Real, int M>
 void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc) {
-  ProblemSpec spec = problem_preset(problem);
-  spec.nc = nc;
-  if (spec.dim > 1) spec.nb = 8 * spec.dim;  // 4 a face: a 2 x 2 grid on each face in 3-D
-  const PointSet pts = build_points(spec);
+  const PointSet pts = small_rows(problem, nc);
   const Mlp net = init_mlp(layers, "glorot-normal", 5);
   const NetDesc nd = make_net_desc(layers);
   const int n = pts.size();
@@ -277,19 +292,17 @@ void check_jacobian_times(const std::string& problem, const std::vector<int>& la
   for (size_t p = 0; p < dir.size(); ++p) dir[p] = std::cos(0.3 * static_cast<double>(p));
   std::vector<double> ref(n);
   make_cpu_backend(1)->jacobian_times(net, pts, dir, ref);
-  const std::vector<Real> theta = as<Real>(net.theta), d = as<Real>(dir), x = as<Real>(pts.x),
-                          alpha = as<Real>(pts.alpha), beta = as<Real>(pts.beta), gamma = as<Real>(pts.gamma),
-                          f = as<Real>(pts.f), w = as<Real>(pts.w);
-  const DeviceRows<Real> rows{x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n};
+  const std::vector<Real> theta = as<Real>(net.theta), d = as<Real>(dir);
+  const HostRows<Real> rows(pts);
   std::vector<Real> out(n, Real(-7));
   constexpr int kWarps = 8;
   const bool intact = emu::run_blocks(
       static_cast<unsigned>((n + kWarps - 1) / kWarps), 32 * kWarps,
-      [&] { matvec_device::jacobian_times_kernel<Real, M>(nd, theta.data(), d.data(), rows, out.data()); },
+      [&] { matvec_device::jacobian_times_kernel<Real, M>(nd, theta.data(), d.data(), rows.view(), out.data()); },
       matvec_device::row_entries(nd) * sizeof(Real) * kWarps);
   const std::string what = problem + (sizeof(Real) == 8 ? " fp64" : " fp32") + " J u";
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
-  expect_near(std::vector<double>(out.begin(), out.end()), ref, sizeof(Real) == 8 ? 1e-12 : 2e-5, what);
+  EXPECT_TRUE(all_near({out.begin(), out.end()}, ref, kernel_rtol<Real>())) << what;
 }
 
 TEST(TileKernelsEmulated, JacobianTimesMatchesTheCpuBackend) {
@@ -318,11 +331,11 @@ void check_eval(const std::vector<int>& layers, int n, int T) {
       },
       tile_smem<Real, STAGED>(nd, T));
   const std::string what = std::string("eval ") + std::to_string(M) + "-D" + (sizeof(Real) == 8 ? " fp64" : " fp32");
-  const double rtol = sizeof(Real) == 8 ? 1e-12 : 2e-5;
+  const double rtol = kernel_rtol<Real>();
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
-  expect_near(std::vector<double>(u.begin(), u.end()), u_ref, rtol, what + " u");
-  expect_near(std::vector<double>(du.begin(), du.end()), du_ref, rtol, what + " du");
-  expect_near(std::vector<double>(d2u.begin(), d2u.end()), d2u_ref, rtol, what + " d2u");
+  EXPECT_TRUE(all_near({u.begin(), u.end()}, u_ref, rtol)) << what << " u";
+  EXPECT_TRUE(all_near({du.begin(), du.end()}, du_ref, rtol)) << what << " du";
+  EXPECT_TRUE(all_near({d2u.begin(), d2u.end()}, d2u_ref, rtol)) << what << " d2u";
 }
 
 TEST(TileKernelsEmulated, EvaluationMatchesTheCpuBackend) {

@@ -4,14 +4,14 @@
 // It found the kernel reading the first loop's last alpha before the barrier that publishes it.
 #include <gtest/gtest.h>
 
-#include <algorithm>  // std::max, std::copy
-#include <cmath>      // std::fabs
+#include <algorithm>  // std::copy
 #include <random>     // std::mt19937, std::normal_distribution
 #include <vector>     // std::vector
 
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
 #include "cuda/two_loop.cuh"  // two_loop_kernel, TwoLoopArgs, kTwoLoopThreads
+#include "tests/near.hpp"     // all_near
 
 namespace pinntk {
 namespace {
@@ -91,24 +91,15 @@ std::vector<double> run_kernel(const Ring& r, const std::vector<double>& d0) {
   return std::vector<double>(d.begin(), d.end());
 }
 
-double worst_relative(const std::vector<double>& a, const std::vector<double>& ref) {
-  double worst = 0.0, scale = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    worst = std::max(worst, std::fabs(a[i] - ref[i]));
-    scale = std::max(scale, std::fabs(ref[i]));
-  }
-  return worst / scale;
-}
-
 TEST(TwoLoopKernel, MatchesTheRecursionOnTheCpuEmulatedBlock) {
   const Ring r = make_ring(3, 7, 1100, 5);
   const std::vector<double> d0(static_cast<size_t>(r.B) * r.P, 0.25);  // member 1's must stay
   const std::vector<double> ref = reference(r, d0);
   const std::vector<double> d64 = run_kernel<double>(r, d0);
-  EXPECT_LE(worst_relative(d64, ref), 1e-13);
+  EXPECT_TRUE(testing::all_near(d64, ref, 1e-13));
   for (int p = 0; p < r.P; ++p) ASSERT_EQ(d64[static_cast<size_t>(r.P) + p], 0.25) << "masked-out member, p " << p;
   EXPECT_EQ(run_kernel<double>(r, d0), d64);  // a fixed order: the same bits again
-  EXPECT_LE(worst_relative(run_kernel<float>(r, d0), ref), 1e-5);
+  EXPECT_TRUE(testing::all_near(run_kernel<float>(r, d0), ref, 1e-5));
 }
 
 }  // namespace

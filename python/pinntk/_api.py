@@ -127,7 +127,14 @@ class Mlp(_core.Mlp):
 # ---- NTK -------------------------------------------------------------------------------------------------------------
 
 
-class JacobianResult:
+class _Result:
+    """A result whose attributes are the entries of the dictionary the compiled core returned."""
+
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+
+class JacobianResult(_Result):
     """The residuals and the Jacobian of a network on a problem's rows, where the backend computed them.
 
     Attributes:
@@ -141,9 +148,6 @@ class JacobianResult:
         residuals (ndarray, (N,)): r_k = rho_k - f_k at the network, on the host (float64).
         device, precision (str): the backend that computed them; nc, nb, n_params (int).
     """
-
-    def __init__(self, d):
-        self.__dict__.update(d)
 
     def __repr__(self):
         return (
@@ -172,7 +176,7 @@ def jacobian(
     )
 
 
-class KernelResult:
+class KernelResult(_Result):
     """The NTK matrix ``K = J J^T D`` (Lemma 3.1) of a network on a problem's rows, where the backend computed it.
 
     Attributes:
@@ -181,9 +185,6 @@ class KernelResult:
         data_ptr (int): K's address; weights (ndarray, (N,)): the diagonal of D; residuals (ndarray, (N,));
             device, precision (str); nc, nb, n_params (int).
     """
-
-    def __init__(self, d):
-        self.__dict__.update(d)
 
     def __repr__(self):
         n = self.nc + self.nb
@@ -213,7 +214,7 @@ def kernel(
     )
 
 
-class NtkResult:
+class NtkResult(_Result):
     """The NTK of a network on a problem's rows (``pinntk ntk``'s summary.json and .npy files as attributes).
 
     N = nc + nb rows (collocation, then boundary), P parameters; ``K = J J^T D`` with D the row weights of the
@@ -229,9 +230,6 @@ class NtkResult:
         gram_trick (bool): spectra from P x P Grams (N > P); path ("exact" or "chunked"), path_reason, chunk_rows,
         peak_memory_bytes_estimate, scaling, device, precision, nc, nb, n_params, wall_time_s (seconds).
     """
-
-    def __init__(self, d):
-        self.__dict__.update(d)
 
     @property
     def eigenvalue_Kuu_min(self) -> float:
@@ -289,7 +287,7 @@ def ntk(
     return NtkResult(d)
 
 
-class NtkTopResult:
+class NtkTopResult(_Result):
     """The k largest eigenvalues of the NTK by Lanczos (``pinntk ntk --eigen top:K``: summary.json's ``eigen``,
     eigenvalues_top.npy and, with vectors, eigenvectors_top.npy as attributes).
 
@@ -309,9 +307,6 @@ class NtkTopResult:
             scaling, device, precision, wall_time_s (seconds).
     """
 
-    def __init__(self, d):
-        self.__dict__.update(d)
-
     def __repr__(self):
         return (
             f"pinntk.NtkTopResult(k={self.k}, operator={self.operator!r}, lambda_1={self.values[0]:.6e}, "
@@ -319,7 +314,7 @@ class NtkTopResult:
         )
 
 
-class NtkDensityResult:
+class NtkDensityResult(_Result):
     """The NTK's spectral density by stochastic Lanczos quadrature (``pinntk ntk --eigen density``: summary.json's
     ``density``, density.csv, density_nodes.npy and density_weights.npy as attributes).
 
@@ -339,9 +334,6 @@ class NtkDensityResult:
             products (int): operator products; gram (bool), operator, method, nc, nb, n_params, scaling, device,
             precision, wall_time_s (seconds).
     """
-
-    def __init__(self, d):
-        self.__dict__.update(d)
 
     def histogram(self):
         """(counts, edges): the histogram in log10(lambda), numpy.histogram's order."""
