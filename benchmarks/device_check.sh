@@ -149,6 +149,14 @@ print('%.17g %.17g rel %.1e' % (a['frobenius_Kuu'], b['frobenius_Kuu'], abs(a['f
 import json; a=json.load(open('$CK/ntk_${p}_cuda/summary.json'))['ntk']; b=json.load(open('$CK/ntk_${p}_cpu/summary.json'))['ntk']
 print('||K_uu||_F rel %.1e, lambda_1 rel %.1e' % (abs(a['frobenius_Kuu']/b['frobenius_Kuu']-1), abs(a['eigenvalues_Kuu_top'][0]/b['eigenvalues_Kuu_top'][0]-1)))" 2>&1 | tail -1)"
   done
+  # A full coefficient tensor: rows with their own Taylor directions (the kernels' first layer along each row's v_k).
+  for d in cuda cpu; do
+    $B ntk --problem-file problems/anisotropic-2d.json --nc 2048 --nb 256 --device $d --out "$CK/ntk_aniso_$d" \
+      >> "$OUT/cli.log" 2>&1
+  done
+  row "ntk anisotropic-2d (own directions) cuda vs cpu" "$(python3 -c "
+import json; a=json.load(open('$CK/ntk_aniso_cuda/summary.json'))['ntk']; b=json.load(open('$CK/ntk_aniso_cpu/summary.json'))['ntk']
+print('||K_uu||_F rel %.1e, ||K||_F rel %.1e' % (abs(a['frobenius_Kuu']/b['frobenius_Kuu']-1), abs(a['frobenius_K']/b['frobenius_K']-1)))" 2>&1 | tail -1)"
 else
   skipped "pinntk ntk cuda vs cpu"
 fi

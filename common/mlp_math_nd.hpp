@@ -282,15 +282,32 @@ PINNTK_HD inline void jet_dot_nd(int n_rt, const T* w, int ws, const T* v, int v
   }
 }
 
-// z = w . x + b of a first-layer neuron on the N coordinates x (w: the neuron's row of W^1), summed as
-// mlp_forward_point_nd does. Along the axes its directional derivatives are z'_k = w_k and z''_k = 0 exactly (the
-// other products with v are zeros).
+// w . x of a first-layer neuron's row w of W^1 with N numbers, summed over j in order as mlp_forward_point_nd does.
 template <int N, class T>
-PINNTK_HD inline T first_layer_z_nd(const T* w, const T* x, T b) {
+PINNTK_HD inline T first_layer_dot_nd(const T* w, const T* x) {
   T wx = T(0);
   PINNTK_UNROLL_ALL
   for (int j = 0; j < N; ++j) wx += w[j] * x[j];
-  return wx + b;
+  return wx;
+}
+
+// z = w . x + b of a first-layer neuron on the N coordinates x. Along the axes its directional derivatives are
+// z'_k = w_k and z''_k = 0 exactly (the other products with v are zeros); along a row's own direction v_k (a full
+// coefficient tensor) z'_k = w . v_k (first_layer_dot_nd) and z''_k = 0.
+template <int N, class T>
+PINNTK_HD inline T first_layer_z_nd(const T* w, const T* x, T b) {
+  return first_layer_dot_nd<N>(w, x) + b;
+}
+
+// d rho / d W^1_ij along a row's own M directions (mlp_reverse_point_nd's order): a[c as] the adjoints of z_i
+// (c = 0) and z'_ki (1 + k), x_j the coordinate, v[k M] the j-th component of direction v_k (v = the row's
+// directions + j). Along the axes it is first_layer_weight_adjoint(a[0], a[(1 + j) as], x_j).
+template <int M, class T>
+PINNTK_HD inline T first_layer_weight_adjoint_dirs(const T* a, int as, T x, const T* v) {
+  T g = a[0] * x;
+  PINNTK_UNROLL_ALL
+  for (int k = 0; k < M; ++k) g += a[(1 + k) * as] * v[k * M];
+  return g;
 }
 
 // d rho / d W^l_ij along M directions, the terms in mlp_reverse_point_nd's order: a[c as] the adjoints of z_i

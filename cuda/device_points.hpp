@@ -50,10 +50,13 @@ struct DevicePoints {
         gamma(to_device<Real>(p.gamma, o)),
         f(to_device<Real>(p.f, o)),
         w(to_device<Real>(p.w, o)),
+        dirs(to_device<Real>(p.dirs, o)),
         n(p.size()),
         dim(p.dim) {}
-  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
-  DeviceBuffer<Real> x, alpha, beta, gamma, f, w;
+  DeviceRows<Real> view() const {
+    return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n, dirs.data()};
+  }
+  DeviceBuffer<Real> x, alpha, beta, gamma, f, w, dirs;  // dirs empty (null) for the axes
   int n, dim;
 };
 

@@ -1,12 +1,13 @@
 // The Jacobian tile kernel's device code (launched by cuda/jacobian.cu): forward pass, residuals, then the reverse
 // pass seeded with (gamma, beta, alpha) writes every point's row d rho_k / d theta (DESIGN.md section 2; in n-D
-// section 7, along the coordinate axes). No CUDA header of its own: tests/block_emulator.hpp runs it on the CPU.
+// section 7, along the coordinate axes or each row's own directions). No CUDA header of its own:
+// tests/block_emulator.hpp runs it on the CPU.
 #pragma once
 
 #include <cstddef>  // size_t
 
 #include "common/mlp_math.hpp"     // weight_adjoint, first_layer_weight_adjoint
-#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd
+#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd, first_layer_weight_adjoint_dirs
 #include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_residual, tile_reverse, ...
 
 namespace pinntk::jacobian_device {
@@ -52,10 +53,11 @@ __device__ inline void jacobian_hidden_rows(const Tile<Real, STAGED, W, M>& t, c
 }
 
 // Parameter phase of layer L, any shape: thread tid takes entries tid, tid + nt, ... of every point's row. In M > 1
-// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik).
+// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik), or with dirs
+// (each row's own directions) with every z'_k's adjoint times v_kj.
 template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline void jacobian_rows(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L, const Real* x,
-                                     Real* J) {
+                                     const Real* dirs, Real* J) {
   const int din = L.din, mw = t.mw;
   const EntryWalk start(t.tid, t.nt, din);
   for (int p = 0; p < t.tv; ++p) {
@@ -74,12 +76,17 @@ __device__ inline void jacobian_rows(const Tile<Real, STAGED, WIDTH, M>& t, cons
       for (int q = t.tid; q < L.dout; q += t.nt) row[L.nw + q] = A[q];
     } else {
       const Real* xp = x + static_cast<size_t>(t.k0 + p) * M;
+      const Real* vp = dirs != nullptr ? dirs + static_cast<size_t>(t.k0 + p) * M * M : nullptr;
       Real* row = J + static_cast<size_t>(t.k0 + p) * t.P + L.off;
       EntryWalk e = start;
       for (int q = t.tid; q < L.nw; q += t.nt) {
         const int i = e.i, j = e.j;
-        row[q] = (L.l == 1) ? first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], xp[j])
-                            : weight_adjoint_nd<M>(A + i, mw, H + j, din);
+        if (L.l > 1) {
+          row[q] = weight_adjoint_nd<M>(A + i, mw, H + j, din);
+        } else {
+          row[q] = vp == nullptr ? first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], xp[j])
+                                 : first_layer_weight_adjoint_dirs<M>(A + i, mw, xp[j], vp + j);
+        }
         e.next();
       }
       for (int q = t.tid; q < L.dout; q += t.nt) row[L.nw + q] = A[q];
@@ -92,7 +99,7 @@ __global__ void __launch_bounds__(256)
     jacobian_kernel(NetDesc net, const Real* __restrict__ theta, DeviceRows<Real> rows, int T, Real* __restrict__ r,
                     Real* __restrict__ J) {
   const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, rows.n, T);
-  tile_forward(t, theta, rows.x);
+  tile_forward(t, theta, rows.x, rows.dirs);
   for (int p = t.tid; p < t.tv; p += t.nt) {
     r[t.k0 + p] = tile_residual(t, theta, rows, p);
     tile_seed_adjoint(t, p, Real(1), rows, t.k0 + p);  // d rho / d theta
@@ -102,7 +109,7 @@ __global__ void __launch_bounds__(256)
     if constexpr (WIDTH > 0) {
       if (L.l > 1 && L.l < t.nl) return jacobian_hidden_rows(t, L, J);
     }
-    jacobian_rows(t, L, rows.x, J);
+    jacobian_rows(t, L, rows.x, rows.dirs, J);
   });
 }
 

@@ -1,13 +1,13 @@
 // The loss-gradient tile kernel's device code (launched by cuda/loss_gradient.cu): forward pass, residuals and loss
 // terms, then the reverse pass seeded with w r (gamma, beta, alpha) (DESIGN.md section 2; in n-D section 7, along the
-// coordinate axes), summing each parameter's derivative over the tile's points into the block's partial gradient. No
-// CUDA header of its own: tests/block_emulator.hpp runs it on the CPU.
+// coordinate axes or each row's own directions), summing each parameter's derivative over the tile's points into the
+// block's partial gradient. No CUDA header of its own: tests/block_emulator.hpp runs it on the CPU.
 #pragma once
 
 #include <cstddef>  // size_t
 
 #include "common/mlp_math.hpp"     // weight_adjoint, first_layer_weight_adjoint
-#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd
+#include "common/mlp_math_nd.hpp"  // weight_adjoint_nd, first_layer_weight_adjoint_dirs
 #include "common/residual.hpp"     // row_loss
 #include "cuda/members.cuh"        // Members, member_of, member_rows
 #include "cuda/tile_phases.cuh"    // tile_begin, tile_forward, tile_residual, tile_reverse, ...
@@ -75,10 +75,11 @@ __device__ inline void gradient_hidden_partials(const Tile<Real, STAGED, W, M>& 
 }
 
 // Parameter phase of layer L, any shape: thread tid sums entries tid, tid + nt, ... over the tile's points. In M > 1
-// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik).
+// coordinates entry (i, j) of W^1 pairs x_j with the adjoint of z'_j (the j-th axis: z'_k = W^1_ik), or with dirs
+// (each row's own directions) with every z'_k's adjoint times v_kj.
 template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, const ReverseLayer& L, const Real* x,
-                                         Real* partial) {
+                                         const Real* dirs, Real* partial) {
   const int din = L.din, mw = t.mw;
   Real* part = partial + static_cast<size_t>(blockIdx.x) * t.P + L.off;
   EntryWalk e(t.tid, t.nt, din);
@@ -96,7 +97,9 @@ __device__ inline void gradient_partials(const Tile<Real, STAGED, WIDTH, M>& t, 
         }
       } else {
         if (L.l == 1) {
-          acc += first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], x[static_cast<size_t>(t.k0 + p) * M + j]);
+          const size_t k = static_cast<size_t>(t.k0 + p);
+          acc += dirs == nullptr ? first_layer_weight_adjoint(A[i], A[(1 + j) * mw + i], x[k * M + j])
+                                 : first_layer_weight_adjoint_dirs<M>(A + i, mw, x[k * M + j], dirs + k * M * M + j);
         } else {
           const Real* H = t.tape + p * t.tl + L.hoff;
           acc += weight_adjoint_nd<M>(A + i, mw, H + j, din);
@@ -128,7 +131,7 @@ __global__ void __launch_bounds__(256)
   if (r != nullptr) r += static_cast<size_t>(b) * rows.n;
   if (step != nullptr) step += b;
   const Tile<Real, STAGED, WIDTH, M> t = tile_begin<Real, STAGED, WIDTH, M>(net, rows.n, T);
-  tile_forward(t, theta, rows.x);
+  tile_forward(t, theta, rows.x, rows.dirs);
   for (int p = t.tid; p < t.tv; p += t.nt) {
     const int k = t.k0 + p;
     if (seed != nullptr) {
@@ -153,7 +156,7 @@ __global__ void __launch_bounds__(256)
     if constexpr (WIDTH > 0) {
       if (L.l > 1 && L.l < t.nl) return gradient_hidden_partials(t, L, partial);
     }
-    gradient_partials(t, L, rows.x, partial);
+    gradient_partials(t, L, rows.x, rows.dirs, partial);
   });
 }
 

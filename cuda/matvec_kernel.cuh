@@ -46,16 +46,16 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   Real* G = H + 2 * set;
   Real* Gd = H + 3 * set;
   const size_t o = static_cast<size_t>(k) * M;
-  // Layer 0: h = x, h'_k = e_k (the axes), h''_k = 0, none of them depending on theta. The extra zero terms these give
-  // layer 1's sums (w 0, wd 0) leave them as mlp_tangent_point_nd's.
+  // Layer 0: h = x, h'_k = e_k (the axes) or the row's own v_k (rows.dirs), h''_k = 0, none of them depending on
+  // theta. The extra zero terms these give layer 1's sums (w 0, wd 0) leave them as mlp_tangent_point_nd's.
   for (int e = lane; e < set; e += 32) {
     const int c = e / mw, j = e - c * mw;
     Real v = Real(0);
     if (j < M) {
       if (c == 0) {
         v = rows.x[o + j];
-      } else if (c <= M && c - 1 == j) {
-        v = Real(1);
+      } else if (c <= M) {
+        v = rows.dirs != nullptr ? rows.dirs[(o + c - 1) * M + j] : Real(c - 1 == j ? 1 : 0);
       }
     }
     H[e] = v;

@@ -28,6 +28,7 @@ __device__ inline DeviceRows<Real> member_rows(DeviceRows<Real> rows, const Memb
   rows.gamma += k;
   rows.f += k;
   rows.w += k;
+  if (rows.dirs != nullptr) rows.dirs += k * m * m;
   return rows;
 }
 

@@ -1,13 +1,18 @@
 // The phases of the fixed-order reduction of per-block partials (cuda/reduce.cu, and the fused reduction and Adam
-// update of cuda/adam.cu): a block is 32 parameters x kReduceRows threads; row y sums partials y, y + kReduceRows,
-// ..., then row 0 adds the rows, always in the same order (deterministic: a resumed run repeats its steps bit for
-// bit). One warp of block 0 also sums the partial losses. The kernels serving a batch (Members) offset the pointers
-// to their member first: blockIdx.x counts the blocks of one member.
+// update of cuda/adam.cu): a block is 32 parameters x kReduceRows threads (one warp a row); row y sums partials y,
+// y + kReduceRows, ..., then the rows are added as a fixed binary tree (row y += row y + s for s = kReduceRows / 2,
+// ..., 2, 1), always in the same order (deterministic: a resumed run repeats its steps bit for bit). One warp of
+// block 0 also sums the partial losses. The kernels serving a batch (Members) offset the pointers to their member
+// first: blockIdx.x counts the blocks of one member.
+//
+// 32 rows (1024 threads) rather than 8: each thread has about blocks / 32 partials to read (8 for one 4x40 network at
+// N = 1026), issued eight at a time, so the reads are in flight at once instead of in a chain of L2 round trips
+// (benchmarks/NOTES.md).
 #pragma once
 
 namespace pinntk::reduce {
 
-constexpr int kReduceRows = 8;
+constexpr int kReduceRows = 32;
 // The grid of a reduction over P parameters (blockDim (32, kReduceRows)).
 inline dim3 reduce_threads() { return dim3(32, kReduceRows); }
 inline unsigned reduce_blocks(int P) { return static_cast<unsigned>((P + 31) / 32); }
@@ -28,7 +33,7 @@ __device__ inline void reduce_partial_loss(int blocks, const Real* partial_loss,
 }
 
 // Parameter p = blockIdx.x * 32 + threadIdx.x summed over the blocks' partials (blocks x P, row-major). Every
-// thread of the block calls it (it holds a barrier); it returns true, with the sum in g and p set, in row 0 for
+// thread of the block calls it (it holds barriers); it returns true, with the sum in g and p set, in row 0 for
 // p < P, and false elsewhere.
 template <class Real>
 __device__ inline bool reduce_partials(int P, int blocks, const Real* partial, Real& g, int& p) {
@@ -37,14 +42,18 @@ __device__ inline bool reduce_partials(int P, int blocks, const Real* partial, R
   p = blockIdx.x * 32 + tx;
   g = Real(0);
   if (p < P) {
-#pragma unroll 4
+#pragma unroll 8
     for (int b = ty; b < blocks; b += kReduceRows) g += partial[static_cast<size_t>(b) * P + p];
   }
   rowsum[ty][tx] = g;
-  __syncthreads();
-  if (ty != 0 || p >= P) return false;
-  for (int y = 1; y < kReduceRows; ++y) g += rowsum[y][tx];
-  return true;
+  for (int s = kReduceRows / 2; s > 0; s >>= 1) {
+    __syncthreads();
+    if (ty < s) {
+      g += rowsum[ty + s][tx];
+      rowsum[ty][tx] = g;
+    }
+  }
+  return ty == 0 && p < P;
 }
 
 }  // namespace pinntk::reduce

@@ -28,7 +28,7 @@
 #include <cstddef>  // size_t
 
 #include "common/mlp_math.hpp"     // first_layer_jet, jet_dot, tanh_jet, tanh_jet_adjoint
-#include "common/mlp_math_nd.hpp"  // jet_dot_nd, first_layer_z_nd, tanh_jet_adjoint_nd
+#include "common/mlp_math_nd.hpp"  // jet_dot_nd, first_layer_z_nd, first_layer_dot_nd, tanh_jet_adjoint_nd
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows
 
@@ -142,9 +142,11 @@ __device__ inline void tile_stage_weights(const Tile<Real, STAGED, WIDTH, M>& t,
 
 // The forward pass of the hidden layers for the tile's points at x[k0 M ..]: each neuron's t, h', h'', z', z'' (per
 // direction in n-D) into the point's tape (DESIGN.md sections 2 and 7), after staging the weights
-// (tile_stage_weights). Ends with a barrier.
+// (tile_stage_weights). In n-D the directions are the axes, or with dirs each row's own (DeviceRows::dirs, a full
+// coefficient tensor): they enter through layer 1 alone (z'_k = W^1 v_k). Ends with a barrier.
 template <class Real, bool STAGED, int WIDTH, int M>
-__device__ inline void tile_forward(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta, const Real* x) {
+__device__ inline void tile_forward(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta, const Real* x,
+                                    const Real* dirs = nullptr) {
   tile_stage_weights(t, theta);
   const Geo<WIDTH, M>& g = t.g;
   {
@@ -162,19 +164,22 @@ __device__ inline void tile_forward(const Tile<Real, STAGED, WIDTH, M>& t, const
         L[3 * d1 + i] = w;
         L[4 * d1 + i] = Real(0);
       } else {
-        // Row i of W^1 (d1 x M) and b^1 after W^1; along axis k, z'_k = W^1_ik and z''_k = 0.
+        // Row i of W^1 (d1 x M) and b^1 after W^1; along axis k, z'_k = W^1_ik, along the row's v_k z'_k = W^1_i v_k;
+        // z''_k = 0.
         const Real* w = theta + i * M;
-        const Real th = tanh(first_layer_z_nd<M>(w, x + static_cast<size_t>(t.k0 + p) * M, theta[d1 * M + i]));
+        const size_t k = static_cast<size_t>(t.k0 + p);
+        const Real th = tanh(first_layer_z_nd<M>(w, x + k * M, theta[d1 * M + i]));
         Real* L = t.tape + p * t.tl;
         L[i] = th;
 #pragma unroll
-        for (int k = 0; k < M; ++k) {
+        for (int c = 0; c < M; ++c) {
+          const Real zp = dirs == nullptr ? w[c] : first_layer_dot_nd<M>(w, dirs + (k * M + c) * M);
           Real h1, h2;
-          tanh_jet(th, w[k], Real(0), h1, h2);
-          L[(1 + k) * d1 + i] = h1;
-          L[(1 + M + k) * d1 + i] = h2;
-          L[(1 + 2 * M + k) * d1 + i] = w[k];
-          L[(1 + 3 * M + k) * d1 + i] = Real(0);
+          tanh_jet(th, zp, Real(0), h1, h2);
+          L[(1 + c) * d1 + i] = h1;
+          L[(1 + M + c) * d1 + i] = h2;
+          L[(1 + 2 * M + c) * d1 + i] = zp;
+          L[(1 + 3 * M + c) * d1 + i] = Real(0);
         }
       }
     }

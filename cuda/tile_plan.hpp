@@ -44,11 +44,28 @@ NetDesc make_net_desc(const std::vector<int>& layers);
 // n = NetDesc::n_in() coordinates r_k = sum_i (alpha_ki D_i^2 u + beta_ki D_i u) + gamma_k u - f_k
 // (common/residual.hpp's row_residual_nd), with x, alpha and beta n numbers per row (row-major, n_in() per row) and
 // gamma, f, w one. The launchers take the rows' dimension from the NetDesc: the backend checks that they agree.
+// dirs (n > 1 only): null for the coordinate axes, else each row's own n directions (n x n numbers per row, v_i at
+// dirs[(k n + i) n], PointSet::dirs: a full coefficient tensor), alpha and beta being the coefficients in that basis.
 template <class Real>
 struct DeviceRows {
   const Real *x, *alpha, *beta, *gamma, *f, *w;
   int n;
+  const Real* dirs = nullptr;
 };
+
+// Rows k0 .. k0 + count - 1 of rows in dim coordinates (w stays null where rows has none).
+template <class Real>
+inline DeviceRows<Real> slice_rows(const DeviceRows<Real>& rows, size_t k0, int count, int dim) {
+  const size_t d = static_cast<size_t>(dim);
+  return {rows.x + k0 * d,
+          rows.alpha + k0 * d,
+          rows.beta + k0 * d,
+          rows.gamma + k0,
+          rows.f + k0,
+          rows.w != nullptr ? rows.w + k0 : nullptr,
+          count,
+          rows.dirs != nullptr ? rows.dirs + k0 * d * d : nullptr};
+}
 
 // How a launch is cut: T points per block of `threads` threads, `smem` bytes of dynamic shared memory, and which
 // compiled variant runs it. Every choice is made here, once: a launch runs the plan it is given.

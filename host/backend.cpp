@@ -36,20 +36,6 @@ void check_batch(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts)
   }
 }
 
-std::string device_for_rows(const std::string& device, const PointSet& pts) {
-  if (!pts.has_directions()) return device;
-  if (device == "cuda")
-    throw UsageError(
-        "--device cuda: the problem's coefficient is a full tensor (mixed derivatives), which the CUDA "
-        "kernels do not take yet; run it with --device cpu");
-  if (device == "auto") {
-    if (cuda_device_count() > 0)
-      std::fprintf(stderr, "pinntk: a full coefficient tensor runs on the CPU (the CUDA kernels take the axes only)\n");
-    return "cpu";
-  }
-  return device;
-}
-
 std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision, int threads) {
   if (precision != "fp64" && precision != "fp32")
     throw UsageError("--precision: unknown precision '" + precision + "' (known: fp64, fp32)");

@@ -183,11 +183,6 @@ void check_batch(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts)
 // Throws UsageError when the device or precision cannot be had; "auto" falls back to the CPU with a notice.
 std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision, int threads);
 
-// The device for rows that may carry their own Taylor directions (a full coefficient tensor): the CUDA kernels take
-// the coordinate axes only, so "auto" becomes "cpu" (with a notice when a CUDA device answers) and "cuda" is a
-// UsageError; rows without directions keep the device given.
-std::string device_for_rows(const std::string& device, const PointSet& pts);
-
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 // u and the derivatives along each row's directions (pts.dirs, or the axes) at the rows' points, by the per-point

@@ -223,5 +223,83 @@ TEST(GpuNd, ShapesAndPointsTheKernelsDoNotTakeAreRefused) {
   EXPECT_THROW(gpu->evaluate(net4, std::vector<double>(8, 0.5), u2, du2, d2u2), std::invalid_argument);
 }
 
+// Rows with their own Taylor directions (a full coefficient tensor, PointSet::dirs; random, not orthonormal): the
+// tile kernels' first layer along each row's v_k, J u's layer 0, the batch's concatenated directions (a member on
+// the axes beside one with directions of its own), against the CPU backend.
+PointSet with_directions(PointSet p, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  p.dirs.resize(static_cast<size_t>(p.size()) * p.dim * p.dim);
+  for (double& v : p.dirs) v = u(g);
+  return p;
+}
+
+TEST(GpuNd, RowsWithTheirOwnDirectionsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  auto cpu = make_cpu_backend(1);
+  for (const int n : {2, 3})
+    for (const bool single : {false, true})
+      for (const std::vector<int>& layers : {std::vector<int>{n, 40, 40, 1}, std::vector<int>{n, 7, 33, 1}}) {
+        SCOPED_TRACE(::testing::Message() << (single ? "fp32" : "fp64") << ", n = " << n << ", width " << layers[1]);
+        const PointSet pts = with_directions(random_points(n, 97, 20, 50 + n), 60 + n);
+        const Mlp net = init_mlp(layers, "glorot-normal", 3);
+        const size_t N = pts.size(), P = net.theta.size();
+        auto gpu = make_cuda_backend(single);
+        std::vector<double> r(N), J(N * P), gr(N, NAN), gJ(J.size(), NAN);
+        cpu->residuals_jacobian(net, pts, r, J);
+        gpu->residuals_jacobian(net, pts, gr, gJ);
+        EXPECT_TRUE(all_near(gr, r, tol(single))) << "r";
+        EXPECT_TRUE(all_near(gJ, J, tol(single))) << "J";
+        std::vector<double> g(P), gg(P, NAN);
+        const double loss = cpu->loss_gradient(net, pts, r, g);
+        EXPECT_TRUE(near(gpu->loss_gradient(net, pts, gr, gg), loss, loss, grad_tol(single))) << "loss";
+        EXPECT_TRUE(all_near(gg, g, grad_tol(single))) << "gradient";
+        std::vector<double> y(N), v(P), jty(P), ju(N), gjty(P, NAN), gju(N, NAN);
+        for (size_t k = 0; k < N; ++k) y[k] = std::sin(0.3 * static_cast<double>(k));
+        for (size_t p = 0; p < P; ++p) v[p] = std::cos(0.7 * static_cast<double>(p));
+        cpu->jacobian_transpose_times(net, pts, y, jty);
+        gpu->jacobian_transpose_times(net, pts, y, gjty);
+        cpu->jacobian_times(net, pts, v, ju);
+        gpu->jacobian_times(net, pts, v, gju);
+        EXPECT_TRUE(all_near(gjty, jty, grad_tol(single))) << "J^T y";
+        EXPECT_TRUE(all_near(gju, ju, tol(single))) << "J u";
+        if (single) continue;
+        const Mlp small = init_mlp({n, 6, 6, 1}, "glorot-normal", 5);  // P < N: the chunked Gram's case
+        const std::vector<double> d(N, 1.0);
+        const NtkResult a = cpu->ntk_chunked(small, pts, d, 40), b = gpu->ntk_chunked(small, pts, d, 40);
+        EXPECT_TRUE(near(b.frobenius_K, a.frobenius_K, a.frobenius_K, 1e-12)) << "||K||_F, chunked";
+        EXPECT_TRUE(all_near(b.spectrum_Kuu, a.spectrum_Kuu, 1e-12)) << "spectrum of K_uu, chunked";
+        auto la = cpu->lm_session(net, pts, true), lb = gpu->lm_session(net, pts, true);
+        EXPECT_TRUE(near(lb->loss(), la->loss(), la->loss(), 1e-12)) << "LM loss";
+        // A batch: member 0 on the rows' directions, member 1 on the axes (the batch fills in the identity).
+        PointSet axes = pts;
+        axes.dirs.clear();
+        const Mlp other = init_mlp(layers, "glorot-normal", 4);
+        auto batch = gpu->batch_train_session({net, other}, {pts, axes}, AdamConfig{});
+        std::vector<double> g0(P, NAN), g1(P, NAN), ref1(P);
+        const double l0 = batch->member(0).loss_gradient_at(net.theta, g0);
+        const double l1 = batch->member(1).loss_gradient_at(other.theta, g1);
+        const double ref_l1 = cpu->loss_gradient(other, axes, r, ref1);
+        EXPECT_TRUE(near(l0, loss, loss, 1e-12)) << "batch member 0's loss";
+        EXPECT_TRUE(all_near(g0, g, 1e-12)) << "batch member 0's gradient";
+        EXPECT_TRUE(near(l1, ref_l1, ref_l1, 1e-12)) << "batch member 1's loss";
+        EXPECT_TRUE(all_near(g1, ref1, 1e-12)) << "batch member 1's gradient";
+      }
+}
+
+TEST(GpuNd, RowsWithDirectionsThatDoNotFitAreRefused) {
+  SKIP_WITHOUT_GPU();
+  auto gpu = make_cuda_backend(false);
+  const Mlp net = init_mlp({2, 8, 1}, "glorot-normal", 1);
+  PointSet p = with_directions(random_points(2, 16, 4, 1), 2);
+  p.dirs.pop_back();
+  std::vector<double> r(20), J(20 * net.theta.size());
+  EXPECT_THROW(gpu->residuals_jacobian(net, p, r, J), std::invalid_argument);
+  const Mlp net1 = init_mlp({1, 8, 1}, "glorot-normal", 1);
+  PointSet one = random_points(1, 16, 4, 3);
+  one.dirs.assign(20, 1.0);  // directions in one coordinate: nothing the kernels take
+  EXPECT_THROW(gpu->residuals_jacobian(net1, one, r, J), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace pinntk

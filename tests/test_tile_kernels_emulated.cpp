@@ -46,13 +46,21 @@ constexpr double kernel_rtol() {
 }
 
 // A small problem's rows: nc collocation points, 4 boundary points a face in n-D (a 2 x 2 grid on each face in 3-D),
-// eps where given.
-PointSet small_rows(const std::string& problem, int nc, std::optional<double> eps = std::nullopt) {
+// eps where given. With dirs (n-D) every row takes dim random directions of its own (PointSet::dirs, what a full
+// coefficient tensor gives; the kernels need no orthonormal basis), alpha and beta read as coefficients along them.
+PointSet small_rows(const std::string& problem, int nc, std::optional<double> eps = std::nullopt, bool dirs = false) {
   ProblemSpec spec = problem_preset(problem);
   spec.nc = nc;
   if (eps) spec.eps = *eps;
   if (spec.dim > 1) spec.nb = 8 * spec.dim;
-  return build_points(spec);
+  PointSet pts = build_points(spec);
+  if (dirs) {
+    std::mt19937 gen(static_cast<unsigned>(nc) + 29u);
+    std::normal_distribution<double> g(0.0, 1.0);
+    pts.dirs.resize(static_cast<size_t>(pts.size()) * pts.dim * pts.dim);
+    for (double& v : pts.dirs) v = g(gen);
+  }
+  return pts;
 }
 
 // A PointSet's rows in Real and the kernels' view of them (what DevicePoints holds on a device).
@@ -65,9 +73,13 @@ struct HostRows {
         gamma(as<Real>(p.gamma)),
         f(as<Real>(p.f)),
         w(as<Real>(p.w)),
+        dirs(as<Real>(p.dirs)),
         n(p.size()) {}
-  DeviceRows<Real> view() const { return {x.data(), alpha.data(), beta.data(), gamma.data(), f.data(), w.data(), n}; }
-  std::vector<Real> x, alpha, beta, gamma, f, w;
+  DeviceRows<Real> view() const {
+    return {x.data(), alpha.data(), beta.data(), gamma.data(),
+            f.data(), w.data(),     n,           dirs.empty() ? nullptr : dirs.data()};
+  }
+  std::vector<Real> x, alpha, beta, gamma, f, w, dirs;
   int n;
 };
 
@@ -80,9 +92,9 @@ size_t tile_smem(const NetDesc& nd, int T) {
 
 // A tile kernel variant's name in failure messages.
 template <class Real, bool STAGED, int WIDTH>
-std::string variant_name(const std::string& problem, int T) {
+std::string variant_name(const std::string& problem, int T, bool dirs = false) {
   return problem + (STAGED ? " staged" : " global") + (WIDTH ? " width-40" : " generic") +
-         (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T);
+         (sizeof(Real) == 8 ? " fp64" : " fp32") + " T=" + std::to_string(T) + (dirs ? " own directions" : "");
 }
 
 // r and J of the kernel <Real, STAGED, WIDTH, M> on the rows, T points a block, 256 threads; false in `intact` if a
@@ -107,15 +119,15 @@ void run_jacobian(const Mlp& net, const PointSet& pts, int T, std::vector<double
 }
 
 template <class Real, bool STAGED, int WIDTH, int M>
-void check_case(const std::string& problem, const std::vector<int>& layers, int nc, int T) {
-  const PointSet pts = small_rows(problem, nc);
+void check_case(const std::string& problem, const std::vector<int>& layers, int nc, int T, bool dirs = false) {
+  const PointSet pts = small_rows(problem, nc, std::nullopt, dirs);
   const Mlp net = init_mlp(layers, "glorot-normal", 3);
   std::vector<double> r_ref(pts.size()), J_ref(static_cast<size_t>(pts.size()) * net.n_params());
   make_cpu_backend(1)->residuals_jacobian(net, pts, r_ref, J_ref);
   std::vector<double> r, J;
   bool intact = false;
   run_jacobian<Real, STAGED, WIDTH, M>(net, pts, T, r, J, intact);
-  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T);
+  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T, dirs);
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
   EXPECT_TRUE(all_near(r, r_ref, kernel_rtol<Real>())) << what << " residuals";
   EXPECT_TRUE(all_near(J, J_ref, kernel_rtol<Real>())) << what << " Jacobian";
@@ -137,7 +149,8 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
     theta_all.insert(theta_all.end(), nets[b].theta.begin(), nets[b].theta.end());
     for (auto [to, from] :
          {std::pair{&all.x, &pts[b].x}, std::pair{&all.alpha, &pts[b].alpha}, std::pair{&all.beta, &pts[b].beta},
-          std::pair{&all.gamma, &pts[b].gamma}, std::pair{&all.f, &pts[b].f}, std::pair{&all.w, &pts[b].w}})
+          std::pair{&all.gamma, &pts[b].gamma}, std::pair{&all.f, &pts[b].f}, std::pair{&all.w, &pts[b].w},
+          std::pair{&all.dirs, &pts[b].dirs}})
       to->insert(to->end(), from->begin(), from->end());
   }
   const std::vector<Real> theta = as<Real>(theta_all);
@@ -175,14 +188,17 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
 
 template <class Real, bool STAGED, int WIDTH, int M>
 void check_gradient_case(const std::string& problem, const std::vector<double>& eps, const std::vector<int>& layers,
-                         int nc, int T) {
+                         int nc, int T, bool dirs = false) {
   std::vector<PointSet> pts;
   std::vector<Mlp> nets;
   for (size_t b = 0; b < eps.size(); ++b) {
-    pts.push_back(small_rows(problem, nc, eps[b]));
+    pts.push_back(small_rows(problem, nc, eps[b], dirs));
     nets.push_back(init_mlp(layers, "glorot-normal", 11 + b));
   }
-  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T);
+  if (dirs && pts.size() > 1) {  // the second member's directions differ from the first's
+    for (double& v : pts[1].dirs) v = -0.5 * v + 0.25;
+  }
+  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T, dirs);
   const double rtol = kernel_rtol<Real>();
   std::vector<double> loss, r;
   std::vector<std::vector<double>> grad;
@@ -221,11 +237,11 @@ TEST(TileKernelsEmulated, LossGradientMatchesTheCpuBackend) {
 }
 
 // The fused reduction and Adam update (cuda/adam_kernel.cuh, the phases of cuda/reduce_phases.cuh) for two members:
-// bit for bit the documented order (row y of a block sums partials y, y + 8, ...; row 0 adds the rows in order; one
+// bit for bit the documented order (row y of a block sums partials y, y + 32, ...; the rows added as a binary tree; one
 // warp strides over the partial losses, then a shuffle tree), then adam_update with the bias corrections of the
 // member's step; a member whose active flag is 0 is left as it was.
 TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
-  const int P = 77, blocks = 19, B = 3;
+  const int P = 77, blocks = 71, B = 3;
   std::mt19937 gen(7);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   std::vector<double> partial(static_cast<size_t>(B) * blocks * P), partial_loss(static_cast<size_t>(B) * blocks);
@@ -269,8 +285,9 @@ TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
       for (int y = 0; y < reduce::kReduceRows; ++y)
         for (int k = y; k < blocks; k += reduce::kReduceRows)
           rows[y] += partial[(static_cast<size_t>(b) * blocks + k) * P + p];
-      double g = rows[0];
-      for (int y = 1; y < reduce::kReduceRows; ++y) g += rows[y];
+      for (int s = reduce::kReduceRows / 2; s > 0; s /= 2)  // the rows' fixed binary tree
+        for (int y = 0; y < s; ++y) rows[y] += rows[y + s];
+      const double g = rows[0];
       double th = theta0[o + p], mm = m0[o + p], vv = v0[o + p];
       adam_update(th, mm, vv, g, lr, adam, 1.0 - std::pow(adam.beta1, t), 1.0 - std::pow(adam.beta2, t));
       ASSERT_EQ(theta[o + p], th) << "member " << b << ", parameter " << p;
@@ -283,8 +300,8 @@ TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
 // J u by the matrix-free kernel (cuda/matvec_kernel.cuh: one warp per row, 8 warps a block, warps past the last row
 // returning whole) against the CPU backend's jacobian_times, 1-D and 2-D, fp64 and fp32.
 template <class Real, int M>
-void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc) {
-  const PointSet pts = small_rows(problem, nc);
+void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc, bool dirs = false) {
+  const PointSet pts = small_rows(problem, nc, std::nullopt, dirs);
   const Mlp net = init_mlp(layers, "glorot-normal", 5);
   const NetDesc nd = make_net_desc(layers);
   const int n = pts.size();
@@ -300,7 +317,7 @@ void check_jacobian_times(const std::string& problem, const std::vector<int>& la
       static_cast<unsigned>((n + kWarps - 1) / kWarps), 32 * kWarps,
       [&] { matvec_device::jacobian_times_kernel<Real, M>(nd, theta.data(), d.data(), rows.view(), out.data()); },
       matvec_device::row_entries(nd) * sizeof(Real) * kWarps);
-  const std::string what = problem + (sizeof(Real) == 8 ? " fp64" : " fp32") + " J u";
+  const std::string what = problem + (sizeof(Real) == 8 ? " fp64" : " fp32") + " J u" + (dirs ? " own directions" : "");
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
   EXPECT_TRUE(all_near({out.begin(), out.end()}, ref, kernel_rtol<Real>())) << what;
 }
@@ -363,6 +380,20 @@ TEST(TileKernelsEmulated, ThreeDimensionalInputs) {
 TEST(TileKernelsEmulated, JacobianMatchesTheCpuBackendInTwoDimensions) {
   check_case<double, true, 40, 2>("darcy2d-twoscale", {2, 40, 40, 1}, 9, 4);
   check_case<double, false, 0, 2>("poisson2d-sines", {2, 10, 12, 1}, 9, 3);
+}
+
+// Rows with their own directions (a full coefficient tensor, DeviceRows::dirs): z'_k = W^1 v_k in the forward pass,
+// every z'_k's adjoint times v_kj in W^1's entries, h'_k = v_k in J u. The Jacobian (width-40 staged and generic),
+// the loss and gradient of two members whose directions differ plus J^T y, and J u, in 2-D and 3-D, fp64 and fp32.
+TEST(TileKernelsEmulated, RowsWithTheirOwnDirections) {
+  check_case<double, true, 40, 2>("poisson2d-sines", {2, 40, 40, 1}, 9, 4, true);
+  check_case<double, false, 0, 3>("poisson3d-sines", {3, 8, 10, 1}, 9, 3, true);
+  check_case<float, true, 40, 2>("poisson2d-sines", {2, 40, 40, 1}, 9, 4, true);
+  check_gradient_case<double, true, 40, 2>("poisson2d-sines", {1.0, 1.0}, {2, 40, 40, 1}, 9, 4, true);
+  check_gradient_case<double, false, 0, 3>("poisson3d-sines", {1.0}, {3, 8, 10, 1}, 9, 3, true);
+  check_jacobian_times<double, 2>("poisson2d-sines", {2, 10, 36, 1}, 9, true);
+  check_jacobian_times<double, 3>("poisson3d-sines", {3, 8, 10, 1}, 9, true);
+  check_jacobian_times<float, 2>("poisson2d-sines", {2, 10, 36, 1}, 9, true);
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ struct Setup {
   PointSet pts;
   Mlp net;
   std::string init;
-  std::string device;  // o.device, or "cpu" for rows the CUDA kernels do not take (device_for_rows)
+  std::string device;  // o.device
   std::unique_ptr<Backend> backend;
 };
 
@@ -155,7 +155,7 @@ Setup make_setup(const CommonOptions& o) {
     s.net = init_mlp(layers, s.init, parse_seed(o.seed_text));
   }
   s.pts = build_points(s.spec);
-  s.device = device_for_rows(o.device, s.pts);
+  s.device = o.device;
   return s;
 }
 

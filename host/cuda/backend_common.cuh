@@ -33,7 +33,8 @@ inline int int_count(size_t n, const char* what) {
 
 // A PointSet the kernels can read for a network of n_in inputs: its dimension is the network's input width (the
 // kernels take it from the NetDesc) and x, alpha, beta hold dim numbers per row, gamma and f one, w one where the
-// operation reads the weights (the loss and its gradient). std::invalid_argument naming the operation otherwise:
+// operation reads the weights (the loss and its gradient), and dirs (when given) dim x dim numbers per row in 2 or 3
+// coordinates. std::invalid_argument naming the operation otherwise:
 // a short array would be read past its end on the device.
 inline void check_points(const PointSet& p, int n_in, bool weights, const char* op) {
   const std::string where = std::string("CUDA backend ") + op + ": ";
@@ -41,10 +42,9 @@ inline void check_points(const PointSet& p, int n_in, bool weights, const char* 
     throw std::invalid_argument(where + "the points have " + std::to_string(p.dim) +
                                 " coordinates, the network takes " + std::to_string(n_in) + " (layers[0])");
   if (p.nc < 0 || p.nb < 0) throw std::invalid_argument(where + "negative number of rows");
-  if (p.has_directions())
-    throw UsageError(where +
-                     "rows with their own Taylor directions (a full coefficient tensor) run on the CPU backend "
-                     "only; the CUDA kernels take the coordinate axes");
+  if (p.has_directions() && n_in < 2)
+    throw std::invalid_argument(where + "rows with their own Taylor directions need 2 or 3 coordinates, not " +
+                                std::to_string(n_in));
   const size_t n = static_cast<size_t>(int_count(static_cast<size_t>(p.nc) + static_cast<size_t>(p.nb), "the rows"));
   const size_t nx = n * static_cast<size_t>(n_in);
   const auto need = [&](const std::vector<double>& v, size_t len, const char* name) {
@@ -59,6 +59,7 @@ inline void check_points(const PointSet& p, int n_in, bool weights, const char* 
   need(p.gamma, n, "gamma");
   need(p.f, n, "f");
   if (weights) need(p.w, n, "w");
+  if (p.has_directions()) need(p.dirs, nx * static_cast<size_t>(n_in), "dirs");
 }
 
 // The network's descriptor (make_net_desc refuses a shape the kernels do not take, an input width outside

@@ -6,7 +6,7 @@
 // derivatives along the n axes. Adam also runs on a batch of networks of one shape, every launch serving all of them
 // (CudaBatchTrainSession), and a session's graphs capture one step and kStepsPerGraph steps in a row. A batch's
 // L-BFGS keeps its vectors on the device and evaluates with the batch's kernels (lbfgs_ops, cuda_lbfgs.cu).
-#include <algorithm>   // std::copy, std::max, std::sort
+#include <algorithm>   // std::any_of, std::copy, std::max, std::sort
 #include <atomic>      // std::atomic
 #include <cmath>       // std::sqrt, std::isfinite, NAN
 #include <functional>  // std::greater
@@ -189,19 +189,29 @@ class CudaTrainSession final : public TrainSession {
 // Whether two point sets hold the same rows (then a batch uploads them once and every member reads them).
 bool same_rows(const PointSet& a, const PointSet& b) {
   return a.dim == b.dim && a.nc == b.nc && a.nb == b.nb && a.x == b.x && a.alpha == b.alpha && a.beta == b.beta &&
-         a.gamma == b.gamma && a.f == b.f && a.w == b.w;
+         a.gamma == b.gamma && a.f == b.f && a.w == b.w && a.dirs == b.dirs;
 }
 
-// The members' rows one after the other (member b's at rows b n ..): what the batched kernels read.
+// The members' rows one after the other (member b's at rows b n ..): what the batched kernels read. When some
+// members' rows have their own directions, those of the others are the axes (the identity per row).
 PointSet concatenate_rows(const std::vector<PointSet>& pts) {
   PointSet all;
   all.dim = pts[0].dim;
+  const bool dirs = std::any_of(pts.begin(), pts.end(), [](const PointSet& p) { return p.has_directions(); });
   for (const PointSet& p : pts) {
     all.nc += p.nc;
     all.nb += p.nb;
     for (auto [to, from] : {std::pair{&all.x, &p.x}, std::pair{&all.alpha, &p.alpha}, std::pair{&all.beta, &p.beta},
                             std::pair{&all.gamma, &p.gamma}, std::pair{&all.f, &p.f}, std::pair{&all.w, &p.w}})
       to->insert(to->end(), from->begin(), from->end());
+    if (!dirs) continue;
+    if (p.has_directions()) {
+      all.dirs.insert(all.dirs.end(), p.dirs.begin(), p.dirs.end());
+      continue;
+    }
+    for (int k = 0; k < p.size(); ++k)
+      for (int i = 0; i < p.dim; ++i)
+        for (int j = 0; j < p.dim; ++j) all.dirs.push_back(i == j ? 1.0 : 0.0);
   }
   return all;
 }
@@ -465,9 +475,9 @@ struct MatfreeRows {
 
   // Rows k0 .. k0 + count - 1.
   DeviceRows<Real> slice(int k0, int count) const {
-    const size_t k = static_cast<size_t>(k0), dim = static_cast<size_t>(net.n_in());
-    const DeviceRows<Real> all = points.view();
-    return {all.x + k * dim, all.alpha + k * dim, all.beta + k * dim, all.gamma + k, all.f + k, nullptr, count};
+    DeviceRows<Real> rows = slice_rows(points.view(), static_cast<size_t>(k0), count, net.n_in());
+    rows.w = nullptr;  // the seeded kernel reads no weight
+    return rows;
   }
 
   std::vector<int> layers;
@@ -730,7 +740,8 @@ class CudaBackend final : public Backend {
       if (ch.whole) whole = std::max(whole, ch.rows);
     }
     int_count(static_cast<size_t>(piece) * p, "a chunk's Jacobian");
-    require_chunked_memory(n, p, dim, piece, whole, blockwise ? 2 : 4, own_u && own_b ? 3 : 2);
+    const double row_numbers = 3.0 * dim + 6.0 + (pts.has_directions() ? static_cast<double>(dim * dim) : 0.0);
+    require_chunked_memory(n, p, row_numbers, piece, whole, blockwise ? 2 : 4, own_u && own_b ? 3 : 2);
     const StreamOrder o = c_.order();
     NtkResult res;
     res.nc = pts.nc;
@@ -754,8 +765,7 @@ class CudaBackend final : public Backend {
       for (const NtkChunk& ch : chunks) {
         const size_t k0 = static_cast<size_t>(ch.begin);
         const int c = ch.rows;
-        const DeviceRows<Real> rows{
-            all.x + k0 * dim, all.alpha + k0 * dim, all.beta + k0 * dim, all.gamma + k0, all.f + k0, all.w + k0, c};
+        const DeviceRows<Real> rows = slice_rows(all, k0, c, static_cast<int>(dim));
         launch_jacobian<Real>(nd, theta.data(), rows, dr.data() + k0, J.data(), c_.stream());
         if (!blockwise) accumulate(J.data(), c, A.data());
         launch_scale_rows(J.data(), c, p, dd.data() + k0, true, c_.stream());  // Jh
@@ -881,12 +891,13 @@ class CudaBackend final : public Backend {
     return out;
   }
 
-  // A UsageError naming the sizes when the device cannot hold ntk_chunked's buffers: the rows, weights, residuals and
-  // theta throughout; `grams` P x P Grams with a chunk of `piece` rows of J (and a row Gram of `whole` rows) during the
-  // pass; then `finish` P x P matrices for the spectra (besides cuSOLVER's workspace).
-  void require_chunked_memory(int n, int p, size_t dim, int piece, int whole, int grams, int finish) const {
+  // A UsageError naming the sizes when the device cannot hold ntk_chunked's buffers: the rows (row_numbers numbers
+  // each, with weights and residuals) and theta throughout; `grams` P x P Grams with a chunk of `piece` rows of J (and
+  // a row Gram of `whole` rows) during the pass; then `finish` P x P matrices for the spectra (besides cuSOLVER's
+  // workspace).
+  void require_chunked_memory(int n, int p, double row_numbers, int piece, int whole, int grams, int finish) const {
     const double pp = static_cast<double>(p) * p, real = sizeof(Real);
-    const double base = static_cast<double>(n) * (3.0 * dim + 6.0) + p;
+    const double base = static_cast<double>(n) * row_numbers + p;
     const double pass = grams * pp + static_cast<double>(piece) * p + static_cast<double>(whole) * whole;
     const double need = real * (base + std::max(pass, finish * pp)), have = available_device_bytes(c_);
     if (need <= have) return;

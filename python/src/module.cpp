@@ -223,14 +223,13 @@ nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& w
   std::vector<double> r(n);
   MatrixBuffer b;
   std::string device_name, precision_name;
-  const std::string dev = device_for_rows(device, pts);
   // The host holds J (and K) on the CPU backend; on CUDA the backend checks the device's free memory.
-  if (dev == "cpu" || (dev == "auto" && cuda_device_count() == 0)) {
+  if (device == "cpu" || (device == "auto" && cuda_device_count() == 0)) {
     const double nn = static_cast<double>(n), need = 8.0 * (nn * static_cast<double>(p) + (kernel ? 2.0 * nn * nn : 0));
     require_memory(need, budget, kernel ? "kernel" : "jacobian", kernel ? "J and K" : "the Jacobian",
                    "use fewer points, or pinntk.ntk, whose chunked path never holds J");
   }
-  on_backend(dev, precision, threads, device_name, precision_name,
+  on_backend(device, precision, threads, device_name, precision_name,
              [&](Backend& be) { b = kernel ? be.kernel_buffer(net, pts, d, r) : be.jacobian_buffer(net, pts, r); });
   uintptr_t address = 0;
   nb::dict out;
@@ -266,7 +265,7 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
   NtkResult r;
   std::vector<double> K;
   std::string device_name, precision_name;
-  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name, [&](Backend& be) {
+  on_backend(device, precision, threads, device_name, precision_name, [&](Backend& be) {
     r = analyze_ntk(be, net, pts, scaling, save_matrices, plan.chunk_rows);
     if (save_matrices) K = ntk_matrix(be, r.jacobian, n, p, d);  // K = J J^T D (Lemma 3.1)
   });
@@ -322,7 +321,7 @@ nb::dict ntk_top(const Problem& prob, const Mlp& net, long k, bool vectors, cons
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   TopEigen t;
   std::string device_name, precision_name;
-  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name,
+  on_backend(device, precision, threads, device_name, precision_name,
              [&](Backend& be) { t = ntk_top_eigen(be, net, pts, d, static_cast<int>(k), vectors, tol); });
   nb::dict out;
   out["values"] = to_numpy(std::move(t.values), {static_cast<size_t>(k)});
@@ -374,7 +373,7 @@ nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps,
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   NtkDensity r;
   std::string device_name, precision_name;
-  on_backend(device_for_rows(device, pts), precision, threads, device_name, precision_name,
+  on_backend(device, precision, threads, device_name, precision_name,
              [&](Backend& be) { r = ntk_spectral_density(be, net, pts, d, cfg); });
   double total = r.below;
   for (const double c : r.counts) total += c;
@@ -654,7 +653,7 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   {
     nb::gil_scoped_release release;
     std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
-    Backend& be = backend(device_for_rows(device, pts), precision, threads);
+    Backend& be = backend(device, precision, threads);
     try {
       res = train_adam(be, work, spec, pts, cfg, [&](long it, long total, double loss) {
         ctl.poll(it <= adam_total ? "adam" : "lbfgs", it, total, loss, nullptr);
@@ -766,7 +765,7 @@ nb::dict train_ensemble_py(Problem& prob, const std::vector<int>& layers, const 
   {
     nb::gil_scoped_release release;
     std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
-    Backend& be = backend(device_for_rows(device, pts), precision, threads);
+    Backend& be = backend(device, precision, threads);
     try {
       train_ensemble(be, spec, pts, how, count, seed, hooks);
     } catch (const Interrupted&) {
