@@ -257,8 +257,9 @@ NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::v
   return res;
 }
 
-double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise) {
-  const double dp = static_cast<double>(p), per_row = 3.0 * dim + 3.0;  // a row of the points: x, alpha, beta, ...
+double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise, bool dirs) {
+  // A row of the points: x, alpha, beta, gamma, f, w, and its directions where it has its own.
+  const double dp = static_cast<double>(p), per_row = 3.0 * dim + 3.0 + (dirs ? static_cast<double>(dim) * dim : 0.0);
   const double grams = (blockwise ? 2.0 : 4.0) * dp * dp;
   // A block of at most P rows is held whole with its row Gram and the eigensolver's copy of it (LAPACKE's row-major
   // transpose); a longer one a chunk at a time, with the chunk's rows of the points.
@@ -274,12 +275,12 @@ double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_ro
   return 8.0 * (base + std::max(grams + piece, finish));
 }
 
-long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes) {
+long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes, bool dirs) {
   // The largest fitting count by bisection (the estimate grows with the count).
   long lo = 0, hi = std::min(kNtkMaxChunkRows, std::max(1L, std::max(nc, nb)));
   while (lo < hi) {
     const long mid = lo + (hi - lo + 1) / 2;
-    if (ntk_chunked_memory_bytes(nc, nb, p, dim, mid, blockwise) <= budget_bytes) {
+    if (ntk_chunked_memory_bytes(nc, nb, p, dim, mid, blockwise, dirs) <= budget_bytes) {
       lo = mid;
     } else {
       hi = mid - 1;
@@ -296,7 +297,7 @@ NtkPath parse_ntk_path(const std::string& text) {
 }
 
 NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
-                 uint64_t budget) {
+                 uint64_t budget, bool dirs) {
   if (chunk_rows < 0)
     throw UsageError("--chunk-rows must be 0 (from the memory budget) or positive, got " + std::to_string(chunk_rows));
   const long n = nc + nb;
@@ -332,9 +333,9 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
     return plan;
   }
   const long longest = std::max(nc, nb);
-  plan.chunk_rows =
-      chunk_rows > 0 ? std::min(chunk_rows, longest) : std::max(1L, ntk_chunk_rows(nc, nb, p, dim, blockwise, have));
-  plan.peak_bytes = ntk_chunked_memory_bytes(nc, nb, p, dim, plan.chunk_rows, blockwise);
+  plan.chunk_rows = chunk_rows > 0 ? std::min(chunk_rows, longest)
+                                   : std::max(1L, ntk_chunk_rows(nc, nb, p, dim, blockwise, have, dirs));
+  plan.peak_bytes = ntk_chunked_memory_bytes(nc, nb, p, dim, plan.chunk_rows, blockwise, dirs);
   require_memory(plan.peak_bytes, budget, "ntk",
                  "the chunked path's P x P Grams with " + std::to_string(plan.chunk_rows) + " row" +
                      (plan.chunk_rows == 1 ? "" : "s") + " of the Jacobian at a time, P = " + std::to_string(p),

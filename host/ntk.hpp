@@ -73,14 +73,14 @@ std::vector<NtkChunk> ntk_chunks(const PointSet& pts, const std::vector<double>&
 bool ntk_weights_blockwise(const std::vector<double>& d, int nc);
 
 // Peak host memory in bytes of ntk_chunked on the CPU backend with nc + nb rows in dim coordinates, p parameters
-// and chunks of chunk_rows rows (blockwise: ntk_weights_blockwise of the weights). A device backend's default
-// gram_cols_accumulate adds a p x p temporary.
-double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise);
+// and chunks of chunk_rows rows (blockwise: ntk_weights_blockwise of the weights; dirs: the rows carry their own
+// directions, dim x dim numbers each). A device backend's default gram_cols_accumulate adds a p x p temporary.
+double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise, bool dirs = false);
 
 // The most rows per chunk, up to kNtkMaxChunkRows and the largest block, whose ntk_chunked_memory_bytes fits
 // budget_bytes; 0 when not even one row does.
 constexpr long kNtkMaxChunkRows = 4096;  // beyond a few hundred rows syrk runs at its full rate
-long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes);
+long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes, bool dirs = false);
 
 // Which path `pinntk ntk` takes: the one-shot be.ntk (exact), the chunked Grams, or auto: chunked when N > P and the
 // weights are constant on each block (less work and memory), else exact while it fits the memory.
@@ -97,6 +97,6 @@ struct NtkPlan {
 // require_memory) and chunks of chunk_rows rows (0: from the budget). UsageError (one line) when the chosen path does
 // not fit, chunked is asked for with N <= P or with save_matrices, or chunk_rows < 0.
 NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
-                 uint64_t budget);
+                 uint64_t budget, bool dirs = false);
 
 }  // namespace pinntk

@@ -293,6 +293,12 @@ TEST_P(Ntk, PathFollowsTheMemoryBudget) {
   EXPECT_THROW(plan_ntk(NtkPath::Exact, nc, nb, p, 1, true, 0, false, budget), UsageError);
   // Four Grams when the weights differ within a block.
   EXPECT_GT(ntk_chunked_memory_bytes(nc, nb, p, 1, 64, false), ntk_chunked_memory_bytes(nc, nb, p, 1, 64, true));
+  // Rows with their own directions hold dim x dim numbers more each: 8 dim^2 bytes a row of the points (and of a
+  // chunk's rows where the chunk sets the peak).
+  const double more =
+      ntk_chunked_memory_bytes(nc, nb, p, 3, 64, true, true) - ntk_chunked_memory_bytes(nc, nb, p, 3, 64, true);
+  EXPECT_GE(more, 8.0 * 9 * (nc + nb));
+  EXPECT_LE(more, 8.0 * 9 * (nc + nb + 64));
 }
 
 // The matrix-free products (DESIGN.md section 8) against the formed Jacobian on a 1-D, a 2-D and a 3-D problem, and

@@ -412,7 +412,8 @@ int cmd_ntk(const NtkOptions& opts) {
     const double avail = budget > 0 ? static_cast<double>(budget) : static_cast<double>(available_memory_bytes());
     const bool blockwise = ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc);
     const bool exact_fits = ntk_memory_bytes(n, p, false) <= avail;
-    const bool chunked_fits = n > p && ntk_chunk_rows(s.pts.nc, s.pts.nb, p, s.pts.dim, blockwise, avail) > 0;
+    const bool chunked_fits =
+        n > p && ntk_chunk_rows(s.pts.nc, s.pts.nb, p, s.pts.dim, blockwise, avail, s.pts.has_directions()) > 0;
     if (!exact_fits && !chunked_fits) {
       const int k = std::min({20, n, p});
       const std::string why = "--eigen auto: neither the full analysis (" +
@@ -426,7 +427,7 @@ int cmd_ntk(const NtkOptions& opts) {
   // The one-shot path while it fits the memory, else Grams over chunks of points (DESIGN.md section 8).
   const NtkPlan plan =
       plan_ntk(path, s.pts.nc, s.pts.nb, p, s.pts.dim, ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc),
-               opts.chunk_rows, save_matrices, budget);
+               opts.chunk_rows, save_matrices, budget, s.pts.has_directions());
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(s.device, o.precision, o.threads);  // after every input check: its notice comes last
   NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices, plan.chunk_rows);

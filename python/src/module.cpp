@@ -260,8 +260,8 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("save_matrices: K would take more than 4 GB; use fewer points");
   const std::vector<double> d = ntk_row_weights(pts, scaling);
-  const NtkPlan plan =
-      plan_ntk(path, pts.nc, pts.nb, p, pts.dim, ntk_weights_blockwise(d, pts.nc), chunk_rows, save_matrices, budget);
+  const NtkPlan plan = plan_ntk(path, pts.nc, pts.nb, p, pts.dim, ntk_weights_blockwise(d, pts.nc), chunk_rows,
+                                save_matrices, budget, pts.has_directions());
   NtkResult r;
   std::vector<double> K;
   std::string device_name, precision_name;
