@@ -40,7 +40,7 @@
 #include "cuda/tile_plan.hpp"            // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
 #include "host/backend.hpp"              // make_cuda_backend, make_cpu_backend
 #include "host/blas_setup.hpp"           // ensure_fast_openblas_kernels
-#include "host/cuda/cuda_backend.hpp"    // kStepsPerGraph, set_multi_step_graphs
+#include "host/cuda/cuda_backend.hpp"    // kStepsPerGraph, set_multi_step_graphs, set_layerwise_products
 #include "host/cuda/cuda_lbfgs.hpp"      // set_fused_two_loop
 #include "host/ntk.hpp"                  // ntk_chunked, ntk_row_weights
 #include "host/optim/lbfgs.hpp"          // minimize_lbfgs
@@ -782,13 +782,14 @@ json bench_ntk_chunked(Backend& be, int nc, long chunk_rows) {
 }
 
 // One matrix-free K_s v product of Lanczos (DESIGN.md section 8): J^T y then J u through the backend's interface
-// (host copies of the vectors included, as ntk_lanczos makes them), darcy-twoscale 4x40 at N rows; after two warm-up
-// products (the first uploads the rows), the median of reps, wall-clock milliseconds.
-json bench_ntk_products(Backend& be, int n, bool quick) {
+// (host copies of the vectors included, as ntk_lanczos makes them), darcy-twoscale 4 x width at N rows; after two
+// warm-up products (the first uploads the rows), the median of reps, wall-clock milliseconds. `how` names the path
+// the caller chose (set_layerwise_products).
+json bench_ntk_products(Backend& be, int n, bool quick, int width = 40, const std::string& how = "") {
   ProblemSpec spec = problem_preset("darcy-twoscale");
   spec.nc = n - spec.nb;
   const PointSet pts = build_points(spec);
-  const Mlp net = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1);
+  const Mlp net = init_mlp({1, width, width, width, width, 1}, "glorot-normal", 1);
   std::vector<double> y(pts.size(), 1.0), params(net.n_params()), rows(pts.size());
   const auto product = [&] {
     be.jacobian_transpose_times(net, pts, y, params);
@@ -806,11 +807,14 @@ json bench_ntk_products(Backend& be, int n, bool quick) {
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
-  std::printf("ntk product J^T y + J u: %s %s darcy-twoscale 4x40 N=%d P=%d: %.3f ms\n", be.name().c_str(),
-              be.precision().c_str(), pts.size(), net.n_params(), median);
+  std::printf("ntk product J^T y + J u%s: %s %s darcy-twoscale 4x%d N=%d P=%d: %.3f ms\n",
+              how.empty() ? "" : (" (" + how + ")").c_str(), be.name().c_str(), be.precision().c_str(), width,
+              pts.size(), net.n_params(), median);
   std::fflush(stdout);
-  return {
-      {"backend", be.name()}, {"precision", be.precision()}, {"n", pts.size()}, {"p", net.n_params()}, {"ms", median}};
+  return {{"backend", be.name()}, {"precision", be.precision()},
+          {"n", pts.size()},      {"p", net.n_params()},
+          {"width", width},       {"path", how},
+          {"ms", median}};
 }
 
 }  // namespace
@@ -897,6 +901,16 @@ int main(int argc, char** argv) {
         if (want("ntk")) {
           out["ntk_chunked"] = bench_ntk_chunked(*make_cuda_backend(false), quick ? 1 << 16 : 1 << 20, 65536);
           out["ntk_product"] = bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick);
+          // The tile kernels against a layer at a time (cuda/layerwise.hpp), 4x40 and 4x160 at N = 2^16.
+          out["ntk_product_paths"] = json::array();
+          for (const int width : {40, 160})
+            for (const LayerwiseProducts mode : {LayerwiseProducts::kOff, LayerwiseProducts::kOn}) {
+              set_layerwise_products(mode);
+              out["ntk_product_paths"].push_back(
+                  bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick, width,
+                                     mode == LayerwiseProducts::kOn ? "layers" : "tile"));
+            }
+          set_layerwise_products(LayerwiseProducts::kAuto);
         }
       }
     }

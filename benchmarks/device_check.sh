@@ -185,6 +185,8 @@ if [ -x "$BUILD/benchmarks/pinntk-bench" ]; then
   row "batched Adam step (bench)" "$(grep -Eo 'B=1 .* per network\)' "$OUT/bench.txt" | tail -1)"
   row "device L-BFGS iteration (bench)" "$(grep -Eo 'l-bfgs iteration: .*' "$OUT/bench.txt" | tail -1 | cut -c19-)"
   row "chunked NTK 4x40 (bench)" "$(grep -Eo 'chunked ntk: .*' "$OUT/bench.txt" | tail -1 | cut -c14-)"
+  row "K_s v, tile vs layers, 4x40 / 4x160, N=2^16 (ms)" "$(grep -E 'ntk product J\^T y \+ J u \(' "$OUT/bench.txt" |
+    sed -E 's/.*\((tile|layers)\).* 4x([0-9]+) .*: ([0-9.]+) ms/\2 \1 \3/' | tr '\n' ' ')"
 fi
 
 # 4b. Issue 14's wide network: the top 10 eigenvalues of a 4x160 network (P = 77761) by Lanczos on the device,

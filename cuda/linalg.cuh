@@ -1,5 +1,5 @@
-// cuBLAS and cuSOLVER: checked calls and the fp64/fp32 overloads the backend needs (syrk, syrk_add, nrm2, dot, syevd,
-// and for Levenberg-Marquardt gemv, iamax, axpy, potrf, potrs). Every call goes through PINNTK_CUBLAS_CHECK or
+// cuBLAS and cuSOLVER: checked calls and the fp64/fp32 overloads the backend needs (syrk, syrk_add, gemm, nrm2, dot,
+// syevd, and for Levenberg-Marquardt gemv, iamax, axpy, potrf, potrs). Every call goes through PINNTK_CUBLAS_CHECK or
 // PINNTK_CUSOLVER_CHECK; the callers check devInfo. Sizes and counts are 64-bit throughout (cuBLAS's _64 API,
 // cuSOLVER's cusolverDnX* API): an m x m Gram has more than 2^31 entries from m = 46341 on, which an int count
 // would wrap (nrm2 of it silently 0).
@@ -60,6 +60,19 @@ inline cublasStatus_t syrk_add(cublasHandle_t h, cublasOperation_t op, int64_t n
                                int64_t lda, float* C, int64_t ldc) {
   const float one = 1.0f;
   return cublasSsyrk_64(h, CUBLAS_FILL_MODE_LOWER, op, n, k, &one, A, lda, &one, C, ldc);
+}
+// C = op(A) op(B) + beta C (column-major; cuda/layerwise.hpp's GEMMs).
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                           int64_t k, const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                           double* C, int64_t ldc) {
+  const double one = 1.0;
+  return cublasDgemm_64(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
+}
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                           int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                           int64_t ldc) {
+  const float one = 1.0f;
+  return cublasSgemm_64(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
 }
 // C = A A^T for square n x n A (benchmarks' matrix-product ceiling).
 inline cublasStatus_t gemm_nt(cublasHandle_t h, int64_t n, const double* A, double* C) {

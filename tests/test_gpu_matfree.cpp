@@ -2,7 +2,8 @@
 // warp tangent kernel (cuda/matvec.cu) and J^T y by the seeded loss-gradient kernel (launch_seeded_partials) against
 // the CPU backend's products and against the formed Jacobian (residuals_jacobian), on 1-, 2- and 3-D presets with row
 // counts no block size divides; the rows kept on the device across calls (a new theta, then new rows); J^T y cut into
-// chunks of rows; and Lanczos (ntk_top_eigen) on the CUDA products against the CPU backend's.
+// chunks of rows; and Lanczos (ntk_top_eigen) on the CUDA products against the CPU backend's. The same checks a layer
+// at a time (cuda/layerwise.hpp: cuBLAS GEMMs between elementwise kernels), in one chunk and in several.
 #include <gtest/gtest.h>
 
 #include <cmath>      // std::sqrt, NAN
@@ -10,14 +11,15 @@
 #include <string>     // std::string, std::to_string
 #include <vector>     // std::vector
 
-#include "host/backend.hpp"      // make_cuda_backend, make_cpu_backend
-#include "host/mlp.hpp"          // init_mlp
-#include "host/ntk.hpp"          // ntk_row_weights, NtkScaling
-#include "host/ntk_lanczos.hpp"  // ntk_top_eigen
-#include "host/problem.hpp"      // problem_preset, build_points
-#include "host/rng.hpp"          // Rng
-#include "tests/gpu_skip.hpp"    // SKIP_WITHOUT_GPU
-#include "tests/near.hpp"        // all_near
+#include "host/backend.hpp"            // make_cuda_backend, make_cpu_backend
+#include "host/cuda/cuda_backend.hpp"  // set_layerwise_products, LayerwiseProducts
+#include "host/mlp.hpp"                // init_mlp
+#include "host/ntk.hpp"                // ntk_row_weights, NtkScaling
+#include "host/ntk_lanczos.hpp"        // ntk_top_eigen
+#include "host/problem.hpp"            // problem_preset, build_points
+#include "host/rng.hpp"                // Rng
+#include "tests/gpu_skip.hpp"          // SKIP_WITHOUT_GPU
+#include "tests/near.hpp"              // all_near
 
 namespace pinntk {
 namespace {
@@ -143,23 +145,27 @@ TEST(GpuMatfree, ChunkedTransposeProductMatchesCpu) {
   EXPECT_EQ(again, jty);
 }
 
-// fp32: the same kernels in single precision, to about 1e-5 of the products' magnitude.
+// J u and J^T y of a fp32 backend against the CPU backend's, to about 1e-5 of the products' magnitude.
+void check_single(Backend& gpu, Backend& cpu, const Case& c) {
+  const int n = c.pts.size(), P = c.net.n_params();
+  const std::vector<double> y = normals(n, 7), u = normals(P, 8);
+  std::vector<double> jty(P, NAN), jty_cpu(P), ju(n, NAN), ju_cpu(n);
+  gpu.jacobian_transpose_times(c.net, c.pts, y, jty);
+  cpu.jacobian_transpose_times(c.net, c.pts, y, jty_cpu);
+  gpu.jacobian_times(c.net, c.pts, u, ju);
+  cpu.jacobian_times(c.net, c.pts, u, ju_cpu);
+  EXPECT_TRUE(all_near(jty, jty_cpu, 1e-4)) << "J^T y, dim " << c.pts.dim;
+  EXPECT_TRUE(all_near(ju, ju_cpu, 1e-4)) << "J u, dim " << c.pts.dim;
+}
+
+// fp32: the same kernels in single precision.
 TEST(GpuMatfree, SinglePrecisionProductsMatchCpu) {
   SKIP_WITHOUT_GPU();
   auto gpu = make_cuda_backend(true);
   auto cpu = make_cpu_backend(0);
   for (const Case& c :
-       {preset_case("darcy-twoscale", 101, 2, {1, 40, 40, 1}), preset_case("poisson3d-sines", 64, 54, {3, 6, 6, 1})}) {
-    const int n = c.pts.size(), P = c.net.n_params();
-    const std::vector<double> y = normals(n, 7), u = normals(P, 8);
-    std::vector<double> jty(P, NAN), jty_cpu(P), ju(n, NAN), ju_cpu(n);
-    gpu->jacobian_transpose_times(c.net, c.pts, y, jty);
-    cpu->jacobian_transpose_times(c.net, c.pts, y, jty_cpu);
-    gpu->jacobian_times(c.net, c.pts, u, ju);
-    cpu->jacobian_times(c.net, c.pts, u, ju_cpu);
-    EXPECT_TRUE(all_near(jty, jty_cpu, 1e-4)) << "J^T y, dim " << c.pts.dim;
-    EXPECT_TRUE(all_near(ju, ju_cpu, 1e-4)) << "J u, dim " << c.pts.dim;
-  }
+       {preset_case("darcy-twoscale", 101, 2, {1, 40, 40, 1}), preset_case("poisson3d-sines", 64, 54, {3, 6, 6, 1})})
+    check_single(*gpu, *cpu, c);
 }
 
 // Vectors of the wrong size are refused before anything runs.
@@ -197,6 +203,55 @@ TEST(GpuMatfree, LanczosTopEigenMatchesCpu) {
     ASSERT_EQ(g.values.size(), h.values.size());
     for (int i = 0; i < k; ++i) EXPECT_NEAR(g.values[i], h.values[i], 1e-10 * h.values[0]) << i;
   }
+}
+
+// Restores the products' automatic choice however a test ends.
+struct LayerwiseMode {
+  LayerwiseMode(LayerwiseProducts mode, int chunk_rows) { set_layerwise_products(mode, chunk_rows); }
+  LayerwiseMode(const LayerwiseMode&) = delete;
+  LayerwiseMode& operator=(const LayerwiseMode&) = delete;
+  ~LayerwiseMode() { set_layerwise_products(LayerwiseProducts::kAuto); }
+};
+
+// A layer at a time: the products of narrow and wide networks (width 160: the automatic choice's case), 1-, 2- and
+// 3-D, rows with their own directions, in one chunk and in chunks of 23 rows (a short last one), against the CPU
+// backend's and the formed J's; then fp32.
+TEST(GpuMatfree, LayerwiseProductsMatchCpuAndFormedJacobian) {
+  SKIP_WITHOUT_GPU();
+  auto cpu = make_cpu_backend(0);
+  Case tensor = preset_case("poisson2d-sines", 49, 48, {2, 12, 70, 1});
+  const std::vector<double> v = normals(static_cast<size_t>(tensor.pts.size()) * 4, 77);
+  tensor.pts.dirs = v;  // each row's own two directions
+  const std::vector<Case> cases = {preset_case("darcy-twoscale", 37, 2, {1, 8, 8, 1}),
+                                   preset_case("darcy-twoscale", 201, 2, {1, 40, 40, 40, 40, 1}),
+                                   preset_case("darcy-twoscale", 101, 2, {1, 160, 160, 1}),
+                                   preset_case("darcy2d-twoscale", 49, 48, {2, 6, 5, 1}),
+                                   preset_case("poisson3d-sines", 64, 54, {3, 40, 70, 1}),
+                                   tensor};
+  for (const int chunk : {0, 23}) {
+    SCOPED_TRACE("chunk rows " + std::to_string(chunk));
+    const LayerwiseMode on(LayerwiseProducts::kOn, chunk);
+    auto gpu = make_cuda_backend(false);
+    uint64_t seed = 61;
+    for (const Case& c : cases) check_products(*gpu, *cpu, c, seed += 2);
+    auto single = make_cuda_backend(true);
+    for (const Case& c : {cases[1], tensor}) check_single(*single, *cpu, c);
+  }
+}
+
+// Lanczos on the layer-at-a-time products of a wide network (the automatic choice) against the CPU backend's.
+TEST(GpuMatfree, LanczosOnAWideNetworkMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const LayerwiseMode automatic(LayerwiseProducts::kAuto, 0);
+  auto gpu = make_cuda_backend(false);
+  auto cpu = make_cpu_backend(0);
+  const Case c = preset_case("darcy-twoscale", 300, 2, {1, 96, 96, 1});
+  const std::vector<double> d = ntk_row_weights(c.pts, NtkScaling::Lemma);
+  const TopEigen g = ntk_top_eigen(*gpu, c.net, c.pts, d, 5, false);
+  const TopEigen h = ntk_top_eigen(*cpu, c.net, c.pts, d, 5, false);
+  EXPECT_EQ(g.converged, 5);
+  ASSERT_EQ(g.values.size(), h.values.size());
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(g.values[i], h.values[i], 1e-10 * h.values[0]) << i;
 }
 
 }  // namespace

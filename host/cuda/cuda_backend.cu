@@ -20,6 +20,8 @@
 #include "cuda/eval.hpp"                 // launch_eval
 #include "cuda/handles.cuh"              // UniqueGraph, UniqueGraphExec, capture_graph, instantiate
 #include "cuda/jacobian.hpp"             // launch_jacobian
+#include "cuda/layerwise.hpp"            // layerwise::jacobian_times, jacobian_transpose_times, scratch_per_row
+#include "cuda/layerwise_exec.cuh"       // layerwise::DeviceExec
 #include "cuda/loss_gradient.hpp"        // GradientWorkspace, launch_gradient_partials, Members
 #include "cuda/matrix_ops.hpp"           // launch_scale_rows, launch_scale_cols
 #include "cuda/matvec.hpp"               // launch_jacobian_times
@@ -56,6 +58,15 @@ void evaluate_points(const CudaContext& c, const NetDesc& nd, const Real* theta,
 // ---- captured Adam steps ----
 
 std::atomic<bool> g_multi_step_graphs{true};
+std::atomic<LayerwiseProducts> g_layerwise{LayerwiseProducts::kAuto};
+std::atomic<int> g_layerwise_chunk{0};
+
+// Whether the matrix-free products of net run a layer at a time (set_layerwise_products).
+bool layerwise_for(const NetDesc& net) {
+  const LayerwiseProducts mode = g_layerwise.load(std::memory_order_relaxed);
+  if (mode != LayerwiseProducts::kAuto) return mode == LayerwiseProducts::kOn;
+  return layerwise::widest(net) > 64;
+}
 
 // A session's Adam steps as CUDA graphs: one step, and kStepsPerGraph steps in a row (the same enqueue, captured
 // kStepsPerGraph times). The owners release a graph when a later capture or instantiation throws.
@@ -443,10 +454,13 @@ class CudaBatchTrainSession final : public BatchTrainSession {
 // products on one PointSet): the rows, the partial buffers of J^T y and vectors of N and P numbers, rebuilt only when
 // the network's shape or a row changes; a call uploads theta and its vector. Device memory O(N + P): J^T y runs the
 // seeded loss-gradient kernel over chunks of rows whose partials (blocks x P) stay within kPartialBudget, each chunk
-// reduced in the fixed order of launch_reduce_gradient and added to the sum chunk after chunk (deterministic).
+// reduced in the fixed order of launch_reduce_gradient and added to the sum chunk after chunk (deterministic). A layer
+// at a time (layerwise_for) both products run over chunks of lw_rows rows whose jets fit a scratch of at most
+// kLayerwiseBudget (and a quarter of the free device memory), J^T y's chunks added by the GEMMs themselves (beta 1).
 template <class Real>
 struct MatfreeRows {
-  static constexpr size_t kPartialBudget = size_t(64) << 20;  // bytes of one chunk's partials
+  static constexpr size_t kPartialBudget = size_t(64) << 20;      // bytes of one chunk's partials
+  static constexpr double kLayerwiseBudget = double(1ULL << 30);  // bytes of the layer-at-a-time scratch
 
   MatfreeRows(const CudaContext& c, const std::vector<int>& layers_in, const PointSet& pts, const char* op)
       : layers(layers_in),
@@ -456,8 +470,17 @@ struct MatfreeRows {
         theta(static_cast<size_t>(net.P), c.order()),
         params(static_cast<size_t>(net.P), c.order()),
         vec(static_cast<size_t>(pts.size()), c.order()),
-        loss(1, c.order()) {
+        loss(1, c.order()),
+        layerwise(layerwise_for(net)) {
     const int n = pts.size();
+    if (layerwise) {
+      const double per_row = static_cast<double>(layerwise::scratch_per_row(net) * sizeof(Real));
+      const double budget = std::min(kLayerwiseBudget, available_device_bytes(c) / 4);
+      lw_rows = static_cast<int>(std::max(1.0, std::min(static_cast<double>(std::max(n, 1)), budget / per_row)));
+      if (chunk_cap > 0) lw_rows = std::min(lw_rows, chunk_cap);
+      lw_scratch = DeviceBuffer<Real>(static_cast<size_t>(lw_rows) * layerwise::scratch_per_row(net), c.order());
+      return;
+    }
     const GradientPlan whole = plan_gradient<Real>(net, n);
     chunk = n;
     if (whole.partial_size() * sizeof(Real) > kPartialBudget) {
@@ -471,7 +494,10 @@ struct MatfreeRows {
     if (chunk < n) sum = DeviceBuffer<Real>(static_cast<size_t>(net.P), c.order());
   }
 
-  bool holds(const std::vector<int>& l, const PointSet& p) const { return l == layers && same_rows(p, rows_host); }
+  bool holds(const std::vector<int>& l, const PointSet& p) const {
+    return l == layers && same_rows(p, rows_host) && layerwise == layerwise_for(net) &&
+           chunk_cap == g_layerwise_chunk.load(std::memory_order_relaxed);
+  }
 
   // Rows k0 .. k0 + count - 1.
   DeviceRows<Real> slice(int k0, int count) const {
@@ -488,6 +514,10 @@ struct MatfreeRows {
   DeviceBuffer<double> loss;                            // the reduction's loss (0: the seeded kernel has none)
   int chunk = 0;                                        // rows per seeded launch
   std::unique_ptr<GradientWorkspace<Real>> full, tail;  // for chunk rows, and for the N mod chunk left
+  bool layerwise = false;                               // the products a layer at a time (then no workspace above)
+  int chunk_cap = g_layerwise_chunk.load(std::memory_order_relaxed);  // set_layerwise_products's cap when built
+  int lw_rows = 0;                                                    // rows per layer-at-a-time chunk
+  DeviceBuffer<Real> lw_scratch;                                      // lw_rows scratch_per_row numbers
 };
 
 // ---- the backend ----
@@ -626,7 +656,7 @@ class CudaBackend final : public Backend {
   }
 
   // J^T y without J (DESIGN.md section 8): the loss-gradient kernel seeded with y (launch_seeded_partials) and its
-  // fixed-order reduction, chunk by chunk (MatfreeRows).
+  // fixed-order reduction, chunk by chunk (MatfreeRows), or a layer at a time (cuda/layerwise.hpp).
   void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) override {
     NvtxRange range("J^T y");
     MatfreeRows<Real>& m = matfree(net, pts, y.size(), out.size(), "jacobian_transpose_times", true);
@@ -636,6 +666,17 @@ class CudaBackend final : public Backend {
       return;
     }
     m.vec.upload(std::vector<Real>(y.begin(), y.end()));
+    if (m.layerwise) {
+      layerwise::DeviceExec<Real> ex{c_.blas(), c_.stream()};
+      for (int k0 = 0; k0 < n; k0 += m.lw_rows) {
+        const int count = std::min(m.lw_rows, n - k0);
+        layerwise::jacobian_transpose_times(ex, m.net, m.theta.data(), m.slice(k0, count), m.vec.data() + k0,
+                                            layerwise::Scratch<Real>{m.lw_scratch.data(), count}, Real(k0 == 0 ? 0 : 1),
+                                            m.params.data());
+      }
+      to_host(m.params, out);
+      return;
+    }
     for (int k0 = 0; k0 < n; k0 += m.chunk) {
       const int count = std::min(m.chunk, n - k0);
       const GradientWorkspace<Real>& ws = count == m.chunk ? *m.full : *m.tail;
@@ -646,13 +687,23 @@ class CudaBackend final : public Backend {
     to_host(m.params, out);
   }
 
-  // J u without J (DESIGN.md section 8): one warp's tangent pass per row (cuda/matvec.cu).
+  // J u without J (DESIGN.md section 8): one warp's tangent pass per row (cuda/matvec.cu), or a layer at a time.
   void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out) override {
     NvtxRange range("J u");
     MatfreeRows<Real>& m = matfree(net, pts, out.size(), u.size(), "jacobian_times", false);
     if (pts.size() == 0) return;
     m.params.upload(std::vector<Real>(u.begin(), u.end()));
-    launch_jacobian_times<Real>(m.net, m.theta.data(), m.params.data(), m.points.view(), m.vec.data(), c_.stream());
+    if (m.layerwise) {
+      layerwise::DeviceExec<Real> ex{c_.blas(), c_.stream()};
+      const int n = pts.size();
+      for (int k0 = 0; k0 < n; k0 += m.lw_rows) {
+        const int count = std::min(m.lw_rows, n - k0);
+        layerwise::jacobian_times(ex, m.net, m.theta.data(), m.params.data(), m.slice(k0, count),
+                                  layerwise::Scratch<Real>{m.lw_scratch.data(), count}, m.vec.data() + k0);
+      }
+    } else {
+      launch_jacobian_times<Real>(m.net, m.theta.data(), m.params.data(), m.points.view(), m.vec.data(), c_.stream());
+    }
     to_host(m.vec, out);
   }
 
@@ -920,6 +971,10 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 void set_multi_step_graphs(bool on) { g_multi_step_graphs.store(on, std::memory_order_relaxed); }
+void set_layerwise_products(LayerwiseProducts mode, int chunk_rows) {
+  g_layerwise.store(mode, std::memory_order_relaxed);
+  g_layerwise_chunk.store(std::max(0, chunk_rows), std::memory_order_relaxed);
+}
 
 int cuda_device_count() {
   int n = 0;
