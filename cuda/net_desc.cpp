@@ -25,10 +25,11 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   for (int l = 1; l <= nl; ++l) {
     if (layers[l] < 1) throw std::invalid_argument("layer widths must be positive");
     params += static_cast<long long>(layers[l]) * layers[l - 1] + layers[l];
-    if (l >= 2 && l < nl) staged += static_cast<long long>(layers[l - 1]) * (layers[l] + 1);
+    if (l >= 2 && l < nl) staged += static_cast<long long>(layers[l - 1]) * (layers[l] + 1) + layers[l];
     if (l < nl) tape += static_cast<long long>(per_neuron) * layers[l];
     widest = std::max<long long>(widest, layers[l]);
   }
+  staged += layers[nl - 1] + 1;  // the tail's output layer (counted whether or not anything is staged)
   const long long adj = 2LL * (1 + 2 * n_in) * widest;
   if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX || adj > INT_MAX)
     throw std::length_error("network too large for the CUDA kernels: " + std::to_string(params) + " parameters");
@@ -39,6 +40,11 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   for (int l = 2; l < nl; ++l) {
     n.soff[l] = n.staged;
     n.staged += layers[l - 1] * (layers[l] + 1);
+  }
+  n.stail = n.staged;
+  if (n.staged > 0) {  // the tail: b^2 .. b^{nl-1}, W^nl, b^nl
+    for (int l = 2; l < nl; ++l) n.staged += layers[l];
+    n.staged += layers[nl - 1] + 1;
   }
   for (int l = 0; l <= nl; ++l) {
     n.d[l] = layers[l];

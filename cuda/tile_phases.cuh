@@ -2,7 +2,8 @@
 // block takes a tile of T points and runs the per-point math of DESIGN.md section 2 (common/mlp_math.hpp) for all
 // of them, with its threads spread over points and neurons.
 //   tile_begin          the block's view of its tile: the NetDesc in shared memory, the shared-memory layout
-//   tile_stage_weights  hidden-to-hidden weights into shared memory as padded W^T (STAGED)
+//   tile_stage_weights  hidden-to-hidden weights into shared memory as padded W^T, then the hidden biases and the
+//                       output layer (STAGED)
 //   tile_forward        the staged weights, then the Taylor-mode forward pass of the hidden layers into the tape
 //   tile_output         u, u', u'' of one point (the linear output layer); tile_output_nd: u, D_k u, D_k^2 u
 //   tile_residual       the residual of one point's row (common/residual.hpp)
@@ -19,10 +20,10 @@
 // M > 1 mirrors mlp_forward_point_nd and mlp_reverse_point_nd through the helpers of common/mlp_math_nd.hpp.
 // Below, C = 1 + 2M is the number of jet channels: h, h'_k, h''_k forward; the adjoints of z, z'_k, z''_k backward.
 //
-// Shared memory of a block: the staged weights (STAGED), then per point the tape (1 + 4M entries per hidden neuron:
-// layer l's block is t, h'_0 .. h'_{M-1}, h''_0 .., z'_0 .., z''_0 .., each d_l long; 5 in 1-D), two sets of C
-// adjoint vectors of maxw entries (2 C maxw: 6, 10, 14 maxw for M = 1, 2, 3; channel c of a set at c maxw) and one
-// loss slot; plan_tiles (cuda/tile_plan.cu) sizes it from the NetDesc.
+// Shared memory of a block: the staged weights and the tail (STAGED), then per point the tape (1 + 4M entries per
+// hidden neuron: layer l's block is t, h'_0 .. h'_{M-1}, h''_0 .., z'_0 .., z''_0 .., each d_l long; 5 in 1-D), two
+// sets of C adjoint vectors of maxw entries (2 C maxw: 6, 10, 14 maxw for M = 1, 2, 3; channel c of a set at c maxw)
+// and one loss slot; plan_tiles (cuda/tile_plan.cu) sizes it from the NetDesc.
 #pragma once
 
 #include <cstddef>  // size_t
@@ -39,6 +40,26 @@
 #define PINNTK_DYNAMIC_SHARED_ALIGNED(name, bytes) \
   extern __shared__ __align__(bytes)               \
   unsigned char name[]
+#endif
+
+// Copies of one number from global to shared memory that do not wait for the load (cp.async on sm_80 and later:
+// every thread issues all of its copies back to back), and the wait for all of a thread's copies; a barrier after the
+// wait publishes them to the block. Elsewhere (older devices, tests/block_emulator.hpp) a plain copy.
+#if defined(__CUDACC__)
+#include <cuda_pipeline_primitives.h>  // __pipeline_memcpy_async, __pipeline_commit, __pipeline_wait_prior
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define PINNTK_ASYNC_COPY(dst, src) __pipeline_memcpy_async((dst), (src), sizeof(*(dst)))
+#define PINNTK_ASYNC_WAIT()   \
+  do {                        \
+    __pipeline_commit();      \
+    __pipeline_wait_prior(0); \
+  } while (0)
+#else
+#define PINNTK_ASYNC_COPY(dst, src) (*(dst) = *(src))
+#define PINNTK_ASYNC_WAIT() \
+  do {                      \
+  } while (0)
 #endif
 
 namespace pinntk::tile {
@@ -82,9 +103,19 @@ struct Geo {
     if constexpr (WIDTH > 0) return WIDTH;
     return n.maxw;
   }
-  __device__ int staged() const {
-    if constexpr (WIDTH > 0) return (n.nl - 2) * WIDTH * (WIDTH + 1);
+  __device__ int staged() const {  // the W^T blocks and the tail (NetDesc::staged)
+    if constexpr (WIDTH > 0) return stail() + (n.nl - 2) * WIDTH + WIDTH + 1;
     return n.staged;
+  }
+  __device__ int stail() const {  // the tail's offset in the staged entries
+    if constexpr (WIDTH > 0) return (n.nl - 2) * WIDTH * (WIDTH + 1);
+    return n.stail;
+  }
+  __device__ int tail_bias(int l) const {  // b^l (2 <= l <= nl - 1) in the tail; l = nl: the output layer's W^nl
+    if constexpr (WIDTH > 0) return (l - 2) * WIDTH;
+    int o = 0;
+    for (int q = 2; q < l; ++q) o += n.d[q];
+    return o;
   }
 };
 
@@ -93,7 +124,7 @@ template <class Real, bool STAGED, int WIDTH, int M>
 struct Tile {
   static constexpr int C = 1 + 2 * M;  // jet channels
   Geo<WIDTH, M> g;
-  Real* Ws;         // staged W^T blocks (STAGED only)
+  Real* Ws;         // staged W^T blocks and the tail (STAGED only)
   Real* tape;       // T tapes of tl entries
   Real* adj;        // T adjoint sets of adj_stride = 2 C mw entries: A at a_off, the layer below at b_off
   Real* loss_slot;  // T loss terms
@@ -123,21 +154,34 @@ __device__ inline Tile<Real, STAGED, WIDTH, M> tile_begin(const NetDesc& net, in
   return {g, Ws, tape, adj, loss_slot, tl, mw, adj_stride, g.nl(), s_net.P, k0, tv, tid, nt};
 }
 
-// Hidden-to-hidden weights into shared memory as W^T, rows padded to d_l + 1 (NetDesc::soff): coalesced reads,
-// visible after the barrier that ends layer 1 of tile_forward.
+// Hidden-to-hidden weights into shared memory as W^T, rows padded to d_l + 1 (NetDesc::soff), then the tail (the
+// hidden biases, W^nl and b^nl, NetDesc::stail): coalesced reads, issued as copies that do not wait for their loads
+// (PINNTK_ASYNC_COPY), waited for and visible after the barrier that ends layer 1 of tile_forward.
 template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline void tile_stage_weights(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta) {
   if constexpr (STAGED) {
+    Real* tail = t.Ws + t.g.stail();
     for (int l = 2; l < t.nl; ++l) {
       const int din = t.g.h(l - 1), dout = t.g.h(l), ld = dout + 1;
       const Real* W = theta + t.g.woff(l);
       Real* S = t.Ws + t.g.soff(l);
       for (int idx = t.tid; idx < dout * din; idx += t.nt) {
         const int i = idx / din, j = idx - i * din;
-        S[j * ld + i] = W[idx];
+        PINNTK_ASYNC_COPY(S + j * ld + i, W + idx);
       }
+      for (int i = t.tid; i < dout; i += t.nt) PINNTK_ASYNC_COPY(tail + t.g.tail_bias(l) + i, W + dout * din + i);
     }
+    const int dtop = t.g.h(t.nl - 1);  // W^nl (1 x dtop), then b^nl
+    const Real* Wout = theta + t.g.woff(t.nl);
+    for (int j = t.tid; j <= dtop; j += t.nt) PINNTK_ASYNC_COPY(tail + t.g.tail_bias(t.nl) + j, Wout + j);
   }
+}
+
+// The output layer's W^nl (b^nl after it): staged in the tail, or in theta.
+template <class Real, bool STAGED, int WIDTH, int M>
+__device__ inline const Real* tile_output_weights(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta) {
+  if constexpr (STAGED) return t.Ws + t.g.stail() + t.g.tail_bias(t.nl);
+  return theta + t.g.woff(t.nl);
 }
 
 // The forward pass of the hidden layers for the tile's points at x[k0 M ..]: each neuron's t, h', h'', z', z'' (per
@@ -184,11 +228,12 @@ __device__ inline void tile_forward(const Tile<Real, STAGED, WIDTH, M>& t, const
       }
     }
   }
+  PINNTK_ASYNC_WAIT();  // this thread's staged copies; the barrier publishes everyone's
   __syncthreads();
   for (int l = 2; l < t.nl; ++l) {
     const int din = g.h(l - 1), dout = g.h(l);
     const Real* W = theta + g.woff(l);
-    const Real* b = W + dout * din;
+    const Real* b = STAGED ? t.Ws + g.stail() + g.tail_bias(l) : W + dout * din;
     for (int idx = t.tid; idx < t.tv * dout; idx += t.nt) {
       const int p = idx / dout, i = idx - p * dout;
       const Real* H = t.tape + p * t.tl + g.toff(l - 1);
@@ -243,7 +288,7 @@ __device__ inline void tile_output(const Tile<Real, STAGED, WIDTH, M>& t, const 
                                    Real& u2) {
   static_assert(M == 1, "n-dimensional inputs: tile_output_nd");
   const int din = t.g.h(t.nl - 1);
-  const Real* W = theta + t.g.woff(t.nl);
+  const Real* W = tile_output_weights(t, theta);
   const Real* H = t.tape + p * t.tl + t.g.toff(t.nl - 1);
   u = W[din];
   u1 = Real(0);
@@ -256,7 +301,7 @@ template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline void tile_output_nd(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta, int p,
                                       Real (&s)[1 + 2 * M]) {
   const int din = t.g.h(t.nl - 1);
-  const Real* W = theta + t.g.woff(t.nl);
+  const Real* W = tile_output_weights(t, theta);
   const Real* H = t.tape + p * t.tl + t.g.toff(t.nl - 1);
   s[0] = W[din];
 #pragma unroll
@@ -321,7 +366,7 @@ template <class Real, bool STAGED, int WIDTH, int M>
 __device__ inline void tile_adjoint(const Tile<Real, STAGED, WIDTH, M>& t, const Real* theta, const ReverseLayer& L,
                                     int b_off) {
   const int din = L.din, dout = L.dout, mw = t.mw;
-  const Real* W = theta + L.off;
+  const Real* W = L.l == t.nl ? tile_output_weights(t, theta) : theta + L.off;
   const bool from_smem = STAGED && L.l < t.nl;
   for (int idx = t.tid; idx < t.tv * din; idx += t.nt) {
     const int p = idx / din, j = idx - p * din;

@@ -25,9 +25,12 @@ struct NetDesc {
   int toff[kMaxWeightLayers + 1];  // offset of hidden layer l in a point's tape ((1 + 4 d[0]) d_l entries)
   // Hidden-to-hidden weights (layers 2 .. nl-1) staged in shared memory as W^T with rows padded to d_l + 1
   // entries, so that both the forward pass (consecutive threads take consecutive i) and the adjoint pass
-  // (consecutive j) read without bank conflicts. soff[l] is the offset of layer l's block.
+  // (consecutive j) read without bank conflicts. soff[l] is the offset of layer l's block. After the blocks, at
+  // stail, the tail: the biases b^2 .. b^{nl-1}, then the output layer's W^nl and b^nl (the parameters the phases
+  // would otherwise read from global memory in the middle of the pass; layer 1's are read while the rest is staged).
   int soff[kMaxWeightLayers + 1];
-  int staged = 0;         // entries of all staged blocks
+  int staged = 0;         // entries of all staged blocks and the tail (0: nothing staged, no hidden-to-hidden layer)
+  int stail = 0;          // offset of the tail
   int uniform_width = 0;  // the hidden width when all hidden layers share it, else 0
   int P = 0, tape = 0, maxw = 0;
   // Host-side: the kernels take the input width as a template parameter (TilePlan::dirs). No new data member: the

@@ -56,7 +56,8 @@ struct Block {
         bytes(dynamic_bytes) {
     for (unsigned w = 0; w < (threads + 31) / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
     unsigned char* raw = dynamic_shared();
-    for (size_t i = 0; i < dynamic.size() * 8; ++i) raw[i] = i < bytes ? 0 : kGuard;
+    // Poisoned (all bits set: a NaN as a double or a float), as a device leaves it unset: a read before a write shows.
+    for (size_t i = 0; i < dynamic.size() * 8; ++i) raw[i] = i < bytes ? 0xFF : kGuard;
   }
   unsigned char* dynamic_shared() { return reinterpret_cast<unsigned char*>(dynamic.data()); }
   // Whether the bytes past the dynamic shared memory are as they were set.
