@@ -15,12 +15,13 @@
 
 #include "tests/block_emulator.hpp"
 // The emulator first: the device code is compiled against it.
-#include "cuda/layerwise.hpp"  // layerwise::jacobian_times, jacobian_transpose_times, scratch_per_row
-#include "cuda/tile_plan.hpp"  // make_net_desc, DeviceRows, slice_rows
-#include "host/backend.hpp"    // make_cpu_backend
-#include "host/mlp.hpp"        // init_mlp
-#include "host/problem.hpp"    // problem_preset, build_points
-#include "tests/near.hpp"      // all_near
+#include "cuda/layerwise.hpp"    // layerwise::jacobian_times, jacobian_transpose_times, scratch_per_row
+#include "cuda/tile_plan.hpp"    // make_net_desc, DeviceRows, slice_rows
+#include "host/backend.hpp"      // make_cpu_backend
+#include "host/mlp.hpp"          // init_mlp
+#include "host/problem.hpp"      // problem_preset, build_points
+#include "tests/near.hpp"        // all_near
+#include "tests/random_net.hpp"  // random_net
 
 namespace pinntk {
 namespace {
@@ -76,21 +77,11 @@ PointSet rows_of(const std::string& problem, int nc, bool dirs) {
   return p;
 }
 
-// A network whose every parameter is set (glorot-normal weights plus noise, biases nonzero): zero biases, as
-// initializers leave them, would hide a bias read from the wrong place.
-Mlp test_net(const std::vector<int>& layers, unsigned seed) {
-  Mlp net = init_mlp(layers, "glorot-normal", seed);
-  std::mt19937 gen(seed + 1000u);
-  std::normal_distribution<double> g(0.0, 0.2);
-  for (double& v : net.theta) v += g(gen);
-  return net;
-}
-
 // J u and J^T y chunk by chunk (chunk rows each, the last one shorter) against the CPU backend.
 template <class Real>
 void check(const std::string& problem, const std::vector<int>& layers, int nc, int chunk, bool dirs) {
   const PointSet pts = rows_of(problem, nc, dirs);
-  const Mlp net = test_net(layers, 21);
+  const Mlp net = testing::random_net(layers, 21);
   const NetDesc nd = make_net_desc(layers);
   const int n = pts.size(), P = nd.P;
   std::vector<double> u(P), y(n);

@@ -27,6 +27,7 @@
 #include "host/mlp.hpp"                   // init_mlp
 #include "host/problem.hpp"               // problem_preset, build_points
 #include "tests/near.hpp"                 // all_near
+#include "tests/random_net.hpp"           // random_net
 
 namespace pinntk {
 namespace {
@@ -61,16 +62,6 @@ PointSet small_rows(const std::string& problem, int nc, std::optional<double> ep
     for (double& v : pts.dirs) v = g(gen);
   }
   return pts;
-}
-
-// A network whose every parameter is set (glorot-normal weights plus noise, biases nonzero): zero biases, as
-// initializers leave them, would hide a bias read from the wrong place.
-Mlp test_net(const std::vector<int>& layers, unsigned seed) {
-  Mlp net = init_mlp(layers, "glorot-normal", seed);
-  std::mt19937 gen(seed + 1000u);
-  std::normal_distribution<double> g(0.0, 0.2);
-  for (double& v : net.theta) v += g(gen);
-  return net;
 }
 
 // A PointSet's rows in Real and the kernels' view of them (what DevicePoints holds on a device).
@@ -131,7 +122,7 @@ void run_jacobian(const Mlp& net, const PointSet& pts, int T, std::vector<double
 template <class Real, bool STAGED, int WIDTH, int M>
 void check_case(const std::string& problem, const std::vector<int>& layers, int nc, int T, bool dirs = false) {
   const PointSet pts = small_rows(problem, nc, std::nullopt, dirs);
-  const Mlp net = test_net(layers, 3);
+  const Mlp net = testing::random_net(layers, 3);
   std::vector<double> r_ref(pts.size()), J_ref(static_cast<size_t>(pts.size()) * net.n_params());
   make_cpu_backend(1)->residuals_jacobian(net, pts, r_ref, J_ref);
   std::vector<double> r, J;
@@ -203,7 +194,7 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
   std::vector<Mlp> nets;
   for (size_t b = 0; b < eps.size(); ++b) {
     pts.push_back(small_rows(problem, nc, eps[b], dirs));
-    nets.push_back(test_net(layers, static_cast<unsigned>(11 + b)));
+    nets.push_back(testing::random_net(layers, static_cast<unsigned>(11 + b)));
   }
   if (dirs && pts.size() > 1) {  // the second member's directions differ from the first's
     for (double& v : pts[1].dirs) v = -0.5 * v + 0.25;
@@ -312,7 +303,7 @@ TEST(TileKernelsEmulated, FusedReductionAndAdamFollowTheirFixedOrder) {
 template <class Real, int M>
 void check_jacobian_times(const std::string& problem, const std::vector<int>& layers, int nc, bool dirs = false) {
   const PointSet pts = small_rows(problem, nc, std::nullopt, dirs);
-  const Mlp net = test_net(layers, 5);
+  const Mlp net = testing::random_net(layers, 5);
   const NetDesc nd = make_net_desc(layers);
   const int n = pts.size();
   std::vector<double> dir(net.n_params());
@@ -342,7 +333,7 @@ TEST(TileKernelsEmulated, JacobianTimesMatchesTheCpuBackend) {
 // evaluate, 1-D (width-40 path, staged) and 2-D (generic, global weights), a short last block.
 template <class Real, bool STAGED, int WIDTH, int M>
 void check_eval(const std::vector<int>& layers, int n, int T) {
-  const Mlp net = test_net(layers, 9);
+  const Mlp net = testing::random_net(layers, 9);
   const NetDesc nd = make_net_desc(layers);
   std::vector<double> x(static_cast<size_t>(n) * M);
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i) + 0.1);
