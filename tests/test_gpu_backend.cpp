@@ -26,6 +26,7 @@
 #include "host/optim/lm.hpp"       // minimize_lm, LmConfig
 #include "host/train.hpp"          // train_adam
 #include "tests/gpu_skip.hpp"      // SKIP_WITHOUT_GPU
+#include "tests/random_net.hpp"    // random_net: nonzero biases
 
 namespace pinntk {
 namespace {
@@ -70,7 +71,7 @@ std::vector<double> down(const DeviceBuffer<Real>& d) {
 template <class Real>
 void check_kernels(const std::vector<int>& layers, int nc, double tol) {
   const PointSet pts = points("darcy-twoscale", nc);
-  const Mlp net = init_mlp(layers, "glorot-normal", 100 + nc);
+  const Mlp net = testing::random_net(layers, static_cast<unsigned>(100 + nc));
   const int n = pts.size(), P = net.n_params();
   std::vector<double> r(n), J(static_cast<size_t>(n) * P), u(n), du(n), d2u(n);
   auto cpu = make_cpu_backend(0);

@@ -20,6 +20,7 @@
 #include "host/rng.hpp"                // Rng
 #include "tests/gpu_skip.hpp"          // SKIP_WITHOUT_GPU
 #include "tests/near.hpp"              // all_near
+#include "tests/random_net.hpp"        // random_net: nonzero biases
 
 namespace pinntk {
 namespace {
@@ -35,7 +36,7 @@ Case preset_case(const std::string& preset, int nc, int nb, const std::vector<in
   ProblemSpec spec = problem_preset(preset);
   spec.nc = nc;
   spec.nb = nb;
-  return {init_mlp(layers, "glorot-normal", seed), build_points(spec)};
+  return {testing::random_net(layers, static_cast<unsigned>(seed)), build_points(spec)};
 }
 
 std::vector<double> normals(size_t n, uint64_t seed) {

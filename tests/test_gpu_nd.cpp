@@ -11,10 +11,11 @@
 #include <stdexcept>  // std::invalid_argument
 #include <vector>     // std::vector
 
-#include "cuda/tile_plan.hpp"  // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
-#include "host/backend.hpp"    // make_cuda_backend, make_cpu_backend, cuda_device_count
-#include "tests/gpu_skip.hpp"  // SKIP_WITHOUT_GPU
-#include "tests/near.hpp"      // all_near, near
+#include "cuda/tile_plan.hpp"    // make_net_desc, set_tile_points_override, set_weight_staging, set_fast_paths
+#include "host/backend.hpp"      // make_cuda_backend, make_cpu_backend, cuda_device_count
+#include "tests/gpu_skip.hpp"    // SKIP_WITHOUT_GPU
+#include "tests/near.hpp"        // all_near, near
+#include "tests/random_net.hpp"  // random_net: nonzero biases
 
 namespace pinntk {
 namespace {
@@ -56,7 +57,7 @@ double grad_tol(bool single) { return single ? 1e-4 : 1e-12; }
 void check_backend(bool single, const std::vector<int>& layers, int nc, int nb, uint64_t seed) {
   const int dim = layers.front();
   const PointSet pts = random_points(dim, nc, nb, seed);
-  const Mlp net = init_mlp(layers, "glorot-normal", seed + 7);
+  const Mlp net = testing::random_net(layers, static_cast<unsigned>(seed + 7));
   const int n = pts.size();
   const size_t P = net.theta.size(), nd = static_cast<size_t>(n) * dim;
   auto cpu = make_cpu_backend(1);
@@ -242,7 +243,7 @@ TEST(GpuNd, RowsWithTheirOwnDirectionsMatchCpu) {
       for (const std::vector<int>& layers : {std::vector<int>{n, 40, 40, 1}, std::vector<int>{n, 7, 33, 1}}) {
         SCOPED_TRACE(::testing::Message() << (single ? "fp32" : "fp64") << ", n = " << n << ", width " << layers[1]);
         const PointSet pts = with_directions(random_points(n, 97, 20, 50 + n), 60 + n);
-        const Mlp net = init_mlp(layers, "glorot-normal", 3);
+        const Mlp net = testing::random_net(layers, 3);
         const size_t N = pts.size(), P = net.theta.size();
         auto gpu = make_cuda_backend(single);
         std::vector<double> r(N), J(N * P), gr(N, NAN), gJ(J.size(), NAN);
