@@ -9,8 +9,8 @@
 // separate kernels) with |a - b| <= atol + rtol |ref|, and a variant that fails stops the run before any timing.
 //
 //   pinntk-bench [--json FILE] [--quick] [--cpu-only] [--profile]
-// --profile launches only the main kernels once each (4x40: the Jacobian at 65536 points, one Adam step at 1024),
-// for Nsight Compute (benchmarks/profile.sh).
+// --profile launches only the main kernels once each (4x40: the Jacobian at 65536 points, one Adam step at 1024, one
+// step of a batch of ten), for Nsight Compute (benchmarks/profile.sh).
 #include <cuda_runtime.h>  // cudaEvent_t
 
 #include <algorithm>          // std::sort, std::max, std::min, std::find
@@ -514,6 +514,11 @@ void profile_launches() {
       const auto be = make_cuda_backend(false);  // named: it lives as long as the session that uses it
       auto session = be->train_session(net, pts, AdamConfig{});
       session->run(1, 1e-3);
+      // The batch of ten (issue 13's B = 10): the same kernels with ten members in the grid's y dimension.
+      std::vector<Mlp> nets;
+      for (uint64_t seed = 1; seed <= 10; ++seed) nets.push_back(init_mlp(layers, "glorot-normal", seed));
+      auto batch = be->batch_train_session(nets, std::vector<PointSet>(10, pts), AdamConfig{});
+      batch->run(1, 1e-3);
     }
   }
   PINNTK_CUDA_CHECK(cudaDeviceSynchronize());
