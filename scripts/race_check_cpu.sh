@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA kernels' device code under ThreadSanitizer, on the CPU: builds pinntk_tests with -fsanitize=thread (no
 # CUDA; in BUILD, default build-tsan) and runs the emulated kernel tests (tests/block_emulator.hpp: each thread of a
-# block a host thread, barriers as mutexes), so that a read and a write of the same shared or global memory that no
+# block a host thread, barriers as mutexes; the tile kernels, the two-loop kernel and the layer-at-a-time products'
+# elementwise kernels), so that a read and a write of the same shared or global memory that no
 # barrier orders are reported as data races, with the kernel's source lines. What compute-sanitizer's racecheck does
 # for shared memory on a GPU, for global memory too; about 10 minutes to build and 3 to run on 2 cores.
 #   scripts/race_check_cpu.sh [BUILD]
@@ -17,7 +18,7 @@ trap 'rm -f "$SUPP"' EXIT
 echo "called_from_lib:libgomp.so.1" > "$SUPP"
 LOG="$BUILD/race_check.log"
 TSAN_OPTIONS="suppressions=$SUPP halt_on_error=0 exitcode=66" OMP_NUM_THREADS=1 \
-  "$BUILD/tests/pinntk_tests" --gtest_filter='TileKernelsEmulated*:TwoLoopKernel*' > "$LOG" 2>&1 || status=$?
+  "$BUILD/tests/pinntk_tests" --gtest_filter='TileKernelsEmulated*:TwoLoopKernel*:LayerwiseProducts*' > "$LOG" 2>&1 || status=$?
 races=$(grep -c "WARNING: ThreadSanitizer" "$LOG" || true)
 grep -E "^\[  (PASSED|FAILED) " "$LOG" || true
 if [ "${status:-0}" -ne 0 ] || [ "$races" -ne 0 ]; then
