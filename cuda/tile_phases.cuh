@@ -23,7 +23,8 @@
 // Shared memory of a block: the staged weights and the tail (STAGED), then per point the tape (1 + 4M entries per
 // hidden neuron: layer l's block is t, h'_0 .. h'_{M-1}, h''_0 .., z'_0 .., z''_0 .., each d_l long; 5 in 1-D), two
 // sets of C adjoint vectors of maxw entries (2 C maxw: 6, 10, 14 maxw for M = 1, 2, 3; channel c of a set at c maxw)
-// and one loss slot; plan_tiles (cuda/tile_plan.cu) sizes it from the NetDesc.
+// and one loss slot; a point's tape and its adjoint sets each padded to a stride of 4 (mod 32) numbers
+// (bank_padded); plan_tiles (cuda/tile_plan.cu) sizes it from the NetDesc.
 #pragma once
 
 #include <cstddef>  // size_t
@@ -95,9 +96,9 @@ struct Geo {
     if constexpr (WIDTH > 0) return (l - 2) * WIDTH * (WIDTH + 1);
     return n.soff[l];
   }
-  __device__ int tape() const {
-    if constexpr (WIDTH > 0) return (1 + 4 * M) * WIDTH * (n.nl - 1);
-    return n.tape;
+  __device__ int tape() const {  // a point's tape in shared memory: NetDesc::tape_stride
+    if constexpr (WIDTH > 0) return bank_padded((1 + 4 * M) * WIDTH * (n.nl - 1));
+    return bank_padded(n.tape);
   }
   __device__ int maxw() const {  // the fast widths (>= 40) exceed every input width (<= kMaxInputs)
     if constexpr (WIDTH > 0) return WIDTH;
@@ -126,7 +127,7 @@ struct Tile {
   Geo<WIDTH, M> g;
   Real* Ws;         // staged W^T blocks and the tail (STAGED only)
   Real* tape;       // T tapes of tl entries
-  Real* adj;        // T adjoint sets of adj_stride = 2 C mw entries: A at a_off, the layer below at b_off
+  Real* adj;        // T adjoint sets of 2 C mw entries every adj_stride: A at a_off, the layer below at b_off
   Real* loss_slot;  // T loss terms
   int tl, mw, adj_stride, nl, P, k0, tv, tid, nt;
 };
@@ -145,7 +146,7 @@ __device__ inline Tile<Real, STAGED, WIDTH, M> tile_begin(const NetDesc& net, in
   Real* tape = Ws + (STAGED ? g.staged() : 0);
   const int tl = g.tape();
   const int mw = g.maxw();
-  const int adj_stride = 2 * (1 + 2 * M) * mw;  // NetDesc::adj()
+  const int adj_stride = bank_padded(2 * (1 + 2 * M) * mw);  // NetDesc::adj_stride
   Real* adj = tape + static_cast<size_t>(T) * tl;
   Real* loss_slot = adj + static_cast<size_t>(T) * adj_stride;
   const int k0 = blockIdx.x * T;

@@ -40,7 +40,8 @@ template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {
   const DeviceLimits& lim = device_limits();
   // A point's tape, its two adjoint sets (6 maxw in 1-D) and its loss slot.
-  const size_t per_point = (static_cast<size_t>(net.tape) + static_cast<size_t>(net.adj()) + 1) * sizeof(Real);
+  const size_t per_point =
+      (static_cast<size_t>(net.tape_stride()) + static_cast<size_t>(net.adj_stride()) + 1) * sizeof(Real);
   // Keep two blocks per multiprocessor possible, and aim for two waves of blocks over the chip.
   const size_t budget = std::min<size_t>(lim.smem_optin, 100 * 1024);
   if (per_point > lim.smem_optin)

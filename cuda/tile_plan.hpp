@@ -6,12 +6,20 @@
 #include <cstddef>  // size_t
 #include <vector>   // std::vector
 
+#include "common/hd.hpp"  // PINNTK_HD
+
 namespace pinntk {
 
 constexpr int kMaxWeightLayers = 16;
 // The input coordinates the kernels take (layers[0] = n = 1 .. kMaxInputs): the n-dimensional problems of DESIGN.md
 // section 7 along the coordinate axes, one Taylor direction per coordinate (common/problems_nd.hpp's kMaxDim).
 constexpr int kMaxInputs = 3;
+
+// A per-point stride in shared memory of n numbers, padded to n = 4 (mod 32): consecutive points' entries j then
+// start in different banks (4 numbers, 8 banks for doubles; a multiple of 32 numbers, as 4x40's tape of 800 and
+// adjoint sets of 240, would put them all in one), so a warp whose threads serve two points reads both points'
+// broadcast values in one pass.
+PINNTK_HD constexpr int bank_padded(int n) { return n + ((4 - n % 32) % 32 + 32) % 32; }
 
 // Network geometry, passed by value to the kernels. With n = n_in() input coordinates (M = n directions, the tile
 // kernels' template parameter) a hidden neuron keeps 1 + 4M tape entries (t, then h'_k, h''_k, z'_k, z''_k for
@@ -37,6 +45,9 @@ struct NetDesc {
   // 1-D kernels see the descriptor of the 1-D code, byte for byte.
   int n_in() const { return d[0]; }                      // input coordinates, 1 .. kMaxInputs
   int adj() const { return 2 * (1 + 2 * d[0]) * maxw; }  // adjoint entries per point
+  // The tile kernels' per-point strides of the tape and of the adjoint sets in shared memory (bank_padded).
+  int tape_stride() const { return bank_padded(tape); }
+  int adj_stride() const { return bank_padded(adj()); }
 };
 
 // Throws std::invalid_argument for a shape the kernels do not take (no hidden layer, too deep, an input width

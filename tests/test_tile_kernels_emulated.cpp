@@ -87,7 +87,7 @@ struct HostRows {
 // The dynamic shared memory plan_tiles gives a kernel of T points.
 template <class Real, bool STAGED>
 size_t tile_smem(const NetDesc& nd, int T) {
-  return (static_cast<size_t>(nd.tape) + static_cast<size_t>(nd.adj()) + 1) * sizeof(Real) * T +
+  return (static_cast<size_t>(nd.tape_stride()) + static_cast<size_t>(nd.adj_stride()) + 1) * sizeof(Real) * T +
          (STAGED ? static_cast<size_t>(nd.staged) * sizeof(Real) : 0);
 }
 
@@ -395,6 +395,19 @@ TEST(TileKernelsEmulated, RowsWithTheirOwnDirections) {
   check_jacobian_times<double, 2>("poisson2d-sines", {2, 10, 36, 1}, 9, true);
   check_jacobian_times<double, 3>("poisson3d-sines", {3, 8, 10, 1}, 9, true);
   check_jacobian_times<float, 2>("poisson2d-sines", {2, 10, 36, 1}, 9, true);
+}
+
+// The per-point strides in shared memory: 4 (mod 32) numbers, at most 31 more than the entries they hold (4x40's
+// tape of 800 and adjoint sets of 240, multiples of 32 that put every point's entry j in one bank, become 804 and 260).
+TEST(TileKernelsEmulated, PointStridesStartEachPointInAnotherBank) {
+  const NetDesc nd = make_net_desc({1, 40, 40, 40, 40, 1});
+  EXPECT_EQ(nd.tape_stride(), 804);
+  EXPECT_EQ(nd.adj_stride(), 260);
+  for (int n = 0; n < 2000; ++n) {
+    const int s = bank_padded(n);
+    ASSERT_EQ(s % 32, 4) << n;
+    ASSERT_TRUE(s >= n && s - n < 32) << n;
+  }
 }
 
 }  // namespace
