@@ -585,6 +585,16 @@ json bench_batch(bool quick) {
     by_t_line += buf;
   }
 
+  // The tensor-core loss gradient (set_mma_gradient, cuda/mma_gradient_kernel.cuh), B = 1 and B = 10, each batch
+  // checked against sessions alone on the same kernel.
+  set_mma_gradient(true);
+  const double mma1 = batch_step(1, false), mma10 = batch_step(10, false);
+  set_mma_gradient(false);
+  std::printf(
+      "batched adam step, tensor-core gradient: B=1 %.2f us, B=10 %.2f us (%.2f x its B=1; tile kernel B=1 "
+      "%.2f us)\n",
+      mma1, mma10, mma10 / mma1, b1);
+
   // Fig. 4's regression (403 rows, u only in the loss): the step DeepXDE's is compared with (issue 13).
   ProblemSpec reg_spec = problem_preset("regression-twoscale");
   const PointSet reg = build_points(reg_spec);
@@ -614,6 +624,8 @@ json bench_batch(bool quick) {
           {"b10_over_b1", b10 / b1},
           {"b10_own_rows_step_us", b10_own},
           {"b10_step_us_by_points_per_block", by_t},
+          {"mma_b1_step_us", mma1},
+          {"mma_b10_step_us", mma10},
           {"regression_step_us", reg_step},
           {"regression_n", reg.size()},
           {"steps_per_graph", kStepsPerGraph},

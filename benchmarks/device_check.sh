@@ -183,6 +183,7 @@ if [ -x "$BUILD/benchmarks/pinntk-bench" ]; then
   bench_part lbfgs,ntk 120
   bench_part cpu,lm,batch,tile,cases 150
   row "batched Adam step (bench)" "$(grep -Eo 'B=1 .* per network\)' "$OUT/bench.txt" | tail -1)"
+  row "Adam step, tensor-core gradient (bench)" "$(grep -Eo 'tensor-core gradient: .*' "$OUT/bench.txt" | tail -1 | cut -c23-)"
   row "device L-BFGS iteration (bench)" "$(grep -Eo 'l-bfgs iteration: .*' "$OUT/bench.txt" | tail -1 | cut -c19-)"
   row "chunked NTK 4x40 (bench)" "$(grep -Eo 'chunked ntk: .*' "$OUT/bench.txt" | tail -1 | cut -c14-)"
   row "K_s v, tile vs layers, 4x40 / 4x160, N=2^16 (ms)" "$(grep -E 'ntk product J\^T y \+ J u \(' "$OUT/bench.txt" |

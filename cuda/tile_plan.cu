@@ -30,11 +30,14 @@ namespace {
 int g_tile_points = 0;        // 0: choose by the rule below
 bool g_stage_weights = true;  // stage hidden weights in shared memory where they fit
 bool g_fast_paths = true;     // tests and benchmarks can force the generic path
+bool g_mma_gradient = false;  // the tensor-core loss gradient where it applies
 }  // namespace
 
 void set_tile_points_override(int points) { g_tile_points = points; }
 void set_weight_staging(bool on) { g_stage_weights = on; }
 void set_fast_paths(bool on) { g_fast_paths = on; }
+void set_mma_gradient(bool on) { g_mma_gradient = on; }
+bool mma_gradient() { return g_mma_gradient; }
 
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n) {

@@ -89,6 +89,7 @@ struct TilePlan {
   bool staged = false;  // weights staged in shared memory (when they fit)
   int width = 0;        // the compile-time width kernel (tile_dispatch.cuh's list for `dirs`), or 0 for the generic one
   int dirs = 1;         // the Taylor directions M = NetDesc::n_in() the kernel is compiled for (1 .. kMaxInputs)
+  bool mma = false;     // the loss gradient by cuda/mma_gradient_kernel.cuh (8 points a block; plan_gradient's choice)
 };
 template <class Real>
 TilePlan plan_tiles(const NetDesc& net, int n);
@@ -99,6 +100,11 @@ void set_weight_staging(bool on);
 // For benchmarks and tests: use the compile-time width kernels (tile_dispatch.cuh: widths 40, 50, 60, 64, 128 in
 // 1-D) where one is compiled (the default) or not.
 void set_fast_paths(bool on);
+// For benchmarks and tests: the loss gradient (and J^T y) of fp64 1-D networks whose hidden layers are all 40 wide
+// by the tensor-core kernel (cuda/mma_gradient_kernel.cuh) where it fits, or by the tile kernel (the default until
+// it has been measured on a GPU). Read when a GradientPlan is made. Not thread-safe.
+void set_mma_gradient(bool on);
+bool mma_gradient();
 
 // The device's multiprocessors and the dynamic shared memory a block may opt in to (less room for the kernels'
 // static shared memory), read once.

@@ -14,12 +14,14 @@
 #include <string>     // std::string
 #include <vector>     // std::vector
 
+#include "cuda/tile_plan.hpp"          // set_mma_gradient
 #include "host/backend.hpp"            // make_cuda_backend, cuda_device_count, check_batch, BatchTrainSession
 #include "host/cuda/cuda_backend.hpp"  // kStepsPerGraph, set_multi_step_graphs
 #include "host/mlp.hpp"                // init_mlp
 #include "host/problem.hpp"            // problem_preset, build_points
 #include "tests/gpu_skip.hpp"          // SKIP_WITHOUT_GPU
 #include "tests/near.hpp"              // all_near, near
+#include "tests/random_net.hpp"        // random_net
 
 namespace pinntk {
 namespace {
@@ -326,6 +328,58 @@ TEST(GpuBatch, BackendRefusesMismatchedMembers) {
   auto s = gpu->batch_train_session({n1, n1}, {a, a}, AdamConfig{});
   const std::vector<double> l = s->run(3, 1e-3);
   EXPECT_TRUE(std::isfinite(l[0]) && std::isfinite(l[1]));
+}
+
+// The tensor-core loss gradient (set_mma_gradient; cuda/mma_gradient_kernel.cuh): the gradient against the CPU
+// backend's (and the tile kernel's) at row counts 8 does and does not divide; a batch bit for bit against sessions
+// of their own on the same kernel; 20 Adam steps against the tile kernel's to a tolerance; J^T y by the seeded form.
+struct MmaKnob {
+  MmaKnob() { set_mma_gradient(true); }
+  MmaKnob(const MmaKnob&) = delete;
+  MmaKnob& operator=(const MmaKnob&) = delete;
+  ~MmaKnob() { set_mma_gradient(false); }
+};
+
+TEST(GpuBatch, TensorCoreGradientMatchesCpuAndTheTileKernel) {
+  SKIP_WITHOUT_GPU();
+  auto cpu = make_cpu_backend(0);
+  for (const int nc : {1024, 1021, 5}) {
+    SCOPED_TRACE("nc " + std::to_string(nc));
+    const PointSet pts = darcy(1.0 / 16, nc);
+    const Mlp net = testing::random_net(kLayers, 7);
+    const size_t P = net.theta.size(), n = pts.size();
+    std::vector<double> r(n), g(P), gr(n, NAN), gg(P, NAN), tr(n), tg(P);
+    const double loss = cpu->loss_gradient(net, pts, r, g);
+    const double tile_loss = make_cuda_backend(false)->loss_gradient(net, pts, tr, tg);
+    const MmaKnob on;
+    const double gloss = make_cuda_backend(false)->loss_gradient(net, pts, gr, gg);
+    EXPECT_TRUE(near(gloss, loss, loss, 1e-12)) << "loss";
+    EXPECT_TRUE(all_near(gg, g, 1e-12)) << "gradient against the CPU";
+    EXPECT_TRUE(all_near(gg, tg, 1e-12)) << "gradient against the tile kernel";
+    EXPECT_TRUE(all_near(gr, r, 1e-12)) << "residuals";
+    EXPECT_TRUE(near(gloss, tile_loss, tile_loss, 1e-12)) << "loss against the tile kernel";
+    std::vector<double> y(n), jty(P, NAN), jty_cpu(P);
+    for (size_t k = 0; k < n; ++k) y[k] = std::sin(0.3 * static_cast<double>(k));
+    make_cuda_backend(false)->jacobian_transpose_times(net, pts, y, jty);
+    cpu->jacobian_transpose_times(net, pts, y, jty_cpu);
+    EXPECT_TRUE(all_near(jty, jty_cpu, 1e-12)) << "J^T y";
+  }
+}
+
+TEST(GpuBatch, TensorCoreBatchMatchesSessionsAndTheTileKernel) {
+  SKIP_WITHOUT_GPU();
+  const PointSet pts = darcy(1.0 / 32);
+  const std::vector<Mlp> nets = seeds(kLayers, {0, 1, 2});
+  const size_t P = nets[0].theta.size();
+  auto tile_session = make_cuda_backend(false)->train_session(nets[1], pts, AdamConfig{});
+  tile_session->run(20, 1e-3);
+  const MmaKnob on;
+  auto gpu = make_cuda_backend(false);
+  check_batch_matches_sessions(*gpu, nets, {pts, pts, pts}, kSchedule, true, 1e-12);
+  auto mma_session = gpu->train_session(nets[1], pts, AdamConfig{});
+  mma_session->run(20, 1e-3);
+  // 20 steps from the same start: the two kernels' sums differ in the last bits, which Adam does not amplify much.
+  expect_state(state_of(*mma_session, P), state_of(*tile_session, P), false, 1e-8, "20 steps, tensor cores vs tiles");
 }
 
 }  // namespace

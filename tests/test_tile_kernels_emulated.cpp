@@ -22,6 +22,7 @@
 #include "cuda/jacobian_kernel.cuh"       // jacobian_kernel
 #include "cuda/loss_gradient_kernel.cuh"  // loss_gradient_kernel
 #include "cuda/matvec_kernel.cuh"         // jacobian_times_kernel, row_entries
+#include "cuda/mma_gradient_kernel.cuh"   // mma_gradient_kernel, mma_layout
 #include "cuda/tile_plan.hpp"             // make_net_desc, NetDesc, DeviceRows
 #include "host/backend.hpp"               // make_cpu_backend
 #include "host/mlp.hpp"                   // init_mlp
@@ -137,7 +138,7 @@ void check_case(const std::string& problem, const std::vector<int>& layers, int 
 // The loss-gradient kernel on B members (each its own network and rows, concatenated; grid y = B) or, with a seed,
 // on one network: per member the loss (partial losses summed), the gradient (partials summed over the blocks in
 // order) and the residuals.
-template <class Real, bool STAGED, int WIDTH, int M>
+template <class Real, bool STAGED, int WIDTH, int M, bool MMA = false>
 void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts, int T,
                   const std::vector<double>* seed, std::vector<double>& loss, std::vector<std::vector<double>>& grad,
                   std::vector<double>& r, bool& intact) {
@@ -169,11 +170,17 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
   intact = emu::run_grid(
       emu::Dim3{blocks, static_cast<unsigned>(B), 1}, emu::Dim3{256, 1, 1},
       [&] {
-        gradient_device::loss_gradient_kernel<Real, STAGED, WIDTH, M>(
-            nd, theta.data(), rows, T, partial.data(), partial_loss.data(), seed ? nullptr : rr.data(),
-            seed ? nullptr : step.data(), mb, seed ? sr.data() : nullptr);
+        if constexpr (MMA) {
+          mma_device::mma_gradient_kernel<WIDTH>(nd, theta.data(), rows, partial.data(), partial_loss.data(),
+                                                 seed ? nullptr : rr.data(), seed ? nullptr : step.data(), mb,
+                                                 seed ? sr.data() : nullptr);
+        } else {
+          gradient_device::loss_gradient_kernel<Real, STAGED, WIDTH, M>(
+              nd, theta.data(), rows, T, partial.data(), partial_loss.data(), seed ? nullptr : rr.data(),
+              seed ? nullptr : step.data(), mb, seed ? sr.data() : nullptr);
+        }
       },
-      tile_smem<Real, STAGED>(nd, T));
+      MMA ? mma_device::mma_layout(WIDTH, nd.nl).size() * sizeof(double) : tile_smem<Real, STAGED>(nd, T));
   loss.assign(B, 0.0);
   grad.assign(B, std::vector<double>(nd.P, 0.0));
   for (int b = 0; b < B; ++b)
@@ -187,7 +194,7 @@ void run_gradient(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts
   }
 }
 
-template <class Real, bool STAGED, int WIDTH, int M>
+template <class Real, bool STAGED, int WIDTH, int M, bool MMA = false>
 void check_gradient_case(const std::string& problem, const std::vector<double>& eps, const std::vector<int>& layers,
                          int nc, int T, bool dirs = false) {
   std::vector<PointSet> pts;
@@ -199,12 +206,12 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
   if (dirs && pts.size() > 1) {  // the second member's directions differ from the first's
     for (double& v : pts[1].dirs) v = -0.5 * v + 0.25;
   }
-  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T, dirs);
+  const std::string what = variant_name<Real, STAGED, WIDTH>(problem, T, dirs) + (MMA ? " tensor cores" : "");
   const double rtol = kernel_rtol<Real>();
   std::vector<double> loss, r;
   std::vector<std::vector<double>> grad;
   bool intact = false;
-  run_gradient<Real, STAGED, WIDTH, M>(nets, pts, T, nullptr, loss, grad, r, intact);
+  run_gradient<Real, STAGED, WIDTH, M, MMA>(nets, pts, T, nullptr, loss, grad, r, intact);
   EXPECT_TRUE(intact) << what << ": a block wrote past its dynamic shared memory";
   auto cpu = make_cpu_backend(1);
   const int n = pts[0].size();
@@ -222,7 +229,7 @@ void check_gradient_case(const std::string& problem, const std::vector<double>& 
   for (int k = 0; k < n; ++k) y[k] = std::sin(1.0 + 0.7 * k);
   std::vector<double> jty_ref(nets[0].n_params());
   cpu->jacobian_transpose_times(nets[0], pts[0], y, jty_ref);
-  run_gradient<Real, STAGED, WIDTH, M>({nets[0]}, {pts[0]}, T, &y, loss, grad, r, intact);
+  run_gradient<Real, STAGED, WIDTH, M, MMA>({nets[0]}, {pts[0]}, T, &y, loss, grad, r, intact);
   EXPECT_TRUE(intact) << what << " seeded: a block wrote past its dynamic shared memory";
   EXPECT_EQ(loss[0], 0.0) << what << ": a seeded pass writes zero partial losses";
   EXPECT_TRUE(all_near(grad[0], jty_ref, rtol)) << what << " J^T y";
@@ -408,6 +415,16 @@ TEST(TileKernelsEmulated, PointStridesStartEachPointInAnotherBank) {
     ASSERT_EQ(s % 32, 4) << n;
     ASSERT_TRUE(s >= n && s - n < 32) << n;
   }
+}
+
+// The tensor-core loss-gradient kernel (cuda/mma_gradient_kernel.cuh, 8 points a block, cuda/dmma.cuh's fragments
+// as plain arithmetic): the loss, gradient and residuals of one network and of two members on rows of their own, and
+// J^T y, against the CPU backend; 4x40 at 11 rows (a short second block: padded points must add nothing) and 26
+// rows, and 2x40 (no hidden-to-hidden layer's GEMMs but the output's).
+TEST(TileKernelsEmulated, TensorCoreGradientMatchesTheCpuBackend) {
+  check_gradient_case<double, true, 40, 1, true>("darcy-twoscale", {1.0 / 8, 1.0 / 16}, {1, 40, 40, 40, 40, 1}, 9, 8);
+  check_gradient_case<double, true, 40, 1, true>("poisson-twoscale", {1.0 / 4}, {1, 40, 40, 1}, 24, 8);
+  check_gradient_case<double, true, 40, 1, true>("darcy-twoscale", {1.0 / 8}, {1, 40, 1}, 9, 8);
 }
 
 }  // namespace
