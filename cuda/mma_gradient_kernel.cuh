@@ -31,10 +31,12 @@ constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
 
 // The block's shared memory for width W and nl weight layers, in doubles. Every region starts at a multiple of 4
-// (32-byte aligned tiles). A jet block holds 3 channels x 8 points, column (c, p) at (c 8 + p) ld, its entry i at + i.
+// (32-byte aligned tiles). A block of 3 channels x 8 points holds column (c, p) at (c 8 + p) ld, its entry i at + i.
+// Each hidden layer keeps its tape (t, z', z''); the jets (h, h', h'') that a GEMM reads are made from it in one
+// block, hbuf, when needed (tanh_jet): 110 KB at 4x40, two blocks a multiprocessor.
 struct Layout {
   int W, ld, nl;
-  PINNTK_HD int wst(int l) const { return (l - 2) * W * ld; }                   // W^l row-major, row stride ld (l >= 2)
+  PINNTK_HD int wst(int l) const { return (l - 2) * W * ld; }                   // W^l row-major, rows of ld (l >= 2)
   PINNTK_HD int bias0() const { return (nl - 2) * W * ld; }                     // b^1 .. b^{nl-1}, W^1, W^nl, b^nl
   PINNTK_HD int bias(int l) const { return bias0() + (l - 1) * W; }             // b^l, 1 <= l <= nl - 1
   PINNTK_HD int w1() const { return bias0() + (nl - 1) * W; }                   // W^1 (W x 1)
@@ -42,11 +44,10 @@ struct Layout {
   PINNTK_HD int x() const { return bias0() + ((nl + 1) * W + 1 + 3) / 4 * 4; }  // the 8 points' x
   PINNTK_HD int seeds() const { return x() + 8; }                               // the output's adjoint seeds, 3 x 8
   PINNTK_HD int loss() const { return x() + 32; }                               // 8 loss terms
-  PINNTK_HD int h(int l) const { return x() + 40 + (l - 1) * 24 * ld; }         // jets of hidden layer l (t, h', h'')
-  PINNTK_HD int zp(int l) const { return h(nl) + (l - 1) * 16 * ld; }           // z', z'' of hidden layer l
-  PINNTK_HD int adj(int s) const { return zp(nl) + s * 24 * ld; }               // adjoint sets 0 and 1, scratch 2
-  PINNTK_HD int tiles() const { return adj(3); }                                // a warp's 8 x 8 tile each
-  PINNTK_HD int size() const { return tiles() + kWarps * 64; }
+  PINNTK_HD int tape(int l) const { return x() + 40 + (l - 1) * 24 * ld; }      // t, z', z'' of hidden layer l
+  PINNTK_HD int hbuf() const { return tape(nl); }                               // the jets a GEMM reads
+  PINNTK_HD int adj(int s) const { return hbuf() + (1 + s) * 24 * ld; }         // adjoint sets 0, 1; scratch 2
+  PINNTK_HD int size() const { return adj(3); }
 };
 PINNTK_HD inline Layout mma_layout(int W, int nl) { return {W, W + 4, nl}; }
 
@@ -121,11 +122,11 @@ __global__ void __launch_bounds__(kThreads)
   PINNTK_ASYNC_WAIT();
   __syncthreads();
 
-  // Layer 1: h = x, h' = 1, h'' = 0 through the first layer's neurons (first_layer_jet); the tape keeps z' = w and
-  // z'' = 0. Points past the rows get zero jets (their seeds are zero: they add nothing).
+  // Layer 1: h = x, h' = 1, h'' = 0 through the first layer's neurons (first_layer_jet): the tape keeps t, z' = w,
+  // z'' = 0, hbuf the jets. Points past the rows get zeros (their seeds are zero: they add nothing).
+  double* Hb = sm + L.hbuf();
   {
-    double* H = sm + L.h(1);
-    double* Z = sm + L.zp(1);
+    double* Tp = sm + L.tape(1);
     for (int idx = tid; idx < T * W; idx += kThreads) {
       const int p = idx / W, i = idx - p * W;
       double th = 0.0, h1 = 0.0, h2 = 0.0, w = 0.0;
@@ -133,22 +134,23 @@ __global__ void __launch_bounds__(kThreads)
         w = sm[L.w1() + i];
         first_layer_jet(w, sm[L.bias(1) + i], sm[L.x() + p], th, h1, h2);
       }
-      H[at(0, p, i)] = th;
-      H[at(1, p, i)] = h1;
-      H[at(2, p, i)] = h2;
-      Z[at(0, p, i)] = w;
-      Z[at(1, p, i)] = 0.0;
+      Tp[at(0, p, i)] = th;
+      Tp[at(1, p, i)] = w;
+      Tp[at(2, p, i)] = 0.0;
+      Hb[at(0, p, i)] = th;
+      Hb[at(1, p, i)] = h1;
+      Hb[at(2, p, i)] = h2;
     }
   }
   __syncthreads();
 
-  // Hidden layers 2 .. nl-1: Z_c = W^l h_c^{l-1} on the tensor cores, then t = tanh(z + b) and the jet.
+  // Hidden layers 2 .. nl-1: Z_c = W^l h_c^{l-1} on the tensor cores (into S), then t = tanh(z + b) and the jet: the
+  // tape (t, z', z'') and the next GEMM's jets in hbuf (read by the GEMM before the barrier).
   double* S = sm + L.adj(2);
   for (int l = 2; l < nl; ++l) {
-    gemm_jets<W, dmma::RowMajor>(sm + L.wst(l), sm + L.h(l - 1), S, ld, warp);
+    gemm_jets<W, dmma::RowMajor>(sm + L.wst(l), Hb, S, ld, warp);
     __syncthreads();
-    double* H = sm + L.h(l);
-    double* Z = sm + L.zp(l);
+    double* Tp = sm + L.tape(l);
     const double* bl = sm + L.bias(l);
     for (int idx = tid; idx < T * W; idx += kThreads) {
       const int p = idx / W, i = idx - p * W;
@@ -156,23 +158,24 @@ __global__ void __launch_bounds__(kThreads)
       const double th = tanh(S[at(0, p, i)] + bl[i]);
       double h1, h2;
       tanh_jet(th, zp, zpp, h1, h2);
-      H[at(0, p, i)] = th;
-      H[at(1, p, i)] = h1;
-      H[at(2, p, i)] = h2;
-      Z[at(0, p, i)] = zp;
-      Z[at(1, p, i)] = zpp;
+      Tp[at(0, p, i)] = th;
+      Tp[at(1, p, i)] = zp;
+      Tp[at(2, p, i)] = zpp;
+      Hb[at(0, p, i)] = th;
+      Hb[at(1, p, i)] = h1;
+      Hb[at(2, p, i)] = h2;
     }
     __syncthreads();
   }
 
-  // The output layer (u, u', u'' of each point; 24 dot products of W), the residuals, losses and seeds.
-  const double* Htop = sm + L.h(nl - 1);
+  // The output layer (u, u', u'' of each point; 24 dot products of W with the top layer's jets in hbuf), the
+  // residuals, losses and seeds.
   const double* wout = sm + L.wout();
   double* seeds = sm + L.seeds();
   if (tid < 3 * T) {
     const int c = tid / T, p = tid - c * T;
     double s = c == 0 ? wout[W] : 0.0;
-    for (int j = 0; j < W; ++j) s += wout[j] * Htop[at(c, p, j)];
+    for (int j = 0; j < W; ++j) s += wout[j] * Hb[at(c, p, j)];
     S[tid] = s;  // u, u', u'' of point p in channel c
   }
   __syncthreads();
@@ -210,27 +213,38 @@ __global__ void __launch_bounds__(kThreads)
   for (int j = tid; j <= W; j += kThreads) {
     double acc = 0.0;
     for (int p = 0; p < T; ++p)
-      acc += j < W ? weight_adjoint(seeds[p], seeds[T + p], seeds[2 * T + p], Htop[at(0, p, j)], Htop[at(1, p, j)],
-                                    Htop[at(2, p, j)])
+      acc += j < W ? weight_adjoint(seeds[p], seeds[T + p], seeds[2 * T + p], Hb[at(0, p, j)], Hb[at(1, p, j)],
+                                    Hb[at(2, p, j)])
                    : seeds[p];
     part[off_out + j] = acc;
   }
   {
-    const double* Z = sm + L.zp(nl - 1);
+    const double* Tp = sm + L.tape(nl - 1);
     for (int idx = tid; idx < T * W; idx += kThreads) {
       const int p = idx / W, j = idx - p * W;
       const double w = wout[j];
-      tanh_jet_adjoint(Htop[at(0, p, j)], Z[at(0, p, j)], Z[at(1, p, j)], w * seeds[p], w * seeds[T + p],
+      tanh_jet_adjoint(Tp[at(0, p, j)], Tp[at(1, p, j)], Tp[at(2, p, j)], w * seeds[p], w * seeds[T + p],
                        w * seeds[2 * T + p], A[at(0, p, j)], A[at(1, p, j)], A[at(2, p, j)]);
     }
   }
   __syncthreads();
 
-  // Hidden layers nl-1 .. 2: dW^l = sum_c A_c (h_c^{l-1})^T and db^l on the tensor cores and in order, then
-  // hb_c = (W^l)^T A_c and the adjoints of layer l-1 (tanh_jet_adjoint).
-  double* tile = sm + L.tiles() + warp * 64;
+  // Hidden layers nl-1 .. 2: the jets of layer l-1 made again from its tape (tanh_jet, the forward pass's values),
+  // dW^l = sum_c A_c (h_c^{l-1})^T on the tensor cores and db^l in order, then hb_c = (W^l)^T A_c and the adjoints of
+  // layer l-1 (tanh_jet_adjoint).
+  double* tile = S + warp * 64;  // a warp's 8 x 8 tile of dW; S is free until the hb GEMM (a barrier between)
   for (int l = nl - 1; l >= 2; --l) {
-    const double* Hprev = sm + L.h(l - 1);
+    const double* Tprev = sm + L.tape(l - 1);
+    for (int idx = tid; idx < T * W; idx += kThreads) {
+      const int p = idx / W, j = idx - p * W;
+      const double th = Tprev[at(0, p, j)];
+      double h1, h2;
+      tanh_jet(th, Tprev[at(1, p, j)], Tprev[at(2, p, j)], h1, h2);
+      Hb[at(0, p, j)] = th;
+      Hb[at(1, p, j)] = h1;
+      Hb[at(2, p, j)] = h2;
+    }
+    __syncthreads();
     const int off = mma_woff(W, l);
     constexpr int mt = W / 8;
     for (int t = warp; t < mt * mt; t += kWarps) {
@@ -241,7 +255,7 @@ __global__ void __launch_bounds__(kThreads)
         dmma::FragA<dmma::ColMajor> a;  // A: entry (i, q) at q ld + i
         dmma::FragB<dmma::RowMajor> h;  // h^T: entry (q, j) = h_j of column q, at q ld + j
         dmma::load(a, A + q0 * ld + i0, ld);
-        dmma::load(h, Hprev + q0 * ld + j0, ld);
+        dmma::load(h, Hb + q0 * ld + j0, ld);
         dmma::mma(acc, a, h);
       }
       dmma::store_row_major(tile, acc, 8);
@@ -253,12 +267,12 @@ __global__ void __launch_bounds__(kThreads)
       for (int p = 0; p < T; ++p) acc += A[at(0, p, i)];
       part[off + W * W + i] = acc;
     }
+    __syncthreads();  // every warp's tiles read before the hb GEMM writes S
     gemm_jets<W, dmma::ColMajor>(sm + L.wst(l), A, S, ld, warp);
     __syncthreads();
-    const double* Z = sm + L.zp(l - 1);
     for (int idx = tid; idx < T * W; idx += kThreads) {
       const int p = idx / W, j = idx - p * W;
-      tanh_jet_adjoint(Hprev[at(0, p, j)], Z[at(0, p, j)], Z[at(1, p, j)], S[at(0, p, j)], S[at(1, p, j)],
+      tanh_jet_adjoint(Tprev[at(0, p, j)], Tprev[at(1, p, j)], Tprev[at(2, p, j)], S[at(0, p, j)], S[at(1, p, j)],
                        S[at(2, p, j)], B[at(0, p, j)], B[at(1, p, j)], B[at(2, p, j)]);
     }
     __syncthreads();
