@@ -802,7 +802,7 @@ json bench_ntk_chunked(Backend& be, int nc, long chunk_rows) {
 // (host copies of the vectors included, as ntk_lanczos makes them), darcy-twoscale 4 x width at N rows; after two
 // warm-up products (the first uploads the rows), the median of reps, wall-clock milliseconds. `how` names the path
 // the caller chose (set_layerwise_products).
-json bench_ntk_products(Backend& be, int n, bool quick, int width = 40, const std::string& how = "") {
+json bench_ntk_products(Backend& be, int n, bool quick, int width, const std::string& how) {
   ProblemSpec spec = problem_preset("darcy-twoscale");
   spec.nc = n - spec.nb;
   const PointSet pts = build_points(spec);
@@ -824,9 +824,8 @@ json bench_ntk_products(Backend& be, int n, bool quick, int width = 40, const st
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
-  std::printf("ntk product J^T y + J u%s: %s %s darcy-twoscale 4x%d N=%d P=%d: %.3f ms\n",
-              how.empty() ? "" : (" (" + how + ")").c_str(), be.name().c_str(), be.precision().c_str(), width,
-              pts.size(), net.n_params(), median);
+  std::printf("ntk product J^T y + J u (%s): %s %s darcy-twoscale 4x%d N=%d P=%d: %.3f ms\n", how.c_str(),
+              be.name().c_str(), be.precision().c_str(), width, pts.size(), net.n_params(), median);
   std::fflush(stdout);
   return {{"backend", be.name()}, {"precision", be.precision()},
           {"n", pts.size()},      {"p", net.n_params()},
@@ -917,8 +916,8 @@ int main(int argc, char** argv) {
         if (want("lbfgs")) out["lbfgs"] = bench_lbfgs(quick);
         if (want("ntk")) {
           out["ntk_chunked"] = bench_ntk_chunked(*make_cuda_backend(false), quick ? 1 << 16 : 1 << 20, 65536);
-          out["ntk_product"] = bench_ntk_products(*make_cuda_backend(false), 1 << 16, quick);
-          // The tile kernels against a layer at a time (cuda/layerwise.hpp), 4x40 and 4x160 at N = 2^16.
+          // One K_s v product by the tile kernels and a layer at a time (cuda/layerwise.hpp), 4x40 and 4x160 at
+          // N = 2^16 (the automatic choice is one of the two: tiles at width 40, layers at 160).
           out["ntk_product_paths"] = json::array();
           for (const int width : {40, 160})
             for (const LayerwiseProducts mode : {LayerwiseProducts::kOff, LayerwiseProducts::kOn}) {

@@ -22,18 +22,11 @@
 
 namespace pinntk::layerwise {
 
-// The widest layer of the network, inputs included.
-inline int widest(const NetDesc& net) {
-  int w = 0;
-  for (int l = 0; l <= net.nl; ++l) w = std::max(w, net.d[l]);
-  return w;
-}
-
 // Numbers of scratch a row needs: J u holds the jets and tangents of two layers and the current layer's products
 // (6 blocks of the widest layer); J^T y the jets H^l and products Z^l of every hidden layer, the input jets, two
 // adjoint blocks and W^T A; both a 1 for the row's entry of the ones vector.
 inline size_t scratch_per_row(const NetDesc& net) {
-  const size_t C = 1 + 2 * static_cast<size_t>(net.n_in()), w = static_cast<size_t>(widest(net));
+  const size_t C = 1 + 2 * static_cast<size_t>(net.n_in()), w = static_cast<size_t>(net.maxw);
   size_t hidden = 0;
   for (int l = 1; l < net.nl; ++l) hidden += static_cast<size_t>(net.d[l]);
   const size_t jvp = 6 * C * w, vjp = C * (2 * hidden + static_cast<size_t>(net.n_in()) + 3 * w);
@@ -54,7 +47,7 @@ void jacobian_times(Exec& ex, const NetDesc& net, const Real* theta, const Real*
                     Scratch<Real> s, Real* out) {
   using namespace layerwise_device;  // NOLINT(google-build-using-namespace): the kernels
   constexpr int C = 1 + 2 * M;
-  const long R = s.R, w = widest(net), block = C * w * R;
+  const long R = s.R, w = net.maxw, block = C * w * R;
   Real *H = s.base, *Hd = H + block, *G = Hd + block, *Gd = G + block, *Z = Gd + block, *Zd = Z + block;
   ex.run(input_jets_kernel<Real, M>, C * M * R, R, rows, H);
   for (int l = 1; l <= net.nl; ++l) {
@@ -82,7 +75,7 @@ void jacobian_transpose_times(Exec& ex, const NetDesc& net, const Real* theta, c
                               const Real* y, Scratch<Real> s, Real beta, Real* out) {
   using namespace layerwise_device;  // NOLINT(google-build-using-namespace): the kernels
   constexpr int C = 1 + 2 * M;
-  const long R = s.R, w = widest(net), nl = net.nl;
+  const long R = s.R, w = net.maxw, nl = net.nl;
   // H[l] (l = 0 .. nl-1) and Z[l] (l = 1 .. nl-1) one after the other, then two adjoint blocks, W^T A, the ones.
   Real* H[kMaxWeightLayers + 1];
   Real* Z[kMaxWeightLayers + 1];

@@ -52,7 +52,9 @@ struct Layout {
 PINNTK_HD inline Layout mma_layout(int W, int nl) { return {W, W + 4, nl}; }
 
 // Offset of W^l in theta for a 1-D network whose hidden layers have W neurons: W^1 and b^1 (2W), then W x W + W
-// per hidden-to-hidden layer; l = nl: the output layer.
+// per hidden-to-hidden layer; l = nl: the output layer. NetDesc::woff holds the same numbers, but an array of a
+// kernel parameter indexed at run time goes to local memory (the tile kernels copy the descriptor to shared memory
+// for that); with W fixed the offsets are arithmetic.
 __device__ inline int mma_woff(int W, int l) { return l == 1 ? 0 : 2 * W + (l - 2) * (W * W + W); }
 
 // Z (column-major, stride ld) = op(A) B over the 24 columns of a jet block: A is W^l (row-major, RowMajor: W^l

@@ -41,8 +41,8 @@ struct NetDesc {
   int stail = 0;          // offset of the tail
   int uniform_width = 0;  // the hidden width when all hidden layers share it, else 0
   int P = 0, tape = 0, maxw = 0;
-  // Host-side: the kernels take the input width as a template parameter (TilePlan::dirs). No new data member: the
-  // 1-D kernels see the descriptor of the 1-D code, byte for byte.
+  // Host-side: the kernels take the input width as a template parameter (TilePlan::dirs), read from d[0] rather than
+  // kept in a data member of its own.
   int n_in() const { return d[0]; }                      // input coordinates, 1 .. kMaxInputs
   int adj() const { return 2 * (1 + 2 * d[0]) * maxw; }  // adjoint entries per point
   // The tile kernels' per-point strides of the tape and of the adjoint sets in shared memory (bank_padded).

@@ -111,7 +111,6 @@ struct Setup {
   PointSet pts;
   Mlp net;
   std::string init;
-  std::string device;  // o.device
   std::unique_ptr<Backend> backend;
 };
 
@@ -155,7 +154,6 @@ Setup make_setup(const CommonOptions& o) {
     s.net = init_mlp(layers, s.init, parse_seed(o.seed_text));
   }
   s.pts = build_points(s.spec);
-  s.device = o.device;
   return s;
 }
 
@@ -289,7 +287,7 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   check_ntk_top(k, n, p, opts.save_vectors, budget, Naming{});  // K within the rank, the memory
   OutputDir out(o.out);
   out.open();  // before the backend: a refusal of the folder is the only line
-  s.backend = make_backend(s.device, o.precision, o.threads);
+  s.backend = make_backend(o.device, o.precision, o.threads);
   const double tol = 1e-12;
   const TopEigen t =
       ntk_top_eigen(*s.backend, s.net, s.pts, ntk_row_weights(s.pts, scaling), k, opts.save_vectors, tol);
@@ -336,7 +334,7 @@ int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_poin
   check_ntk_density_memory(cfg, n, p, budget, Naming{});
   OutputDir out(o.out);
   out.open();  // before the backend: a refusal of the folder is the only line
-  s.backend = make_backend(s.device, o.precision, o.threads);
+  s.backend = make_backend(o.device, o.precision, o.threads);
   const NtkDensity r = ntk_spectral_density(*s.backend, s.net, s.pts, ntk_row_weights(s.pts, scaling), cfg);
   if (r.steps_capped)
     std::fprintf(stderr,
@@ -429,7 +427,7 @@ int cmd_ntk(const NtkOptions& opts) {
       plan_ntk(path, s.pts.nc, s.pts.nb, p, s.pts.dim, ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc),
                opts.chunk_rows, save_matrices, budget, s.pts.has_directions());
   out.open();  // before the backend: a refusal of the folder is the only line
-  s.backend = make_backend(s.device, o.precision, o.threads);  // after every input check: its notice comes last
+  s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
   NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices, plan.chunk_rows);
   // After the analysis: a failed run's message stays its only line.
   std::fprintf(stderr, "pinntk ntk: %s path: %s\n", plan.chunked ? "chunked" : "exact", plan.reason.c_str());
@@ -861,7 +859,7 @@ int cmd_train(const TrainOptions& t) {
     resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule));
     cfg.resume = &resumed;
   }
-  s.backend = make_backend(s.device, o.precision, o.threads);
+  s.backend = make_backend(o.device, o.precision, o.threads);
   if (members == 1) {  // an ensemble is not resumable: no state file
     cfg.on_checkpoint = [&](const TrainState& st) {
       try {

@@ -65,7 +65,7 @@ std::atomic<int> g_layerwise_chunk{0};
 bool layerwise_for(const NetDesc& net) {
   const LayerwiseProducts mode = g_layerwise.load(std::memory_order_relaxed);
   if (mode != LayerwiseProducts::kAuto) return mode == LayerwiseProducts::kOn;
-  return layerwise::widest(net) > 64;
+  return net.maxw > 64;  // the widest layer, inputs included
 }
 
 // A session's Adam steps as CUDA graphs: one step, and kStepsPerGraph steps in a row (the same enqueue, captured
@@ -506,6 +506,16 @@ struct MatfreeRows {
     return rows;
   }
 
+  // f(k0, rows, scratch) for the layer-at-a-time chunks of lw_rows rows, in order.
+  template <class F>
+  void for_each_layer_chunk(F f) {
+    const int n = rows_host.size();
+    for (int k0 = 0; k0 < n; k0 += lw_rows) {
+      const int count = std::min(lw_rows, n - k0);
+      f(k0, slice(k0, count), layerwise::Scratch<Real>{lw_scratch.data(), count});
+    }
+  }
+
   std::vector<int> layers;
   PointSet rows_host;  // what points holds, to tell a changed row
   NetDesc net;
@@ -668,12 +678,10 @@ class CudaBackend final : public Backend {
     m.vec.upload(std::vector<Real>(y.begin(), y.end()));
     if (m.layerwise) {
       layerwise::DeviceExec<Real> ex{c_.blas(), c_.stream()};
-      for (int k0 = 0; k0 < n; k0 += m.lw_rows) {
-        const int count = std::min(m.lw_rows, n - k0);
-        layerwise::jacobian_transpose_times(ex, m.net, m.theta.data(), m.slice(k0, count), m.vec.data() + k0,
-                                            layerwise::Scratch<Real>{m.lw_scratch.data(), count}, Real(k0 == 0 ? 0 : 1),
-                                            m.params.data());
-      }
+      m.for_each_layer_chunk([&](int k0, const DeviceRows<Real>& rows, layerwise::Scratch<Real> scratch) {
+        layerwise::jacobian_transpose_times(ex, m.net, m.theta.data(), rows, m.vec.data() + k0, scratch,
+                                            Real(k0 == 0 ? 0 : 1), m.params.data());
+      });
       to_host(m.params, out);
       return;
     }
@@ -695,12 +703,9 @@ class CudaBackend final : public Backend {
     m.params.upload(std::vector<Real>(u.begin(), u.end()));
     if (m.layerwise) {
       layerwise::DeviceExec<Real> ex{c_.blas(), c_.stream()};
-      const int n = pts.size();
-      for (int k0 = 0; k0 < n; k0 += m.lw_rows) {
-        const int count = std::min(m.lw_rows, n - k0);
-        layerwise::jacobian_times(ex, m.net, m.theta.data(), m.params.data(), m.slice(k0, count),
-                                  layerwise::Scratch<Real>{m.lw_scratch.data(), count}, m.vec.data() + k0);
-      }
+      m.for_each_layer_chunk([&](int k0, const DeviceRows<Real>& rows, layerwise::Scratch<Real> scratch) {
+        layerwise::jacobian_times(ex, m.net, m.theta.data(), m.params.data(), rows, scratch, m.vec.data() + k0);
+      });
     } else {
       launch_jacobian_times<Real>(m.net, m.theta.data(), m.params.data(), m.points.view(), m.vec.data(), c_.stream());
     }
