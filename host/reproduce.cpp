@@ -516,6 +516,21 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
       tcsv << t << ',' << fmt17(results[t].final_loss) << ',' << fmt17(results[t].max_error) << ','
            << results[t].adam_iterations << ',' << results[t].lbfgs.iterations << ",\"" << results[t].lbfgs.stop
            << "\"\n";
+    // Every trial's history (a row every 1000 iterations of Adam, then of L-BFGS): the error along the way, e.g.
+    // where L-BFGS stood after the paper's few thousand iterations.
+    std::string hcsv = "trial,";
+    for (int t = 0; t < trials; ++t) {
+      const std::string h =
+          history_csv(results[t].history, {HistoryColumn::Iteration, HistoryColumn::Optimizer, HistoryColumn::Loss,
+                                           HistoryColumn::MaxError, HistoryColumn::RelL2Error});
+      const size_t body = h.find('\n') + 1;
+      if (t == 0) hcsv += h.substr(0, body);
+      for (size_t at = body; at < h.size();) {
+        const size_t end = h.find('\n', at) + 1;
+        hcsv += std::to_string(t) + ',' + h.substr(at, end - at);
+        at = end;
+      }
+    }
     std::ostringstream pcsv;
     pcsv << "x,exact,mean_u,error,variance\n";
     double max_err = 0, mean_var = 0;
@@ -540,6 +555,7 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
                  {"wall_time_s", seconds_since(tc)}};
     out.write(std::string("fig4/") + c.name + "_mean.csv", pcsv.str());
     out.write(std::string("fig4/") + c.name + "_trials.csv", tcsv.str());
+    out.write(std::string("fig4/") + c.name + "_history.csv", hcsv);
   }
   j["variance"] = "at each of the 1000 points the sample variance over trials of the error, averaged over points";
   j["wall_time_s"] = seconds_since(t0);

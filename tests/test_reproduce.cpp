@@ -136,6 +136,42 @@ fs::path run_quick(const std::string& target, const std::string& name) {
   return out;
 }
 
+// fig4 keeps every trial's history: its last row is the trial's final network (trials.csv), and L-BFGS rows follow
+// the Adam rows.
+TEST(Reproduce, QuickFigure4KeepsEveryTrialsHistory) {
+  const fs::path out = run_quick("fig4", "reproduce_fig4_quick");
+  for (const char* c : {"regression", "poisson", "darcy"}) {
+    const Csv h = read_csv(out / "fig4" / (std::string(c) + "_history.csv"));
+    const Csv t = read_csv(out / "fig4" / (std::string(c) + "_trials.csv"));
+    ASSERT_EQ(t.rows.size(), 2u) << c;
+    const size_t trial = h.col("trial"), it = h.col("iteration"), opt = h.col("optimizer"), loss = h.col("loss"),
+                 err = h.col("max_error");
+    h.col("rel_l2_error");
+    for (size_t k = 0; k < t.rows.size(); ++k) {
+      std::vector<const std::vector<std::string>*> rows;
+      for (const auto& r : h.rows)
+        if (r[trial] == std::to_string(k)) rows.push_back(&r);
+      ASSERT_GE(rows.size(), 3u) << c << " trial " << k;
+      EXPECT_EQ(std::stol((*rows.front())[it]), 0) << c;
+      bool lbfgs = false;
+      for (size_t i = 1; i < rows.size(); ++i) {
+        EXPECT_GE(std::stol((*rows[i])[it]), std::stol((*rows[i - 1])[it])) << c << " trial " << k;
+        if ((*rows[i])[opt] == "lbfgs") lbfgs = true;
+        if (lbfgs) {
+          EXPECT_EQ((*rows[i])[opt], "lbfgs") << c << " trial " << k << ": Adam after L-BFGS";
+        }
+      }
+      EXPECT_TRUE(lbfgs) << c << " trial " << k;
+      const auto& last = *rows.back();
+      EXPECT_EQ(std::stod(last[err]), std::stod(t.rows[k][t.col("max_error")])) << c << " trial " << k;
+      EXPECT_EQ(std::stod(last[loss]), std::stod(t.rows[k][t.col("final_loss")])) << c << " trial " << k;
+      EXPECT_EQ(std::stol(last[it]),
+                std::stol(t.rows[k][t.col("adam_iterations")]) + std::stol(t.rows[k][t.col("lbfgs_iterations")]))
+          << c << " trial " << k;
+    }
+  }
+}
+
 TEST(Reproduce, QuickFigure2InTwoDimensions) {
   const fs::path out = run_quick("fig2-2d", "reproduce_fig2_2d_quick");
   const Csv csv = read_csv(out / "fig2-2d/fig2_2d.csv");
