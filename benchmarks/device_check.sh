@@ -12,7 +12,7 @@
 # Needs .devdeps.tar.xz (scripts/device_deps.sh) where the machine has no Debian packages; carry it with the call.
 # Switches: PINNTK_SKIP_PEERS=1 (no PyTorch/JAX peers), PINNTK_SKIP_SANITIZERS=1, PINNTK_DEVICE_REPRO_ALL=1 (`pinntk
 # reproduce all` at the paper's settings, timed, after the Python check; its L-BFGS PINNTK_DEVICE_REPRO_LBFGS,
-# default two-loop, the lm study's runs PINNTK_DEVICE_REPRO_RUNS at once, default 4), PINNTK_PROFILE=1 (ncu report), PINNTK_DEVICE_NTK_PEERS=1 (the NTK at scale beside
+# default two-loop), PINNTK_PROFILE=1 (ncu report), PINNTK_DEVICE_NTK_PEERS=1 (the NTK at scale beside
 # torch.func and JAX, ntk_scale.py), PINNTK_DEVICE_LM=1 (the
 # whole `pinntk reproduce lm` study, within PINNTK_DEVICE_LM_TIMEOUT seconds, default 240),
 # PINNTK_DEVICE_BUILD=DIR (another build folder, default build-sm90), PINNTK_DEVICE_WERROR=ON (warnings as errors:
@@ -237,8 +237,7 @@ if [ "${PINNTK_DEVICE_REPRO_ALL:-0}" = "1" ]; then
   if [ "$c" -gt 0 ]; then
     s=$(date +%s.%N)
     LBM=${PINNTK_DEVICE_REPRO_LBFGS:-two-loop}
-    timeout "$c" $B reproduce all --device cuda --lbfgs-method "$LBM" --concurrent-runs "${PINNTK_DEVICE_REPRO_RUNS:-4}" \
-      --out "$CK/repro_all" > "$OUT/repro_all.log" 2>&1
+    timeout "$c" $B reproduce all --device cuda --lbfgs-method "$LBM" --out "$CK/repro_all" > "$OUT/repro_all.log" 2>&1
     rc=$?
     row "reproduce all (cuda, L-BFGS $LBM)" "$(status $rc) $(since "$s") (limit $c s)"
     grep -E 'done' "$OUT/repro_all.log" | tail -n 12 > "$OUT/repro_all_times.txt"

@@ -10,7 +10,9 @@ namespace pinntk {
 
 #ifndef PINNTK_HAVE_CUDA
 std::unique_ptr<Backend> make_cuda_backend(bool) {
-  throw UsageError("--device cuda: this pinntk was built without CUDA (no nvcc was found at configure time)");
+  throw UsageError(
+      "--device cuda: this pinntk was built without CUDA (PINNTK_ENABLE_CUDA=OFF, or no nvcc at configure "
+      "time)");
 }
 int cuda_device_count() { return 0; }
 #endif
@@ -45,6 +47,9 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const std::stri
     return make_cpu_backend(threads);
   }
   if (device == "cuda") {
+#ifndef PINNTK_HAVE_CUDA
+    return make_cuda_backend(single);  // says that this build has no CUDA
+#endif
     if (cuda_device_count() == 0)
       throw UsageError("--device cuda: no CUDA device answers on this machine (or no driver is installed)");
     return make_cuda_backend(single);

@@ -7,6 +7,7 @@
 #include <functional>  // std::greater
 #include <memory>      // std::unique_ptr, std::make_unique
 #include <stdexcept>   // std::runtime_error
+#include <thread>      // std::thread::hardware_concurrency
 #include <utility>     // std::move
 #include <vector>      // std::vector
 
@@ -89,6 +90,9 @@ void forward_points_nd(const Mlp& net, span<const double> x, const PointSet* row
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) {
+    // More threads than cores only oversubscribe them (and the gradient keeps a partial sum per thread).
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    if (cores > 0) threads = std::min(threads, cores);
     if (threads > 0) {
       omp_set_num_threads(threads);
       openblas_set_num_threads(threads);

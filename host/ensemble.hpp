@@ -1,9 +1,9 @@
 // Ensembles (`pinntk train --ensemble B`): B networks of one shape trained on one problem, member i initialized
 // from seed + i, each exactly the run `pinntk train --seed seed+i` makes; and the spread of their results.
 //
-// The members' Adam phases and L-BFGS run as one batch (train_adam_batch: on the CUDA backend every launch serves all
-// members; on the CPU they are stepped one after another); each member's LM stages (when asked) follow member by
-// member.
+// The members' Adam phases run as one batch (train_adam_batch: on the CUDA backend every launch serves all members;
+// on the CPU they are stepped one after another); L-BFGS too with the two-loop method, member by member with
+// liblbfgsb; each member's LM stages (when asked) follow member by member.
 #pragma once
 
 #include <cstdint>     // uint64_t
@@ -16,6 +16,9 @@
 #include "host/train.hpp"                  // TrainConfig, TrainResult, ProgressFn
 
 namespace pinntk {
+
+// The most members of an ensemble (`pinntk train --ensemble`, `pinntk.train_ensemble`'s count).
+constexpr int kMaxEnsemble = 1024;
 
 // How every member is trained: the Adam phases and L-BFGS of `adam`, then LM over `stages` when use_lm.
 struct MemberTraining {

@@ -57,6 +57,10 @@ Mlp init_mlp(const std::vector<int>& layers, const std::string& scheme, uint64_t
 }
 
 std::string checkpoint_json(const Mlp& net) {
+  for (size_t k = 0; k < net.theta.size(); ++k)  // JSON has no NaN or inf: the checkpoint could not be read back
+    if (!std::isfinite(net.theta[k]))
+      throw NumericalError("the network's parameter " + std::to_string(k) + " is " + std::to_string(net.theta[k]) +
+                           ": a checkpoint holds finite numbers only");
   nlohmann::json j;
   j["format"] = "pinntk-mlp-v1";
   j["layers"] = net.layers;

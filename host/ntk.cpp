@@ -7,8 +7,9 @@
 #include <string>      // std::to_string
 #include <utility>     // std::pair
 
-#include "common/errors.hpp"  // UsageError, NumericalError
-#include "host/memory.hpp"    // require_memory, available_memory_bytes, format_bytes
+#include "common/errors.hpp"       // UsageError, NumericalError
+#include "host/memory.hpp"         // require_memory, available_memory_bytes, format_bytes
+#include "host/work_progress.hpp"  // work_progress
 
 namespace pinntk {
 namespace {
@@ -208,7 +209,9 @@ NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::v
   const Block blocks[2] = {{pts.nc, &Gu, &res.spectrum_Kuu, &res.frobenius_Kuu},
                            {pts.nb, &Gb, &res.spectrum_Kbb, &res.frobenius_Kbb}};
   std::vector<double> J;
+  long done = 0;
   for (const NtkChunk& ch : chunks) {
+    work_progress("ntk: chunks of the Jacobian", done++, static_cast<long>(chunks.size()));
     const Block& blk = blocks[ch.collocation ? 0 : 1];
     const int b = ch.begin, c = ch.rows;
     J.resize(static_cast<size_t>(c) * p);
@@ -336,11 +339,16 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
   plan.chunk_rows = chunk_rows > 0 ? std::min(chunk_rows, longest)
                                    : std::max(1L, ntk_chunk_rows(nc, nb, p, dim, blockwise, have, dirs));
   plan.peak_bytes = ntk_chunked_memory_bytes(nc, nb, p, dim, plan.chunk_rows, blockwise, dirs);
+  // Which part dominates decides the advice: the points' rows (N of them, held throughout) or the P x P Grams.
+  const double rows_bytes = ntk_chunked_memory_bytes(nc, nb, 0, dim, 0, blockwise, dirs);
+  const bool rows_most = 2.0 * rows_bytes >= plan.peak_bytes;
   require_memory(plan.peak_bytes, budget, "ntk",
-                 "the chunked path's P x P Grams with " + std::to_string(plan.chunk_rows) + " row" +
+                 "the chunked path: the " + std::to_string(n) + " points' rows (" + format_bytes(rows_bytes) +
+                     ") and P x P Grams with " + std::to_string(plan.chunk_rows) + " row" +
                      (plan.chunk_rows == 1 ? "" : "s") + " of the Jacobian at a time, P = " + std::to_string(p),
-                 chunk_rows > 0 ? "use fewer --chunk-rows or a smaller network, or raise --memory-limit"
-                                : "use a smaller network or raise --memory-limit");
+                 rows_most        ? "use fewer points (--nc) or raise --memory-limit"
+                 : chunk_rows > 0 ? "use fewer --chunk-rows or a smaller network, or raise --memory-limit"
+                                  : "use a smaller network or raise --memory-limit");
   plan.reason = (path == NtkPath::Chunked ? std::string("asked for by --ntk-path chunked")
                  : exact > have           ? "the one-shot " + sizes + " Jacobian and its Grams would need about " +
                                       format_bytes(exact) + ", more than the " + of_budget

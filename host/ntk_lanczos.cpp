@@ -12,8 +12,9 @@
 #include <stdexcept>          // std::invalid_argument
 #include <string>             // std::to_string
 
-#include "common/errors.hpp"  // UsageError, NumericalError
-#include "host/rng.hpp"       // Rng
+#include "common/errors.hpp"       // UsageError, NumericalError
+#include "host/rng.hpp"            // Rng
+#include "host/work_progress.hpp"  // work_progress
 
 namespace pinntk {
 namespace {
@@ -39,6 +40,7 @@ class NtkOperator {
   Eigen::Index cols() const { return rows(); }
 
   void perform_op(const Scalar* x_in, Scalar* y_out) const {
+    work_progress("ntk: kernel products (Lanczos)", products_, 0);
     ++products_;
     if (gram_) {  // G u = J^T (D (J u))
       be_.jacobian_times(net_, pts_, span<const double>(x_in, p_), rows_);
@@ -50,11 +52,23 @@ class NtkOperator {
       be_.jacobian_times(net_, pts_, params_, span<double>(y_out, n_));
       for (int i = 0; i < n_; ++i) y_out[i] *= sqrt_d_[i];
     }
-    for (Eigen::Index q = 0; q < rows(); ++q)
-      if (!std::isfinite(y_out[q]))
-        throw NumericalError(
-            "the NTK's products are not finite in double precision (the problem's coefficients or "
-            "the network's weights are too large)");
+    bool finite = true, zero = true, input_finite = true;
+    for (Eigen::Index q = 0; q < rows(); ++q) {
+      finite = finite && std::isfinite(y_out[q]);
+      zero = zero && y_out[q] == 0.0;
+      input_finite = input_finite && std::isfinite(x_in[q]);
+    }
+    // A zero kernel maps every vector to 0; the Krylov method then normalizes a zero vector, and its next input is
+    // NaN: that is a zero NTK, not an overflow.
+    if (zero) zero_product_ = true;
+    if (!finite && !input_finite && zero_product_)
+      throw NumericalError(
+          "the NTK is zero (a product K v is exactly 0): the network's output does not depend on its parameters at "
+          "these points (all-zero weights?)");
+    if (!finite)
+      throw NumericalError(
+          "the NTK's products are not finite in double precision (the problem's coefficients or "
+          "the network's weights are too large)");
   }
   long products() const { return products_; }
 
@@ -67,6 +81,7 @@ class NtkOperator {
   std::vector<double> sqrt_d_;
   mutable std::vector<double> rows_, params_;
   mutable long products_ = 0;
+  mutable bool zero_product_ = false;
 };
 
 // d: one non-negative finite weight per row, else std::invalid_argument naming who.
@@ -154,6 +169,13 @@ void check_density_config(const DensityConfig& cfg) {
   positive(cfg.probes, "--density-probes");
   positive(cfg.steps, "--density-steps");
   positive(cfg.bins, "--density-bins");
+  // A histogram over 16 decades needs no more bins than this, and each probe costs `steps` kernel products.
+  if (cfg.bins > kMaxDensityBins)
+    throw UsageError("--density-bins must lie in [1, " + std::to_string(kMaxDensityBins) + "], got " +
+                     std::to_string(cfg.bins));
+  if (cfg.probes > kMaxDensityProbes)
+    throw UsageError("--density-probes must lie in [1, " + std::to_string(kMaxDensityProbes) + "], got " +
+                     std::to_string(cfg.probes));
   if (!(cfg.decades > 0.0) || !std::isfinite(cfg.decades))
     throw UsageError("the density's axis must span a positive, finite number of decades");
 }

@@ -80,7 +80,12 @@ struct NtkDensity {
   DensityConfig cfg;  // the settings asked for
 };
 
-// UsageError (one line) for probes, steps or bins below 1 or decades not positive and finite.
+// The largest bins and probes a density takes.
+constexpr int kMaxDensityBins = 1000000;
+constexpr int kMaxDensityProbes = 100000;
+
+// UsageError (one line) for probes, steps or bins below 1, bins or probes above their limits, or decades not
+// positive and finite.
 void check_density_config(const DensityConfig& cfg);
 
 // The density of K = J J^T diag(d)'s spectrum by SLQ (above). UsageError for bad settings (check_density_config),

@@ -1033,19 +1033,33 @@ bool quick_for(const ReproduceOptions& opt, const std::string& fig) {
 void validate(const ReproduceOptions& opt) {
   std::string known;
   for (const auto& f : reproduce_figures()) known += f + ", ";
+  // The figures the target runs: a flag for none of them would do nothing, and is refused.
+  const auto runs = [&](std::initializer_list<const char*> figs) {
+    for (const char* f : figs)
+      if (opt.what == f || (opt.what == "all" && std::string(f).rfind("fig", 0) == 0 && std::string(f).size() == 4))
+        return true;
+    return false;
+  };
   if (!opt.full.empty()) {
     if (!opt.quick) throw UsageError("--full names the figures that --quick leaves at the paper's settings");
-    for (const auto& f : split_list(opt.full))
+    for (const auto& f : split_list(opt.full)) {
       if (std::find(reproduce_figures().begin(), reproduce_figures().end(), f) == reproduce_figures().end())
         throw UsageError("--full: unknown figure '" + f + "' (known: " + known.substr(0, known.size() - 2) + ")");
+      if (!runs({f.c_str()})) throw UsageError("--full " + f + ": the target " + opt.what + " does not run " + f);
+    }
   }
+  if (opt.trials > 0 && !runs({"fig4"})) throw UsageError("--trials is for the target fig4 (and all)");
+  if (opt.seeds > 0 && !runs({"fig2", "fig2-2d"}))
+    throw UsageError("--seeds is for the targets fig2, fig2-2d (and all)");
+  if (opt.concurrent_trials > 0 && !runs({"fig4"}))
+    throw UsageError("--concurrent-trials is for the target fig4 (and all)");
+  if (opt.lm_eps32_only && opt.what != "lm") throw UsageError("--lm-eps32-only is for the target lm");
   if (opt.what != "all" &&
       std::find(reproduce_figures().begin(), reproduce_figures().end(), opt.what) == reproduce_figures().end())
     throw UsageError("reproduce: unknown target '" + opt.what + "' (known: " + known + "all)");
   if (opt.trials < 0 || opt.seeds < 0) throw UsageError("--trials and --seeds must be positive");
   if (opt.concurrent_runs < 1 || opt.concurrent_runs > 64) throw UsageError("--concurrent-runs must lie in [1, 64]");
-  if (opt.concurrent_runs > 1 && opt.what != "lm" && opt.what != "all")
-    throw UsageError("--concurrent-runs is for the target lm (and all)");
+  if (opt.concurrent_runs > 1 && opt.what != "lm") throw UsageError("--concurrent-runs is for the target lm");
   if (opt.concurrent_trials < 0) throw UsageError("--concurrent-trials must be at least 1 (0: all trials at once)");
   const std::vector<std::string> inits = init_names();
   if (std::find(inits.begin(), inits.end(), opt.fig4_init) == inits.end()) {

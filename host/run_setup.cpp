@@ -137,7 +137,7 @@ void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, c
   const long ncv = std::min(dim, std::max(2L * k + 1, k + 20L));
   const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (want_vectors ? dim * k : 0) +
                              (k == dim ? 3.0 * dim * dim : 0.0));
-  require_memory(need, budget, name.cli ? "pinntk ntk" : "ntk_top", "the Lanczos vectors",
+  require_memory(need, budget, name.cli ? "ntk" : "ntk_top", "the Lanczos vectors",
                  "ask for fewer eigenvalues or set " + name("memory_limit"));
 }
 
@@ -155,12 +155,21 @@ void check_density_settings(const DensityConfig& cfg, const Naming& name) {
 
 void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, uint64_t budget, const Naming& name) {
   const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
-  // The Krylov basis, the products' scratch and the nodes and weights.
-  const double need = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps +
-                             2.0 * cfg.probes * steps + 2.0 * cfg.bins);
-  require_memory(
-      need, budget, name.cli ? "pinntk ntk" : "ntk_density", "the Lanczos basis",
-      "ask for fewer " + (name.cli ? name("density_steps") : std::string("steps")) + " or set " + name("memory_limit"));
+  // The Krylov basis and the products' scratch; every probe's nodes and weights; the histogram's arrays and its
+  // rows of density.csv (held until the commit, about 100 bytes a row).
+  const double basis = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps);
+  const double nodes = 16.0 * cfg.probes * steps, bins = 128.0 * cfg.bins;
+  const auto setting = [&](const char* s) { return name.cli ? name(std::string("density_") + s) : std::string(s); };
+  const bool basis_most = basis >= nodes && basis >= bins;
+  require_memory(basis + nodes + bins, budget, name.cli ? "ntk" : "ntk_density",
+                 basis_most      ? "the Lanczos basis"
+                 : nodes >= bins ? "the probes' nodes and weights"
+                                 : "the histogram",
+                 "ask for fewer " +
+                     setting(basis_most      ? "steps"
+                             : nodes >= bins ? "probes"
+                                             : "bins") +
+                     " or set " + name("memory_limit"));
 }
 
 std::string reproduce_into(const ReproduceOptions& opt, Backend& be, OutputDir& out) {

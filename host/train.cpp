@@ -63,6 +63,7 @@ std::string train_state_json(const TrainState& st, const std::string& settings_j
     h.push_back(
         {r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error, r.time_s, r.rel_l2_error});
   j["history"] = h;
+  j["elapsed_s"] = st.elapsed_s;
   return j.dump() + "\n";
 }
 
@@ -136,6 +137,13 @@ TrainState load_train_state(const std::string& path, const std::string& settings
     h.rel_l2_error = in.finite(r[8], "history");
     st.history.push_back(h);
   }
+  // The wall time so far (files of earlier versions lack it: their last history row's time then).
+  if (j.contains("elapsed_s")) {
+    st.elapsed_s = in.finite(j["elapsed_s"], "elapsed_s");
+    if (st.elapsed_s < 0.0) throw UsageError(in.what + ": \"elapsed_s\" must be non-negative");
+  } else if (!st.history.empty()) {
+    st.elapsed_s = st.history.back().time_s;
+  }
   return st;
 }
 
@@ -180,6 +188,9 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
   const int B = batch.size();
   const long total = total_iterations(cfg.schedule);
   const size_t np = static_cast<size_t>(nets[0].n_params());
+  if (cfg.resume != nullptr)  // the run's clock goes on from the saved state's
+    t0 -= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(cfg.resume->elapsed_s));
   std::vector<MemberRun> mr(B);
   for (int b = 0; b < B; ++b) mr[b].s = &batch.member(b);
 
@@ -240,6 +251,7 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
     st.m = m.cur.m;
     st.v = m.cur.v;
     st.history = m.res.history;
+    st.elapsed_s = seconds_since(t0);
     // A state that is no longer finite is not saved: the next chunk finds the divergence.
     if (all_finite(st.theta) && all_finite(st.m) && all_finite(st.v)) cfg.on_checkpoint(st);
   };
@@ -379,7 +391,9 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
               mr[b].s->loss_gradient_at(x, g);
               record(b, it0[b] + k, "lbfgs", 0.0);
             }
-            if (progress && b == lead && k % log_every == 0) progress(-1, it0[b] + k, total + cfg.lbfgs.max_iter, loss);
+            // Progress at the run's own multiples of log_every (iterations counted from the first Adam step).
+            if (progress && b == lead && (it0[b] + k) % log_every == 0)
+              progress(-1, it0[b] + k, total + cfg.lbfgs.max_iter, loss);
           },
           &asked);
       for (int b = 0; b < B; ++b) {
@@ -413,13 +427,14 @@ std::vector<TrainResult> run_batch(BatchTrainSession& batch, std::vector<Mlp>& n
             session.parameters(x);
             const long it0 = mit;
             record_lbfgs_start(b, mit);
+            if (progress) progress(b, it0, total + cfg.lbfgs.max_iter, res.history.back().loss);  // names the member
             res.lbfgs = minimize_lbfgs(
                 x, [&](span<const double> theta, span<double> grad) { return session.loss_gradient_at(theta, grad); },
                 cfg.lbfgs,
                 [&](long k, double loss) {
                   // At an accepted iterate the session holds that iterate's parameters.
                   if (k % every == 0) record(b, it0 + k, "lbfgs", 0.0);
-                  if (progress && k % log_every == 0) progress(b, it0 + k, total + cfg.lbfgs.max_iter, loss);
+                  if (progress && (it0 + k) % log_every == 0) progress(b, it0 + k, total + cfg.lbfgs.max_iter, loss);
                 });
             session.loss_gradient_at(x, g);  // leave the session at the last accepted iterate
             mit += res.lbfgs.iterations;

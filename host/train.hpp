@@ -27,6 +27,7 @@ struct TrainState {
   long adam_step = 0;  // Adam's step count t
   std::vector<double> theta, m, v;
   std::vector<HistoryRow> history;
+  double elapsed_s = 0.0;  // the run's wall time up to this state: a resumed run's clock goes on from it
 };
 
 struct TrainConfig {

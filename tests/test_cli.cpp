@@ -4,6 +4,7 @@
 #include <unistd.h>    // geteuid, usleep
 
 #include <cmath>              // NAN
+#include <csignal>            // SIGTERM
 #include <cstdlib>            // std::system
 #include <cstring>            // std::memcpy
 #include <filesystem>         // std::filesystem
@@ -43,6 +44,38 @@ int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+// SIGTERM during a run: one line says so (and how to continue when a checkpoint was saved), the folder the run
+// created goes when it is still empty, and the exit status is the signal's.
+TEST(Cli, ASignalEndsARunWithOneLineAndNoEmptyFolder) {
+  fs::create_directories(kTmp);
+  for (const bool checkpoints : {false, true}) {
+    const fs::path out = kTmp / (checkpoints ? "signal_ckpt" : "signal_plain"), err = out.string() + ".err";
+    fs::remove_all(out);
+    const std::string cmd = "sh -c '" + std::string(PINNTK_BIN) +
+                            " train --threads 1 --nc 64 --layers 1,8,1 --schedule 1000000000@1e-3 --history-every "
+                            "1000000 --checkpoint-every " +
+                            (checkpoints ? "200" : "0") + " --out " + out.string() + " 2>" + err.string() +
+                            // Signalled once it trains: its folder exists (with a checkpoint in it), then a little
+                            // later; at most 60 s of waiting on a loaded machine.
+                            " & p=$!; i=0; while [ ! -e " +
+                            (checkpoints ? (out / "resume.json").string() : out.string()) +
+                            " ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; sleep 0.3; kill -TERM $p; wait $p; "
+                            "exit $?'";
+    const int status = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << checkpoints;
+    const std::string text = slurp(err);
+    EXPECT_NE(text.find("pinntk: terminated (SIGTERM)"), std::string::npos) << text;
+    if (checkpoints) {
+      EXPECT_NE(text.find("--resume"), std::string::npos) << text;
+      EXPECT_TRUE(fs::exists(out / "resume.json"));
+      EXPECT_FALSE(fs::exists(out / "summary.json"));
+    } else {
+      EXPECT_NE(text.find("no result was written"), std::string::npos) << text;
+      EXPECT_FALSE(fs::exists(out)) << "an empty folder was left";
+    }
+  }
 }
 
 TEST(Cli, NtkWritesSummaryAndSpectra) {
@@ -629,9 +662,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"lbfgs_method", "train --lbfgs-method newton --out OUT"},
         BadCase{"concurrent_runs_target", "reproduce fig4 --concurrent-runs 2 --out OUT"},
         BadCase{"concurrent_runs_zero", "reproduce lm --concurrent-runs 0 --out OUT"},
+        BadCase{"concurrent_runs_all", "reproduce all --quick --concurrent-runs 2 --out OUT"},  // all runs no lm
+        BadCase{"trials_for_fig3", "reproduce fig3 --quick --trials 3 --out OUT"},
+        BadCase{"seeds_for_fig4", "reproduce fig4 --quick --seeds 3 --out OUT"},
+        BadCase{"lm_eps32_for_fig3", "reproduce fig3 --quick --lm-eps32-only --out OUT"},
+        BadCase{"concurrent_trials_for_fig3", "reproduce fig3 --quick --concurrent-trials 2 --out OUT"},
+        BadCase{"full_not_run", "reproduce fig3 --quick --full fig2 --out OUT"},
         BadCase{"ensemble_checkpoint",
                 "train --ensemble 2 --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
-        BadCase{"ensemble_seed_overflow", "train --ensemble 3 --seed 18446744073709551614 --out OUT"}),
+        BadCase{"ensemble_seed_overflow", "train --ensemble 3 --seed 18446744073709551614 --out OUT"},
+        // Flags that would do nothing in the run are refused, not ignored.
+        BadCase{"lbfgs_history_idle", "train --lbfgs-history 5 --out OUT"},
+        BadCase{"lbfgs_method_idle", "train --lbfgs-method two-loop --out OUT"},
+        BadCase{"lm_iters_idle", "train --lm-iters 5 --out OUT"},
+        BadCase{"lm_form_idle", "train --lm-form sample --out OUT"},
+        BadCase{"seed_with_checkpoint",
+                "train --seed 5 --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
+        BadCase{"init_with_checkpoint",
+                "train --init normal --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},
+        BadCase{"density_bins_huge", "ntk --eigen density --density-bins 100000000 --out OUT"},
+        BadCase{"density_probes_huge", "ntk --eigen density --density-probes 1000000000 --out OUT"},
+        BadCase{"no_path_fits", "ntk --memory-limit 1K --out OUT"}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
 // Checkpoint files for the bad-input cases, written before the parameterized suite runs.

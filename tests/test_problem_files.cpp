@@ -280,6 +280,29 @@ CliResult pinntk_cli(const std::string& args, const std::string& tag) {
   return {WEXITSTATUS(status), slurp(out), slurp(err)};
 }
 
+// A file whose forcing contradicts its exact solution: `problem check` reports it and exits 2 with one error line;
+// a training on it says so in a warning line before it starts.
+TEST(ProblemFiles, CliCheckFailsOnAWrongForcingAndTrainingWarns) {
+  SKIP_WITHOUT_GINAC();
+  const fs::path bad =
+      write_file("cli_bad_forcing.json",
+                 R"J({"dimension": 1, "box": [[0, 3]], "operator": {"form": "divergence", "a": "2 + sin(x)"},
+                               "exact": "sin(x)", "points": {"nc": 64}, "forcing": "(2 + sin(x))*sin(x)"})J");
+  const CliResult check = pinntk_cli("problem check " + bad.string(), "check_bad");
+  EXPECT_EQ(check.code, 2) << check.err;
+  EXPECT_NE(check.out.find("CHECK the forcing"), std::string::npos) << check.out;
+  EXPECT_EQ(std::count(check.err.begin(), check.err.end(), '\n'), 1) << check.err;
+  EXPECT_NE(check.err.find("the forcing does not match the exact solution"), std::string::npos) << check.err;
+  const fs::path out = kTmp / "train_bad_forcing";
+  fs::remove_all(out);
+  const CliResult train =
+      pinntk_cli("train --problem-file " + bad.string() +
+                     " --layers 1,4,1 --schedule 5@1e-3 --device cpu --threads 1 --out " + out.string(),
+                 "train_bad");
+  EXPECT_EQ(train.code, 0) << train.err;
+  EXPECT_NE(train.err.find("pinntk: warning: "), std::string::npos) << train.err;
+}
+
 TEST(ProblemFiles, CliCheckTrainAndRefusal) {
   SKIP_WITHOUT_GINAC();
   const CliResult check = pinntk_cli("problem check " + (kProblems / "darcy-twoscale.json").string(), "check");

@@ -77,6 +77,46 @@ TEST(OutputDir, ReplacesItsOwnFilesAndNeverAUsersFile) {
     EXPECT_TRUE(e.path().filename() == ".pinntk-manifest.json" || e.path().filename().string()[0] != '.') << e.path();
 }
 
+// A user's file with a result file's name is never replaced: a foreign summary.json refuses the folder before any
+// work; another name is kept as NAME.orig (NAME.orig.2, ...) when the result set is installed.
+TEST(OutputDir, AUsersFileOfAResultFilesNameIsKept) {
+  const fs::path dir = fresh("users_names");
+  put(dir / "summary.json", "{\"mine\":1}");
+  {
+    OutputDir out(dir.string());
+    EXPECT_THROW(out.open(), UsageError);
+  }
+  EXPECT_EQ(slurp(dir / "summary.json"), "{\"mine\":1}");
+  fs::remove(dir / "summary.json");
+  put(dir / "history.csv", "mine");
+  put(dir / "history.csv.orig", "mine, older");
+  put(dir / "sub" / "a.csv", "mine in sub");
+  {
+    OutputDir out(dir.string());
+    out.open();
+    out.write("history.csv", "run 1");
+    out.write("sub/a.csv", "a1");
+    out.write("summary.json", "{\"run\":1}");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(dir / "history.csv"), "run 1");
+  EXPECT_EQ(slurp(dir / "history.csv.orig"), "mine, older");
+  EXPECT_EQ(slurp(dir / "history.csv.orig.2"), "mine");
+  EXPECT_EQ(slurp(dir / "sub" / "a.csv"), "a1");
+  EXPECT_EQ(slurp(dir / "sub" / "a.csv.orig"), "mine in sub");
+  {  // the run's own files are replaced as before, the kept ones stay
+    OutputDir out(dir.string());
+    out.write("history.csv", "run 2");
+    out.write("summary.json", "{\"run\":2}");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(dir / "history.csv"), "run 2");
+  EXPECT_FALSE(fs::exists(dir / "history.csv.orig.3"));
+  EXPECT_FALSE(fs::exists(dir / "sub" / "a.csv"));  // run 1's file, not written by run 2
+  EXPECT_EQ(slurp(dir / "sub" / "a.csv.orig"), "mine in sub");
+  EXPECT_EQ(slurp(dir / "history.csv.orig.2"), "mine");
+}
+
 TEST(OutputDir, AScopedCommitKeepsTheOtherPartsOfTheSet) {
   const fs::path dir = fresh("scope");
   {
@@ -230,6 +270,7 @@ class ResumeFile : public ::testing::Test {
     st.v.assign(kParams, 0.2);
     st.history.push_back({0, "adam", 1e-3, 1.0, 0.9, 0.1, 0.5, 0.01});
     st.history.push_back({20, "adam", 1e-3, 0.5, 0.4, 0.1, 0.3, 0.02});
+    st.elapsed_s = 3.5;
   }
   // Writes the state with one field edited and loads it against a 60-step schedule.
   TrainState load_edited(const std::function<void(nlohmann::json&)>& edit) {
@@ -247,6 +288,9 @@ TEST_F(ResumeFile, AnIntactFileLoads) {
   const TrainState back = load_edited([](nlohmann::json&) {});
   EXPECT_EQ(back.theta, st.theta);
   EXPECT_EQ(back.history.size(), 2u);
+  EXPECT_EQ(back.elapsed_s, 3.5);
+  // A file of an earlier version has no elapsed_s: the clock goes on from its last history row's time.
+  EXPECT_EQ(load_edited([](nlohmann::json& j) { j.erase("elapsed_s"); }).elapsed_s, 0.02);
 }
 
 TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
@@ -270,6 +314,8 @@ TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
       },
       [](J& j) { j["history"][1][3] = "loss"; },
       [](J& j) { j["format"] = "pinntk-mlp-v1"; },
+      [](J& j) { j["elapsed_s"] = -1.0; },
+      [](J& j) { j["elapsed_s"] = "soon"; },
   };
   for (size_t i = 0; i < edits.size(); ++i) EXPECT_THROW(load_edited(edits[i]), UsageError) << "edit " << i;
 }

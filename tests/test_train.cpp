@@ -72,6 +72,11 @@ TEST_P(Train, ResumedRunEqualsUninterruptedRun) {
     const TrainResult resumed = train_adam(*be, b, spec, pts, again, nullptr);
     EXPECT_EQ(b.theta, a.theta) << spec.name;  // bit for bit
     ASSERT_EQ(resumed.history.size(), full.history.size());
+    // The resumed run's clock goes on from the state's: times never fall back.
+    EXPECT_GT(st.elapsed_s, 0.0);
+    EXPECT_GE(resumed.wall_time_s, st.elapsed_s);
+    for (size_t i = 1; i < resumed.history.size(); ++i)
+      EXPECT_GE(resumed.history[i].time_s, resumed.history[i - 1].time_s) << spec.name << " row " << i;
     for (size_t i = 0; i < full.history.size(); ++i) {
       EXPECT_EQ(resumed.history[i].iteration, full.history[i].iteration);
       EXPECT_EQ(resumed.history[i].loss, full.history[i].loss);

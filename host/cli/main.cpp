@@ -13,6 +13,7 @@
 #include <memory>             // std::unique_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <numeric>            // std::accumulate
+#include <set>                // std::set
 #include <sstream>            // std::ostringstream
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
@@ -21,6 +22,7 @@
 #include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/history_csv.hpp"            // history_csv
+#include "host/io/interrupt.hpp"              // install_interrupt_handlers, interrupt_resume_file
 #include "host/io/npy.hpp"                    // npy_bytes
 #include "host/io/optimizer_json.hpp"         // adam_json, lbfgs_json
 #include "host/io/output_dir.hpp"             // OutputDir
@@ -36,6 +38,7 @@
 #include "host/run_setup.hpp"                 // apply_problem_overrides, check_ntk_top, check_density_settings, ...
 #include "host/timing.hpp"                    // seconds_since
 #include "host/train.hpp"                     // train_adam
+#include "host/work_progress.hpp"             // set_work_progress_sink
 
 #ifndef PINNTK_VERSION
 #define PINNTK_VERSION "0.1.0"
@@ -154,6 +157,13 @@ Setup make_setup(const CommonOptions& o) {
     s.net = init_mlp(layers, s.init, parse_seed(o.seed_text));
   }
   s.pts = build_points(s.spec);
+  if (s.spec.kind == ProblemKind::File) {  // what `pinntk problem check` would flag, said before any work
+    std::string flagged;
+    problem_check_report(s.spec, s.pts, &flagged);
+    if (!flagged.empty())
+      std::fprintf(stderr, "pinntk: warning: %s: %s (see pinntk problem check)\n", o.problem_file.c_str(),
+                   flagged.c_str());
+  }
   return s;
 }
 
@@ -414,6 +424,16 @@ int cmd_ntk(const NtkOptions& opts) {
         n > p && ntk_chunk_rows(s.pts.nc, s.pts.nb, p, s.pts.dim, blockwise, avail, s.pts.has_directions()) > 0;
     if (!exact_fits && !chunked_fits) {
       const int k = std::min({20, n, p});
+      try {
+        check_ntk_top(k, n, p, false, budget, Naming{});
+      } catch (const UsageError&) {  // no path fits: one line for all three
+        throw UsageError("ntk --eigen auto: no path fits the " + format_bytes(avail) +
+                         (budget > 0 ? " of --memory-limit" : " available") + " (the full analysis needs about " +
+                         format_bytes(ntk_memory_bytes(n, p, false)) + "; neither the Grams over chunks nor the top " +
+                         std::to_string(k) +
+                         " eigenvalues by Lanczos fit either); use fewer points (--nc) or a smaller network, or raise "
+                         "--memory-limit");
+      }
       const std::string why = "--eigen auto: neither the full analysis (" +
                               format_bytes(ntk_memory_bytes(n, p, false)) + ") nor the Grams over chunks fit the " +
                               format_bytes(avail) + " available: the top " + std::to_string(k) +
@@ -483,11 +503,14 @@ int cmd_ntk(const NtkOptions& opts) {
 // once a minute when iterations are slow (LM at thousands of points).
 class Progress {
  public:
-  explicit Progress(long log_every) : log_every_(log_every), tty_(isatty(2) != 0) {}
+  // first: the iteration this line's count starts from (a resumed run's), so that the rate counts this process's
+  // iterations only; -1: the first call's (a member's L-BFGS or LM phase, which starts where Adam ended).
+  Progress(long log_every, long first) : log_every_(log_every), first_(first), tty_(isatty(2) != 0) {}
   void operator()(long it, long total, double loss) {
+    if (first_ < 0) first_ = it;
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double rate = elapsed > 0 ? it / elapsed : 0.0;
+    const double rate = elapsed > 0 ? static_cast<double>(it - first_) / elapsed : 0.0;
     const double since = std::chrono::duration<double>(now - last_).count();
     if (tty_) {
       if (it == total || since > 0.2) {
@@ -503,7 +526,7 @@ class Progress {
   }
 
  private:
-  long log_every_;
+  long log_every_, first_;
   bool tty_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
 };
@@ -531,9 +554,6 @@ LbfgsConfig lbfgs_off() {
   return c;
 }
 
-// The most members of `pinntk train --ensemble`.
-constexpr int kMaxEnsemble = 1024;
-
 // `pinntk train`'s flags.
 struct TrainOptions {
   CommonOptions common;
@@ -544,8 +564,25 @@ struct TrainOptions {
   bool resume = false;
   int ensemble = 1;  // members, seeds seed..seed+ensemble-1
   LmOptions lm;
+  std::set<std::string> given;  // the flags on the command line (refusing those that would have no effect)
   bool use_lm() const { return lm.optimizer == "lm"; }
 };
+
+// A flag that would do nothing in this run is refused (one line saying what it needs), not silently ignored.
+void refuse_idle_train_flags(const TrainOptions& t) {
+  const auto refuse_unless = [&](bool used, std::initializer_list<const char*> flags, const std::string& needs) {
+    if (used) return;
+    for (const char* f : flags)
+      if (t.given.count(f)) throw UsageError(std::string(f) + " goes with " + needs);
+  };
+  refuse_unless(t.lbfgs.max_iter > 0,
+                {"--lbfgs-history", "--lbfgs-method", "--lbfgs-gtol", "--lbfgs-ftol", "--lbfgs-maxfun"},
+                "--lbfgs N (L-BFGS runs only when --lbfgs asks for iterations)");
+  refuse_unless(t.use_lm(), {"--lm-iters", "--lm-mu0", "--lm-damping", "--lm-tol", "--lm-form", "--lm-cond-every"},
+                "--optimizer lm");
+  refuse_unless(t.common.checkpoint.empty(), {"--init", "--seed"},
+                "a network made here; --checkpoint gives the network itself");
+}
 
 void add_train_options(CLI::App* cmd, TrainOptions& t) {
   add_common(cmd, t.common, "darcy-twoscale");
@@ -568,11 +605,11 @@ void add_train_options(CLI::App* cmd, TrainOptions& t) {
   cmd->add_option("--lbfgs-maxfun", t.lbfgs.max_fun, "L-BFGS evaluation limit (0: 1.25 x --lbfgs)")
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", t.checkpoint_every,
-                  "save the training state to OUT.resume.json every N Adam steps (0: never)")
+                  "save the training state to OUT/resume.json every N Adam steps (0: never)")
       ->capture_default_str();
-  cmd->add_flag("--resume", t.resume, "continue from OUT.resume.json (same flags as the interrupted run)");
+  cmd->add_flag("--resume", t.resume, "continue from OUT/resume.json (same flags as the interrupted run)");
   cmd->add_option("--ensemble", t.ensemble,
-                  "train B networks, seeds seed..seed+B-1, one after another, into OUT/member_000/... (1-1024)")
+                  "train B networks, seeds seed..seed+B-1, Adam as one batch, into OUT/member_000/... (1-1024)")
       ->capture_default_str();
   LmOptions& lmo = t.lm;
   cmd->add_option("--optimizer", lmo.optimizer, "adam (then --lbfgs) | lm (Levenberg-Marquardt after --schedule)")
@@ -601,6 +638,7 @@ TrainConfig train_config(const TrainOptions& t) {
   cfg.lbfgs = t.lbfgs;
   cfg.history_every = t.history_every;
   check_train_choices(cfg, lo.optimizer, lo.cfg, !lo.continuation.empty(), Naming{});
+  refuse_idle_train_flags(t);
   if (t.use_lm() && t.resume) throw UsageError("--resume is for Adam runs; an LM run is not resumable");
   if (t.log_every < 0 || t.log_every > kMaxIterations) throw UsageError("--log-every must lie in [0, 10^12]");
   if (t.checkpoint_every < 0 || t.checkpoint_every > kMaxIterations)
@@ -807,6 +845,17 @@ std::string ensemble_csv(const std::vector<MemberRow>& rows) {
 }
 
 // The top summary.json of an ensemble: its settings and the spread of the members' results.
+// How an ensemble's members train (host/ensemble.hpp): the Adam phases as one batch; L-BFGS as one batch with the
+// two-loop method, member by member with liblbfgsb; LM member by member.
+std::string ensemble_training(const TrainOptions& t, const TrainConfig& cfg) {
+  std::string how = "Adam as one batch";
+  if (cfg.lbfgs.max_iter > 0)
+    how +=
+        cfg.lbfgs.method == "two-loop" ? ", L-BFGS (two-loop) as one batch" : ", L-BFGS (liblbfgsb) member by member";
+  if (t.use_lm()) how += ", then LM member by member";
+  return how;
+}
+
 json ensemble_summary(const TrainOptions& t, const Setup& s, const TrainConfig& cfg, const std::vector<LmStage>& stages,
                       const std::vector<MemberRow>& rows, long mean_members, double wall_time_s) {
   json j = train_settings_json(t, s, cfg);
@@ -819,9 +868,11 @@ json ensemble_summary(const TrainOptions& t, const Setup& s, const TrainConfig& 
   long diverged = 0;
   for (const MemberRow& r : rows) diverged += r.diverged;
   j["ensemble"] = {{"members", rows.size()},
-                   {"seeds", {seed, seed + rows.size() - 1}},
+                   {"seeds", {seed, seed + rows.size() - 1}},  // the first and the last
+                   {"seed_first", seed},
+                   {"seed_last", seed + rows.size() - 1},
                    {"folders", "member_000 .. " + member_name(static_cast<int>(rows.size()) - 1)},
-                   {"training", "sequential (one member after another, not batched)"},
+                   {"training", ensemble_training(t, cfg)},
                    {"diverged", diverged},
                    {"prediction_mean_members", mean_members}};
   j["spread"] = {{"final_loss", spread_json(rows, &MemberRow::final_loss)},
@@ -854,6 +905,7 @@ int cmd_train(const TrainOptions& t) {
   const json settings = train_settings(t, s, cfg);
   const std::string state_path = out.file("resume.json");
   out.open();  // before the backend: a refusal of the folder is the only line; the lock guards resume.json too
+  if (members == 1 && t.checkpoint_every > 0) interrupt_resume_file(state_path);  // a signal's message names it
   TrainState resumed;
   if (t.resume) {
     resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule));
@@ -874,10 +926,10 @@ int cmd_train(const TrainOptions& t) {
                t.resume ? (", resumed at iteration " + std::to_string(resumed.iteration)).c_str() : "");
   const uint64_t seed = parse_seed(o.seed_text);
   if (members > 1)
-    std::fprintf(stderr, "pinntk train: ensemble of %d members, seeds %llu..%llu, Adam and L-BFGS as one batch%s\n",
-                 members, static_cast<unsigned long long>(seed),
+    std::fprintf(stderr, "pinntk train: ensemble of %d members, seeds %llu..%llu: %s\n", members,
+                 static_cast<unsigned long long>(seed),
                  static_cast<unsigned long long>(seed + static_cast<uint64_t>(members - 1)),
-                 use_lm ? ", then LM member by member" : "");
+                 ensemble_training(t, cfg).c_str());
 
   MemberTraining how;
   how.adam = cfg;
@@ -898,7 +950,7 @@ int cmd_train(const TrainOptions& t) {
     if (members > 1)
       std::fprintf(stderr, "pinntk train: member %d/%d (%s, seed %llu): %s\n", i + 1, members, member_name(i).c_str(),
                    static_cast<unsigned long long>(member_seed), what);
-    progress = std::make_unique<Progress>(t.log_every);
+    progress = std::make_unique<Progress>(t.log_every, -1);
     progress_member = i;
   };
   hooks.on_start = [&](int i, uint64_t member_seed) {
@@ -906,7 +958,7 @@ int cmd_train(const TrainOptions& t) {
     if (members > 1)
       std::fprintf(stderr, "pinntk train: members 1..%d: Adam as one batch (loss: the largest of the members')\n",
                    members);
-    progress = std::make_unique<Progress>(t.log_every);
+    progress = std::make_unique<Progress>(t.log_every, t.resume ? resumed.iteration : 0);
     progress_member = -1;
   };
   hooks.progress = [&](int member, long it, long total, double loss) {
@@ -1062,7 +1114,10 @@ int cmd_problem_check(const ProblemCheckOptions& o) {
   if (o.nc_given->count() > 0) ov.nc = o.nc;
   apply_problem_overrides(spec, ov, Naming{});
   const PointSet pts = build_points(spec);
-  std::fputs(problem_check_report(spec, pts).c_str(), stdout);
+  std::string flagged;
+  std::fputs(problem_check_report(spec, pts, &flagged).c_str(), stdout);
+  std::fflush(stdout);
+  if (!flagged.empty()) throw UsageError(o.file + ": " + flagged);  // a failed check is not a success
   return 0;
 }
 
@@ -1104,6 +1159,8 @@ int main(int argc, char** argv) {
       "pinntk: physics-informed neural networks and their neural tangent kernel for oscillatory elliptic "
       "problems"};
   app.set_version_flag("--version", PINNTK_VERSION);
+  install_interrupt_handlers();
+  set_work_progress_sink([](const std::string& line) { std::fprintf(stderr, "pinntk %s\n", line.c_str()); });
   app.require_subcommand(1);
 
   NtkOptions ntk_opts;
@@ -1142,6 +1199,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pinntk: error: %s (see pinntk --help)\n", e.what());
     return kExitUsage;
   }
+  for (const CLI::Option* opt : train->get_options())
+    if (opt->count() > 0) train_opts.given.insert(opt->get_name());
   try {
     if (ntk->parsed()) return cmd_ntk(ntk_opts);
     if (repro->parsed()) return cmd_reproduce(rep_opts);

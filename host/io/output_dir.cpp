@@ -6,12 +6,14 @@
 
 #include <algorithm>          // std::find, std::stable_partition
 #include <cerrno>             // errno
+#include <cstdio>             // std::fprintf
 #include <filesystem>         // std::filesystem
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <stdexcept>          // std::runtime_error
 
-#include "common/errors.hpp"  // UsageError
-#include "host/io/files.hpp"  // write_new_file, replace_file, read_regular_file
+#include "common/errors.hpp"      // UsageError
+#include "host/io/files.hpp"      // write_new_file, replace_file, read_regular_file
+#include "host/io/interrupt.hpp"  // interrupt_remove_if_empty
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -104,6 +106,7 @@ void OutputDir::open() {
     if (fs::create_directory(*it, ec)) created_.push_back(it->string());
     if (ec) throw UsageError("--out " + path_ + ": cannot create " + it->string() + " (" + ec.message() + ")");
   }
+  interrupt_remove_if_empty(created_);  // a run ended by a signal leaves no empty folder either
   lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd_ < 0) throw UsageError("--out " + path_ + ": cannot open the folder");
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
@@ -121,6 +124,13 @@ void OutputDir::open() {
     std::error_code ec;
     fs::remove_all(entry.path(), ec);
   }
+  // Every result set has a summary.json: one that no manifest lists is someone else's, and the folder is not ours.
+  std::error_code ec;
+  const std::vector<std::string> old = manifest_();
+  if (fs::exists(fs::symlink_status(file(kMarker), ec)) && std::find(old.begin(), old.end(), kMarker) == old.end())
+    throw UsageError("--out " + path_ +
+                     ": holds a summary.json that no pinntk run wrote here (no manifest lists it); "
+                     "pinntk never replaces a file of yours: move it or choose another --out");
 }
 
 std::vector<std::string> OutputDir::manifest_() const {
@@ -173,6 +183,22 @@ void OutputDir::commit() {
     throw;
   }
   const std::vector<std::string> old = manifest_();
+  // A file of the same name that no manifest lists is the user's: kept, renamed NAME.orig (NAME.orig.2, ...).
+  for (const auto& n : install) {
+    if (std::find(old.begin(), old.end(), n) != old.end() || !fs::exists(fs::symlink_status(file(n), ec))) continue;
+    std::string kept = n + ".orig";
+    for (int k = 2; fs::exists(fs::symlink_status(file(kept), ec)); ++k) kept = n + ".orig." + std::to_string(k);
+    fs::rename(file(n), file(kept), ec);
+    if (ec) {
+      fs::remove_all(stage, ec);
+      throw UsageError("--out " + path_ + ": holds a " + n +
+                       " that no pinntk run wrote here, and it cannot be moved "
+                       "aside (" +
+                       ec.message() + "): move it or choose another --out");
+    }
+    std::fprintf(stderr, "pinntk: note: %s was not written by pinntk: kept as %s\n", file(n).c_str(),
+                 file(kept).c_str());
+  }
   auto in_scope = [&](const std::string& n) {
     if (scope_.empty() || std::find(install.begin(), install.end(), n) != install.end()) return true;
     for (const auto& p : scope_)
@@ -191,6 +217,7 @@ void OutputDir::commit() {
   replace_file(file(kJournal), j.dump() + "\n");
   roll_forward_(j);
   committed_ = true;
+  interrupt_remove_if_empty({});
 }
 
 // Carries out a journaled commit; every step tolerates having been done already (a rerun after a kill). The

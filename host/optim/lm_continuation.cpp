@@ -1,6 +1,7 @@
 #include "host/optim/lm_continuation.hpp"
 
 #include <chrono>  // std::chrono::steady_clock
+#include <cmath>   // std::isfinite
 
 #include "host/timing.hpp"  // seconds_since
 
@@ -42,9 +43,12 @@ LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSe
   if (lm_csv != nullptr) *lm_csv << "stage,eps,iteration,loss,mu,rho,accepted,cond\n";
   LmTrainResult lm = train_lm(be, net, spec, pts, cfg, stages, [&](size_t st, const LmRow& row, const Mlp& m) {
     ++it;
-    if (lm_csv != nullptr)
+    if (lm_csv != nullptr) {
       *lm_csv << st << ',' << spec.eps << ',' << it << ',' << row.loss << ',' << row.mu << ',' << row.rho << ','
-              << (row.accepted ? 1 : 0) << ',' << row.cond << '\n';
+              << (row.accepted ? 1 : 0) << ',';
+      if (std::isfinite(row.cond)) *lm_csv << row.cond;  // empty where it was not computed
+      *lm_csv << '\n';
+    }
     if (history_every > 0 && it % history_every == 0) {
       res.history.push_back(history_row(eval_of(m), spec, pts, it, "lm", row.mu, [&m] { return m; }));
       res.history.back().time_s = elapsed();

@@ -45,8 +45,9 @@ const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::
 // `pinntk problem check`: what the file defines, the coefficient's range and contrast at the collocation points,
 // the smallest scale and the collocation points per period (the scale estimated from the coefficient when the file
 // gives none), and, when both the exact solution and the forcing are given, max |L u* - f| over the collocation rows
-// and max |u* - g| over the boundary rows. One line per fact.
-std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts);
+// and max |u* - g| over the boundary rows. One line per fact. `flagged` (when given) is set to one line saying what
+// failed when the forcing or the boundary data contradict the exact solution, else emptied.
+std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts, std::string* flagged = nullptr);
 
 // The summary.json description of the file's problem: path, operator form, the constants' values, the formulas.
 nlohmann::json problem_file_json(const ProblemSpec& spec);

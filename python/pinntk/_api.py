@@ -719,7 +719,7 @@ def train_ensemble(
     is the network :func:`train` gives ``Mlp(layers, init, seed + i)`` with the same settings, bit for bit on the CPU.
 
     Args:
-        problem: a :class:`Problem`; layers, init, seed: as :class:`Mlp`'s; count: members, 1 to 10000.
+        problem: a :class:`Problem`; layers, init, seed: as :class:`Mlp`'s; count: members, 1 to 1024.
         device, precision, threads: as for :func:`train`.
         progress: a callable receiving a :class:`Progress` whose ``member`` is -1 while the batch trains and i while
             member i trains alone; None: a tqdm bar when tqdm is installed; False: nothing.

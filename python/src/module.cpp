@@ -108,8 +108,24 @@ Problem make_problem(ProblemSpec spec, const ProblemOverrides& o) {
   return p;
 }
 
+// A network every call can use: an Mlp made by Mlp() alone (the wrapper's placeholder) has no layers.
+void require_network(const Mlp& net) {
+  if (net.layers.size() < 2)
+    throw UsageError("the network has no layers (an empty Mlp): make one with pinntk.Mlp(layers) or Mlp.load(path)");
+  for (int w : net.layers)
+    if (w < 1) throw UsageError("the network has a layer of width " + std::to_string(w));
+  if (net.theta.size() != static_cast<size_t>(net.n_params()))
+    throw UsageError("the network holds " + std::to_string(net.theta.size()) + " parameters, its layers need " +
+                     std::to_string(net.n_params()));
+  for (size_t k = 0; k < net.theta.size(); ++k)
+    if (!std::isfinite(net.theta[k]))
+      throw UsageError("the network's parameter theta[" + std::to_string(k) + "] is " + std::to_string(net.theta[k]) +
+                       ": every parameter must be a finite number");
+}
+
 // The network must take the problem's coordinates (make_setup's check).
 void check_net(const Problem& p, const Mlp& net) {
+  require_network(net);
   if (net.layers.front() != p.spec.dim)
     throw UsageError("the network's input width is " + std::to_string(net.layers.front()) + ", problem " + p.spec.name +
                      " has dimension " + std::to_string(p.spec.dim));
@@ -165,6 +181,7 @@ void set_theta(Mlp& net, nb::ndarray<const double, nb::ndim<1>, nb::device::cpu>
 std::tuple<nb::object, nb::object, nb::object> evaluate(const Mlp& net,
                                                         nb::ndarray<const double, nb::c_contig, nb::device::cpu> x,
                                                         const std::string& device, int threads) {
+  require_network(net);
   const size_t dim = static_cast<size_t>(net.layers.front());
   const bool flat = x.ndim() == 1;
   if (!(x.ndim() == 2 && x.shape(1) == dim) && !(flat && dim == 1))
@@ -729,7 +746,10 @@ nb::dict train_ensemble_py(Problem& prob, const std::vector<int>& layers, const 
                            const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
                            long history_every, long progress_every, const std::string& device,
                            const std::string& precision, int threads, nb::object callback) {
-  if (count < 1 || count > 10000) throw UsageError("count must lie in [1, 10000]");
+  if (count < 1 || count > kMaxEnsemble)
+    throw UsageError("count must lie in [1, " + std::to_string(kMaxEnsemble) + "], got " + std::to_string(count));
+  if (seed > UINT64_MAX - static_cast<uint64_t>(count - 1))
+    throw UsageError("the seeds seed .. seed + count - 1 pass 2^64 - 1");
   const TrainSettings st =
       train_settings(schedule, beta1, beta2, adam_eps, lbfgs_iters, lbfgs_method, lbfgs_history, lbfgs_gtol, lbfgs_ftol,
                      lbfgs_maxfun, optimizer, !eps_continuation.empty(), lm_mu0, lm_tol, lm_form, lm_damping,
@@ -994,10 +1014,18 @@ NB_MODULE(_core, m) {
                                 "]");
              return weight_offset(n.layers, l);
            })
-      .def("to_json", &checkpoint_json)
+      .def("to_json",
+           [](const Mlp& n) {
+             require_network(n);
+             return checkpoint_json(n);
+           })
       .def_static("from_json", [](const std::string& text) { return checkpoint_from_json(text, "<json>"); })
       .def_static("load", &load_checkpoint)
-      .def("save", [](const Mlp& n, const std::string& path) { replace_file(path, checkpoint_json(n)); })
+      .def("save",
+           [](const Mlp& n, const std::string& path) {
+             require_network(n);
+             replace_file(path, checkpoint_json(n));
+           })
       .def("copy", [](const Mlp& n) { return Mlp(n); })
       .def("_assign",
            [](Mlp& self, const Mlp& other) {  // only on a fresh object: reallocates theta

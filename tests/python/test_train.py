@@ -186,14 +186,39 @@ def test_2d_problem():
     assert r.status == "complete" and np.isfinite(r.rel_l2_error)
 
 
-def test_numerical_error_leaves_the_network(setup):
+def test_a_network_that_is_not_finite_is_refused_and_left_as_it_is(setup):
+    """NaN parameters are bad input (a ValueError naming the parameter), not a divergence of the training."""
     p, net = setup
     net.theta = np.full(net.n_params, np.nan)
-    with pytest.raises(pinntk.NumericalError, match="not finite"):
+    with pytest.raises(pinntk.UsageError, match=r"theta\[0\] is nan"):
         pinntk.train(p, net, schedule="10@1e-3", device="cpu", progress=False)
     assert np.all(np.isnan(net.theta))
-    with pytest.raises(ArithmeticError):
+    with pytest.raises(ValueError, match="finite"):
         pinntk.train(p, net, schedule="", optimizer="lm", lm_iters=3, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="finite"):
+        pinntk.ntk(p, net, device="cpu")
+    with pytest.raises(ValueError, match="finite"):
+        net.save("/tmp/pinntk_nan_checkpoint_never_written.json")
+
+
+def test_an_empty_network_is_refused_not_a_crash(setup):
+    """The core's Mlp() (the wrapper's placeholder) has no layers: every call refuses it in one line."""
+    p, _ = setup
+    empty = pinntk._core.Mlp()
+    for call in (lambda: pinntk.ntk(p, empty, device="cpu"), lambda: pinntk.jacobian(p, empty, device="cpu"),
+                 lambda: pinntk.kernel(p, empty, device="cpu"), lambda: pinntk.ntk_top(p, empty, 2, device="cpu"),
+                 lambda: pinntk.train(p, empty, schedule="5@1e-3", device="cpu", progress=False),
+                 lambda: empty.evaluate(np.zeros((2, 1)), "cpu"), lambda: empty.to_json()):
+        with pytest.raises(ValueError, match="no layers"):
+            call()
+
+
+def test_an_ensemble_whose_seeds_pass_2_to_the_64_is_refused(setup):
+    p, _ = setup
+    with pytest.raises(ValueError, match="2\\^64"):
+        pinntk.train_ensemble(p, [1, 4, 1], 3, seed=2**64 - 2, schedule="5@1e-3", progress=False)
+    with pytest.raises(ValueError, match="1024"):
+        pinntk.train_ensemble(p, [1, 4, 1], 1025, schedule="5@1e-3", progress=False)
 
 
 def test_callback_may_call_pinntk(setup):
