@@ -5,9 +5,9 @@
 // in memory until then, written into a staging folder inside --out (so the final renames never cross file
 // systems, as with a mount point), and renamed into place under a journal. The files pinntk wrote are listed in
 // the folder's manifest; only those are ever replaced or removed, never a user's own files (open() refuses a folder
-// whose summary.json no manifest lists; commit() renames a user's file of a result file's name NAME.orig). summary.json is the
-// first file removed and the last one installed: a folder holding summary.json holds one complete result set. A
-// commit that a kill interrupted is completed by the next run that opens the folder.
+// whose summary.json no manifest lists; commit() renames a user's file of a result file's name NAME.orig).
+// summary.json is the first file removed and the last one installed: a folder holding summary.json holds one
+// complete result set. A commit that a kill interrupted is completed by the next run that opens the folder.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>  // nlohmann::json
