@@ -1,7 +1,8 @@
 #include "host/memory.hpp"
 
+#include <cctype>   // std::tolower
 #include <cerrno>   // errno
-#include <cmath>    // std::isfinite
+#include <cmath>    // std::isfinite, std::pow
 #include <cstdio>   // std::snprintf
 #include <cstdlib>  // std::strtod
 #include <fstream>  // std::ifstream
@@ -77,18 +78,22 @@ uint64_t parse_bytes(const std::string& text, const std::string& what) {
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
+  // Binary units, in any case, with or without "B" or "iB": 8G, 8g, 8GB, 8gb and 8GiB are all 8 x 2^30 bytes.
   double scale = 1.0;
-  const std::string unit = end ? std::string(end) : "";
-  if (unit == "K" || unit == "k")
-    scale = 1024.0;
-  else if (unit == "M")
-    scale = 1024.0 * 1024;
-  else if (unit == "G")
-    scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T")
-    scale = 1024.0 * 1024 * 1024 * 1024;
+  std::string unit = end ? std::string(end) : "";
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (unit.size() >= 2 && unit.compare(unit.size() - 2, 2, "ib") == 0) {
+    unit.resize(unit.size() - 2);
+    if (unit.empty()) unit = "?";  // "iB" alone names no unit
+  } else if (!unit.empty() && unit.back() == 'b') {
+    unit.pop_back();
+  }
+  const std::string units = "kmgt";
+  const auto u = unit.size() == 1 ? units.find(unit[0]) : std::string::npos;
+  if (u != std::string::npos)
+    scale = std::pow(1024.0, static_cast<double>(u + 1));
   else if (!unit.empty())
-    throw UsageError(what + ": cannot read '" + text + "' as a size (e.g. 8G, 512M)");
+    throw UsageError(what + ": cannot read '" + text + "' as a size (e.g. 8G, 512M; binary units)");
   const double bytes = v * scale;
   if (text.empty() || end == text.c_str() || errno != 0 || !std::isfinite(bytes) || !(bytes >= 1.0) || bytes > 1.8e19)
     throw UsageError(what + ": cannot read '" + text + "' as a positive size (e.g. 8G, 512M)");

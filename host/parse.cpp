@@ -62,13 +62,13 @@ long parse_count(const std::string& text, const std::string& what, long min) {
   return v;
 }
 
-uint64_t parse_seed(const std::string& text) {
+uint64_t parse_seed(const std::string& text, const std::string& what) {
   const std::string s = trim(text);
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || *end != '\0' || errno != 0)
-    throw UsageError("--seed: '" + text + "' is not an integer in [0, 18446744073709551615]");
+    throw UsageError(what + ": '" + text + "' is not an integer in [0, 18446744073709551615]");
   return v;
 }
 

@@ -16,8 +16,8 @@ std::vector<std::string> split_list(const std::string& text, char sep = ',');
 // A count of at most 10^12 ("500"), a UsageError naming `what` otherwise.
 long parse_count(const std::string& text, const std::string& what, long min);
 
-// A seed: a decimal integer in [0, 2^64 - 1] ("-1" and out-of-range values are refused).
-uint64_t parse_seed(const std::string& text);
+// A seed: a decimal integer in [0, 2^64 - 1] ("-1" and out-of-range values are refused, naming `what`).
+uint64_t parse_seed(const std::string& text, const std::string& what = "--seed");
 
 // "0.0125", "1/80", "pi", "-pi", "2pi", "2*pi", "pi/2". Throws UsageError naming `what` otherwise.
 double parse_real(const std::string& text, const std::string& what);

@@ -74,7 +74,7 @@ void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const
       throw UsageError(name("boundary") + ": unknown placement '" + *o.boundary + "' (known: grid, uniform)");
     spec.boundary_random = *o.boundary == "uniform";
   }
-  if (o.point_seed) spec.point_seed = parse_seed(*o.point_seed);
+  if (o.point_seed) spec.point_seed = parse_seed(*o.point_seed, name("point_seed"));
   if (o.points) {
     if (o.nc || o.grid)
       throw UsageError(name("points") + " replaces " + name("nc") + " and " + name("grid") + ": give one");

@@ -30,15 +30,23 @@ def fit(xs, ys):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pinntk", default="build/pinntk")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--pinntk", default=os.path.join(os.path.dirname(here), "build", "pinntk"),
+                    help="the pinntk binary (default: build/pinntk of this repository)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--inv-eps", default="10,15,20,25,30,35,40,45,50,55,60,65,70,75,80,85,90,95,100",
                     help="comma-separated values of 1/eps")
     ap.add_argument("extra", nargs="*", help="flags passed to pinntk ntk (after --)")
     a = ap.parse_args()
+    if not (os.path.isfile(a.pinntk) and os.access(a.pinntk, os.X_OK)):
+        sys.exit(f"ntk_sweep: no pinntk binary at {a.pinntk} (build it, or give --pinntk PATH)")
+    try:
+        inv_eps = [int(v) for v in a.inv_eps.split(",")]
+    except ValueError:
+        sys.exit(f"ntk_sweep: --inv-eps '{a.inv_eps}' is not a comma-separated list of integers")
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    for inv in [int(v) for v in a.inv_eps.split(",")]:
+    for inv in inv_eps:
         d = os.path.join(a.out, f"eps_1_{inv}")
         cmd = [a.pinntk, "ntk", *a.extra, "--eps", f"1/{inv}", "--out", d]
         r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)

@@ -13,7 +13,12 @@ import json
 import os
 import sys
 
-import matplotlib
+try:
+    import matplotlib
+    import numpy  # noqa: F401
+except ImportError as e:  # one line, not a traceback
+    sys.exit(f"plot.py: needs numpy and matplotlib ({e}); e.g. pip install numpy matplotlib, or apt-get install "
+             "python3-matplotlib")
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -117,6 +117,37 @@ TEST(OutputDir, AUsersFileOfAResultFilesNameIsKept) {
   EXPECT_EQ(slurp(dir / "history.csv.orig.2"), "mine");
 }
 
+// One command's result set per folder: `reproduce` into a `train` folder would mix the two.
+TEST(OutputDir, AFolderHoldsTheResultsOfOneCommand) {
+  const fs::path dir = fresh("one_command");
+  {
+    OutputDir out(dir.string(), "train");
+    out.write("summary.json", "{\"run\":1}");
+    out.commit();
+  }
+  {
+    OutputDir out(dir.string(), "reproduce");
+    EXPECT_THROW(out.open(), UsageError);
+  }
+  {
+    OutputDir out(dir.string(), "train");  // the same command replaces its set
+    out.write("summary.json", "{\"run\":2}");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(dir / "summary.json"), "{\"run\":2}");
+  {
+    OutputDir out(dir.string());  // a caller that names no command
+    out.write("summary.json", "{\"run\":3}");
+    out.commit();
+  }
+  {
+    OutputDir out(dir.string(), "ntk");  // a manifest that names no command is taken as it is
+    out.write("summary.json", "{\"run\":4}");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(dir / "summary.json"), "{\"run\":4}");
+}
+
 TEST(OutputDir, AScopedCommitKeepsTheOtherPartsOfTheSet) {
   const fs::path dir = fresh("scope");
   {
@@ -356,6 +387,22 @@ TEST(Divergence, TheProblemRefusesCoefficientsBeyondDoublePrecision) {
 
 // The memory a run may take: MemAvailable, lowered by a cgroup limit below the machine's memory to the limit less the
 // usage that is not file cache; a limit at or above MemTotal, "max", or missing files leave MemAvailable.
+// --memory-limit's sizes: binary units in either case, with or without B or iB; anything else one line.
+TEST(Memory, SizesTakeBinaryUnitsInAnySpelling) {
+  const double g = 1024.0 * 1024 * 1024;
+  for (const char* t : {"8G", "8g", "8GB", "8gb", "8GiB", "8gib", "8gB"})
+    EXPECT_EQ(static_cast<double>(parse_bytes(t, "--memory-limit")), 8 * g) << t;
+  EXPECT_EQ(parse_bytes("512M", "x"), 512u << 20);
+  EXPECT_EQ(parse_bytes("512MiB", "x"), 512u << 20);
+  EXPECT_EQ(parse_bytes("2k", "x"), 2048u);
+  EXPECT_EQ(parse_bytes("1.5K", "x"), 1536u);
+  EXPECT_EQ(parse_bytes("100B", "x"), 100u);
+  EXPECT_EQ(parse_bytes("1e9", "x"), 1000000000u);
+  EXPECT_EQ(parse_bytes("1T", "x"), uint64_t{1} << 40);
+  for (const char* t : {"lots", "8GG", "8iB", "8X", "8Gb2", "-1G", "0", "G", ""})
+    EXPECT_THROW(parse_bytes(t, "--memory-limit"), UsageError) << t;
+}
+
 TEST(Memory, AvailableMemoryFollowsMeminfoAndCgroupLimits) {
   const fs::path root = fresh("meminfo");
   const uint64_t GiB = uint64_t{1} << 30;

@@ -295,7 +295,7 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   Setup s = make_setup(o);
   const long n = s.pts.size(), p = s.net.n_params();
   check_ntk_top(k, n, p, opts.save_vectors, budget, Naming{});  // K within the rank, the memory
-  OutputDir out(o.out);
+  OutputDir out(o.out, "ntk");
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);
   const double tol = 1e-12;
@@ -342,7 +342,7 @@ int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_poin
   cfg.seed = parse_seed(o.seed_text);
   const long n = s.pts.size(), p = s.net.n_params();
   check_ntk_density_memory(cfg, n, p, budget, Naming{});
-  OutputDir out(o.out);
+  OutputDir out(o.out, "ntk");
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);
   const NtkDensity r = ntk_spectral_density(*s.backend, s.net, s.pts, ntk_row_weights(s.pts, scaling), cfg);
@@ -410,7 +410,7 @@ int cmd_ntk(const NtkOptions& opts) {
   const NtkPath path = parse_ntk_path(opts.path);
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
-  OutputDir out(o.out);
+  OutputDir out(o.out, "ntk");
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
@@ -900,7 +900,7 @@ int cmd_train(const TrainOptions& t) {
                  "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : "") +
                      (members > 1 ? ", the members' files" : ""),
                  "use fewer points (--nc) or a smaller network, or raise --memory-limit");
-  OutputDir out(o.out);
+  OutputDir out(o.out, "train");
   // Read before the backend: a bad resume is one error.
   const json settings = train_settings(t, s, cfg);
   const std::string state_path = out.file("resume.json");
@@ -1129,7 +1129,7 @@ int cmd_reproduce(const ReproduceCliOptions& r) {
   const auto t0 = std::chrono::steady_clock::now();
   validate(opt);
   check_threads(r.threads);
-  OutputDir out(r.out);
+  OutputDir out(r.out, "reproduce");
   out.open();  // before the backend: a refusal of the folder is the only line
   auto be = make_backend(opt.device, opt.precision, r.threads);
   std::fprintf(stderr, "pinntk reproduce %s%s on %s (%s)\n", opt.what.c_str(), opt.quick ? " --quick" : "",

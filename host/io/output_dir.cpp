@@ -10,6 +10,7 @@
 #include <filesystem>         // std::filesystem
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <stdexcept>          // std::runtime_error
+#include <utility>            // std::move
 
 #include "common/errors.hpp"      // UsageError
 #include "host/io/files.hpp"      // write_new_file, replace_file, read_regular_file
@@ -65,7 +66,7 @@ bool stale_entry(const std::string& name) {
 
 }  // namespace
 
-OutputDir::OutputDir(const std::string& path) {
+OutputDir::OutputDir(const std::string& path, std::string command) : command_(std::move(command)) {
   if (path.empty()) throw UsageError("--out: empty path");
   std::error_code ec;
   fs::path target = fs::absolute(path, ec);
@@ -127,6 +128,10 @@ void OutputDir::open() {
   // Every result set has a summary.json: one that no manifest lists is someone else's, and the folder is not ours.
   std::error_code ec;
   const std::vector<std::string> old = manifest_();
+  const std::string before = manifest_command_();
+  if (!command_.empty() && !before.empty() && before != command_)
+    throw UsageError("--out " + path_ + ": holds the results of pinntk " + before + "; pinntk " + command_ +
+                     " writes a folder of its own: choose another --out");
   if (fs::exists(fs::symlink_status(file(kMarker), ec)) && std::find(old.begin(), old.end(), kMarker) == old.end())
     throw UsageError("--out " + path_ +
                      ": holds a summary.json that no pinntk run wrote here (no manifest lists it); "
@@ -140,6 +145,12 @@ std::vector<std::string> OutputDir::manifest_() const {
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != "pinntk-manifest-v1")
     throw UsageError(origin + " is damaged; remove it (pinntk then replaces only files of the same names)");
   return names_of(j, "files", origin);
+}
+
+std::string OutputDir::manifest_command_() const {
+  if (!fs::exists(file(kManifest))) return "";
+  const json j = json::parse(read_regular_file(file(kManifest), "--out", kMetaLimit), nullptr, false);
+  return j.is_object() && j.contains("command") && j["command"].is_string() ? j["command"].get<std::string>() : "";
 }
 
 std::string OutputDir::previous(const std::string& name) const {
@@ -214,6 +225,7 @@ void OutputDir::commit() {
     }
   }
   json j = {{"stage", stage_name}, {"install", install}, {"remove", remove}, {"manifest", manifest}};
+  if (!command_.empty()) j["command"] = command_;
   replace_file(file(kJournal), j.dump() + "\n");
   roll_forward_(j);
   committed_ = true;
@@ -250,7 +262,9 @@ void OutputDir::roll_forward_(const json& j) {
     fs::rename(src, dest, ec);
     if (ec) throw std::runtime_error("cannot move " + n + " into " + path_ + ": " + ec.message());
   }
-  replace_file(file(kManifest), json({{"format", "pinntk-manifest-v1"}, {"files", manifest}}).dump() + "\n");
+  json m = {{"format", "pinntk-manifest-v1"}, {"files", manifest}};
+  if (j.contains("command") && j["command"].is_string()) m["command"] = j["command"];
+  replace_file(file(kManifest), m.dump() + "\n");
   fs::remove(file(kJournal), ec);
   fs::remove_all(stage, ec);
   // Subfolders that held only removed files go too (a folder with a user's file in it stays).

@@ -20,7 +20,9 @@ namespace pinntk {
 class OutputDir {
  public:
   // Checks that `path` is, or can be created as, a writable folder; throws UsageError with the reason otherwise.
-  explicit OutputDir(const std::string& path);
+  // `command` ("train", "ntk", "reproduce") is recorded in the manifest: open() refuses a folder that holds another
+  // command's result set (the two would mix), and one whose manifest names none is taken as it is.
+  explicit OutputDir(const std::string& path, std::string command = "");
   ~OutputDir();  // releases the lock; removes the folders open() created when nothing was committed
   OutputDir(const OutputDir&) = delete;
   OutputDir& operator=(const OutputDir&) = delete;
@@ -44,8 +46,9 @@ class OutputDir {
 
  private:
   std::vector<std::string> manifest_() const;   // the earlier result set's files
+  std::string manifest_command_() const;        // the command that wrote it ("" when the manifest names none)
   void roll_forward_(const nlohmann::json& j);  // carries out a journaled commit
-  std::string path_;
+  std::string path_, command_;
   std::vector<std::string> created_;  // folders open() made, outermost first
   std::vector<std::pair<std::string, std::string>> files_;
   std::vector<std::string> scope_;

@@ -831,7 +831,7 @@ std::string run_reproduce(const std::string& what, const std::string& out_path, 
   validate(opt);
   nb::gil_scoped_release release;
   std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
-  OutputDir out(out_path);
+  OutputDir out(out_path, "reproduce");
   out.open();
   Backend& be = backend(device, precision, threads);
   return reproduce_into(opt, be, out);
