@@ -1189,6 +1189,21 @@ int main(int argc, char** argv) {
     for (CLI::Option* opt : sub->get_options())
       if (opt->get_expected_min() > 0 && opt->get_name() != "--schedule") opt->check(non_empty);
 
+  // An unknown command by name (CLI11 would only say that a subcommand is required).
+  const auto unknown_command = [&](const CLI::App& parent, int at, const std::string& what) -> bool {
+    if (at >= argc || argv[at][0] == '-') return false;
+    std::string known;
+    for (const CLI::App* sub : parent.get_subcommands({})) {
+      if (sub->get_name() == argv[at]) return false;
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    std::fprintf(stderr, "pinntk: error: unknown %s '%s' (known: %s; see pinntk --help)\n", what.c_str(), argv[at],
+                 known.c_str());
+    return true;
+  };
+  if (unknown_command(app, 1, "command") ||
+      (argc > 1 && std::string(argv[1]) == "problem" && unknown_command(*problem, 2, "problem command")))
+    return kExitUsage;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -34,6 +34,41 @@ __all__ = [
 ]
 
 
+# ---- arguments -------------------------------------------------------------------------------------------------------
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_SEED = (0, 2**64 - 1)
+
+
+def _int(value, name, bounds=_INT32):
+    """value as an int for the C++ call: an integer (or a float with no fraction) inside bounds, else one-line
+    pinntk.UsageError (a ValueError) naming the argument; never a silent truncation."""
+    if isinstance(value, (bool, np.bool_)):
+        raise _core.UsageError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        v = int(value)
+    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+        v = int(value)
+    else:
+        raise _core.UsageError(f"{name} must be an integer, got {value!r}")
+    lo, hi = bounds
+    if not lo <= v <= hi:
+        raise _core.UsageError(f"{name} must lie in [{lo}, {hi}], got {v}")
+    return v
+
+
+def _memory(memory_limit):
+    """memory_limit as the CLI's text: None for the available memory, a size like "8G", or a number of bytes."""
+    if memory_limit is None:
+        return ""
+    if isinstance(memory_limit, (int, np.integer)) and not isinstance(memory_limit, (bool, np.bool_)):
+        return str(_int(memory_limit, "memory_limit", (1, 2**63 - 1)))
+    if isinstance(memory_limit, str):
+        return memory_limit
+    raise _core.UsageError(f"memory_limit must be a size like '8G' or a number of bytes, got {memory_limit!r}")
+
+
 # ---- Mlp -------------------------------------------------------------------------------------------------------------
 
 
@@ -56,7 +91,7 @@ class Mlp(_core.Mlp):
     """
 
     def __init__(self, layers, init: str = "glorot-normal", seed: int = 0):
-        super().__init__([int(w) for w in layers], str(init), int(seed))
+        super().__init__([_int(w, "layers") for w in layers], str(init), _int(seed, "seed", _SEED))
 
     @classmethod
     def _wrap(cls, core):
@@ -96,7 +131,7 @@ class Mlp(_core.Mlp):
         Returns:
             (u, du, d2u): u of shape (N,); du and d2u of x's shape (D_i u and D_i^2 u per axis).
         """
-        return super().evaluate(np.ascontiguousarray(x, dtype=np.float64), device, int(threads))
+        return super().evaluate(np.ascontiguousarray(x, dtype=np.float64), device, _int(threads, "threads"))
 
     def __call__(self, x):
         """u at the points x (shape (N,) or (N, n)); evaluate() gives the derivatives too."""
@@ -172,7 +207,7 @@ def jacobian(
         a :class:`JacobianResult`.
     """
     return JacobianResult(
-        _core.device_matrix(problem, net, "J", device, precision, int(threads), "lemma", memory_limit or "")
+        _core.device_matrix(problem, net, "J", device, precision, _int(threads, "threads"), "lemma", _memory(memory_limit))
     )
 
 
@@ -210,7 +245,7 @@ def kernel(
         a :class:`KernelResult`.
     """
     return KernelResult(
-        _core.device_matrix(problem, net, "K", device, precision, int(threads), scaling, memory_limit or "")
+        _core.device_matrix(problem, net, "K", device, precision, _int(threads, "threads"), scaling, _memory(memory_limit))
     )
 
 
@@ -282,7 +317,8 @@ def ntk(
         an :class:`NtkResult` (numpy arrays on the host).
     """
     d = _core.ntk(
-        problem, net, device, precision, int(threads), scaling, path, int(chunk_rows), memory_limit or "", bool(save_matrices)
+        problem, net, device, precision, _int(threads, "threads"), scaling, path, _int(chunk_rows, "chunk_rows", _INT64),
+        _memory(memory_limit), bool(save_matrices)
     )
     return NtkResult(d)
 
@@ -375,7 +411,8 @@ def ntk_top(
             not finite, or fewer than k pairs converged.
     """
     d = _core.ntk_top(
-        problem, net, int(k), bool(vectors), device, precision, int(threads), scaling, float(tol), memory_limit or ""
+        problem, net, _int(k, "k", _INT64), bool(vectors), device, precision, _int(threads, "threads"), scaling, float(tol),
+        _memory(memory_limit)
     )
     return NtkTopResult(d)
 
@@ -412,8 +449,9 @@ def ntk_density(
             finite, or a zero kernel (no log axis).
     """
     d = _core.ntk_density(
-        problem, net, int(probes), int(steps), int(bins), int(seed), device, precision, int(threads), scaling,
-        memory_limit or "",
+        problem, net, _int(probes, "probes"), _int(steps, "steps"), _int(bins, "bins"), _int(seed, "seed", _SEED), device,
+        precision, _int(threads, "threads"), scaling,
+        _memory(memory_limit),
     )  # fmt: skip
     return NtkDensityResult(d)
 
@@ -501,7 +539,7 @@ def _schedule(schedule):
             it, lr = ph
         except (TypeError, ValueError):
             raise ValueError(f"schedule: expected (iterations, learning rate) pairs or 'N@LR,...', got {ph!r}") from None
-        out.append((int(it), float(lr)))
+        out.append((_int(it, "schedule: iterations", _INT64), float(lr)))
     return out
 
 
@@ -565,14 +603,15 @@ _TRAIN_SETTINGS = (
 def _core_train_settings(s):
     """train's settings (a dict with the keys of _TRAIN_SETTINGS) as _core.train's arguments from schedule to
     progress_every."""
-    iters = [int(s["lm_iters"])] if np.isscalar(s["lm_iters"]) else [int(k) for k in s["lm_iters"]]
+    iters = ([_int(s["lm_iters"], "lm_iters", _INT64)] if np.isscalar(s["lm_iters"])
+             else [_int(k, "lm_iters", _INT64) for k in s["lm_iters"]])
     eps_list = [] if s["eps_continuation"] is None else [float(e) for e in s["eps_continuation"]]
     return (
         _schedule(s["schedule"]), float(s["adam_beta1"]), float(s["adam_beta2"]), float(s["adam_eps"]),
-        int(s["lbfgs"]), s["lbfgs_method"], int(s["lbfgs_history"]), float(s["lbfgs_gtol"]), float(s["lbfgs_ftol"]),
-        int(s["lbfgs_maxfun"]), s["optimizer"], iters, eps_list, float(s["lm_mu0"]), float(s["lm_tol"]), s["lm_form"],
-        s["lm_damping"], int(s["lm_cond_every"]), int(s["history_every"]),
-        int(s["progress_every"] or s["history_every"]),
+        _int(s["lbfgs"], "lbfgs", _INT64), s["lbfgs_method"], _int(s["lbfgs_history"], "lbfgs_history"), float(s["lbfgs_gtol"]), float(s["lbfgs_ftol"]),
+        _int(s["lbfgs_maxfun"], "lbfgs_maxfun", _INT64), s["optimizer"], iters, eps_list, float(s["lm_mu0"]), float(s["lm_tol"]), s["lm_form"],
+        s["lm_damping"], _int(s["lm_cond_every"], "lm_cond_every", _INT64), _int(s["history_every"], "history_every", _INT64),
+        _int(s["progress_every"] or s["history_every"], "progress_every", _INT64),
     )  # fmt: skip
 
 
@@ -642,7 +681,7 @@ def train(
     settings = dict(locals())
     cb, close = _progress_callback(progress, ensemble=False)
     try:
-        d = _core.train(problem, net, *_core_train_settings(settings), device, precision, int(threads), cb)
+        d = _core.train(problem, net, *_core_train_settings(settings), device, precision, _int(threads, "threads"), cb)
     finally:
         if close is not None:
             close()
@@ -740,8 +779,8 @@ def train_ensemble(
     cb, close = _progress_callback(progress, ensemble=True)
     try:
         d = _core.train_ensemble(
-            problem, [int(w) for w in layers], str(init), int(count), int(seed),
-            *_core_train_settings({**defaults, **settings}), device, precision, int(threads), cb,
+            problem, [_int(w, "layers") for w in layers], str(init), _int(count, "count"), _int(seed, "seed", _SEED),
+            *_core_train_settings({**defaults, **settings}), device, precision, _int(threads, "threads"), cb,
         )  # fmt: skip
     finally:
         if close is not None:
@@ -784,7 +823,8 @@ def reproduce(
     import json
 
     text = _core.reproduce(
-        target, os.fspath(out), bool(quick), full, int(trials), int(seeds), device, precision, int(threads), init,
+        target, os.fspath(out), bool(quick), full, _int(trials, "trials"), _int(seeds, "seeds"), device, precision,
+        _int(threads, "threads"), init,
         lbfgs_method
     )
     return json.loads(text)

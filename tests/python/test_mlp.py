@@ -108,3 +108,35 @@ def test_weight_offset_range():
         net.weight_offset(0)
     with pytest.raises(ValueError):
         net.weight_offset(3)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: pinntk.Mlp([1, 10.5, 1]), "layers must be an integer, got 10.5"),
+        (lambda: pinntk.Mlp([1, 10, 1], seed=1.5), "seed must be an integer"),
+        (lambda: pinntk.Mlp([1, 10, 1], seed=-1), r"seed must lie in \[0, 18446744073709551615\]"),
+        (lambda: pinntk.Mlp([1, 10, 1], seed=2**64), "seed must lie in"),
+        (lambda: pinntk.Mlp([1, 10, 1], seed=True), "seed must be an integer"),
+        (lambda: pinntk.Mlp([1, 4, 1]).evaluate(np.zeros(3), threads=1.5), "threads must be an integer"),
+        (lambda: pinntk.ntk_top(pinntk.Problem.preset("darcy-ntk", nc=16), pinntk.Mlp([1, 4, 1]), 3.5), "k must be"),
+        (lambda: pinntk.train(pinntk.Problem.preset("darcy-ntk", nc=16), pinntk.Mlp([1, 4, 1]),
+                              schedule=[(5.5, 1e-3)], progress=False), "schedule: iterations must be an integer"),
+        (lambda: pinntk.ntk(pinntk.Problem.preset("darcy-ntk", nc=16), pinntk.Mlp([1, 4, 1]), memory_limit=[1]),
+         "memory_limit must be"),
+    ],
+)
+def test_arguments_are_integers_in_range_or_one_line_errors(call, match):
+    """Non-integral numbers are refused (never truncated) and out-of-range integers give one line, not nanobind's
+    list of signatures; both as pinntk.UsageError (a ValueError)."""
+    with pytest.raises(pinntk.UsageError, match=match) as e:
+        call()
+    assert "\n" not in str(e.value)
+
+
+def test_a_memory_limit_may_be_a_number_of_bytes():
+    p = pinntk.Problem.preset("darcy-ntk", nc=16)
+    r = pinntk.ntk(p, pinntk.Mlp([1, 4, 1]), device="cpu", memory_limit=10**9)
+    assert np.isfinite(r.frobenius_Kuu)
+    with pytest.raises(pinntk.UsageError, match="memory"):
+        pinntk.ntk(p, pinntk.Mlp([1, 4, 1]), device="cpu", memory_limit=100)
