@@ -16,6 +16,15 @@ def setup():
     return p, pinntk.Mlp([1, 16, 16, 1], init="glorot-normal", seed=0)
 
 
+@pytest.fixture
+def sigint():
+    """Python's own SIGINT handler for the test: a runner started in the background by a shell inherits SIGINT
+    ignored, and Python then installs no handler of its own."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_adam_history(setup):
     p, net = setup
     before = net.theta.copy()
@@ -81,7 +90,7 @@ def test_lm_with_continuation(setup):
     assert lm_calls[-1].row is not None and "max_error" in lm_calls[-1].row
 
 
-def test_ctrl_c_keeps_the_network(setup):
+def test_ctrl_c_keeps_the_network(setup, sigint):
     """SIGINT during Adam: TrainingInterrupted after the network is set to the state of the last progress step."""
     p, net = setup
     ref = net.copy()
@@ -100,7 +109,7 @@ def test_ctrl_c_keeps_the_network(setup):
     assert res.final_loss == res.history["loss"][-1]
 
 
-def test_ctrl_c_in_lm(setup):
+def test_ctrl_c_in_lm(setup, sigint):
     p, net = setup
 
     def cb(info):
