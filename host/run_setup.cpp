@@ -38,6 +38,11 @@ void apply_problem_overrides(ProblemSpec& spec, const ProblemOverrides& o, const
       spec.nc = static_cast<int>(std::ceil(2.0 * M_PI / (spec.eps / 2.0)));  // N = ceil(2 pi/(eps/2))
     }
   }
+  if (o.omega && !from_file && spec.kind != ProblemKind::DarcyTwoscale && spec.kind != ProblemKind::DarcyNtk)
+    throw UsageError(name("omega") + ": problem " + spec.name + " has no oscillating coefficient (omega is the Darcy " +
+                     "problems' frequency)");
+  if (o.lambda && spec.kind == ProblemKind::RegressionTwoscale)
+    throw UsageError(name("lambda") + ": problem " + spec.name + " has no boundary term to weight");
   if (o.omega) spec.omega = *o.omega;
   if (o.domain) {
     if (spec.dim == 1) {

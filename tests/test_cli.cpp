@@ -662,6 +662,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"lbfgs_method", "train --lbfgs-method newton --out OUT"},
         BadCase{"concurrent_runs_target", "reproduce fig4 --concurrent-runs 2 --out OUT"},
         BadCase{"concurrent_runs_zero", "reproduce lm --concurrent-runs 0 --out OUT"},
+        BadCase{"omega_for_poisson", "ntk --problem poisson-sines --omega 3 --out OUT"},
+        BadCase{"omega_for_regression", "ntk --problem regression-twoscale --omega 3 --out OUT"},
+        BadCase{"lambda_for_regression", "ntk --problem regression-twoscale --lambda 5 --out OUT"},
         BadCase{"unknown_command", "bogus --out OUT"}, BadCase{"unknown_problem_command", "problem bogus"},
         BadCase{"concurrent_runs_all", "reproduce all --quick --concurrent-runs 2 --out OUT"},  // all runs no lm
         BadCase{"trials_for_fig3", "reproduce fig3 --quick --trials 3 --out OUT"},
