@@ -896,11 +896,12 @@ NB_MODULE(_core, m) {
           "in [0, 2^64 - 1]; default 0). UsageError (a ValueError) for an unknown name or a value out of range.")
       .def_static(
           "from_file",
-          [](const std::string& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+          [](const std::filesystem::path& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
              std::optional<double> lambda, std::optional<std::string> grid, std::optional<std::string> boundary,
              std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
-            return make_problem(load_problem_file(path), overrides(eps, nc, nb, lambda, std::nullopt, grid,
-                                                                   std::nullopt, boundary, points, point_seed));
+            return make_problem(
+                load_problem_file(path.string()),
+                overrides(eps, nc, nb, lambda, std::nullopt, grid, std::nullopt, boundary, points, point_seed));
           },
           nb::arg("path"), nb::arg("eps") = nb::none(), nb::arg("nc") = nb::none(), nb::arg("nb") = nb::none(),
           nb::arg("lam") = nb::none(), nb::arg("grid") = nb::none(), nb::arg("boundary") = nb::none(),

@@ -49,6 +49,8 @@ def test_from_file(repo):
         pytest.skip("problems/darcy-ntk.json not in this checkout")
     p = pinntk.Problem.from_file(str(path), eps=1 / 40, nc=64)
     assert p.nc == 64 and p.dim == 1
+    q = pinntk.Problem.from_file(path, eps=1 / 40, nc=64)  # a pathlib.Path as well as a str
+    assert np.array_equal(q.points, p.points)
 
 
 def test_full_tensor_rows_and_training(repo):
