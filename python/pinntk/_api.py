@@ -207,7 +207,9 @@ def jacobian(
         a :class:`JacobianResult`.
     """
     return JacobianResult(
-        _core.device_matrix(problem, net, "J", device, precision, _int(threads, "threads"), "lemma", _memory(memory_limit))
+        _core.device_matrix(
+            problem, net, "J", device, precision, _int(threads, "threads"), "lemma", _memory(memory_limit)
+        )
     )
 
 
@@ -245,7 +247,9 @@ def kernel(
         a :class:`KernelResult`.
     """
     return KernelResult(
-        _core.device_matrix(problem, net, "K", device, precision, _int(threads, "threads"), scaling, _memory(memory_limit))
+        _core.device_matrix(
+            problem, net, "K", device, precision, _int(threads, "threads"), scaling, _memory(memory_limit)
+        )
     )
 
 
@@ -317,8 +321,8 @@ def ntk(
         an :class:`NtkResult` (numpy arrays on the host).
     """
     d = _core.ntk(
-        problem, net, device, precision, _int(threads, "threads"), scaling, path, _int(chunk_rows, "chunk_rows", _INT64),
-        _memory(memory_limit), bool(save_matrices)
+        problem, net, device, precision, _int(threads, "threads"), scaling, path,
+        _int(chunk_rows, "chunk_rows", _INT64), _memory(memory_limit), bool(save_matrices)
     )
     return NtkResult(d)
 
@@ -411,8 +415,8 @@ def ntk_top(
             not finite, or fewer than k pairs converged.
     """
     d = _core.ntk_top(
-        problem, net, _int(k, "k", _INT64), bool(vectors), device, precision, _int(threads, "threads"), scaling, float(tol),
-        _memory(memory_limit)
+        problem, net, _int(k, "k", _INT64), bool(vectors), device, precision, _int(threads, "threads"), scaling,
+        float(tol), _memory(memory_limit)
     )
     return NtkTopResult(d)
 
@@ -449,9 +453,8 @@ def ntk_density(
             finite, or a zero kernel (no log axis).
     """
     d = _core.ntk_density(
-        problem, net, _int(probes, "probes"), _int(steps, "steps"), _int(bins, "bins"), _int(seed, "seed", _SEED), device,
-        precision, _int(threads, "threads"), scaling,
-        _memory(memory_limit),
+        problem, net, _int(probes, "probes"), _int(steps, "steps"), _int(bins, "bins"), _int(seed, "seed", _SEED),
+        device, precision, _int(threads, "threads"), scaling, _memory(memory_limit),
     )  # fmt: skip
     return NtkDensityResult(d)
 
@@ -600,17 +603,38 @@ _TRAIN_SETTINGS = (
 )  # fmt: skip
 
 
+def _real(value, name):
+    """A number, or its text as the CLI takes it ("0.125", "1/8")."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "/" in text:
+                num, den = text.split("/")
+                return float(num) / float(den)
+            return float(text)
+        except (ValueError, ZeroDivisionError):
+            raise _core.UsageError(f"{name}: cannot read {value!r} as a number (e.g. 0.125 or 1/8)") from None
+    return float(value)
+
+
+def _eps_list(value):
+    """eps_continuation as a list of numbers: a list of numbers or texts, or the CLI's "1/8,1/16,1/32"."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [_real(e, "eps_continuation") for e in items]
+
+
 def _core_train_settings(s):
     """train's settings (a dict with the keys of _TRAIN_SETTINGS) as _core.train's arguments from schedule to
     progress_every."""
     iters = ([_int(s["lm_iters"], "lm_iters", _INT64)] if np.isscalar(s["lm_iters"])
              else [_int(k, "lm_iters", _INT64) for k in s["lm_iters"]])
-    eps_list = [] if s["eps_continuation"] is None else [float(e) for e in s["eps_continuation"]]
+    eps_list = [] if s["eps_continuation"] is None else _eps_list(s["eps_continuation"])
     return (
         _schedule(s["schedule"]), float(s["adam_beta1"]), float(s["adam_beta2"]), float(s["adam_eps"]),
-        _int(s["lbfgs"], "lbfgs", _INT64), s["lbfgs_method"], _int(s["lbfgs_history"], "lbfgs_history"), float(s["lbfgs_gtol"]), float(s["lbfgs_ftol"]),
-        _int(s["lbfgs_maxfun"], "lbfgs_maxfun", _INT64), s["optimizer"], iters, eps_list, float(s["lm_mu0"]), float(s["lm_tol"]), s["lm_form"],
-        s["lm_damping"], _int(s["lm_cond_every"], "lm_cond_every", _INT64), _int(s["history_every"], "history_every", _INT64),
+        _int(s["lbfgs"], "lbfgs", _INT64), s["lbfgs_method"], _int(s["lbfgs_history"], "lbfgs_history"),
+        float(s["lbfgs_gtol"]), float(s["lbfgs_ftol"]), _int(s["lbfgs_maxfun"], "lbfgs_maxfun", _INT64),
+        s["optimizer"], iters, eps_list, float(s["lm_mu0"]), float(s["lm_tol"]), s["lm_form"], s["lm_damping"],
+        _int(s["lm_cond_every"], "lm_cond_every", _INT64), _int(s["history_every"], "history_every", _INT64),
         _int(s["progress_every"] or s["history_every"], "progress_every", _INT64),
     )  # fmt: skip
 
@@ -719,6 +743,9 @@ class EnsembleResult:
     def spread(self, key: str = "rel_l2_error") -> dict:
         """min, median, mean, max and standard deviation (divisor n) of a final number over the finite members
         (``"final_loss"``, ``"max_error"``, ``"rel_l2_error"``, ``"wall_time_s"``), and how many there were."""
+        keys = ("final_loss", "max_error", "rel_l2_error", "wall_time_s")
+        if key not in keys:
+            raise _core.UsageError(f"spread: unknown key {key!r} (known: {', '.join(keys)})")
         v = np.array([getattr(r, key) for r in self.results], dtype=float)
         v = v[np.isfinite(v)]
         if v.size == 0:

@@ -19,6 +19,7 @@
 #include <cstdint>            // uintptr_t
 #include <filesystem>         // std::filesystem::path
 #include <fstream>            // std::ofstream
+#include <limits>             // std::numeric_limits
 #include <map>                // std::map
 #include <memory>             // std::unique_ptr
 #include <mutex>              // std::mutex
@@ -79,14 +80,35 @@ struct Problem {
 
 // The keywords of Problem.preset and Problem.from_file as the CLI's overrides (ProblemOverrides takes the point seed
 // as its decimal text, as --point-seed).
-ProblemOverrides overrides(std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+// Counts and the seed arrive as Python integers of any size: out of range is one line, not nanobind's signature list.
+std::optional<int> count_of(std::optional<int64_t> v, const char* name) {
+  if (v && (*v < 0 || *v > std::numeric_limits<int>::max()))
+    throw UsageError(std::string(name) + " must lie in [0, " + std::to_string(std::numeric_limits<int>::max()) +
+                     "], got " + std::to_string(*v));
+  return v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
+}
+
+std::optional<uint64_t> seed_of(const std::optional<nb::int_>& v, const char* name) {
+  if (!v) return std::nullopt;
+  const unsigned long long s = PyLong_AsUnsignedLongLong(v->ptr());
+  if (s == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw UsageError(std::string(name) + " must be an integer in [0, 2^64 - 1], got " +
+                     nb::cast<std::string>(nb::str(*v)));
+  }
+  return s;
+}
+
+ProblemOverrides overrides(std::optional<double> eps, std::optional<int64_t> nc, std::optional<int64_t> nb,
                            std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
                            std::optional<std::string> domain, std::optional<std::string> boundary,
-                           const std::optional<std::filesystem::path>& points, std::optional<uint64_t> point_seed) {
+                           const std::optional<std::filesystem::path>& points,
+                           const std::optional<nb::int_>& point_seed_arg) {
+  const std::optional<uint64_t> point_seed = seed_of(point_seed_arg, "point_seed");
   ProblemOverrides o;
   o.eps = eps;
-  o.nc = nc;
-  o.nb = nb;
+  o.nc = count_of(nc, "nc");
+  o.nb = count_of(nb, "nb");
   o.lambda = lambda;
   o.omega = omega;
   o.grid = std::move(grid);
@@ -876,10 +898,10 @@ NB_MODULE(_core, m) {
       "--point-seed. The rows are built once: nc collocation rows, then nb boundary rows.")
       .def_static(
           "preset",
-          [](const std::string& name, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
+          [](const std::string& name, std::optional<double> eps, std::optional<int64_t> nc, std::optional<int64_t> nb,
              std::optional<double> lambda, std::optional<double> omega, std::optional<std::string> grid,
              std::optional<std::string> domain, std::optional<std::string> boundary,
-             std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
+             std::optional<std::filesystem::path> points, std::optional<nb::int_> point_seed) {
             return make_problem(problem_preset(name),
                                 overrides(eps, nc, nb, lambda, omega, grid, domain, boundary, points, point_seed));
           },
@@ -896,9 +918,10 @@ NB_MODULE(_core, m) {
           "in [0, 2^64 - 1]; default 0). UsageError (a ValueError) for an unknown name or a value out of range.")
       .def_static(
           "from_file",
-          [](const std::filesystem::path& path, std::optional<double> eps, std::optional<int> nc, std::optional<int> nb,
-             std::optional<double> lambda, std::optional<std::string> grid, std::optional<std::string> boundary,
-             std::optional<std::filesystem::path> points, std::optional<uint64_t> point_seed) {
+          [](const std::filesystem::path& path, std::optional<double> eps, std::optional<int64_t> nc,
+             std::optional<int64_t> nb, std::optional<double> lambda, std::optional<std::string> grid,
+             std::optional<std::string> boundary, std::optional<std::filesystem::path> points,
+             std::optional<nb::int_> point_seed) {
             return make_problem(
                 load_problem_file(path.string()),
                 overrides(eps, nc, nb, lambda, std::nullopt, grid, std::nullopt, boundary, points, point_seed));

@@ -291,3 +291,19 @@ def test_ensemble_with_lm_and_its_errors():
         pinntk.train_ensemble(p, [2, 8, 1], 2)
     with pytest.raises(TypeError, match="unknown keyword 'colour'"):
         pinntk.train_ensemble(p, [1, 8, 8, 1], 2, colour=1)
+
+
+def test_ensemble_spread_names_its_keys_and_eps_continuation_takes_the_clis_text(setup):
+    p, _ = setup
+    e = pinntk.train_ensemble(p, [1, 4, 1], 2, schedule="5@1e-3", progress=False)
+    assert e.spread("max_error")["count"] == 2
+    with pytest.raises(ValueError, match="unknown key 'bogus'"):
+        e.spread("bogus")
+    net = pinntk.Mlp([1, 6, 1], seed=1)
+    a = pinntk.train(p, net.copy(), schedule="", optimizer="lm", lm_iters=[2, 2], eps_continuation="1/8,1/16",
+                     progress=False)
+    b = pinntk.train(p, net.copy(), schedule="", optimizer="lm", lm_iters=[2, 2], eps_continuation=[1 / 8, 1 / 16],
+                     progress=False)
+    assert a.final_loss == b.final_loss
+    with pytest.raises(ValueError, match="eps_continuation: cannot read"):
+        pinntk.train(p, net.copy(), schedule="", optimizer="lm", eps_continuation="1/8,x", progress=False)
