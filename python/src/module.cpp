@@ -72,6 +72,12 @@ nb::object to_numpy(const std::vector<T>& v) {
   return to_numpy(std::vector<T>(v), {v.size()});
 }
 
+// A numpy array that cannot be written: a Problem's rows are fixed when it is made, so an edit would be ignored.
+nb::object read_only(nb::object a) {
+  a.attr("setflags")(nb::arg("write") = false);
+  return a;
+}
+
 // A problem: the spec (preset or file, with the caller's overrides) and its training rows, built once.
 struct Problem {
   ProblemSpec spec;
@@ -965,29 +971,32 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "points",
           [](const Problem& p) {
-            return to_numpy(std::vector<double>(p.pts.x),
-                            {static_cast<size_t>(p.pts.size()), static_cast<size_t>(p.pts.dim)});
+            return read_only(to_numpy(std::vector<double>(p.pts.x),
+                                      {static_cast<size_t>(p.pts.size()), static_cast<size_t>(p.pts.dim)}));
           },
-          "the rows' points, shape (nc + nb, n): collocation points, then boundary points (the order of J's rows)")
+          "the rows' points, shape (nc + nb, n): collocation points, then boundary points (the order of J's rows); "
+          "read-only (a problem's rows are fixed when it is made)")
       .def_prop_ro(
-          "weights", [](const Problem& p) { return to_numpy(p.pts.w); },
+          "weights", [](const Problem& p) { return read_only(to_numpy(p.pts.w)); },
           "the loss weights w, shape (nc + nb,): 1/nc on collocation rows, lambda/nb on boundary rows (eq. 8)")
       .def_prop_ro(
           "rows",
           [](const Problem& p) {  // r_k = gamma u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k
             const std::vector<size_t> nd{static_cast<size_t>(p.pts.size()), static_cast<size_t>(p.pts.dim)};
             nb::dict d;
-            d["alpha"] = to_numpy(std::vector<double>(p.pts.alpha), nd);
-            d["beta"] = to_numpy(std::vector<double>(p.pts.beta), nd);
-            d["gamma"] = to_numpy(p.pts.gamma);
-            d["f"] = to_numpy(p.pts.f);
-            d["w"] = to_numpy(p.pts.w);
-            if (p.pts.has_directions()) d["dirs"] = to_numpy(std::vector<double>(p.pts.dirs), {nd[0], nd[1], nd[1]});
+            d["alpha"] = read_only(to_numpy(std::vector<double>(p.pts.alpha), nd));
+            d["beta"] = read_only(to_numpy(std::vector<double>(p.pts.beta), nd));
+            d["gamma"] = read_only(to_numpy(p.pts.gamma));
+            d["f"] = read_only(to_numpy(p.pts.f));
+            d["w"] = read_only(to_numpy(p.pts.w));
+            if (p.pts.has_directions())
+              d["dirs"] = read_only(to_numpy(std::vector<double>(p.pts.dirs), {nd[0], nd[1], nd[1]}));
             return d;
           },
           "the rows' coefficients r_k = gamma_k u + sum_i (beta_ki D_i u + alpha_ki D_i^2 u) - f_k: a dict "
           "of alpha, beta (shape (N, n)), gamma, f, w (shape (N,)); with a full coefficient tensor also dirs "
-          "(shape (N, n, n)): D_i is the derivative along dirs[k, i] (the tensor's eigenvectors), else along axis i")
+          "(shape (N, n, n)): D_i is the derivative along dirs[k, i] (the tensor's eigenvectors), else along axis i; "
+          "read-only arrays")
       .def(
           "solution",
           [](const Problem& p, nb::ndarray<const double, nb::c_contig, nb::device::cpu> x) {

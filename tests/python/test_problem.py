@@ -218,3 +218,12 @@ def test_from_file_point_overrides(repo, tmp_path):
     np.testing.assert_array_equal(q.points[:3], pts)
     with pytest.raises(pinntk.UsageError, match="points replaces nc and grid"):
         pinntk.Problem.from_file(str(path), nc=3, points=tmp_path / "p.npy")
+
+
+def test_a_problems_arrays_are_read_only():
+    """Its rows are fixed when the problem is made (an edit would be silently ignored by ntk and train)."""
+    p = pinntk.Problem.preset("darcy-ntk", nc=16)
+    for a in (p.points, p.weights, *p.rows.values()):
+        assert not a.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 1.0
