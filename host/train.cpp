@@ -97,7 +97,7 @@ struct StateReader {
 }  // namespace
 
 TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
-                            long adam_iterations) {
+                            long adam_iterations, long history_every) {
   if (access(path.c_str(), F_OK) != 0)
     throw UsageError("--resume: no saved state at " + path + " (it is written every --checkpoint-every steps)");
   // Bounded: the numbers of theta, m and v and the history rows, at well under 100 bytes each.
@@ -136,6 +136,19 @@ TrainState load_train_state(const std::string& path, const std::string& settings
     h.time_s = in.finite(r[7], "history");
     h.rel_l2_error = in.finite(r[8], "history");
     st.history.push_back(h);
+  }
+  // The rows a run saved by this iteration: every multiple of history_every below it (the row at the iteration itself
+  // comes when the run goes on). Anything else was edited: the resumed history.csv would lack rows.
+  if (history_every > 0) {
+    const long want = (st.iteration + history_every - 1) / history_every;
+    bool exact = static_cast<long>(st.history.size()) == want;
+    for (size_t k = 0; exact && k < st.history.size(); ++k)
+      exact = st.history[k].iteration == static_cast<long>(k) * history_every;
+    if (!exact)
+      throw UsageError(in.what + ": \"history\" holds " + std::to_string(st.history.size()) +
+                       " rows; a run at iteration " + std::to_string(st.iteration) + " with --history-every " +
+                       std::to_string(history_every) + " saved " + std::to_string(want) + " (one every " +
+                       std::to_string(history_every) + " from 0)");
   }
   // The wall time so far (files of earlier versions lack it: their last history row's time then).
   if (j.contains("elapsed_s")) {

@@ -83,11 +83,12 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
                        const std::string& optimizer, double lr, const NetworkFn& network = {});
 
 // Resume files: {"format":"pinntk-train-state-v1","settings":...,"iteration","adam_step","theta","m","v",
-// "history"}. `settings` identifies the run; loading checks it equals the current run's, and every field against
-// the network (n_params) and the schedule (adam_iterations), a UsageError otherwise.
+// "history","elapsed_s"}. `settings` identifies the run; loading checks it equals the current run's, and every field
+// against the network (n_params) and the schedule (adam_iterations), a UsageError otherwise. With history_every > 0
+// the history must hold exactly the rows a run saves: one at every multiple of history_every below the iteration.
 std::string train_state_json(const TrainState& st, const std::string& settings_json);
 TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
-                            long adam_iterations);
+                            long adam_iterations, long history_every = 0);
 
 // Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS. A loss or
 // gradient that is not finite stops the run (TrainResult::diverged); NumericalError when even the initial network's

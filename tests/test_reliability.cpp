@@ -309,7 +309,7 @@ class ResumeFile : public ::testing::Test {
     edit(j);
     const fs::path p = fresh("state.json");
     put(p, j.dump());
-    return load_train_state(p.string(), "{\"run\":1}", kParams, 60);
+    return load_train_state(p.string(), "{\"run\":1}", kParams, 60, 20);
   }
   static constexpr long kParams = 7;
   TrainState st;
@@ -346,6 +346,9 @@ TEST_F(ResumeFile, EveryEditedFieldIsRefused) {
       [](J& j) { j["history"][1][3] = "loss"; },
       [](J& j) { j["format"] = "pinntk-mlp-v1"; },
       [](J& j) { j["elapsed_s"] = -1.0; },
+      [](J& j) { j["history"] = J::array(); },  // rows removed: the resumed history.csv would lack them
+      [](J& j) { j["history"].erase(1); },
+      [](J& j) { j["history"][1][0] = 10; },  // a row where --history-every 20 puts none
       [](J& j) { j["elapsed_s"] = "soon"; },
   };
   for (size_t i = 0; i < edits.size(); ++i) EXPECT_THROW(load_edited(edits[i]), UsageError) << "edit " << i;

@@ -61,7 +61,7 @@ TEST_P(Train, ResumedRunEqualsUninterruptedRun) {
         std::string(PINNTK_TEST_TMP) + "/state_" + GetParam().name + "_" + std::to_string(spec.dim) + ".json";
     { std::ofstream(path) << train_state_json(saved[1], "{\"run\":1}"); }
     const long np = init.n_params();
-    const TrainState st = load_train_state(path, "{\"run\":1}", np, 60);
+    const TrainState st = load_train_state(path, "{\"run\":1}", np, 60, cfg.history_every);
     EXPECT_THROW(load_train_state(path, "{\"run\":2}", np, 60), UsageError);
     EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}", np, 60), UsageError);
 

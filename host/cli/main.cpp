@@ -908,7 +908,8 @@ int cmd_train(const TrainOptions& t) {
   if (members == 1 && t.checkpoint_every > 0) interrupt_resume_file(state_path);  // a signal's message names it
   TrainState resumed;
   if (t.resume) {
-    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule));
+    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule),
+                               cfg.history_every);
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
