@@ -30,6 +30,9 @@ _env.set_cpu_environment()
 
 from . import _core  # noqa: E402  (after the environment: OpenBLAS and libgomp read it when they load)
 from ._core import NumericalError, Problem, UsageError  # noqa: E402
+from . import _names  # noqa: E402
+
+_names.speak_python(UsageError)  # messages name Python's keywords (nc), not the CLI's flags (--nc)
 from . import _api  # noqa: E402
 from ._api import (  # noqa: E402
     JacobianResult,

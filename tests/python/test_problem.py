@@ -227,3 +227,19 @@ def test_a_problems_arrays_are_read_only():
         assert not a.flags.writeable
         with pytest.raises(ValueError, match="read-only"):
             a[0] = 1.0
+
+
+def test_messages_name_python_keywords_not_cli_flags():
+    """The library's one-line messages say nc, memory_limit, scaling where the CLI's say --nc, --memory-limit,
+    --ntk-scaling."""
+    p = pinntk.Problem.preset("darcy-ntk", nc=64)
+    cases = [
+        (lambda: pinntk.Problem.preset("darcy-ntk", nc=0), r"^nc must be at least 1"),
+        (lambda: pinntk.ntk(p, pinntk.Mlp([1, 5, 1]), scaling="x"), r"^scaling: unknown value"),
+        (lambda: pinntk.ntk(p, pinntk.Mlp([1, 50, 1]), memory_limit="1K"), r"more than the 1.0 kB of memory_limit"),
+        (lambda: pinntk.Problem.preset("darcy-ntk", lam=-1.0), r"^lam must"),
+    ]
+    for call, match in cases:
+        with pytest.raises(pinntk.UsageError, match=match) as e:
+            call()
+        assert "--" not in str(e.value), str(e.value)

@@ -38,9 +38,9 @@ def test_fig4_quick_with_deepxde_init_and_two_loop(tmp_path):
 
 
 def test_bad_options_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="lbfgs-method"):
+    with pytest.raises(ValueError, match="lbfgs_method"):
         pinntk.reproduce("fig4", tmp_path / "a", lbfgs_method="newton", device="cpu")
-    with pytest.raises(ValueError, match="lbfgs-method"):
+    with pytest.raises(ValueError, match="lbfgs_method"):
         pinntk.reproduce("fig2", tmp_path / "b", lbfgs_method="two-loop", device="cpu")
     with pytest.raises(ValueError):
         pinntk.reproduce("fig2", tmp_path / "c", init="glorot-truncated", device="cpu")
