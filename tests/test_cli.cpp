@@ -665,6 +665,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"omega_for_poisson", "ntk --problem poisson-sines --omega 3 --out OUT"},
         BadCase{"omega_for_regression", "ntk --problem regression-twoscale --omega 3 --out OUT"},
         BadCase{"lambda_for_regression", "ntk --problem regression-twoscale --lambda 5 --out OUT"},
+        BadCase{"flag_twice", "ntk --nc 32 --nc 64 --out OUT"},
+        BadCase{"flag_twice_with_equals", "ntk --nc=32 --nc 64 --out OUT"},
         BadCase{"unknown_command", "bogus --out OUT"}, BadCase{"unknown_problem_command", "problem bogus"},
         BadCase{"concurrent_runs_all", "reproduce all --quick --concurrent-runs 2 --out OUT"},  // all runs no lm
         BadCase{"trials_for_fig3", "reproduce fig3 --quick --trials 3 --out OUT"},

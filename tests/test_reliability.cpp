@@ -148,6 +148,19 @@ TEST(OutputDir, AFolderHoldsTheResultsOfOneCommand) {
   EXPECT_EQ(slurp(dir / "summary.json"), "{\"run\":4}");
 }
 
+// A dangling symbolic link as --out: one line saying so (creating the folder would fail with "File exists").
+TEST(OutputDir, ADanglingSymlinkIsRefusedByName) {
+  const fs::path dir = fresh("dangling");
+  fs::create_directories(dir);
+  fs::create_directory_symlink(dir / "missing", dir / "link");
+  try {
+    OutputDir out((dir / "link").string());
+    FAIL() << "a dangling link was taken";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("symbolic link to a missing folder"), std::string::npos) << e.what();
+  }
+}
+
 TEST(OutputDir, AScopedCommitKeepsTheOtherPartsOfTheSet) {
   const fs::path dir = fresh("scope");
   {

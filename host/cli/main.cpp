@@ -1202,6 +1202,17 @@ int main(int argc, char** argv) {
                  known.c_str());
     return true;
   };
+  // A flag given twice is one line naming it (CLI11 would say "At Most 1 required but received 2").
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.size() < 3 || a.compare(0, 2, "--") != 0) continue;
+    const std::string flag = a.substr(0, a.find('='));
+    for (int k = 1; k < i; ++k)
+      if (std::string(argv[k]).substr(0, std::string(argv[k]).find('=')) == flag) {
+        std::fprintf(stderr, "pinntk: error: %s is given twice; give it once\n", flag.c_str());
+        return kExitUsage;
+      }
+  }
   if (unknown_command(app, 1, "command") ||
       (argc > 1 && std::string(argv[1]) == "problem" && unknown_command(*problem, 2, "problem command")))
     return kExitUsage;

@@ -73,6 +73,9 @@ OutputDir::OutputDir(const std::string& path, std::string command) : command_(st
   if (ec) throw UsageError("--out " + path + ": " + ec.message());
   target = target.lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
+  if (fs::is_symlink(fs::symlink_status(target, ec)) && !fs::exists(target, ec))
+    throw UsageError("--out " + path + ": is a symbolic link to a missing folder (" +
+                     fs::read_symlink(target, ec).string() + ")");
   if (fs::exists(target, ec)) {
     if (!fs::is_directory(target, ec)) throw UsageError("--out " + path + ": exists and is not a directory");
     if (access(target.c_str(), W_OK | X_OK) != 0) throw UsageError("--out " + path + ": not writable");
