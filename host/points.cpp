@@ -198,7 +198,8 @@ std::vector<double> read_points_npy(const std::string& path, const Box& box) {
   std::memcpy(out.data(), b.data() + data, count * 8);  // x86-64 and arm64 are little-endian
   for (size_t q = 0; q < count; ++q) {
     const int i = static_cast<int>(q % n);
-    const std::string where = "point " + std::to_string(q / n) + ", coordinate " + std::to_string(i + 1);
+    // Numpy's indices, from 0: the array's entry [point, coordinate].
+    const std::string where = "entry [" + std::to_string(q / n) + ", " + std::to_string(i) + "]";
     if (!std::isfinite(out[q])) throw UsageError(bad + where + " is not finite");
     if (out[q] < box.lo[i] || out[q] > box.hi[i]) throw UsageError(bad + where + " lies outside the domain");
   }

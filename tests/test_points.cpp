@@ -109,10 +109,10 @@ TEST(Points, APointFileIsReadExactlyOrRefusedWithTheReason) {
   refused("width.npy", npy_bytes(std::vector<double>(pts.begin(), pts.begin() + 48), {16, 3}), "3 coordinates");
   std::vector<double> with_nan = pts;
   with_nan[7] = NAN;
-  refused("nan.npy", npy_bytes(with_nan, {50, 2}), "point 3, coordinate 2 is not finite");
+  refused("nan.npy", npy_bytes(with_nan, {50, 2}), "entry [3, 1] is not finite");
   std::vector<double> outside = pts;
   outside[10] = 1.5;  // x beyond [0, 1]
-  refused("outside.npy", npy_bytes(outside, {50, 2}), "point 5, coordinate 1 lies outside the domain");
+  refused("outside.npy", npy_bytes(outside, {50, 2}), "entry [5, 0] lies outside the domain");
   refused("flat.npy", npy_bytes(pts, {100}), "shape (N, 2)");
   refused("text.npy", "x,y\n0,0\n", "not a .npy file");
   std::string truncated = npy_bytes(pts, {50, 2});
