@@ -147,6 +147,11 @@ TEST(ProblemFiles, MistakesAreRefusedNamingTheFileAndTheField) {
       {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "general", "alpha": "x - 0.5"}, "forcing": "1",
            "boundary": "0"})J",
        "alpha must be nonzero and of one sign on the box (elliptic), it is 0 at x = 0.5"},
+      // A key twice in one object: a JSON parser would keep one silently.
+      {R"J({"dimension": 1, "box": [[0, 1]], )J" + ok_op + R"J(, "exact": "x", "exact": "x*x"})J",
+       "the key \"exact\" appears twice in one object"},
+      {R"J({"dimension": 1, "box": [[0, 1]], "operator": {"form": "divergence", "a": "1", "a": "2"}, "exact": "x"})J",
+       "the key \"a\" appears twice"},
   };
   int i = 0;
   for (const auto& c : cases) expect_refusal(write_file("bad" + std::to_string(i++) + ".json", c.text), c.expect);

@@ -8,6 +8,7 @@
 #include <list>               // std::list
 #include <map>                // std::map
 #include <mutex>              // std::mutex, std::lock_guard
+#include <set>                // std::set
 #include <sstream>            // std::ostringstream
 
 #include "common/errors.hpp"               // UsageError, NumericalError
@@ -378,13 +379,25 @@ ProblemSpec load_problem_file_unprefixed(const std::string& path) {
   const std::string text = read_regular_file(path, "problem file", 1 << 20);
   json j;
   const bool toml = path.size() > 5 && path.compare(path.size() - 5, 5, ".toml") == 0;
+  // A key twice in one object is refused (JSON parsers keep one of the two silently); TOML refuses it itself.
+  std::vector<std::set<std::string>> keys;
+  std::string twice;
+  const json::parser_callback_t note_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+        twice.empty())
+      twice = parsed.get<std::string>();
+    return true;
+  };
   try {
-    j = toml ? toml_to_json(text, path) : json::parse(text);
+    j = toml ? toml_to_json(text, path) : json::parse(text, note_keys);
   } catch (const json::parse_error& e) {
     throw UsageError(where(*pf, std::string("not valid JSON: ") + e.what()));
   } catch (const UsageError& e) {
     throw UsageError(where(*pf, e.what()));
   }
+  if (!twice.empty()) throw UsageError(where(*pf, "the key \"" + twice + "\" appears twice in one object"));
   check_keys(*pf, j, "the file",
              {"name", "description", "dimension", "box", "constants", "operator", "forcing", "boundary", "exact",
               "scale", "points", "network", "reference"});
