@@ -32,7 +32,7 @@
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
 #include "host/parse.hpp"                     // parse_real, parse_layers, parse_schedule, parse_box, split_list
 #include "host/points.hpp"                    // Box, closed_grid_points
-#include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_file_json, problem_check_report
+#include "host/problemfile/problem_file.hpp"  // load_problem_file, problem_file_json, problem_check_report, ...
 #include "host/report.hpp"                    // headlines, index_markdown
 #include "host/reproduce.hpp"                 // reproduce
 #include "host/run_setup.hpp"                 // apply_problem_overrides, check_ntk_top, check_density_settings, ...
@@ -158,8 +158,7 @@ Setup make_setup(const CommonOptions& o) {
   }
   s.pts = build_points(s.spec);
   if (s.spec.kind == ProblemKind::File) {  // what `pinntk problem check` would flag, said before any work
-    std::string flagged;
-    problem_check_report(s.spec, s.pts, &flagged);
+    const std::string flagged = problem_file_mismatch(s.spec, s.pts);
     if (!flagged.empty())
       std::fprintf(stderr, "pinntk: warning: %s: %s (see pinntk problem check)\n", o.problem_file.c_str(),
                    flagged.c_str());

@@ -130,8 +130,8 @@ void OutputDir::open() {
   }
   // Every result set has a summary.json: one that no manifest lists is someone else's, and the folder is not ours.
   std::error_code ec;
-  const std::vector<std::string> old = manifest_();
-  const std::string before = manifest_command_();
+  std::string before;
+  const std::vector<std::string> old = manifest_(&before);
   if (!command_.empty() && !before.empty() && before != command_)
     throw UsageError("--out " + path_ + ": holds the results of pinntk " + before + "; pinntk " + command_ +
                      " writes a folder of its own: choose another --out");
@@ -141,19 +141,15 @@ void OutputDir::open() {
                      "pinntk never replaces a file of yours: move it or choose another --out");
 }
 
-std::vector<std::string> OutputDir::manifest_() const {
+std::vector<std::string> OutputDir::manifest_(std::string* command) const {
+  if (command != nullptr) command->clear();
   if (!fs::exists(file(kManifest))) return {};
   const std::string origin = "--out " + path_ + ": " + kManifest;
   const json j = json::parse(read_regular_file(file(kManifest), "--out", kMetaLimit), nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != "pinntk-manifest-v1")
     throw UsageError(origin + " is damaged; remove it (pinntk then replaces only files of the same names)");
+  if (command != nullptr && j.contains("command") && j["command"].is_string()) *command = j["command"];
   return names_of(j, "files", origin);
-}
-
-std::string OutputDir::manifest_command_() const {
-  if (!fs::exists(file(kManifest))) return "";
-  const json j = json::parse(read_regular_file(file(kManifest), "--out", kMetaLimit), nullptr, false);
-  return j.is_object() && j.contains("command") && j["command"].is_string() ? j["command"].get<std::string>() : "";
 }
 
 std::string OutputDir::previous(const std::string& name) const {

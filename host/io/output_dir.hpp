@@ -45,8 +45,8 @@ class OutputDir {
   std::string previous(const std::string& name) const;
 
  private:
-  std::vector<std::string> manifest_() const;   // the earlier result set's files
-  std::string manifest_command_() const;        // the command that wrote it ("" when the manifest names none)
+  // The earlier result set's files, and (when asked) the command that wrote them ("" when the manifest names none).
+  std::vector<std::string> manifest_(std::string* command = nullptr) const;
   void roll_forward_(const nlohmann::json& j);  // carries out a journaled commit
   std::string path_, command_;
   std::vector<std::string> created_;  // folders open() made, outermost first

@@ -49,6 +49,10 @@ const ReferenceResult& file_solution_values(const ProblemSpec& spec, const std::
 // failed when the forcing or the boundary data contradict the exact solution, else emptied.
 std::string problem_check_report(const ProblemSpec& spec, const PointSet& pts, std::string* flagged = nullptr);
 
+// The one line problem_check_report's `flagged` gets, alone (without the report's other facts): "" when the file
+// gives no exact solution or its forcing and boundary data match it.
+std::string problem_file_mismatch(const ProblemSpec& spec, const PointSet& pts);
+
 // The summary.json description of the file's problem: path, operator form, the constants' values, the formulas.
 nlohmann::json problem_file_json(const ProblemSpec& spec);
 

@@ -603,24 +603,11 @@ _TRAIN_SETTINGS = (
 )  # fmt: skip
 
 
-def _real(value, name):
-    """A number, or its text as the CLI takes it ("0.125", "1/8")."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if "/" in text:
-                num, den = text.split("/")
-                return float(num) / float(den)
-            return float(text)
-        except (ValueError, ZeroDivisionError):
-            raise _core.UsageError(f"{name}: cannot read {value!r} as a number (e.g. 0.125 or 1/8)") from None
-    return float(value)
-
-
 def _eps_list(value):
-    """eps_continuation as a list of numbers: a list of numbers or texts, or the CLI's "1/8,1/16,1/32"."""
+    """eps_continuation as a list of numbers: a list of numbers or texts, or the CLI's "1/8,1/16,1/32" (each text
+    read as the CLI reads it, by its parse_real)."""
     items = value.split(",") if isinstance(value, str) else list(value)
-    return [_real(e, "eps_continuation") for e in items]
+    return [_core.parse_real(e, "eps_continuation") if isinstance(e, str) else float(e) for e in items]
 
 
 def _core_train_settings(s):
