@@ -31,7 +31,8 @@ NetDesc make_net_desc(const std::vector<int>& layers) {
   }
   staged += layers[nl - 1] + 1;  // the tail's output layer (counted whether or not anything is staged)
   const long long adj = 2LL * (1 + 2 * n_in) * widest;
-  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX || adj > INT_MAX)
+  // The tape and the adjoint sets are padded by up to 35 numbers a point (bank_padded): within int after that too.
+  if (params > INT_MAX || staged > INT_MAX || tape > INT_MAX - 35 || adj > INT_MAX - 35)
     throw std::length_error("network too large for the CUDA kernels: " + std::to_string(params) + " parameters");
   NetDesc n;
   n.nl = nl;

@@ -260,9 +260,19 @@ NtkResult Backend::ntk_chunked(const Mlp& net, const PointSet& pts, const std::v
   return res;
 }
 
+namespace {
+
+// Numbers of a row of the points: x, alpha, beta, gamma, f, w, and its directions where it has its own.
+double ntk_row_numbers(int dim, bool dirs) { return 3.0 * dim + 3.0 + (dirs ? static_cast<double>(dim) * dim : 0.0); }
+
+}  // namespace
+
+double ntk_rows_bytes(long nc, long nb, int dim, bool dirs) {
+  return 8.0 * static_cast<double>(nc + nb) * (ntk_row_numbers(dim, dirs) + 4.0);
+}
+
 double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise, bool dirs) {
-  // A row of the points: x, alpha, beta, gamma, f, w, and its directions where it has its own.
-  const double dp = static_cast<double>(p), per_row = 3.0 * dim + 3.0 + (dirs ? static_cast<double>(dim) * dim : 0.0);
+  const double dp = static_cast<double>(p), per_row = ntk_row_numbers(dim, dirs);
   const double grams = (blockwise ? 2.0 : 4.0) * dp * dp;
   // A block of at most P rows is held whole with its row Gram and the eigensolver's copy of it (LAPACKE's row-major
   // transpose); a longer one a chunk at a time, with the chunk's rows of the points.
@@ -273,9 +283,7 @@ double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_ro
   }
   // Then G_u, G_b, their sum and the eigensolver's copy of it with its workspace.
   const double finish = 4.0 * dp * dp + 3.0 * dp;
-  // The points, the weights, the residuals and the spectra of K, K_uu and K_bb.
-  const double base = static_cast<double>(nc + nb) * (per_row + 4.0);
-  return 8.0 * (base + std::max(grams + piece, finish));
+  return ntk_rows_bytes(nc, nb, dim, dirs) + 8.0 * std::max(grams + piece, finish);
 }
 
 long ntk_chunk_rows(long nc, long nb, long p, int dim, bool blockwise, double budget_bytes, bool dirs) {
@@ -340,7 +348,7 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
                                    : std::max(1L, ntk_chunk_rows(nc, nb, p, dim, blockwise, have, dirs));
   plan.peak_bytes = ntk_chunked_memory_bytes(nc, nb, p, dim, plan.chunk_rows, blockwise, dirs);
   // Which part dominates decides the advice: the points' rows (N of them, held throughout) or the P x P Grams.
-  const double rows_bytes = ntk_chunked_memory_bytes(nc, nb, 0, dim, 0, blockwise, dirs);
+  const double rows_bytes = ntk_rows_bytes(nc, nb, dim, dirs);
   const bool rows_most = 2.0 * rows_bytes >= plan.peak_bytes;
   require_memory(plan.peak_bytes, budget, "ntk",
                  "the chunked path: the " + std::to_string(n) + " points' rows (" + format_bytes(rows_bytes) +

@@ -76,6 +76,9 @@ bool ntk_weights_blockwise(const std::vector<double>& d, int nc);
 // and chunks of chunk_rows rows (blockwise: ntk_weights_blockwise of the weights; dirs: the rows carry their own
 // directions, dim x dim numbers each). A device backend's default gram_cols_accumulate adds a p x p temporary.
 double ntk_chunked_memory_bytes(long nc, long nb, long p, int dim, long chunk_rows, bool blockwise, bool dirs = false);
+// Its share that does not depend on P or the chunks: the points, the weights, the residuals and the spectra of K,
+// K_uu and K_bb (held throughout the run).
+double ntk_rows_bytes(long nc, long nb, int dim, bool dirs = false);
 
 // The most rows per chunk, up to kNtkMaxChunkRows and the largest block, whose ntk_chunked_memory_bytes fits
 // budget_bytes; 0 when not even one row does.

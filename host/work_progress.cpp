@@ -19,11 +19,22 @@ void set_work_progress_sink(std::function<void(const std::string&)> sink) {
   g_start = g_last = std::chrono::steady_clock::now();
 }
 
+namespace {
+
+// Whether a line is due at `now`; the caller holds g_mutex.
+bool due(std::chrono::steady_clock::time_point now) { return g_sink && now - g_last >= std::chrono::seconds(5); }
+
+}  // namespace
+
+bool work_progress_due() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return due(std::chrono::steady_clock::now());
+}
+
 void work_progress(const char* what, long done, long total) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (!g_sink) return;
   const auto now = std::chrono::steady_clock::now();
-  if (now - g_last < std::chrono::seconds(5)) return;
+  if (!due(now)) return;
   g_last = now;
   const double s = std::chrono::duration<double>(now - g_start).count();
   char line[256];

@@ -12,5 +12,8 @@ namespace pinntk {
 void set_work_progress_sink(std::function<void(const std::string&)> sink);
 // `done` of `total` steps of `what` (total <= 0: no known total); passed to the sink at most every 5 s.
 void work_progress(const char* what, long done, long total);
+// Whether work_progress would print now (a sink is set and 5 s have passed since its last line): asynchronous work
+// (a device stream) waits for what it has queued only then, so that the line counts finished steps.
+bool work_progress_due();
 
 }  // namespace pinntk

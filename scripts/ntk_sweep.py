@@ -28,22 +28,32 @@ def fit(xs, ys):
     return slope, se
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def check_inputs(prog, pinntk, inv_eps_text):
+    """The pinntk binary's path checked, and --inv-eps as integers; exits with one line naming prog otherwise."""
+    if not (os.path.isfile(pinntk) and os.access(pinntk, os.X_OK)):
+        sys.exit(f"{prog}: no pinntk binary at {pinntk} (build it, or give --pinntk PATH)")
+    try:
+        return [int(v) for v in inv_eps_text.split(",")]
+    except ValueError:
+        sys.exit(f"{prog}: --inv-eps '{inv_eps_text}' is not a comma-separated list of integers")
+
+
+def sweep_parser(doc, inv_eps):
+    """The sweeps' shared arguments: --pinntk (default: this repository's build/pinntk), --out, --inv-eps."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--pinntk", default=os.path.join(os.path.dirname(here), "build", "pinntk"),
                     help="the pinntk binary (default: build/pinntk of this repository)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--inv-eps", default="10,15,20,25,30,35,40,45,50,55,60,65,70,75,80,85,90,95,100",
-                    help="comma-separated values of 1/eps")
+    ap.add_argument("--inv-eps", default=inv_eps, help="comma-separated values of 1/eps")
+    return ap
+
+
+def main():
+    ap = sweep_parser(__doc__, "10,15,20,25,30,35,40,45,50,55,60,65,70,75,80,85,90,95,100")
     ap.add_argument("extra", nargs="*", help="flags passed to pinntk ntk (after --)")
     a = ap.parse_args()
-    if not (os.path.isfile(a.pinntk) and os.access(a.pinntk, os.X_OK)):
-        sys.exit(f"ntk_sweep: no pinntk binary at {a.pinntk} (build it, or give --pinntk PATH)")
-    try:
-        inv_eps = [int(v) for v in a.inv_eps.split(",")]
-    except ValueError:
-        sys.exit(f"ntk_sweep: --inv-eps '{a.inv_eps}' is not a comma-separated list of integers")
+    inv_eps = check_inputs("ntk_sweep", a.pinntk, a.inv_eps)
     os.makedirs(a.out, exist_ok=True)
     rows = []
     for inv in inv_eps:

@@ -14,6 +14,7 @@
 #include <sstream>            // std::istringstream
 
 #include "host/io/npy.hpp"  // npy_bytes
+#include "tests/near.hpp"   // near
 #include "tests/slurp.hpp"  // slurp
 
 namespace fs = std::filesystem;
@@ -139,6 +140,56 @@ TEST(Cli, TrainWritesHistoryPredictionCheckpointAndSummary) {
   const CliRun again = pinntk("ntk --problem poisson-twoscale --eps 1/4 --nc 16 --checkpoint " +
                               (out / "checkpoint.json").string() + " --out " + (kTmp / "ntk_from_ckpt").string());
   EXPECT_EQ(again.code, 0) << again.err;
+}
+
+// --ntk-every: ntk_history.csv holds the NTK at iterations 0, K, 2K, ... through Adam and L-BFGS (one row where
+// L-BFGS starts at Adam's last iteration); its first row is `pinntk ntk` of the initial network, its last that of the
+// trained checkpoint.
+TEST(Cli, TrainRecordsTheNtkAlongTraining) {
+  const fs::path out = kTmp / "train_ntk_every", first = kTmp / "train_ntk_first", last = kTmp / "train_ntk_last";
+  for (const fs::path& p : {out, first, last}) fs::remove_all(p);
+  const std::string problem = "--problem darcy-ntk --eps 1/20 --nc 64 --device cpu --threads 1 ";
+  const CliRun r = pinntk("train " + problem +
+                          "--seed 3 --schedule 40@1e-3 --lbfgs 40 --history-every 20 --ntk-every 20 "
+                          "--ntk-scaling none --out " +
+                          out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string csv = slurp(out / "ntk_history.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "iteration,frobenius_K,frobenius_Kuu,frobenius_Kbb,lambda_max_K,lambda_max_Kuu,lambda_min_Kuu,"
+            "lambda_max_Kbb,trace_Kuu,trace_Kbb,theta_max_abs,w0_max_abs,ntk_time_s");
+  const auto summary = nlohmann::json::parse(slurp(out / "summary.json"));
+  const long iterations = summary["iterations"].get<long>();  // L-BFGS may stop before its 40
+  ASSERT_GT(iterations, 40);
+  std::vector<std::vector<double>> rows;
+  std::istringstream in(csv.substr(csv.find('\n') + 1));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<double> row;
+    std::istringstream cells(line);
+    for (std::string c; std::getline(cells, c, ',');) row.push_back(std::stod(c));
+    ASSERT_EQ(row.size(), 13u) << line;
+    rows.push_back(row);
+  }
+  const size_t want = static_cast<size_t>(iterations / 20 + 1);
+  ASSERT_EQ(rows.size(), want) << csv;
+  for (size_t k = 0; k < rows.size(); ++k) EXPECT_EQ(rows[k][0], 20.0 * k);
+  EXPECT_EQ(summary["ntk_history"]["rows"], want);
+  EXPECT_EQ(summary["ntk_history"]["scaling"], "none");
+  // The first row against ntk on the initial network (same seed), the last against the checkpoint when L-BFGS ended
+  // at a multiple of 20.
+  const CliRun a = pinntk("ntk " + problem + "--seed 3 --ntk-scaling none --out " + first.string());
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto ja = nlohmann::json::parse(slurp(first / "summary.json"));
+  const double fa = ja["ntk"]["frobenius_Kuu"].get<double>();
+  EXPECT_TRUE(pinntk::testing::near(rows[0][2], fa, fa)) << rows[0][2] << " vs " << fa;
+  EXPECT_NE(rows.back()[1], rows[0][1]);
+  if (iterations % 20 == 0) {
+    const CliRun b = pinntk("ntk " + problem + "--ntk-scaling none --checkpoint " + (out / "checkpoint.json").string() +
+                            " --out " + last.string());
+    ASSERT_EQ(b.code, 0) << b.err;
+    const double fb = nlohmann::json::parse(slurp(last / "summary.json"))["ntk"]["frobenius_K"].get<double>();
+    EXPECT_TRUE(pinntk::testing::near(rows.back()[1], fb, fb)) << rows.back()[1] << " vs " << fb;
+  }
 }
 
 TEST(Cli, TwoDimensionalRunsWriteGridPredictionsPointsAndCheckpoints) {
@@ -681,6 +732,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"lbfgs_history_idle", "train --lbfgs-history 5 --out OUT"},
         BadCase{"lbfgs_method_idle", "train --lbfgs-method two-loop --out OUT"},
         BadCase{"lm_iters_idle", "train --lm-iters 5 --out OUT"},
+        BadCase{"ntk_scaling_idle", "train --ntk-scaling none --out OUT"},
+        BadCase{"ntk_every_not_a_history_row", "train --history-every 100 --ntk-every 150 --out OUT"},
+        BadCase{"ntk_every_negative", "train --ntk-every -5 --out OUT"},
+        BadCase{"ntk_every_ensemble", "train --ntk-every 100 --ensemble 2 --out OUT"},
+        BadCase{"ntk_every_lm", "train --ntk-every 100 --optimizer lm --out OUT"},
+        BadCase{"ntk_every_scaling", "train --ntk-every 100 --ntk-scaling half --out OUT"},
+        BadCase{"ntk_every_memory", "train --ntk-every 100 --nc 20000 --memory-limit 50M --out OUT"},
         BadCase{"lm_form_idle", "train --lm-form sample --out OUT"},
         BadCase{"seed_with_checkpoint",
                 "train --seed 5 --checkpoint " PINNTK_TEST_TMP "/cli/ckpt_1_3_1.json --out OUT"},

@@ -298,6 +298,9 @@ TEST_P(Ntk, PathFollowsTheMemoryBudget) {
   const double more =
       ntk_chunked_memory_bytes(nc, nb, p, 3, 64, true, true) - ntk_chunked_memory_bytes(nc, nb, p, 3, 64, true);
   EXPECT_GE(more, 8.0 * 9 * (nc + nb));
+  // The rows' share is what remains with no parameters and no chunk.
+  EXPECT_EQ(ntk_rows_bytes(nc, nb, 3, true), ntk_chunked_memory_bytes(nc, nb, 0, 3, 0, true, true));
+  EXPECT_GT(ntk_rows_bytes(nc, nb, 3, true), ntk_rows_bytes(nc, nb, 3, false));
   EXPECT_LE(more, 8.0 * 9 * (nc + nb + 64));
 }
 

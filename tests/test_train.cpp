@@ -3,15 +3,19 @@
 // Bitwise expectations compare two runs of one backend (same kernels, fixed reduction order).
 #include <gtest/gtest.h>
 
-#include <cmath>       // std::isfinite
+#include <algorithm>   // std::count, std::max
+#include <cmath>       // std::isfinite, std::abs
 #include <filesystem>  // std::filesystem::create_directories
 #include <fstream>     // std::ofstream
 #include <string>      // std::string, std::to_string
 #include <utility>     // std::move
 
-#include "common/errors.hpp"  // UsageError, NumericalError
-#include "host/train.hpp"     // train_adam, TrainState, train_state_json, load_train_state
+#include "common/errors.hpp"     // UsageError, NumericalError
+#include "host/ntk.hpp"          // analyze_ntk, NtkScaling
+#include "host/ntk_history.hpp"  // NtkRecorder, ntk_history_csv
+#include "host/train.hpp"        // train_adam, TrainState, train_state_json, load_train_state
 #include "tests/backend_suite.hpp"
+#include "tests/near.hpp"  // near
 
 namespace pinntk::testing {
 namespace {
@@ -84,6 +88,86 @@ TEST_P(Train, ResumedRunEqualsUninterruptedRun) {
       EXPECT_EQ(resumed.history[i].rel_l2_error, full.history[i].rel_l2_error);
     }
   }
+}
+
+// train --ntk-every: every recorded row is the NTK of the network at its iteration (the analysis of ntk run on that
+// network), one row per due iteration, and a run resumed from a saved state with the rows saved with it ends with
+// the uninterrupted run's rows.
+TEST_P(Train, NtkRowsAlongTrainingAreEachNetworksNtkAndSurviveAResume) {
+  const ProblemSpec spec = darcy_twoscale(97);
+  const PointSet pts = build_points(spec);
+  const Mlp init = init_mlp({1, 12, 12, 1}, "glorot-normal", 4);
+  auto be = backend();
+  TrainConfig cfg = adam_only({{25, 1e-2}, {35, 1e-3}});
+  cfg.history_every = 10;
+  cfg.checkpoint_every = 20;
+  NtkRecorder rec(*be, init, pts, NtkScaling::Lemma, 0, 20);
+  std::vector<std::vector<double>> thetas;  // the network at each row
+  cfg.on_record = [&](long it, TrainSession& s) {
+    if (rec.record(it, s)) {
+      thetas.emplace_back(init.theta.size());
+      s.parameters(thetas.back());
+    }
+  };
+  std::vector<TrainState> saved;
+  std::vector<std::string> saved_rows;
+  cfg.on_checkpoint = [&](const TrainState& st) {
+    saved.push_back(st);
+    saved_rows.push_back(rec.state_below(st.iteration).dump());
+  };
+  Mlp a = init;
+  train_adam(*be, a, spec, pts, cfg, nullptr);
+  const std::vector<NtkHistoryRow> full = rec.rows();
+  ASSERT_EQ(full.size(), 4u);  // iterations 0, 20, 40, 60
+  ASSERT_EQ(saved.size(), 2u);
+  for (size_t k = 0; k < full.size(); ++k) {
+    EXPECT_EQ(full[k].iteration, static_cast<long>(20 * k));
+    ASSERT_TRUE(full[k].computed);
+    Mlp net = init;
+    net.theta = thetas[k];
+    const NtkResult r = analyze_ntk(*be, net, pts, NtkScaling::Lemma, false);
+    EXPECT_TRUE(near(full[k].frobenius_K, r.frobenius_K, r.frobenius_K)) << k;
+    EXPECT_TRUE(near(full[k].frobenius_Kuu, r.frobenius_Kuu, r.frobenius_Kuu)) << k;
+    EXPECT_TRUE(near(full[k].lambda_max_Kuu, r.spectrum_Kuu.front(), r.spectrum_Kuu.front())) << k;
+    double trace = 0.0;
+    for (double e : r.spectrum_Kbb) trace += e;
+    EXPECT_TRUE(near(full[k].trace_Kbb, trace, trace)) << k;
+    double theta_max = 0.0;
+    for (double v : thetas[k]) theta_max = std::max(theta_max, std::abs(v));
+    EXPECT_EQ(full[k].theta_max_abs, theta_max);
+  }
+  // The network moves, and so does its kernel: the rows are not one network's.
+  EXPECT_NE(full[0].frobenius_K, full[3].frobenius_K);
+  EXPECT_NE(full[0].w0_max_abs, full[3].w0_max_abs);
+
+  // Resumed at iteration 40 with the rows saved then (0 and 20): the same four rows.
+  TrainConfig again = cfg;
+  again.resume = &saved[1];
+  again.on_checkpoint = nullptr;
+  NtkRecorder rec2(*be, init, pts, NtkScaling::Lemma, 0, 20);
+  rec2.restore(nlohmann::json::parse(saved_rows[1]), saved[1].iteration, "state");
+  ASSERT_EQ(rec2.rows().size(), 2u);
+  again.on_record = [&](long it, TrainSession& s) { rec2.record(it, s); };
+  Mlp b = init;
+  train_adam(*be, b, spec, pts, again, nullptr);
+  ASSERT_EQ(rec2.rows().size(), full.size());
+  for (size_t k = 0; k < full.size(); ++k) {
+    EXPECT_EQ(rec2.rows()[k].iteration, full[k].iteration);
+    EXPECT_EQ(rec2.rows()[k].frobenius_K, full[k].frobenius_K) << k;
+    EXPECT_EQ(rec2.rows()[k].lambda_max_K, full[k].lambda_max_K) << k;
+    EXPECT_EQ(rec2.rows()[k].w0_max_abs, full[k].w0_max_abs) << k;
+  }
+  // Saved rows that are not those of the state's iteration are refused.
+  NtkRecorder rec3(*be, init, pts, NtkScaling::Lemma, 0, 20);
+  EXPECT_THROW(rec3.restore(nlohmann::json::parse(saved_rows[0]), saved[1].iteration, "state"), UsageError);
+  EXPECT_THROW(rec3.restore(nlohmann::json(), saved[1].iteration, "state"), UsageError);
+  nlohmann::json bad = nlohmann::json::parse(saved_rows[1]);
+  bad[1][0] = 30;
+  EXPECT_THROW(rec3.restore(bad, saved[1].iteration, "state"), UsageError);
+  // The CSV: a header and a row per entry.
+  const std::string csv = ntk_history_csv(full);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+  EXPECT_EQ(csv.rfind("iteration,frobenius_K,", 0), 0u);
 }
 
 TEST_P(Divergence, AdamStopsAtTheFirstNonFiniteLossAndKeepsTheNetworkBefore) {

@@ -28,6 +28,7 @@
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // require_memory, parse_bytes
 #include "host/ntk.hpp"                       // analyze_ntk
+#include "host/ntk_history.hpp"               // ntk_history_row, ntk_history_csv, ntk_history_json
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
 #include "host/parse.hpp"                     // parse_real, parse_layers, parse_schedule, parse_box, split_list
@@ -561,7 +562,9 @@ struct TrainOptions {
   LbfgsConfig lbfgs = lbfgs_off();
   long log_every = 1000, history_every = 100, checkpoint_every = 5000;
   bool resume = false;
-  int ensemble = 1;  // members, seeds seed..seed+ensemble-1
+  int ensemble = 1;                   // members, seeds seed..seed+ensemble-1
+  long ntk_every = 0;                 // the NTK every N iterations into ntk_history.csv (0: never)
+  std::string ntk_scaling = "lemma";  // its D (parse_ntk_scaling)
   LmOptions lm;
   std::set<std::string> given;  // the flags on the command line (refusing those that would have no effect)
   bool use_lm() const { return lm.optimizer == "lm"; }
@@ -581,6 +584,7 @@ void refuse_idle_train_flags(const TrainOptions& t) {
                 "--optimizer lm");
   refuse_unless(t.common.checkpoint.empty(), {"--init", "--seed"},
                 "a network made here; --checkpoint gives the network itself");
+  refuse_unless(t.ntk_every > 0, {"--ntk-scaling"}, "--ntk-every N (the NTK along training)");
 }
 
 void add_train_options(CLI::App* cmd, TrainOptions& t) {
@@ -626,6 +630,12 @@ void add_train_options(CLI::App* cmd, TrainOptions& t) {
                   "NTK condition number every N LM iterations (0: every --history-every)")
       ->capture_default_str();
   cmd->add_option("--eps-continuation", lmo.continuation, "e.g. 1/8,1/16,1/32: LM stages, each from the last");
+  cmd->add_option("--ntk-every", t.ntk_every,
+                  "the NTK's norms, largest eigenvalues and traces every N iterations into ntk_history.csv (0: never; "
+                  "a multiple of --history-every)")
+      ->capture_default_str();
+  cmd->add_option("--ntk-scaling", t.ntk_scaling, "with --ntk-every: lemma (D of Lemma 3.1) | none (D = I)")
+      ->capture_default_str();
 }
 
 // The training's configuration; every flag is checked here, before any work or output.
@@ -652,6 +662,8 @@ TrainConfig train_config(const TrainOptions& t) {
     if (parse_seed(t.common.seed_text) > UINT64_MAX - static_cast<uint64_t>(t.ensemble - 1))
       throw UsageError("--ensemble: the seeds seed..seed+B-1 pass 2^64 - 1");
   }
+  check_ntk_every(t.ntk_every, t.history_every, t.use_lm(), t.ntk_scaling, Naming{});
+  if (t.ntk_every > 0 && t.ensemble > 1) throw UsageError("--ntk-every is for single runs, not an --ensemble");
   cfg.log_every = t.log_every;
   cfg.checkpoint_every = t.checkpoint_every;
   return cfg;
@@ -683,6 +695,7 @@ json train_settings(const TrainOptions& t, const Setup& s, const TrainConfig& cf
   settings["lbfgs"] = lbfgs_json(t.lbfgs);
   settings["lbfgs"]["max_fun"] = t.lbfgs.max_fun;
   settings["history_every"] = t.history_every;
+  if (t.ntk_every > 0) settings["ntk_history"] = {{"every", t.ntk_every}, {"scaling", t.ntk_scaling}};
   return settings;
 }
 
@@ -895,9 +908,14 @@ int cmd_train(const TrainOptions& t) {
     stages = lm_stages(t.lm, s.spec);
     start_at_first_stage(stages, s.spec, s.pts);
   }
-  require_memory(train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages), budget, "train",
+  // --ntk-every: the NTK's path for this network and these rows (ntk's --ntk-path auto), within the budget.
+  const NtkScaling ntk_scaling = parse_ntk_scaling(t.ntk_scaling);
+  NtkPlan ntk_plan;
+  if (t.ntk_every > 0) ntk_plan = plan_ntk_every(s.pts, s.net.n_params(), ntk_scaling, budget, Naming{});
+  require_memory(train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages) + ntk_plan.peak_bytes, budget,
+                 "train",
                  "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : "") +
-                     (members > 1 ? ", the members' files" : ""),
+                     (members > 1 ? ", the members' files" : "") + (t.ntk_every > 0 ? ", the NTK's analysis" : ""),
                  "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   OutputDir out(o.out, "train");
   // Read before the backend: a bad resume is one error.
@@ -912,10 +930,31 @@ int cmd_train(const TrainOptions& t) {
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
+  std::unique_ptr<NtkRecorder> ntk_rec;  // --ntk-every
+  if (t.ntk_every > 0) {
+    ntk_rec = std::make_unique<NtkRecorder>(*s.backend, s.net, s.pts, ntk_scaling, ntk_plan.chunk_rows, t.ntk_every);
+    if (t.resume)  // the rows below the state's iteration (the one at it comes when the run goes on)
+      ntk_rec->restore(
+          json::parse(read_regular_file(state_path, "--resume", size_t{1} << 31)).value("ntk_history", json()),
+          resumed.iteration, "--resume: " + state_path);
+    cfg.on_record = [&](long it, TrainSession& session) {
+      if (ntk_rec->record(it, session) && !ntk_rec->rows().back().computed)
+        std::fprintf(stderr,
+                     "pinntk train: warning: the NTK at iteration %ld is not finite in the backend's precision (its "
+                     "cells in ntk_history.csv are empty)\n",
+                     it);
+    };
+  }
   if (members == 1) {  // an ensemble is not resumable: no state file
     cfg.on_checkpoint = [&](const TrainState& st) {
       try {
-        replace_file(state_path, train_state_json(st, settings.dump()));
+        std::string text = train_state_json(st, settings.dump());
+        if (ntk_rec != nullptr) {  // with the NTK rows the resumed run does not take again
+          json j = json::parse(text);
+          j["ntk_history"] = ntk_rec->state_below(st.iteration);
+          text = j.dump() + "\n";
+        }
+        replace_file(state_path, text);
       } catch (const std::exception& e) {  // a full disk: the run goes on, resumable from the previous state
         std::fprintf(stderr, "pinntk train: warning: %s\n", e.what());
       }
@@ -977,6 +1016,23 @@ int cmd_train(const TrainOptions& t) {
     if (members > 1) summary["ensemble"] = {{"member", m.index}, {"members", members}};
     out.write(dir + "history.csv", history_csv(m.result.history, all_history_columns()));
     if (use_lm) out.write(dir + "lm_history.csv", m.lm_history_csv);
+    if (ntk_rec != nullptr) {
+      const std::vector<NtkHistoryRow>& ntk_rows = ntk_rec->rows();
+      out.write(dir + "ntk_history.csv", ntk_history_csv(ntk_rows));
+      double ntk_s = 0.0;
+      long failed = 0;
+      for (const NtkHistoryRow& r : ntk_rows) {
+        ntk_s += r.seconds;
+        failed += !r.computed;
+      }
+      summary["ntk_history"] = {{"every", t.ntk_every},
+                                {"scaling", ntk_scaling_name(ntk_scaling)},
+                                {"rows", ntk_rows.size()},
+                                {"not_finite_rows", failed},
+                                {"path", ntk_plan.chunked ? "chunked" : "exact"},
+                                {"path_reason", ntk_plan.reason},
+                                {"time_s", ntk_s}};
+    }
     out.write(dir + "prediction.csv", prediction_csv(s.spec, x, u));
     out.write(dir + "checkpoint.json", checkpoint_json(s.net));
     out.write(dir + "summary.json", summary.dump(2) + "\n");

@@ -31,6 +31,7 @@
 #include "host/cuda/cuda_lbfgs.hpp"  // make_cuda_lbfgs_ops, LbfgsEvaluation
 #include "host/cuda/cuda_lm.hpp"     // make_cuda_lm_session
 #include "host/ntk.hpp"              // ntk_chunks, ntk_weights_blockwise
+#include "host/work_progress.hpp"    // work_progress_due, work_progress
 
 namespace pinntk {
 namespace {
@@ -453,10 +454,12 @@ class CudaBatchTrainSession final : public BatchTrainSession {
 // What jacobian_times and jacobian_transpose_times keep on the device between calls (ntk_lanczos makes hundreds of
 // products on one PointSet): the rows, the partial buffers of J^T y and vectors of N and P numbers, rebuilt only when
 // the network's shape or a row changes; a call uploads theta and its vector. Device memory O(N + P): J^T y runs the
-// seeded loss-gradient kernel over chunks of rows whose partials (blocks x P) stay within kPartialBudget, each chunk
-// reduced in the fixed order of launch_reduce_gradient and added to the sum chunk after chunk (deterministic). A layer
-// at a time (layerwise_for) both products run over chunks of lw_rows rows whose jets fit a scratch of at most
-// kLayerwiseBudget (and a quarter of the free device memory), J^T y's chunks added by the GEMMs themselves (beta 1).
+// seeded loss-gradient kernel over chunks of rows whose partials (blocks x P) stay within kPartialBudget, or of 8
+// blocks a multiprocessor where that is more (wide networks off the layerwise path: 4x160 on an H200 holds about 0.66
+// GB of partials a chunk, and a tail workspace of as much again), each chunk reduced in the fixed order of
+// launch_reduce_gradient and added to the sum chunk after chunk (deterministic). A layer at a time (layerwise_for) both
+// products run over chunks of lw_rows rows whose jets fit a scratch of at most kLayerwiseBudget (and a quarter of the
+// free device memory), J^T y's chunks added by the GEMMs themselves (beta 1).
 template <class Real>
 struct MatfreeRows {
   static constexpr size_t kPartialBudget = size_t(64) << 20;      // bytes of one chunk's partials
@@ -818,7 +821,13 @@ class CudaBackend final : public Backend {
     {
       NvtxRange range("chunked grams");
       const DeviceRows<Real> all = dp.view();
+      long done = 0;
       for (const NtkChunk& ch : chunks) {
+        if (work_progress_due()) {  // count the chunks the device has finished, not those queued
+          c_.sync();
+          work_progress("ntk: chunks of the Jacobian", done, static_cast<long>(chunks.size()));
+        }
+        ++done;
         const size_t k0 = static_cast<size_t>(ch.begin);
         const int c = ch.rows;
         const DeviceRows<Real> rows = slice_rows(all, k0, c, static_cast<int>(dim));

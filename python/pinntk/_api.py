@@ -495,6 +495,11 @@ class TrainResult:
             per stage) and ``history``: every LM iteration as arrays (stage, eps, iteration, loss, mu, rho,
             accepted, cond; cond is NaN where not computed).
         eps (float): the problem's eps at the end (the last LM stage's).
+        ntk_history (dict of ndarray or None): with ntk_every, ``ntk_history.csv``'s columns, a row per recorded
+            iteration: ``iteration``, ``frobenius_K``, ``frobenius_Kuu``, ``frobenius_Kbb``, ``lambda_max_K``,
+            ``lambda_max_Kuu``, ``lambda_min_Kuu``, ``lambda_max_Kbb``, ``trace_Kuu``, ``trace_Kbb`` (NaN where the
+            kernel was not finite), ``theta_max_abs``, ``w0_max_abs`` (the first layer's largest weight) and
+            ``ntk_time_s``; None without it.
     """
 
     def __init__(self, d):
@@ -662,6 +667,8 @@ def train(
     lm_cond_every: int = 0,
     history_every: int = 100,
     progress_every: Optional[int] = None,
+    ntk_every: int = 0,
+    ntk_scaling: str = "lemma",
     device: str = "auto",
     precision: str = "fp64",
     threads: int = 0,
@@ -678,6 +685,9 @@ def train(
         history_every: a history row every this many iterations (and one after the last).
         progress_every: the progress callback (and Ctrl-C) is checked at least every this many Adam or L-BFGS
             iterations (default: history_every); LM checks after every iteration.
+        ntk_every: the NTK of the network at iterations 0, ntk_every, ... through Adam and L-BFGS (a multiple of
+            history_every; not with LM) into ``result.ntk_history``, as ``pinntk train --ntk-every``; 0: none.
+        ntk_scaling: its D, ``"lemma"`` (Lemma 3.1) or ``"none"`` (D = I), as :func:`ntk`'s ``scaling``.
         device, precision, threads: as for :func:`ntk`.
         progress: a callable receiving a :class:`Progress`; None: a tqdm bar when tqdm is installed; False: nothing.
     Returns:
@@ -692,7 +702,8 @@ def train(
     settings = dict(locals())
     cb, close = _progress_callback(progress, ensemble=False)
     try:
-        d = _core.train(problem, net, *_core_train_settings(settings), device, precision, _int(threads, "threads"), cb)
+        d = _core.train(problem, net, *_core_train_settings(settings), _int(ntk_every, "ntk_every", _INT64),
+                        ntk_scaling, device, precision, _int(threads, "threads"), cb)
     finally:
         if close is not None:
             close()

@@ -37,6 +37,7 @@
 #include "host/memory.hpp"                    // parse_bytes, available_memory_bytes
 #include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
 #include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights
+#include "host/ntk_history.hpp"               // NtkRecorder, check_ntk_every, plan_ntk_every
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density, DensityConfig
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
 #include "host/parse.hpp"                     // parse_layers, parse_schedule, parse_real, parse_box, parse_domain
@@ -485,6 +486,21 @@ nb::dict history_dict(const std::vector<HistoryRow>& h) {
   return d;
 }
 
+// train(ntk_every=K)'s rows as ntk_history.csv's columns (NaN in a row whose kernel was not finite).
+nb::dict ntk_history_dict(const std::vector<NtkHistoryRow>& rows) {
+  std::vector<long> it;
+  for (const NtkHistoryRow& r : rows) it.push_back(r.iteration);
+  nb::dict d;
+  d["iteration"] = to_numpy(it);
+  for (const NtkHistoryColumn& c : kNtkHistoryColumn) {
+    std::vector<double> v;
+    for (const NtkHistoryRow& r : rows)
+      v.push_back(!c.kernel || r.computed ? r.*c.field : std::numeric_limits<double>::quiet_NaN());
+    d[c.name] = to_numpy(v);
+  }
+  return d;
+}
+
 nb::dict lm_dict(const LmTrainResult& lm, const std::vector<LmStage>& stages) {
   std::vector<long> stage, it, accepted;
   std::vector<double> eps, loss, mu, rho, cond;
@@ -646,7 +662,8 @@ nb::dict result_dict(const TrainResult& res, const LmTrainResult& lm, const std:
   lb["stop"] = res.lbfgs.stop;
   out["lbfgs"] = lb;
   out["lm"] = use_lm ? nb::object(lm_dict(lm, stages)) : nb::none();
-  out["eps"] = eps;  // the last LM stage's eps
+  out["eps"] = eps;                 // the last LM stage's eps
+  out["ntk_history"] = nb::none();  // train(ntk_every=K) sets it
   return out;
 }
 
@@ -655,8 +672,8 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
                double lbfgs_gtol, double lbfgs_ftol, long lbfgs_maxfun, const std::string& optimizer,
                const std::vector<long>& lm_iters, const std::vector<double>& eps_continuation, double lm_mu0,
                double lm_tol, const std::string& lm_form, const std::string& lm_damping, long lm_cond_every,
-               long history_every, long progress_every, const std::string& device, const std::string& precision,
-               int threads, nb::object callback) {
+               long history_every, long progress_every, long ntk_every, const std::string& ntk_scaling,
+               const std::string& device, const std::string& precision, int threads, nb::object callback) {
   const auto t0 = std::chrono::steady_clock::now();
   TrainSettings st = train_settings(schedule, beta1, beta2, adam_eps, lbfgs_iters, lbfgs_method, lbfgs_history,
                                     lbfgs_gtol, lbfgs_ftol, lbfgs_maxfun, optimizer, !eps_continuation.empty(), lm_mu0,
@@ -665,6 +682,10 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   LmConfig& lcfg = st.lcfg;
   const bool use_lm = st.use_lm;
   check_net(prob, net);
+  check_ntk_every(ntk_every, history_every, use_lm, ntk_scaling, Naming{false});
+  NtkPlan ntk_plan;
+  if (ntk_every > 0)
+    ntk_plan = plan_ntk_every(prob.pts, net.n_params(), parse_ntk_scaling(ntk_scaling), 0, Naming{false});
 
   // The LM stages as the CLI's (host/run_setup.hpp): one at the problem's eps, or one per eps of the continuation.
   ProblemSpec spec = prob.spec;
@@ -686,11 +707,13 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
     ctl.have_state = true;
     if (ctl.stop) throw Interrupted{};
   };
-  Mlp work = net;  // net's theta buffer stays put: numpy views of it remain valid
+  Mlp work = net;                        // net's theta buffer stays put: numpy views of it remain valid
+  std::unique_ptr<NtkRecorder> ntk_rec;  // made with the backend, below
   cfg.on_record = [&](long it, TrainSession& s) {
     ctl.record_theta.resize(work.theta.size());
     s.parameters(ctl.record_theta);
     ctl.record_it = it;
+    if (ntk_rec != nullptr) ntk_rec->record(it, s);
   };
   TrainResult res;
   LmTrainResult lm;
@@ -699,6 +722,9 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
     nb::gil_scoped_release release;
     std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
     Backend& be = backend(device, precision, threads);
+    if (ntk_every > 0)
+      ntk_rec =
+          std::make_unique<NtkRecorder>(be, work, pts, parse_ntk_scaling(ntk_scaling), ntk_plan.chunk_rows, ntk_every);
     try {
       res = train_adam(be, work, spec, pts, cfg, [&](long it, long total, double loss) {
         ctl.poll(it <= adam_total ? "adam" : "lbfgs", it, total, loss, nullptr);
@@ -756,9 +782,16 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
     }
   }
   std::copy(work.theta.begin(), work.theta.end(), net.theta.begin());
-  return result_dict(res, lm, stages, use_lm,
-                     interrupted ? "interrupted" : (res.diverged.empty() ? "complete" : "diverged"),
-                     interrupted ? ctl.error : nb::object(nb::none()), spec.eps);
+  nb::dict out = result_dict(res, lm, stages, use_lm,
+                             interrupted ? "interrupted" : (res.diverged.empty() ? "complete" : "diverged"),
+                             interrupted ? ctl.error : nb::object(nb::none()), spec.eps);
+  if (ntk_rec != nullptr) {  // the rows of the networks the history kept (an interrupted run's are up to its state)
+    std::vector<NtkHistoryRow> rows;
+    for (const NtkHistoryRow& r : ntk_rec->rows())
+      if (r.iteration <= res.iterations) rows.push_back(r);
+    out["ntk_history"] = ntk_history_dict(rows);
+  }
+  return out;
 }
 
 // `pinntk train --ensemble count`: networks of `layers` initialized from seed, seed + 1, ... trained on the problem,
@@ -1088,7 +1121,8 @@ NB_MODULE(_core, m) {
         nb::arg("lbfgs_gtol"), nb::arg("lbfgs_ftol"), nb::arg("lbfgs_maxfun"), nb::arg("optimizer"),
         nb::arg("lm_iters"), nb::arg("eps_continuation"), nb::arg("lm_mu0"), nb::arg("lm_tol"), nb::arg("lm_form"),
         nb::arg("lm_damping"), nb::arg("lm_cond_every"), nb::arg("history_every"), nb::arg("progress_every"),
-        nb::arg("device"), nb::arg("precision"), nb::arg("threads"), nb::arg("callback").none());
+        nb::arg("ntk_every"), nb::arg("ntk_scaling"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
+        nb::arg("callback").none());
   m.def("reproduce", &run_reproduce, nb::arg("target"), nb::arg("out"), nb::arg("quick"), nb::arg("full"),
         nb::arg("trials"), nb::arg("seeds"), nb::arg("device"), nb::arg("precision"), nb::arg("threads"),
         nb::arg("init"), nb::arg("lbfgs_method"));

@@ -73,6 +73,28 @@ def test_lbfgs(setup):
     assert r2.status == "complete"
 
 
+def test_ntk_along_training(setup):
+    """ntk_every: a row at 0, K, 2K, ... through Adam and L-BFGS, each the NTK of that iteration's network (the first
+    that of the initial network, the last that of the trained one), as the CLI's ntk_history.csv."""
+    p, net = setup
+    init = net.copy()
+    r = pinntk.train(p, net, schedule="40@1e-3", lbfgs=40, history_every=20, ntk_every=20, ntk_scaling="none",
+                     device="cpu", threads=1, progress=False)  # fmt: skip
+    h = r.ntk_history
+    n = r.iterations // 20 + 1
+    np.testing.assert_array_equal(h["iteration"], np.arange(n) * 20)
+    for k in ("frobenius_K", "frobenius_Kuu", "lambda_max_Kuu", "trace_Kbb", "w0_max_abs", "ntk_time_s"):
+        assert h[k].shape == (n,) and np.all(np.isfinite(h[k]))
+    first = pinntk.ntk(p, init, scaling="none", device="cpu", threads=1)
+    assert h["frobenius_Kuu"][0] == pytest.approx(first.frobenius_Kuu, rel=1e-12)
+    assert h["w0_max_abs"][0] == np.max(np.abs(init.theta[:16]))
+    if r.iterations % 20 == 0:
+        last = pinntk.ntk(p, net, scaling="none", device="cpu", threads=1)
+        assert h["frobenius_K"][-1] == pytest.approx(last.frobenius_K, rel=1e-12)
+    assert h["frobenius_K"][-1] != h["frobenius_K"][0]
+    assert pinntk.train(p, init.copy(), schedule="20@1e-3", device="cpu", progress=False).ntk_history is None
+
+
 def test_lm_with_continuation(setup):
     p, net = setup
     seen = []
@@ -171,6 +193,10 @@ def test_tqdm_default(setup, capsys):
         (dict(lbfgs=5, lbfgs_method="newton"), ValueError),
         (dict(lm_damping="none", optimizer="lm"), ValueError),
         (dict(progress=42), TypeError),
+        (dict(history_every=100, ntk_every=150), ValueError),
+        (dict(ntk_every=-1), ValueError),
+        (dict(ntk_every=100, ntk_scaling="half"), ValueError),
+        (dict(ntk_every=100, optimizer="lm"), ValueError),
     ],
 )
 def test_bad_settings(setup, kwargs, exc):
