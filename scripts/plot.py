@@ -5,8 +5,9 @@ a 2-D or 3-D `pinntk train` folder.
     python3 scripts/plot.py OUT_DIR
 
 Needs numpy and matplotlib; draws whichever of fig1..fig4, lm, fig2-2d and poisson2d the folder holds, and
-prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice), and density.png
-from the density.csv of `pinntk ntk --eigen density`.
+prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice), density.png
+from the density.csv of `pinntk ntk --eigen density`, and ntk_history.png from the ntk_history.csv of
+`pinntk train --ntk-every`.
 """
 import csv
 import json
@@ -285,6 +286,33 @@ def density(d):
     return path
 
 
+def ntk_history(d):
+    """`pinntk train --ntk-every`'s ntk_history.csv: the kernel's norms and largest eigenvalues along training (left),
+    ||theta||_inf and max |W^(0)|, the quantities of Theorem 3.2's hypotheses (right), into ntk_history.png."""
+    rows = read_csv(os.path.join(d, "ntk_history.csv"))
+    it = [int(r["iteration"]) for r in rows]
+
+    def col(name):  # empty cells (a kernel that was not finite) as NaN: matplotlib leaves a gap
+        return [float(r[name]) if r[name] != "" else float("nan") for r in rows]
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for name, label in (("frobenius_K", "||K||_F"), ("frobenius_Kuu", "||K_uu||_F"), ("frobenius_Kbb", "||K_bb||_F"),
+                        ("lambda_max_Kuu", "lambda_max(K_uu)")):
+        ax[0].semilogy(it, col(name), marker=".", label=label)
+    ax[0].set_xlabel("iteration")
+    ax[0].legend()
+    ax[0].set_title("the NTK along training")
+    ax[1].plot(it, col("theta_max_abs"), marker=".", label="||theta||_inf")
+    ax[1].plot(it, col("w0_max_abs"), marker=".", label="max |W^(0)| (first layer)")
+    ax[1].set_xlabel("iteration")
+    ax[1].legend()
+    fig.tight_layout()
+    path = os.path.join(d, "ntk_history.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -297,6 +325,8 @@ def main():
             drawn.append(fn(d))
     if os.path.exists(os.path.join(out, "density.csv")):
         drawn.append(density(out))
+    if os.path.exists(os.path.join(out, "ntk_history.csv")):
+        drawn.append(ntk_history(out))
     if os.path.exists(os.path.join(out, "prediction.csv")):
         path = prediction(out)
         if path:
