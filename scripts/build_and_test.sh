@@ -8,11 +8,17 @@
 # and fma; Sandybridge: avx; Prescott: sse3). A family the CPU lacks is never forced (it would die of SIGILL).
 #   PINNTK_CORETYPES="Haswell Zen"  chooses the families instead (those the CPU cannot run are skipped);
 #   PINNTK_CORETYPES=default        one pass with OpenBLAS's own choice (or the environment's OPENBLAS_CORETYPE).
+#   PINNTK_CUDA=OFF                 no CUDA sources, even where nvcc is installed (default ON: built when found);
+#                                   the Python module follows it
+#   PINNTK_SKIP_DEPS=1              skip the package installation (scripts/install_deps.sh: apt-get)
+#   PINNTK_SKIP_PYTHON=1            leave the Python module out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${PINNTK_SKIP_DEPS:-0}" != "1" ]; then bash scripts/install_deps.sh; fi
 export PATH="$PATH:/usr/local/cuda/bin"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_WERROR=ON -DPINNTK_BUILD_TESTS=ON
+export PINNTK_CUDA="${PINNTK_CUDA:-ON}"
+case "$PINNTK_CUDA" in ON | OFF) ;; *) echo "build_and_test: PINNTK_CUDA must be ON or OFF, got '$PINNTK_CUDA'" >&2; exit 2 ;; esac
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_WERROR=ON -DPINNTK_BUILD_TESTS=ON -DPINNTK_ENABLE_CUDA="$PINNTK_CUDA"
 cmake --build build -j"$(nproc)"
 
 # CPU flags of the first processor; empty off x86 (then only the default pass runs).

@@ -6,6 +6,7 @@
 #   bash scripts/python_test.sh                 # venv in build-py/venv, CMake build in build-py/<wheel tag>
 #   PINNTK_PY_VENV=/tmp/v PINNTK_PY_TORCH=1 bash scripts/python_test.sh
 #   PINNTK_CLI=build/pinntk bash scripts/python_test.sh   # also compare with the CLI built from these sources
+#   PINNTK_CUDA=OFF bash scripts/python_test.sh           # no CUDA backend, even where nvcc is installed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -23,7 +24,13 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 if [ "${PINNTK_PY_TORCH:-0}" = 1 ]; then
   "${pip[@]}" install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
-# The module, with the CUDA backend when nvcc is found (as the CLI); the build folder persists (pyproject.toml).
+# The module, with the CUDA backend when nvcc is found (as the CLI) unless PINNTK_CUDA=OFF; the build folder persists
+# (pyproject.toml).
+case "${PINNTK_CUDA:-ON}" in
+  ON) ;;
+  OFF) export CMAKE_ARGS="${CMAKE_ARGS:-} -DPINNTK_ENABLE_CUDA=OFF" ;;
+  *) echo "python_test.sh: PINNTK_CUDA must be ON or OFF, got '$PINNTK_CUDA'" >&2; exit 2 ;;
+esac
 "${pip[@]}" install "$repo"
 
 # From a folder outside the sources, so that `import pinntk` is the installed package.
