@@ -188,8 +188,9 @@ std::string index_markdown(const json& summary) {
        << "Run " << form(fig, f) << "; data: " << fig.data << ".\n\n"
        << "![" << fig.key << "](" << reproduce_picture(fig.key) << ")\n\n"
        << "| | quantity | pinntk | paper |\n|---|---|---|---|\n";
+    const bool quick = f.is_object() && f.value("quick", false);
     for (const auto& h : of_figure(fig.key, f))
-      md << "| " << cell(h.figure) << " | " << cell(h.quantity) << " | " << cell(h.ours) << " | " << cell(h.paper)
+      md << "| " << cell(h.figure + (quick ? " (quick)" : "")) << " | " << cell(h.quantity) << " | " << cell(h.ours) << " | " << cell(h.paper)
          << " |\n";
   }
   md << "\nPictures are drawn by `scripts/plot.py` (python3 with numpy and matplotlib); where one is missing, run "

@@ -167,7 +167,6 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
   const size_t n_eps = sw.inv_eps.size();
   for (size_t panel = 0; panel < sw.panels.size(); ++panel) {
     const SweepPanel& pn = sw.panels[panel];
-    const auto tp = Clock::now();
     // Every (seed, eps) network of the panel, seed-major; a panel that trains trains them all as one batch
     // (issue 13: one launch per step for all of them on a GPU, one thread per member on the CPU), each member's
     // result the one it gets alone (train_adam_batch).
@@ -193,6 +192,7 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
       std::fprintf(stderr, "  %s (%s) %zu trainings of %ld Adam steps as one batch done (%.0f s)\n", sw.figure.c_str(),
                    pn.tag.c_str(), nets.size(), pn.adam_steps, seconds_since(t0));
     }
+    const auto tn = Clock::now();  // the kernels' part: its time left counts from here, after the batch
     for (int seed = 0; seed < seeds; ++seed) {
       for (size_t e = 0; e < n_eps; ++e) {
         const int inv = sw.inv_eps[e];
@@ -212,7 +212,7 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
       std::fprintf(stderr, "  %s (%s) seed %d of %d done (%.0f s)%s\n", sw.figure.c_str(), pn.tag.c_str(), seed + 1,
                    seeds, seconds_since(t0),
                    next_trains ? ", the next panel's trainings (one batch) take most of the time"
-                               : time_left(seconds_since(tp), seed + 1, seeds).c_str());
+                               : time_left(seconds_since(tn), seed + 1, seeds).c_str());
     }
   }
   json fits;

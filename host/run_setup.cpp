@@ -93,7 +93,8 @@ void check_train_choices(const TrainConfig& cfg, const std::string& optimizer, c
     throw UsageError(name("optimizer") + ": unknown optimizer '" + optimizer + "' (known: adam, lm)");
   const bool use_lm = optimizer == "lm";
   if (cfg.schedule.empty() && cfg.lbfgs.max_iter == 0 && !use_lm)
-    throw UsageError(name("schedule") + ": no training phases given");
+    throw UsageError(name("schedule") + ": no training phases given (an empty schedule goes with " +
+                     (name.cli ? "--lbfgs N or --optimizer lm" : "lbfgs=N or optimizer=\"lm\"") + ")");
   if (use_lm && cfg.lbfgs.max_iter > 0)
     throw UsageError(name("lbfgs") + " and " + name("optimizer") + " lm do not combine");
   if (!use_lm && eps_continuation_given)

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Plot the output folder of `pinntk reproduce` (figN/*.csv, *.npy) as PNGs next to the data, or the prediction of
-a 2-D or 3-D `pinntk train` folder.
+"""Plot the output folder of `pinntk reproduce` (figN/*.csv, *.npy) or of `pinntk train` as PNGs next to the data.
 
     python3 scripts/plot.py OUT_DIR
 
-Needs numpy and matplotlib; draws whichever of fig1..fig4, lm, fig2-2d and poisson2d the folder holds, and
-prediction.png from a prediction.csv with columns x,y[,z],u,exact,error (3-D: the mid-z slice), density.png
-from the density.csv of `pinntk ntk --eigen density`, and ntk_history.png from the ntk_history.csv of
-`pinntk train --ntk-every`.
+Needs numpy and matplotlib. Draws whichever of fig1..fig4, lm, fig2-2d and poisson2d a reproduce folder holds, and
+from the files of a train or ntk folder:
+  prediction.png   from prediction.csv: 1-D (x,u,exact,error) u and u* over x with the error below; 2-D
+                   (x,y,u,exact,error) or 3-D (x,y,z,...; the mid-z slice) u, u* and the error as images
+  history.png      from history.csv (`pinntk train`): loss and max-norm error against the iteration, log scale,
+                   with a dotted line where the optimizer (or Adam's learning rate) changes
+  density.png      from the density.csv of `pinntk ntk --eigen density`
+  ntk_history.png  from the ntk_history.csv of `pinntk train --ntk-every`
+A folder that does not exist is an error (exit status 1); one with nothing to draw says so.
 """
 import csv
 import json
@@ -18,8 +22,9 @@ try:
     import matplotlib
     import numpy  # noqa: F401
 except ImportError as e:  # one line, not a traceback
-    sys.exit(f"plot.py: needs numpy and matplotlib ({e}); e.g. pip install numpy matplotlib, or apt-get install "
-             "python3-matplotlib")
+    sys.exit(f"plot.py: needs numpy and matplotlib ({e}): pip install numpy matplotlib into this python3 "
+             f"({sys.executable}), or run it with a python3 that has them: /usr/bin/python3 after apt-get install "
+             "python3-matplotlib, or build-py/venv/bin/python3 (made by scripts/python_test.sh)")
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -222,15 +227,36 @@ def poisson2d(d):
     return path
 
 
+def prediction_1d(d, header, data):
+    """A 1-D prediction.csv (x, u, exact, error): u and u* over x above, u - u* below, into prediction.png."""
+    col = {c: i for i, c in enumerate(header)}
+    x = data[:, col["x"]]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw=dict(height_ratios=(3, 2)))
+    top.plot(x, data[:, col["exact"]], "k", lw=1.6, label="exact u*")
+    top.plot(x, data[:, col["u"]], "C1--", lw=1, label="network u")
+    top.set_ylabel("u")
+    top.legend(fontsize=8)
+    top.set_title("prediction (max |u - u*| = %.3g)" % np.abs(data[:, col["error"]]).max())
+    bottom.plot(x, data[:, col["error"]], "C3", lw=0.8)
+    bottom.axhline(0, color="gray", lw=0.5)
+    bottom.set_xlabel("x")
+    bottom.set_ylabel("u - u*")
+    fig.tight_layout()
+    path = os.path.join(d, "prediction.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def prediction(d):
-    """A training's prediction.csv in 2-D (x, y, u, exact, error on a closed grid, x varying slowest) or 3-D (its
-    mid-z slice) as three images in prediction.png; None for 1-D files (x, u, exact, error), which stay undrawn."""
+    """A training's prediction.csv in 1-D (x, u, exact, error: two panels), 2-D (x, y, u, exact, error on a closed
+    grid, x varying slowest) or 3-D (its mid-z slice; three images) into prediction.png."""
     with open(os.path.join(d, "prediction.csv")) as f:
         header = f.readline().strip().split(",")
     axes_names = [c for c in header if c in ("x", "y", "z")]
-    if len(axes_names) < 2:
-        return None
     data = np.loadtxt(os.path.join(d, "prediction.csv"), delimiter=",", skiprows=1, ndmin=2)
+    if len(axes_names) < 2:
+        return prediction_1d(d, header, data)
     col = {c: i for i, c in enumerate(header)}
     x, y = np.unique(data[:, col["x"]]), np.unique(data[:, col["y"]])
     shape = (len(x), len(y))
@@ -255,6 +281,50 @@ def prediction(d):
     fig.suptitle(title + " (max |u - u*| = %.3g)" % np.abs(data[:, col["error"]]).max())
     fig.tight_layout()
     path = os.path.join(d, "prediction.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def history(d):
+    """A training's history.csv (iteration, optimizer, lr, loss, loss_pde, loss_boundary, max_error, ...): the loss
+    (and its PDE and boundary parts) and the max-norm error against the iteration, log scale, with a dotted line and
+    a label where the optimizer or Adam's learning rate changes, into history.png."""
+    rows = read_csv(os.path.join(d, "history.csv"))
+    if not rows:
+        return None
+    it = np.array([float(r["iteration"]) for r in rows])
+
+    def col(name):
+        return np.array([float(r[name]) if r.get(name, "") != "" else np.nan for r in rows])
+
+    def phase(r):  # LM's lr column is its damping mu, which changes every row: not a phase
+        return ("adam", r["lr"]) if r["optimizer"] == "adam" else (r["optimizer"], None)
+
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(12, 4.2))
+    ax_loss.semilogy(it, col("loss"), lw=1.2, label="loss")
+    for name, label in (("loss_pde", "PDE part"), ("loss_boundary", "boundary part")):
+        if name in rows[0]:
+            ax_loss.semilogy(it, col(name), lw=0.7, alpha=0.8, label=label)
+    ax_err.semilogy(it, col("max_error"), "C3", lw=1.2, label="max |u - u*|")
+    if "rel_l2_error" in rows[0]:
+        ax_err.semilogy(it, col("rel_l2_error"), "C4", lw=0.7, alpha=0.8, label="relative L2 error")
+    starts = [0] + [i for i in range(1, len(rows)) if phase(rows[i]) != phase(rows[i - 1])]
+    for ax in (ax_loss, ax_err):
+        for k, i in enumerate(starts):
+            # a row holds the state after its iteration: a phase starts at the last row of the one before
+            x0 = it[i - 1] if i > 0 else it[0]
+            if i > 0:
+                ax.axvline(x0, color="gray", ls=":", lw=0.8)
+            opt, lr = phase(rows[i])
+            text = {"adam": "Adam", "lbfgs": "L-BFGS", "lm": "LM"}.get(opt, opt) + (f" {float(lr):g}" if lr else "")
+            ax.text(x0, 0.98, " " + text, transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="gray")
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8, loc="lower left")
+    ax_loss.set_title("loss")
+    ax_err.set_title("error on the test points (final max %.3g)" % col("max_error")[-1])
+    fig.tight_layout()
+    path = os.path.join(d, "history.png")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -317,6 +387,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
+    if not os.path.isdir(out):
+        sys.exit(f"plot.py: {out}: " + ("not a folder" if os.path.exists(out) else "no such folder"))
     drawn = []
     for name, fn in (("fig1", fig1), ("fig2", fig2), ("fig3", fig3), ("fig4", fig4), ("lm", lm),
                      ("fig2-2d", fig2_2d), ("poisson2d", poisson2d)):
@@ -327,11 +399,13 @@ def main():
         drawn.append(density(out))
     if os.path.exists(os.path.join(out, "ntk_history.csv")):
         drawn.append(ntk_history(out))
-    if os.path.exists(os.path.join(out, "prediction.csv")):
-        path = prediction(out)
-        if path:
-            drawn.append(path)
-    print("plot.py: wrote " + (", ".join(drawn) if drawn else "nothing (no figure folders, no 2-D or 3-D prediction)"))
+    for name, fn in (("prediction.csv", prediction), ("history.csv", history)):
+        if os.path.exists(os.path.join(out, name)):
+            path = fn(out)
+            if path:
+                drawn.append(path)
+    print("plot.py: wrote " + (", ".join(drawn) if drawn else "nothing (no figure folders, prediction.csv, "
+                               "history.csv, density.csv or ntk_history.csv in " + out + ")"))
 
 
 if __name__ == "__main__":

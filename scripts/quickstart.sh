@@ -2,7 +2,7 @@
 # The main job on a fresh machine: install, build, reproduce the paper's figures into ${1:-results} and draw them.
 #   with a CUDA GPU: every figure at the paper's settings (all);
 #   CPU only: the paper's central result, Fig. 2 (both panels) and Fig. 3, at the paper's settings, the other
-#   figures in their quick form (about 3 minutes on 2 cores; the full CPU run of Figs. 1 and 4 takes hours).
+#   figures in their quick form (about a minute on 2 cores; the full CPU run of Figs. 1 and 4 takes hours).
 # It ends with the headline numbers beside the paper's, the pictures' paths and the index page RESULTS/README.md.
 #   PINNTK_CUDA=ON|OFF   build the CUDA sources or not (default: ON when a GPU answers, else OFF: a CPU-only run
 #                        needs no CUDA build, even where nvcc is installed)
@@ -22,7 +22,7 @@ if [ "$gpu" = 1 ] && [ "$cuda" = ON ]; then
   echo "quickstart: a GPU answers: every figure at the paper's settings"
   build/pinntk reproduce all --out "$OUT"
 else
-  echo "quickstart: no GPU answers: Fig. 2 and Fig. 3 at the paper's settings (about 3 minutes on 2 cores), Figs. 1"
+  echo "quickstart: no GPU answers: Fig. 2 and Fig. 3 at the paper's settings (about a minute on 2 cores), Figs. 1"
   echo "            and 4 in their quick form (the full CPU run: build/pinntk reproduce all --out DIR, hours)"
   build/pinntk reproduce all --quick --full fig2,fig3 --out "$OUT"
 fi

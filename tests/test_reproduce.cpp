@@ -287,6 +287,8 @@ TEST(Report, HeadlinesAndIndexStandBesideThePapersNumbers) {
   EXPECT_NE(md.find("Run in its quick form"), std::string::npos);
   EXPECT_NE(md.find("| Fig. 2a | slope of \\|\\|K_uu\\|\\|_F"), std::string::npos) << md;
   EXPECT_NE(lines.find("Fig. 4 (quick)"), std::string::npos) << lines;
+  EXPECT_NE(md.find("| Fig. 4 (quick) | darcy"), std::string::npos) << md;  // the index page's rows say so too
+  EXPECT_EQ(md.find("| Fig. 2a (quick)"), std::string::npos) << md;
 }
 
 TEST(Report, HeadlinesOfTheTwoDimensionalStudies) {

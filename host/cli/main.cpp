@@ -236,8 +236,9 @@ void add_ntk_options(CLI::App* cmd, NtkOptions& n) {
   cmd->add_flag("--save-matrices", n.save_matrices,
                 "also write J.npy, K.npy, residuals.npy and points.npy (N x n, the rows of J in order)");
   cmd->add_option("--ntk-path", n.path,
-                  "auto (exact while it fits the memory, else chunked) | exact (the whole Jacobian) | chunked (N > P: "
-                  "P x P Grams accumulated over chunks of points)")
+                  "auto (N > P with constant weights on each block: chunked; else exact while it fits the memory, then "
+                  "chunked) | exact (the whole Jacobian) | chunked (N > P: P x P Grams accumulated over chunks of "
+                  "points)")
       ->capture_default_str();
   cmd->add_option("--chunk-rows", n.chunk_rows,
                   "rows of the Jacobian per chunk of the chunked path (0: from the memory)")
@@ -1223,17 +1224,18 @@ int main(int argc, char** argv) {
   CLI::App* ntk = app.add_subcommand("ntk", "residual Jacobian, NTK norms and spectra at the current network");
   add_ntk_options(ntk, ntk_opts);
   TrainOptions train_opts;
-  CLI::App* train = app.add_subcommand("train", "train the PINN with Adam");
+  CLI::App* train = app.add_subcommand("train", "train the PINN: Adam, then L-BFGS or Levenberg-Marquardt");
   add_train_options(train, train_opts);
   ReproduceCliOptions rep_opts;
-  CLI::App* repro = app.add_subcommand("reproduce", "the paper's figures 1-4 as data (and plots with matplotlib)");
+  CLI::App* repro = app.add_subcommand(
+      "reproduce", "the paper's figures 1-4 and the studies beyond it (lm, fig2-2d, poisson2d) as data and plots");
   add_reproduce_options(repro, rep_opts);
   ProblemCheckOptions check_opts;
   CLI::App* problem = app.add_subcommand("problem", "problem files (problems/README.md)");
   problem->require_subcommand(1);
   CLI::App* check = problem->add_subcommand(
       "check", "print what a problem file defines and check its forcing against its exact solution");
-  check->add_option("file", check_opts.file, "the problem file (JSON)")->required();
+  check->add_option("file", check_opts.file, "the problem file (JSON or TOML, problems/README.md)")->required();
   check->add_option("--eps", check_opts.eps, "the constant eps (default: the file's)");
   check_opts.nc_given = check->add_option("--nc", check_opts.nc, "collocation points (default: the file's)");
 
