@@ -4,6 +4,7 @@
 
 pinntk takes the model's parameters (Mlp.from_torch), forms the Jacobian of every residual of the Darcy problem
 -(a(x/eps) u')' = f and the kernel K = J J^T D of Lemma 3.1, and returns its full spectrum as numpy arrays.
+Without torch it prints a note and exits 0; --plot needs matplotlib (without it: a one-line message, exit status 1).
 """
 
 import argparse
@@ -18,6 +19,15 @@ ap.add_argument("--quick", action="store_true", help="a small network and point 
 ap.add_argument("--plot", help="draw the spectra into this PNG (matplotlib)")
 ap.add_argument("--device", default="auto")
 args = ap.parse_args()
+
+if args.plot:  # before the work: --plot asked for a picture this python cannot draw
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("--plot needs matplotlib, which is not installed (pip install matplotlib; or run without --plot)")
 
 try:
     import torch
@@ -42,11 +52,6 @@ above = lam[lam > lam[0] * 1e-15]
 print(f"{above.size} of {lam.size} eigenvalues above the rounding level; lambda_1 / lambda_min there = {lam[0] / above[-1]:.3e}")
 
 if args.plot:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy(np.arange(1, lam.size + 1), np.maximum(lam, 1e-300), ".", ms=3, label="K_uu")
     ax.semilogy(np.arange(1, r.spectrum_K.size + 1), np.maximum(r.spectrum_K, 1e-300), ".", ms=2, label="K")

@@ -302,7 +302,7 @@ def history(d):
         return ("adam", r["lr"]) if r["optimizer"] == "adam" else (r["optimizer"], None)
 
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(12, 4.2))
-    ax_loss.semilogy(it, col("loss"), lw=1.2, label="loss")
+    ax_loss.semilogy(it, col("loss"), "k", lw=1.4, zorder=3, label="loss")
     for name, label in (("loss_pde", "PDE part"), ("loss_boundary", "boundary part")):
         if name in rows[0]:
             ax_loss.semilogy(it, col(name), lw=0.7, alpha=0.8, label=label)
@@ -312,12 +312,13 @@ def history(d):
     starts = [0] + [i for i in range(1, len(rows)) if phase(rows[i]) != phase(rows[i - 1])]
     for ax in (ax_loss, ax_err):
         for k, i in enumerate(starts):
-            # a row holds the state after its iteration: a phase starts at the last row of the one before
-            x0 = it[i - 1] if i > 0 else it[0]
+            # pinntk train's rows: an Adam phase's and L-BFGS's first row is the state they start from (labelled
+            # with the new phase), LM's first row comes after its first steps (the row before is the start)
+            x0 = it[i - 1] if i > 0 and rows[i]["optimizer"] == "lm" else it[i]
             if i > 0:
                 ax.axvline(x0, color="gray", ls=":", lw=0.8)
             opt, lr = phase(rows[i])
-            text = {"adam": "Adam", "lbfgs": "L-BFGS", "lm": "LM"}.get(opt, opt) + (f" {float(lr):g}" if lr else "")
+            text = {"adam": "Adam", "lbfgs": "L-BFGS", "lm": "LM"}.get(opt, opt) + (f" lr {float(lr):g}" if lr else "")
             ax.text(x0, 0.98, " " + text, transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="gray")
         ax.set_xlabel("iteration")
         ax.legend(fontsize=8, loc="lower left")
