@@ -319,16 +319,21 @@ TEST(Cli, LevenbergMarquardtWithContinuation) {
   fs::remove_all(out);
   const CliRun r = pinntk(
       "train --problem darcy-twoscale --nc 48 --layers 1,8,8,1 --schedule 20@1e-3 --optimizer lm "
-      "--eps-continuation 1/4,1/8 --lm-iters 6,8 --history-every 5 --device cpu --out " +
+      "--eps-continuation 1/4,1/8 --lm-iters 6,9 --history-every 5 --device cpu --out " +
       out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(out / "summary.json"));
   EXPECT_EQ(j["lm"]["stages"].size(), 2u);
   EXPECT_DOUBLE_EQ(j["eps"].get<double>(), 0.125);
-  EXPECT_EQ(j["iterations"], 20 + 6 + 8);
-  EXPECT_EQ(count_lines(slurp(out / "lm_history.csv")), 1 + 6 + 8);
+  EXPECT_EQ(j["iterations"], 20 + 6 + 9);
+  EXPECT_EQ(count_lines(slurp(out / "lm_history.csv")), 1 + 6 + 9);
   const std::string hist = slurp(out / "history.csv");
   EXPECT_NE(hist.find(",lm,"), std::string::npos);
+  // One row per iteration: Adam's 0 .. 20, then LM's 25, 30 and the last, 35 (a multiple of 5: one row, not two).
+  std::istringstream rows(hist.substr(hist.find('\n') + 1));
+  std::vector<long> its;
+  for (std::string line; std::getline(rows, line);) its.push_back(std::stol(line.substr(0, line.find(','))));
+  EXPECT_EQ(its, (std::vector<long>{0, 5, 10, 15, 20, 25, 30, 35})) << hist;
 }
 
 TEST(Cli, SameSeedSameNumbersAcrossThreadCounts) {

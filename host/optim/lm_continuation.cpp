@@ -55,6 +55,9 @@ LmTrainResult continue_with_lm(Backend& be, Mlp& net, ProblemSpec& spec, PointSe
     }
     if (progress) progress(it, total, row.loss);
   });
+  // The final row; it replaces an LM row of the same iteration (one row per iteration, as Adam's and L-BFGS's).
+  if (!res.history.empty() && res.history.back().iteration == it && res.history.back().optimizer == "lm")
+    res.history.pop_back();
   res.history.push_back(history_row(eval_of(net), spec, pts, it, "lm", lm.stages.empty() ? 0.0 : lm.stages.back().mu,
                                     [&net] { return net; }));
   res.history.back().time_s = elapsed();

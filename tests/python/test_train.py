@@ -107,6 +107,7 @@ def test_lm_with_continuation(setup):
     lh = r.lm["history"]
     assert lh["loss"].shape == (10,) and set(lh["stage"].tolist()) == {0, 1}
     assert "lm" in r.history["optimizer"]
+    assert np.all(np.diff(r.history["iteration"]) > 0)  # one row per iteration, the last one too
     lm_calls = [s for s in seen if s.phase == "lm"]
     assert len(lm_calls) == 10 and isinstance(lm_calls[-1], pinntk.Progress)
     assert lm_calls[-1].row is not None and "max_error" in lm_calls[-1].row
