@@ -190,8 +190,8 @@ std::string index_markdown(const json& summary) {
        << "| | quantity | pinntk | paper |\n|---|---|---|---|\n";
     const bool quick = f.is_object() && f.value("quick", false);
     for (const auto& h : of_figure(fig.key, f))
-      md << "| " << cell(h.figure + (quick ? " (quick)" : "")) << " | " << cell(h.quantity) << " | " << cell(h.ours) << " | " << cell(h.paper)
-         << " |\n";
+      md << "| " << cell(h.figure + (quick ? " (quick)" : "")) << " | " << cell(h.quantity) << " | " << cell(h.ours)
+         << " | " << cell(h.paper) << " |\n";
   }
   md << "\nPictures are drawn by `scripts/plot.py` (python3 with numpy and matplotlib); where one is missing, run "
         "`python3 scripts/plot.py` on this folder.\n";
