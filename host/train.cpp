@@ -49,7 +49,7 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
   return row;
 }
 
-std::string train_state_json(const TrainState& st, const std::string& settings_json) {
+std::string train_state_json(const TrainState& st, const std::string& settings_json, const nlohmann::json& more) {
   nlohmann::json j;
   j["format"] = "pinntk-train-state-v1";
   j["settings"] = nlohmann::json::parse(settings_json);
@@ -64,6 +64,10 @@ std::string train_state_json(const TrainState& st, const std::string& settings_j
         {r.iteration, r.optimizer, r.lr, r.loss, r.loss_pde, r.loss_boundary, r.max_error, r.time_s, r.rel_l2_error});
   j["history"] = h;
   j["elapsed_s"] = st.elapsed_s;
+  for (const auto& [key, value] : more.items()) {
+    if (j.contains(key)) throw std::invalid_argument("train_state_json: \"" + key + "\" is a field of the state");
+    j[key] = value;
+  }
   return j.dump() + "\n";
 }
 
@@ -97,14 +101,14 @@ struct StateReader {
 }  // namespace
 
 TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
-                            long adam_iterations, long history_every) {
+                            long adam_iterations, long history_every, nlohmann::json* file) {
   if (access(path.c_str(), F_OK) != 0)
     throw UsageError("--resume: no saved state at " + path + " (it is written every --checkpoint-every steps)");
   // Bounded: the numbers of theta, m and v and the history rows, at well under 100 bytes each.
   const size_t limit = (size_t{1} << 30) + 300 * static_cast<size_t>(n_params);
   const std::string text = read_regular_file(path, "--resume", limit);
   const StateReader in{"--resume: " + path};
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != "pinntk-train-state-v1")
     throw UsageError(in.what + " is not a pinntk-train-state-v1 file");
   if (!j.contains("settings") || j["settings"] != nlohmann::json::parse(settings_json))
@@ -157,6 +161,7 @@ TrainState load_train_state(const std::string& path, const std::string& settings
   } else if (!st.history.empty()) {
     st.elapsed_s = st.history.back().time_s;
   }
+  if (file != nullptr) *file = std::move(j);
   return st;
 }
 

@@ -2,9 +2,10 @@
 // history, progress and the max-norm error against the exact solution.
 #pragma once
 
-#include <functional>  // std::function
-#include <string>      // std::string
-#include <vector>      // std::vector
+#include <functional>         // std::function
+#include <nlohmann/json.hpp>  // nlohmann::json
+#include <string>             // std::string
+#include <vector>             // std::vector
 
 #include "host/backend.hpp"         // Backend, TrainSession
 #include "host/optim/adam.hpp"      // AdamConfig
@@ -86,9 +87,12 @@ HistoryRow history_row(const EvalFn& eval, const ProblemSpec& spec, const PointS
 // "history","elapsed_s"}. `settings` identifies the run; loading checks it equals the current run's, and every field
 // against the network (n_params) and the schedule (adam_iterations), a UsageError otherwise. With history_every > 0
 // the history must hold exactly the rows a run saves: one at every multiple of history_every below the iteration.
-std::string train_state_json(const TrainState& st, const std::string& settings_json);
+// `more`: fields a caller saves beside the state's own (train's "ntk_history"; std::invalid_argument for a name the
+// state uses); `file`, when given, receives the loaded file's whole document, for them.
+std::string train_state_json(const TrainState& st, const std::string& settings_json,
+                             const nlohmann::json& more = nlohmann::json::object());
 TrainState load_train_state(const std::string& path, const std::string& settings_json, long n_params,
-                            long adam_iterations, long history_every = 0);
+                            long adam_iterations, long history_every = 0, nlohmann::json* file = nullptr);
 
 // Trains net in place (its parameters are replaced by the trained ones): the Adam phases, then L-BFGS. A loss or
 // gradient that is not finite stops the run (TrainResult::diverged); NumericalError when even the initial network's

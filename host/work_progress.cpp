@@ -11,6 +11,9 @@ std::mutex g_mutex;
 std::function<void(const std::string&)> g_sink;
 std::chrono::steady_clock::time_point g_start, g_last;
 
+// Whether a line is due at `now`; the caller holds g_mutex.
+bool due(std::chrono::steady_clock::time_point now) { return g_sink && now - g_last >= std::chrono::seconds(5); }
+
 }  // namespace
 
 void set_work_progress_sink(std::function<void(const std::string&)> sink) {
@@ -18,13 +21,6 @@ void set_work_progress_sink(std::function<void(const std::string&)> sink) {
   g_sink = std::move(sink);
   g_start = g_last = std::chrono::steady_clock::now();
 }
-
-namespace {
-
-// Whether a line is due at `now`; the caller holds g_mutex.
-bool due(std::chrono::steady_clock::time_point now) { return g_sink && now - g_last >= std::chrono::seconds(5); }
-
-}  // namespace
 
 bool work_progress_due() {
   std::lock_guard<std::mutex> lock(g_mutex);

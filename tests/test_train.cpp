@@ -7,6 +7,7 @@
 #include <cmath>       // std::isfinite, std::abs
 #include <filesystem>  // std::filesystem::create_directories
 #include <fstream>     // std::ofstream
+#include <stdexcept>   // std::invalid_argument
 #include <string>      // std::string, std::to_string
 #include <utility>     // std::move
 
@@ -68,6 +69,13 @@ TEST_P(Train, ResumedRunEqualsUninterruptedRun) {
     const TrainState st = load_train_state(path, "{\"run\":1}", np, 60, cfg.history_every);
     EXPECT_THROW(load_train_state(path, "{\"run\":2}", np, 60), UsageError);
     EXPECT_THROW(load_train_state(path + ".missing", "{\"run\":1}", np, 60), UsageError);
+    // Fields a caller saves beside the state come back in the file's document; the state's own names are refused.
+    const std::string more_path = path + ".more";
+    { std::ofstream(more_path) << train_state_json(saved[1], "{\"run\":1}", {{"extra", {1, 2}}}); }
+    nlohmann::json file;
+    EXPECT_EQ(load_train_state(more_path, "{\"run\":1}", np, 60, cfg.history_every, &file).theta, st.theta);
+    EXPECT_EQ(file["extra"], nlohmann::json({1, 2}));
+    EXPECT_THROW(train_state_json(saved[1], "{\"run\":1}", {{"theta", 0}}), std::invalid_argument);
 
     TrainConfig again = cfg;
     again.resume = &st;

@@ -920,14 +920,15 @@ int cmd_train(const TrainOptions& t) {
                  "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   OutputDir out(o.out, "train");
   // Read before the backend: a bad resume is one error.
-  const json settings = train_settings(t, s, cfg);
+  const std::string settings = train_settings(t, s, cfg).dump();
   const std::string state_path = out.file("resume.json");
   out.open();  // before the backend: a refusal of the folder is the only line; the lock guards resume.json too
   if (members == 1 && t.checkpoint_every > 0) interrupt_resume_file(state_path);  // a signal's message names it
   TrainState resumed;
+  json state_file;  // the resume file's document: the fields saved beside the state (ntk_history)
   if (t.resume) {
-    resumed = load_train_state(state_path, settings.dump(), s.net.n_params(), total_iterations(cfg.schedule),
-                               cfg.history_every);
+    resumed = load_train_state(state_path, settings, s.net.n_params(), total_iterations(cfg.schedule),
+                               cfg.history_every, &state_file);
     cfg.resume = &resumed;
   }
   s.backend = make_backend(o.device, o.precision, o.threads);
@@ -935,9 +936,7 @@ int cmd_train(const TrainOptions& t) {
   if (t.ntk_every > 0) {
     ntk_rec = std::make_unique<NtkRecorder>(*s.backend, s.net, s.pts, ntk_scaling, ntk_plan.chunk_rows, t.ntk_every);
     if (t.resume)  // the rows below the state's iteration (the one at it comes when the run goes on)
-      ntk_rec->restore(
-          json::parse(read_regular_file(state_path, "--resume", size_t{1} << 31)).value("ntk_history", json()),
-          resumed.iteration, "--resume: " + state_path);
+      ntk_rec->restore(state_file.value("ntk_history", json()), resumed.iteration, "--resume: " + state_path);
     cfg.on_record = [&](long it, TrainSession& session) {
       if (ntk_rec->record(it, session) && !ntk_rec->rows().back().computed)
         std::fprintf(stderr,
@@ -949,13 +948,10 @@ int cmd_train(const TrainOptions& t) {
   if (members == 1) {  // an ensemble is not resumable: no state file
     cfg.on_checkpoint = [&](const TrainState& st) {
       try {
-        std::string text = train_state_json(st, settings.dump());
-        if (ntk_rec != nullptr) {  // with the NTK rows the resumed run does not take again
-          json j = json::parse(text);
-          j["ntk_history"] = ntk_rec->state_below(st.iteration);
-          text = j.dump() + "\n";
-        }
-        replace_file(state_path, text);
+        // With the NTK rows the resumed run does not take again.
+        const json more =
+            ntk_rec != nullptr ? json{{"ntk_history", ntk_rec->state_below(st.iteration)}} : json::object();
+        replace_file(state_path, train_state_json(st, settings, more));
       } catch (const std::exception& e) {  // a full disk: the run goes on, resumable from the previous state
         std::fprintf(stderr, "pinntk train: warning: %s\n", e.what());
       }

@@ -684,8 +684,11 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
   check_net(prob, net);
   check_ntk_every(ntk_every, history_every, use_lm, ntk_scaling, Naming{false});
   NtkPlan ntk_plan;
-  if (ntk_every > 0)
-    ntk_plan = plan_ntk_every(prob.pts, net.n_params(), parse_ntk_scaling(ntk_scaling), 0, Naming{false});
+  NtkScaling ntk_d = NtkScaling::Lemma;
+  if (ntk_every > 0) {
+    ntk_d = parse_ntk_scaling(ntk_scaling);
+    ntk_plan = plan_ntk_every(prob.pts, net.n_params(), ntk_d, 0, Naming{false});
+  }
 
   // The LM stages as the CLI's (host/run_setup.hpp): one at the problem's eps, or one per eps of the continuation.
   ProblemSpec spec = prob.spec;
@@ -722,9 +725,7 @@ nb::dict train(Problem& prob, Mlp& net, const std::vector<std::pair<long, double
     nb::gil_scoped_release release;
     std::lock_guard<std::recursive_mutex> lock(g_backend_mutex);
     Backend& be = backend(device, precision, threads);
-    if (ntk_every > 0)
-      ntk_rec =
-          std::make_unique<NtkRecorder>(be, work, pts, parse_ntk_scaling(ntk_scaling), ntk_plan.chunk_rows, ntk_every);
+    if (ntk_every > 0) ntk_rec = std::make_unique<NtkRecorder>(be, work, pts, ntk_d, ntk_plan.chunk_rows, ntk_every);
     try {
       res = train_adam(be, work, spec, pts, cfg, [&](long it, long total, double loss) {
         ctl.poll(it <= adam_total ? "adam" : "lbfgs", it, total, loss, nullptr);
