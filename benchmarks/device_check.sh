@@ -327,7 +327,7 @@ if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
 fi
 
 # 9b. Asked for (PINNTK_DEVICE_NTK_PEERS=1): the NTK at scale on the device beside torch.func and JAX (issue 14), from
-# the cross-check's checkpoint, each (library, size) in its own process (benchmarks/peers/ntk_scale.py).
+# the cross-check's checkpoint, each (library, size) in its own process (benchmarks/peers/ntk_scale.py, ntk_top.py).
 if [ "${PINNTK_DEVICE_NTK_PEERS:-0}" = "1" ] && [ -f "$CK/init/checkpoint.json" ]; then
   c=$(cap 240 60)
   if [ "$c" -gt 0 ]; then
@@ -339,6 +339,20 @@ if [ "${PINNTK_DEVICE_NTK_PEERS:-0}" = "1" ] && [ -f "$CK/init/checkpoint.json" 
     python3 benchmarks/peers/ntk_scale.py table "$OUT/ntk_scale/results.jsonl" > "$OUT/ntk_scale_table.txt" 2>&1
   else
     skipped "ntk_scale.py sweep (cuda)"
+  fi
+  # The wide network's top 10 eigenvalues (step 4b's request) beside torch.func and JAX, formed and matrix-free
+  # (benchmarks/peers/ntk_top.py); the 4x160 checkpoint is made on the CPU (the tile kernels refuse that width).
+  c=$(cap 240 60)
+  if [ "$c" -gt 0 ]; then
+    $B train --problem darcy-twoscale --layers 1,160,160,160,160,1 --schedule 1@1e-300 --device cpu \
+      --out "$CK/wide_init" >> "$OUT/cli.log" 2>&1
+    PYTHONUNBUFFERED=1 timeout "$c" python3 benchmarks/peers/ntk_top.py sweep --device cuda --pinntk "$B" \
+      --checkpoint "$CK/wide_init/checkpoint.json" --sizes "${PINNTK_DEVICE_TOP_SIZES:-65534,262142,1048574}" \
+      --cap '' --timeout 90 --timeout-soft 60 --out "$OUT/ntk_top" > "$OUT/ntk_top.log" 2>&1
+    row "ntk_top.py sweep, 4x160 (cuda)" "$(status $?) (ntk_top_table.txt)"
+    python3 benchmarks/peers/ntk_top.py table "$OUT/ntk_top/results.jsonl" > "$OUT/ntk_top_table.txt" 2>&1
+  else
+    skipped "ntk_top.py sweep, 4x160 (cuda)"
   fi
 fi
 

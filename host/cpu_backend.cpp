@@ -160,65 +160,14 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // J^T y without J (DESIGN.md section 8): each row's reverse pass seeded with y_k times its coefficients, added into
-  // its thread's partial sum; the partials are added in thread order (deterministic for a thread count).
+  // J^T y and J u without J (DESIGN.md section 8): the batched passes of host/cpu_batched.hpp, the gradient pass
+  // seeded with y and the tangent pass along u, in workspace of their own (a training session's stays as it is).
   void jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out) override {
-    const MlpShape s = net.shape();
-    const int n = pts.size(), m = pts.dim;
-    const size_t P = net.n_params();
-    const std::vector<double> v = axis_directions(m);
-    const int threads = omp_get_max_threads();
-    std::vector<double> partial(static_cast<size_t>(threads) * P, 0.0);
-#pragma omp parallel num_threads(threads)
-    {
-      double* acc = partial.data() + static_cast<size_t>(omp_get_thread_num()) * P;
-      std::vector<double> tape(m > 1 ? mlp_tape_size_nd(s, m) : mlp_tape_size(s));
-      std::vector<double> adj(m > 1 ? mlp_adjoint_size_nd(s, m) : mlp_adjoint_size(s));
-      double jet[1 + 2 * kMaxDim], c[kMaxDim], lambda[kMaxDim];
-#pragma omp for schedule(static)
-      for (int k = 0; k < n; ++k) {
-        const size_t o = static_cast<size_t>(k) * m;
-        const double yk = y[k];
-        if (m > 1) {
-          const double* vk = pts.directions(k, v.data());
-          mlp_forward_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), jet);
-          for (int j = 0; j < m; ++j) {
-            c[j] = yk * pts.beta[o + j];
-            lambda[j] = yk * pts.alpha[o + j];
-          }
-          mlp_reverse_point_nd(s, net.theta.data(), pts.x.data() + o, m, vk, tape.data(), yk * pts.gamma[k], c, lambda,
-                               acc, true, adj.data());
-        } else {
-          mlp_forward_point(s, net.theta.data(), pts.x[k], tape.data(), jet);
-          mlp_reverse_point(s, net.theta.data(), pts.x[k], tape.data(), yk * pts.alpha[k], yk * pts.beta[k],
-                            yk * pts.gamma[k], acc, true, adj.data());
-        }
-      }
-    }
-    std::fill(out.begin(), out.end(), 0.0);
-    for (int t = 0; t < threads; ++t)
-      for (size_t q = 0; q < P; ++q) out[q] += partial[static_cast<size_t>(t) * P + q];
+    batched_jacobian_transpose_times(net, pts, y, out, products_ws_);
   }
 
-  // J u without J (DESIGN.md section 8): per row the tangent pass along u, then the row's linear part
-  // gamma ud + sum_k (c_k u'd_k + lambda_k u''d_k) (row_residual_nd with f = 0; 1-D is n = m = 1, v = 1).
   void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out) override {
-    const MlpShape s = net.shape();
-    const int n = pts.size(), m = pts.dim;
-    const std::vector<double> v = axis_directions(m);
-#pragma omp parallel if (rows_worth_threads(n, net.n_params()))
-    {
-      std::vector<double> scratch(mlp_tangent_size_nd(s, m));
-      double jet[1 + 2 * kMaxDim];
-#pragma omp for schedule(static)
-      for (int k = 0; k < n; ++k) {
-        const size_t o = static_cast<size_t>(k) * m;
-        mlp_tangent_point_nd(s, net.theta.data(), u.data(), pts.x.data() + o, m, pts.directions(k, v.data()),
-                             scratch.data(), jet);
-        out[k] = row_residual_nd(m, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], 0.0, jet[0], jet + 1,
-                                 jet + 1 + m);
-      }
-    }
+    batched_jacobian_times(net, pts, u, out, products_ws_);
   }
 
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
@@ -270,6 +219,7 @@ class CpuBackend final : public Backend {
 
  private:
   BatchedWorkspace ws_;
+  BatchedWorkspace products_ws_;
 };
 
 }  // namespace

@@ -6,8 +6,9 @@
 #include <algorithm>  // std::fill, std::min, std::max, std::swap
 #include <cmath>      // std::tanh
 #include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string
 
-#include "common/mlp_math.hpp"  // first_layer_weight_adjoint, tanh_jet, tanh_jet_adjoint
+#include "common/mlp_math.hpp"  // first_layer_weight_adjoint, tanh_jet, tanh_jet_adjoint, tanh_jet_tangent
 #include "common/residual.hpp"  // row_residual_nd, row_loss
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -226,8 +227,13 @@ struct ChunkArgs {
   double* const* H;
   double* const* Z;
   double *A, *HB, *U, *S, *X, *V;
-  double* r;
-  double* grad;
+  double* r;     // the rows' residuals (the gradient pass) or entries of J u (the tangent pass)
+  double* grad;  // the gradient pass adds its gradient here
+  // The gradient pass seeds the output adjoints with seed[k] instead of w_k r_k when seed is set: it adds J^T seed
+  // to grad (DESIGN.md section 8). The tangent pass: the parameter direction u, and a third block like A.
+  const double* seed = nullptr;
+  const double* dtheta = nullptr;
+  double* Td = nullptr;
 };
 
 // Through the tanh of one neuron (a row of the layer), direction by direction as mlp_reverse_point_nd: from the
@@ -266,11 +272,12 @@ PINNTK_INLINE double row_sum(const double* v, int B) {
   return s;
 }
 
-// The chunk's forward pass, residuals, loss and reverse pass (gradient added to a.grad). M: the directions (the
-// coordinate axes, DESIGN.md section 7, or with Dir each row's own, pts.dirs), O: the derivative order the rows need
-// (channels h; h'_k if O >= 1; h''_k if O = 2).
+// The chunk's forward pass through the hidden layers: the inputs gathered into X (and the rows' own directions into
+// V), every hidden layer's channels into H[l] and, from layer 2 (layer 1 with Dir), its products into Z[l]. M: the
+// directions (the coordinate axes, DESIGN.md section 7, or with Dir each row's own, pts.dirs), O: the derivative
+// order the rows need (channels h; h'_k if O >= 1; h''_k if O = 2).
 template <int M, int O, class Isa, bool Dir = false>
-PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
+PINNTK_INLINE void chunk_forward(const ChunkArgs& a) {
   constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
   const int* d = a.net->layers.data();
   const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
@@ -356,6 +363,22 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
       }
     }
   }
+}
+
+// The chunk's forward pass, residuals, loss and reverse pass (gradient added to a.grad; J^T a.seed with a seed).
+template <int M, int O, class Isa, bool Dir = false>
+PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
+  constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
+  const int* d = a.net->layers.data();
+  const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
+  const int B = a.B, CB = C * B;
+  const double* theta = a.net->theta.data();
+  const PointSet& pts = *a.pts;
+  const int* idx = a.idx;
+  const double* X = a.X;
+  [[maybe_unused]] const double* V = a.V;
+  const double* W1 = theta + a.woff[1];
+  chunk_forward<M, O, Isa, Dir>(a);
   // Output layer: [u; D_k u; D_k^2 u] = w^T [h; h'_k; h''_k] + [b; 0; 0].
   const int dl = d[nl - 1];
   const double* Wo = theta + a.woff[nl];
@@ -376,7 +399,7 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
     const double rk = row_residual_nd(M, al, be, pts.gamma[k], pts.f[k], U[p] + Wo[dl], du, d2u);
     a.r[k] = rk;
     loss += row_loss(pts.w[k], rk);
-    const double c = pts.w[k] * rk;
+    const double c = a.seed != nullptr ? a.seed[k] : pts.w[k] * rk;
     S[p] = c * pts.gamma[k];
     for (int i = 0; i < M; ++i) {
       if constexpr (O >= 1) S[(1 + i) * B + p] = c * be[i];
@@ -450,41 +473,170 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   return loss;
 }
 
+// J u of the chunk's rows into a.r (DESIGN.md section 8): the forward pass, then the tangents along u = a.dtheta layer
+// by layer, dZ = dW h + W dh (+ db on channel 0) for every channel in two products, through each tanh neuron by
+// tanh_jet_tangent, and the rows' linear part of the output's tangents (row_residual_nd with f = 0). The tangents
+// of layer l-1 and l alternate between A and HB; Td holds W dh.
+template <int M, int O, class Isa, bool Dir = false>
+PINNTK_INLINE double chunk_tangent(const ChunkArgs& a) {
+  constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
+  const int* d = a.net->layers.data();
+  const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
+  const int B = a.B, CB = C * B;
+  const double* theta = a.net->theta.data();
+  const double* dtheta = a.dtheta;
+  const PointSet& pts = *a.pts;
+  const int* idx = a.idx;
+  const double* X = a.X;
+  [[maybe_unused]] const double* V = a.V;
+  chunk_forward<M, O, Isa, Dir>(a);
+  double *Hd = a.A, *G = a.HB;
+  // Layer 1: dz = dW x + db, dz'_k = dW_ik (with Dir dW v_k), dz''_k = 0; z'_k = W_ik (with Dir Z[1]), z''_k = 0.
+  {
+    const int d1 = d[1];
+    const double* W1 = theta + a.woff[1];
+    const double* dW1 = dtheta + a.woff[1];
+    const double* db1 = dW1 + d1 * M;
+    for (int i = 0; i < d1; ++i) {
+      const double* t = a.H[1] + static_cast<size_t>(i) * CB;
+      [[maybe_unused]] const double* z1 = Dir ? a.Z[1] + static_cast<size_t>(i) * CB : nullptr;
+      double* hd = Hd + static_cast<size_t>(i) * CB;
+      const double* w = W1 + i * M;
+      const double* dw = dW1 + i * M;
+#pragma omp simd
+      for (int p = 0; p < B; ++p) {
+        double zd = db1[i];
+        for (int j = 0; j < M; ++j) zd += dw[j] * X[j * B + p];
+        double tdot = 0.0, h1d = 0.0, h2d = 0.0;
+        if constexpr (O == 0) {
+          tanh_jet_tangent(t[p], 0.0, 0.0, zd, 0.0, 0.0, tdot, h1d, h2d);
+        } else {
+          for (int k = 0; k < M; ++k) {
+            double zp, zpd;
+            if constexpr (Dir) {
+              zp = z1[(1 + k) * B + p];
+              zpd = 0.0;
+              for (int j = 0; j < M; ++j) zpd += dw[j] * V[(k * M + j) * B + p];
+            } else {
+              zp = w[k];
+              zpd = dw[k];
+            }
+            tanh_jet_tangent(t[p], zp, 0.0, zd, zpd, 0.0, tdot, h1d, h2d);
+            hd[(1 + k) * B + p] = h1d;
+            if constexpr (O == 2) hd[(1 + M + k) * B + p] = h2d;
+          }
+        }
+        hd[p] = tdot;
+      }
+    }
+  }
+  // Hidden layers: G = dW h, Td = W dh over every channel, then through the tanh jets (G becomes layer l's dh).
+  for (int l = 2; l < nl; ++l) {
+    const int din = d[l - 1], dout = d[l];
+    const double* W = theta + a.woff[l];
+    const double* dW = dtheta + a.woff[l];
+    const double* db = dW + dout * din;
+    Isa::panel(dout, CB, din, dW, din, 1, a.H[l - 1], CB, G, CB);
+    Isa::panel(dout, CB, din, W, din, 1, Hd, CB, a.Td, CB);
+    for (int i = 0; i < dout; ++i) {
+      const size_t o = static_cast<size_t>(i) * CB;
+      const double* t = a.H[l] + o;
+      [[maybe_unused]] const double* z = a.Z[l] + o;
+      const double* tw = a.Td + o;
+      double* g = G + o;
+#pragma omp simd
+      for (int p = 0; p < B; ++p) {
+        const double zd = g[p] + tw[p] + db[i];
+        double tdot = 0.0, h1d = 0.0, h2d = 0.0;
+        if constexpr (O == 0) {
+          tanh_jet_tangent(t[p], 0.0, 0.0, zd, 0.0, 0.0, tdot, h1d, h2d);
+        } else {
+          for (int k = 0; k < M; ++k) {
+            const int c1 = (1 + k) * B + p, c2 = (1 + M + k) * B + p;
+            const double zpp = O == 2 ? z[c2] : 0.0, zppd = O == 2 ? g[c2] + tw[c2] : 0.0;
+            tanh_jet_tangent(t[p], z[c1], zpp, zd, g[c1] + tw[c1], zppd, tdot, h1d, h2d);
+            g[c1] = h1d;
+            if constexpr (O == 2) g[c2] = h2d;
+          }
+        }
+        g[p] = tdot;
+      }
+    }
+    std::swap(Hd, G);
+  }
+  // Output layer: the tangents of [u; D_k u; D_k^2 u] = dw^T [h; h'_k; h''_k] + w^T [dh; dh'_k; dh''_k] + [db; 0; 0].
+  const int dl = d[nl - 1];
+  const double* Wo = theta + a.woff[nl];
+  const double* dWo = dtheta + a.woff[nl];
+  double* U = a.U;
+  cblas_dgemv(CblasRowMajor, CblasTrans, dl, CB, 1.0, a.H[nl - 1], CB, dWo, 1, 0.0, U, 1);
+  cblas_dgemv(CblasRowMajor, CblasTrans, dl, CB, 1.0, Hd, CB, Wo, 1, 1.0, U, 1);
+  for (int p = 0; p < B; ++p) {
+    const int k = idx[p];
+    double du[M], d2u[M];
+    for (int i = 0; i < M; ++i) {
+      du[i] = O >= 1 ? U[(1 + i) * B + p] : 0.0;
+      d2u[i] = O == 2 ? U[(1 + M + i) * B + p] : 0.0;
+    }
+    const size_t o = static_cast<size_t>(k) * M;
+    a.r[k] = row_residual_nd(M, pts.alpha.data() + o, pts.beta.data() + o, pts.gamma[k], 0.0, U[p] + dWo[dl], du, d2u);
+  }
+  return 0.0;
+}
+
 using ChunkFn = double (*)(const ChunkArgs&);
 
-template <int M, int O, bool Dir>
+// The two passes over a chunk: the gradient (or J^T y) and the tangent (J u).
+enum class Pass { kGradient, kTangent };
+
+template <Pass K, int M, int O, class Isa, bool Dir>
+PINNTK_INLINE double chunk_run(const ChunkArgs& a) {
+  if constexpr (K == Pass::kGradient)
+    return chunk_pass<M, O, Isa, Dir>(a);
+  else
+    return chunk_tangent<M, O, Isa, Dir>(a);
+}
+
+template <Pass K, int M, int O, bool Dir>
 double chunk_generic(const ChunkArgs& a) {
-  return chunk_pass<M, O, Generic, Dir>(a);
+  return chunk_run<K, M, O, Generic, Dir>(a);
 }
 #if PINNTK_X86
-template <int M, int O, bool Dir>
+template <Pass K, int M, int O, bool Dir>
 __attribute__((target(PINNTK_TARGET_AVX2))) double chunk_avx2(const ChunkArgs& a) {
-  return chunk_pass<M, O, Avx2, Dir>(a);
+  return chunk_run<K, M, O, Avx2, Dir>(a);
 }
-template <int M, int O, bool Dir>
+template <Pass K, int M, int O, bool Dir>
 __attribute__((target(PINNTK_TARGET_AVX512))) double chunk_avx512(const ChunkArgs& a) {
-  return chunk_pass<M, O, Avx512, Dir>(a);
+  return chunk_run<K, M, O, Avx512, Dir>(a);
 }
 #endif
 
 // Rows of order 0 (h alone) never see their directions: they take the axis code.
-template <int M, bool Dir>
+template <Pass K, int M, bool Dir>
 ChunkFn chunk_fn_m(BatchedIsa isa, int order) {
 #if PINNTK_X86
   if (isa == BatchedIsa::kAvx512)
-    return order == 0 ? &chunk_avx512<M, 0, false> : order == 1 ? &chunk_avx512<M, 1, Dir> : &chunk_avx512<M, 2, Dir>;
+    return order == 0   ? &chunk_avx512<K, M, 0, false>
+           : order == 1 ? &chunk_avx512<K, M, 1, Dir>
+                        : &chunk_avx512<K, M, 2, Dir>;
   if (isa == BatchedIsa::kAvx2)
-    return order == 0 ? &chunk_avx2<M, 0, false> : order == 1 ? &chunk_avx2<M, 1, Dir> : &chunk_avx2<M, 2, Dir>;
+    return order == 0   ? &chunk_avx2<K, M, 0, false>
+           : order == 1 ? &chunk_avx2<K, M, 1, Dir>
+                        : &chunk_avx2<K, M, 2, Dir>;
 #endif
   (void)isa;
-  return order == 0 ? &chunk_generic<M, 0, false> : order == 1 ? &chunk_generic<M, 1, Dir> : &chunk_generic<M, 2, Dir>;
+  return order == 0   ? &chunk_generic<K, M, 0, false>
+         : order == 1 ? &chunk_generic<K, M, 1, Dir>
+                      : &chunk_generic<K, M, 2, Dir>;
 }
 
 // dir: the rows carry their own directions (pts.dirs; dimension 2 or 3 only).
+template <Pass K>
 ChunkFn chunk_fn(BatchedIsa isa, int m, int order, bool dir) {
-  if (m == 1) return chunk_fn_m<1, false>(isa, order);
-  if (m == 2) return dir ? chunk_fn_m<2, true>(isa, order) : chunk_fn_m<2, false>(isa, order);
-  return dir ? chunk_fn_m<3, true>(isa, order) : chunk_fn_m<3, false>(isa, order);
+  if (m == 1) return chunk_fn_m<K, 1, false>(isa, order);
+  if (m == 2) return dir ? chunk_fn_m<K, 2, true>(isa, order) : chunk_fn_m<K, 2, false>(isa, order);
+  return dir ? chunk_fn_m<K, 3, true>(isa, order) : chunk_fn_m<K, 3, false>(isa, order);
 }
 
 // The derivative order row k needs: 2 if some alpha != 0, else 1 if some beta != 0, else 0.
@@ -524,27 +676,32 @@ BatchedIsa batched_isa_auto() {
   return best;
 }
 
-double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
-                             BatchedWorkspace& ws, int chunk) {
+namespace {
+
+// The rows in chunks of one derivative order over the threads (each its contiguous share of about equal weight, a
+// row weighing its channels) for either pass. The gradient pass: residuals into r, the loss returned, the gradient
+// (J^T seed with a seed) into grad, the threads' partial sums added in thread order. The tangent pass: J dtheta
+// into r; grad unused.
+template <Pass K>
+double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad, BatchedWorkspace& ws,
+                  int chunk, const double* seed, const double* dtheta, const char* who) {
   const int m = pts.dim;
-  if (m < 1 || m > 3) throw std::invalid_argument("batched_loss_gradient: the rows' dimension must be 1, 2 or 3");
+  const std::string name(who);
+  if (m < 1 || m > 3) throw std::invalid_argument(name + ": the rows' dimension must be 1, 2 or 3");
   const bool dir = pts.has_directions();
   if (dir && (m < 2 || pts.dirs.size() != static_cast<size_t>(pts.size()) * m * m))
-    throw std::invalid_argument(
-        "batched_loss_gradient: rows with directions need dimension 2 or 3 and dim^2 numbers "
-        "per row");
+    throw std::invalid_argument(name + ": rows with directions need dimension 2 or 3 and dim^2 numbers per row");
   const std::vector<int>& d = net.layers;
   const int nl = static_cast<int>(d.size()) - 1;
   if (nl < 2 || d[0] != m || d[nl] != 1)
-    throw std::invalid_argument("batched_loss_gradient: the network must read n, hidden widths..., 1");
+    throw std::invalid_argument(name + ": the network must read n, hidden widths..., 1");
   const BatchedIsa isa = ws.isa == BatchedIsa::kAuto ? batched_isa_auto() : ws.isa;
-  if (!batched_isa_available(isa))
-    throw std::invalid_argument("batched_loss_gradient: this CPU lacks the instruction set asked for");
+  if (!batched_isa_available(isa)) throw std::invalid_argument(name + ": this CPU lacks the instruction set asked for");
   const int n = pts.size();
   chunk = std::max(chunk, 1);
-  std::fill(grad.begin(), grad.end(), 0.0);
+  constexpr bool kGrad = K == Pass::kGradient;
+  if (kGrad) std::fill(grad.begin(), grad.end(), 0.0);
   if (n == 0) return 0.0;
-
   // The rows grouped by order (0, 1, 2), each group in the points' order.
   int count[3] = {0, 0, 0};
   std::vector<int>& rows = ws.rows;
@@ -582,17 +739,18 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
   for (int l = 1; l < nl; ++l) maxw = std::max(maxw, d[l]);
   size_t per_layer_total = 0;
   for (int l = 1; l < nl; ++l) per_layer_total += 2 * static_cast<size_t>(d[l]) * CBmax;
-  const size_t buf_size =
-      per_layer_total + 2 * static_cast<size_t>(maxw) * CBmax + 2 * CBmax + m * Bmax + (dir ? m * m * Bmax : 0);
+  const size_t adjoint_blocks = kGrad ? 2 : 3;  // A, HB (and Td for the tangents)
+  const size_t buf_size = per_layer_total + adjoint_blocks * static_cast<size_t>(maxw) * CBmax + 2 * CBmax + m * Bmax +
+                          (dir ? m * m * Bmax : 0);
   if (static_cast<int>(ws.threads.size()) < T) ws.threads.resize(T);
   std::vector<int> woff(nl + 1, 0);
   for (int l = 1; l <= nl; ++l) woff[l] = weight_offset(d, l);
   const size_t P = grad.size();
   for (int t = 0; t < T; ++t) {
     if (ws.threads[t].buf.size() < buf_size) ws.threads[t].buf.resize(buf_size);
-    if (T > 1) ws.threads[t].grad.assign(P, 0.0);
+    if (kGrad && T > 1) ws.threads[t].grad.assign(P, 0.0);
   }
-  ChunkFn fn[3] = {chunk_fn(isa, m, 0, dir), chunk_fn(isa, m, 1, dir), chunk_fn(isa, m, 2, dir)};
+  const ChunkFn fn[3] = {chunk_fn<K>(isa, m, 0, dir), chunk_fn<K>(isa, m, 1, dir), chunk_fn<K>(isa, m, 2, dir)};
 
   // Each thread runs single-threaded products; OpenBLAS's own threads would compete with the OpenMP ones.
   const int blas_threads = T > 1 ? openblas_get_num_threads() : 1;
@@ -609,6 +767,7 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
         Z[l] = buf + static_cast<size_t>(d[l]) * CBmax;
         buf += 2 * static_cast<size_t>(d[l]) * CBmax;
       }
+      const size_t blocks = adjoint_blocks * maxw * CBmax;
       ChunkArgs a{&net,
                   woff.data(),
                   &pts,
@@ -618,12 +777,17 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
                   Z.data(),
                   buf,
                   buf + maxw * CBmax,
-                  buf + 2 * maxw * CBmax,
-                  buf + 2 * maxw * CBmax + CBmax,
-                  buf + 2 * maxw * CBmax + 2 * CBmax,
-                  buf + 2 * maxw * CBmax + 2 * CBmax + m * Bmax,
+                  buf + blocks,
+                  buf + blocks + CBmax,
+                  buf + blocks + 2 * CBmax,
+                  buf + blocks + 2 * CBmax + m * Bmax,
                   r.data(),
-                  T > 1 ? ws.threads[v].grad.data() : grad.data()};
+                  !kGrad  ? nullptr
+                  : T > 1 ? ws.threads[v].grad.data()
+                          : grad.data(),
+                  seed,
+                  dtheta,
+                  kGrad ? nullptr : buf + 2 * maxw * CBmax};
       double loss = 0.0;
       for (int o = 0; o < 3; ++o) {
         const int lo = std::max(bound[v], start[o]), hi = std::min(bound[v + 1], start[o + 1]);
@@ -639,7 +803,7 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
   if (blas_threads != 1) openblas_set_num_threads(blas_threads);
   double loss = losses[0];
   for (int t = 1; t < T; ++t) loss += losses[t];
-  if (T > 1) {
+  if (kGrad && T > 1) {
     for (size_t p = 0; p < P; ++p) {
       double s = ws.threads[0].grad[p];
       for (int t = 1; t < T; ++t) s += ws.threads[t].grad[p];
@@ -647,6 +811,29 @@ double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r
     }
   }
   return loss;
+}
+
+}  // namespace
+
+double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
+                             BatchedWorkspace& ws, int chunk) {
+  return run_chunks<Pass::kGradient>(net, pts, r, grad, ws, chunk, nullptr, nullptr, "batched_loss_gradient");
+}
+
+void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out,
+                                      BatchedWorkspace& ws, int chunk) {
+  if (y.size() != static_cast<size_t>(pts.size()) || out.size() != net.theta.size())
+    throw std::invalid_argument("batched_jacobian_transpose_times: y needs a number per row, out one per parameter");
+  ws.residuals.resize(static_cast<size_t>(pts.size()));
+  run_chunks<Pass::kGradient>(net, pts, ws.residuals, out, ws, chunk, y.data(), nullptr,
+                              "batched_jacobian_transpose_times");
+}
+
+void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,
+                            BatchedWorkspace& ws, int chunk) {
+  if (u.size() != net.theta.size() || out.size() != static_cast<size_t>(pts.size()))
+    throw std::invalid_argument("batched_jacobian_times: u needs a number per parameter, out one per row");
+  run_chunks<Pass::kTangent>(net, pts, out, {}, ws, chunk, nullptr, u.data(), "batched_jacobian_times");
 }
 
 }  // namespace pinntk

@@ -30,7 +30,8 @@ struct BatchedWorkspace {
     std::vector<double> grad;  // this thread's partial gradient (threads > 1)
   };
   std::vector<PerThread> threads;
-  std::vector<int> rows;  // row indices grouped by the derivative order they need (0, 1, 2)
+  std::vector<int> rows;          // row indices grouped by the derivative order they need (0, 1, 2)
+  std::vector<double> residuals;  // batched_jacobian_transpose_times's residuals, computed on the way
   // Tests: every row with all 1 + 2n channels (the path without the order split), and the instruction set.
   bool all_channels = false;
   BatchedIsa isa = BatchedIsa::kAuto;
@@ -47,5 +48,14 @@ BatchedIsa batched_isa_auto();
 // are added in thread order): compare results of two of them with a tolerance, and bitwise only for the same ones.
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
                              BatchedWorkspace& ws, int chunk = 256);
+
+// The matrix-free products of DESIGN.md section 8 through the same chunks, rows and threads (and the same caveat on
+// their last digits): J^T y is the gradient pass with the output adjoints seeded with y_k instead of w_k r_k; J u
+// the forward pass followed by the tangents along u, two products a layer (dW h and W dh) over every channel, and
+// tanh_jet_tangent (common/mlp_math.hpp) through each neuron.
+void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out,
+                                      BatchedWorkspace& ws, int chunk = 256);
+void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,
+                            BatchedWorkspace& ws, int chunk = 256);
 
 }  // namespace pinntk

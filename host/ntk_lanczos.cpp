@@ -134,7 +134,7 @@ TopEigen ntk_top_eigen(Backend& be, const Mlp& net, const PointSet& pts, const s
     if (want_vectors) vectors = es.eigenvectors();
     out.converged = dim;
   } else {
-    const int ncv = std::min(dim, std::max(2 * k + 1, k + 20));
+    const int ncv = std::min(dim, std::max(2 * k + 1, k + 8));
     Spectra::SymEigsSolver<NtkOperator> solver(op, k, ncv);
     solver.init();
     const Eigen::Index nconv =

@@ -1,16 +1,17 @@
 // The fast paths of the CPU gradient (host/cpu_batched.cpp) against the full one: rows grouped by the derivative
 // order they need (1-channel chunks for boundary and regression rows, no second-derivative channels where alpha = 0),
-// the vectorized instruction sets, the OpenMP split of the rows, and the chunk size.
+// the vectorized instruction sets, the OpenMP split of the rows, and the chunk size; the matrix-free products J u and
+// J^T y through the same passes.
 #include <gtest/gtest.h>
 #include <omp.h>  // omp_get_max_threads, omp_set_num_threads
 
-#include <cmath>      // std::fabs
+#include <cmath>      // std::fabs, std::sqrt, std::sin, std::cos
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 #include <vector>     // std::vector
 
 #include "host/backend.hpp"      // make_cpu_backend
-#include "host/cpu_batched.hpp"  // batched_loss_gradient, BatchedWorkspace, BatchedIsa
+#include "host/cpu_batched.hpp"  // batched_loss_gradient, batched_jacobian_times, BatchedWorkspace, BatchedIsa
 #include "host/mlp.hpp"          // init_mlp
 #include "host/problem.hpp"      // build_points, problem_preset
 #include "tests/near.hpp"        // testing::near, testing::all_near
@@ -163,6 +164,82 @@ TEST(CpuSpeedPaths, ThreadCountsAndChunksAgreeAndRepeatBitwise) {
   }
 }
 
+// The matrix-free products through the batched passes (the CPU backend's jacobian_times and
+// jacobian_transpose_times) against the per-point reverse pass's formed J: every derivative order of rows (and all
+// channels for all rows), each instruction set this CPU has, chunks that do not divide the rows, one and two
+// threads; the same call again bit for bit. Bounds by norms, as Ntk.MatrixFreeProductsMatchTheFormedJacobian: a row
+// of J u against |J_k| |u|, an entry of J^T y against |J|_F |y|.
+void expect_products_match(const Mlp& net, const PointSet& pts, const std::string& what) {
+  auto be = make_cpu_backend(0);
+  const int n = pts.size(), P = net.n_params();
+  std::vector<double> r(n), J(static_cast<size_t>(n) * P), u(P), y(n);
+  be->residuals_jacobian(net, pts, r, J);
+  for (int q = 0; q < P; ++q) u[q] = std::cos(0.7 * q + 0.3);
+  for (int k = 0; k < n; ++k) y[k] = std::sin(1.3 * k + 0.1);
+  std::vector<double> ju_ref(n, 0.0), jty_ref(P, 0.0), row_norm(n, 0.0);
+  double norm_u = 0.0, norm_y = 0.0, norm_J = 0.0;
+  for (const double e : u) norm_u += e * e;
+  for (const double e : y) norm_y += e * e;
+  for (int k = 0; k < n; ++k)
+    for (int q = 0; q < P; ++q) {
+      const double Jkq = J[static_cast<size_t>(k) * P + q];
+      ju_ref[k] += Jkq * u[q];
+      jty_ref[q] += Jkq * y[k];
+      row_norm[k] += Jkq * Jkq;
+    }
+  for (const double e : row_norm) norm_J += e;
+  const double bound_y = std::sqrt(norm_J * norm_y);
+  for (BatchedIsa isa : {BatchedIsa::kGeneric, BatchedIsa::kAvx2, BatchedIsa::kAvx512}) {
+    if (!batched_isa_available(isa)) continue;
+    for (int chunk : {1, 7, 256})
+      for (bool all : {false, true})
+        for (int threads : {1, 2}) {
+          Threads t(threads);
+          BatchedWorkspace ws;
+          ws.isa = isa;
+          ws.all_channels = all;
+          std::vector<double> ju(n), jty(P), ju2(n), jty2(P);
+          batched_jacobian_times(net, pts, u, ju, ws, chunk);
+          batched_jacobian_transpose_times(net, pts, y, jty, ws, chunk);
+          batched_jacobian_times(net, pts, u, ju2, ws, chunk);
+          batched_jacobian_transpose_times(net, pts, y, jty2, ws, chunk);
+          const std::string w = what + ", isa " + std::to_string(static_cast<int>(isa)) + ", chunk " +
+                                std::to_string(chunk) + (all ? ", all channels" : "") + ", threads " +
+                                std::to_string(threads);
+          for (int k = 0; k < n; ++k)
+            ASSERT_NEAR(ju[k], ju_ref[k], 1e-13 * std::sqrt(row_norm[k] * norm_u)) << w << ": J u, row " << k;
+          for (int q = 0; q < P; ++q) ASSERT_NEAR(jty[q], jty_ref[q], 1e-13 * bound_y) << w << ": J^T y, entry " << q;
+          EXPECT_EQ(ju, ju2) << w;
+          EXPECT_EQ(jty, jty2) << w;
+        }
+  }
+}
+
+TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
+  struct Case {
+    std::string preset;
+    int nc;
+    std::vector<int> layers;
+  };
+  const std::vector<Case> cases = {{"darcy-twoscale", 61, {1, 9, 7, 5, 1}},
+                                   {"regression-twoscale", 40, {1, 8, 6, 1}},
+                                   {"poisson2d-sines", 49, {2, 7, 6, 1}},
+                                   {"poisson3d-sines", 27, {3, 6, 5, 1}},
+                                   {"darcy-twoscale", 30, {1, 10, 1}}};
+  for (const Case& c : cases) {
+    PointSet pts = points(c.preset, c.nc);
+    const Mlp net = init_mlp(c.layers, "glorot-normal", 4);
+    expect_products_match(net, pts, c.preset);
+    // Every third row first order (alpha = 0), every fifth of those value only (beta = 0 too).
+    for (int k = 0; k < pts.size(); k += 3)
+      for (int i = 0; i < pts.dim; ++i) {
+        pts.alpha[static_cast<size_t>(k) * pts.dim + i] = 0.0;
+        pts.beta[static_cast<size_t>(k) * pts.dim + i] = k % 5 == 0 ? 0.0 : 0.25 + 0.1 * i;
+      }
+    expect_products_match(net, pts, c.preset + " with rows of each order");
+  }
+}
+
 TEST(CpuSpeedPaths, RejectsNetworksWithoutAHiddenLayerOrOfTheWrongWidth) {
   const PointSet pts = points("darcy-twoscale", 20);
   BatchedWorkspace ws;
@@ -174,6 +251,13 @@ TEST(CpuSpeedPaths, RejectsNetworksWithoutAHiddenLayerOrOfTheWrongWidth) {
   const Mlp two = init_mlp({2, 4, 1}, "glorot-normal", 1);
   std::vector<double> g2(two.n_params());
   EXPECT_THROW(batched_loss_gradient(two, pts, r, g2, ws), std::invalid_argument);
+  std::vector<double> y(pts.size()), out(pts.size());
+  EXPECT_THROW(batched_jacobian_transpose_times(lin, pts, y, g, ws), std::invalid_argument);
+  EXPECT_THROW(batched_jacobian_times(lin, pts, g, out, ws), std::invalid_argument);
+  EXPECT_THROW(batched_jacobian_times(two, pts, g2, out, ws), std::invalid_argument);
+  // Sizes that do not match the rows or the parameters.
+  EXPECT_THROW(batched_jacobian_times(two, pts, g, out, ws), std::invalid_argument);
+  EXPECT_THROW(batched_jacobian_transpose_times(two, pts, g2, g2, ws), std::invalid_argument);
 }
 
 }  // namespace

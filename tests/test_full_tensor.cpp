@@ -17,7 +17,7 @@
 
 #include "common/errors.hpp"                  // UsageError
 #include "host/backend.hpp"                   // make_cpu_backend, cuda_device_count, evaluate_rows
-#include "host/cpu_batched.hpp"               // batched_loss_gradient, BatchedWorkspace, BatchedIsa
+#include "host/cpu_batched.hpp"               // batched_loss_gradient, batched_jacobian_times, BatchedWorkspace
 #include "host/mlp.hpp"                       // init_mlp
 #include "host/ntk.hpp"                       // ntk_chunked
 #include "host/optim/lm.hpp"                  // loss_of
@@ -106,28 +106,38 @@ Grad from_jacobian(Backend& be, const Mlp& net, const PointSet& pts) {
   return out;
 }
 
+// Calls f(workspace, chunk, description) for each instruction set this CPU has, chunks of 1, 7 and 256 rows, with
+// and without every channel for every row.
+template <class F>
+void for_each_batched_setting(F f) {
+  for (BatchedIsa isa : {BatchedIsa::kGeneric, BatchedIsa::kAvx2, BatchedIsa::kAvx512}) {
+    if (!batched_isa_available(isa)) continue;
+    for (int chunk : {1, 7, 256})
+      for (bool all : {false, true}) {
+        BatchedWorkspace ws;
+        ws.isa = isa;
+        ws.all_channels = all;
+        f(ws, chunk,
+          "isa " + std::to_string(static_cast<int>(isa)) + ", chunk " + std::to_string(chunk) +
+              (all ? ", all channels" : ""));
+      }
+  }
+}
+
 TEST(FullTensor, BatchedGradientMatchesThePerPointJacobian) {
   auto be = make_cpu_backend(0);
   for (int dim : {2, 3}) {
     const PointSet pts = random_tensor_rows(dim, 203, 24, 7 + dim);
     const Mlp net = init_mlp({dim, 9, 7, 5, 1}, "glorot-normal", 3);
     const Grad ref = from_jacobian(*be, net, pts);
-    for (BatchedIsa isa : {BatchedIsa::kGeneric, BatchedIsa::kAvx2, BatchedIsa::kAvx512}) {
-      if (!batched_isa_available(isa)) continue;
-      for (int chunk : {1, 7, 256})
-        for (bool all : {false, true}) {
-          BatchedWorkspace ws;
-          ws.isa = isa;
-          ws.all_channels = all;
-          Grad b{0.0, std::vector<double>(pts.size()), std::vector<double>(net.n_params())};
-          b.loss = batched_loss_gradient(net, pts, b.r, b.g, ws, chunk);
-          const std::string what = "dim " + std::to_string(dim) + " isa " + std::to_string(static_cast<int>(isa)) +
-                                   " chunk " + std::to_string(chunk) + (all ? " all channels" : "");
-          EXPECT_TRUE(testing::near(b.loss, ref.loss, ref.loss)) << what;
-          EXPECT_TRUE(testing::all_near(b.r, ref.r)) << what;
-          EXPECT_TRUE(testing::all_near(b.g, ref.g)) << what;
-        }
-    }
+    for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+      Grad b{0.0, std::vector<double>(pts.size()), std::vector<double>(net.n_params())};
+      b.loss = batched_loss_gradient(net, pts, b.r, b.g, ws, chunk);
+      const std::string what = "dim " + std::to_string(dim) + ", " + setting;
+      EXPECT_TRUE(testing::near(b.loss, ref.loss, ref.loss)) << what;
+      EXPECT_TRUE(testing::all_near(b.r, ref.r)) << what;
+      EXPECT_TRUE(testing::all_near(b.g, ref.g)) << what;
+    });
     // The loss along the directions from the per-point evaluation (history rows, LM's trial loss).
     EXPECT_TRUE(testing::near(loss_of(*be, net, pts), ref.loss, ref.loss)) << dim;
   }
@@ -173,6 +183,14 @@ TEST(FullTensor, MatrixFreeProductsAndChunkedNtkMatchTheFormedJacobian) {
     }
   EXPECT_TRUE(testing::all_near(Ju, Ju_ref));
   EXPECT_TRUE(testing::all_near(Jty, Jty_ref));
+  // The batched passes behind them with the rows' own directions: each instruction set, chunks, all channels.
+  for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+    std::vector<double> ju(n), jty(P);
+    batched_jacobian_times(net, pts, u, ju, ws, chunk);
+    batched_jacobian_transpose_times(net, pts, y, jty, ws, chunk);
+    EXPECT_TRUE(testing::all_near(ju, Ju_ref)) << setting;
+    EXPECT_TRUE(testing::all_near(jty, Jty_ref)) << setting;
+  });
   // The chunked Gram (its chunks slice the rows' directions) against the one-shot NTK (N > P here).
   ASSERT_GT(n, P);
   const std::vector<double> d(pts.w);
