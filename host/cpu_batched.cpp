@@ -678,6 +678,23 @@ BatchedIsa batched_isa_auto() {
 
 namespace {
 
+// Numbers of one thread's chunk buffers for at most B rows of at most C channels (layout in run_chunks): each hidden
+// layer's H and Z, the adjoint blocks A and HB (and Td for the tangents), U, S, the inputs X and the directions V.
+size_t chunk_buffer_numbers(const std::vector<int>& d, int m, bool dir, int C, int B, bool tangent) {
+  const size_t CB = static_cast<size_t>(C) * B;
+  const int nl = static_cast<int>(d.size()) - 1;
+  size_t maxw = 1, per_layer = 0;
+  for (int l = 1; l < nl; ++l) {
+    maxw = std::max(maxw, static_cast<size_t>(d[l]));
+    per_layer += 2 * static_cast<size_t>(d[l]) * CB;
+  }
+  return per_layer + (tangent ? 3 : 2) * maxw * CB + 2 * CB + static_cast<size_t>(m) * B +
+         (dir ? static_cast<size_t>(m) * m * B : 0);
+}
+
+// The number of threads that share the rows: at most the OpenMP count, and 8 rows a thread or more.
+int row_threads(int max_threads, int n) { return std::max(1, std::min(max_threads, n / 8)); }
+
 // The rows in chunks of one derivative order over the threads (each its contiguous share of about equal weight, a
 // row weighing its channels) for either pass. The gradient pass: residuals into r, the loss returned, the gradient
 // (J^T seed with a seed) into grad, the threads' partial sums added in thread order. The tangent pass: J dtheta
@@ -717,7 +734,7 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   const int top = count[2] > 0 ? 2 : count[1] > 0 ? 1 : 0;
 
   // The threads' shares: contiguous ranges of the grouped rows, of about equal weight (a row weighs its channels).
-  const int T = std::max(1, std::min(omp_get_max_threads(), n / 8));
+  const int T = row_threads(omp_get_max_threads(), n);
   auto weight_before = [&](int i) {  // the weight of the grouped rows [0, i)
     long long w = 0;
     for (int o = 0; o < 3; ++o)
@@ -737,17 +754,15 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   const size_t CBmax = static_cast<size_t>(Cmax) * Bmax;
   int maxw = 1;
   for (int l = 1; l < nl; ++l) maxw = std::max(maxw, d[l]);
-  size_t per_layer_total = 0;
-  for (int l = 1; l < nl; ++l) per_layer_total += 2 * static_cast<size_t>(d[l]) * CBmax;
   const size_t adjoint_blocks = kGrad ? 2 : 3;  // A, HB (and Td for the tangents)
-  const size_t buf_size = per_layer_total + adjoint_blocks * static_cast<size_t>(maxw) * CBmax + 2 * CBmax + m * Bmax +
-                          (dir ? m * m * Bmax : 0);
+  const size_t buf_size = chunk_buffer_numbers(d, m, dir, Cmax, Bmax, !kGrad);
   if (static_cast<int>(ws.threads.size()) < T) ws.threads.resize(T);
   std::vector<int> woff(nl + 1, 0);
   for (int l = 1; l <= nl; ++l) woff[l] = weight_offset(d, l);
   const size_t P = grad.size();
   for (int t = 0; t < T; ++t) {
-    if (ws.threads[t].buf.size() < buf_size) ws.threads[t].buf.resize(buf_size);
+    // Exactly buf_size when it grows (resize would keep up to twice that): batched_workspace_bytes counts it.
+    if (ws.threads[t].buf.size() < buf_size) std::vector<double>(buf_size).swap(ws.threads[t].buf);
     if (kGrad && T > 1) ws.threads[t].grad.assign(P, 0.0);
   }
   const ChunkFn fn[3] = {chunk_fn<K>(isa, m, 0, dir), chunk_fn<K>(isa, m, 1, dir), chunk_fn<K>(isa, m, 2, dir)};
@@ -814,6 +829,19 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
 }
 
 }  // namespace
+
+double batched_workspace_bytes(const std::vector<int>& layers, const PointSet& pts, int threads, int chunk) {
+  const int n = pts.size(), m = pts.dim;
+  if (n == 0) return 0.0;
+  const int T = row_threads(threads > 0 ? threads : omp_get_max_threads(), n);
+  size_t params = 0;
+  for (size_t l = 1; l < layers.size(); ++l)
+    params += static_cast<size_t>(layers[l]) * (static_cast<size_t>(layers[l - 1]) + 1);
+  const size_t per_thread =
+      chunk_buffer_numbers(layers, m, pts.has_directions(), 1 + 2 * m, std::min(std::max(chunk, 1), n), true) +
+      (T > 1 ? params : 0);
+  return 8.0 * (static_cast<double>(T) * static_cast<double>(per_thread) + n) + 4.0 * n;  // and the row indices
+}
 
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
                              BatchedWorkspace& ws, int chunk) {

@@ -102,6 +102,8 @@ void check_top_eigen_count(int k, long n, long p) {
                      std::to_string(k));
 }
 
+long lanczos_vectors(long k, long dim) { return std::min(dim, std::max(2 * k + 1, k + 8)); }
+
 TopEigen ntk_top_eigen(Backend& be, const Mlp& net, const PointSet& pts, const std::vector<double>& d, int k,
                        bool want_vectors, double tol) {
   const int n = pts.size(), p = net.n_params();
@@ -134,7 +136,7 @@ TopEigen ntk_top_eigen(Backend& be, const Mlp& net, const PointSet& pts, const s
     if (want_vectors) vectors = es.eigenvectors();
     out.converged = dim;
   } else {
-    const int ncv = std::min(dim, std::max(2 * k + 1, k + 8));
+    const int ncv = static_cast<int>(lanczos_vectors(k, dim));
     Spectra::SymEigsSolver<NtkOperator> solver(op, k, ncv);
     solver.init();
     const Eigen::Index nconv =

@@ -25,9 +25,15 @@ struct TopEigen {
 // The "K" of --eigen top:K checked against the rank bound min(n, p): UsageError (one line) outside [1, min(n, p)].
 void check_top_eigen_count(int k, long n, long p);
 
+// The Lanczos vectors of ntk_top_eigen for the k largest eigenvalues of a dim x dim operator: min(dim, max(2k + 1,
+// k + 8)). The NTK's spectrum decays fast: the first factorization of that size held the top k in every case
+// measured (benchmarks/NOTES.md, "The matrix-free products on the CPU"), and a larger one spends products on restarts
+// from random vectors once its residual reaches the rounding level.
+long lanczos_vectors(long k, long dim);
+
 // The k largest eigenvalues (and eigenvectors when want_vectors) of K = J J^T diag(d) by Lanczos with relative
 // tolerance tol, d the row weights (N, non-negative). The operator is K_s v = D^1/2 J (J^T (D^1/2 v)) when N <= P,
-// else G u = J^T (D (J u)), with ncv = min(dim, max(2k + 1, k + 20)) Lanczos vectors; k = dim (every eigenvalue)
+// else G u = J^T (D (J u)), with lanczos_vectors(k, dim) Lanczos vectors; k = dim (every eigenvalue)
 // applies the operator to the dim unit vectors and solves the dense dim x dim problem instead (Spectra needs
 // k < dim). UsageError for k outside [1, min(N, P)], std::invalid_argument for a d of the wrong size or with
 // negative or non-finite entries, NumericalError when a product is not finite or fewer than k pairs converge.

@@ -130,7 +130,8 @@ void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec,
   pts = build_points(spec);
 }
 
-void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, const Naming& name) {
+void check_ntk_top(long k, long n, long p, bool want_vectors, double scratch_bytes, uint64_t budget,
+                   const Naming& name) {
   const long rank = std::min(n, p);
   if (name.cli) {
     const long lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
@@ -140,9 +141,10 @@ void check_ntk_top(long k, long n, long p, bool want_vectors, uint64_t budget, c
   }
   // Lanczos vectors, the products' scratch and the vectors returned; the dense solve when K is the whole rank.
   const long dim = rank;
-  const long ncv = std::min(dim, std::max(2L * k + 1, k + 20L));
+  const long ncv = lanczos_vectors(k, dim);
   const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (want_vectors ? dim * k : 0) +
-                             (k == dim ? 3.0 * dim * dim : 0.0));
+                             (k == dim ? 3.0 * dim * dim : 0.0)) +
+                      scratch_bytes;
   require_memory(need, budget, name.cli ? "ntk" : "ntk_top", "the Lanczos vectors",
                  "ask for fewer eigenvalues or set " + name("memory_limit"));
 }
@@ -159,11 +161,12 @@ void check_density_settings(const DensityConfig& cfg, const Naming& name) {
   check_density_config(cfg);  // the axis (and the above again: the library's own check)
 }
 
-void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, uint64_t budget, const Naming& name) {
+void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, double scratch_bytes, uint64_t budget,
+                              const Naming& name) {
   const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
   // The Krylov basis and the products' scratch; every probe's nodes and weights; the histogram's arrays and its
   // rows of density.csv (held until the commit, about 100 bytes a row).
-  const double basis = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps);
+  const double basis = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps) + scratch_bytes;
   const double nodes = 16.0 * cfg.probes * steps, bins = 128.0 * cfg.bins;
   const auto setting = [&](const char* s) { return name.cli ? name(std::string("density_") + s) : std::string(s); };
   const bool basis_most = basis >= nodes && basis >= bins;

@@ -240,6 +240,36 @@ TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
   }
 }
 
+// batched_workspace_bytes bounds what the passes allocate (the workspace's capacities after the gradient and both
+// products; the memory checks of the Lanczos paths count it), and not by much.
+TEST(CpuSpeedPaths, WorkspaceEstimateBoundsWhatThePassesAllocate) {
+  struct Case {
+    std::string preset;
+    int nc;
+    std::vector<int> layers;
+  };
+  for (const Case& c : std::vector<Case>{{"darcy-twoscale", 700, {1, 30, 20, 1}},
+                                         {"poisson3d-sines", 300, {3, 16, 12, 9, 1}},
+                                         {"darcy-twoscale", 40, {1, 8, 1}}}) {
+    const PointSet pts = points(c.preset, c.nc);
+    const Mlp net = init_mlp(c.layers, "glorot-normal", 2);
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      BatchedWorkspace ws;
+      const size_t n = pts.size(), P = net.n_params();
+      std::vector<double> r(n), g(P), u(P, 0.5), y(n, 1.0);
+      batched_loss_gradient(net, pts, r, g, ws);
+      batched_jacobian_times(net, pts, u, r, ws);
+      batched_jacobian_transpose_times(net, pts, y, g, ws);
+      double held = 4.0 * ws.rows.capacity() + 8.0 * ws.residuals.capacity();
+      for (const auto& th : ws.threads) held += 8.0 * (th.buf.capacity() + th.grad.capacity());
+      const double est = batched_workspace_bytes(net.layers, pts, threads);
+      EXPECT_LE(held, est) << c.preset << ", threads " << threads;
+      EXPECT_GE(held, 0.5 * est) << c.preset << ", threads " << threads;
+    }
+  }
+}
+
 TEST(CpuSpeedPaths, RejectsNetworksWithoutAHiddenLayerOrOfTheWrongWidth) {
   const PointSet pts = points("darcy-twoscale", 20);
   BatchedWorkspace ws;

@@ -13,8 +13,8 @@ collocation, lambda/2 for the boundary rows), by one of:
   torch-matfree, what a careful user writes to avoid J: scipy.sparse.linalg.eigsh (ARPACK) on a LinearOperator
   jax-matfree    whose product is the library's forward-mode J u (torch.func.jvp; jax.jvp) and reverse-mode J^T y
                  (torch.func.vjp; jax.vjp) of the vmapped residual over all rows, the same operator as pinntk's
-                 (K_s for N <= P, else the Gram), which="LA", ncv = max(2K + 1, K + 20), tol 1e-12: pinntk's
-                 Lanczos settings. JAX's product is one jax.jit.
+                 (K_s for N <= P, else the Gram), which="LA", ncv = max(2K + 1, K + 8), tol 1e-12: pinntk's
+                 Lanczos settings (host/ntk_lanczos.cpp, lanczos_vectors). JAX's product is one jax.jit.
 
 The residual is the peers' own (torch_peer.py / jax_peer.py: nested jvp in x for u' and u''). Each (library, size)
 runs in its own process under a memory cap (RLIMIT_DATA) and a wall-clock limit, as ntk_scale.py's sweep does
@@ -47,7 +47,7 @@ LIBS = ["pinntk", "torch", "torch-matfree", "jax", "jax-matfree"]
 
 def ncv_of(k, dim):
     """pinntk's Krylov subspace size (host/ntk_lanczos.cpp)."""
-    return min(dim, max(2 * k + 1, k + 20))
+    return min(dim, max(2 * k + 1, k + 8))
 
 
 def setup(a):

@@ -31,6 +31,7 @@
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count
+#include "host/cpu_batched.hpp"               // batched_workspace_bytes
 #include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
@@ -363,7 +364,8 @@ nb::dict ntk_top(const Problem& prob, const Mlp& net, long k, bool vectors, cons
   const uint64_t budget = memory_budget(memory_limit);
   const PointSet& pts = prob.pts;
   const long n = pts.size(), p = net.n_params();
-  check_ntk_top(k, n, p, vectors, budget, Naming{false});  // k within [1, min(N, P)], the memory
+  check_ntk_top(k, n, p, vectors, batched_workspace_bytes(net.layers, pts, threads), budget,
+                Naming{false});  // k within [1, min(N, P)], the memory
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   TopEigen t;
   std::string device_name, precision_name;
@@ -415,7 +417,7 @@ nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps,
   const uint64_t budget = memory_budget(memory_limit);
   const PointSet& pts = prob.pts;
   const long n = pts.size(), p = net.n_params();
-  check_ntk_density_memory(cfg, n, p, budget, Naming{false});
+  check_ntk_density_memory(cfg, n, p, batched_workspace_bytes(net.layers, pts, threads), budget, Naming{false});
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   NtkDensity r;
   std::string device_name, precision_name;
