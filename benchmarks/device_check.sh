@@ -347,7 +347,8 @@ if [ "${PINNTK_DEVICE_NTK_PEERS:-0}" = "1" ] && [ -f "$CK/init/checkpoint.json" 
     $B train --problem darcy-twoscale --layers 1,160,160,160,160,1 --schedule 1@1e-300 --device cpu \
       --out "$CK/wide_init" >> "$OUT/cli.log" 2>&1
     PYTHONUNBUFFERED=1 timeout "$c" python3 benchmarks/peers/ntk_top.py sweep --device cuda --pinntk "$B" \
-      --checkpoint "$CK/wide_init/checkpoint.json" --sizes "${PINNTK_DEVICE_TOP_SIZES:-65534,262142,1048574}" \
+      --libs pinntk,jax-matfree,torch-matfree,jax --checkpoint "$CK/wide_init/checkpoint.json" \
+      --sizes "${PINNTK_DEVICE_TOP_SIZES:-65534,262142,1048574}" \
       --cap '' --timeout 90 --timeout-soft 60 --out "$OUT/ntk_top" > "$OUT/ntk_top.log" 2>&1
     row "ntk_top.py sweep, 4x160 (cuda)" "$(status $?) (ntk_top_table.txt)"
     python3 benchmarks/peers/ntk_top.py table "$OUT/ntk_top/results.jsonl" > "$OUT/ntk_top_table.txt" 2>&1
