@@ -13,11 +13,11 @@
 
 #include "common/errors.hpp"       // NumericalError
 #include "common/mlp_math.hpp"     // mlp_forward_point, mlp_reverse_point
-#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd, mlp_tangent_point_nd
+#include "common/mlp_math_nd.hpp"  // mlp_forward_point_nd, mlp_reverse_point_nd
 #include "common/problems_nd.hpp"  // kMaxDim
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "host/backend.hpp"        // Backend
-#include "host/cpu_batched.hpp"    // batched_loss_gradient
+#include "host/cpu_batched.hpp"    // batched_loss_gradient, batched_jacobian_times, ...
 #include "host/member_batch.hpp"   // MemberBatchTrainSession
 
 namespace pinntk {

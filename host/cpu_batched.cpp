@@ -213,6 +213,9 @@ struct Avx512 {
 };
 #endif
 
+// The channels a row of derivative order O carries with M directions: h; h'_k if O >= 1; h''_k if O = 2.
+constexpr int channel_count(int M, int O) { return 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0); }
+
 // One chunk of B rows that all need the same derivative order. Buffers (row-major, row stride C*B, channel c of a
 // row at c*B): H[l], Z[l] (l = 1 .. nl-1; Z[1] only with directions) the layers' h and z channels, A and HB the
 // adjoints (widest layer x C*B), U the output channels, S the output adjoints, X the inputs by axis (X[j*B + p]), V the
@@ -278,7 +281,7 @@ PINNTK_INLINE double row_sum(const double* v, int B) {
 // order the rows need (channels h; h'_k if O >= 1; h''_k if O = 2).
 template <int M, int O, class Isa, bool Dir = false>
 PINNTK_INLINE void chunk_forward(const ChunkArgs& a) {
-  constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
+  constexpr int C = channel_count(M, O);
   const int* d = a.net->layers.data();
   const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
   const int B = a.B, CB = C * B;
@@ -368,7 +371,7 @@ PINNTK_INLINE void chunk_forward(const ChunkArgs& a) {
 // The chunk's forward pass, residuals, loss and reverse pass (gradient added to a.grad; J^T a.seed with a seed).
 template <int M, int O, class Isa, bool Dir = false>
 PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
-  constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
+  constexpr int C = channel_count(M, O);
   const int* d = a.net->layers.data();
   const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
   const int B = a.B, CB = C * B;
@@ -479,7 +482,7 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
 // of layer l-1 and l alternate between A and HB; Td holds W dh.
 template <int M, int O, class Isa, bool Dir = false>
 PINNTK_INLINE double chunk_tangent(const ChunkArgs& a) {
-  constexpr int C = 1 + (O >= 1 ? M : 0) + (O >= 2 ? M : 0);
+  constexpr int C = channel_count(M, O);
   const int* d = a.net->layers.data();
   const int nl = static_cast<int>(a.net->layers.size()) - 1;  // weight layers, >= 2
   const int B = a.B, CB = C * B;
@@ -678,6 +681,9 @@ BatchedIsa batched_isa_auto() {
 
 namespace {
 
+// The adjoint-sized blocks of a thread's buffers: A and HB, and Td for the tangent pass.
+constexpr size_t adjoint_blocks(bool tangent) { return tangent ? 3 : 2; }
+
 // Numbers of one thread's chunk buffers for at most B rows of at most C channels (layout in run_chunks): each hidden
 // layer's H and Z, the adjoint blocks A and HB (and Td for the tangents), U, S, the inputs X and the directions V.
 size_t chunk_buffer_numbers(const std::vector<int>& d, int m, bool dir, int C, int B, bool tangent) {
@@ -688,7 +694,7 @@ size_t chunk_buffer_numbers(const std::vector<int>& d, int m, bool dir, int C, i
     maxw = std::max(maxw, static_cast<size_t>(d[l]));
     per_layer += 2 * static_cast<size_t>(d[l]) * CB;
   }
-  return per_layer + (tangent ? 3 : 2) * maxw * CB + 2 * CB + static_cast<size_t>(m) * B +
+  return per_layer + adjoint_blocks(tangent) * maxw * CB + 2 * CB + static_cast<size_t>(m) * B +
          (dir ? static_cast<size_t>(m) * m * B : 0);
 }
 
@@ -750,11 +756,10 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   }
 
   // Buffers: each thread's chunk has at most Bmax rows of at most Cmax channels.
-  const int Bmax = std::min(chunk, n), Cmax = 1 + top * m;
+  const int Bmax = std::min(chunk, n), Cmax = channel_count(m, top);
   const size_t CBmax = static_cast<size_t>(Cmax) * Bmax;
   int maxw = 1;
   for (int l = 1; l < nl; ++l) maxw = std::max(maxw, d[l]);
-  const size_t adjoint_blocks = kGrad ? 2 : 3;  // A, HB (and Td for the tangents)
   const size_t buf_size = chunk_buffer_numbers(d, m, dir, Cmax, Bmax, !kGrad);
   if (static_cast<int>(ws.threads.size()) < T) ws.threads.resize(T);
   std::vector<int> woff(nl + 1, 0);
@@ -782,7 +787,7 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
         Z[l] = buf + static_cast<size_t>(d[l]) * CBmax;
         buf += 2 * static_cast<size_t>(d[l]) * CBmax;
       }
-      const size_t blocks = adjoint_blocks * maxw * CBmax;
+      const size_t blocks = adjoint_blocks(!kGrad) * maxw * CBmax;
       ChunkArgs a{&net,
                   woff.data(),
                   &pts,
@@ -830,16 +835,13 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
 
 }  // namespace
 
-double batched_workspace_bytes(const std::vector<int>& layers, const PointSet& pts, int threads, int chunk) {
+double batched_workspace_bytes(const Mlp& net, const PointSet& pts, int threads, int chunk) {
   const int n = pts.size(), m = pts.dim;
   if (n == 0) return 0.0;
   const int T = row_threads(threads > 0 ? threads : omp_get_max_threads(), n);
-  size_t params = 0;
-  for (size_t l = 1; l < layers.size(); ++l)
-    params += static_cast<size_t>(layers[l]) * (static_cast<size_t>(layers[l - 1]) + 1);
-  const size_t per_thread =
-      chunk_buffer_numbers(layers, m, pts.has_directions(), 1 + 2 * m, std::min(std::max(chunk, 1), n), true) +
-      (T > 1 ? params : 0);
+  const size_t per_thread = chunk_buffer_numbers(net.layers, m, pts.has_directions(), channel_count(m, 2),
+                                                 std::min(std::max(chunk, 1), n), true) +
+                            (T > 1 ? net.theta.size() : 0);
   return 8.0 * (static_cast<double>(T) * static_cast<double>(per_thread) + n) + 4.0 * n;  // and the row indices
 }
 

@@ -58,10 +58,10 @@ void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<
 void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,
                             BatchedWorkspace& ws, int chunk = 256);
 
-// An upper bound on the bytes the passes above allocate in a workspace for these rows and a network of these layers
-// with `threads` threads (0: OpenMP's count) and chunks of `chunk` rows: every thread's chunk buffers (all channels,
-// the tangent pass's third block), its partial gradient, the rows' residuals and indices. The memory checks of the
-// Lanczos paths count it before any work.
-double batched_workspace_bytes(const std::vector<int>& layers, const PointSet& pts, int threads, int chunk = 256);
+// An upper bound on the bytes the passes above allocate in a workspace for these rows and this network with `threads`
+// threads (0: OpenMP's count) and chunks of `chunk` rows: every thread's chunk buffers (all channels, the tangent
+// pass's third block), its partial gradient, the rows' residuals and indices. The memory checks of the Lanczos paths
+// count it before any work.
+double batched_workspace_bytes(const Mlp& net, const PointSet& pts, int threads, int chunk = 256);
 
 }  // namespace pinntk

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "common/errors.hpp"     // UsageError
+#include "host/cpu_batched.hpp"  // batched_workspace_bytes
 #include "host/memory.hpp"       // require_memory
 #include "host/optim/adam.hpp"   // validate(AdamConfig)
 #include "host/optim/lbfgs.hpp"  // validate(LbfgsConfig)
@@ -130,8 +131,9 @@ void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec,
   pts = build_points(spec);
 }
 
-void check_ntk_top(long k, long n, long p, bool want_vectors, double scratch_bytes, uint64_t budget,
+void check_ntk_top(long k, const Mlp& net, const PointSet& pts, int threads, bool want_vectors, uint64_t budget,
                    const Naming& name) {
+  const long n = pts.size(), p = net.n_params();
   const long rank = std::min(n, p);
   if (name.cli) {
     const long lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
@@ -144,7 +146,7 @@ void check_ntk_top(long k, long n, long p, bool want_vectors, double scratch_byt
   const long ncv = lanczos_vectors(k, dim);
   const double need = 8.0 * (static_cast<double>(ncv + 4) * dim + 4.0 * (n + p) + (want_vectors ? dim * k : 0) +
                              (k == dim ? 3.0 * dim * dim : 0.0)) +
-                      scratch_bytes;
+                      batched_workspace_bytes(net, pts, threads);
   require_memory(need, budget, name.cli ? "ntk" : "ntk_top", "the Lanczos vectors",
                  "ask for fewer eigenvalues or set " + name("memory_limit"));
 }
@@ -161,12 +163,14 @@ void check_density_settings(const DensityConfig& cfg, const Naming& name) {
   check_density_config(cfg);  // the axis (and the above again: the library's own check)
 }
 
-void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, double scratch_bytes, uint64_t budget,
-                              const Naming& name) {
+void check_ntk_density_memory(const DensityConfig& cfg, const Mlp& net, const PointSet& pts, int threads,
+                              uint64_t budget, const Naming& name) {
+  const long n = pts.size(), p = net.n_params();
   const long dim = std::min(n, p), steps = std::min<long>(cfg.steps, dim);
   // The Krylov basis and the products' scratch; every probe's nodes and weights; the histogram's arrays and its
   // rows of density.csv (held until the commit, about 100 bytes a row).
-  const double basis = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps) + scratch_bytes;
+  const double basis = 8.0 * (static_cast<double>(steps + 2) * dim + 4.0 * (n + p) + steps * steps) +
+                       batched_workspace_bytes(net, pts, threads);
   const double nodes = 16.0 * cfg.probes * steps, bins = 128.0 * cfg.bins;
   const auto setting = [&](const char* s) { return name.cli ? name(std::string("density_") + s) : std::string(s); };
   const bool basis_most = basis >= nodes && basis >= bins;

@@ -55,23 +55,24 @@ std::vector<LmStage> lm_stages(const ProblemSpec& spec, const std::vector<double
 // the eps changes).
 void start_at_first_stage(const std::vector<LmStage>& stages, ProblemSpec& spec, PointSet& pts);
 
-// The checks of ntk_top_eigen's run before any work (`pinntk ntk --eigen top:K`, pinntk.ntk_top): k within
-// [1, min(n, p)] (the CLI's message is check_top_eigen_count's), then the host memory of the Lanczos vectors, the
-// products' scratch (the operator's vectors, and scratch_bytes of the backend's own: batched_workspace_bytes for the
-// CPU's), the vectors returned (want_vectors) and the dense solve when k is the whole rank, against budget (bytes; 0:
-// the available memory). UsageError (one line).
-void check_ntk_top(long k, long n, long p, bool want_vectors, double scratch_bytes, uint64_t budget,
+// The checks of ntk_top_eigen's run before any work (`pinntk ntk --eigen top:K`, pinntk.ntk_top) for the network's
+// NTK on these rows: k within [1, min(n, p)] (the CLI's message is check_top_eigen_count's), then the host memory of
+// the Lanczos vectors, the products' scratch (the operator's vectors, and the CPU backend's chunk buffers for
+// `threads` threads, batched_workspace_bytes: counted on any device, a small overestimate on a GPU), the vectors
+// returned (want_vectors) and the dense solve when k is the whole rank, against budget (bytes; 0: the available
+// memory). UsageError (one line).
+void check_ntk_top(long k, const Mlp& net, const PointSet& pts, int threads, bool want_vectors, uint64_t budget,
                    const Naming& name);
 
 // The density's settings (`--density-probes`, `--density-steps`, `--density-bins`; Python's probes, steps, bins) of
 // at least 1 and a positive, finite axis (check_density_config's checks, named as the caller names them).
 void check_density_settings(const DensityConfig& cfg, const Naming& name);
 
-// The host memory of ntk_spectral_density (the Krylov basis, the products' scratch with scratch_bytes of the
-// backend's own, the nodes and weights) for n rows and p parameters, against budget (bytes; 0: the available memory).
-// UsageError (one line).
-void check_ntk_density_memory(const DensityConfig& cfg, long n, long p, double scratch_bytes, uint64_t budget,
-                              const Naming& name);
+// The host memory of ntk_spectral_density (the Krylov basis, the products' scratch as in check_ntk_top, the nodes
+// and weights) for the network's NTK on these rows, against budget (bytes; 0: the available memory). UsageError (one
+// line).
+void check_ntk_density_memory(const DensityConfig& cfg, const Mlp& net, const PointSet& pts, int threads,
+                              uint64_t budget, const Naming& name);
 
 // Runs reproduce() into out and commits it: figures of earlier runs into the same folder keep their files and their
 // entries in summary.json; writes summary.json and the index README.md. Returns summary.json's text.

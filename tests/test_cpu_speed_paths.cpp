@@ -263,7 +263,7 @@ TEST(CpuSpeedPaths, WorkspaceEstimateBoundsWhatThePassesAllocate) {
       batched_jacobian_transpose_times(net, pts, y, g, ws);
       double held = 4.0 * ws.rows.capacity() + 8.0 * ws.residuals.capacity();
       for (const auto& th : ws.threads) held += 8.0 * (th.buf.capacity() + th.grad.capacity());
-      const double est = batched_workspace_bytes(net.layers, pts, threads);
+      const double est = batched_workspace_bytes(net, pts, threads);
       EXPECT_LE(held, est) << c.preset << ", threads " << threads;
       EXPECT_GE(held, 0.5 * est) << c.preset << ", threads " << threads;
     }

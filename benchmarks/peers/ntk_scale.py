@@ -263,19 +263,18 @@ def device_oom(e):
                                                                    "ALLOC_FAILED"))
 
 
-def one(a):
-    """One child run: one JSON line on stdout. On --device cuda, running out of device memory gives a JSON line with
-    error = "device out of memory" (and the peak reached), one line on stderr and exit status 3."""
-    jax_lib = a.lib.startswith("jax")
+def run_reporting_device_oom(a, run, tag):
+    """A child's run(): its result, or, when it runs out of device memory on --device cuda, a JSON line with
+    error = "device out of memory" (and the peak reached), one line on stderr tagged `tag`, and exit status 3."""
     try:
-        r = run_jax(a, a.lib == "jax-split") if jax_lib else run_torch(a, a.lib == "torch-chunked")
+        return run()
     except Exception as e:
         if a.device != "cuda" or not device_oom(e):
             raise
         detail = " ".join(str(e).split())[:300]
         r = dict(error="device out of memory", error_type=type(e).__name__, error_detail=detail)
         try:
-            if jax_lib:
+            if a.lib.startswith("jax"):
                 import jax
                 r.update(jax_device_info(jax.devices()[0]))
             else:
@@ -285,9 +284,17 @@ def one(a):
             r["device_info_error"] = f"{type(e2).__name__}: {' '.join(str(e2).split())[:200]}"
         r.update(lib=a.lib, nc=a.nc, N=a.nc + 2)
         print(json.dumps(r), flush=True)
-        print(f"ntk_scale: {a.lib} Nc={a.nc}: device out of memory ({type(e).__name__}: {detail[:160]})",
+        print(f"{tag}: {a.lib} Nc={a.nc}: device out of memory ({type(e).__name__}: {detail[:160]})",
               file=sys.stderr, flush=True)
         sys.exit(3)
+
+
+def one(a):
+    """One child run: one JSON line on stdout (run_reporting_device_oom on a GPU)."""
+    jax_lib = a.lib.startswith("jax")
+    r = run_reporting_device_oom(
+        a, lambda: run_jax(a, a.lib == "jax-split") if jax_lib else run_torch(a, a.lib == "torch-chunked"),
+        "ntk_scale")
     r.update(lib=a.lib, nc=a.nc, N=a.nc + 2)
     print(json.dumps(r), flush=True)
 
@@ -341,6 +348,28 @@ def child_json(out):
     except (IndexError, ValueError):
         return {}
     return r if isinstance(r, dict) else {}
+
+
+def run_recorded(rec, cmd, cap, a, env, peer):
+    """Runs a sweep's child (run_child under cap and a.timeout) and records it in rec: the command, wall time, peak
+    RSS, return code and status (timeout, oom, error or ok; stderr's tail on a failure, and a peer child's own JSON
+    line on a GPU). Returns (stdout, stderr, why the library's larger sizes are skipped, or None)."""
+    rec["cmd"] = " ".join(cmd)
+    rc, wall, rss, so, se = run_child(cmd, cap, a.timeout, env)
+    rec.update(wall_s=wall, peak_rss_bytes=rss, rc=rc)
+    nc = rec["nc"]
+    if rc is None:
+        rec["status"] = "timeout"
+        return so, se, f"timeout ({a.timeout:.0f} s) at Nc={nc}"
+    if rc != 0:
+        rec["status"] = "oom" if (oom_text(se) or rc in (-9, 137, 134, -6)) else "error"
+        rec["stderr_tail"] = se[-600:]
+        if a.device == "cuda" and peer:
+            # "device out of memory" and the peak reached, where the child says so
+            rec.update({k: v for k, v in child_json(so).items() if k not in rec})
+        return so, se, f"{rec['status']} at Nc={nc}"
+    rec["status"] = "ok"
+    return so, se, f"exceeding {a.timeout_soft:.0f} s at Nc={nc}" if wall > a.timeout_soft else None
 
 
 def oom_text(err):
@@ -404,21 +433,8 @@ def sweep(a):
                 with open(resf, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")
                 continue
-            rec["cmd"] = " ".join(cmd)
-            rc, wall, rss, so, se = run_child(cmd, cap, a.timeout, env)
-            rec.update(wall_s=wall, peak_rss_bytes=rss, rc=rc)
-            if rc is None:
-                rec["status"] = "timeout"
-                failed = f"timeout ({a.timeout:.0f} s) at Nc={nc}"
-            elif rc != 0:
-                rec["status"] = "oom" if (oom_text(se) or rc in (-9, 137, 134, -6)) else "error"
-                rec["stderr_tail"] = se[-600:]
-                if cuda and not lib.startswith("pinntk"):
-                    # "device out of memory" and the peak reached, where the child says so
-                    rec.update({k: v for k, v in child_json(so).items() if k not in rec})
-                failed = f"{rec['status']} at Nc={nc}"
-            else:
-                rec["status"] = "ok"
+            so, se, failed = run_recorded(rec, cmd, cap, a, env, not lib.startswith("pinntk"))
+            if rec["status"] == "ok":
                 if lib.startswith("pinntk"):
                     s = json.load(open(os.path.join(od, "summary.json")))
                     spec = np.load(os.path.join(od, "spectrum_K.npy"))
@@ -432,8 +448,6 @@ def sweep(a):
                         rec["pinntk_device"] = s.get("device")  # the backend pinntk says it ran on
                 else:
                     rec.update(json.loads(so.strip().splitlines()[-1]))
-                if wall > a.timeout_soft:
-                    failed = f"exceeding {a.timeout_soft:.0f} s at Nc={nc}"
             results.append(rec)
             print(json.dumps(rec), flush=True)
             with open(resf, "a") as fh:

@@ -196,20 +196,9 @@ def run_jax(a, matfree):
 def one(a):
     """One child run: one JSON line on stdout; running out of device memory on --device cuda: a JSON line saying so,
     one line on stderr, exit status 3 (as ntk_scale.py's children)."""
-    jax_lib = a.lib.startswith("jax")
     matfree = a.lib.endswith("-matfree")
-    try:
-        r = run_jax(a, matfree) if jax_lib else run_torch(a, matfree)
-    except Exception as e:
-        if a.device != "cuda" or not S.device_oom(e):
-            raise
-        detail = " ".join(str(e).split())[:300]
-        r = dict(error="device out of memory", error_type=type(e).__name__, error_detail=detail)
-        r.update(lib=a.lib, nc=a.nc, N=a.nc + 2)
-        print(json.dumps(r), flush=True)
-        print(f"ntk_top: {a.lib} Nc={a.nc}: device out of memory ({type(e).__name__}: {detail[:160]})",
-              file=sys.stderr, flush=True)
-        sys.exit(3)
+    r = S.run_reporting_device_oom(
+        a, lambda: run_jax(a, matfree) if a.lib.startswith("jax") else run_torch(a, matfree), "ntk_top")
     r.update(lib=a.lib, nc=a.nc, N=a.nc + 2, k=a.k, tol=a.tol)
     print(json.dumps(r), flush=True)
 
@@ -260,20 +249,8 @@ def sweep(a):
             else:
                 cmd = [sys.executable, os.path.abspath(__file__), "one", "--lib", lib, "--nc", str(nc), "--k",
                        str(a.k), "--threads", str(a.threads), "--checkpoint", a.checkpoint, "--device", a.device]
-            rec["cmd"] = " ".join(cmd)
-            rc, wall, rss, so, se = S.run_child(cmd, cap, a.timeout, env)
-            rec.update(wall_s=wall, peak_rss_bytes=rss, rc=rc)
-            if rc is None:
-                rec["status"] = "timeout"
-                failed = f"timeout ({a.timeout:.0f} s) at Nc={nc}"
-            elif rc != 0:
-                rec["status"] = "oom" if (S.oom_text(se) or rc in (-9, 137, 134, -6)) else "error"
-                rec["stderr_tail"] = se[-600:]
-                if cuda and lib != "pinntk":
-                    rec.update({k: v for k, v in S.child_json(so).items() if k not in rec})
-                failed = f"{rec['status']} at Nc={nc}"
-            else:
-                rec["status"] = "ok"
+            so, se, failed = S.run_recorded(rec, cmd, cap, a, env, lib != "pinntk")
+            if rec["status"] == "ok":
                 if lib == "pinntk":
                     s = json.load(open(os.path.join(od, "summary.json")))
                     rec.update(eig_top=s["eigen"]["values"], products=s["eigen"]["products"],
@@ -281,8 +258,6 @@ def sweep(a):
                                pinntk_device=s.get("device"), stderr_tail=se[-400:])
                 else:
                     rec.update(S.child_json(so))
-                if wall > a.timeout_soft:
-                    failed = f"exceeding {a.timeout_soft:.0f} s at Nc={nc}"
             emit(rec)
     return results
 

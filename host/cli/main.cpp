@@ -19,7 +19,6 @@
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend
 #include "host/blas_setup.hpp"                // ensure_fast_openblas_kernels
-#include "host/cpu_batched.hpp"               // batched_workspace_bytes
 #include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/history_csv.hpp"            // history_csv
@@ -118,12 +117,6 @@ struct Setup {
   std::string init;
   std::unique_ptr<Backend> backend;
 };
-
-// The host scratch of the CPU backend's matrix-free products for the setup's rows and network (counted on any
-// device: on a GPU the products' memory is the device's, and the count is then a small overestimate).
-double product_scratch_bytes(const CommonOptions& o, const Setup& s) {
-  return batched_workspace_bytes(s.net.layers, s.pts, o.threads);
-}
 
 Setup make_setup(const CommonOptions& o) {
   Setup s;
@@ -302,7 +295,7 @@ int cmd_ntk_top(const NtkOptions& opts, int k, std::chrono::steady_clock::time_p
   const uint64_t budget = memory_budget(o.memory_limit);
   Setup s = make_setup(o);
   const long n = s.pts.size(), p = s.net.n_params();
-  check_ntk_top(k, n, p, opts.save_vectors, product_scratch_bytes(o, s), budget, Naming{});  // K, the memory
+  check_ntk_top(k, s.net, s.pts, o.threads, opts.save_vectors, budget, Naming{});  // K within the rank, the memory
   OutputDir out(o.out, "ntk");
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);
@@ -349,7 +342,7 @@ int cmd_ntk_density(const NtkOptions& opts, std::chrono::steady_clock::time_poin
   Setup s = make_setup(o);
   cfg.seed = parse_seed(o.seed_text);
   const long n = s.pts.size(), p = s.net.n_params();
-  check_ntk_density_memory(cfg, n, p, product_scratch_bytes(o, s), budget, Naming{});
+  check_ntk_density_memory(cfg, s.net, s.pts, o.threads, budget, Naming{});
   OutputDir out(o.out, "ntk");
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);
@@ -433,7 +426,7 @@ int cmd_ntk(const NtkOptions& opts) {
     if (!exact_fits && !chunked_fits) {
       const int k = std::min({20, n, p});
       try {
-        check_ntk_top(k, n, p, false, product_scratch_bytes(o, s), budget, Naming{});
+        check_ntk_top(k, s.net, s.pts, o.threads, false, budget, Naming{});
       } catch (const UsageError&) {  // no path fits: one line for all three
         throw UsageError("ntk --eigen auto: no path fits the " + format_bytes(avail) +
                          (budget > 0 ? " of --memory-limit" : " available") + " (the full analysis needs about " +

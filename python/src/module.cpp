@@ -31,7 +31,6 @@
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count
-#include "host/cpu_batched.hpp"               // batched_workspace_bytes
 #include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
@@ -363,9 +362,8 @@ nb::dict ntk_top(const Problem& prob, const Mlp& net, long k, bool vectors, cons
   if (!(tol > 0.0) || !std::isfinite(tol)) throw UsageError("tol must be positive and finite");
   const uint64_t budget = memory_budget(memory_limit);
   const PointSet& pts = prob.pts;
-  const long n = pts.size(), p = net.n_params();
-  check_ntk_top(k, n, p, vectors, batched_workspace_bytes(net.layers, pts, threads), budget,
-                Naming{false});  // k within [1, min(N, P)], the memory
+  const long p = net.n_params();
+  check_ntk_top(k, net, pts, threads, vectors, budget, Naming{false});  // k within [1, min(N, P)], the memory
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   TopEigen t;
   std::string device_name, precision_name;
@@ -416,8 +414,7 @@ nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps,
   check_density_settings(cfg, Naming{false});
   const uint64_t budget = memory_budget(memory_limit);
   const PointSet& pts = prob.pts;
-  const long n = pts.size(), p = net.n_params();
-  check_ntk_density_memory(cfg, n, p, batched_workspace_bytes(net.layers, pts, threads), budget, Naming{false});
+  check_ntk_density_memory(cfg, net, pts, threads, budget, Naming{false});
   const std::vector<double> d = ntk_row_weights(pts, scaling);
   NtkDensity r;
   std::string device_name, precision_name;
@@ -450,7 +447,7 @@ nb::dict ntk_density(const Problem& prob, const Mlp& net, int probes, int steps,
   out["method"] = "stochastic Lanczos quadrature (Rademacher probes, full reorthogonalization, LAPACKE_dstev)";
   out["nc"] = pts.nc;
   out["nb"] = pts.nb;
-  out["n_params"] = p;
+  out["n_params"] = net.n_params();
   out["scaling"] = ntk_scaling_name(scaling);
   out["device"] = device_name;
   out["precision"] = precision_name;
