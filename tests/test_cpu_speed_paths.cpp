@@ -10,11 +10,12 @@
 #include <string>     // std::string
 #include <vector>     // std::vector
 
-#include "host/backend.hpp"      // make_cpu_backend
-#include "host/cpu_batched.hpp"  // batched_loss_gradient, batched_jacobian_times, BatchedWorkspace, BatchedIsa
-#include "host/mlp.hpp"          // init_mlp
-#include "host/problem.hpp"      // build_points, problem_preset
-#include "tests/near.hpp"        // testing::near, testing::all_near
+#include "host/backend.hpp"            // make_cpu_backend
+#include "host/cpu_batched.hpp"        // batched_loss_gradient, batched_jacobian_times, BatchedWorkspace, BatchedIsa
+#include "host/mlp.hpp"                // init_mlp
+#include "host/problem.hpp"            // build_points, problem_preset
+#include "tests/batched_settings.hpp"  // testing::for_each_batched_setting
+#include "tests/near.hpp"              // testing::near, testing::all_near
 
 namespace pinntk {
 namespace {
@@ -189,30 +190,22 @@ void expect_products_match(const Mlp& net, const PointSet& pts, const std::strin
     }
   for (const double e : row_norm) norm_J += e;
   const double bound_y = std::sqrt(norm_J * norm_y);
-  for (BatchedIsa isa : {BatchedIsa::kGeneric, BatchedIsa::kAvx2, BatchedIsa::kAvx512}) {
-    if (!batched_isa_available(isa)) continue;
-    for (int chunk : {1, 7, 256})
-      for (bool all : {false, true})
-        for (int threads : {1, 2}) {
-          Threads t(threads);
-          BatchedWorkspace ws;
-          ws.isa = isa;
-          ws.all_channels = all;
-          std::vector<double> ju(n), jty(P), ju2(n), jty2(P);
-          batched_jacobian_times(net, pts, u, ju, ws, chunk);
-          batched_jacobian_transpose_times(net, pts, y, jty, ws, chunk);
-          batched_jacobian_times(net, pts, u, ju2, ws, chunk);
-          batched_jacobian_transpose_times(net, pts, y, jty2, ws, chunk);
-          const std::string w = what + ", isa " + std::to_string(static_cast<int>(isa)) + ", chunk " +
-                                std::to_string(chunk) + (all ? ", all channels" : "") + ", threads " +
-                                std::to_string(threads);
-          for (int k = 0; k < n; ++k)
-            ASSERT_NEAR(ju[k], ju_ref[k], 1e-13 * std::sqrt(row_norm[k] * norm_u)) << w << ": J u, row " << k;
-          for (int q = 0; q < P; ++q) ASSERT_NEAR(jty[q], jty_ref[q], 1e-13 * bound_y) << w << ": J^T y, entry " << q;
-          EXPECT_EQ(ju, ju2) << w;
-          EXPECT_EQ(jty, jty2) << w;
-        }
-  }
+  testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      std::vector<double> ju(n), jty(P), ju2(n), jty2(P);
+      batched_jacobian_times(net, pts, u, ju, ws, chunk);
+      batched_jacobian_transpose_times(net, pts, y, jty, ws, chunk);
+      batched_jacobian_times(net, pts, u, ju2, ws, chunk);
+      batched_jacobian_transpose_times(net, pts, y, jty2, ws, chunk);
+      const std::string w = what + ", " + setting + ", threads " + std::to_string(threads);
+      for (int k = 0; k < n; ++k)
+        ASSERT_NEAR(ju[k], ju_ref[k], 1e-13 * std::sqrt(row_norm[k] * norm_u)) << w << ": J u, row " << k;
+      for (int q = 0; q < P; ++q) ASSERT_NEAR(jty[q], jty_ref[q], 1e-13 * bound_y) << w << ": J^T y, entry " << q;
+      EXPECT_EQ(ju, ju2) << w;
+      EXPECT_EQ(jty, jty2) << w;
+    }
+  });
 }
 
 TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {

@@ -25,6 +25,7 @@
 #include "host/problemfile/formula.hpp"       // formulas_available
 #include "host/problemfile/problem_file.hpp"  // load_problem_file
 #include "slurp.hpp"                          // slurp
+#include "tests/batched_settings.hpp"         // testing::for_each_batched_setting
 #include "tests/near.hpp"                     // testing::near, testing::all_near
 
 namespace fs = std::filesystem;
@@ -106,31 +107,13 @@ Grad from_jacobian(Backend& be, const Mlp& net, const PointSet& pts) {
   return out;
 }
 
-// Calls f(workspace, chunk, description) for each instruction set this CPU has, chunks of 1, 7 and 256 rows, with
-// and without every channel for every row.
-template <class F>
-void for_each_batched_setting(F f) {
-  for (BatchedIsa isa : {BatchedIsa::kGeneric, BatchedIsa::kAvx2, BatchedIsa::kAvx512}) {
-    if (!batched_isa_available(isa)) continue;
-    for (int chunk : {1, 7, 256})
-      for (bool all : {false, true}) {
-        BatchedWorkspace ws;
-        ws.isa = isa;
-        ws.all_channels = all;
-        f(ws, chunk,
-          "isa " + std::to_string(static_cast<int>(isa)) + ", chunk " + std::to_string(chunk) +
-              (all ? ", all channels" : ""));
-      }
-  }
-}
-
 TEST(FullTensor, BatchedGradientMatchesThePerPointJacobian) {
   auto be = make_cpu_backend(0);
   for (int dim : {2, 3}) {
     const PointSet pts = random_tensor_rows(dim, 203, 24, 7 + dim);
     const Mlp net = init_mlp({dim, 9, 7, 5, 1}, "glorot-normal", 3);
     const Grad ref = from_jacobian(*be, net, pts);
-    for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+    testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
       Grad b{0.0, std::vector<double>(pts.size()), std::vector<double>(net.n_params())};
       b.loss = batched_loss_gradient(net, pts, b.r, b.g, ws, chunk);
       const std::string what = "dim " + std::to_string(dim) + ", " + setting;
@@ -184,7 +167,7 @@ TEST(FullTensor, MatrixFreeProductsAndChunkedNtkMatchTheFormedJacobian) {
   EXPECT_TRUE(testing::all_near(Ju, Ju_ref));
   EXPECT_TRUE(testing::all_near(Jty, Jty_ref));
   // The batched passes behind them with the rows' own directions: each instruction set, chunks, all channels.
-  for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+  testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
     std::vector<double> ju(n), jty(P);
     batched_jacobian_times(net, pts, u, ju, ws, chunk);
     batched_jacobian_transpose_times(net, pts, y, jty, ws, chunk);
