@@ -322,7 +322,10 @@ if [ -d benchmarks/peers ] && [ "${PINNTK_SKIP_PEERS:-0}" != "1" ]; then
     if [ "$c" -eq 0 ]; then skipped "peer $name"; continue; fi
     PYTHONUNBUFFERED=1 timeout "$c" python3 "$peer" --device cuda --budget 4 --check --checkpoint "$CK/init/checkpoint.json" \
       --json "$OUT/peer_$name.json" > "$OUT/peer_$name.txt" 2>&1
-    row "peer $name" "$(status $?) $(tail -1 "$OUT/peer_$name.txt" | cut -c1-80)"
+    rc=$?
+    # the Adam step of one network and of ten at once (vmap over the networks), beside pinntk-bench's batch row
+    steps=$(python3 -c "import json; t=json.load(open('$OUT/peer_$name.json'))['timings']; print('Adam step %.1f us, ten networks %.1f us' % (t['adam_step']['median'], t['adam_step_ensemble10']['median']))" 2>/dev/null)
+    row "peer $name" "$(status $rc) ${steps:-$(tail -1 "$OUT/peer_$name.txt" | cut -c1-80)}"
   done
 fi
 

@@ -14,7 +14,7 @@
 #include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted, scale_rows_sqrt
 #include "host/optim/adam.hpp"           // Adam
 #include "host/optim/lbfgs_batched.hpp"  // HostLbfgsOps
-#include "host/optim/lm.hpp"             // GaussNewtonSystem, loss_of
+#include "host/optim/lm.hpp"             // GaussNewtonSystem
 
 namespace pinntk {
 namespace {
@@ -74,7 +74,11 @@ class HostLmSession final : public LmSession {
   bool try_step(double mu, double& trial_loss, double& predicted) override {
     if (!sys_->solve(mu, delta_)) return false;
     for (size_t q = 0; q < delta_.size(); ++q) trial_.theta[q] = net_.theta[q] + delta_[q];
-    trial_loss = loss_of(be_, trial_, pts_);
+    // The backend's loss pass (the CPU's batched one, a few times faster than a forward pass per point); its gradient
+    // is not needed.
+    r_.resize(pts_.size());
+    g_.resize(trial_.theta.size());
+    trial_loss = be_.loss_gradient(trial_, pts_, r_, g_);
     predicted = sys_->predicted_reduction(delta_);
     return true;
   }
@@ -91,7 +95,7 @@ class HostLmSession final : public LmSession {
   std::string form_;
   Mlp net_, trial_;
   std::unique_ptr<GaussNewtonSystem> sys_;
-  std::vector<double> delta_;
+  std::vector<double> delta_, r_, g_;
 };
 
 // A row-major host matrix handed over as a MatrixBuffer that owns it.
@@ -145,6 +149,8 @@ void Backend::jacobian_times(const Mlp& net, const PointSet& pts, span<const dou
     out[i] = s;
   }
 }
+
+bool Backend::residuals_sample_gram(const Mlp&, const PointSet&, span<double>, span<double>) { return false; }
 
 NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
   Backend& be = *this;

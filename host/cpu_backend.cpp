@@ -170,6 +170,13 @@ class CpuBackend final : public Backend {
     batched_jacobian_times(net, pts, u, out, products_ws_);
   }
 
+  bool residuals_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K) override {
+    // The batched passes' shapes, and networks with a layer wide enough to gain (else J's Gram is as fast).
+    if (pts.dim < 1 || pts.dim > 3 || net.layers.size() < 3 || !batched_sample_gram_pays(net, pts)) return false;
+    batched_sample_gram(net, pts, r, K, products_ws_);
+    return true;
+  }
+
   double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) override {
     return batched_loss_gradient(net, pts, r, grad, ws_);
   }

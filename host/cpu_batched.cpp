@@ -1,10 +1,10 @@
 #include "host/cpu_batched.hpp"
 
-#include <cblas.h>  // cblas_dgemm, cblas_dgemv, openblas_get_num_threads, openblas_set_num_threads
+#include <cblas.h>  // cblas_dgemm, cblas_dgemv, cblas_dsyrk, openblas_get_num_threads, openblas_set_num_threads
 #include <omp.h>    // omp_get_max_threads, omp_get_num_threads, omp_get_thread_num
 
 #include <algorithm>  // std::fill, std::min, std::max, std::swap
-#include <cmath>      // std::tanh
+#include <cmath>      // std::tanh, std::sqrt
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 
@@ -237,7 +237,27 @@ struct ChunkArgs {
   const double* seed = nullptr;
   const double* dtheta = nullptr;
   double* Td = nullptr;
+  // The sample Gram's pass (batched_sample_gram): every weight layer's adjoint channels and input channels of each
+  // row, written instead of summed into grad (unused then). cap_a[l] holds row k's channel c at row k cap_c + c,
+  // d_l numbers (the adjoints of z^l, z'^l, z''^l); cap_h[l] the same rows, d_{l-1} numbers (h^{l-1} and its
+  // derivatives; layer 1: x, the directions, 0). Channels a chunk does not carry stay as they were (zero).
+  double* const* cap_a = nullptr;
+  double* const* cap_h = nullptr;
+  int cap_c = 0;
 };
+
+// Channels 0 .. C-1 of the chunk's rows of a block X (w rows of C*B numbers: channel c of point p at c*B + p) into
+// the rows idx[p] cap_c + c of the capture matrix cap (w numbers a row).
+PINNTK_INLINE void capture_channels(const ChunkArgs& a, const double* X, int w, int C, double* cap) {
+  const int B = a.B;
+  const size_t CB = static_cast<size_t>(C) * B;
+  for (int p = 0; p < B; ++p)
+    for (int c = 0; c < C; ++c) {
+      double* dst = cap + (static_cast<size_t>(a.idx[p]) * a.cap_c + c) * w;
+      const double* src = X + static_cast<size_t>(c) * B + p;
+      for (int i = 0; i < w; ++i) dst[i] = src[i * CB];
+    }
+}
 
 // Through the tanh of one neuron (a row of the layer), direction by direction as mlp_reverse_point_nd: from the
 // adjoints sc * hb of (h, h'_k, h''_k) to out = those of (z, z'_k, z''_k). The directions share t, so z's adjoint
@@ -411,10 +431,16 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   }
   // Reverse, output layer: dRho/dw = sum over points and channels of S_c h_c, then through the last tanh layer with
   // h's adjoints w_j S.
+  const bool capture = a.cap_a != nullptr;
   {
-    double* gWo = a.grad + a.woff[nl];
-    gWo[dl] += row_sum(S, B);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, dl, CB, 1.0, HL, CB, S, 1, 1.0, gWo, 1);
+    if (capture) {
+      capture_channels(a, S, 1, C, a.cap_a[nl]);
+      capture_channels(a, HL, dl, C, a.cap_h[nl]);
+    } else {
+      double* gWo = a.grad + a.woff[nl];
+      gWo[dl] += row_sum(S, B);
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, dl, CB, 1.0, HL, CB, S, 1, 1.0, gWo, 1);
+    }
     for (int j = 0; j < dl; ++j) {
       const size_t o = static_cast<size_t>(j) * CB;
       if (nl - 1 == 1)
@@ -428,14 +454,19 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   for (int l = nl - 1; l >= 2; --l) {
     const int din = d[l - 1], dout = d[l];
     const double* W = theta + a.woff[l];
-    double* gW = a.grad + a.woff[l];
-    double* gb = gW + dout * din;
-    for (int i = 0; i < dout; ++i) gb[i] += row_sum(A + static_cast<size_t>(i) * CB, B);
-    // dRho/dW = sum over points and channels of A_c h_c^T: one product over the CB columns. The contractions are
-    // matrix products here, not the per-point weight_adjoint and jet_dot of common/mlp_math.hpp: sharing those
-    // would give up the blocked products (and their summation order).
     const double* Hp = a.H[l - 1];
-    Isa::gram(dout, din, CB, A, CB, Hp, CB, gW, din);
+    if (capture) {
+      capture_channels(a, A, dout, C, a.cap_a[l]);
+      capture_channels(a, Hp, din, C, a.cap_h[l]);
+    } else {
+      double* gW = a.grad + a.woff[l];
+      double* gb = gW + dout * din;
+      for (int i = 0; i < dout; ++i) gb[i] += row_sum(A + static_cast<size_t>(i) * CB, B);
+      // dRho/dW = sum over points and channels of A_c h_c^T: one product over the CB columns. The contractions are
+      // matrix products here, not the per-point weight_adjoint and jet_dot of common/mlp_math.hpp: sharing those
+      // would give up the blocked products (and their summation order).
+      Isa::gram(dout, din, CB, A, CB, Hp, CB, gW, din);
+    }
     Isa::panel(din, CB, dout, W, 1, din, A, CB, HB, CB);
     for (int j = 0; j < din; ++j) {
       const size_t o = static_cast<size_t>(j) * CB;
@@ -448,7 +479,17 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   }
   // Layer 1: dRho/db = zb, dRho/dW_ij = zb x_j + zb'_j (the direction e_j's jet of layer 0 is (x, e_j, 0)); with Dir
   // dRho/dW_ij = zb x_j + sum_k zb'_k v_kj.
-  {
+  if (capture) {
+    // Layer 1's inputs by channel: x; along direction k the axis e_k (with Dir the row's v_k); 0 for z''_k.
+    capture_channels(a, A, d[1], C, a.cap_a[1]);
+    for (int p = 0; p < B; ++p) {
+      double* h = a.cap_h[1] + static_cast<size_t>(idx[p]) * a.cap_c * M;
+      for (int j = 0; j < M; ++j) h[j] = X[j * B + p];
+      if constexpr (O >= 1)
+        for (int k = 0; k < M; ++k)
+          for (int j = 0; j < M; ++j) h[(1 + k) * M + j] = Dir ? V[(k * M + j) * B + p] : (j == k ? 1.0 : 0.0);
+    }
+  } else {
     const int d1 = d[1];
     double* gW = a.grad + a.woff[1];
     double* gb = gW + d1 * M;
@@ -707,7 +748,8 @@ int row_threads(int max_threads, int n) { return std::max(1, std::min(max_thread
 // into r; grad unused.
 template <Pass K>
 double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad, BatchedWorkspace& ws,
-                  int chunk, const double* seed, const double* dtheta, const char* who) {
+                  int chunk, const double* seed, const double* dtheta, const char* who, double* const* cap_a = nullptr,
+                  double* const* cap_h = nullptr, int cap_c = 0) {
   const int m = pts.dim;
   const std::string name(who);
   if (m < 1 || m > 3) throw std::invalid_argument(name + ": the rows' dimension must be 1, 2 or 3");
@@ -808,6 +850,9 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
                   seed,
                   dtheta,
                   kGrad ? nullptr : buf + 2 * maxw * CBmax};
+      a.cap_a = cap_a;
+      a.cap_h = cap_h;
+      a.cap_c = cap_c;
       double loss = 0.0;
       for (int o = 0; o < 3; ++o) {
         const int lo = std::max(bound[v], start[o]), hi = std::min(bound[v + 1], start[o + 1]);
@@ -864,6 +909,149 @@ void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const doub
   if (u.size() != net.theta.size() || out.size() != static_cast<size_t>(pts.size()))
     throw std::invalid_argument("batched_jacobian_times: u needs a number per parameter, out one per row");
   run_chunks<Pass::kTangent>(net, pts, out, {}, ws, chunk, nullptr, u.data(), "batched_jacobian_times");
+}
+
+namespace {
+
+// The sample Gram's rows a block of its factored form takes: about 1024 channel rows.
+int sample_gram_block_rows(int cc) { return std::max(1, 1024 / cc); }
+
+// Whether layer l (d_{l-1} inputs, d_l outputs) of batched_sample_gram takes the direct form (its columns of Jh
+// formed, one syrk): when that costs less than the factored form and its columns take at most 256 MB. The costs
+// in multiply-adds, the factored form's also counting each entry of its two channel Grams as 64 (measured on 2
+// cores: its products have inner dimensions of tens to hundreds, writing an entry every d multiply-adds, and the
+// entries are read again; the two forms take the same time for 40 x 40 layers in 1-D and 64 x 64 in 2-D).
+bool sample_gram_direct(int n, int cc, int din, int dout, int form = 0) {
+  if (form != 0) return form == 1;
+  const double nb = static_cast<double>(dout) * din + dout, N = n, NC = static_cast<double>(n) * cc;
+  const double direct = NC * dout * din + 0.5 * N * N * nb;
+  const double factored = 0.5 * NC * NC * (din + dout + 2 * 64);
+  return direct <= factored && 8.0 * N * nb <= 256.0 * (1 << 20);
+}
+
+}  // namespace
+
+bool batched_sample_gram_pays(const Mlp& net, const PointSet& pts) {
+  const std::vector<int>& d = net.layers;
+  for (size_t l = 1; l < d.size(); ++l)
+    if (!sample_gram_direct(pts.size(), 1 + 2 * pts.dim, d[l - 1], d[l])) return true;
+  return false;
+}
+
+double batched_sample_gram_bytes(const Mlp& net, const PointSet& pts) {
+  const int n = pts.size(), cc = 1 + 2 * pts.dim, nl = static_cast<int>(net.layers.size()) - 1;
+  const std::vector<int>& d = net.layers;
+  double channels = 0.0, direct = 0.0;
+  for (int l = 1; l <= nl; ++l) {
+    channels += static_cast<double>(n) * cc * (d[l] + d[l - 1]);
+    if (sample_gram_direct(n, cc, d[l - 1], d[l]))
+      direct = std::max(direct, static_cast<double>(n) * (static_cast<double>(d[l]) * d[l - 1] + d[l]));
+  }
+  const double rc = static_cast<double>(std::min(n, sample_gram_block_rows(cc))) * cc;
+  return 8.0 * (channels + 2.0 * rc * rc + direct + n);  // and the seeds
+}
+
+void batched_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K, BatchedWorkspace& ws,
+                         int chunk) {
+  const int n = pts.size(), m = pts.dim, cc = 1 + 2 * m;
+  const std::vector<int>& d = net.layers;
+  const int nl = static_cast<int>(d.size()) - 1;
+  if (r.size() != static_cast<size_t>(n) || K.size() != static_cast<size_t>(n) * n)
+    throw std::invalid_argument("batched_sample_gram: r needs a number per row, K n x n");
+  std::fill(K.begin(), K.end(), 0.0);
+  if (n == 0) return;
+  // Every layer's adjoint and input channels of every row (channels a row does not need stay zero: their adjoints
+  // are zero in the full pass too), from the gradient pass seeded with sqrt(w_k).
+  std::vector<std::vector<double>> cap_a(nl + 1), cap_h(nl + 1);
+  std::vector<double*> pa(nl + 1, nullptr), ph(nl + 1, nullptr);
+  for (int l = 1; l <= nl; ++l) {
+    cap_a[l].assign(static_cast<size_t>(n) * cc * d[l], 0.0);
+    cap_h[l].assign(static_cast<size_t>(n) * cc * d[l - 1], 0.0);
+    pa[l] = cap_a[l].data();
+    ph[l] = cap_h[l].data();
+  }
+  std::vector<double> seed(n);
+  for (int k = 0; k < n; ++k) seed[k] = std::sqrt(pts.w[k]);
+  run_chunks<Pass::kGradient>(net, pts, r, {}, ws, chunk, seed.data(), nullptr, "batched_sample_gram", pa.data(),
+                              ph.data(), cc);
+
+  const int R = ws.gram_block_rows > 0 ? ws.gram_block_rows : sample_gram_block_rows(cc);
+  std::vector<double> ga, gh, jl;
+  for (int l = 1; l <= nl; ++l) {
+    const int din = d[l - 1], dout = d[l];
+    const double* A = cap_a[l].data();
+    const double* H = cap_h[l].data();
+    if (sample_gram_direct(n, cc, din, dout, ws.gram_form)) {
+      // This layer's columns of Jh: row k is sum_c a_kc h_kc^T (row-major dout x din), then the biases a_k0.
+      const size_t nb = static_cast<size_t>(dout) * din + dout;
+      jl.assign(static_cast<size_t>(n) * nb, 0.0);
+#pragma omp parallel for schedule(static) if (n >= 64)
+      for (int k = 0; k < n; ++k) {
+        double* row = jl.data() + static_cast<size_t>(k) * nb;
+        for (int c = 0; c < cc; ++c) {
+          const double* a = A + (static_cast<size_t>(k) * cc + c) * dout;
+          const double* h = H + (static_cast<size_t>(k) * cc + c) * din;
+          for (int i = 0; i < dout; ++i) {
+            const double ai = a[i];
+            double* ri = row + static_cast<size_t>(i) * din;
+#pragma omp simd
+            for (int j = 0; j < din; ++j) ri[j] += ai * h[j];
+          }
+        }
+        const double* a0 = A + static_cast<size_t>(k) * cc * dout;
+        for (int i = 0; i < dout; ++i) row[static_cast<size_t>(dout) * din + i] = a0[i];
+      }
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, static_cast<int>(nb), 1.0, jl.data(),
+                  static_cast<int>(nb), 1.0, K.data(), n);
+      continue;
+    }
+    // Factored: for each pair of row blocks I <= J, the channel Grams A_I A_J^T and H_I H_J^T (on the diagonal
+    // I = J their upper triangles, by syrk: an entry (k, m > k) reads only those), then every entry (k, m >= k) adds
+    // sum_{c,c'} of their products and the biases' term.
+    for (int i0 = 0; i0 < n; i0 += R) {
+      const int ri = std::min(R, n - i0);
+      for (int j0 = i0; j0 < n; j0 += R) {
+        const int rj = std::min(R, n - j0), ci = ri * cc, cj = rj * cc;
+        const bool diagonal = i0 == j0;
+        ga.resize(static_cast<size_t>(ci) * cj);
+        gh.resize(static_cast<size_t>(ci) * cj);
+        const double *Ai = A + static_cast<size_t>(i0) * cc * dout, *Hi = H + static_cast<size_t>(i0) * cc * din;
+        if (diagonal) {
+          cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ci, dout, 1.0, Ai, dout, 0.0, ga.data(), cj);
+          cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, ci, din, 1.0, Hi, din, 0.0, gh.data(), cj);
+        } else {
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ci, cj, dout, 1.0, Ai, dout,
+                      A + static_cast<size_t>(j0) * cc * dout, dout, 0.0, ga.data(), cj);
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ci, cj, din, 1.0, Hi, din,
+                      H + static_cast<size_t>(j0) * cc * din, din, 0.0, gh.data(), cj);
+        }
+#pragma omp parallel for schedule(static) if (ri >= 64)
+        for (int p = 0; p < ri; ++p) {
+          const int k = i0 + p;
+          for (int q = (diagonal ? p : 0); q < rj; ++q) {
+            double s = 0.0;
+            if (diagonal && q == p) {  // a row with itself: the channel pairs (c, c' < c) from the upper triangle
+              const size_t o = static_cast<size_t>(p) * cc;
+              for (int c = 0; c < cc; ++c)
+                for (int c2 = 0; c2 < cc; ++c2) {
+                  const size_t e = (o + std::min(c, c2)) * cj + o + std::max(c, c2);
+                  s += ga[e] * gh[e];
+                }
+            } else {
+              for (int c = 0; c < cc; ++c) {
+                const size_t o = (static_cast<size_t>(p) * cc + c) * cj + static_cast<size_t>(q) * cc;
+                for (int c2 = 0; c2 < cc; ++c2) s += ga[o + c2] * gh[o + c2];
+              }
+            }
+            s += ga[static_cast<size_t>(p) * cc * cj + static_cast<size_t>(q) * cc];  // the biases: a_k0 . a_m0
+            K[static_cast<size_t>(k) * n + j0 + q] += s;
+          }
+        }
+      }
+    }
+  }
+  for (int k = 0; k < n; ++k)  // the lower triangle from the upper
+    for (int q = 0; q < k; ++q) K[static_cast<size_t>(k) * n + q] = K[static_cast<size_t>(q) * n + k];
 }
 
 }  // namespace pinntk

@@ -35,6 +35,10 @@ struct BatchedWorkspace {
   // Tests: every row with all 1 + 2n channels (the path without the order split), and the instruction set.
   bool all_channels = false;
   BatchedIsa isa = BatchedIsa::kAuto;
+  // Tests: batched_sample_gram's form for every layer (0: each layer's cheaper one, 1: direct, 2: factored) and its
+  // factored form's rows a block (0: about 1024 channel rows).
+  int gram_form = 0;
+  int gram_block_rows = 0;
 };
 
 // Whether this CPU (and build) runs the given instruction set's elementwise code; kAuto names the one picked.
@@ -57,6 +61,24 @@ void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<
                                       BatchedWorkspace& ws, int chunk = 256);
 void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,
                             BatchedWorkspace& ws, int chunk = 256);
+
+// The residuals r (N) and the sample-space Gram K = Jh Jh^T (N x N, row-major, symmetric; Jh = D^1/2 J, D = diag(w))
+// without forming J. Row k's block of J for weight layer l (W^l, then b^l) is a sum of C = 1 + 2n outer products,
+// dr_k/dW^l = sum_c a_kc h_kc^T, db^l = a_k0, with a_kc the adjoints of z^l's channel c (z, z'_j, z''_j) and h_kc the
+// same channel of layer l-1 (layer 0: x, the direction, 0). So
+//   <J_k, J_m> over layer l = sum_{c,c'} (a_kc . a_mc') (h_kc . h_mc') + a_k0 . a_m0,
+// and each layer's part of K comes from two Grams of the N C channel rows (the adjoints and the inputs, blocks of
+// rows at a time) at (N C)^2 (d_l + d_{l-1}) / 2 multiply-adds instead of N^2 d_l d_{l-1} / 2. One pass like the
+// gradient's (seeded with sqrt(w_k)) captures the channels; each layer then takes whichever form costs fewer
+// operations (the direct one forms that layer's columns of Jh when they take at most 256 MB). The last digits
+// differ from the Gram of the formed J (other summation orders): compare with a tolerance.
+void batched_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K, BatchedWorkspace& ws,
+                         int chunk = 256);
+// Whether some layer takes the factored form (by cost): else the Gram of the formed J is as fast.
+bool batched_sample_gram_pays(const Mlp& net, const PointSet& pts);
+// The bytes batched_sample_gram allocates beyond K and its workspace (batched_workspace_bytes): the captured channels,
+// the block Grams and a direct layer's columns.
+double batched_sample_gram_bytes(const Mlp& net, const PointSet& pts);
 
 // An upper bound on the bytes the passes above allocate in a workspace for these rows and this network with `threads`
 // threads (0: OpenMP's count) and chunks of `chunk` rows: every thread's chunk buffers (all channels, the tangent

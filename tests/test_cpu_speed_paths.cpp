@@ -208,7 +208,10 @@ void expect_products_match(const Mlp& net, const PointSet& pts, const std::strin
   });
 }
 
-TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
+// Small networks in 1-D, 2-D and 3-D on their presets' rows, then the same rows with every third of first order
+// (alpha = 0) and every fifth of those of value only (beta = 0 too): f(net, rows, description) for each.
+template <class F>
+void for_each_small_case_and_row_orders(F f) {
   struct Case {
     std::string preset;
     int nc;
@@ -222,15 +225,91 @@ TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
   for (const Case& c : cases) {
     PointSet pts = points(c.preset, c.nc);
     const Mlp net = init_mlp(c.layers, "glorot-normal", 4);
-    expect_products_match(net, pts, c.preset);
-    // Every third row first order (alpha = 0), every fifth of those value only (beta = 0 too).
+    f(net, pts, c.preset);
     for (int k = 0; k < pts.size(); k += 3)
       for (int i = 0; i < pts.dim; ++i) {
         pts.alpha[static_cast<size_t>(k) * pts.dim + i] = 0.0;
         pts.beta[static_cast<size_t>(k) * pts.dim + i] = k % 5 == 0 ? 0.0 : 0.25 + 0.1 * i;
       }
-    expect_products_match(net, pts, c.preset + " with rows of each order");
+    f(net, pts, c.preset + " with rows of each order");
   }
+}
+
+TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
+  for_each_small_case_and_row_orders(expect_products_match);
+}
+
+// batched_sample_gram (K_s = Jh Jh^T without J, host/cpu_batched.hpp) against the Gram of the per-point reverse
+// pass's formed J, every layer in the direct form and every layer in the factored form, under each setting of the
+// batched passes and one and two threads; the same call again bit for bit. Bound: an entry against |Jh_k| |Jh_m|.
+void expect_sample_gram_matches(const Mlp& net, const PointSet& pts, const std::string& what) {
+  auto be = make_cpu_backend(0);
+  const int n = pts.size(), P = net.n_params();
+  std::vector<double> r_ref(n), J(static_cast<size_t>(n) * P), K_ref(static_cast<size_t>(n) * n, 0.0);
+  be->residuals_jacobian(net, pts, r_ref, J);
+  for (int k = 0; k < n; ++k)
+    for (int q = 0; q < P; ++q) J[static_cast<size_t>(k) * P + q] *= std::sqrt(pts.w[k]);
+  for (int k = 0; k < n; ++k)
+    for (int m = 0; m < n; ++m)
+      for (int q = 0; q < P; ++q)
+        K_ref[static_cast<size_t>(k) * n + m] += J[static_cast<size_t>(k) * P + q] * J[static_cast<size_t>(m) * P + q];
+  double r_scale = 0.0;
+  for (const double v : r_ref) r_scale = std::max(r_scale, std::fabs(v));
+  auto check = [&](BatchedWorkspace& ws, int chunk, int form, int threads, const std::string& setting) {
+    Threads t(threads);
+    ws.gram_form = form;
+    ws.gram_block_rows = 13;  // blocks that do not divide the rows
+    std::vector<double> r(n), K(static_cast<size_t>(n) * n), r2(n), K2(K.size());
+    batched_sample_gram(net, pts, r, K, ws, chunk);
+    batched_sample_gram(net, pts, r2, K2, ws, chunk);
+    const std::string w =
+        what + ", " + setting + (form == 1 ? ", direct" : ", factored") + ", threads " + std::to_string(threads);
+    for (int k = 0; k < n; ++k) {
+      ASSERT_NEAR(r[k], r_ref[k], 1e-13 * r_scale) << w << ": residual " << k;
+      for (int m = 0; m < n; ++m) {
+        const size_t e = static_cast<size_t>(k) * n + m;
+        const double bound =
+            1e-13 * std::sqrt(K_ref[static_cast<size_t>(k) * n + k] * K_ref[static_cast<size_t>(m) * n + m]);
+        if (std::fabs(K[e] - K_ref[e]) > bound || K[e] != K[static_cast<size_t>(m) * n + k])
+          FAIL() << w << ": entry " << k << ", " << m << ": " << K[e] << " against " << K_ref[e] << " (transposed "
+                 << K[static_cast<size_t>(m) * n + k] << ")";
+      }
+    }
+    EXPECT_EQ(K, K2) << w;
+    EXPECT_EQ(r, r2) << w;
+  };
+  // Both forms on one and two threads; the factored form under every setting of the passes (the capture).
+  for (int form : {1, 2})
+    for (int threads : {1, 2}) {
+      BatchedWorkspace ws;
+      check(ws, 256, form, threads, "default setting");
+    }
+  testing::for_each_batched_setting(
+      [&](BatchedWorkspace& ws, int chunk, const std::string& setting) { check(ws, chunk, 2, 2, setting); });
+}
+
+TEST(CpuSpeedPaths, SampleGramWithoutJacobianMatchesTheFormedGram) {
+  for_each_small_case_and_row_orders(expect_sample_gram_matches);
+}
+
+// The CPU backend builds the sample Gram without J where a layer is wide enough for the factored form to gain, and
+// leaves narrow networks (and the 40-wide ones of the paper) to the formed J.
+TEST(CpuSpeedPaths, SampleGramWithoutJacobianIsTakenWhereItPays) {
+  auto be = make_cpu_backend(0);
+  const PointSet pts1 = points("darcy-twoscale", 100), pts2 = points("poisson2d-sines", 100);
+  const Mlp narrow = init_mlp({1, 40, 40, 40, 40, 1}, "glorot-normal", 1),
+            wide = init_mlp({1, 48, 48, 1}, "glorot-normal", 1);
+  const Mlp narrow2 = init_mlp({2, 64, 64, 48, 48, 1}, "glorot-normal", 1),
+            wide2 = init_mlp({2, 256, 256, 128, 128, 1}, "glorot-normal", 1);
+  EXPECT_FALSE(batched_sample_gram_pays(narrow, pts1));
+  EXPECT_TRUE(batched_sample_gram_pays(wide, pts1));
+  EXPECT_FALSE(batched_sample_gram_pays(narrow2, pts2));
+  EXPECT_TRUE(batched_sample_gram_pays(wide2, pts2));
+  const int n = pts1.size();
+  std::vector<double> r(n), K(static_cast<size_t>(n) * n);
+  EXPECT_FALSE(be->residuals_sample_gram(narrow, pts1, r, K));
+  ASSERT_TRUE(be->residuals_sample_gram(wide, pts1, r, K));
+  EXPECT_GT(batched_sample_gram_bytes(wide2, pts2), 8.0 * pts2.size() * (1 + 2 * 2) * 512);  // the captured channels
 }
 
 // batched_workspace_bytes bounds what the passes allocate (the workspace's capacities after the gradient and both

@@ -1,9 +1,9 @@
 // Levenberg-Marquardt on every fp64 backend (tests/backend_suite.hpp): exact on linear least squares as mu -> 0, both
 // solve forms agree, monotone on a PINN.
 #include <gtest/gtest.h>
-#include <lapacke.h>  // LAPACKE_dgels
+#include <lapacke.h>  // LAPACKE_dgels, LAPACKE_dposv
 
-#include <cmath>    // std::sqrt, std::sin, std::cos
+#include <cmath>    // std::sqrt, std::sin, std::cos, std::fabs
 #include <memory>   // std::unique_ptr
 #include <utility>  // std::move
 
@@ -113,6 +113,57 @@ TEST_P(Lm, SampleAndParameterFormsGiveTheSameStep) {
       den += dq[i] * dq[i];
     }
     EXPECT_LT(std::sqrt(num / den), 1e-8) << "mu/max diag = " << rel;
+  }
+}
+
+// The sample form where the CPU backend builds the Gram without J (Backend::residuals_sample_gram: the 64-wide
+// layers take the factored form) and its products with Jh are the matrix-free ones: the step and predicted
+// reduction of the formed J's sample form within rounding. On CUDA the system forms J (the check of the path).
+TEST_P(Lm, SampleFormWithoutTheJacobianGivesTheFormedStep) {
+  const PointSet pts = rows_of("darcy-twoscale", 1.0 / 8, 40);
+  const Mlp net = init_mlp({1, 64, 64, 1}, "glorot-normal", 2);  // P = 4353 > N = 42
+  auto be = backend();
+  const int n = pts.size(), P = net.n_params();
+  std::vector<double> r(n), K(static_cast<size_t>(n) * n), J(static_cast<size_t>(n) * P);
+  if (be->name() == "cpu") {
+    ASSERT_TRUE(be->residuals_sample_gram(net, pts, r, K)) << "the CPU takes the path without J";
+  }
+  be->residuals_jacobian(net, pts, r, J);
+  std::vector<double> rh(n), G(static_cast<size_t>(n) * n, 0.0);
+  double loss = 0.0;
+  for (int k = 0; k < n; ++k) {
+    const double s = std::sqrt(pts.w[k]);
+    rh[k] = s * r[k];
+    loss += 0.5 * rh[k] * rh[k];
+    for (int q = 0; q < P; ++q) J[static_cast<size_t>(k) * P + q] *= s;
+  }
+  for (int k = 0; k < n; ++k)
+    for (int m = 0; m < n; ++m)
+      for (int q = 0; q < P; ++q)
+        G[static_cast<size_t>(k) * n + m] += J[static_cast<size_t>(k) * P + q] * J[static_cast<size_t>(m) * P + q];
+  GaussNewtonSystem s(*be, net, pts, "sample");
+  EXPECT_NEAR(s.loss(), loss, 1e-13 * loss);
+  for (double rel : {1e-6, 1e-3, 1.0}) {
+    const double mu = rel * s.max_diagonal();
+    std::vector<double> ds, A = G, y = rh, ref(P, 0.0), v(n, 0.0);
+    ASSERT_TRUE(s.solve(mu, ds));
+    for (int k = 0; k < n; ++k) A[static_cast<size_t>(k) * n + k] += mu;
+    ASSERT_EQ(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', n, 1, A.data(), n, y.data(), 1), 0);
+    for (int k = 0; k < n; ++k)
+      for (int q = 0; q < P; ++q) ref[q] -= J[static_cast<size_t>(k) * P + q] * y[k];  // -Jh^T y
+    double num = 0, den = 0;
+    for (int q = 0; q < P; ++q) {
+      num += (ds[q] - ref[q]) * (ds[q] - ref[q]);
+      den += ref[q] * ref[q];
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-8) << "mu/max diag = " << rel;
+    double rv = 0.0, vv = 0.0;  // L - 1/2 |rh + Jh delta|^2
+    for (int k = 0; k < n; ++k) {
+      for (int q = 0; q < P; ++q) v[k] += J[static_cast<size_t>(k) * P + q] * ds[q];
+      rv += rh[k] * v[k];
+      vv += v[k] * v[k];
+    }
+    EXPECT_NEAR(s.predicted_reduction(ds), -rv - 0.5 * vv, 1e-10 * std::fabs(rv + 0.5 * vv)) << "mu/max diag = " << rel;
   }
 }
 

@@ -6,6 +6,7 @@ import json
 import math
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -32,6 +33,9 @@ def parse_args(peer):
                    help="stop repeating a case after this many seconds (at least 3 repetitions; default 10)")
     p.add_argument("--jacobian-sizes", default=None,
                    help="comma-separated Nc values (default 1024,16384,65536 on cuda, 1024,4096 on cpu)")
+    p.add_argument("--ensemble", type=int, default=10, metavar="B",
+                   help="also time one Adam step of B networks at once (vmap over the networks; 0: not timed; "
+                        "default 10)")
     p.add_argument("--quick", action="store_true", help="smoke test: few repetitions, Jacobian at Nc=1024 only")
     p.add_argument("--json", metavar="PATH", help="write all results to PATH")
     p.add_argument("--checkpoint", metavar="FILE",
@@ -43,6 +47,8 @@ def parse_args(peer):
     if peer == "torch":
         p.add_argument("--compile", action="store_true", help="also time a torch.compile'd Adam step")
     a = p.parse_args()
+    if a.ensemble < 0 or a.ensemble > 1000:
+        p.error(f"--ensemble {a.ensemble}: give 0 (not timed) to 1000 networks")
     if a.check_only:
         a.check = True
     if a.quick:
@@ -85,6 +91,20 @@ def init_params(layers, init, seed):
         else:
             parts += [rng.normal(size=dout * din), rng.normal(size=dout)]
     return np.concatenate(parts)
+
+
+def ensemble_params(layers, theta0, count, seed):
+    """The count networks of the batched Adam step (B x P, fp64): the case's own network first, then Glorot normal
+    networks of seeds seed + 1 .. seed + count - 1."""
+    return np.stack([np.asarray(theta0, dtype=np.float64)] +
+                    [init_params(layers, "glorot-normal", seed + b) for b in range(1, count)])
+
+
+def check_member_losses(peer, batched, single, tol):
+    """Warns when a batched step's first losses differ from the networks' own losses (one at a time)."""
+    for b, (lb, ls) in enumerate(zip(batched, single)):
+        if abs(lb - ls) > tol * abs(ls):
+            print(f"{peer}: WARNING: ensemble member {b}: batched loss {lb!r} != its own {ls!r}", file=sys.stderr)
 
 
 def load_checkpoint(path):

@@ -84,10 +84,14 @@ def main():
             return theta, m, v, t, l
 
         return dict(
+            loss=jax.jit(loss),
             loss_and_grad=jax.jit(jax.value_and_grad(loss)),
             jacobian=jax.jit(jacobian),
             ntk=jax.jit(ntk),
             step=jax.jit(step, donate_argnums=(0, 1, 2) if cuda else ()),
+            # B networks at once: the step vmapped over their parameters and moments (points and step count shared)
+            ensemble_step=jax.jit(jax.vmap(step, in_axes=(0, 0, 0, None, None, None), out_axes=(0, 0, 0, None, 0)),
+                                  donate_argnums=(0, 1, 2) if cuda else ()),
             ntk_eig=jax.jit(lambda th, cols, w: jnp.linalg.eigvalsh(ntk(jacobian(th, cols), w))),
         )
 
@@ -139,6 +143,22 @@ def main():
         st[:] = out[:4]
         return out
     timings["adam_step"] = C.stats(C.repeat(lambda: timed(one_step), args.repeats, args.budget, warmup=5), "us")
+
+    # 1b. The same step for --ensemble B networks at once (pinntk's batched sessions, `train --ensemble B`).
+    if args.ensemble > 0:
+        nb = args.ensemble
+        thetas = jnp.asarray(C.ensemble_params(layers, theta_np, nb, args.seed), dtype=dtype)
+        own = [float(f["loss"](thetas[b], cols, w)) for b in range(nb)]
+        est = [thetas + 0, jnp.zeros_like(thetas), jnp.zeros_like(thetas), jnp.zeros((), dtype)]
+        lb = f["ensemble_step"](*[s + 0 for s in est], cols, w)[4]  # compile; first losses = the networks' own
+        C.check_member_losses("jax_peer", [float(x) for x in lb], own, 1e-8 if args.dtype == "float64" else 1e-4)
+
+        def ensemble_step():
+            out = f["ensemble_step"](*est, cols, w)
+            est[:] = out[:4]
+            return out
+        timings[f"adam_step_ensemble{nb}"] = C.stats(
+            C.repeat(lambda: timed(ensemble_step), args.repeats, args.budget, warmup=5), "us")
 
     # 2. Full residual Jacobian at several Nc (each size compiles once during the warm-up).
     for n in C.jacobian_sizes(args, args.device):

@@ -230,6 +230,28 @@ def main():
     best = min((k for k in timings if k.startswith("adam_step_")), key=lambda k: timings[k]["median"])
     timings["adam_step"] = dict(timings[best], variant=best[len("adam_step_"):])
 
+    # 1b. The "func" step for --ensemble B networks at once: torch.func.vmap over the networks' flat parameters
+    # (of the loss that is itself vmapped over the points), Adam on the B x P tensors.
+    if args.ensemble > 0:
+        nb = args.ensemble
+        thetas = torch.as_tensor(C.ensemble_params(layers, theta_np, nb, args.seed), dtype=dtype, device=dev)
+        own = [model.loss(model.params(thetas[b])).item() for b in range(nb)]
+        ens_grad = vmap(grad_and_value(lambda th: model.loss(unflatten(th, layers))))
+        me, ve = torch.zeros_like(thetas), torch.zeros_like(thetas)
+        est = {"t": 0, "first": None}
+
+        def ensemble_step():
+            gg, ll = ens_grad(thetas)
+            est["t"] += 1
+            adam_update(thetas, gg, me, ve, est["t"])
+            if est["first"] is None:
+                est["first"] = ll.detach().cpu().tolist()
+            return ll
+        ensemble_step()
+        C.check_member_losses("torch_peer", est["first"], own, tol)
+        timings[f"adam_step_ensemble{nb}"] = C.stats(
+            C.repeat(lambda: timed(ensemble_step), args.repeats, args.budget, warmup=5), "us")
+
     # 2. Full residual Jacobian at several Nc.
     for nc in C.jacobian_sizes(args, args.device):
         mj = Model(layers, C.points("darcy-twoscale", nc), dev, dtype)

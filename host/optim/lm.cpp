@@ -50,6 +50,21 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
     : be_(be), n_(pts.size()), p_(net.n_params()) {
   sample_ = lm_sample_form(form, n_, p_);
   rh_.resize(n_);
+  if (sample_) {
+    G_.resize(static_cast<size_t>(n_) * n_);
+    if (be.residuals_sample_gram(net, pts, rh_, G_)) {  // the NTK K_s = Jh Jh^T without J
+      matrix_free_ = true;
+      net_ = net;
+      pts_ = pts;
+      sw_.resize(n_);
+      for (int k = 0; k < n_; ++k) {
+        sw_[k] = std::sqrt(pts.w[k]);
+        rh_[k] *= sw_[k];
+        loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
+      }
+      return;
+    }
+  }
   Jh_.resize(static_cast<size_t>(n_) * p_);
   be.residuals_jacobian(net, pts, rh_, Jh_);
   for (int k = 0; k < n_; ++k) {
@@ -59,7 +74,6 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
     loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
   }
   if (sample_) {
-    G_.resize(static_cast<size_t>(n_) * n_);
     be.gram_rows(Jh_, n_, p_, G_);  // the NTK K_s = Jh Jh^T
   } else {
     G_.resize(static_cast<size_t>(p_) * p_);
@@ -84,7 +98,12 @@ bool GaussNewtonSystem::solve(double mu, std::vector<double>& delta) const {
   std::vector<double> b = sample_ ? rh_ : g_;
   if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', m, 1, A.data(), m, b.data(), 1) != 0) return false;
   delta.assign(p_, 0.0);
-  if (sample_) {
+  if (sample_ && matrix_free_) {
+    // delta = -Jh^T y = -J^T (D^1/2 y) with (Jh Jh^T + mu I) y = rh.
+    for (int k = 0; k < n_; ++k) b[k] *= sw_[k];
+    be_.jacobian_transpose_times(net_, pts_, b, delta);
+    for (double& v : delta) v = -v;
+  } else if (sample_) {
     // delta = -Jh^T y with (Jh Jh^T + mu I) y = rh.
     cblas_dgemv(CblasRowMajor, CblasTrans, n_, p_, -1.0, Jh_.data(), p_, b.data(), 1, 0.0, delta.data(), 1);
   } else {
@@ -99,7 +118,12 @@ double GaussNewtonSystem::predicted_reduction(const std::vector<double>& delta) 
   // L - 1/2 |rh + v|^2 = -rh.v - 1/2 |v|^2 with v = Jh delta, formed without L: near convergence it is far below L
   // and the difference of the two would lose its digits (the CUDA session, cuda/cuda_lm.cu, does the same).
   std::vector<double> v(n_);
-  cblas_dgemv(CblasRowMajor, CblasNoTrans, n_, p_, 1.0, Jh_.data(), p_, delta.data(), 1, 0.0, v.data(), 1);
+  if (matrix_free_) {
+    be_.jacobian_times(net_, pts_, delta, v);
+    for (int k = 0; k < n_; ++k) v[k] *= sw_[k];
+  } else {
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, n_, p_, 1.0, Jh_.data(), p_, delta.data(), 1, 0.0, v.data(), 1);
+  }
   double rv = 0.0, vv = 0.0;
   for (int k = 0; k < n_; ++k) {
     rv += rh_[k] * v[k];
