@@ -38,6 +38,10 @@ void check_batch(const std::vector<Mlp>& nets, const std::vector<PointSet>& pts)
   }
 }
 
+bool device_is_cpu(const std::string& device) {
+  return device == "cpu" || (device == "auto" && cuda_device_count() == 0);
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision, int threads) {
   if (precision != "fp64" && precision != "fp32")
     throw UsageError("--precision: unknown precision '" + precision + "' (known: fp64, fp32)");

@@ -139,10 +139,11 @@ class Backend {
   // out = J u (N numbers): one forward pass per row carrying tangents along the parameter direction u.
   virtual void jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out);
 
-  // The residuals r (N) and the sample-space Gram K_s = Jh Jh^T (N x N, row-major; Jh = D^1/2 J, D = diag(pts.w))
+  // The residuals r (N) and the sample-space Gram K_s = Jh Jh^T (N x N, row-major; Jh = D^1/2 J, D = diag(d), d >= 0)
   // without forming J, where the backend has a way: the CPU builds it from each layer's factors (a row's block of J
   // is a sum of 1 + 2n outer products: host/cpu_batched.hpp). false (the default): it has none; the caller forms J.
-  virtual bool residuals_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K);
+  virtual bool residuals_sample_gram(const Mlp& net, const PointSet& pts, span<const double> d, span<double> r,
+                                     span<double> K);
 
   // G = A A^T (n x n, both triangles) for row-major A (n x k).
   virtual void gram_rows(span<const double> A, int n, int k, span<double> G) = 0;
@@ -198,5 +199,7 @@ void evaluate_rows(const Mlp& net, const PointSet& pts, span<double> u, span<dou
 std::unique_ptr<Backend> make_cuda_backend(bool single);
 // Number of CUDA devices that answer (0 in builds without CUDA).
 int cuda_device_count();
+// Whether make_backend(device, ...) gives the CPU backend: "cpu", or "auto" where no CUDA device answers.
+bool device_is_cpu(const std::string& device);
 
 }  // namespace pinntk

@@ -1,7 +1,7 @@
 // The default implementations of Backend's composed operations (host/backend.hpp): the Gram accumulation, the
 // Jacobian products, the NTK analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
-#include <algorithm>  // std::copy, std::fill
+#include <algorithm>  // std::copy, std::fill, std::all_of
 #include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique, std::make_shared
 #include <stdexcept>  // std::out_of_range
@@ -11,7 +11,7 @@
 
 #include "host/backend.hpp"              // Backend, TrainSession, LmSession, NtkResult
 #include "host/member_batch.hpp"         // MemberBatchTrainSession
-#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted, scale_rows_sqrt
+#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted, scale_rows_sqrt, ntk_from_sample_gram
 #include "host/optim/adam.hpp"           // Adam
 #include "host/optim/lbfgs_batched.hpp"  // HostLbfgsOps
 #include "host/optim/lm.hpp"             // GaussNewtonSystem
@@ -150,7 +150,9 @@ void Backend::jacobian_times(const Mlp& net, const PointSet& pts, span<const dou
   }
 }
 
-bool Backend::residuals_sample_gram(const Mlp&, const PointSet&, span<double>, span<double>) { return false; }
+bool Backend::residuals_sample_gram(const Mlp&, const PointSet&, span<const double>, span<double>, span<double>) {
+  return false;
+}
 
 NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool keep_jacobian) {
   Backend& be = *this;
@@ -160,6 +162,15 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
   res.nb = pts.nb;
   res.n_params = p;
   res.residuals.resize(n);
+  // N <= P: where the backend builds K_s = D^1/2 J J^T D^1/2 without J (the CPU, for networks with a wide layer),
+  // all four numbers come from it. The weights must be positive for K = J J^T D to follow from K_s.
+  if (!keep_jacobian && n <= p && std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; })) {
+    std::vector<double> Ks(static_cast<size_t>(n) * n);
+    if (be.residuals_sample_gram(net, pts, d, res.residuals, Ks)) {
+      ntk_from_sample_gram(be, std::move(Ks), d, pts.nc, res);
+      return res;
+    }
+  }
   std::vector<double> J(static_cast<size_t>(n) * p);
   be.residuals_jacobian(net, pts, res.residuals, J);
 

@@ -170,10 +170,11 @@ class CpuBackend final : public Backend {
     batched_jacobian_times(net, pts, u, out, products_ws_);
   }
 
-  bool residuals_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K) override {
+  bool residuals_sample_gram(const Mlp& net, const PointSet& pts, span<const double> d, span<double> r,
+                             span<double> K) override {
     // The batched passes' shapes, and networks with a layer wide enough to gain (else J's Gram is as fast).
     if (pts.dim < 1 || pts.dim > 3 || net.layers.size() < 3 || !batched_sample_gram_pays(net, pts)) return false;
-    batched_sample_gram(net, pts, r, K, products_ws_);
+    batched_sample_gram(net, pts, d, r, K, products_ws_);
     return true;
   }
 
@@ -201,7 +202,10 @@ class CpuBackend final : public Backend {
 
   void symmetric_eigenvalues(span<double> A, int n, span<double> eigenvalues) override {
     const SmallBlasCall small(static_cast<double>(n) * n * n);
-    const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, A.data(), n, eigenvalues.data());
+    // A symmetric matrix is its own transpose: read column-major it is the same matrix, and LAPACKE makes no
+    // transposed n x n copy (as it does for row-major input). 'U' takes the reduction LAPACK_ROW_MAJOR with 'U'
+    // took (the same arithmetic on the same numbers), so the eigenvalues are bitwise those of before.
+    const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', n, A.data(), n, eigenvalues.data());
     if (info > 0)
       throw NumericalError("the symmetric eigensolver (LAPACK dsyevd) did not converge (info " + std::to_string(info) +
                            "): the kernel is too ill-scaled for double precision");

@@ -951,17 +951,18 @@ double batched_sample_gram_bytes(const Mlp& net, const PointSet& pts) {
   return 8.0 * (channels + 2.0 * rc * rc + direct + n);  // and the seeds
 }
 
-void batched_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K, BatchedWorkspace& ws,
-                         int chunk) {
+void batched_sample_gram(const Mlp& net, const PointSet& pts, span<const double> d_rows, span<double> r, span<double> K,
+                         BatchedWorkspace& ws, int chunk) {
   const int n = pts.size(), m = pts.dim, cc = 1 + 2 * m;
   const std::vector<int>& d = net.layers;
   const int nl = static_cast<int>(d.size()) - 1;
-  if (r.size() != static_cast<size_t>(n) || K.size() != static_cast<size_t>(n) * n)
-    throw std::invalid_argument("batched_sample_gram: r needs a number per row, K n x n");
+  if (r.size() != static_cast<size_t>(n) || d_rows.size() != static_cast<size_t>(n) ||
+      K.size() != static_cast<size_t>(n) * n)
+    throw std::invalid_argument("batched_sample_gram: d and r need a number per row, K n x n");
   std::fill(K.begin(), K.end(), 0.0);
   if (n == 0) return;
   // Every layer's adjoint and input channels of every row (channels a row does not need stay zero: their adjoints
-  // are zero in the full pass too), from the gradient pass seeded with sqrt(w_k).
+  // are zero in the full pass too), from the gradient pass seeded with sqrt(d_k).
   std::vector<std::vector<double>> cap_a(nl + 1), cap_h(nl + 1);
   std::vector<double*> pa(nl + 1, nullptr), ph(nl + 1, nullptr);
   for (int l = 1; l <= nl; ++l) {
@@ -971,7 +972,10 @@ void batched_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, sp
     ph[l] = cap_h[l].data();
   }
   std::vector<double> seed(n);
-  for (int k = 0; k < n; ++k) seed[k] = std::sqrt(pts.w[k]);
+  for (int k = 0; k < n; ++k) {
+    if (!(d_rows[k] >= 0.0)) throw std::invalid_argument("batched_sample_gram: the row weights must be >= 0");
+    seed[k] = std::sqrt(d_rows[k]);
+  }
   run_chunks<Pass::kGradient>(net, pts, r, {}, ws, chunk, seed.data(), nullptr, "batched_sample_gram", pa.data(),
                               ph.data(), cc);
 

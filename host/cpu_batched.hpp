@@ -62,18 +62,19 @@ void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<
 void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,
                             BatchedWorkspace& ws, int chunk = 256);
 
-// The residuals r (N) and the sample-space Gram K = Jh Jh^T (N x N, row-major, symmetric; Jh = D^1/2 J, D = diag(w))
-// without forming J. Row k's block of J for weight layer l (W^l, then b^l) is a sum of C = 1 + 2n outer products,
-// dr_k/dW^l = sum_c a_kc h_kc^T, db^l = a_k0, with a_kc the adjoints of z^l's channel c (z, z'_j, z''_j) and h_kc the
-// same channel of layer l-1 (layer 0: x, the direction, 0). So
+// The residuals r (N) and the sample-space Gram K = Jh Jh^T (N x N, row-major, symmetric; Jh = D^1/2 J, D = diag(d),
+// d >= 0: the loss weights for LM, the NTK's row weights for the NTK) without forming J. Row k's block of J for weight
+// layer l (W^l, then b^l) is a sum of C = 1 + 2n outer products, dr_k/dW^l = sum_c a_kc h_kc^T, db^l = a_k0, with a_kc
+// the adjoints of z^l's channel c (z, z'_j, z''_j) and h_kc the same channel of layer l-1 (layer 0: x, the direction,
+// 0). So
 //   <J_k, J_m> over layer l = sum_{c,c'} (a_kc . a_mc') (h_kc . h_mc') + a_k0 . a_m0,
 // and each layer's part of K comes from two Grams of the N C channel rows (the adjoints and the inputs, blocks of
 // rows at a time) at (N C)^2 (d_l + d_{l-1}) / 2 multiply-adds instead of N^2 d_l d_{l-1} / 2. One pass like the
 // gradient's (seeded with sqrt(w_k)) captures the channels; each layer then takes whichever form costs fewer
 // operations (the direct one forms that layer's columns of Jh when they take at most 256 MB). The last digits
 // differ from the Gram of the formed J (other summation orders): compare with a tolerance.
-void batched_sample_gram(const Mlp& net, const PointSet& pts, span<double> r, span<double> K, BatchedWorkspace& ws,
-                         int chunk = 256);
+void batched_sample_gram(const Mlp& net, const PointSet& pts, span<const double> d, span<double> r, span<double> K,
+                         BatchedWorkspace& ws, int chunk = 256);
 // Whether some layer takes the factored form (by cost): else the Gram of the formed J is as fast.
 bool batched_sample_gram_pays(const Mlp& net, const PointSet& pts);
 // The bytes batched_sample_gram allocates beyond K and its workspace (batched_workspace_bytes): the captured channels,

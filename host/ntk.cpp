@@ -1,6 +1,6 @@
 #include "host/ntk.hpp"
 
-#include <algorithm>   // std::sort, std::min, std::max
+#include <algorithm>   // std::sort, std::min, std::max, std::copy_n, std::all_of
 #include <cmath>       // std::sqrt, std::isfinite
 #include <functional>  // std::greater
 #include <stdexcept>   // std::invalid_argument
@@ -8,6 +8,7 @@
 #include <utility>     // std::pair
 
 #include "common/errors.hpp"       // UsageError, NumericalError
+#include "host/cpu_batched.hpp"    // batched_sample_gram_pays, batched_sample_gram_bytes, batched_workspace_bytes
 #include "host/memory.hpp"         // require_memory, available_memory_bytes, format_bytes
 #include "host/work_progress.hpp"  // work_progress
 
@@ -80,6 +81,17 @@ double ntk_memory_bytes(long n, long p, bool save_matrices) {
   return 8.0 * doubles;
 }
 
+double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu) {
+  const long n = pts.size(), p = static_cast<long>(net.n_params());
+  const bool positive = std::all_of(pts.w.begin(), pts.w.end(), [](double v) { return v > 0.0; });  // see ntk()
+  if (!cpu || save_matrices || n > p || !positive || net.layers.size() < 3 || pts.dim < 1 || pts.dim > 3 ||
+      !batched_sample_gram_pays(net, pts))
+    return ntk_memory_bytes(n, p, save_matrices);
+  // K_s, the block copies for the eigensolver (at most N^2 more), the residuals; the channels and buffers.
+  const double dn = static_cast<double>(n);
+  return 8.0 * (2.0 * dn * dn + 8.0 * dn) + batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
+}
+
 NtkScaling parse_ntk_scaling(const std::string& text) {
   if (text == "lemma") return NtkScaling::Lemma;
   if (text == "none") return NtkScaling::None;
@@ -131,6 +143,32 @@ double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::
   const double f = static_cast<double>(std::sqrt(f2 > 0.0L ? f2 : 0.0L));
   if (!std::isfinite(f)) throw NumericalError(kNotFinite);
   return f;
+}
+
+void ntk_from_sample_gram(Backend& be, std::vector<double>&& Ks, const std::vector<double>& d, int nc, NtkResult& res) {
+  const int n = static_cast<int>(d.size()), nb = n - nc;
+  long double f2 = 0.0L;  // K_km = (J J^T)_km d_m = Ks_km sqrt(d_m / d_k)
+  for (int k = 0; k < n; ++k)
+    for (int m = 0; m < n; ++m) {
+      const double e = Ks[static_cast<size_t>(k) * n + m];
+      f2 += static_cast<long double>(e) * e * (static_cast<long double>(d[m]) / d[k]);
+    }
+  res.frobenius_K = static_cast<double>(std::sqrt(f2));
+  if (!std::isfinite(res.frobenius_K)) throw NumericalError(kNotFinite);
+  auto block = [&](int b, int rows) {  // the principal block of rows [b, b + rows)
+    std::vector<double> G(static_cast<size_t>(rows) * rows);
+    for (int i = 0; i < rows; ++i)
+      std::copy_n(Ks.begin() + static_cast<size_t>(b + i) * n + b, rows, G.begin() + static_cast<size_t>(i) * rows);
+    return G;
+  };
+  std::vector<double> Guu = block(0, nc), Gbb = block(nc, nb);
+  res.frobenius_Kuu = checked_frobenius(Guu);
+  res.frobenius_Kbb = checked_frobenius(Gbb);
+  res.spectrum_Kuu = padded_spectrum(be, Guu, nc, nc);
+  res.spectrum_Kbb = padded_spectrum(be, Gbb, nb, nb);
+  checked_frobenius(Ks);
+  res.spectrum_K = padded_spectrum(be, Ks, n, n);
+  res.gram_trick = false;
 }
 
 NtkResult analyze_ntk(Backend& be, const Mlp& net, const PointSet& pts, NtkScaling scaling, bool keep_jacobian,
@@ -308,7 +346,7 @@ NtkPath parse_ntk_path(const std::string& text) {
 }
 
 NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
-                 uint64_t budget, bool dirs) {
+                 uint64_t budget, bool dirs, double exact_bytes) {
   if (chunk_rows < 0)
     throw UsageError("--chunk-rows must be 0 (from the memory budget) or positive, got " + std::to_string(chunk_rows));
   const long n = nc + nb;
@@ -322,7 +360,9 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
     throw UsageError("--save-matrices writes the whole Jacobian: use --ntk-path exact or auto");
   const double have = static_cast<double>(budget != 0 ? budget : available_memory_bytes());
   const std::string of_budget = format_bytes(have) + (budget != 0 ? " of --memory-limit" : " available");
-  const double exact = ntk_memory_bytes(n, p, save_matrices);
+  const double formed = ntk_memory_bytes(n, p, save_matrices);
+  const double exact = exact_bytes > 0.0 ? exact_bytes : formed;
+  const bool without_j = exact < formed;  // the CPU's K_s from each layer's factors (ntk_exact_memory_bytes)
   NtkPlan plan;
   // Auto with N > P takes the chunked path whenever the weights are constant on each block: it forms one P x P Gram
   // per block (the one-shot path forms the whole one as well) and holds a chunk of J, not all of it (measured at
@@ -330,15 +370,19 @@ NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise
   plan.chunked =
       path == NtkPath::Chunked || (path == NtkPath::Auto && n > p && !save_matrices && (blockwise || exact > have));
   if (!plan.chunked) {
-    require_memory(exact, budget, "ntk", "the " + sizes + " Jacobian, its scaled copies and the Grams",
+    require_memory(exact, budget, "ntk",
+                   without_j ? "the " + std::to_string(n) + " x " + std::to_string(n) +
+                                   " kernel and its blocks, built without the Jacobian, and the rows' channels"
+                             : "the " + sizes + " Jacobian, its scaled copies and the Grams",
                    n > p && !save_matrices
                        ? "use --ntk-path auto or chunked, fewer points (--nc) or a smaller network, or raise "
                          "--memory-limit"
                        : "use fewer points (--nc) or a smaller network, or raise --memory-limit");
     plan.peak_bytes = exact;
     plan.reason = path == NtkPath::Exact ? "asked for by --ntk-path exact"
-                  : n <= p               ? "N <= P: the N x N kernel is the smaller form"
-                  : save_matrices        ? "--save-matrices writes the whole Jacobian"
+                  : n <= p               ? std::string("N <= P: the N x N kernel is the smaller form") +
+                                 (without_j ? ", built without the Jacobian from each layer's factors" : "")
+                  : save_matrices ? "--save-matrices writes the whole Jacobian"
                                   : "the one-shot " + sizes + " Jacobian and its Grams (about " + format_bytes(exact) +
                                         ") fit in the " + of_budget;
     return plan;

@@ -31,11 +31,20 @@ SymmetricSpectrum gram_spectrum(Backend& be, const std::vector<double>& Ah, int 
 // ||J J^T D||_F^2 = <J^T D^2 J, J^T J>_F on two p x p Grams.
 double frobenius_weighted(Backend& be, const std::vector<double>& J, const std::vector<double>& d, int n, int p);
 
+// The NtkResult's spectra and norms from K_s = D^1/2 J J^T D^1/2 (n x n, moved in; weights d > 0, the first nc rows
+// collocation): its spectrum, K_uu and K_bb as its diagonal blocks, ||J J^T D||_F as ||D^-1/2 K_s D^1/2||_F. The
+// residuals and sizes are the caller's.
+void ntk_from_sample_gram(Backend& be, std::vector<double>&& Ks, const std::vector<double>& d, int nc, NtkResult& res);
+
 // Row i of the row-major A (n x p) times sqrt(d[i]): Jh = D^1/2 J in place (DESIGN.md section 3).
 void scale_rows_sqrt(std::vector<double>& A, const double* d, int n, int p);
 
 // Peak host memory in bytes of be.ntk on n rows and p parameters (and of writing J and K when save_matrices).
 double ntk_memory_bytes(long n, long p, bool save_matrices);
+// The same for net on pts, on the CPU backend when cpu: where it builds K_s without J (N <= P, a layer wide enough,
+// no matrices to write; Backend::residuals_sample_gram) the N x N Grams, the rows' channels and the passes' buffers;
+// else ntk_memory_bytes.
+double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu);
 
 // The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
 // from the row-major n x p Jacobian J and the row weights d.
@@ -98,8 +107,9 @@ struct NtkPlan {
 };
 // The path for N = nc + nb rows and p parameters within the memory budget (bytes; 0: the available memory, as
 // require_memory) and chunks of chunk_rows rows (0: from the budget). UsageError (one line) when the chosen path does
-// not fit, chunked is asked for with N <= P or with save_matrices, or chunk_rows < 0.
+// not fit, chunked is asked for with N <= P or with save_matrices, or chunk_rows < 0. exact_bytes: the one-shot
+// path's estimate where the caller knows the network and backend (ntk_exact_memory_bytes); 0: ntk_memory_bytes.
 NtkPlan plan_ntk(NtkPath path, long nc, long nb, long p, int dim, bool blockwise, long chunk_rows, bool save_matrices,
-                 uint64_t budget, bool dirs = false);
+                 uint64_t budget, bool dirs = false, double exact_bytes = 0.0);
 
 }  // namespace pinntk

@@ -654,7 +654,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Sizes: checked before any work, memory estimated before any allocation.
         BadCase{"nb_huge", "ntk --nb 2147483647 --out OUT"},
         BadCase{"points_over_limit", "ntk --nc 16777216 --layers 1,10,10,1 --out OUT"},
-        BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 64 --eigen exact --out OUT"},
+        BadCase{"ntk_memory", "ntk --layers 1,4096,4096,4096,1 --nc 1000000 --eigen exact --out OUT"},
         BadCase{"memory_limit", "ntk --nc 512 --layers 1,64,64,1 --memory-limit 1M --eigen exact --out OUT"},
         BadCase{"memory_limit_text", "ntk --memory-limit lots --out OUT"},
         // The NTK's paths: a chunk of one row beyond the limit (asked for, or chosen because the one-shot path does

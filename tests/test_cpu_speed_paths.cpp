@@ -5,14 +5,18 @@
 #include <gtest/gtest.h>
 #include <omp.h>  // omp_get_max_threads, omp_set_num_threads
 
+#include <algorithm>  // std::max
 #include <cmath>      // std::fabs, std::sqrt, std::sin, std::cos
+#include <cstdint>    // uint64_t
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 #include <vector>     // std::vector
 
+#include "common/errors.hpp"           // UsageError
 #include "host/backend.hpp"            // make_cpu_backend
-#include "host/cpu_batched.hpp"        // batched_loss_gradient, batched_jacobian_times, BatchedWorkspace, BatchedIsa
+#include "host/cpu_batched.hpp"        // batched_loss_gradient, batched_sample_gram, BatchedWorkspace, ...
 #include "host/mlp.hpp"                // init_mlp
+#include "host/ntk.hpp"                // ntk_exact_memory_bytes, ntk_memory_bytes, plan_ntk
 #include "host/problem.hpp"            // build_points, problem_preset
 #include "tests/batched_settings.hpp"  // testing::for_each_batched_setting
 #include "tests/near.hpp"              // testing::near, testing::all_near
@@ -260,8 +264,8 @@ void expect_sample_gram_matches(const Mlp& net, const PointSet& pts, const std::
     ws.gram_form = form;
     ws.gram_block_rows = 13;  // blocks that do not divide the rows
     std::vector<double> r(n), K(static_cast<size_t>(n) * n), r2(n), K2(K.size());
-    batched_sample_gram(net, pts, r, K, ws, chunk);
-    batched_sample_gram(net, pts, r2, K2, ws, chunk);
+    batched_sample_gram(net, pts, pts.w, r, K, ws, chunk);
+    batched_sample_gram(net, pts, pts.w, r2, K2, ws, chunk);
     const std::string w =
         what + ", " + setting + (form == 1 ? ", direct" : ", factored") + ", threads " + std::to_string(threads);
     for (int k = 0; k < n; ++k) {
@@ -307,9 +311,28 @@ TEST(CpuSpeedPaths, SampleGramWithoutJacobianIsTakenWhereItPays) {
   EXPECT_TRUE(batched_sample_gram_pays(wide2, pts2));
   const int n = pts1.size();
   std::vector<double> r(n), K(static_cast<size_t>(n) * n);
-  EXPECT_FALSE(be->residuals_sample_gram(narrow, pts1, r, K));
-  ASSERT_TRUE(be->residuals_sample_gram(wide, pts1, r, K));
+  EXPECT_FALSE(be->residuals_sample_gram(narrow, pts1, pts1.w, r, K));
+  ASSERT_TRUE(be->residuals_sample_gram(wide, pts1, pts1.w, r, K));
   EXPECT_GT(batched_sample_gram_bytes(wide2, pts2), 8.0 * pts2.size() * (1 + 2 * 2) * 512);  // the captured channels
+}
+
+// The NTK's one-shot path without J on the CPU (N <= P, a wide layer) counts its own memory, far below the formed
+// J's: a budget between the two lets it run where the plan of J's estimate refuses; elsewhere J's estimate stands.
+TEST(CpuSpeedPaths, NtkWithoutTheJacobianPlansItsOwnMemory) {
+  const PointSet pts = points("darcy-twoscale", 1000);
+  const Mlp wide = init_mlp({1, 64, 64, 1}, "glorot-normal", 1), narrow = init_mlp({1, 20, 20, 1}, "glorot-normal", 1);
+  const long n = pts.size(), p = static_cast<long>(wide.n_params());
+  const double formed = ntk_memory_bytes(n, p, false), own = ntk_exact_memory_bytes(wide, pts, false, true);
+  EXPECT_LT(own, 0.5 * formed);
+  EXPECT_GT(own, 8.0 * n * n);                                                             // K_s at least
+  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, false, false), formed);                      // another backend forms J
+  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, true, true), ntk_memory_bytes(n, p, true));  // J is written
+  EXPECT_EQ(ntk_exact_memory_bytes(narrow, pts, false, true), ntk_memory_bytes(n, narrow.n_params(), false));
+  const auto budget = static_cast<uint64_t>(0.5 * (own + formed));
+  const NtkPlan plan = plan_ntk(NtkPath::Auto, pts.nc, pts.nb, p, 1, true, 0, false, budget, false, own);
+  EXPECT_FALSE(plan.chunked);
+  EXPECT_EQ(plan.peak_bytes, own);
+  EXPECT_THROW(plan_ntk(NtkPath::Auto, pts.nc, pts.nb, p, 1, true, 0, false, budget), UsageError);
 }
 
 // batched_workspace_bytes bounds what the passes allocate (the workspace's capacities after the gradient and both

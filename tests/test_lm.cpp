@@ -126,7 +126,7 @@ TEST_P(Lm, SampleFormWithoutTheJacobianGivesTheFormedStep) {
   const int n = pts.size(), P = net.n_params();
   std::vector<double> r(n), K(static_cast<size_t>(n) * n), J(static_cast<size_t>(n) * P);
   if (be->name() == "cpu") {
-    ASSERT_TRUE(be->residuals_sample_gram(net, pts, r, K)) << "the CPU takes the path without J";
+    ASSERT_TRUE(be->residuals_sample_gram(net, pts, pts.w, r, K)) << "the CPU takes the path without J";
   }
   be->residuals_jacobian(net, pts, r, J);
   std::vector<double> rh(n), G(static_cast<size_t>(n) * n, 0.0);

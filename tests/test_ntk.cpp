@@ -138,6 +138,38 @@ TEST_P(Ntk, AnalysisMatchesIndependentImplementation) {
   EXPECT_NEAR(sum, trace, tol(1e-12) * trace);
 }
 
+// N <= P on a network with wide layers: the CPU builds K_s from each layer's factors without J
+// (Backend::residuals_sample_gram); its norms and spectra against those of the formed J (keep_jacobian takes that
+// path), including the non-symmetric K's norm with weights that differ between the blocks, and the residuals.
+TEST_P(Ntk, WithoutTheJacobianMatchesTheFormedPath) {
+  const Case c = small_case(90, {1, 64, 64, 1}, 7.0);  // N = 92 <= P = 4353
+  auto be = backend();
+  if (be->name() == "cpu") {
+    const int n = c.pts.size();
+    std::vector<double> r(n), K(static_cast<size_t>(n) * n);
+    ASSERT_TRUE(be->residuals_sample_gram(c.net, c.pts, c.pts.w, r, K)) << "the CPU takes the path without J";
+  }
+  const NtkResult a = analyze_ntk(*be, c.net, c.pts, NtkScaling::Lemma, false);
+  const NtkResult f = analyze_ntk(*be, c.net, c.pts, NtkScaling::Lemma, true);  // the formed J
+  ASSERT_FALSE(f.jacobian.empty());
+  EXPECT_FALSE(a.gram_trick);
+  EXPECT_NEAR(a.frobenius_K, f.frobenius_K, tol(1e-12) * f.frobenius_K);
+  EXPECT_NEAR(a.frobenius_Kuu, f.frobenius_Kuu, tol(1e-12) * f.frobenius_Kuu);
+  EXPECT_NEAR(a.frobenius_Kbb, f.frobenius_Kbb, tol(1e-12) * f.frobenius_Kbb);
+  ASSERT_EQ(a.spectrum_K.size(), f.spectrum_K.size());
+  ASSERT_EQ(a.spectrum_Kuu.size(), f.spectrum_Kuu.size());
+  ASSERT_EQ(a.spectrum_Kbb.size(), f.spectrum_Kbb.size());
+  for (size_t i = 0; i < f.spectrum_K.size(); ++i)
+    EXPECT_NEAR(a.spectrum_K[i], f.spectrum_K[i], tol(1e-12) * f.spectrum_K[0]);
+  for (size_t i = 0; i < f.spectrum_Kuu.size(); ++i)
+    EXPECT_NEAR(a.spectrum_Kuu[i], f.spectrum_Kuu[i], tol(1e-12) * f.spectrum_Kuu[0]);
+  for (size_t i = 0; i < f.spectrum_Kbb.size(); ++i)
+    EXPECT_NEAR(a.spectrum_Kbb[i], f.spectrum_Kbb[i], tol(1e-12) * f.spectrum_Kbb[0]);
+  double rs = 0.0;
+  for (double v : f.residuals) rs = std::max(rs, std::abs(v));
+  for (size_t k = 0; k < f.residuals.size(); ++k) EXPECT_NEAR(a.residuals[k], f.residuals[k], 1e-13 * rs) << k;
+}
+
 TEST_P(Ntk, UnscaledIsLemmaTimesNc) {
   const Case c = small_case(20, {1, 6, 1});
   auto be = backend();

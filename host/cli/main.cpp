@@ -17,7 +17,7 @@
 #include <sstream>            // std::ostringstream
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
-#include "host/backend.hpp"                   // make_backend
+#include "host/backend.hpp"                   // make_backend, device_is_cpu
 #include "host/blas_setup.hpp"                // ensure_fast_openblas_kernels
 #include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"                  // replace_file
@@ -27,7 +27,7 @@
 #include "host/io/optimizer_json.hpp"         // adam_json, lbfgs_json
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // require_memory, parse_bytes
-#include "host/ntk.hpp"                       // analyze_ntk
+#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_exact_memory_bytes
 #include "host/ntk_history.hpp"               // ntk_history_row, ntk_history_csv, ntk_history_json
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
@@ -415,12 +415,14 @@ int cmd_ntk(const NtkOptions& opts) {
   const int n = s.pts.size(), p = s.net.n_params();
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("--save-matrices: K would take more than 4 GB; use fewer points");
+  // The one-shot analysis's memory: on the CPU without J where it can (ntk_exact_memory_bytes).
+  const double exact_bytes = ntk_exact_memory_bytes(s.net, s.pts, save_matrices, device_is_cpu(o.device));
   // --eigen auto: when neither the one-shot analysis nor the Grams over chunks fit the memory, the top eigenvalues
   // by Lanczos on matrix-free products (O(N + P) memory) instead.
   if (opts.eigen == "auto" && path == NtkPath::Auto && opts.chunk_rows == 0 && !save_matrices) {
     const double avail = budget > 0 ? static_cast<double>(budget) : static_cast<double>(available_memory_bytes());
     const bool blockwise = ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc);
-    const bool exact_fits = ntk_memory_bytes(n, p, false) <= avail;
+    const bool exact_fits = exact_bytes <= avail;
     const bool chunked_fits =
         n > p && ntk_chunk_rows(s.pts.nc, s.pts.nb, p, s.pts.dim, blockwise, avail, s.pts.has_directions()) > 0;
     if (!exact_fits && !chunked_fits) {
@@ -430,15 +432,14 @@ int cmd_ntk(const NtkOptions& opts) {
       } catch (const UsageError&) {  // no path fits: one line for all three
         throw UsageError("ntk --eigen auto: no path fits the " + format_bytes(avail) +
                          (budget > 0 ? " of --memory-limit" : " available") + " (the full analysis needs about " +
-                         format_bytes(ntk_memory_bytes(n, p, false)) + "; neither the Grams over chunks nor the top " +
+                         format_bytes(exact_bytes) + "; neither the Grams over chunks nor the top " +
                          std::to_string(k) +
                          " eigenvalues by Lanczos fit either); use fewer points (--nc) or a smaller network, or raise "
                          "--memory-limit");
       }
-      const std::string why = "--eigen auto: neither the full analysis (" +
-                              format_bytes(ntk_memory_bytes(n, p, false)) + ") nor the Grams over chunks fit the " +
-                              format_bytes(avail) + " available: the top " + std::to_string(k) +
-                              " eigenvalues by Lanczos instead";
+      const std::string why = "--eigen auto: neither the full analysis (" + format_bytes(exact_bytes) +
+                              ") nor the Grams over chunks fit the " + format_bytes(avail) + " available: the top " +
+                              std::to_string(k) + " eigenvalues by Lanczos instead";
       std::fprintf(stderr, "pinntk ntk: %s\n", why.c_str());
       return cmd_ntk_top(opts, k, t0, why);
     }
@@ -446,7 +447,7 @@ int cmd_ntk(const NtkOptions& opts) {
   // The one-shot path while it fits the memory, else Grams over chunks of points (DESIGN.md section 8).
   const NtkPlan plan =
       plan_ntk(path, s.pts.nc, s.pts.nb, p, s.pts.dim, ntk_weights_blockwise(ntk_row_weights(s.pts, scaling), s.pts.nc),
-               opts.chunk_rows, save_matrices, budget, s.pts.has_directions());
+               opts.chunk_rows, save_matrices, budget, s.pts.has_directions(), exact_bytes);
   out.open();  // before the backend: a refusal of the folder is the only line
   s.backend = make_backend(o.device, o.precision, o.threads);  // after every input check: its notice comes last
   NtkResult r = analyze_ntk(*s.backend, s.net, s.pts, scaling, save_matrices, plan.chunk_rows);

@@ -52,7 +52,7 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
   rh_.resize(n_);
   if (sample_) {
     G_.resize(static_cast<size_t>(n_) * n_);
-    if (be.residuals_sample_gram(net, pts, rh_, G_)) {  // the NTK K_s = Jh Jh^T without J
+    if (be.residuals_sample_gram(net, pts, pts.w, rh_, G_)) {  // the NTK K_s = Jh Jh^T without J
       matrix_free_ = true;
       net_ = net;
       pts_ = pts;

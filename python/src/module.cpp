@@ -30,13 +30,13 @@
 #include <vector>             // std::vector
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
-#include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count
+#include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count, device_is_cpu
 #include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // parse_bytes, available_memory_bytes
 #include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
-#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights
+#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights, ntk_exact_memory_bytes
 #include "host/ntk_history.hpp"               // NtkRecorder, check_ntk_every, plan_ntk_every
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density, DensityConfig
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
@@ -270,7 +270,7 @@ nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& w
   MatrixBuffer b;
   std::string device_name, precision_name;
   // The host holds J (and K) on the CPU backend; on CUDA the backend checks the device's free memory.
-  if (device == "cpu" || (device == "auto" && cuda_device_count() == 0)) {
+  if (device_is_cpu(device)) {
     const double nn = static_cast<double>(n), need = 8.0 * (nn * static_cast<double>(p) + (kernel ? 2.0 * nn * nn : 0));
     require_memory(need, budget, kernel ? "kernel" : "jacobian", kernel ? "J and K" : "the Jacobian",
                    "use fewer points, or pinntk.ntk, whose chunked path never holds J");
@@ -306,8 +306,9 @@ nb::dict ntk(const Problem& prob, const Mlp& net, const std::string& device, con
   if (save_matrices && static_cast<double>(n) * n * 8 > 4e9)
     throw UsageError("save_matrices: K would take more than 4 GB; use fewer points");
   const std::vector<double> d = ntk_row_weights(pts, scaling);
-  const NtkPlan plan = plan_ntk(path, pts.nc, pts.nb, p, pts.dim, ntk_weights_blockwise(d, pts.nc), chunk_rows,
-                                save_matrices, budget, pts.has_directions());
+  const NtkPlan plan =
+      plan_ntk(path, pts.nc, pts.nb, p, pts.dim, ntk_weights_blockwise(d, pts.nc), chunk_rows, save_matrices, budget,
+               pts.has_directions(), ntk_exact_memory_bytes(net, pts, save_matrices, device_is_cpu(device)));
   NtkResult r;
   std::vector<double> K;
   std::string device_name, precision_name;
