@@ -933,6 +933,7 @@ bool sample_gram_direct(int n, int cc, int din, int dout, int form = 0) {
 
 bool batched_sample_gram_pays(const Mlp& net, const PointSet& pts) {
   const std::vector<int>& d = net.layers;
+  if (pts.dim < 1 || pts.dim > 3 || d.size() < 3) return false;  // the batched passes' shapes
   for (size_t l = 1; l < d.size(); ++l)
     if (!sample_gram_direct(pts.size(), 1 + 2 * pts.dim, d[l - 1], d[l])) return true;
   return false;

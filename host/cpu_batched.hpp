@@ -75,7 +75,8 @@ void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const doub
 // differ from the Gram of the formed J (other summation orders): compare with a tolerance.
 void batched_sample_gram(const Mlp& net, const PointSet& pts, span<const double> d, span<double> r, span<double> K,
                          BatchedWorkspace& ws, int chunk = 256);
-// Whether some layer takes the factored form (by cost): else the Gram of the formed J is as fast.
+// Whether the rows and network suit the batched passes (1 to 3 coordinates, a hidden layer) and some layer takes the
+// factored form (by cost): else the Gram of the formed J is as fast, and the CPU backend forms J.
 bool batched_sample_gram_pays(const Mlp& net, const PointSet& pts);
 // The bytes batched_sample_gram allocates beyond K and its workspace (batched_workspace_bytes): the captured channels,
 // the block Grams and a direct layer's columns.

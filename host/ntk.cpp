@@ -84,8 +84,7 @@ double ntk_memory_bytes(long n, long p, bool save_matrices) {
 double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu) {
   const long n = pts.size(), p = static_cast<long>(net.n_params());
   const bool positive = std::all_of(pts.w.begin(), pts.w.end(), [](double v) { return v > 0.0; });  // see ntk()
-  if (!cpu || save_matrices || n > p || !positive || net.layers.size() < 3 || pts.dim < 1 || pts.dim > 3 ||
-      !batched_sample_gram_pays(net, pts))
+  if (!cpu || save_matrices || n > p || !positive || !batched_sample_gram_pays(net, pts))
     return ntk_memory_bytes(n, p, save_matrices);
   // K_s, the block copies for the eigensolver (at most N^2 more), the residuals; the channels and buffers.
   const double dn = static_cast<double>(n);

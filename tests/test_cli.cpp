@@ -461,6 +461,23 @@ TEST(Cli, ResumeFilesAreCheckedAndAFolderHasOneWriter) {
 // --eigen auto (the default): when neither the full analysis nor the Grams over chunks fit the memory limit (the same
 // run with --eigen exact is refused: CliBadInput's auto_memory), the top 20 eigenvalues by Lanczos, and why; when
 // they fit, the full analysis, saying so.
+// On the CPU a network with wide layers needs no N x P Jacobian for the NTK's one-shot path (N <= P) or LM's sample
+// form: 1002 rows of a 1,64,64,1 network (P = 4353) run under 70 MiB, where the formed J's plans ask for about
+// 156 MB (ntk) and 95 MB (train --optimizer lm).
+TEST(Cli, WideNetworksNeedNoJacobianOnTheCpu) {
+  const fs::path ntk = kTmp / "wide_ntk", lm = kTmp / "wide_lm";
+  fs::remove_all(ntk);
+  fs::remove_all(lm);
+  const std::string rows = "--problem darcy-twoscale --nc 1000 --layers 1,64,64,1 --memory-limit 70M --device cpu ";
+  const CliRun a = pinntk("ntk " + rows + "--eigen exact --out " + ntk.string());
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto j = nlohmann::json::parse(slurp(ntk / "summary.json"));
+  EXPECT_NE(j["ntk"]["path_reason"].get<std::string>().find("without the Jacobian"), std::string::npos);
+  EXPECT_LT(j["ntk"]["peak_memory_bytes_estimate"].get<double>(), 70.0 * (1 << 20));
+  const CliRun b = pinntk("train " + rows + "--optimizer lm --lm-iters 2 --schedule 1@1e-30 --out " + lm.string());
+  ASSERT_EQ(b.code, 0) << b.err;
+}
+
 TEST(Cli, EigenAutoFallsBackToLanczosWhenNothingElseFits) {
   const fs::path out = kTmp / "eigen_auto";
   fs::remove_all(out);

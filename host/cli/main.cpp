@@ -19,6 +19,7 @@
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, device_is_cpu
 #include "host/blas_setup.hpp"                // ensure_fast_openblas_kernels
+#include "host/cpu_batched.hpp"               // batched_sample_gram_pays, batched_sample_gram_bytes, ...
 #include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/history_csv.hpp"            // history_csv
@@ -672,8 +673,8 @@ TrainConfig train_config(const TrainOptions& t) {
 }
 
 // Host memory of a training: Adam's parameters, moments, gradient and two snapshots; the rows and their residuals;
-// the CPU's batches (1 + 2n channels of 2048 points per layer, twice); L-BFGS's workspace; LM's J and its scaled copy,
-// the Gram and its factor (every stage has the same rows).
+// the CPU's batches (1 + 2n channels of 2048 points per layer, twice); L-BFGS's workspace; LM's J and its scaled copy
+// (or the CPU's channels where it forms no J), the Gram and its factor (every stage has the same rows).
 double train_memory_bytes(const TrainOptions& t, const Setup& s) {
   const double n = s.pts.size(), p = s.net.n_params();
   // Every member of an ensemble holds its Adam state, rows and workspace at once (the batch); L-BFGS and LM run
@@ -683,8 +684,14 @@ double train_memory_bytes(const TrainOptions& t, const Setup& s) {
                                                    std::accumulate(s.net.layers.begin(), s.net.layers.end(), 0.0));
   if (t.lbfgs.max_iter > 0) need += lbfgs_workspace_bytes(s.net.n_params(), t.lbfgs.history);
   if (t.use_lm()) {
-    const double m = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params()) ? n : p;
-    need += 8.0 * (2.0 * n * p + 2.0 * m * m);
+    const bool sample = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params());
+    const double m = sample ? n : p;
+    // The CPU's sample form on a network with a wide layer forms no J (Backend::residuals_sample_gram): the rows'
+    // channels and the passes' buffers instead.
+    if (sample && device_is_cpu(t.common.device) && batched_sample_gram_pays(s.net, s.pts))
+      need += 8.0 * (2.0 * m * m) + batched_sample_gram_bytes(s.net, s.pts) + batched_workspace_bytes(s.net, s.pts, 0);
+    else
+      need += 8.0 * (2.0 * n * p + 2.0 * m * m);
   }
   return need;
 }
@@ -914,11 +921,12 @@ int cmd_train(const TrainOptions& t) {
   const NtkScaling ntk_scaling = parse_ntk_scaling(t.ntk_scaling);
   NtkPlan ntk_plan;
   if (t.ntk_every > 0) ntk_plan = plan_ntk_every(s.pts, s.net.n_params(), ntk_scaling, budget, Naming{});
-  require_memory(train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages) + ntk_plan.peak_bytes, budget,
-                 "train",
-                 "the network's state, the rows" + std::string(use_lm ? ", J and the LM Gram" : "") +
-                     (members > 1 ? ", the members' files" : "") + (t.ntk_every > 0 ? ", the NTK's analysis" : ""),
-                 "use fewer points (--nc) or a smaller network, or raise --memory-limit");
+  require_memory(
+      train_memory_bytes(t, s) + ensemble_files_bytes(t, s, cfg, stages) + ntk_plan.peak_bytes, budget, "train",
+      "the network's state, the rows" +
+          std::string(use_lm ? ", the LM Gram and J (on the CPU for wide layers, the rows' channels instead)" : "") +
+          (members > 1 ? ", the members' files" : "") + (t.ntk_every > 0 ? ", the NTK's analysis" : ""),
+      "use fewer points (--nc) or a smaller network, or raise --memory-limit");
   OutputDir out(o.out, "train");
   // Read before the backend: a bad resume is one error.
   const std::string settings = train_settings(t, s, cfg).dump();
