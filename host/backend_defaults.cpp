@@ -2,6 +2,7 @@
 // Jacobian products, the NTK analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
 #include <algorithm>  // std::copy, std::fill, std::all_of
+#include <cmath>      // std::sqrt
 #include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique, std::make_shared
 #include <stdexcept>  // std::out_of_range
@@ -125,6 +126,15 @@ MatrixBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<
 
 MatrixBuffer Backend::kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d, span<double> r) {
   const int n = pts.size(), p = net.n_params();
+  // Where the backend builds K_s = D^1/2 J J^T D^1/2 without J (weights positive): K = D^-1/2 K_s D^1/2.
+  if (std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; })) {
+    std::vector<double> K(static_cast<size_t>(n) * n);
+    if (residuals_sample_gram(net, pts, d, r, K)) {
+      for (int k = 0; k < n; ++k)
+        for (int m = 0; m < n; ++m) K[static_cast<size_t>(k) * n + m] *= std::sqrt(d[m] / d[k]);
+      return host_matrix(std::move(K), n, n);
+    }
+  }
   std::vector<double> J(static_cast<size_t>(n) * p);
   residuals_jacobian(net, pts, r, J);
   return host_matrix(ntk_matrix(*this, J, n, p, d), n, n);

@@ -91,6 +91,14 @@ double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_mat
   return 8.0 * (2.0 * dn * dn + 8.0 * dn) + batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
 }
 
+double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu) {
+  const double n = pts.size(), p = static_cast<double>(net.n_params());
+  const bool positive = std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; });
+  if (cpu && positive && batched_sample_gram_pays(net, pts))
+    return 8.0 * n * n + batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
+  return 8.0 * (n * p + 2.0 * n * n);
+}
+
 NtkScaling parse_ntk_scaling(const std::string& text) {
   if (text == "lemma") return NtkScaling::Lemma;
   if (text == "none") return NtkScaling::None;

@@ -45,6 +45,9 @@ double ntk_memory_bytes(long n, long p, bool save_matrices);
 // no matrices to write; Backend::residuals_sample_gram) the N x N Grams, the rows' channels and the passes' buffers;
 // else ntk_memory_bytes.
 double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu);
+// Host memory of Backend::kernel_buffer's K = J J^T D (row weights d) on the CPU backend when cpu: K alone with the
+// rows' channels where it builds K_s without J (positive weights, a layer wide enough), else J and K.
+double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu);
 
 // The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major
 // from the row-major n x p Jacobian J and the row weights d.

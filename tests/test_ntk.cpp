@@ -170,6 +170,33 @@ TEST_P(Ntk, WithoutTheJacobianMatchesTheFormedPath) {
   for (size_t k = 0; k < f.residuals.size(); ++k) EXPECT_NEAR(a.residuals[k], f.residuals[k], 1e-13 * rs) << k;
 }
 
+// kernel_buffer's K = J J^T D of the same wide network (the CPU from K_s without J; weights that differ between
+// the blocks) against K from the formed J, entry by entry against sqrt(K_kk K_mm).
+TEST_P(Ntk, KernelBufferOfAWideNetworkMatchesTheFormedKernel) {
+  const Case c = small_case(90, {1, 64, 64, 1}, 7.0);
+  auto be = backend();
+  const int n = c.pts.size(), P = c.net.n_params();
+  const std::vector<double> d = ntk_row_weights(c.pts, NtkScaling::Lemma);
+  std::vector<double> r(n), J(static_cast<size_t>(n) * P);
+  be->residuals_jacobian(c.net, c.pts, r, J);
+  const std::vector<double> ref = ntk_matrix(*be, J, n, P, d);
+  MatrixBuffer b = be->kernel_buffer(c.net, c.pts, d, r);
+  if (b.device_type != 1) {
+    if (b.release) b.release();
+    GTEST_SKIP() << "K in device memory: GpuBackend.KernelBufferIsTheKernelOnTheDevice checks it";
+  }
+  const double* K = static_cast<const double*>(b.data);
+  for (int k = 0; k < n; ++k)
+    for (int m = 0; m < n; ++m) {
+      const size_t e = b.column_major ? static_cast<size_t>(m) * n + k : static_cast<size_t>(k) * n + m;
+      const double bound = 1e-13 *
+                           std::sqrt(ref[static_cast<size_t>(k) * n + k] * ref[static_cast<size_t>(m) * n + m]) *
+                           std::sqrt(d[m] / d[k]);
+      ASSERT_NEAR(K[e], ref[static_cast<size_t>(k) * n + m], bound) << k << ", " << m;
+    }
+  if (b.release) b.release();
+}
+
 TEST_P(Ntk, UnscaledIsLemmaTimesNc) {
   const Case c = small_case(20, {1, 6, 1});
   auto be = backend();

@@ -36,7 +36,7 @@
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // parse_bytes, available_memory_bytes
 #include "host/mlp.hpp"                       // Mlp, init_mlp, load_checkpoint, checkpoint_json
-#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights, ntk_exact_memory_bytes
+#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_row_weights, ntk_exact_memory_bytes, ...
 #include "host/ntk_history.hpp"               // NtkRecorder, check_ntk_every, plan_ntk_every
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density, DensityConfig
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
@@ -269,9 +269,11 @@ nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& w
   std::vector<double> r(n);
   MatrixBuffer b;
   std::string device_name, precision_name;
-  // The host holds J (and K) on the CPU backend; on CUDA the backend checks the device's free memory.
+  // The host holds J (and K; for K of a network with a wide layer, K and the rows' channels) on the CPU backend; on
+  // CUDA the backend checks the device's free memory.
   if (device_is_cpu(device)) {
-    const double nn = static_cast<double>(n), need = 8.0 * (nn * static_cast<double>(p) + (kernel ? 2.0 * nn * nn : 0));
+    const double need =
+        kernel ? kernel_memory_bytes(net, pts, d, true) : 8.0 * static_cast<double>(n) * static_cast<double>(p);
     require_memory(need, budget, kernel ? "kernel" : "jacobian", kernel ? "J and K" : "the Jacobian",
                    "use fewer points, or pinntk.ntk, whose chunked path never holds J");
   }
