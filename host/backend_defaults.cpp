@@ -172,9 +172,11 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
   res.nb = pts.nb;
   res.n_params = p;
   res.residuals.resize(n);
-  // N <= P: where the backend builds K_s = D^1/2 J J^T D^1/2 without J (the CPU, for networks with a wide layer),
-  // all four numbers come from it. The weights must be positive for K = J J^T D to follow from K_s.
-  if (!keep_jacobian && n <= p && std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; })) {
+  // N <= P: all four numbers from K_s = D^1/2 J J^T D^1/2 (ntk_from_sample_gram), built without J where the backend
+  // can (the CPU, for networks with a wide layer), else from J by one syrk. The weights must be positive for
+  // K = J J^T D to follow from K_s.
+  const bool from_ks = n <= p && std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; });
+  if (from_ks && !keep_jacobian) {
     std::vector<double> Ks(static_cast<size_t>(n) * n);
     if (be.residuals_sample_gram(net, pts, d, res.residuals, Ks)) {
       ntk_from_sample_gram(be, std::move(Ks), d, pts.nc, res);
@@ -186,6 +188,13 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
 
   std::vector<double> Jh(J);  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
   scale_rows_sqrt(Jh, d.data(), n, p);
+  if (from_ks) {
+    std::vector<double> Ks(static_cast<size_t>(n) * n);
+    be.gram_rows(Jh, n, p, Ks);
+    ntk_from_sample_gram(be, std::move(Ks), d, pts.nc, res);
+    if (keep_jacobian) res.jacobian = std::move(J);
+    return res;
+  }
   const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
   res.spectrum_K = all.eigenvalues;
   res.gram_trick = all.gram_trick;

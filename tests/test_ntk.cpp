@@ -93,49 +93,55 @@ TEST_P(Ntk, GramTrickEqualsDirectForm) {
   EXPECT_NEAR(frobenius_weighted(*be, J, d, n, P), std::sqrt(fw2), tol(1e-12) * std::sqrt(fw2));
 }
 
+// darcy-ntk: J by forward mode in theta, K, norms and spectra by plain loops and Jacobi; a 1x8 network (N = 32 > P =
+// 25: the Gram trick) and a 2x8 one (N <= P = 97: everything from K_s).
 TEST_P(Ntk, AnalysisMatchesIndependentImplementation) {
-  // darcy-ntk with a 1x8 network: J by forward mode in theta, K, norms and spectra by plain loops and Jacobi.
-  const Case c = small_case(30, {1, 8, 1});
   auto be = backend();
-  const NtkResult res = analyze_ntk(*be, c.net, c.pts, NtkScaling::Lemma, false);
-  const int n = c.pts.size(), nc = c.pts.nc, P = c.net.n_params();
-  std::vector<std::vector<double>> J(n);
-  for (int i = 0; i < n; ++i)
-    J[i] = reference_jacobian_row(c.net.layers, c.net.theta, c.pts.x[i], c.pts.alpha[i], c.pts.beta[i], c.pts.gamma[i]);
-  auto dot = [&](int i, int j) {
-    double s = 0.0;
-    for (int p = 0; p < P; ++p) s += J[i][p] * J[j][p];
-    return s;
-  };
-  double fK = 0.0, fuu = 0.0, fbb = 0.0;
-  std::vector<double> Ks(static_cast<size_t>(n) * n), Kuu(static_cast<size_t>(nc) * nc);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      const double g = dot(i, j);
-      const double k = g * c.pts.w[j];  // K = J J^T D (Lemma 3.1)
-      fK += k * k;
-      Ks[i * n + j] = std::sqrt(c.pts.w[i] * c.pts.w[j]) * g;
-      if (i < nc && j < nc) {
-        fuu += k * k;
-        Kuu[i * nc + j] = k;
+  auto check = [&](const Case& c) {
+    const NtkResult res = analyze_ntk(*be, c.net, c.pts, NtkScaling::Lemma, false);
+    EXPECT_EQ(res.gram_trick, c.pts.size() > static_cast<int>(c.net.n_params()));
+    const int n = c.pts.size(), nc = c.pts.nc, P = c.net.n_params();
+    std::vector<std::vector<double>> J(n);
+    for (int i = 0; i < n; ++i)
+      J[i] =
+          reference_jacobian_row(c.net.layers, c.net.theta, c.pts.x[i], c.pts.alpha[i], c.pts.beta[i], c.pts.gamma[i]);
+    auto dot = [&](int i, int j) {
+      double s = 0.0;
+      for (int p = 0; p < P; ++p) s += J[i][p] * J[j][p];
+      return s;
+    };
+    double fK = 0.0, fuu = 0.0, fbb = 0.0;
+    std::vector<double> Ks(static_cast<size_t>(n) * n), Kuu(static_cast<size_t>(nc) * nc);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        const double g = dot(i, j);
+        const double k = g * c.pts.w[j];  // K = J J^T D (Lemma 3.1)
+        fK += k * k;
+        Ks[i * n + j] = std::sqrt(c.pts.w[i] * c.pts.w[j]) * g;
+        if (i < nc && j < nc) {
+          fuu += k * k;
+          Kuu[i * nc + j] = k;
+        }
+        if (i >= nc && j >= nc) fbb += k * k;
       }
-      if (i >= nc && j >= nc) fbb += k * k;
+    EXPECT_NEAR(res.frobenius_K, std::sqrt(fK), tol(1e-12) * std::sqrt(fK));
+    EXPECT_NEAR(res.frobenius_Kuu, std::sqrt(fuu), tol(1e-12) * std::sqrt(fuu));
+    EXPECT_NEAR(res.frobenius_Kbb, std::sqrt(fbb), tol(1e-12) * std::sqrt(fbb));
+    const std::vector<double> eK = jacobi_eigenvalues(Ks, n);
+    const std::vector<double> euu = jacobi_eigenvalues(Kuu, nc);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_NEAR(res.spectrum_K[i], eK[i], tol(1e-12) * eK[0]);
+      EXPECT_NEAR(res.spectrum_Kuu[i], euu[i], tol(1e-12) * euu[0]);
     }
-  EXPECT_NEAR(res.frobenius_K, std::sqrt(fK), tol(1e-12) * std::sqrt(fK));
-  EXPECT_NEAR(res.frobenius_Kuu, std::sqrt(fuu), tol(1e-12) * std::sqrt(fuu));
-  EXPECT_NEAR(res.frobenius_Kbb, std::sqrt(fbb), tol(1e-12) * std::sqrt(fbb));
-  const std::vector<double> eK = jacobi_eigenvalues(Ks, n);
-  const std::vector<double> euu = jacobi_eigenvalues(Kuu, nc);
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_NEAR(res.spectrum_K[i], eK[i], tol(1e-12) * eK[0]);
-    EXPECT_NEAR(res.spectrum_Kuu[i], euu[i], tol(1e-12) * euu[0]);
-  }
-  // The non-symmetric K has the same eigenvalues as K_s: its trace is the sum of them.
-  double trace = 0.0;
-  for (int i = 0; i < n; ++i) trace += dot(i, i) * c.pts.w[i];
-  double sum = 0.0;
-  for (double e : res.spectrum_K) sum += e;
-  EXPECT_NEAR(sum, trace, tol(1e-12) * trace);
+    // The non-symmetric K has the same eigenvalues as K_s: its trace is the sum of them.
+    double trace = 0.0;
+    for (int i = 0; i < n; ++i) trace += dot(i, i) * c.pts.w[i];
+    double sum = 0.0;
+    for (double e : res.spectrum_K) sum += e;
+    EXPECT_NEAR(sum, trace, tol(1e-12) * trace);
+  };
+  check(small_case(30, {1, 8, 1}));
+  check(small_case(30, {1, 8, 8, 1}));
 }
 
 // N <= P on a network with wide layers: the CPU builds K_s from each layer's factors without J
