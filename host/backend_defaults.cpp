@@ -1,7 +1,7 @@
 // The default implementations of Backend's composed operations (host/backend.hpp): the Gram accumulation, the
 // Jacobian products, the NTK analysis, the Adam session and the Levenberg-Marquardt session, all on host arrays over
 // the backend's batch operations. A backend that keeps its data on a device (host/cuda/) overrides them.
-#include <algorithm>  // std::copy, std::fill, std::all_of
+#include <algorithm>  // std::copy, std::fill
 #include <cmath>      // std::sqrt
 #include <limits>     // std::numeric_limits
 #include <memory>     // std::unique_ptr, std::make_unique, std::make_shared
@@ -12,7 +12,7 @@
 
 #include "host/backend.hpp"              // Backend, TrainSession, LmSession, NtkResult
 #include "host/member_batch.hpp"         // MemberBatchTrainSession
-#include "host/ntk.hpp"                  // gram_spectrum, frobenius_weighted, scale_rows_sqrt, ntk_from_sample_gram
+#include "host/ntk.hpp"                  // gram_spectrum, scale_rows_sqrt, ntk_from_sample_gram, all_positive
 #include "host/optim/adam.hpp"           // Adam
 #include "host/optim/lbfgs_batched.hpp"  // HostLbfgsOps
 #include "host/optim/lm.hpp"             // GaussNewtonSystem
@@ -127,7 +127,7 @@ MatrixBuffer Backend::jacobian_buffer(const Mlp& net, const PointSet& pts, span<
 MatrixBuffer Backend::kernel_buffer(const Mlp& net, const PointSet& pts, const std::vector<double>& d, span<double> r) {
   const int n = pts.size(), p = net.n_params();
   // Where the backend builds K_s = D^1/2 J J^T D^1/2 without J (weights positive): K = D^-1/2 K_s D^1/2.
-  if (std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; })) {
+  if (all_positive(d)) {
     std::vector<double> K(static_cast<size_t>(n) * n);
     if (residuals_sample_gram(net, pts, d, r, K)) {
       for (int k = 0; k < n; ++k)
@@ -175,7 +175,7 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
   // N <= P: all four numbers from K_s = D^1/2 J J^T D^1/2 (ntk_from_sample_gram), built without J where the backend
   // can (the CPU, for networks with a wide layer), else from J by one syrk. The weights must be positive for
   // K = J J^T D to follow from K_s.
-  const bool from_ks = n <= p && std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; });
+  const bool from_ks = n <= p && all_positive(d);
   if (from_ks && !keep_jacobian) {
     std::vector<double> Ks(static_cast<size_t>(n) * n);
     if (be.residuals_sample_gram(net, pts, d, res.residuals, Ks)) {
@@ -186,15 +186,17 @@ NtkResult Backend::ntk(const Mlp& net, const PointSet& pts, const std::vector<do
   std::vector<double> J(static_cast<size_t>(n) * p);
   be.residuals_jacobian(net, pts, res.residuals, J);
 
-  std::vector<double> Jh(J);  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
-  scale_rows_sqrt(Jh, d.data(), n, p);
-  if (from_ks) {
+  if (from_ks) {  // Jh = D^1/2 J: J itself, scaled, unless it is kept
+    std::vector<double> Jh = keep_jacobian ? J : std::move(J);
+    scale_rows_sqrt(Jh, d.data(), n, p);
     std::vector<double> Ks(static_cast<size_t>(n) * n);
     be.gram_rows(Jh, n, p, Ks);
     ntk_from_sample_gram(be, std::move(Ks), d, pts.nc, res);
     if (keep_jacobian) res.jacobian = std::move(J);
     return res;
   }
+  std::vector<double> Jh(J);  // D^1/2 J: K's eigenvalues are those of Jh Jh^T (a similarity transform)
+  scale_rows_sqrt(Jh, d.data(), n, p);
   const SymmetricSpectrum all = gram_spectrum(be, Jh, n, p);
   res.spectrum_K = all.eigenvalues;
   res.gram_trick = all.gram_trick;

@@ -81,21 +81,29 @@ double ntk_memory_bytes(long n, long p, bool save_matrices) {
   return 8.0 * doubles;
 }
 
+bool all_positive(const std::vector<double>& d) {
+  return std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; });
+}
+
+std::optional<double> cpu_sample_gram_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d,
+                                            bool cpu) {
+  if (!cpu || !all_positive(d) || !batched_sample_gram_pays(net, pts)) return std::nullopt;
+  return batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
+}
+
 double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu) {
   const long n = pts.size(), p = static_cast<long>(net.n_params());
-  const bool positive = std::all_of(pts.w.begin(), pts.w.end(), [](double v) { return v > 0.0; });  // see ntk()
-  if (!cpu || save_matrices || n > p || !positive || !batched_sample_gram_pays(net, pts))
-    return ntk_memory_bytes(n, p, save_matrices);
+  const std::optional<double> extra =
+      save_matrices || n > p ? std::nullopt : cpu_sample_gram_bytes(net, pts, pts.w, cpu);
+  if (!extra) return ntk_memory_bytes(n, p, save_matrices);
   // K_s, the block copies for the eigensolver (at most N^2 more), the residuals; the channels and buffers.
   const double dn = static_cast<double>(n);
-  return 8.0 * (2.0 * dn * dn + 8.0 * dn) + batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
+  return 8.0 * (2.0 * dn * dn + 8.0 * dn) + *extra;
 }
 
 double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu) {
   const double n = pts.size(), p = static_cast<double>(net.n_params());
-  const bool positive = std::all_of(d.begin(), d.end(), [](double v) { return v > 0.0; });
-  if (cpu && positive && batched_sample_gram_pays(net, pts))
-    return 8.0 * n * n + batched_sample_gram_bytes(net, pts) + batched_workspace_bytes(net, pts, 0);
+  if (const std::optional<double> extra = cpu_sample_gram_bytes(net, pts, d, cpu)) return 8.0 * n * n + *extra;
   return 8.0 * (n * p + 2.0 * n * n);
 }
 
@@ -173,8 +181,7 @@ void ntk_from_sample_gram(Backend& be, std::vector<double>&& Ks, const std::vect
   res.frobenius_Kbb = checked_frobenius(Gbb);
   res.spectrum_Kuu = padded_spectrum(be, Guu, nc, nc);
   res.spectrum_Kbb = padded_spectrum(be, Gbb, nb, nb);
-  checked_frobenius(Ks);
-  res.spectrum_K = padded_spectrum(be, Ks, n, n);
+  res.spectrum_K = padded_spectrum(be, Ks, n, n);  // finite: ||K||_F above is
   res.gram_trick = false;
 }
 

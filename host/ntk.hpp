@@ -2,9 +2,10 @@
 // Frobenius norms and spectra.
 #pragma once
 
-#include <cstdint>  // uint64_t
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <cstdint>   // uint64_t
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <vector>    // std::vector
 
 #include "host/backend.hpp"  // Backend
 
@@ -45,6 +46,13 @@ double ntk_memory_bytes(long n, long p, bool save_matrices);
 // no matrices to write; Backend::residuals_sample_gram) the N x N Grams, the rows' channels and the passes' buffers;
 // else ntk_memory_bytes.
 double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu);
+// Whether every row weight is positive (K = J J^T D then follows from K_s = D^1/2 J J^T D^1/2).
+bool all_positive(const std::vector<double>& d);
+// Where the CPU backend builds K_s with row weights d without J (cpu; weights positive; a layer wide enough,
+// Backend::residuals_sample_gram): the bytes it holds beyond K_s (the rows' channels, the block Grams, the passes'
+// buffers). Empty where it forms J instead.
+std::optional<double> cpu_sample_gram_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d,
+                                            bool cpu);
 // Host memory of Backend::kernel_buffer's K = J J^T D (row weights d) on the CPU backend when cpu: K alone with the
 // rows' channels where it builds K_s without J (positive weights, a layer wide enough), else J and K.
 double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu);

@@ -13,13 +13,13 @@
 #include <memory>             // std::unique_ptr
 #include <nlohmann/json.hpp>  // nlohmann::json
 #include <numeric>            // std::accumulate
+#include <optional>           // std::optional
 #include <set>                // std::set
 #include <sstream>            // std::ostringstream
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, device_is_cpu
 #include "host/blas_setup.hpp"                // ensure_fast_openblas_kernels
-#include "host/cpu_batched.hpp"               // batched_sample_gram_pays, batched_sample_gram_bytes, ...
 #include "host/ensemble.hpp"                  // train_ensemble, spread, PointwiseMean
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/history_csv.hpp"            // history_csv
@@ -28,7 +28,7 @@
 #include "host/io/optimizer_json.hpp"         // adam_json, lbfgs_json
 #include "host/io/output_dir.hpp"             // OutputDir
 #include "host/memory.hpp"                    // require_memory, parse_bytes
-#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_exact_memory_bytes
+#include "host/ntk.hpp"                       // analyze_ntk, plan_ntk, ntk_exact_memory_bytes, cpu_sample_gram_bytes
 #include "host/ntk_history.hpp"               // ntk_history_row, ntk_history_csv, ntk_history_json
 #include "host/ntk_lanczos.hpp"               // ntk_top_eigen, ntk_spectral_density
 #include "host/optim/lm_continuation.hpp"     // continue_with_lm, LmStage
@@ -688,10 +688,9 @@ double train_memory_bytes(const TrainOptions& t, const Setup& s) {
     const double m = sample ? n : p;
     // The CPU's sample form on a network with a wide layer forms no J (Backend::residuals_sample_gram): the rows'
     // channels and the passes' buffers instead.
-    if (sample && device_is_cpu(t.common.device) && batched_sample_gram_pays(s.net, s.pts))
-      need += 8.0 * (2.0 * m * m) + batched_sample_gram_bytes(s.net, s.pts) + batched_workspace_bytes(s.net, s.pts, 0);
-    else
-      need += 8.0 * (2.0 * n * p + 2.0 * m * m);
+    const std::optional<double> without_j =
+        sample ? cpu_sample_gram_bytes(s.net, s.pts, s.pts.w, device_is_cpu(t.common.device)) : std::nullopt;
+    need += 8.0 * (2.0 * m * m) + (without_j ? *without_j : 8.0 * 2.0 * n * p);
   }
   return need;
 }

@@ -52,26 +52,24 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
   rh_.resize(n_);
   if (sample_) {
     G_.resize(static_cast<size_t>(n_) * n_);
-    if (be.residuals_sample_gram(net, pts, pts.w, rh_, G_)) {  // the NTK K_s = Jh Jh^T without J
-      matrix_free_ = true;
-      net_ = net;
-      pts_ = pts;
-      sw_.resize(n_);
-      for (int k = 0; k < n_; ++k) {
-        sw_[k] = std::sqrt(pts.w[k]);
-        rh_[k] *= sw_[k];
-        loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
-      }
-      return;
-    }
+    matrix_free_ = be.residuals_sample_gram(net, pts, pts.w, rh_, G_);  // the NTK K_s = Jh Jh^T without J
   }
-  Jh_.resize(static_cast<size_t>(n_) * p_);
-  be.residuals_jacobian(net, pts, rh_, Jh_);
+  if (!matrix_free_) {
+    Jh_.resize(static_cast<size_t>(n_) * p_);
+    be.residuals_jacobian(net, pts, rh_, Jh_);
+  }
+  sw_.resize(n_);
   for (int k = 0; k < n_; ++k) {
-    const double s = std::sqrt(pts.w[k]);
-    rh_[k] *= s;
-    for (int q = 0; q < p_; ++q) Jh_[static_cast<size_t>(k) * p_ + q] *= s;
+    sw_[k] = std::sqrt(pts.w[k]);
+    rh_[k] *= sw_[k];
+    if (!matrix_free_)
+      for (int q = 0; q < p_; ++q) Jh_[static_cast<size_t>(k) * p_ + q] *= sw_[k];
     loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
+  }
+  if (matrix_free_) {  // the products with Jh are the backend's matrix-free ones, at copies of the network and rows
+    net_ = net;
+    pts_ = pts;
+    return;
   }
   if (sample_) {
     be.gram_rows(Jh_, n_, p_, G_);  // the NTK K_s = Jh Jh^T

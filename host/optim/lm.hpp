@@ -77,12 +77,12 @@ class GaussNewtonSystem {
   bool sample_;
   double loss_ = 0.0;
   std::vector<double> Jh_, rh_, G_, g_;  // g = Jh^T rh (parameter form)
+  std::vector<double> sw_;               // sqrt(w_k): Jh = diag(sw) J
   // The sample form without J where the backend builds the Gram itself (Backend::residuals_sample_gram): the
   // products with Jh are then the backend's matrix-free ones, at a copy of the network and rows, scaled by sw.
   bool matrix_free_ = false;
   Mlp net_;
   PointSet pts_;
-  std::vector<double> sw_;  // sqrt(w_k)
 };
 
 // The loss 1/2 sum w r^2 of net (a forward pass only).
