@@ -28,6 +28,8 @@
 #include <utility>            // std::pair
 #include <vector>             // std::vector
 
+#include "common/mlp_math_nd.hpp"        // mlp_forward_point_nd, mlp_tape_size_nd
+#include "common/problems_nd.hpp"        // kMaxDim
 #include "cuda/adam.hpp"                 // launch_adam_update, launch_reduce_gradient_adam
 #include "cuda/check.cuh"                // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"        // DeviceBuffer, kLegacyStream
@@ -736,6 +738,45 @@ json bench_cpu_step(bool quick) {
           {"adam_step_us", us},          {"batch10_step_us", batch_us},      {"batch10_over_one", batch_us / us}};
 }
 
+// The CPU backend's evaluate (u and its derivatives at the points: history rows, predictions, errors) through the
+// batched forward pass, against the per-point forward pass it replaced (common/mlp_math_nd.hpp, the rows split
+// over the threads as before), for a 1-D and two 2-D networks at 9000 points (poisson2d-sines's test set size).
+json bench_cpu_evaluate(bool quick) {
+  json rows = json::array();
+  auto be = make_cpu_backend(0);
+  for (const std::vector<int>& layers :
+       std::vector<std::vector<int>>{{1, 40, 40, 40, 40, 1}, {2, 64, 64, 48, 48, 1}, {2, 256, 256, 128, 128, 1}}) {
+    const Mlp net = init_mlp(layers, "glorot-normal", 1);
+    const int m = layers.front(), n = quick ? 1000 : 9000;
+    std::vector<double> x(static_cast<size_t>(n) * m), u(n), du(x.size()), d2u(x.size());
+    for (size_t k = 0; k < x.size(); ++k) x[k] = std::sin(1.3 * static_cast<double>(k));
+    const double batched = median_host_us([&] { be->evaluate(net, x, u, du, d2u); }, 1, quick ? 2 : 5);
+    std::vector<double> axes(static_cast<size_t>(m) * m, 0.0);
+    for (int j = 0; j < m; ++j) axes[static_cast<size_t>(j) * m + j] = 1.0;
+    const double per_point = median_host_us(
+        [&] {
+#pragma omp parallel
+          {
+            std::vector<double> tape(mlp_tape_size_nd(net.shape(), m));
+            double out[1 + 2 * kMaxDim];
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; ++i) {
+              mlp_forward_point_nd(net.shape(), net.theta.data(), x.data() + static_cast<size_t>(i) * m, m, axes.data(),
+                                   tape.data(), out);
+              u[i] = out[0];
+            }
+          }
+        },
+        1, quick ? 2 : 3);
+    std::printf("cpu evaluate: %d-D P=%d at %d points: %.2f ms (per-point forward %.2f ms, %.1f x)\n", m,
+                net.n_params(), n, batched * 1e-3, per_point * 1e-3, per_point / batched);
+    rows.push_back(
+        {{"layers", layers}, {"points", n}, {"batched_ms", batched * 1e-3}, {"per_point_ms", per_point * 1e-3}});
+  }
+  std::fflush(stdout);
+  return rows;
+}
+
 // One Levenberg-Marquardt iteration (issue goal: under 2 ms for 4x40, Nc = 1024, fp64 on a GPU): a rejected one
 // is a damped Cholesky solve plus the trial loss (try_step); an accepted one adds the relinearization at the new
 // point (Jacobian, Gram, accept). A large damping keeps the repeated accepted steps small.
@@ -879,7 +920,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     json out;
-    if (want("cpu")) out["cpu"] = bench_cpu_step(quick);
+    if (want("cpu")) {
+      out["cpu"] = bench_cpu_step(quick);
+      out["cpu"]["evaluate"] = bench_cpu_evaluate(quick);
+    }
     out["lm"] = json::array();
     if (want("lm")) out["lm"].push_back(bench_lm(*make_cpu_backend(0), 1024, quick));
     if (!cpu_only) {

@@ -34,10 +34,10 @@
 #include "common/residual.hpp"     // row_residual, row_residual_nd
 #include "cuda/tile_plan.hpp"      // NetDesc, DeviceRows
 
-// The block's dynamic shared memory as an array of bytes named `name`, or aligned to `bytes` (tests/block_emulator.hpp
-// defines its own).
+// The block's dynamic shared memory as an array of bytes named `name`, aligned to 16 bytes (the widest copy into it,
+// cp.async's, needs its destination aligned to its size), or to `bytes` (tests/block_emulator.hpp defines its own).
 #ifndef PINNTK_DYNAMIC_SHARED
-#define PINNTK_DYNAMIC_SHARED(name) extern __shared__ unsigned char name[]
+#define PINNTK_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 #define PINNTK_DYNAMIC_SHARED_ALIGNED(name, bytes) \
   extern __shared__ __align__(bytes)               \
   unsigned char name[]

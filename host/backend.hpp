@@ -131,6 +131,9 @@ class Backend {
 
   // Loss L = 1/2 sum w_k r_k^2 (paper eq. 8), its gradient (P) and the residuals (N), without forming J.
   virtual double loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad) = 0;
+  // The same loss and residuals alone (an LM trial step's). The default calls loss_gradient and drops the gradient;
+  // the CPU's runs the forward half of its pass.
+  virtual double loss(const Mlp& net, const PointSet& pts, span<double> r);
 
   // Matrix-free products with the residual rows' Jacobian J (N x P, as residuals_jacobian's; DESIGN.md section 8).
   // The defaults form J with residuals_jacobian and multiply (O(N P) memory); the CPU and CUDA backends form no J.

@@ -59,7 +59,7 @@ class HostTrainSession final : public TrainSession {
   std::vector<double> r_, grad_;
 };
 
-// The default LM session: GaussNewtonSystem on host arrays, rebuilt at every accepted point.
+// The default LM session: GaussNewtonSystem on host arrays, relinearized in place at every accepted point.
 class HostLmSession final : public LmSession {
  public:
   HostLmSession(Backend& be, const Mlp& net, const PointSet& pts, bool sample)
@@ -75,17 +75,15 @@ class HostLmSession final : public LmSession {
   bool try_step(double mu, double& trial_loss, double& predicted) override {
     if (!sys_->solve(mu, delta_)) return false;
     for (size_t q = 0; q < delta_.size(); ++q) trial_.theta[q] = net_.theta[q] + delta_[q];
-    // The backend's loss pass (the CPU's batched one, a few times faster than a forward pass per point); its gradient
-    // is not needed.
+    // The backend's loss pass (the CPU's batched one, a few times faster than a forward pass per point).
     r_.resize(pts_.size());
-    g_.resize(trial_.theta.size());
-    trial_loss = be_.loss_gradient(trial_, pts_, r_, g_);
+    trial_loss = be_.loss(trial_, pts_, r_);
     predicted = sys_->predicted_reduction(delta_);
     return true;
   }
   void accept(span<double> theta) override {
     net_.theta = trial_.theta;
-    sys_ = std::make_unique<GaussNewtonSystem>(be_, net_, pts_, form_);
+    sys_->relinearize(net_);
     std::copy(net_.theta.begin(), net_.theta.end(), theta.begin());
   }
   std::vector<double> gram_eigenvalues() override { return sys_->gram_eigenvalues(); }
@@ -96,7 +94,7 @@ class HostLmSession final : public LmSession {
   std::string form_;
   Mlp net_, trial_;
   std::unique_ptr<GaussNewtonSystem> sys_;
-  std::vector<double> delta_, r_, g_;
+  std::vector<double> delta_, r_;
 };
 
 // A row-major host matrix handed over as a MatrixBuffer that owns it.
@@ -158,6 +156,11 @@ void Backend::jacobian_times(const Mlp& net, const PointSet& pts, span<const dou
     for (int q = 0; q < p; ++q) s += J[static_cast<size_t>(i) * p + q] * u[q];
     out[i] = s;
   }
+}
+
+double Backend::loss(const Mlp& net, const PointSet& pts, span<double> r) {
+  std::vector<double> grad(net.theta.size());
+  return loss_gradient(net, pts, r, grad);
 }
 
 bool Backend::residuals_sample_gram(const Mlp&, const PointSet&, span<const double>, span<double>, span<double>) {

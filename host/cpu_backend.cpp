@@ -104,6 +104,15 @@ class CpuBackend final : public Backend {
     const MlpShape s = net.shape();
     const int m = net.layers.front();  // input width: the points' dimension and the number of axis directions
     const int n = static_cast<int>(x.size()) / m;
+    if (batched_evaluation_fits(net)) {  // layers as products over chunks of points: 5 to 10 times faster (2 cores)
+      PointSet rows;
+      rows.dim = m;
+      rows.nc = n;
+      rows.x.assign(x.begin(), x.end());
+      BatchedWorkspace ws;  // its own: evaluate may run beside a training on this backend (the Python module)
+      batched_evaluate(net, rows, u, du, d2u, ws);
+      return;
+    }
     if (m > 1) {
       forward_points_nd(net, x, nullptr, u, du, d2u);
       return;
@@ -181,6 +190,8 @@ class CpuBackend final : public Backend {
     return batched_loss_gradient(net, pts, r, grad, ws_);
   }
 
+  double loss(const Mlp& net, const PointSet& pts, span<double> r) override { return batched_loss(net, pts, r, ws_); }
+
   void gram_rows(span<const double> A, int n, int k, span<double> G) override {
     const SmallBlasCall small(static_cast<double>(n) * n * k);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, A.data(), k, 0.0, G.data(), n);
@@ -237,6 +248,11 @@ class CpuBackend final : public Backend {
 void evaluate_rows(const Mlp& net, const PointSet& pts, span<double> u, span<double> du, span<double> d2u) {
   if (net.layers.front() != pts.dim)
     throw std::invalid_argument("evaluate_rows: the network's input width differs from the rows' dimension");
+  if (batched_evaluation_fits(net)) {
+    BatchedWorkspace ws;
+    batched_evaluate(net, pts, u, du, d2u, ws);
+    return;
+  }
   forward_points_nd(net, pts.x, &pts, u, du, d2u);
 }
 

@@ -244,6 +244,9 @@ struct ChunkArgs {
   double* const* cap_a = nullptr;
   double* const* cap_h = nullptr;
   int cap_c = 0;
+  // The evaluation pass (batched_evaluate): row k's u into eval_u[k], its M first and M second derivatives into
+  // eval_du and eval_d2u at k M; nothing else (the rows need all channels).
+  double *eval_u = nullptr, *eval_du = nullptr, *eval_d2u = nullptr;
 };
 
 // Channels 0 .. C-1 of the chunk's rows of a block X (w rows of C*B numbers: channel c of point p at c*B + p) into
@@ -408,6 +411,17 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
   const double* HL = a.H[nl - 1];
   double *U = a.U, *S = a.S;
   cblas_dgemv(CblasRowMajor, CblasTrans, dl, CB, 1.0, HL, CB, Wo, 1, 0.0, U, 1);
+  if (a.eval_u != nullptr) {  // the evaluation pass
+    for (int p = 0; p < B; ++p) {
+      const size_t k = static_cast<size_t>(idx[p]);
+      a.eval_u[k] = U[p] + Wo[dl];
+      for (int i = 0; i < M; ++i) {
+        a.eval_du[k * M + i] = O >= 1 ? U[(1 + i) * B + p] : 0.0;
+        a.eval_d2u[k * M + i] = O == 2 ? U[(1 + M + i) * B + p] : 0.0;
+      }
+    }
+    return 0.0;
+  }
   // Residuals and the output adjoints S seeded with w r (gamma, beta_k, alpha_k), DESIGN.md sections 2 and 7.
   double loss = 0.0;
   for (int p = 0; p < B; ++p) {
@@ -429,9 +443,10 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
       if constexpr (O == 2) S[(1 + M + i) * B + p] = c * al[i];
     }
   }
+  const bool capture = a.cap_a != nullptr;
+  if (a.grad == nullptr && !capture) return loss;  // the loss pass
   // Reverse, output layer: dRho/dw = sum over points and channels of S_c h_c, then through the last tanh layer with
   // h's adjoints w_j S.
-  const bool capture = a.cap_a != nullptr;
   {
     if (capture) {
       capture_channels(a, S, 1, C, a.cap_a[nl]);
@@ -630,12 +645,13 @@ PINNTK_INLINE double chunk_tangent(const ChunkArgs& a) {
 
 using ChunkFn = double (*)(const ChunkArgs&);
 
-// The two passes over a chunk: the gradient (or J^T y) and the tangent (J u).
-enum class Pass { kGradient, kTangent };
+// The passes over a chunk: the gradient (or J^T y), the tangent (J u) and the loss alone (the gradient pass's
+// forward half: chunk_pass stops after the residuals when it has no gradient to add to and nothing to capture).
+enum class Pass { kGradient, kTangent, kLoss };
 
 template <Pass K, int M, int O, class Isa, bool Dir>
 PINNTK_INLINE double chunk_run(const ChunkArgs& a) {
-  if constexpr (K == Pass::kGradient)
+  if constexpr (K != Pass::kTangent)
     return chunk_pass<M, O, Isa, Dir>(a);
   else
     return chunk_tangent<M, O, Isa, Dir>(a);
@@ -744,12 +760,12 @@ int row_threads(int max_threads, int n) { return std::max(1, std::min(max_thread
 
 // The rows in chunks of one derivative order over the threads (each its contiguous share of about equal weight, a
 // row weighing its channels) for either pass. The gradient pass: residuals into r, the loss returned, the gradient
-// (J^T seed with a seed) into grad, the threads' partial sums added in thread order. The tangent pass: J dtheta
-// into r; grad unused.
+// (J^T seed with a seed) into grad, the threads' partial sums added in thread order. The loss pass: the residuals
+// and the loss alone. The tangent pass: J dtheta into r; grad unused.
 template <Pass K>
 double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad, BatchedWorkspace& ws,
                   int chunk, const double* seed, const double* dtheta, const char* who, double* const* cap_a = nullptr,
-                  double* const* cap_h = nullptr, int cap_c = 0) {
+                  double* const* cap_h = nullptr, int cap_c = 0, double* const* eval = nullptr) {
   const int m = pts.dim;
   const std::string name(who);
   if (m < 1 || m > 3) throw std::invalid_argument(name + ": the rows' dimension must be 1, 2 or 3");
@@ -764,7 +780,7 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   if (!batched_isa_available(isa)) throw std::invalid_argument(name + ": this CPU lacks the instruction set asked for");
   const int n = pts.size();
   chunk = std::max(chunk, 1);
-  constexpr bool kGrad = K == Pass::kGradient;
+  constexpr bool kGrad = K == Pass::kGradient, kTangent = K == Pass::kTangent;
   if (kGrad) std::fill(grad.begin(), grad.end(), 0.0);
   if (n == 0) return 0.0;
   // The rows grouped by order (0, 1, 2), each group in the points' order.
@@ -802,7 +818,7 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   const size_t CBmax = static_cast<size_t>(Cmax) * Bmax;
   int maxw = 1;
   for (int l = 1; l < nl; ++l) maxw = std::max(maxw, d[l]);
-  const size_t buf_size = chunk_buffer_numbers(d, m, dir, Cmax, Bmax, !kGrad);
+  const size_t buf_size = chunk_buffer_numbers(d, m, dir, Cmax, Bmax, kTangent);
   if (static_cast<int>(ws.threads.size()) < T) ws.threads.resize(T);
   std::vector<int> woff(nl + 1, 0);
   for (int l = 1; l <= nl; ++l) woff[l] = weight_offset(d, l);
@@ -829,7 +845,7 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
         Z[l] = buf + static_cast<size_t>(d[l]) * CBmax;
         buf += 2 * static_cast<size_t>(d[l]) * CBmax;
       }
-      const size_t blocks = adjoint_blocks(!kGrad) * maxw * CBmax;
+      const size_t blocks = adjoint_blocks(kTangent) * maxw * CBmax;
       ChunkArgs a{&net,
                   woff.data(),
                   &pts,
@@ -849,10 +865,15 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
                           : grad.data(),
                   seed,
                   dtheta,
-                  kGrad ? nullptr : buf + 2 * maxw * CBmax};
+                  kTangent ? buf + 2 * maxw * CBmax : nullptr};
       a.cap_a = cap_a;
       a.cap_h = cap_h;
       a.cap_c = cap_c;
+      if (eval != nullptr) {
+        a.eval_u = eval[0];
+        a.eval_du = eval[1];
+        a.eval_d2u = eval[2];
+      }
       double loss = 0.0;
       for (int o = 0; o < 3; ++o) {
         const int lo = std::max(bound[v], start[o]), hi = std::min(bound[v + 1], start[o + 1]);
@@ -893,6 +914,35 @@ double batched_workspace_bytes(const Mlp& net, const PointSet& pts, int threads,
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
                              BatchedWorkspace& ws, int chunk) {
   return run_chunks<Pass::kGradient>(net, pts, r, grad, ws, chunk, nullptr, nullptr, "batched_loss_gradient");
+}
+
+bool batched_evaluation_fits(const Mlp& net) {
+  const std::vector<int>& d = net.layers;
+  return d.size() >= 3 && d.front() >= 1 && d.front() <= 3 && d.back() == 1;
+}
+
+void batched_evaluate(const Mlp& net, const PointSet& rows, span<double> u, span<double> du, span<double> d2u,
+                      BatchedWorkspace& ws, int chunk) {
+  const size_t n = static_cast<size_t>(rows.size()), m = static_cast<size_t>(rows.dim);
+  if (rows.x.size() != n * m || u.size() != n || du.size() != n * m || d2u.size() != n * m)
+    throw std::invalid_argument("batched_evaluate: x, du and d2u need dim numbers per row, u one");
+  double* const eval[3] = {u.data(), du.data(), d2u.data()};
+  const bool all = ws.all_channels;
+  ws.all_channels = true;  // every channel of every row, whatever its coefficients
+  try {
+    run_chunks<Pass::kLoss>(net, rows, {}, {}, ws, chunk, nullptr, nullptr, "batched_evaluate", nullptr, nullptr, 0,
+                            eval);
+  } catch (...) {
+    ws.all_channels = all;
+    throw;
+  }
+  ws.all_channels = all;
+}
+
+double batched_loss(const Mlp& net, const PointSet& pts, span<double> r, BatchedWorkspace& ws, int chunk) {
+  if (r.size() != static_cast<size_t>(pts.size()))
+    throw std::invalid_argument("batched_loss: r needs a number per row");
+  return run_chunks<Pass::kLoss>(net, pts, r, {}, ws, chunk, nullptr, nullptr, "batched_loss");
 }
 
 void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<const double> y, span<double> out,

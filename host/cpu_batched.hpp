@@ -52,6 +52,18 @@ BatchedIsa batched_isa_auto();
 // are added in thread order): compare results of two of them with a tolerance, and bitwise only for the same ones.
 double batched_loss_gradient(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad,
                              BatchedWorkspace& ws, int chunk = 256);
+// The same loss and residuals without the gradient (the pass's forward half): bitwise batched_loss_gradient's for the
+// same chunk size, instruction set and thread count.
+double batched_loss(const Mlp& net, const PointSet& pts, span<double> r, BatchedWorkspace& ws, int chunk = 256);
+
+// u and its first and second derivatives along the rows' directions (the axes, or pts.dirs where the rows have
+// them) at the rows' points, as Backend::evaluate (u: N numbers, du and d2u N x dim) but through the batched forward
+// pass: the rows' coefficients are not read (they may be empty). The last digits depend on the chunk size, kernels
+// and thread count as the loss's do.
+void batched_evaluate(const Mlp& net, const PointSet& rows, span<double> u, span<double> du, span<double> d2u,
+                      BatchedWorkspace& ws, int chunk = 256);
+// Whether the network suits it: 1 to 3 inputs, a hidden layer, one output.
+bool batched_evaluation_fits(const Mlp& net);
 
 // The matrix-free products of DESIGN.md section 8 through the same chunks, rows and threads (and the same caveat on
 // their last digits): J^T y is the gradient pass with the output adjoints seeded with y_k instead of w_k r_k; J u

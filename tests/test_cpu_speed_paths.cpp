@@ -13,6 +13,7 @@
 #include <vector>     // std::vector
 
 #include "common/errors.hpp"           // UsageError
+#include "common/mlp_math_nd.hpp"      // mlp_forward_point_nd, mlp_tape_size_nd
 #include "host/backend.hpp"            // make_cpu_backend
 #include "host/cpu_batched.hpp"        // batched_loss_gradient, batched_sample_gram, BatchedWorkspace, ...
 #include "host/mlp.hpp"                // init_mlp
@@ -241,6 +242,119 @@ void for_each_small_case_and_row_orders(F f) {
 
 TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
   for_each_small_case_and_row_orders(expect_products_match);
+}
+
+// The loss pass (batched_loss: the gradient pass's forward half) gives the gradient pass's loss and residuals bit for
+// bit under every setting and thread count; so does the CPU backend's loss against its loss_gradient.
+TEST(CpuSpeedPaths, LossPassIsTheGradientPassWithoutTheGradient) {
+  for_each_small_case_and_row_orders([](const Mlp& net, const PointSet& pts, const std::string& what) {
+    testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+      for (int threads : {1, 2}) {
+        Threads t(threads);
+        const Result full = run(net, pts, ws, chunk);
+        std::vector<double> r(pts.size(), NAN);
+        const double loss = batched_loss(net, pts, r, ws, chunk);
+        const std::string w = what + ", " + setting + ", threads " + std::to_string(threads);
+        EXPECT_EQ(loss, full.loss) << w;
+        EXPECT_EQ(r, full.r) << w;
+      }
+    });
+    auto be = make_cpu_backend(0);
+    std::vector<double> r1(pts.size()), r2(pts.size()), g(net.n_params());
+    EXPECT_EQ(be->loss(net, pts, r1), be->loss_gradient(net, pts, r2, g)) << what;
+    EXPECT_EQ(r1, r2) << what;
+  });
+  std::vector<double> r(3);
+  BatchedWorkspace ws;
+  EXPECT_THROW(batched_loss(init_mlp({1, 4, 1}, "glorot-normal", 1), points("darcy-twoscale", 30), r, ws),
+               std::invalid_argument);
+}
+
+// The evaluation pass (batched_evaluate, which the CPU backend's evaluate takes) against the per-point forward pass of
+// common/mlp_math_nd.hpp: u and the derivatives along the axes in 1-D, 2-D and 3-D, along each row's own directions
+// (random unit vectors, not orthogonal) in 2-D and 3-D, under every setting of the passes and one and two threads;
+// the same call again bit for bit; the rows' coefficients are not read (empty here).
+TEST(CpuSpeedPaths, EvaluationPassMatchesThePerPointForward) {
+  struct Case {
+    int dim, n;
+    std::vector<int> layers;
+    bool dirs;
+  };
+  const std::vector<Case> cases = {{1, 61, {1, 9, 7, 5, 1}, false}, {1, 30, {1, 10, 1}, false},
+                                   {2, 49, {2, 7, 6, 1}, false},    {2, 40, {2, 8, 5, 1}, true},
+                                   {3, 27, {3, 6, 5, 1}, false},    {3, 33, {3, 5, 7, 1}, true}};
+  for (const Case& c : cases) {
+    const int m = c.dim, n = c.n;
+    const Mlp net = init_mlp(c.layers, "glorot-normal", 5);
+    PointSet rows;
+    rows.dim = m;
+    rows.nc = n;
+    for (int k = 0; k < n * m; ++k) rows.x.push_back(std::sin(1.7 * k + 0.4));
+    if (c.dirs)
+      for (int k = 0; k < n * m; ++k) {  // row k / m's direction k % m, a unit vector
+        double v[3], s = 0.0;
+        for (int j = 0; j < m; ++j) {
+          v[j] = std::cos(0.9 * k + 1.3 * j + 0.2);
+          s += v[j] * v[j];
+        }
+        for (int j = 0; j < m; ++j) rows.dirs.push_back(v[j] / std::sqrt(s));
+      }
+    std::vector<double> u_ref(n), du_ref(static_cast<size_t>(n) * m), d2u_ref(du_ref.size());
+    std::vector<double> axes(static_cast<size_t>(m) * m, 0.0), tape(mlp_tape_size_nd(net.shape(), m));
+    for (int j = 0; j < m; ++j) axes[static_cast<size_t>(j) * m + j] = 1.0;
+    for (int k = 0; k < n; ++k) {
+      double out[7];
+      mlp_forward_point_nd(net.shape(), net.theta.data(), rows.x.data() + static_cast<size_t>(k) * m, m,
+                           rows.directions(k, axes.data()), tape.data(), out);
+      u_ref[k] = out[0];
+      for (int j = 0; j < m; ++j) {
+        du_ref[static_cast<size_t>(k) * m + j] = out[1 + j];
+        d2u_ref[static_cast<size_t>(k) * m + j] = out[1 + m + j];
+      }
+    }
+    const std::string what = std::to_string(m) + "-D" + (c.dirs ? ", own directions" : "");
+    testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+      for (int threads : {1, 2}) {
+        Threads t(threads);
+        const bool all = ws.all_channels;
+        std::vector<double> u(n), du(du_ref.size()), d2u(du_ref.size()), u2(n), du2(du.size()), d2u2(du.size());
+        batched_evaluate(net, rows, u, du, d2u, ws, chunk);
+        batched_evaluate(net, rows, u2, du2, d2u2, ws, chunk);
+        const std::string w = what + ", " + setting + ", threads " + std::to_string(threads);
+        EXPECT_TRUE(testing::all_near(u, u_ref)) << w;
+        EXPECT_TRUE(testing::all_near(du, du_ref)) << w;
+        EXPECT_TRUE(testing::all_near(d2u, d2u_ref)) << w;
+        EXPECT_EQ(u, u2) << w;
+        EXPECT_EQ(du, du2) << w;
+        EXPECT_EQ(d2u, d2u2) << w;
+        EXPECT_EQ(ws.all_channels, all) << w;  // the workspace's switch as it was
+      }
+    });
+    if (!c.dirs) {  // the CPU backend's evaluate at the same points
+      auto be = make_cpu_backend(0);
+      std::vector<double> u(n), du(du_ref.size()), d2u(du_ref.size());
+      be->evaluate(net, rows.x, u, du, d2u);
+      EXPECT_TRUE(testing::all_near(u, u_ref)) << what;
+      EXPECT_TRUE(testing::all_near(du, du_ref)) << what;
+      EXPECT_TRUE(testing::all_near(d2u, d2u_ref)) << what;
+    } else {  // evaluate_rows, along the rows' own directions
+      std::vector<double> u(n), du(du_ref.size()), d2u(du_ref.size());
+      evaluate_rows(net, rows, u, du, d2u);
+      EXPECT_TRUE(testing::all_near(du, du_ref)) << what;
+      EXPECT_TRUE(testing::all_near(d2u, d2u_ref)) << what;
+    }
+  }
+  const Mlp net = init_mlp({2, 4, 1}, "glorot-normal", 1);
+  PointSet rows;
+  rows.dim = 2;
+  rows.nc = 3;
+  rows.x.assign(6, 0.5);
+  std::vector<double> u(3), du(5), d2u(6);
+  BatchedWorkspace ws;
+  EXPECT_THROW(batched_evaluate(net, rows, u, du, d2u, ws), std::invalid_argument);
+  EXPECT_FALSE(batched_evaluation_fits(init_mlp({4, 5, 1}, "glorot-normal", 1)));
+  EXPECT_FALSE(batched_evaluation_fits(init_mlp({1, 1}, "glorot-normal", 1)));
+  EXPECT_TRUE(batched_evaluation_fits(net));
 }
 
 // batched_sample_gram (K_s = Jh Jh^T without J, host/cpu_batched.hpp) against the Gram of the per-point reverse

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <lapacke.h>  // LAPACKE_dgels, LAPACKE_dposv
 
-#include <cmath>    // std::sqrt, std::sin, std::cos, std::fabs
-#include <memory>   // std::unique_ptr
-#include <utility>  // std::move
+#include <cmath>      // std::sqrt, std::sin, std::cos, std::fabs
+#include <memory>     // std::unique_ptr
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string, std::to_string
+#include <utility>    // std::move
+#include <vector>     // std::vector
 
 #include "common/errors.hpp"  // UsageError
 #include "host/optim/lm.hpp"  // GaussNewtonSystem, minimize_lm
@@ -114,6 +117,33 @@ TEST_P(Lm, SampleAndParameterFormsGiveTheSameStep) {
     }
     EXPECT_LT(std::sqrt(num / den), 1e-8) << "mu/max diag = " << rel;
   }
+}
+
+// A system relinearized in place at another network is the system built afresh there, bit for bit (the same path and
+// threads), in each form and on the path without J (the 64-wide network on the CPU); another shape is refused.
+TEST_P(Lm, RelinearizedSystemIsTheFreshSystem) {
+  const PointSet pts = rows_of("darcy-twoscale", 1.0 / 8, 40);
+  auto be = backend();
+  for (const std::vector<int>& layers : {std::vector<int>{1, 6, 5, 1}, std::vector<int>{1, 64, 64, 1}})
+    for (const char* form : {"sample", "parameter"}) {
+      const Mlp a = init_mlp(layers, "glorot-normal", 1), b = init_mlp(layers, "glorot-normal", 2);
+      GaussNewtonSystem moved(*be, a, pts, form);
+      std::vector<double> d0;
+      ASSERT_TRUE(moved.solve(1e-3 * moved.max_diagonal(), d0));  // the kept factorization's storage in use
+      moved.relinearize(b);
+      GaussNewtonSystem fresh(*be, b, pts, form);
+      const std::string what = std::to_string(layers[1]) + " wide, " + form + " form";
+      EXPECT_EQ(moved.loss(), fresh.loss()) << what;
+      EXPECT_EQ(moved.max_diagonal(), fresh.max_diagonal()) << what;
+      const double mu = 1e-4 * fresh.max_diagonal();
+      std::vector<double> dm, df;
+      ASSERT_TRUE(moved.solve(mu, dm)) << what;
+      ASSERT_TRUE(fresh.solve(mu, df)) << what;
+      EXPECT_EQ(dm, df) << what;
+      EXPECT_EQ(moved.predicted_reduction(dm), fresh.predicted_reduction(df)) << what;
+    }
+  GaussNewtonSystem sys(*be, init_mlp({1, 6, 5, 1}, "glorot-normal", 1), pts, "auto");
+  EXPECT_THROW(sys.relinearize(init_mlp({1, 6, 1}, "glorot-normal", 1)), std::invalid_argument);
 }
 
 // The sample form where the CPU backend builds the Gram without J (Backend::residuals_sample_gram: the 64-wide

@@ -6,6 +6,7 @@
 #include <algorithm>  // std::max, std::min
 #include <cmath>      // std::sqrt, std::isfinite, std::pow, NAN
 #include <memory>     // std::unique_ptr
+#include <stdexcept>  // std::invalid_argument
 
 #include "common/errors.hpp"    // UsageError, NumericalError
 #include "common/residual.hpp"  // row_residual, row_loss
@@ -47,9 +48,19 @@ double resolved_condition_number(const std::vector<double>& e) {
 }
 
 GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form)
-    : be_(be), n_(pts.size()), p_(net.n_params()) {
+    : be_(be), n_(pts.size()), p_(net.n_params()), pts_(pts) {
   sample_ = lm_sample_form(form, n_, p_);
+  relinearize(net);
+}
+
+void GaussNewtonSystem::relinearize(const Mlp& net) {
+  if (static_cast<int>(net.n_params()) != p_)
+    throw std::invalid_argument("GaussNewtonSystem::relinearize: another network shape");
+  const PointSet& pts = pts_;
+  Backend& be = be_;
   rh_.resize(n_);
+  loss_ = 0.0;
+  matrix_free_ = false;
   if (sample_) {
     G_.resize(static_cast<size_t>(n_) * n_);
     matrix_free_ = be.residuals_sample_gram(net, pts, pts.w, rh_, G_);  // the NTK K_s = Jh Jh^T without J
@@ -66,9 +77,8 @@ GaussNewtonSystem::GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet
       for (int q = 0; q < p_; ++q) Jh_[static_cast<size_t>(k) * p_ + q] *= sw_[k];
     loss_ += row_loss(1.0, rh_[k]);  // rh carries the weight
   }
-  if (matrix_free_) {  // the products with Jh are the backend's matrix-free ones, at copies of the network and rows
+  if (matrix_free_) {  // the products with Jh are the backend's matrix-free ones, at a copy of the network
     net_ = net;
-    pts_ = pts;
     return;
   }
   if (sample_) {
@@ -90,7 +100,8 @@ double GaussNewtonSystem::max_diagonal() const {
 
 bool GaussNewtonSystem::solve(double mu, std::vector<double>& delta) const {
   const int m = sample_ ? n_ : p_;
-  std::vector<double> A = G_;
+  std::vector<double>& A = A_;
+  A = G_;
   for (int i = 0; i < m; ++i) A[static_cast<size_t>(i) * m + i] += mu;
   if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, A.data(), m) != 0) return false;
   std::vector<double> b = sample_ ? rh_ : g_;

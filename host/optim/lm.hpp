@@ -61,6 +61,8 @@ double resolved_condition_number(const std::vector<double>& e);
 class GaussNewtonSystem {
  public:
   GaussNewtonSystem(Backend& be, const Mlp& net, const PointSet& pts, const std::string& form);
+  // The system at another network of the same shape, in the same storage (no second J or Gram, no fresh pages).
+  void relinearize(const Mlp& net);
   double loss() const { return loss_; }
   bool sample_form() const { return sample_; }
   double max_diagonal() const;
@@ -78,6 +80,7 @@ class GaussNewtonSystem {
   double loss_ = 0.0;
   std::vector<double> Jh_, rh_, G_, g_;  // g = Jh^T rh (parameter form)
   std::vector<double> sw_;               // sqrt(w_k): Jh = diag(sw) J
+  mutable std::vector<double> A_;        // solve's factorization, kept between calls
   // The sample form without J where the backend builds the Gram itself (Backend::residuals_sample_gram): the
   // products with Jh are then the backend's matrix-free ones, at a copy of the network and rows, scaled by sw.
   bool matrix_free_ = false;
