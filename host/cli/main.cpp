@@ -686,11 +686,12 @@ double train_memory_bytes(const TrainOptions& t, const Setup& s) {
   if (t.use_lm()) {
     const bool sample = lm_sample_form(t.lm.cfg.form, s.pts.size(), s.net.n_params());
     const double m = sample ? n : p;
-    // The CPU's sample form on a network with a wide layer forms no J (Backend::residuals_sample_gram): the rows'
-    // channels and the passes' buffers instead.
+    // The Gram and its factorization, and J (one: the system is relinearized in place). The CPU's sample form on a
+    // network with a wide layer forms no J (Backend::residuals_sample_gram): the rows' channels and the passes'
+    // buffers instead.
     const std::optional<double> without_j =
         sample ? cpu_sample_gram_bytes(s.net, s.pts, s.pts.w, device_is_cpu(t.common.device)) : std::nullopt;
-    need += 8.0 * (2.0 * m * m) + (without_j ? *without_j : 8.0 * 2.0 * n * p);
+    need += 8.0 * (2.0 * m * m) + (without_j ? *without_j : 8.0 * n * p);
   }
   return need;
 }

@@ -103,9 +103,11 @@ bool GaussNewtonSystem::solve(double mu, std::vector<double>& delta) const {
   std::vector<double>& A = A_;
   A = G_;
   for (int i = 0; i < m; ++i) A[static_cast<size_t>(i) * m + i] += mu;
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, A.data(), m) != 0) return false;
+  // A is exactly symmetric (every Gram's lower triangle is a copy of its upper): handed over as column-major, LAPACK
+  // reads the same numbers as for row-major input, without LAPACKE's transposed copy of A (m^2 numbers) each way.
+  if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', m, A.data(), m) != 0) return false;
   std::vector<double> b = sample_ ? rh_ : g_;
-  if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', m, 1, A.data(), m, b.data(), 1) != 0) return false;
+  if (LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', m, 1, A.data(), m, b.data(), m) != 0) return false;
   delta.assign(p_, 0.0);
   if (sample_ && matrix_free_) {
     // delta = -Jh^T y = -J^T (D^1/2 y) with (Jh Jh^T + mu I) y = rh.
@@ -143,8 +145,9 @@ double GaussNewtonSystem::predicted_reduction(const std::vector<double>& delta) 
 
 std::vector<double> GaussNewtonSystem::gram_eigenvalues() const {
   const int m = sample_ ? n_ : p_;
-  std::vector<double> A = G_, e(m);
-  be_.symmetric_eigenvalues(A, m, e);
+  std::vector<double> e(m);
+  A_ = G_;  // solve's storage (it copies G again)
+  be_.symmetric_eigenvalues(A_, m, e);
   return e;
 }
 

@@ -80,7 +80,7 @@ class GaussNewtonSystem {
   double loss_ = 0.0;
   std::vector<double> Jh_, rh_, G_, g_;  // g = Jh^T rh (parameter form)
   std::vector<double> sw_;               // sqrt(w_k): Jh = diag(sw) J
-  mutable std::vector<double> A_;        // solve's factorization, kept between calls
+  mutable std::vector<double> A_;        // solve's factorization (and gram_eigenvalues' copy), kept between calls
   // The sample form without J where the backend builds the Gram itself (Backend::residuals_sample_gram): the
   // products with Jh are then the backend's matrix-free ones, at a copy of the network and rows, scaled by sw.
   bool matrix_free_ = false;
