@@ -10,6 +10,8 @@
 #   PINNTK_CORETYPES=default        one pass with OpenBLAS's own choice (or the environment's OPENBLAS_CORETYPE).
 #   PINNTK_CUDA=OFF                 no CUDA sources, even where nvcc is installed (default ON: built when found);
 #                                   the Python module follows it
+#   PINNTK_CUDA_ARCHS="90"          the CUDA architectures of both builds (default: CMakeLists.txt's, 80 and 90);
+#                                   CI builds 90 alone (the lent GPUs are H100 and H200), half the device compile
 #   PINNTK_SKIP_DEPS=1              skip the package installation (scripts/install_deps.sh: apt-get)
 #   PINNTK_SKIP_PYTHON=1            leave the Python module out
 set -euo pipefail
@@ -18,7 +20,13 @@ if [ "${PINNTK_SKIP_DEPS:-0}" != "1" ]; then bash scripts/install_deps.sh; fi
 export PATH="$PATH:/usr/local/cuda/bin"
 export PINNTK_CUDA="${PINNTK_CUDA:-ON}"
 case "$PINNTK_CUDA" in ON | OFF) ;; *) echo "build_and_test: PINNTK_CUDA must be ON or OFF, got '$PINNTK_CUDA'" >&2; exit 2 ;; esac
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_WERROR=ON -DPINNTK_BUILD_TESTS=ON -DPINNTK_ENABLE_CUDA="$PINNTK_CUDA"
+archs=()
+if [ -n "${PINNTK_CUDA_ARCHS:-}" ]; then
+  archs=(-DCMAKE_CUDA_ARCHITECTURES="$PINNTK_CUDA_ARCHS")
+  export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_CUDA_ARCHITECTURES=$PINNTK_CUDA_ARCHS"  # the Python module's build
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_WERROR=ON -DPINNTK_BUILD_TESTS=ON -DPINNTK_ENABLE_CUDA="$PINNTK_CUDA" \
+  ${archs[@]+"${archs[@]}"}
 cmake --build build -j"$(nproc)"
 
 # CPU flags of the first processor; empty off x86 (then only the default pass runs).
