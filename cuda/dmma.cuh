@@ -4,6 +4,7 @@
 // tiles start 32-byte aligned and ldm is even. Compiled by a host compiler (tests/block_emulator.hpp) the same names
 // give the API's documented semantics with plain arithmetic: every lane holds the whole fragment, mma adds the four
 // products of an entry in k order, lane 0 stores; a __syncwarp after each store makes the tile the warp's in both.
+// The emulation also checks each tile's alignment and ldm against the API's rules (emu::Block::check_fragment).
 #pragma once
 
 #if defined(__CUDACC__)
@@ -65,11 +66,13 @@ inline void zero(FragC& c) {
 }
 template <class L>
 inline void load(FragA<L>& f, const double* p, unsigned ldm) {
+  ::pinntk::emu::block->check_fragment(p, ldm, sizeof(double));
   for (unsigned r = 0; r < 8; ++r)
     for (unsigned k = 0; k < 4; ++k) f.v[r][k] = std::is_same_v<L, RowMajor> ? p[r * ldm + k] : p[k * ldm + r];
 }
 template <class L>
 inline void load(FragB<L>& f, const double* p, unsigned ldm) {
+  ::pinntk::emu::block->check_fragment(p, ldm, sizeof(double));
   for (unsigned k = 0; k < 4; ++k)
     for (unsigned n = 0; n < 8; ++n) f.v[k][n] = std::is_same_v<L, RowMajor> ? p[k * ldm + n] : p[n * ldm + k];
 }
@@ -83,12 +86,14 @@ inline void mma(FragC& d, const FragA<LA>& a, const FragB<LB>& b) {
     }
 }
 inline void store_col_major(double* p, const FragC& c, unsigned ldm) {
+  ::pinntk::emu::block->check_fragment(p, ldm, sizeof(double));
   if (::pinntk::emu::linear_thread() % 32 == 0)
     for (unsigned r = 0; r < 8; ++r)
       for (unsigned n = 0; n < 8; ++n) p[n * ldm + r] = c.v[r][n];
   __syncwarp();
 }
 inline void store_row_major(double* p, const FragC& c, unsigned ldm) {
+  ::pinntk::emu::block->check_fragment(p, ldm, sizeof(double));
   if (::pinntk::emu::linear_thread() % 32 == 0)
     for (unsigned r = 0; r < 8; ++r)
       for (unsigned n = 0; n < 8; ++n) p[r * ldm + n] = c.v[r][n];

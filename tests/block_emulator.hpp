@@ -7,9 +7,11 @@
 #pragma once
 
 #include <algorithm>           // std::min, std::max (CUDA's global min and max)
+#include <atomic>              // std::atomic
 #include <cmath>               // std::tanh (CUDA's global tanh)
 #include <condition_variable>  // std::condition_variable
 #include <cstddef>             // size_t
+#include <cstdint>             // uintptr_t
 #include <memory>              // std::unique_ptr, std::make_unique
 #include <mutex>               // std::mutex, std::unique_lock
 #include <thread>              // std::thread
@@ -67,11 +69,20 @@ struct Block {
       if (raw[i] != kGuard) return false;
     return true;
   }
+  // Whether p, a tile of a wmma load or store with leading dimension ldm (numbers of `size` bytes), keeps the API's
+  // rules: ldm a multiple of 16 bytes, p 256-bit aligned (inside the dynamic shared memory: its offset from the
+  // start, which the device aligns as the kernel declares). A breach is remembered (run_grid returns false).
+  void check_fragment(const void* p, unsigned ldm, size_t size) {
+    const auto a = reinterpret_cast<uintptr_t>(p), base = reinterpret_cast<uintptr_t>(dynamic_shared());
+    const uintptr_t offset = a >= base && a < base + bytes ? a - base : a;
+    if ((ldm * size) % 16 != 0 || offset % 32 != 0) misaligned = true;
+  }
   Barrier all;
   std::vector<std::unique_ptr<Barrier>> warps;
   std::vector<double> exchange;
   std::vector<double> dynamic;  // 8-byte aligned, as the device's dynamic shared memory
   size_t bytes;
+  std::atomic<bool> misaligned{false};
 };
 
 inline thread_local Dim3 thread_index, block_index, block_dim, grid_dim;
@@ -79,7 +90,7 @@ inline thread_local Block* block = nullptr;
 
 // f() on every thread of each block of the grid (x, then y) of block.x x block.y threads (whole warps, numbered
 // x + y block.x as on the device) with `dynamic_bytes` of dynamic shared memory, block after block. Returns false if
-// any block wrote past its dynamic shared memory.
+// any block wrote past its dynamic shared memory or handed a misaligned tile to a fragment load or store.
 template <class F>
 bool run_grid(Dim3 grid, Dim3 block_shape, F f, size_t dynamic_bytes = 0) {
   bool intact = true;
@@ -100,7 +111,7 @@ bool run_grid(Dim3 grid, Dim3 block_shape, F f, size_t dynamic_bytes = 0) {
           f();
         });
       for (std::thread& th : pool) th.join();
-      intact = intact && shared.guard_intact();
+      intact = intact && shared.guard_intact() && !shared.misaligned;
     }
   return intact;
 }

@@ -421,6 +421,33 @@ TEST(TileKernelsEmulated, PointStridesStartEachPointInAnotherBank) {
 // as plain arithmetic): the loss, gradient and residuals of one network and of two members on rows of their own, and
 // J^T y, against the CPU backend; 4x40 at 11 rows (a short second block: padded points must add nothing) and 26
 // rows, and 2x40 (no hidden-to-hidden layer's GEMMs but the output's).
+// The emulated fragments keep the wmma API's rules, which the device enforces and plain arithmetic would not: a tile
+// 32-byte aligned within the dynamic shared memory, ldm a multiple of 16 bytes. A load at 8 bytes from an aligned
+// place, an odd ldm or a store at 16 bytes makes the block report a breach.
+TEST(TileKernelsEmulated, FragmentsKeepTheApisAlignmentRules) {
+  const auto run = [](size_t offset, unsigned ldm, bool store) {
+    return emu::run_blocks(
+        1, 32,
+        [&] {
+          PINNTK_DYNAMIC_SHARED(raw);
+          double* tile = reinterpret_cast<double*>(raw + offset);
+          dmma::FragA<dmma::RowMajor> a;
+          dmma::FragC c;
+          dmma::zero(c);
+          if (store)
+            dmma::store_row_major(tile, c, ldm);
+          else
+            dmma::load(a, tile, ldm);
+        },
+        64 * 16 * sizeof(double));
+  };
+  EXPECT_TRUE(run(0, 8, false));
+  EXPECT_TRUE(run(64, 4, true));
+  EXPECT_FALSE(run(8, 8, false));
+  EXPECT_FALSE(run(0, 3, false));
+  EXPECT_FALSE(run(16, 8, true));
+}
+
 TEST(TileKernelsEmulated, TensorCoreGradientMatchesTheCpuBackend) {
   check_gradient_case<double, true, 40, 1, true>("darcy-twoscale", {1.0 / 8, 1.0 / 16}, {1, 40, 40, 40, 40, 1}, 9, 8);
   check_gradient_case<double, true, 40, 1, true>("poisson-twoscale", {1.0 / 4}, {1, 40, 40, 1}, 24, 8);
