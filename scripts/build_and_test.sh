@@ -10,13 +10,16 @@
 #   PINNTK_CORETYPES=default        one pass with OpenBLAS's own choice (or the environment's OPENBLAS_CORETYPE).
 #   PINNTK_CUDA=OFF                 no CUDA sources, even where nvcc is installed (default ON: built when found);
 #                                   the Python module follows it
-#   PINNTK_CUDA_ARCHS="90"          the CUDA architectures of both builds (default: CMakeLists.txt's, 80 and 90);
-#                                   CI builds 90 alone (the lent GPUs are H100 and H200), half the device compile
+#   PINNTK_CUDA_ARCHS="90"          the CUDA architectures of both builds (default: CMakeLists.txt's, 80 and 90)
+#   PINNTK_PY_CUDA=OFF              the Python module without the CUDA backend (default: as PINNTK_CUDA); its build
+#                                   compiles every CUDA source again, the longest step after the main build
 #   PINNTK_SKIP_DEPS=1              skip the package installation (scripts/install_deps.sh: apt-get)
 #   PINNTK_SKIP_PYTHON=1            leave the Python module out
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stage() { echo "build_and_test: $1 ($SECONDS s since the start)"; }
 if [ "${PINNTK_SKIP_DEPS:-0}" != "1" ]; then bash scripts/install_deps.sh; fi
+stage "dependencies installed"
 export PATH="$PATH:/usr/local/cuda/bin"
 export PINNTK_CUDA="${PINNTK_CUDA:-ON}"
 case "$PINNTK_CUDA" in ON | OFF) ;; *) echo "build_and_test: PINNTK_CUDA must be ON or OFF, got '$PINNTK_CUDA'" >&2; exit 2 ;; esac
@@ -28,6 +31,7 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPINNTK_WERROR=ON -DPINNTK_BUILD_TESTS=ON -DPINNTK_ENABLE_CUDA="$PINNTK_CUDA" \
   ${archs[@]+"${archs[@]}"}
 cmake --build build -j"$(nproc)"
+stage "built"
 
 # CPU flags of the first processor; empty off x86 (then only the default pass runs).
 flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
@@ -85,7 +89,13 @@ echo "build_and_test: CPU tests passed under OpenBLAS core types:${ran:- none}${
 # with the cross-checks against the CLI just built. PINNTK_SKIP_PYTHON=1 leaves it out.
 py="skipped"
 if [ "${PINNTK_SKIP_PYTHON:-0}" != "1" ]; then
-  if PINNTK_CLI="$PWD/build/pinntk" bash scripts/python_test.sh; then py="passed"; else py="FAILED"; fi
+  stage "CPU and GPU tests done"
+  if PINNTK_CUDA="${PINNTK_PY_CUDA:-$PINNTK_CUDA}" PINNTK_CLI="$PWD/build/pinntk" bash scripts/python_test.sh; then
+    py="passed"
+  else
+    py="FAILED"
+  fi
+  stage "Python module done"
 fi
 echo "build_and_test: CPU tests passed under OpenBLAS core types:${ran:- none}${failed:+; FAILED under:$failed}$gpu; Python module $py"
 [ -z "$failed" ] && [ "$gpu" != "; GPU tests FAILED" ] && [ "$py" != "FAILED" ]
