@@ -787,7 +787,9 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
   int count[3] = {0, 0, 0};
   std::vector<int>& rows = ws.rows;
   rows.resize(n);
-  for (int k = 0; k < n; ++k) rows[k] = ws.all_channels ? 2 : row_order(pts, k, m);  // the order, for now
+  // The order, for now; the evaluation pass wants every channel of every row, whatever its coefficients.
+  const bool all = ws.all_channels || eval != nullptr;
+  for (int k = 0; k < n; ++k) rows[k] = all ? 2 : row_order(pts, k, m);
   for (int k = 0; k < n; ++k) ++count[rows[k]];
   int start[4] = {0, count[0], count[0] + count[1], n};
   {
@@ -927,16 +929,8 @@ void batched_evaluate(const Mlp& net, const PointSet& rows, span<double> u, span
   if (rows.x.size() != n * m || u.size() != n || du.size() != n * m || d2u.size() != n * m)
     throw std::invalid_argument("batched_evaluate: x, du and d2u need dim numbers per row, u one");
   double* const eval[3] = {u.data(), du.data(), d2u.data()};
-  const bool all = ws.all_channels;
-  ws.all_channels = true;  // every channel of every row, whatever its coefficients
-  try {
-    run_chunks<Pass::kLoss>(net, rows, {}, {}, ws, chunk, nullptr, nullptr, "batched_evaluate", nullptr, nullptr, 0,
-                            eval);
-  } catch (...) {
-    ws.all_channels = all;
-    throw;
-  }
-  ws.all_channels = all;
+  run_chunks<Pass::kLoss>(net, rows, {}, {}, ws, chunk, nullptr, nullptr, "batched_evaluate", nullptr, nullptr, 0,
+                          eval);
 }
 
 double batched_loss(const Mlp& net, const PointSet& pts, span<double> r, BatchedWorkspace& ws, int chunk) {
