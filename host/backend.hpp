@@ -194,9 +194,15 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const std::stri
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
-// u and the derivatives along each row's directions (pts.dirs, or the axes) at the rows' points, by the per-point
-// host math (common/mlp_math_nd.hpp); du, d2u: N x dim. The loss of rows with directions is computed from it.
+// u and the derivatives along each row's directions (pts.dirs, or the axes) at the rows' points (the batched
+// forward pass of host/cpu_batched.hpp where the network suits it, else the per-point host math of
+// common/mlp_math_nd.hpp); du, d2u: N x dim. The loss of rows with directions is computed from it.
 void evaluate_rows(const Mlp& net, const PointSet& pts, span<double> u, span<double> du, span<double> d2u);
+
+// The residuals and J (N x P) point by point through the shared per-point math (common/mlp_math.hpp and
+// mlp_math_nd.hpp), OpenMP over the rows: the CPU backend's residuals_jacobian for networks the batched passes do
+// not take, and the tests' reference for the batched Jacobian pass. A row's numbers do not depend on the threads.
+void residuals_jacobian_per_point(const Mlp& net, const PointSet& pts, span<double> r, span<double> J);
 
 // The CUDA backend (host/cuda/cuda_backend.cu); fp32 when `single` is true. Only in builds with CUDA.
 std::unique_ptr<Backend> make_cuda_backend(bool single);

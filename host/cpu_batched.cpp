@@ -247,6 +247,10 @@ struct ChunkArgs {
   // The evaluation pass (batched_evaluate): row k's u into eval_u[k], its M first and M second derivatives into
   // eval_du and eval_d2u at k M; nothing else (the rows need all channels).
   double *eval_u = nullptr, *eval_du = nullptr, *eval_d2u = nullptr;
+  // The Jacobian pass (batched_residuals_jacobian, seeded with 1 for every row): each weight layer's block of row k
+  // of J (jac + k jac_ld) written instead of summed into grad (unused then).
+  double* jac = nullptr;
+  size_t jac_ld = 0;
 };
 
 // Channels 0 .. C-1 of the chunk's rows of a block X (w rows of C*B numbers: channel c of point p at c*B + p) into
@@ -260,6 +264,55 @@ PINNTK_INLINE void capture_channels(const ChunkArgs& a, const double* X, int w, 
       const double* src = X + static_cast<size_t>(c) * B + p;
       for (int i = 0; i < w; ++i) dst[i] = src[i * CB];
     }
+}
+
+// One weight layer's block of a row of J (row-major dout x din, then the dout biases) from its C channels: the
+// adjoints ta (channel c at c dout) and the inputs th (channel c at c din), sum_c a_c h_c^T and the biases a_0. Each
+// entry is stored once (the row is usually not in the cache: a store per channel cost twice the time).
+template <int C>
+PINNTK_INLINE void jacobian_outer(const double* ta, int dout, const double* th, int din, double* row) {
+  for (int i = 0; i < dout; ++i) {
+    double* ri = row + static_cast<size_t>(i) * din;
+    double ac[C];
+    for (int c = 0; c < C; ++c) ac[c] = ta[c * dout + i];
+#pragma omp simd
+    for (int j = 0; j < din; ++j) {
+      double v = ac[0] * th[j];
+      for (int c = 1; c < C; ++c) v += ac[c] * th[c * din + j];
+      ri[j] = v;
+    }
+  }
+  for (int i = 0; i < dout; ++i) row[static_cast<size_t>(dout) * din + i] = ta[i];
+}
+
+// The rows the Jacobian pass gathers at once: a cache line of each channel row of the chunk's blocks.
+constexpr int kJacobianGather = 8;
+
+// The Jacobian pass's block of weight layer l (W^l at offset off) for each of the chunk's rows: the adjoints are the
+// columns c B + p of Ad (dout rows of C B numbers), the inputs those of Hd (din rows), gathered kJacobianGather rows
+// at a time into t (kJacobianGather C (dout + din) numbers) and multiplied out by jacobian_outer.
+template <int C>
+PINNTK_INLINE void jacobian_block(const ChunkArgs& a, const double* Ad, int dout, const double* Hd, int din, int off,
+                                  double* t) {
+  const int B = a.B, G = kJacobianGather;
+  const size_t CB = static_cast<size_t>(C) * B, wa = static_cast<size_t>(C) * dout, wh = static_cast<size_t>(C) * din;
+  double *ta = t, *th = t + G * wa;
+  for (int p0 = 0; p0 < B; p0 += G) {
+    const int g = std::min(G, B - p0);
+    for (int c = 0; c < C; ++c) {
+      for (int i = 0; i < dout; ++i) {
+        const double* src = Ad + i * CB + static_cast<size_t>(c) * B + p0;
+        for (int q = 0; q < g; ++q) ta[q * wa + c * dout + i] = src[q];
+      }
+      for (int j = 0; j < din; ++j) {
+        const double* src = Hd + j * CB + static_cast<size_t>(c) * B + p0;
+        for (int q = 0; q < g; ++q) th[q * wh + c * din + j] = src[q];
+      }
+    }
+    for (int q = 0; q < g; ++q)
+      jacobian_outer<C>(ta + q * wa, dout, th + q * wh, din,
+                        a.jac + static_cast<size_t>(a.idx[p0 + q]) * a.jac_ld + off);
+  }
 }
 
 // Through the tanh of one neuron (a row of the layer), direction by direction as mlp_reverse_point_nd: from the
@@ -443,14 +496,23 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
       if constexpr (O == 2) S[(1 + M + i) * B + p] = c * al[i];
     }
   }
-  const bool capture = a.cap_a != nullptr;
-  if (a.grad == nullptr && !capture) return loss;  // the loss pass
+  const bool capture = a.cap_a != nullptr, jac = a.jac != nullptr;
+  if (a.grad == nullptr && !capture && !jac) return loss;  // the loss pass
+  // The Jacobian pass's gathered channels of kJacobianGather rows: C (widest layer + widest input) numbers a row.
+  std::vector<double> jt;
+  if (jac) {
+    int w = 1;
+    for (int l = 0; l <= nl; ++l) w = std::max(w, d[l]);
+    jt.resize(2 * static_cast<size_t>(kJacobianGather) * C * w);
+  }
   // Reverse, output layer: dRho/dw = sum over points and channels of S_c h_c, then through the last tanh layer with
   // h's adjoints w_j S.
   {
     if (capture) {
       capture_channels(a, S, 1, C, a.cap_a[nl]);
       capture_channels(a, HL, dl, C, a.cap_h[nl]);
+    } else if (jac) {
+      jacobian_block<C>(a, S, 1, HL, dl, a.woff[nl], jt.data());
     } else {
       double* gWo = a.grad + a.woff[nl];
       gWo[dl] += row_sum(S, B);
@@ -473,6 +535,8 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
     if (capture) {
       capture_channels(a, A, dout, C, a.cap_a[l]);
       capture_channels(a, Hp, din, C, a.cap_h[l]);
+    } else if (jac) {
+      jacobian_block<C>(a, A, dout, Hp, din, a.woff[l], jt.data());
     } else {
       double* gW = a.grad + a.woff[l];
       double* gb = gW + dout * din;
@@ -503,6 +567,21 @@ PINNTK_INLINE double chunk_pass(const ChunkArgs& a) {
       if constexpr (O >= 1)
         for (int k = 0; k < M; ++k)
           for (int j = 0; j < M; ++j) h[(1 + k) * M + j] = Dir ? V[(k * M + j) * B + p] : (j == k ? 1.0 : 0.0);
+    }
+  } else if (jac) {
+    // Layer 1's inputs by channel as in the capture above; the channels of z''_k have input 0 and add nothing.
+    constexpr int C1 = std::min(C, 1 + M);
+    const int d1 = d[1];
+    const size_t CB1 = static_cast<size_t>(C) * B;
+    double *ta = jt.data(), *th = ta + static_cast<size_t>(C) * d1;
+    for (int p = 0; p < B; ++p) {
+      for (int c = 0; c < C1; ++c)
+        for (int i = 0; i < d1; ++i) ta[c * d1 + i] = A[i * CB1 + static_cast<size_t>(c) * B + p];
+      for (int j = 0; j < M; ++j) th[j] = X[j * B + p];
+      if constexpr (O >= 1)
+        for (int k = 0; k < M; ++k)
+          for (int j = 0; j < M; ++j) th[(1 + k) * M + j] = Dir ? V[(k * M + j) * B + p] : (j == k ? 1.0 : 0.0);
+      jacobian_outer<C1>(ta, d1, th, M, a.jac + static_cast<size_t>(idx[p]) * a.jac_ld + a.woff[1]);
     }
   } else {
     const int d1 = d[1];
@@ -765,7 +844,7 @@ int row_threads(int max_threads, int n) { return std::max(1, std::min(max_thread
 template <Pass K>
 double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<double> grad, BatchedWorkspace& ws,
                   int chunk, const double* seed, const double* dtheta, const char* who, double* const* cap_a = nullptr,
-                  double* const* cap_h = nullptr, int cap_c = 0, double* const* eval = nullptr) {
+                  double* const* cap_h = nullptr, int cap_c = 0, double* const* eval = nullptr, double* jac = nullptr) {
   const int m = pts.dim;
   const std::string name(who);
   if (m < 1 || m > 3) throw std::invalid_argument(name + ": the rows' dimension must be 1, 2 or 3");
@@ -871,6 +950,8 @@ double run_chunks(const Mlp& net, const PointSet& pts, span<double> r, span<doub
       a.cap_a = cap_a;
       a.cap_h = cap_h;
       a.cap_c = cap_c;
+      a.jac = jac;
+      a.jac_ld = net.theta.size();
       if (eval != nullptr) {
         a.eval_u = eval[0];
         a.eval_du = eval[1];
@@ -946,6 +1027,16 @@ void batched_jacobian_transpose_times(const Mlp& net, const PointSet& pts, span<
   ws.residuals.resize(static_cast<size_t>(pts.size()));
   run_chunks<Pass::kGradient>(net, pts, ws.residuals, out, ws, chunk, y.data(), nullptr,
                               "batched_jacobian_transpose_times");
+}
+
+void batched_residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J,
+                                BatchedWorkspace& ws, int chunk) {
+  const size_t n = static_cast<size_t>(pts.size());
+  if (r.size() != n || J.size() != n * net.theta.size())
+    throw std::invalid_argument("batched_residuals_jacobian: r needs a number per row, J one per row and parameter");
+  const std::vector<double> ones(n, 1.0);  // the seeds: row k's output adjoints are dr_k/du's coefficients
+  run_chunks<Pass::kGradient>(net, pts, r, {}, ws, chunk, ones.data(), nullptr, "batched_residuals_jacobian", nullptr,
+                              nullptr, 0, nullptr, J.data());
 }
 
 void batched_jacobian_times(const Mlp& net, const PointSet& pts, span<const double> u, span<double> out,

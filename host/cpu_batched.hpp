@@ -65,6 +65,13 @@ void batched_evaluate(const Mlp& net, const PointSet& rows, span<double> u, span
 // Whether the network suits it: 1 to 3 inputs, a hidden layer, one output.
 bool batched_evaluation_fits(const Mlp& net);
 
+// The residuals r and the Jacobian J of the rows (N x P, row-major, as Backend::residuals_jacobian) through the
+// gradient pass seeded with 1 for every row: row k's block of weight layer l is the sum over its C channels of the
+// outer products a_kc h_kc^T (batched_sample_gram's notation below), the biases a_k0. The same chunks, rows and
+// threads as the passes above, and the same caveat on the last digits.
+void batched_residuals_jacobian(const Mlp& net, const PointSet& pts, span<double> r, span<double> J,
+                                BatchedWorkspace& ws, int chunk = 256);
+
 // The matrix-free products of DESIGN.md section 8 through the same chunks, rows and threads (and the same caveat on
 // their last digits): J^T y is the gradient pass with the output adjoints seeded with y_k instead of w_k r_k; J u
 // the forward pass followed by the tangents along u, two products a layer (dW h and W dh) over every channel, and

@@ -95,7 +95,8 @@ double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_mat
   const long n = pts.size(), p = static_cast<long>(net.n_params());
   const std::optional<double> extra =
       save_matrices || n > p ? std::nullopt : cpu_sample_gram_bytes(net, pts, pts.w, cpu);
-  if (!extra) return ntk_memory_bytes(n, p, save_matrices);
+  // Formed J: on the CPU also the buffers of its batched pass (batched_residuals_jacobian).
+  if (!extra) return ntk_memory_bytes(n, p, save_matrices) + (cpu ? batched_workspace_bytes(net, pts, 0) : 0.0);
   // K_s, the block copies for the eigensolver (at most N^2 more), the residuals; the channels and buffers.
   const double dn = static_cast<double>(n);
   return 8.0 * (2.0 * dn * dn + 8.0 * dn) + *extra;
@@ -104,7 +105,7 @@ double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_mat
 double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu) {
   const double n = pts.size(), p = static_cast<double>(net.n_params());
   if (const std::optional<double> extra = cpu_sample_gram_bytes(net, pts, d, cpu)) return 8.0 * n * n + *extra;
-  return 8.0 * (n * p + 2.0 * n * n);
+  return 8.0 * (n * p + 2.0 * n * n) + (cpu ? batched_workspace_bytes(net, pts, 0) : 0.0);
 }
 
 NtkScaling parse_ntk_scaling(const std::string& text) {

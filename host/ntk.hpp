@@ -44,7 +44,7 @@ void scale_rows_sqrt(std::vector<double>& A, const double* d, int n, int p);
 double ntk_memory_bytes(long n, long p, bool save_matrices);
 // The same for net on pts, on the CPU backend when cpu: where it builds K_s without J (N <= P, a layer wide enough,
 // no matrices to write; Backend::residuals_sample_gram) the N x N Grams, the rows' channels and the passes' buffers;
-// else ntk_memory_bytes.
+// else ntk_memory_bytes, on the CPU with the buffers of its batched Jacobian pass.
 double ntk_exact_memory_bytes(const Mlp& net, const PointSet& pts, bool save_matrices, bool cpu);
 // Whether every row weight is positive (K = J J^T D then follows from K_s = D^1/2 J J^T D^1/2).
 bool all_positive(const std::vector<double>& d);
@@ -54,7 +54,8 @@ bool all_positive(const std::vector<double>& d);
 std::optional<double> cpu_sample_gram_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d,
                                             bool cpu);
 // Host memory of Backend::kernel_buffer's K = J J^T D (row weights d) on the CPU backend when cpu: K alone with the
-// rows' channels where it builds K_s without J (positive weights, a layer wide enough), else J and K.
+// rows' channels where it builds K_s without J (positive weights, a layer wide enough), else J and K (and on the CPU
+// the buffers of its batched Jacobian pass).
 double kernel_memory_bytes(const Mlp& net, const PointSet& pts, const std::vector<double>& d, bool cpu);
 
 // The paper's NTK K = J J^T D (Lemma 3.1; not symmetric when the weights of the two blocks differ): n x n row-major

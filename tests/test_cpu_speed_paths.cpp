@@ -6,7 +6,7 @@
 #include <omp.h>  // omp_get_max_threads, omp_set_num_threads
 
 #include <algorithm>  // std::max
-#include <cmath>      // std::fabs, std::sqrt, std::sin, std::cos
+#include <cmath>      // std::fabs, std::sqrt, std::sin, std::cos, std::nan
 #include <cstdint>    // uint64_t
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
@@ -94,14 +94,13 @@ TEST(CpuSpeedPaths, OrderSplitEqualsAllChannels) {
 }
 
 TEST(CpuSpeedPaths, FastPathAgreesWithThePerPointJacobian) {
-  // The order-split gradient against J^T (w r) of the per-point reverse pass (residuals_jacobian).
+  // The order-split gradient against J^T (w r) of the per-point reverse pass (residuals_jacobian_per_point).
   for (const std::string preset : {"darcy-twoscale", "regression-twoscale", "poisson2d-twoscale"}) {
     const PointSet pts = points(preset, 64);
     const Mlp net = init_mlp({pts.dim, 8, 8, 1}, "glorot-normal", 9);
-    auto be = make_cpu_backend(0);
     const int n = pts.size(), P = net.n_params();
     std::vector<double> r(n), J(static_cast<size_t>(n) * P);
-    be->residuals_jacobian(net, pts, r, J);
+    residuals_jacobian_per_point(net, pts, r, J);
     BatchedWorkspace ws;
     const Result fast = run(net, pts, ws, 16);
     EXPECT_TRUE(testing::all_near(fast.r, r)) << preset;
@@ -176,10 +175,9 @@ TEST(CpuSpeedPaths, ThreadCountsAndChunksAgreeAndRepeatBitwise) {
 // threads; the same call again bit for bit. Bounds by norms, as Ntk.MatrixFreeProductsMatchTheFormedJacobian: a row
 // of J u against |J_k| |u|, an entry of J^T y against |J|_F |y|.
 void expect_products_match(const Mlp& net, const PointSet& pts, const std::string& what) {
-  auto be = make_cpu_backend(0);
   const int n = pts.size(), P = net.n_params();
   std::vector<double> r(n), J(static_cast<size_t>(n) * P), u(P), y(n);
-  be->residuals_jacobian(net, pts, r, J);
+  residuals_jacobian_per_point(net, pts, r, J);
   for (int q = 0; q < P; ++q) u[q] = std::cos(0.7 * q + 0.3);
   for (int k = 0; k < n; ++k) y[k] = std::sin(1.3 * k + 0.1);
   std::vector<double> ju_ref(n, 0.0), jty_ref(P, 0.0), row_norm(n, 0.0);
@@ -242,6 +240,65 @@ void for_each_small_case_and_row_orders(F f) {
 
 TEST(CpuSpeedPaths, MatrixFreeProductsMatchTheFormedJacobian) {
   for_each_small_case_and_row_orders(expect_products_match);
+}
+
+// The Jacobian pass (batched_residuals_jacobian) against the per-point reverse pass, entry by entry relative to its
+// row's norm, under every setting and thread count, bitwise the same when repeated; the CPU backend takes it.
+void expect_jacobian_pass_matches(const Mlp& net, const PointSet& pts, const std::string& what) {
+  const int n = pts.size(), P = net.n_params();
+  std::vector<double> r_ref(n), J_ref(static_cast<size_t>(n) * P), row_norm(n, 0.0);
+  residuals_jacobian_per_point(net, pts, r_ref, J_ref);
+  for (int k = 0; k < n; ++k)
+    for (int q = 0; q < P; ++q)
+      row_norm[k] += J_ref[static_cast<size_t>(k) * P + q] * J_ref[static_cast<size_t>(k) * P + q];
+  const auto expect_near_ref = [&](const std::vector<double>& r, const std::vector<double>& J, const std::string& w) {
+    EXPECT_TRUE(testing::all_near(r, r_ref)) << w;
+    for (int k = 0; k < n; ++k)
+      for (int q = 0; q < P; ++q)
+        ASSERT_NEAR(J[static_cast<size_t>(k) * P + q], J_ref[static_cast<size_t>(k) * P + q],
+                    1e-14 * std::sqrt(row_norm[k]))
+            << w << ": row " << k << ", parameter " << q;
+  };
+  testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      // Poisoned outputs: every entry must be written.
+      std::vector<double> r(n, std::nan("")), J(J_ref.size(), std::nan("")), r2(n), J2(J.size());
+      batched_residuals_jacobian(net, pts, r, J, ws, chunk);
+      batched_residuals_jacobian(net, pts, r2, J2, ws, chunk);
+      const std::string w = what + ", " + setting + ", threads " + std::to_string(threads);
+      expect_near_ref(r, J, w);
+      EXPECT_EQ(r, r2) << w;
+      EXPECT_EQ(J, J2) << w;
+    }
+  });
+  auto be = make_cpu_backend(0);
+  std::vector<double> r(n), J(J_ref.size()), r2(n), J2(J.size());
+  be->residuals_jacobian(net, pts, r, J);
+  expect_near_ref(r, J, what + ", the CPU backend");
+  BatchedWorkspace ws;
+  batched_residuals_jacobian(net, pts, r2, J2, ws);
+  EXPECT_EQ(J, J2) << what << ": the CPU backend's Jacobian is the batched pass's";
+}
+
+TEST(CpuSpeedPaths, JacobianPassMatchesThePerPointJacobian) {
+  for_each_small_case_and_row_orders(expect_jacobian_pass_matches);
+}
+
+TEST(CpuSpeedPaths, JacobianPassTakesTheRowsOwnDirections) {
+  for (const int m : {2, 3}) {
+    PointSet pts = points(m == 2 ? "poisson2d-sines" : "poisson3d-sines", m == 2 ? 40 : 27);
+    for (int k = 0; k < pts.size() * m; ++k) {  // row k / m's direction k % m, a unit vector
+      double v[3], s = 0.0;
+      for (int j = 0; j < m; ++j) {
+        v[j] = std::cos(0.9 * k + 1.3 * j + 0.2);
+        s += v[j] * v[j];
+      }
+      for (int j = 0; j < m; ++j) pts.dirs.push_back(v[j] / std::sqrt(s));
+    }
+    const Mlp net = init_mlp({m, 7, 6, 1}, "glorot-normal", 3);
+    expect_jacobian_pass_matches(net, pts, std::to_string(m) + "-D, own directions");
+  }
 }
 
 // The loss pass (batched_loss: the gradient pass's forward half) gives the gradient pass's loss and residuals bit for
@@ -438,10 +495,13 @@ TEST(CpuSpeedPaths, NtkWithoutTheJacobianPlansItsOwnMemory) {
   const long n = pts.size(), p = static_cast<long>(wide.n_params());
   const double formed = ntk_memory_bytes(n, p, false), own = ntk_exact_memory_bytes(wide, pts, false, true);
   EXPECT_LT(own, 0.5 * formed);
-  EXPECT_GT(own, 8.0 * n * n);                                                             // K_s at least
-  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, false, false), formed);                      // another backend forms J
-  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, true, true), ntk_memory_bytes(n, p, true));  // J is written
-  EXPECT_EQ(ntk_exact_memory_bytes(narrow, pts, false, true), ntk_memory_bytes(n, narrow.n_params(), false));
+  EXPECT_GT(own, 8.0 * n * n);                                         // K_s at least
+  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, false, false), formed);  // another backend forms J
+  // J is written, or no layer gains: the CPU forms J through its batched Jacobian pass, with that pass's buffers.
+  EXPECT_EQ(ntk_exact_memory_bytes(wide, pts, true, true),
+            ntk_memory_bytes(n, p, true) + batched_workspace_bytes(wide, pts, 0));
+  EXPECT_EQ(ntk_exact_memory_bytes(narrow, pts, false, true),
+            ntk_memory_bytes(n, narrow.n_params(), false) + batched_workspace_bytes(narrow, pts, 0));
   const auto budget = static_cast<uint64_t>(0.5 * (own + formed));
   const NtkPlan plan = plan_ntk(NtkPath::Auto, pts.nc, pts.nb, p, 1, true, 0, false, budget, false, own);
   EXPECT_FALSE(plan.chunked);
@@ -449,8 +509,9 @@ TEST(CpuSpeedPaths, NtkWithoutTheJacobianPlansItsOwnMemory) {
   EXPECT_THROW(plan_ntk(NtkPath::Auto, pts.nc, pts.nb, p, 1, true, 0, false, budget), UsageError);
 }
 
-// batched_workspace_bytes bounds what the passes allocate (the workspace's capacities after the gradient and both
-// products; the memory checks of the Lanczos paths count it), and not by much.
+// batched_workspace_bytes bounds what the passes allocate (the workspace's capacities after the gradient, both
+// products and the Jacobian pass; the memory checks of the Lanczos paths and of the formed J count it), and not by
+// much.
 TEST(CpuSpeedPaths, WorkspaceEstimateBoundsWhatThePassesAllocate) {
   struct Case {
     std::string preset;
@@ -466,7 +527,8 @@ TEST(CpuSpeedPaths, WorkspaceEstimateBoundsWhatThePassesAllocate) {
       Threads t(threads);
       BatchedWorkspace ws;
       const size_t n = pts.size(), P = net.n_params();
-      std::vector<double> r(n), g(P), u(P, 0.5), y(n, 1.0);
+      std::vector<double> r(n), g(P), u(P, 0.5), y(n, 1.0), J(n * P);
+      batched_residuals_jacobian(net, pts, r, J, ws);
       batched_loss_gradient(net, pts, r, g, ws);
       batched_jacobian_times(net, pts, u, r, ws);
       batched_jacobian_transpose_times(net, pts, y, g, ws);
@@ -497,6 +559,17 @@ TEST(CpuSpeedPaths, RejectsNetworksWithoutAHiddenLayerOrOfTheWrongWidth) {
   // Sizes that do not match the rows or the parameters.
   EXPECT_THROW(batched_jacobian_times(two, pts, g, out, ws), std::invalid_argument);
   EXPECT_THROW(batched_jacobian_transpose_times(two, pts, g2, g2, ws), std::invalid_argument);
+  // The Jacobian pass likewise; the CPU backend takes the per-point pass for a network without a hidden layer.
+  std::vector<double> J(static_cast<size_t>(pts.size()) * 2), J2(J.size()), r2(r.size());
+  EXPECT_THROW(batched_residuals_jacobian(lin, pts, r, J, ws), std::invalid_argument);
+  std::vector<double> J_two(static_cast<size_t>(pts.size()) * two.n_params());
+  EXPECT_THROW(batched_residuals_jacobian(two, pts, r, J_two, ws), std::invalid_argument);
+  const Mlp one = init_mlp({1, 4, 1}, "glorot-normal", 1);
+  EXPECT_THROW(batched_residuals_jacobian(one, pts, r, J, ws), std::invalid_argument);  // J of the wrong size
+  make_cpu_backend(0)->residuals_jacobian(lin, pts, r, J);
+  residuals_jacobian_per_point(lin, pts, r2, J2);
+  EXPECT_EQ(J, J2);
+  EXPECT_EQ(r, r2);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 
 #include "common/errors.hpp"                  // UsageError, NumericalError
 #include "host/backend.hpp"                   // make_backend, Backend, cuda_device_count, device_is_cpu
+#include "host/cpu_batched.hpp"               // batched_workspace_bytes
 #include "host/ensemble.hpp"                  // train_ensemble, MemberTraining, EnsembleHooks
 #include "host/io/files.hpp"                  // replace_file
 #include "host/io/output_dir.hpp"             // OutputDir
@@ -273,7 +274,8 @@ nb::dict device_matrix(const Problem& prob, const Mlp& net, const std::string& w
   // CUDA the backend checks the device's free memory.
   if (device_is_cpu(device)) {
     const double need =
-        kernel ? kernel_memory_bytes(net, pts, d, true) : 8.0 * static_cast<double>(n) * static_cast<double>(p);
+        kernel ? kernel_memory_bytes(net, pts, d, true)
+               : 8.0 * static_cast<double>(n) * static_cast<double>(p) + batched_workspace_bytes(net, pts, threads);
     require_memory(need, budget, kernel ? "kernel" : "jacobian", kernel ? "J and K" : "the Jacobian",
                    "use fewer points, or pinntk.ntk, whose chunked path never holds J");
   }
