@@ -97,6 +97,17 @@ ProgressFn progress_line(const std::string& label, long every = 5000) {
   };
 }
 
+// The same for a batch's Adam (member -1 of a BatchProgressFn; L-BFGS's members alone print nothing: their lines
+// would interleave), whose loss is the largest of its members'.
+BatchProgressFn batch_progress_line(const std::string& label, long every = 5000) {
+  const auto t0 = Clock::now();
+  return [label, t0, every](int member, long it, long total, double loss) {
+    if (member < 0 && it % every == 0)
+      std::fprintf(stderr, "    %s: iteration %ld/%ld, largest loss %.4e%s\n", label.c_str(), it, total, loss,
+                   time_left(seconds_since(t0), it, total).c_str());
+  };
+}
+
 // Mean and sample standard deviation.
 std::pair<double, double> mean_std(const std::vector<double>& v) {
   double m = 0;
@@ -181,8 +192,14 @@ json ntk_sweep(const NtkSweep& sw, Backend& be, OutputDir& out, const std::strin
         nets.push_back(init_mlp(pn.layers, pn.init, static_cast<uint64_t>(seed)));
       }
     if (pn.adam_steps > 0) {
+      // A line every 2000 steps: the batch is most of the figure's time (about a minute on 2 cores).
+      TrainConfig cfg = adam_config({{pn.adam_steps, pn.lr}}, 0, pn.adam_steps);
+      cfg.log_every = 2000;
       const std::vector<TrainResult> got =
-          train_adam_batch(be, nets, specs, pts, adam_config({{pn.adam_steps, pn.lr}}, 0, pn.adam_steps), nullptr);
+          train_adam_batch(be, nets, specs, pts, cfg,
+                           batch_progress_line(sw.figure + " (" + pn.tag + ") " + std::to_string(nets.size()) +
+                                                   " trainings as one batch",
+                                               cfg.log_every));
       for (size_t i = 0; i < got.size(); ++i) {
         const std::string what =
             sw.figure + " seed " + std::to_string(i / n_eps) + " 1/eps = " + std::to_string(sw.inv_eps[i % n_eps]);
@@ -494,13 +511,10 @@ json figure4(const ReproduceOptions& opt, Backend& be, OutputDir& out) {
         nets.push_back(init_mlp(spec.default_layers, opt.fig4_init, static_cast<uint64_t>(t)));
       const std::string name =
           std::string("fig4 ") + c.name + " trials " + std::to_string(first + 1) + ".." + std::to_string(first + count);
-      const ProgressFn line = progress_line(name);
-      const std::vector<TrainResult> got =
-          train_adam_batch(be, nets, std::vector<ProblemSpec>(count, spec), std::vector<PointSet>(count, pts), cfg,
-                           [&](int member, long it, long total, double loss) {
-                             if (member < 0)
-                               line(it, total, loss);  // L-BFGS runs member by member: their lines would interleave
-                           });
+      const std::vector<TrainResult> got = train_adam_batch(
+          be, nets, std::vector<ProblemSpec>(count, spec), std::vector<PointSet>(count, pts), cfg,
+          count > 1 ? batch_progress_line(name)
+                    : [line = progress_line(name)](int, long it, long total, double loss) { line(it, total, loss); });
       for (int i = 0; i < count; ++i) {
         const int t = first + i;
         const std::string trial = std::string("fig4 ") + c.name + " trial " + std::to_string(t + 1);
