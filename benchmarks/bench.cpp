@@ -28,8 +28,6 @@
 #include <utility>            // std::pair
 #include <vector>             // std::vector
 
-#include "common/mlp_math_nd.hpp"        // mlp_forward_point_nd, mlp_tape_size_nd
-#include "common/problems_nd.hpp"        // kMaxDim
 #include "cuda/adam.hpp"                 // launch_adam_update, launch_reduce_gradient_adam
 #include "cuda/check.cuh"                // PINNTK_CUDA_CHECK
 #include "cuda/device_buffer.cuh"        // DeviceBuffer, kLegacyStream
@@ -739,7 +737,7 @@ json bench_cpu_step(bool quick) {
 }
 
 // The CPU backend's evaluate (u and its derivatives at the points: history rows, predictions, errors) through the
-// batched forward pass, against the per-point forward pass it replaced (common/mlp_math_nd.hpp, the rows split
+// batched forward pass, against the per-point forward pass it replaced (evaluate_rows_per_point, the rows split
 // over the threads as before), for a 1-D and two 2-D networks at 9000 points (poisson2d-sines's test set size).
 json bench_cpu_evaluate(bool quick) {
   json rows = json::array();
@@ -751,23 +749,11 @@ json bench_cpu_evaluate(bool quick) {
     std::vector<double> x(static_cast<size_t>(n) * m), u(n), du(x.size()), d2u(x.size());
     for (size_t k = 0; k < x.size(); ++k) x[k] = std::sin(1.3 * static_cast<double>(k));
     const double batched = median_host_us([&] { be->evaluate(net, x, u, du, d2u); }, 1, quick ? 2 : 5);
-    std::vector<double> axes(static_cast<size_t>(m) * m, 0.0);
-    for (int j = 0; j < m; ++j) axes[static_cast<size_t>(j) * m + j] = 1.0;
-    const double per_point = median_host_us(
-        [&] {
-#pragma omp parallel
-          {
-            std::vector<double> tape(mlp_tape_size_nd(net.shape(), m));
-            double out[1 + 2 * kMaxDim];
-#pragma omp for schedule(static)
-            for (int i = 0; i < n; ++i) {
-              mlp_forward_point_nd(net.shape(), net.theta.data(), x.data() + static_cast<size_t>(i) * m, m, axes.data(),
-                                   tape.data(), out);
-              u[i] = out[0];
-            }
-          }
-        },
-        1, quick ? 2 : 3);
+    PointSet at;
+    at.dim = m;
+    at.nc = n;
+    at.x = x;
+    const double per_point = median_host_us([&] { evaluate_rows_per_point(net, at, u, du, d2u); }, 1, quick ? 2 : 3);
     std::printf("cpu evaluate: %d-D P=%d at %d points: %.2f ms (per-point forward %.2f ms, %.1f x)\n", m,
                 net.n_params(), n, batched * 1e-3, per_point * 1e-3, per_point / batched);
     rows.push_back(

@@ -199,6 +199,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 // common/mlp_math_nd.hpp); du, d2u: N x dim. The loss of rows with directions is computed from it.
 void evaluate_rows(const Mlp& net, const PointSet& pts, span<double> u, span<double> du, span<double> d2u);
 
+// evaluate_rows by the per-point host math alone: its fallback, and the benchmarks' baseline.
+void evaluate_rows_per_point(const Mlp& net, const PointSet& pts, span<double> u, span<double> du, span<double> d2u);
+
 // The residuals and J (N x P) point by point through the shared per-point math (common/mlp_math.hpp and
 // mlp_math_nd.hpp), OpenMP over the rows: the CPU backend's residuals_jacobian for networks the batched passes do
 // not take, and the tests' reference for the batched Jacobian pass. A row's numbers do not depend on the threads.

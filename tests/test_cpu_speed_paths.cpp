@@ -370,6 +370,13 @@ TEST(CpuSpeedPaths, EvaluationPassMatchesThePerPointForward) {
       }
     }
     const std::string what = std::to_string(m) + "-D" + (c.dirs ? ", own directions" : "");
+    {  // the per-point fallback is that loop, row by row
+      std::vector<double> u(n), du(du_ref.size()), d2u(du_ref.size());
+      evaluate_rows_per_point(net, rows, u, du, d2u);
+      EXPECT_EQ(u, u_ref) << what;
+      EXPECT_EQ(du, du_ref) << what;
+      EXPECT_EQ(d2u, d2u_ref) << what;
+    }
     testing::for_each_batched_setting([&](BatchedWorkspace& ws, int chunk, const std::string& setting) {
       for (int threads : {1, 2}) {
         Threads t(threads);
