@@ -56,6 +56,20 @@ PointSet points(const std::string& preset, int nc) {
   return build_points(spec);
 }
 
+// Gives every row of `rows` Taylor directions of its own: row k's direction i is the unit vector along
+// cos(0.9 (k dim + i) + 1.3 j + 0.2), j = 0 .. dim-1.
+void add_unit_directions(PointSet& rows) {
+  const int m = rows.dim;
+  for (int k = 0; k < rows.size() * m; ++k) {  // row k / m's direction k % m
+    double v[3], s = 0.0;
+    for (int j = 0; j < m; ++j) {
+      v[j] = std::cos(0.9 * k + 1.3 * j + 0.2);
+      s += v[j] * v[j];
+    }
+    for (int j = 0; j < m; ++j) rows.dirs.push_back(v[j] / std::sqrt(s));
+  }
+}
+
 TEST(CpuSpeedPaths, OrderSplitEqualsAllChannels) {
   // Darcy (boundary rows: 1 channel), regression (every row 1 channel), 2-D and 3-D Poisson (2n boundary faces),
   // and a problem with first-derivative-only rows (alpha = 0, beta != 0: no second-derivative channels).
@@ -288,14 +302,7 @@ TEST(CpuSpeedPaths, JacobianPassMatchesThePerPointJacobian) {
 TEST(CpuSpeedPaths, JacobianPassTakesTheRowsOwnDirections) {
   for (const int m : {2, 3}) {
     PointSet pts = points(m == 2 ? "poisson2d-sines" : "poisson3d-sines", m == 2 ? 40 : 27);
-    for (int k = 0; k < pts.size() * m; ++k) {  // row k / m's direction k % m, a unit vector
-      double v[3], s = 0.0;
-      for (int j = 0; j < m; ++j) {
-        v[j] = std::cos(0.9 * k + 1.3 * j + 0.2);
-        s += v[j] * v[j];
-      }
-      for (int j = 0; j < m; ++j) pts.dirs.push_back(v[j] / std::sqrt(s));
-    }
+    add_unit_directions(pts);
     const Mlp net = init_mlp({m, 7, 6, 1}, "glorot-normal", 3);
     expect_jacobian_pass_matches(net, pts, std::to_string(m) + "-D, own directions");
   }
@@ -347,15 +354,7 @@ TEST(CpuSpeedPaths, EvaluationPassMatchesThePerPointForward) {
     rows.dim = m;
     rows.nc = n;
     for (int k = 0; k < n * m; ++k) rows.x.push_back(std::sin(1.7 * k + 0.4));
-    if (c.dirs)
-      for (int k = 0; k < n * m; ++k) {  // row k / m's direction k % m, a unit vector
-        double v[3], s = 0.0;
-        for (int j = 0; j < m; ++j) {
-          v[j] = std::cos(0.9 * k + 1.3 * j + 0.2);
-          s += v[j] * v[j];
-        }
-        for (int j = 0; j < m; ++j) rows.dirs.push_back(v[j] / std::sqrt(s));
-      }
+    if (c.dirs) add_unit_directions(rows);
     std::vector<double> u_ref(n), du_ref(static_cast<size_t>(n) * m), d2u_ref(du_ref.size());
     std::vector<double> axes(static_cast<size_t>(m) * m, 0.0), tape(mlp_tape_size_nd(net.shape(), m));
     for (int j = 0; j < m; ++j) axes[static_cast<size_t>(j) * m + j] = 1.0;

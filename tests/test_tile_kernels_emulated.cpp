@@ -417,10 +417,6 @@ TEST(TileKernelsEmulated, PointStridesStartEachPointInAnotherBank) {
   }
 }
 
-// The tensor-core loss-gradient kernel (cuda/mma_gradient_kernel.cuh, 8 points a block, cuda/dmma.cuh's fragments
-// as plain arithmetic): the loss, gradient and residuals of one network and of two members on rows of their own, and
-// J^T y, against the CPU backend; 4x40 at 11 rows (a short second block: padded points must add nothing) and 26
-// rows, and 2x40 (no hidden-to-hidden layer's GEMMs but the output's).
 // The emulated fragments keep the wmma API's rules, which the device enforces and plain arithmetic would not: a tile
 // 32-byte aligned within the dynamic shared memory, ldm a multiple of 16 bytes. A load at 8 bytes from an aligned
 // place, an odd ldm or a store at 16 bytes makes the block report a breach.
@@ -448,6 +444,10 @@ TEST(TileKernelsEmulated, FragmentsKeepTheApisAlignmentRules) {
   EXPECT_FALSE(run(16, 8, true));
 }
 
+// The tensor-core loss-gradient kernel (cuda/mma_gradient_kernel.cuh, 8 points a block, cuda/dmma.cuh's fragments
+// as plain arithmetic): the loss, gradient and residuals of one network and of two members on rows of their own, and
+// J^T y, against the CPU backend; 4x40 at 11 rows (a short second block: padded points must add nothing) and 26
+// rows, and 2x40 (no hidden-to-hidden layer's GEMMs but the output's).
 TEST(TileKernelsEmulated, TensorCoreGradientMatchesTheCpuBackend) {
   check_gradient_case<double, true, 40, 1, true>("darcy-twoscale", {1.0 / 8, 1.0 / 16}, {1, 40, 40, 40, 40, 1}, 9, 8);
   check_gradient_case<double, true, 40, 1, true>("poisson-twoscale", {1.0 / 4}, {1, 40, 40, 1}, 24, 8);
