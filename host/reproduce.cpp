@@ -87,12 +87,13 @@ std::string time_left(double elapsed, double done, double total) {
   return ", about " + (s >= 60 ? std::to_string(s / 60) + " min " : std::string()) + std::to_string(s % 60) + " s left";
 }
 
-// A progress line for long trainings (every 5000 iterations, see adam_config; LM: fewer), with the time left.
-ProgressFn progress_line(const std::string& label, long every = 5000) {
+// A progress line for long trainings (every 5000 iterations, see adam_config; LM: fewer), with the time left; the
+// loss named `loss_name`.
+ProgressFn progress_line(const std::string& label, long every = 5000, const char* loss_name = "loss") {
   const auto t0 = Clock::now();
-  return [label, t0, every](long it, long total, double loss) {
+  return [label, t0, every, loss_name](long it, long total, double loss) {
     if (it % every == 0)
-      std::fprintf(stderr, "    %s: iteration %ld/%ld, loss %.4e%s\n", label.c_str(), it, total, loss,
+      std::fprintf(stderr, "    %s: iteration %ld/%ld, %s %.4e%s\n", label.c_str(), it, total, loss_name, loss,
                    time_left(seconds_since(t0), it, total).c_str());
   };
 }
@@ -100,11 +101,8 @@ ProgressFn progress_line(const std::string& label, long every = 5000) {
 // The same for a batch's Adam (member -1 of a BatchProgressFn; L-BFGS's members alone print nothing: their lines
 // would interleave), whose loss is the largest of its members'.
 BatchProgressFn batch_progress_line(const std::string& label, long every = 5000) {
-  const auto t0 = Clock::now();
-  return [label, t0, every](int member, long it, long total, double loss) {
-    if (member < 0 && it % every == 0)
-      std::fprintf(stderr, "    %s: iteration %ld/%ld, largest loss %.4e%s\n", label.c_str(), it, total, loss,
-                   time_left(seconds_since(t0), it, total).c_str());
+  return [line = progress_line(label, every, "largest loss")](int member, long it, long total, double loss) {
+    if (member < 0) line(it, total, loss);
   };
 }
 
